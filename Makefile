@@ -1,0 +1,107 @@
+# magicd — build, test, run, install.
+#
+# Sources are picked up by directory so a new file needs no Makefile edit:
+#   core/ master/ worker/ profiler/  -> build/magicd
+#   tools/loadtest/                  -> build/loadtest
+#   tests/unit/test_*.c              -> build/tests/test_* (linked with every
+#                                       magicd object except master/main.o)
+# `make check` runs the unit tests, then the integration tests (tests/run).
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+SAN     ?=
+OPT     ?= -O2
+
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
+              -Wno-unused-parameter -fno-omit-frame-pointer -I. $(SAN)
+CFLAGS  ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) -MMD -MP
+LDFLAGS ?=
+# --build-id so the profiler can name the binary in its mappings; -rdynamic
+# keeps symbol names visible to libunwind for unsymbolized fallbacks.
+ALL_LDFLAGS = -Wl,--build-id -rdynamic $(SAN) $(LDFLAGS)
+LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lunwind -ldw -lelf -lz -lm -lpthread
+
+SRC_MAGICD = $(sort $(wildcard core/*.c master/*.c worker/*.c profiler/*.c))
+OBJ_MAGICD = $(SRC_MAGICD:%.c=$(BUILD)/obj/%.o)
+OBJ_LIB    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ_MAGICD))
+
+SRC_LOADTEST = $(sort $(wildcard tools/loadtest/*.c))
+OBJ_LOADTEST = $(SRC_LOADTEST:%.c=$(BUILD)/obj/%.o)
+
+SRC_UNIT  = $(sort $(wildcard tests/unit/test_*.c))
+BIN_UNIT  = $(SRC_UNIT:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run check check-asan unit integration bench loadtest install clean format \
+        container container-test fuzz
+
+all: $(BUILD)/magicd $(if $(SRC_LOADTEST),$(BUILD)/loadtest)
+
+deps:
+	@tools/deps.sh build
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/magicd: $(OBJ_MAGICD)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/loadtest: $(OBJ_LOADTEST)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm -lpthread
+
+# A unit test may link against tools/loadtest code too (histogram, response
+# parser): those objects minus loadtest's main.
+OBJ_LOADTEST_LIB = $(filter-out $(BUILD)/obj/tools/loadtest/main.o,$(OBJ_LOADTEST))
+
+$(BUILD)/tests/%: tests/unit/%.c $(OBJ_LIB) $(OBJ_LOADTEST_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(OBJ_LIB) $(OBJ_LOADTEST_LIB) $(LIBS)
+
+unit: $(BIN_UNIT)
+	@tests/run unit $(BIN_UNIT)
+
+integration: all
+	@tests/run integration
+
+# make run: a working server in the foreground with the shipped config, a
+# SQLite user store holding demo@example.com, and links in the log.
+run: deps all
+	@tools/run-dev.sh
+
+check:
+	@tools/deps.sh
+	$(MAKE) all unit
+	$(MAKE) integration
+
+check-asan:
+	@tools/deps.sh
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" OPT=-O1 all unit
+	MAGICD_BIN=build-asan/magicd LOADTEST_BIN=build-asan/loadtest MAGICD_ASAN=1 \
+	  $(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" OPT=-O1 integration
+
+bench: all
+	@tools/bench.sh
+
+loadtest: all
+	@tools/experiment.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)/etc/magicd $(DESTDIR)$(PREFIX)/share/magicd/html/static
+	install -m 0755 $(BUILD)/magicd $(DESTDIR)$(PREFIX)/sbin/magicd
+	[ ! -f $(BUILD)/loadtest ] || install -m 0755 $(BUILD)/loadtest $(DESTDIR)$(PREFIX)/bin/magicd-loadtest
+	install -m 0644 html/*.html $(DESTDIR)$(PREFIX)/share/magicd/html/
+	install -m 0644 html/static/* $(DESTDIR)$(PREFIX)/share/magicd/html/static/
+	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
+	  sed 's|@HTML@|$(PREFIX)/share/magicd/html|' conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJ_MAGICD:.o=.d) $(OBJ_LOADTEST:.o=.d)

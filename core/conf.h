@@ -1,0 +1,121 @@
+/*
+ * conf.h - the configuration: an nginx-style file parsed into conf_t.
+ *
+ * Syntax: `directive arg ...;`, `#` comments to end of line, single or double
+ * quotes around arguments with spaces, `include FILE_OR_GLOB;` (relative to
+ * the including file's directory). Every directive has a default, so an empty
+ * file is a valid config. Errors name the place:
+ *     unknown directive "x" in /etc/magicd/magicd.conf:12
+ * The parsed config is one heap object; a reload parses a new one and only
+ * swaps it in when it is valid, so a bad edit never takes a server down.
+ */
+#ifndef MG_CONF_H
+#define MG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_PATH_MAX 512
+#define CONF_MAX_LISTEN 4
+
+typedef enum { DELIVERY_LOG = 0, DELIVERY_OUTBOX, DELIVERY_SMTP, DELIVERY_RESPONSE } delivery_t;
+typedef enum { ACCESS_LOG_COMBINED = 0, ACCESS_LOG_JSON } access_log_format_t;
+
+typedef struct {
+    char host[256];
+    char port[16];
+} conf_addr_t;
+
+typedef struct conf {
+    char file[CONF_PATH_MAX]; /* the main file */
+
+    /* processes */
+    int worker_processes; /* resolved: `auto` = number of CPUs */
+    int worker_processes_auto;
+    int worker_connections;
+    char user[64];
+    char group[64];
+    char pid_file[CONF_PATH_MAX];
+    uint64_t shutdown_timeout_ms;
+    int daemon; /* not used: magicd runs in the foreground, as under systemd */
+
+    /* logs */
+    char error_log[CONF_PATH_MAX];
+    int error_log_level;
+    char access_log[CONF_PATH_MAX]; /* "off" disables */
+    access_log_format_t access_log_format;
+    size_t access_log_buffer;
+    uint64_t access_log_flush_ms;
+
+    /* http */
+    conf_addr_t listen[CONF_MAX_LISTEN];
+    int nlisten;
+    int listen_backlog;
+    int reuseport;
+    char html_root[CONF_PATH_MAX];
+    size_t max_request_line;
+    size_t max_header_size;
+    int max_headers;
+    size_t max_body_size;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t keepalive_timeout_ms;
+    uint64_t send_timeout_ms;
+    int keepalive_requests;
+    char public_url[256]; /* base of links, e.g. https://login.example.com */
+
+    /* auth */
+    char key_file[CONF_PATH_MAX];
+    char previous_key_file[CONF_PATH_MAX];
+    uint64_t link_ttl_ms;
+    uint64_t session_ttl_ms;
+    int cookie_secure;
+    char users_db[CONF_PATH_MAX];
+    int signup;
+    delivery_t delivery;
+    char delivery_arg[CONF_PATH_MAX]; /* outbox file, or smtp host:port */
+    char smtp_from[256];
+    char smtp_auth_user[128];
+    char smtp_auth_password[128];
+    char smtp_spool[CONF_PATH_MAX];
+    int smtp_starttls; /* 1 when offered (default), 0 off, 2 required */
+    /* rate limits: N requests per window */
+    int rate_email_n;
+    uint64_t rate_email_window_ms;
+    int rate_ip_n;
+    uint64_t rate_ip_window_ms;
+    int ratelimit_entries;
+
+    /* profiler */
+    int profiler_enabled;
+    conf_addr_t profiler_listen;
+    int profile_hz;
+    int profile_continuous;
+    int profile_max_seconds;
+    size_t heap_sample_bytes;
+    uint64_t block_profile_rate_ns; /* record blocking events >= this */
+    int mutex_profile_fraction;     /* 1/N of contention events */
+} conf_t;
+
+/* Defaults for everything (the values written in conf/magicd.conf). */
+void conf_defaults(conf_t *c);
+
+/* Parse FILE into c (which should hold defaults). Returns 0, or -1 with a
+ * message "... in FILE:LINE" in err. */
+int conf_load(conf_t *c, const char *file, char *err, size_t errsz);
+
+/* Parse text as though it were the contents of `name` (for unit tests and
+ * -c -). Includes resolve relative to the current directory. */
+int conf_load_string(conf_t *c, const char *name, const char *text, char *err, size_t errsz);
+
+/* Write the effective configuration (what -T prints). */
+void conf_dump(const conf_t *c, int fd);
+
+/* Helpers, exposed for unit tests: "30s", "15m", "500ms", "2h", "1d" -> ms;
+ * "512k", "1m", "64" -> bytes. -1 when malformed. */
+int64_t conf_parse_duration_ms(const char *s);
+int64_t conf_parse_size(const char *s);
+/* "host:port", "port", "[::1]:port", "*:port" */
+int conf_parse_addr(const char *s, conf_addr_t *out);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * http_conn.h - HTTP/1.1 connections on an event loop (worker and profiler).
+ *
+ * An http_server_t owns a listening socket registered in a loop, the limits
+ * and timeouts, and a handler. Each accepted connection walks a small state
+ * machine:
+ *
+ *   READING (header timeout) -> BODY (body timeout) -> HANDLING -> WRITING
+ *   (send timeout) -> IDLE (keep-alive timeout) -> READING ...
+ *
+ * The handler is called once per request with the request fully read
+ * (headers and body) and the request's arena. It answers by calling
+ * http_reply() / http_reply_start()+http_reply_header()+http_reply_finish()
+ * now, or later (the profiler answers profile?seconds=30 after 30 s): the
+ * connection stays in HANDLING and pipelined requests wait in its input
+ * buffer until the answer is queued, so responses are always in order.
+ *
+ * Bad input is answered here, before any handler runs: malformed request
+ * 400, request line too long 414, headers too large 431, body too large 413,
+ * Transfer-Encoding 501, timeouts 408, then the connection closes. Memory
+ * per connection is bounded by the header and body limits plus the arena
+ * limit.
+ */
+#ifndef MG_HTTP_CONN_H
+#define MG_HTTP_CONN_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/event.h"
+#include "core/http.h"
+
+typedef struct http_server http_server_t;
+typedef struct http_conn http_conn_t;
+struct shm_conn;
+struct access_log;
+
+typedef void (*http_handler_fn)(http_conn_t *c, http_request_t *req, void *ctx);
+
+typedef enum {
+    HTTP_CONN_READING = 1,
+    HTTP_CONN_BODY,
+    HTTP_CONN_HANDLING,
+    HTTP_CONN_WRITING,
+    HTTP_CONN_IDLE,
+    HTTP_CONN_CLOSING,
+} http_conn_state_t;
+
+typedef struct {
+    http_limits_t lim;
+    size_t max_body;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t idle_timeout_ms;
+    uint64_t send_timeout_ms;
+    int max_connections;
+    int max_keepalive_requests; /* 0 = unlimited */
+    size_t arena_limit;
+    const char *server_name; /* Server: header; NULL omits it */
+} http_server_conf_t;
+
+/* Hooks a process can set to observe connections (counters, shm table). */
+typedef struct {
+    void (*on_open)(http_conn_t *c, void *ctx);
+    void (*on_state)(http_conn_t *c, http_conn_state_t st, void *ctx);
+    void (*on_close)(http_conn_t *c, void *ctx);
+    /* after a response is fully queued: status, bytes, duration */
+    void (*on_done)(http_conn_t *c, int status, size_t bytes, uint64_t usec, void *ctx);
+} http_observer_t;
+
+struct http_conn {
+    http_server_t *srv;
+    ev_io_t io;
+    ev_timer_t timer;
+    int fd;
+    http_conn_state_t state;
+    struct sockaddr_storage peer;
+    char peer_str[48];
+    buf_t in;
+    buf_t out;
+    size_t out_off;
+    arena_t *arena;
+    http_request_t req;
+    size_t req_total; /* header + body bytes of the current request */
+    int nrequests;
+    int close_after; /* close once out is flushed */
+    uint64_t accepted_ms;
+    uint64_t req_start_ns;
+    /* response being built */
+    int resp_status;
+    buf_t resp_hdrs;
+    int resp_started;
+    int slot; /* index in the observer's table, -1 none */
+    void *user; /* per-request pointer for deferred handlers */
+    void (*on_abort)(http_conn_t *c); /* peer gone while HANDLING */
+    http_conn_t *next, *prev;
+};
+
+http_server_t *http_server_new(ev_loop_t *loop, int listen_fd, const http_server_conf_t *conf,
+                               http_handler_fn handler, void *ctx);
+void http_server_set_observer(http_server_t *s, const http_observer_t *obs);
+/* Start/stop accepting (graceful shutdown stops accepting, then drains). */
+int http_server_listen(http_server_t *s);
+void http_server_stop_accepting(http_server_t *s);
+/* Close idle keep-alive connections now and make busy ones close after
+ * their current response (graceful shutdown / reload). */
+void http_server_drain(http_server_t *s);
+int http_server_nconns(const http_server_t *s);
+void http_server_free(http_server_t *s);
+const http_server_conf_t *http_server_conf(const http_server_t *s);
+ev_loop_t *http_server_loop(const http_server_t *s);
+
+/* Respond. ctype may be NULL (no body type). body may be NULL with len 0. */
+void http_reply(http_conn_t *c, int status, const char *ctype, const void *body, size_t len);
+void http_reply_start(http_conn_t *c, int status);
+void http_reply_header(http_conn_t *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size_t len);
+/* Simple error page: text/plain "STATUS Reason\nmessage\n". */
+void http_reply_error(http_conn_t *c, int status, const char *msg);
+
+#endif

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages magicd needs to build, test and benchmark,
+# but only those that are missing (so `make run` on a ready machine does not
+# touch apt at all). Runs apt-get through sudo when not root.
+#
+#   tools/deps.sh          build + test packages
+#   tools/deps.sh build    only what `make` needs
+set -euo pipefail
+
+BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev libelf-dev
+       zlib1g-dev libsqlite3-dev sqlite3"
+TEST="curl python3 golang-go protobuf-compiler wrk nginx-light clang
+      chromium chromium-driver python3-aiosmtpd systemd linux-perf"
+
+want="$BUILD"
+[ "${1:-all}" = build ] || want="$want $TEST"
+
+missing=""
+for p in $want; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >&2
