@@ -24,7 +24,7 @@ LDFLAGS ?=
 ALL_LDFLAGS = -Wl,--build-id -rdynamic $(SAN) $(LDFLAGS)
 LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lunwind -ldw -lelf -lz -lm -lpthread
 
-SRC_MAGICD = $(sort $(wildcard core/*.c master/*.c worker/*.c profiler/*.c))
+SRC_MAGICD = $(sort $(wildcard core/*.c master/*.c worker/*.c profiler/*.c mailer/*.c))
 OBJ_MAGICD = $(SRC_MAGICD:%.c=$(BUILD)/obj/%.o)
 OBJ_LIB    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ_MAGICD))
 
