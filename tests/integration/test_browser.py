@@ -10,7 +10,9 @@ under the server's strict Content-Security-Policy: it starts the real magicd
      posts it back and lands on /secure/1, which shows the user's email in
      #whoami;
   3. signs out with #logout and lands on /login;
-  4. opens the same link again and sees the 410 "already used" error.
+  4. opens the same link again and sees the 410 "already used" error;
+  5. asks for a new link and opens it in a second browser (its own profile,
+     so no CSRF cookie of the first): 403, the link is bound to the browser.
 Throughout, the browser console must show no CSP violation (an inline
 script or style slipping into a page would be refused and logged).
 
@@ -97,10 +99,11 @@ def request_link(s, base, console):
     print(f"ok: /login -> sent fragment: {text.strip()!r}")
 
 
-def newest_link(srv, base):
+def newest_link(srv, base, seen=0):
+    """The newest outbox link, once there are more than `seen` of them."""
     def get():
         links = srv.outbox_links()
-        return links[-1] if links else None
+        return links[-1] if len(links) > seen else None
     rec = poll(get, "a link in the outbox")
     check(rec.get("email", DEMO) == DEMO, f"outbox link is for {rec.get('email')!r}")
     return link_for(base, rec["link"])
@@ -150,6 +153,25 @@ def reuse_link(s, link, console):
     print(f"ok: reused link -> 410: {' '.join(text.split())!r}")
 
 
+def wrong_browser(drv, s, srv, base, console):
+    """A link opened in another browser (no matching CSRF cookie) is refused."""
+    seen = len(srv.outbox_links())
+    request_link(s, base, console)
+    link = newest_link(srv, base, seen)
+    with webdriver.Session(drv) as other:
+        other.get(link)
+        st = other.wait_until(lambda: other.find("#verify-result").attribute("data-status"), WAIT,
+                              what="the other browser's verify page to show the answer")
+        text = other.text_of("#verify-result") or ""
+        other_console = Console(other)
+        other_console.drain()
+        console.entries.extend(other_console.entries)
+        check(st == "403", f"link opened in another browser answered {st}, want 403: {text!r}")
+        check(path_of(other.current_url).startswith("/magic/verify/"),
+              f"another browser was let in: {other.current_url}")
+    print(f"ok: link in another browser -> 403: {' '.join(text.split())!r}")
+
+
 def main():
     why = webdriver.available()
     if why:
@@ -167,6 +189,7 @@ def main():
             sign_in(s, link, console)
             sign_out(s, console)
             reuse_link(s, link, console)
+            wrong_browser(drv, s, srv, base, console)
         except AssertionError:
             sys.stderr.write(f"---- browser at {s.current_url} ----\n{body_text(s)}\n")
             console.drain()
