@@ -96,7 +96,7 @@ install: all
 	install -m 0644 html/*.html $(DESTDIR)$(PREFIX)/share/magicd/html/
 	install -m 0644 html/static/* $(DESTDIR)$(PREFIX)/share/magicd/html/static/
 	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
-	  sed 's|@HTML@|$(PREFIX)/share/magicd/html|' conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
+	  sed 's|^html_root html;|html_root $(PREFIX)/share/magicd/html;|' conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -27,7 +27,8 @@ typedef struct {
 } conf_addr_t;
 
 typedef struct conf {
-    char file[CONF_PATH_MAX]; /* the main file */
+    char file[CONF_PATH_MAX];   /* the main file */
+    char prefix[CONF_PATH_MAX]; /* relative paths resolve against it */
 
     /* processes */
     int worker_processes; /* resolved: `auto` = number of CPUs */
@@ -100,8 +101,9 @@ typedef struct conf {
 /* Defaults for everything (the values written in conf/magicd.conf). */
 void conf_defaults(conf_t *c);
 
-/* Parse FILE into c (which should hold defaults). Returns 0, or -1 with a
- * message "... in FILE:LINE" in err. */
+/* Parse FILE into c (which should hold defaults; c->prefix may be preset,
+ * otherwise it becomes FILE's directory). Relative paths are made absolute
+ * against the prefix. Returns 0, or -1 with a message "... in FILE:LINE". */
 int conf_load(conf_t *c, const char *file, char *err, size_t errsz);
 
 /* Parse text as though it were the contents of `name` (for unit tests and

@@ -58,6 +58,12 @@ static inline int ev_timer_armed(const ev_timer_t *t)
     return t->heap_idx >= 0;
 }
 
+/* Run fn(arg) at the end of the current iteration, after every ready event
+ * of the batch has been dispatched. This is how a connection closed by one
+ * callback is freed without a later event of the same batch touching freed
+ * memory. */
+int ev_defer(ev_loop_t *loop, void (*fn)(void *), void *arg);
+
 /* Cached monotonic time of the current iteration, in ms. */
 uint64_t ev_now(const ev_loop_t *loop);
 void ev_update_time(ev_loop_t *loop);

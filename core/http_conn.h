@@ -87,14 +87,15 @@ struct http_conn {
     size_t req_total; /* header + body bytes of the current request */
     int nrequests;
     int close_after; /* close once out is flushed */
+    int in_process;  /* inside conn_process (replies return into its loop) */
     uint64_t accepted_ms;
     uint64_t req_start_ns;
     /* response being built */
     int resp_status;
     buf_t resp_hdrs;
     int resp_started;
-    int slot; /* index in the observer's table, -1 none */
-    void *user; /* per-request pointer for deferred handlers */
+    int slot;                         /* index in the observer's table, -1 none */
+    void *user;                       /* per-request pointer for deferred handlers */
     void (*on_abort)(http_conn_t *c); /* peer gone while HANDLING */
     http_conn_t *next, *prev;
 };

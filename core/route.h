@@ -11,18 +11,18 @@
 
 enum {
     ROUTE_NONE = 0,
-    ROUTE_HOME,            /* GET / */
-    ROUTE_LOGIN,           /* GET /login */
-    ROUTE_GENERATE,        /* POST /magic/generate */
-    ROUTE_VERIFY_PAGE,     /* GET /magic/verify/:token */
-    ROUTE_VERIFY,          /* POST /magic/verify/:token */
-    ROUTE_SECURE_PAGE,     /* GET /secure/:id */
-    ROUTE_SECURE,          /* POST /secure/:id */
-    ROUTE_LOGOUT,          /* POST /logout */
-    ROUTE_HEALTHZ,         /* GET /healthz */
-    ROUTE_STATIC,          /* GET /static/... */
-    ROUTE_OTHER,           /* anything else (404/405) */
-    ROUTE_PPROF,           /* profiler process: /debug/pprof/... */
+    ROUTE_HOME,        /* GET / */
+    ROUTE_LOGIN,       /* GET /login */
+    ROUTE_GENERATE,    /* POST /magic/generate */
+    ROUTE_VERIFY_PAGE, /* GET /magic/verify/:token */
+    ROUTE_VERIFY,      /* POST /magic/verify/:token */
+    ROUTE_SECURE_PAGE, /* GET /secure/:id */
+    ROUTE_SECURE,      /* POST /secure/:id */
+    ROUTE_LOGOUT,      /* POST /logout */
+    ROUTE_HEALTHZ,     /* GET /healthz */
+    ROUTE_STATIC,      /* GET /static/... */
+    ROUTE_OTHER,       /* anything else (404/405) */
+    ROUTE_PPROF,       /* profiler process: /debug/pprof/... */
     ROUTE_COUNT
 };
 

@@ -59,8 +59,8 @@ enum { SHM_ST_1XX, SHM_ST_2XX, SHM_ST_3XX, SHM_ST_4XX, SHM_ST_5XX, SHM_ST_N };
 typedef struct {
     _Atomic int32_t pid; /* 0 = slot free */
     _Atomic uint32_t generation;
-    _Atomic uint32_t route;    /* route id executing now (read from SIGPROF) */
-    _Atomic uint32_t draining; /* old generation, finishing up */
+    _Atomic uint32_t route;     /* route id executing now (read from SIGPROF) */
+    _Atomic uint32_t draining;  /* old generation, finishing up */
     _Atomic uint32_t worker_no; /* 0..worker_processes-1 */
     uint64_t started_ms;
     _Atomic uint64_t requests;
@@ -85,7 +85,7 @@ typedef struct {
     _Atomic uint32_t generation;
     uint64_t started_ms;
     _Atomic uint64_t total_requests; /* master's sum, for STATUS= */
-    _Atomic(void *) binary_base;    /* for profilers; informational */
+    _Atomic(void *) binary_base;     /* for profilers; informational */
     /* Owned by profiler/: whether CPU profiling is on, rates, etc. */
     _Alignas(64) uint8_t prof_ctl[SHM_PROF_CTL];
 } shm_header_t;

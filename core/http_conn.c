@@ -1,0 +1,615 @@
+/*
+ * http_conn.c - HTTP/1.1 connection state machine (see http_conn.h).
+ *
+ * How a request flows:
+ *   conn_readable() reads what the socket has into c->in (bounded by c->in.max)
+ *   and calls conn_process(), which parses as many complete requests as the
+ *   buffer holds, one at a time: parse the head, wait for the body, hand the
+ *   request to the handler. The handler's answer (now or later) is appended
+ *   to c->out by http_reply_finish(), which also consumes the request's
+ *   bytes from c->in and resets the request arena; then conn_process() goes
+ *   on with the next pipelined request. A request is never handed to the
+ *   handler while another one on the same connection is still HANDLING.
+ *
+ * Output is flushed eagerly with write(2); only when the socket is full do
+ * we ask epoll for EPOLLOUT and arm the send timeout. While c->out holds
+ * more than OUT_HIGH bytes we stop parsing further pipelined requests, so a
+ * client that pipelines without reading cannot make us buffer unbounded
+ * output.
+ *
+ * One timer per connection, whose meaning follows the state: header timeout
+ * while READING, body timeout while BODY, send timeout while WRITING,
+ * keep-alive timeout while IDLE, none while HANDLING (a deferred handler owns
+ * its own timing). Closing is deferred to the end of the event-loop
+ * iteration (ev_defer) so no later event of the same epoll batch can touch
+ * freed memory.
+ */
+#include "core/http_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+#define READ_CHUNK 4096
+#define OUT_HIGH (256 * 1024)
+#define ACCEPT_BATCH 64
+
+struct http_server {
+    ev_loop_t *loop;
+    ev_io_t lio;
+    int lfd;
+    int accepting;
+    int draining;
+    http_server_conf_t conf;
+    http_handler_fn handler;
+    void *ctx;
+    http_observer_t obs;
+    http_conn_t *conns; /* doubly linked list of open connections */
+    int nconns;
+    time_t date_sec;
+    char date[40];
+};
+
+static void conn_process(http_conn_t *c);
+static void conn_flush(http_conn_t *c);
+static void conn_close(http_conn_t *c);
+static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev);
+static void conn_timeout(ev_loop_t *l, ev_timer_t *t);
+static void reply_parse_error(http_conn_t *c, int status, const char *why);
+
+/* ---- server ---- */
+
+static const char *http_date(http_server_t *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = now;
+    }
+    return s->date;
+}
+
+static void set_state(http_conn_t *c, http_conn_state_t st)
+{
+    c->state = st;
+    if (c->srv->obs.on_state)
+        c->srv->obs.on_state(c, st, c->srv->ctx);
+}
+
+static void peer_string(http_conn_t *c)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (c->peer.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&c->peer;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    } else if (c->peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->peer;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    } else {
+        snprintf(host, sizeof host, "unix");
+    }
+    snprintf(c->peer_str, sizeof c->peer_str, "%s", host);
+}
+
+static void refuse_overload(int fd)
+{
+    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                              "Content-Length: 36\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+                              "503 Service Unavailable\nover limit\n";
+    ssize_t w = write(fd, msg, sizeof msg - 1);
+    (void)w;
+    close(fd);
+}
+
+static void conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
+{
+    http_conn_t *c = calloc(1, sizeof *c);
+    arena_t *a = c ? arena_create(4096) : NULL;
+    if (!a) {
+        free(c);
+        close(fd);
+        log_err("out of memory accepting a connection");
+        return;
+    }
+    c->srv = s;
+    c->fd = fd;
+    c->peer = *ss;
+    c->arena = a;
+    c->slot = -1;
+    arena_set_limit(a, s->conf.arena_limit);
+    c->in.max =
+        s->conf.lim.max_request_line + s->conf.lim.max_header_bytes + s->conf.max_body + READ_CHUNK;
+    c->io = (ev_io_t){.fd = fd, .cb = conn_event, .data = c};
+    ev_timer_init(&c->timer, conn_timeout, c);
+    c->accepted_ms = ev_now(s->loop);
+    peer_string(c);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (ev_io_add(s->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
+        log_error(MG_LOG_ERR, errno, "epoll_ctl(ADD) on accepted socket");
+        arena_destroy(a);
+        free(c);
+        close(fd);
+        return;
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (s->obs.on_open)
+        s->obs.on_open(c, s->ctx);
+    set_state(c, HTTP_CONN_READING);
+    ev_timer_set(s->loop, &c->timer, s->conf.header_timeout_ms);
+}
+
+static void accept_ready(ev_loop_t *l, ev_io_t *io, uint32_t ev)
+{
+    http_server_t *s = io->data;
+    for (int i = 0; i < ACCEPT_BATCH && s->accepting; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            if (errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            /* EMFILE/ENFILE/ENOBUFS: log and retry on the next wake-up. */
+            log_error(MG_LOG_CRIT, errno, "accept4() failed");
+            return;
+        }
+        if (s->nconns >= s->conf.max_connections) {
+            log_warn("worker_connections (%d) are not enough, refusing a connection",
+                     s->conf.max_connections);
+            refuse_overload(fd);
+            continue;
+        }
+        conn_open(s, fd, &ss);
+    }
+}
+
+http_server_t *http_server_new(ev_loop_t *loop, int lfd, const http_server_conf_t *conf,
+                               http_handler_fn handler, void *ctx)
+{
+    http_server_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->lfd = lfd;
+    s->conf = *conf;
+    if (s->conf.max_connections <= 0)
+        s->conf.max_connections = 1024;
+    s->handler = handler;
+    s->ctx = ctx;
+    s->lio = (ev_io_t){.fd = lfd, .cb = accept_ready, .data = s};
+    return s;
+}
+
+void http_server_set_observer(http_server_t *s, const http_observer_t *obs)
+{
+    s->obs = *obs;
+}
+
+int http_server_listen(http_server_t *s)
+{
+    if (s->accepting)
+        return 0;
+    /* EPOLLEXCLUSIVE: wake one worker per connection, not all (thundering
+     * herd); every worker shares the master's single listening socket. */
+    if (ev_io_add(s->loop, &s->lio, EPOLLIN | EPOLLEXCLUSIVE) < 0 &&
+        ev_io_add(s->loop, &s->lio, EPOLLIN) < 0)
+        return -1;
+    s->accepting = 1;
+    return 0;
+}
+
+void http_server_stop_accepting(http_server_t *s)
+{
+    if (!s->accepting)
+        return;
+    ev_io_del(s->loop, &s->lio);
+    s->accepting = 0;
+}
+
+void http_server_drain(http_server_t *s)
+{
+    s->draining = 1;
+    http_server_stop_accepting(s);
+    for (http_conn_t *c = s->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->state == HTTP_CONN_IDLE || (c->state == HTTP_CONN_READING && c->in.len == 0))
+            conn_close(c);
+        else
+            c->close_after = 1;
+    }
+}
+
+int http_server_nconns(const http_server_t *s)
+{
+    return s->nconns;
+}
+
+const http_server_conf_t *http_server_conf(const http_server_t *s)
+{
+    return &s->conf;
+}
+
+ev_loop_t *http_server_loop(const http_server_t *s)
+{
+    return s->loop;
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s)
+        return;
+    http_server_stop_accepting(s);
+    while (s->conns)
+        conn_close(s->conns);
+    free(s);
+}
+
+/* ---- connection ---- */
+
+static void conn_free(void *p)
+{
+    http_conn_t *c = p;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    buf_free(&c->resp_hdrs);
+    arena_destroy(c->arena);
+    free(c);
+}
+
+static void conn_close(http_conn_t *c)
+{
+    if (c->state == HTTP_CONN_CLOSING)
+        return;
+    http_server_t *s = c->srv;
+    if (c->state == HTTP_CONN_HANDLING && c->on_abort)
+        c->on_abort(c);
+    set_state(c, HTTP_CONN_CLOSING);
+    if (s->obs.on_close)
+        s->obs.on_close(c, s->ctx);
+    ev_timer_del(s->loop, &c->timer);
+    ev_io_del(s->loop, &c->io);
+    close(c->fd);
+    c->fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    if (ev_defer(s->loop, conn_free, c) < 0)
+        conn_free(c); /* cannot defer: the batch holds no other event for it */
+}
+
+static void conn_timeout(ev_loop_t *l, ev_timer_t *t)
+{
+    http_conn_t *c = t->data;
+    switch (c->state) {
+    case HTTP_CONN_READING:
+        if (c->in.len > 0) {
+            reply_parse_error(c, 408, "the request was not received in time");
+            return;
+        }
+        conn_close(c);
+        return;
+    case HTTP_CONN_BODY:
+        reply_parse_error(c, 408, "the request body was not received in time");
+        return;
+    default:
+        conn_close(c);
+    }
+}
+
+/* Interest mask follows state: read while we can accept input, write while
+ * output is pending. EPOLLRDHUP tells us about a vanished peer. */
+static void conn_update_io(http_conn_t *c)
+{
+    uint32_t ev = EPOLLRDHUP;
+    if (c->in.len < c->in.max && !c->close_after)
+        ev |= EPOLLIN;
+    if (c->out.len > c->out_off)
+        ev |= EPOLLOUT;
+    if (ev_io_mod(c->srv->loop, &c->io, ev) < 0)
+        conn_close(c);
+}
+
+static int conn_read(http_conn_t *c)
+{
+    for (;;) {
+        if (c->in.len >= c->in.max)
+            return 0;
+        size_t want = c->in.max - c->in.len < READ_CHUNK ? c->in.max - c->in.len : READ_CHUNK;
+        if (c->in.cap - c->in.len < want && buf_reserve(&c->in, want) < 0)
+            return 0;
+        size_t room = c->in.cap - c->in.len;
+        ssize_t n = read(c->fd, c->in.data + c->in.len, room);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            if ((size_t)n < room)
+                return 0;
+            continue;
+        }
+        if (n == 0)
+            return -1;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
+static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev)
+{
+    http_conn_t *c = io->data;
+    if (c->fd < 0 || c->state == HTTP_CONN_CLOSING)
+        return;
+    if (ev & EPOLLERR) {
+        conn_close(c);
+        return;
+    }
+    if (ev & EPOLLOUT) {
+        conn_flush(c);
+        if (c->fd < 0)
+            return;
+    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+        size_t before = c->in.len;
+        int eof = conn_read(c) < 0;
+        if (c->in.len > before && c->state == HTTP_CONN_IDLE) {
+            set_state(c, HTTP_CONN_READING);
+            ev_timer_set(l, &c->timer, c->srv->conf.header_timeout_ms);
+        } else if (c->in.len > before && c->state == HTTP_CONN_BODY) {
+            ev_timer_set(l, &c->timer, c->srv->conf.body_timeout_ms);
+        }
+        if (eof) {
+            /* The peer closed (or half-closed) its side. Answer what is
+             * already buffered and complete, then close. */
+            c->close_after = 1;
+            if (c->state == HTTP_CONN_HANDLING || c->out.len > c->out_off) {
+                conn_update_io(c);
+                return;
+            }
+            conn_process(c);
+            if (c->fd >= 0 && c->state != HTTP_CONN_HANDLING && c->out.len <= c->out_off)
+                conn_close(c);
+            return;
+        }
+        conn_process(c);
+    }
+}
+
+static void conn_flush(http_conn_t *c)
+{
+    while (c->out_off < c->out.len) {
+        ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (c->state != HTTP_CONN_HANDLING) {
+                if (c->state != HTTP_CONN_WRITING)
+                    set_state(c, HTTP_CONN_WRITING);
+                ev_timer_set(c->srv->loop, &c->timer, c->srv->conf.send_timeout_ms);
+            }
+            conn_update_io(c);
+            return;
+        }
+        conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+        return;
+    }
+    c->out.len = c->out_off = 0;
+    if (c->out.cap > 64 * 1024) /* don't keep a big profile's buffer around */
+        buf_free(&c->out);
+    if (c->close_after && c->state != HTTP_CONN_HANDLING) {
+        /* Pipelined requests still parseable are not answered after close. */
+        conn_close(c);
+        return;
+    }
+    if (c->state == HTTP_CONN_WRITING) {
+        set_state(c, c->in.len ? HTTP_CONN_READING : HTTP_CONN_IDLE);
+        ev_timer_set(c->srv->loop, &c->timer,
+                     c->in.len ? c->srv->conf.header_timeout_ms : c->srv->conf.idle_timeout_ms);
+        /* A reply made inside conn_process returns into its loop, which
+         * goes on with pipelined input; a deferred reply restarts it. */
+        if (!c->in_process)
+            conn_process(c);
+        return;
+    }
+    conn_update_io(c);
+}
+
+static void reply_parse_error(http_conn_t *c, int status, const char *why)
+{
+    c->close_after = 1;
+    memset(&c->req, 0, sizeof c->req);
+    c->req.content_length = -1;
+    c->req_total = c->in.len;
+    http_reply_error(c, status, why);
+}
+
+static void conn_process(http_conn_t *c)
+{
+    http_server_t *s = c->srv;
+    c->in_process++;
+    while (c->fd >= 0 && c->state != HTTP_CONN_HANDLING && c->state != HTTP_CONN_CLOSING) {
+        if (c->out.len - c->out_off > OUT_HIGH)
+            break; /* let the client read first */
+        if (c->in.len == 0) {
+            if (c->state != HTTP_CONN_IDLE && c->out.len == c->out_off) {
+                set_state(c, HTTP_CONN_IDLE);
+                ev_timer_set(s->loop, &c->timer, s->conf.idle_timeout_ms);
+            }
+            break;
+        }
+        const char *why = NULL;
+        int r = http_parse_request(c->in.data, c->in.len, &s->conf.lim, &c->req, &why);
+        if (r == 0) {
+            if (c->state == HTTP_CONN_IDLE) {
+                set_state(c, HTTP_CONN_READING);
+                ev_timer_set(s->loop, &c->timer, s->conf.header_timeout_ms);
+            }
+            if (c->in.len >= c->in.max) {
+                reply_parse_error(c, 431, "request header fields too large");
+                break;
+            }
+            break;
+        }
+        if (r < 0) {
+            reply_parse_error(c, -r, why ? why : "malformed request");
+            break;
+        }
+        size_t body = c->req.content_length > 0 ? (size_t)c->req.content_length : 0;
+        if (body > s->conf.max_body) {
+            reply_parse_error(c, 413, "request body too large");
+            break;
+        }
+        if (c->in.len < (size_t)r + body) {
+            if (c->state != HTTP_CONN_BODY) {
+                set_state(c, HTTP_CONN_BODY);
+                ev_timer_set(s->loop, &c->timer, s->conf.body_timeout_ms);
+                if (c->req.expect_continue && c->req.version_minor >= 1) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    buf_append(&c->out, cont, sizeof cont - 1);
+                    conn_flush(c);
+                }
+            }
+            break;
+        }
+        c->req.body = c->in.data + r;
+        c->req.body_len = body;
+        c->req_total = (size_t)r + body;
+        c->req_start_ns = clock_mono_ns();
+        c->nrequests++;
+        if (s->conf.max_keepalive_requests > 0 && c->nrequests >= s->conf.max_keepalive_requests)
+            c->close_after = 1;
+        if (!c->req.keep_alive || s->draining)
+            c->close_after = 1;
+        ev_timer_del(s->loop, &c->timer);
+        set_state(c, HTTP_CONN_HANDLING);
+        s->handler(c, &c->req, s->ctx);
+        /* A synchronous handler has replied (state moved on); a deferred one
+         * left the connection in HANDLING and will reply later. */
+    }
+    c->in_process--;
+    if (c->fd >= 0 && c->state != HTTP_CONN_CLOSING)
+        conn_update_io(c);
+}
+
+/* ---- responses ---- */
+
+void http_reply_start(http_conn_t *c, int status)
+{
+    c->resp_status = status;
+    c->resp_started = 1;
+    c->resp_hdrs.len = 0;
+}
+
+void http_reply_header(http_conn_t *c, const char *name, const char *fmt, ...)
+{
+    if (!c->resp_started)
+        http_reply_start(c, 200);
+    buf_puts(&c->resp_hdrs, name);
+    buf_append(&c->resp_hdrs, ": ", 2);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&c->resp_hdrs, fmt, ap);
+    va_end(ap);
+    buf_append(&c->resp_hdrs, "\r\n", 2);
+}
+
+void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size_t len)
+{
+    http_server_t *s = c->srv;
+    if (c->state == HTTP_CONN_CLOSING || c->fd < 0)
+        return;
+    if (!c->resp_started)
+        http_reply_start(c, 200);
+    int st = c->resp_status;
+    if (s->draining)
+        c->close_after = 1;
+    size_t before = c->out.len;
+    int ok = buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", st, http_status_text(st)) == 0;
+    if (s->conf.server_name)
+        ok &= buf_printf(&c->out, "Server: %s\r\n", s->conf.server_name) == 0;
+    ok &= buf_printf(&c->out, "Date: %s\r\n", http_date(s)) == 0;
+    if (ctype)
+        ok &= buf_printf(&c->out, "Content-Type: %s\r\n", ctype) == 0;
+    if (st >= 200 && st != 204 && st != 304)
+        ok &= buf_printf(&c->out, "Content-Length: %zu\r\n", len) == 0;
+    if (c->resp_hdrs.len)
+        ok &= buf_append(&c->out, c->resp_hdrs.data, c->resp_hdrs.len) == 0;
+    if (c->close_after)
+        ok &= buf_puts(&c->out, "Connection: close\r\n") == 0;
+    else if (c->req.version_minor == 0)
+        ok &= buf_puts(&c->out, "Connection: keep-alive\r\n") == 0;
+    ok &= buf_append(&c->out, "\r\n", 2) == 0;
+    if (len && c->req.method != HTTP_M_HEAD)
+        ok &= buf_append(&c->out, body, len) == 0;
+    if (!ok) {
+        c->out.len = before;
+        c->close_after = 1;
+        log_err("out of memory building a %d response for %s", st, c->peer_str);
+    }
+    size_t bytes = c->out.len - before;
+
+    uint64_t usec = c->req_start_ns ? (clock_mono_ns() - c->req_start_ns) / 1000 : 0;
+    if (s->obs.on_done)
+        s->obs.on_done(c, st, bytes, usec, s->ctx);
+
+    /* The request is answered: drop its bytes and its memory. */
+    buf_consume(&c->in, c->req_total < c->in.len ? c->req_total : c->in.len);
+    c->req_total = 0;
+    c->req_start_ns = 0;
+    c->resp_started = 0;
+    c->resp_hdrs.len = 0;
+    c->user = NULL;
+    c->on_abort = NULL;
+    arena_reset(c->arena);
+
+    set_state(c, HTTP_CONN_WRITING);
+    conn_flush(c);
+}
+
+void http_reply(http_conn_t *c, int status, const char *ctype, const void *body, size_t len)
+{
+    if (!c->resp_started)
+        http_reply_start(c, status);
+    c->resp_status = status; /* headers added before stay */
+    http_reply_finish(c, ctype, body, len);
+}
+
+void http_reply_error(http_conn_t *c, int status, const char *msg)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "%d %s\n%s\n", status, http_status_text(status),
+                     msg ? msg : "");
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof body)
+        n = sizeof body - 1;
+    http_reply_start(c, status);
+    if (status == 405)
+        http_reply_header(c, "Allow", "GET, HEAD, POST");
+    http_reply_finish(c, "text/plain; charset=utf-8", body, (size_t)n);
+}
