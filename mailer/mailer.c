@@ -1,0 +1,466 @@
+/*
+ * mailer.c - the mailer process: spool in, SMTP out, nothing lost.
+ *
+ * The loop is simple on purpose:
+ *
+ *   scan DIR/new -> for each message that is due: build the mail, send it
+ *   over one SMTP session -> on the relay's 250 to the final dot, move the
+ *   file to DIR/sent -> sleep until the next message is due or inotify says
+ *   a worker added one.
+ *
+ * Nothing is removed from new/ before the relay has accepted the message,
+ * so a crash, a restart or a relay outage can delay a link but not lose it.
+ * The Message-ID is derived from the link id, so in the one unavoidable
+ * window (the relay said 250, we died before the rename) the duplicate
+ * carries the same Message-ID and mail systems can drop it.
+ *
+ * Failures back off exponentially at two levels. When the relay cannot be
+ * reached (connect, greeting, TLS, AUTH) every message waits on a relay
+ * back-off (1 s doubling to 60 s), so a dead relay costs one connection
+ * attempt per period, not one per message. A temporary refusal of one
+ * message (4xx) delays that message only (5 s doubling to 10 min). A
+ * permanent refusal (5xx to RCPT or DATA) moves it to failed/, as does a
+ * link that expired while waiting: sending a dead link helps nobody.
+ *
+ * Retry state lives in memory; after a restart every message is tried once
+ * at once, which is what an operator who just fixed the relay wants.
+ *
+ * Signals: QUIT, TERM and INT stop the loop. They are installed without
+ * SA_RESTART so a blocking SMTP read returns EINTR at once; the message in
+ * flight stays in new/ and is sent by the next mailer. USR1 reopens the
+ * error log.
+ */
+#include "mailer/mailer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "mailer/smtp.h"
+#include "mailer/spool.h"
+
+#define MAILER_MAX_TRACKED 4096
+#define MAILER_RELAY_BASE_MS 1000ul
+#define MAILER_RELAY_CAP_MS 60000ul
+#define MAILER_MSG_BASE_MS 5000ul
+#define MAILER_MSG_CAP_MS 600000ul
+#define MAILER_TIMEOUT_MS 30000
+#define MAILER_IDLE_MS 60000ul
+#define MAILER_SENT_KEEP_S (7 * 86400)
+#define MAILER_MSG_MAX 16384
+
+typedef struct {
+    char name[33];
+    unsigned attempts;
+    uint64_t next_ms; /* monotonic; 0 = due now */
+    int seen;         /* still in new/ on the last scan */
+} mailer_retry_t;
+
+typedef struct {
+    const conf_t *conf;
+    char spool[CONF_PATH_MAX];
+    char host[256];
+    char port[16];
+    char helo[256];
+    char from_addr[SPOOL_ADDR_MAX];
+    const char *from;
+    smtp_relay_t relay;
+    smtp_session_t *session;
+    unsigned relay_failures;
+    uint64_t relay_next_ms;
+    mailer_retry_t retry[MAILER_MAX_TRACKED];
+    int nretry;
+} mailer_t;
+
+static volatile sig_atomic_t mailer_stop;
+static volatile sig_atomic_t mailer_reopen;
+
+static void mailer_on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        mailer_reopen = 1;
+    else
+        mailer_stop = 1;
+}
+
+unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
+{
+    unsigned long d = base_ms;
+
+    while (attempt-- > 0 && d < cap_ms)
+        d *= 2;
+    return d < cap_ms ? d : cap_ms;
+}
+
+int mailer_split_hostport(const char *s, char *host, size_t hostsz, char *port, size_t portsz)
+{
+    const char *h = s, *colon;
+    size_t hn;
+
+    if (!s || !*s)
+        return -1;
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb)
+            return -1;
+        h = s + 1;
+        hn = (size_t)(rb - h);
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (rb[1] && !colon)
+            return -1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon && strchr(s, ':') != colon)
+            return -1; /* bare IPv6 needs brackets */
+        hn = colon ? (size_t)(colon - s) : strlen(s);
+    }
+    if (hn == 0 || hn >= hostsz)
+        return -1;
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    const char *p = colon ? colon + 1 : "25";
+    size_t pn = strlen(p);
+    if (pn == 0 || pn >= portsz || strspn(p, "0123456789") != pn)
+        return -1;
+    memcpy(port, p, pn + 1);
+    return 0;
+}
+
+int mailer_spool_dir(const conf_t *c, char *out, size_t outsz)
+{
+    const char *slash;
+    int n;
+
+    if (c->smtp_spool[0]) {
+        n = snprintf(out, outsz, "%s", c->smtp_spool);
+    } else {
+        slash = strrchr(c->users_db, '/');
+        if (slash)
+            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->users_db), c->users_db);
+        else
+            n = snprintf(out, outsz, "spool");
+    }
+    return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
+}
+
+static mailer_retry_t *mailer_retry_get(mailer_t *m, const char *name)
+{
+    for (int i = 0; i < m->nretry; i++)
+        if (strcmp(m->retry[i].name, name) == 0)
+            return &m->retry[i];
+    if (m->nretry == MAILER_MAX_TRACKED)
+        return NULL; /* untracked: retried every round, still correct */
+    mailer_retry_t *r = &m->retry[m->nretry++];
+    memset(r, 0, sizeof(*r));
+    memcpy(r->name, name, 32); /* spool_name_ok: exactly 32 hex digits */
+    r->name[32] = '\0';
+    return r;
+}
+
+/* Forget messages that left new/ (sent by us, or removed by an operator). */
+static void mailer_retry_sweep(mailer_t *m)
+{
+    int j = 0;
+
+    for (int i = 0; i < m->nretry; i++) {
+        if (m->retry[i].seen) {
+            m->retry[i].seen = 0;
+            m->retry[j++] = m->retry[i];
+        }
+    }
+    m->nretry = j;
+}
+
+static void mailer_close_session(mailer_t *m)
+{
+    smtp_close(m->session);
+    m->session = NULL;
+}
+
+static int mailer_ensure_session(mailer_t *m)
+{
+    char err[512];
+
+    if (m->session && smtp_session_ok(m->session))
+        return 0;
+    mailer_close_session(m);
+    if (clock_mono_ms() < m->relay_next_ms)
+        return -1;
+    m->session = smtp_open(&m->relay, err, sizeof(err));
+    if (m->session) {
+        if (m->relay_failures)
+            log_notice("mailer: relay %s:%s reachable again", m->host, m->port);
+        m->relay_failures = 0;
+        m->relay_next_ms = 0;
+        return 0;
+    }
+    unsigned long d =
+        mailer_backoff_ms(m->relay_failures, MAILER_RELAY_BASE_MS, MAILER_RELAY_CAP_MS);
+    m->relay_failures++;
+    m->relay_next_ms = clock_mono_ms() + d;
+    log_warn("mailer: relay %s:%s: %s; retrying in %lu ms", m->host, m->port, err, d);
+    return -1;
+}
+
+/* Deliver one message. Returns -1 when the relay is unusable (stop the
+ * round), 0 otherwise. */
+static int mailer_deliver(mailer_t *m, mailer_retry_t *r, const char *name)
+{
+    spool_msg_t msg;
+    char err[512], *text;
+    int len, rc;
+
+    if (spool_read(m->spool, name, &msg, err, sizeof(err)) < 0) {
+        log_err("mailer: %s; moved to failed/", err);
+        spool_move(m->spool, name, "failed");
+        return 0;
+    }
+    if ((uint64_t)time(NULL) >= msg.expires_s) {
+        log_warn("mailer: link %s for %s expired before delivery; moved to failed/", name, msg.to);
+        spool_move(m->spool, name, "failed");
+        return 0;
+    }
+    if (mailer_ensure_session(m) < 0)
+        return -1;
+    text = malloc(MAILER_MSG_MAX);
+    if (!text)
+        return -1;
+    len = smtp_format_message(&msg, m->from, text, MAILER_MSG_MAX);
+    if (len < 0) {
+        free(text);
+        log_err("mailer: message %s cannot be formatted (link too long); moved to failed/", name);
+        spool_move(m->spool, name, "failed");
+        return 0;
+    }
+    rc = smtp_send(m->session, m->from_addr, msg.to, text, (size_t)len, err, sizeof(err));
+    free(text);
+    if (rc == SMTP_OK) {
+        if (spool_move(m->spool, name, "sent") < 0)
+            log_error(MG_LOG_ERR, errno, "mailer: moving %s to sent/", name);
+        log_info("mailer: delivered %s to %s via %s:%s%s", name, msg.to, m->host, m->port,
+                 smtp_session_tls(m->session) ? " (TLS)" : "");
+        return 0;
+    }
+    if (rc == SMTP_PERMFAIL) {
+        log_err("mailer: relay refused %s for %s: %s; moved to failed/", name, msg.to, err);
+        spool_move(m->spool, name, "failed");
+        return 0;
+    }
+    if (r) {
+        unsigned long d = mailer_backoff_ms(r->attempts, MAILER_MSG_BASE_MS, MAILER_MSG_CAP_MS);
+        r->attempts++;
+        r->next_ms = clock_mono_ms() + d;
+        log_warn("mailer: %s for %s deferred: %s; retry %u in %lu ms", name, msg.to, err,
+                 r->attempts, d);
+    }
+    if (!smtp_session_ok(m->session)) {
+        mailer_close_session(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* One pass over new/. Returns the monotonic time of the next due message. */
+static uint64_t mailer_scan(mailer_t *m)
+{
+    char dir[CONF_PATH_MAX + 8];
+    uint64_t now = clock_mono_ms(), next = now + MAILER_IDLE_MS;
+    int relay_down = 0;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s/new", m->spool);
+    d = opendir(dir);
+    if (!d) {
+        log_error(MG_LOG_ERR, errno, "mailer: opendir %s", dir);
+        return now + MAILER_RELAY_CAP_MS;
+    }
+    while (!mailer_stop && (de = readdir(d)) != NULL) {
+        if (!spool_name_ok(de->d_name))
+            continue;
+        mailer_retry_t *r = mailer_retry_get(m, de->d_name);
+        if (r)
+            r->seen = 1;
+        if (relay_down || (r && r->next_ms > now)) {
+            uint64_t due = relay_down ? m->relay_next_ms : r->next_ms;
+            if (due < next)
+                next = due;
+            continue;
+        }
+        if (mailer_deliver(m, r, de->d_name) < 0) {
+            relay_down = 1;
+            if (m->relay_next_ms < next)
+                next = m->relay_next_ms;
+        } else if (r && r->next_ms > now && r->next_ms < next) {
+            next = r->next_ms;
+        }
+    }
+    closedir(d);
+    if (!mailer_stop)
+        mailer_retry_sweep(m);
+    /* Idle sessions are closed: relays drop them anyway after a minute. */
+    mailer_close_session(m);
+    return next;
+}
+
+static void mailer_prune_sent(mailer_t *m)
+{
+    char dir[CONF_PATH_MAX + 8], path[CONF_PATH_MAX + 8 + 260];
+    time_t cutoff = time(NULL) - MAILER_SENT_KEEP_S;
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s/sent", m->spool);
+    d = opendir(dir);
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (!spool_name_ok(de->d_name))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (stat(path, &st) == 0 && st.st_mtime < cutoff)
+            unlink(path);
+    }
+    closedir(d);
+}
+
+static int mailer_setup(mailer_t *m, const conf_t *c)
+{
+    char err[512];
+
+    m->conf = c;
+    if (mailer_spool_dir(c, m->spool, sizeof(m->spool)) < 0) {
+        log_emerg("mailer: spool path too long");
+        return -1;
+    }
+    if (spool_init(m->spool, err, sizeof(err)) < 0) {
+        log_emerg("mailer: %s", err);
+        return -1;
+    }
+    if (mailer_split_hostport(c->delivery_arg, m->host, sizeof(m->host), m->port, sizeof(m->port)) <
+        0) {
+        log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->delivery_arg);
+        return -1;
+    }
+    m->from = c->smtp_from[0] ? c->smtp_from : "magicd <magicd@localhost>";
+    if (smtp_addr_spec(m->from, m->from_addr, sizeof(m->from_addr)) < 0) {
+        log_emerg("mailer: bad smtp_from \"%s\"", m->from);
+        return -1;
+    }
+    if (gethostname(m->helo, sizeof(m->helo)) < 0 || !m->helo[0] || strchr(m->helo, ' '))
+        snprintf(m->helo, sizeof(m->helo), "localhost");
+    m->relay.host = m->host;
+    m->relay.port = m->port;
+    m->relay.helo = m->helo;
+    m->relay.starttls = c->smtp_starttls;
+    m->relay.user = c->smtp_auth_user;
+    m->relay.password = c->smtp_auth_password;
+    m->relay.timeout_ms = MAILER_TIMEOUT_MS;
+    return 0;
+}
+
+static void mailer_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = mailer_on_signal; /* no SA_RESTART: interrupt SMTP waits */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* the master restarts us on reload */
+    sigset_t un;
+    sigemptyset(&un);
+    sigaddset(&un, SIGQUIT);
+    sigaddset(&un, SIGTERM);
+    sigaddset(&un, SIGINT);
+    sigaddset(&un, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &un, NULL);
+}
+
+static int mailer_watch(const char *spool)
+{
+    char dir[CONF_PATH_MAX + 8];
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    snprintf(dir, sizeof(dir), "%s/new", spool);
+    if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void mailer_wait(int ifd, uint64_t next_ms)
+{
+    uint64_t now = clock_mono_ms();
+    int timeout = next_ms > now ? (int)(next_ms - now > INT_MAX ? INT_MAX : next_ms - now) : 0;
+    char buf[4096];
+
+    if (ifd < 0) {
+        /* No inotify: poll the directory once a second. */
+        struct pollfd none;
+        poll(&none, 0, timeout < 1000 ? timeout : 1000);
+        return;
+    }
+    struct pollfd p = {.fd = ifd, .events = POLLIN};
+    if (poll(&p, 1, timeout) > 0)
+        while (read(ifd, buf, sizeof(buf)) > 0) {
+        }
+}
+
+int mailer_main(const conf_t *c)
+{
+    static mailer_t m; /* the retry table is large: keep it off the stack */
+    uint64_t next_prune = 0;
+    int ifd;
+
+    memset(&m, 0, sizeof(m));
+    mailer_stop = 0;
+    mailer_signals();
+    if (mailer_setup(&m, c) < 0)
+        return 1;
+    ifd = mailer_watch(m.spool);
+    if (ifd < 0)
+        log_error(MG_LOG_WARN, errno, "mailer: inotify on %s/new; polling instead", m.spool);
+    log_notice("mailer: delivering %s via %s:%s (starttls %s)", m.spool, m.host, m.port,
+               c->smtp_starttls == SMTP_TLS_REQUIRED ? "required"
+               : c->smtp_starttls                    ? "when offered"
+                                                     : "off");
+    while (!mailer_stop) {
+        if (mailer_reopen) {
+            mailer_reopen = 0;
+            log_reopen();
+        }
+        if (clock_mono_ms() >= next_prune) {
+            mailer_prune_sent(&m);
+            next_prune = clock_mono_ms() + 3600 * 1000ull;
+        }
+        uint64_t next = mailer_scan(&m);
+        if (!mailer_stop)
+            mailer_wait(ifd, next);
+    }
+    mailer_close_session(&m);
+    if (ifd >= 0)
+        close(ifd);
+    log_notice("mailer: exiting");
+    return 0;
+}

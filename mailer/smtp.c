@@ -1,0 +1,653 @@
+/*
+ * smtp.c - SMTP client (RFC 5321) with STARTTLS and AUTH, and the message.
+ *
+ * A session is a socket, optionally wrapped in an OpenSSL connection after
+ * STARTTLS, and a small line buffer for replies. Every socket operation is
+ * bounded by SO_RCVTIMEO/SO_SNDTIMEO, so a relay that stops answering costs
+ * the mailer at most one timeout per command, and a signal (QUIT/TERM to
+ * the mailer, installed without SA_RESTART) interrupts a wait at once.
+ *
+ * STARTTLS: SMTP_TLS_OPPORTUNISTIC upgrades when the relay offers it and, as
+ * MTAs do for opportunistic TLS, does not insist on a verifiable
+ * certificate (it logs the verification result instead); SMTP_TLS_REQUIRED
+ * refuses a relay without STARTTLS and verifies the certificate against the
+ * system's trust store (SSL_CERT_FILE/SSL_CERT_DIR apply) and the relay's
+ * host name. AUTH PLAIN is preferred, AUTH LOGIN is the fallback; both
+ * only when the relay advertises them.
+ *
+ * The message is 7-bit: the link and the addresses are ASCII (the spool
+ * refuses anything else), the text is ours. So no transfer encoding is
+ * needed, and lines stay far below the 998-octet limit because links longer
+ * than SMTP_URL_LINE_MAX are refused.
+ */
+#include "mailer/smtp.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define SMTP_URL_LINE_MAX 900
+#define SMTP_LINE_MAX 1024
+
+struct smtp_session {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int dead;
+    int tls;
+    /* EHLO capabilities */
+    int cap_starttls, cap_auth_plain, cap_auth_login;
+    char rbuf[4096];
+    size_t rlen;
+    char last[SMTP_LINE_MAX]; /* last reply line, for error messages */
+};
+
+/* ---- pure helpers ---------------------------------------------------- */
+
+int smtp_parse_reply_line(const char *line, size_t n, int *code, int *more)
+{
+    if (n < 3)
+        return -1;
+    for (int i = 0; i < 3; i++)
+        if (line[i] < '0' || line[i] > '9')
+            return -1;
+    if (line[0] < '2' || line[0] > '5')
+        return -1;
+    *code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    if (n == 3 || line[3] == ' ' || line[3] == '\r')
+        *more = 0;
+    else if (line[3] == '-')
+        *more = 1;
+    else
+        return -1;
+    return 0;
+}
+
+long smtp_dot_stuff(const char *in, size_t n, char *out, size_t outsz)
+{
+    size_t o = 0;
+    int bol = 1;
+
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (o >= outsz)                                                                            \
+            return -1;                                                                             \
+        out[o++] = (c);                                                                            \
+    } while (0)
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == '\r' && i + 1 < n && in[i + 1] == '\n')
+            continue; /* the LF that follows writes the CRLF */
+        if (c == '\n' || c == '\r') {
+            PUT('\r');
+            PUT('\n');
+            bol = 1;
+            continue;
+        }
+        if (bol && c == '.')
+            PUT('.');
+        PUT(c);
+        bol = 0;
+    }
+    if (!bol) {
+        PUT('\r');
+        PUT('\n');
+    }
+#undef PUT
+    return (long)o;
+}
+
+int smtp_addr_spec(const char *from, char *out, size_t outsz)
+{
+    const char *lt = strrchr(from, '<'), *gt;
+    const char *s = from;
+    size_t n;
+
+    if (lt) {
+        gt = strchr(lt, '>');
+        if (!gt)
+            return -1;
+        s = lt + 1;
+        n = (size_t)(gt - s);
+    } else {
+        while (*s == ' ')
+            s++;
+        n = strlen(s);
+        while (n > 0 && s[n - 1] == ' ')
+            n--;
+    }
+    if (n == 0 || n >= outsz)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return spool_addr_ok(out) ? 0 : -1;
+}
+
+int smtp_message_id(const char *id_hex, const char *from, char *out, size_t outsz)
+{
+    char addr[SPOOL_ADDR_MAX];
+    const char *domain = "magicd.invalid";
+    int n;
+
+    if (from && smtp_addr_spec(from, addr, sizeof(addr)) == 0)
+        domain = strchr(addr, '@') + 1;
+    n = snprintf(out, outsz, "<%s@%s>", id_hex, domain);
+    return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
+}
+
+int smtp_date(uint64_t unix_s, char *out, size_t outsz)
+{
+    static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    int n;
+
+    if (!gmtime_r(&t, &tm))
+        return -1;
+    n = snprintf(out, outsz, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday], tm.tm_mday,
+                 mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
+}
+
+/* The link inside href="...": the spool already refused quotes and angle
+ * brackets, so only '&' needs escaping. */
+static int smtp_html_url(const char *url, char *out, size_t outsz)
+{
+    size_t o = 0;
+
+    for (const char *p = url; *p; p++) {
+        const char *rep = *p == '&' ? "&amp;" : NULL;
+        size_t rn = rep ? 5 : 1;
+        if (o + rn >= outsz)
+            return -1;
+        if (rep)
+            memcpy(out + o, rep, rn);
+        else
+            out[o] = *p;
+        o += rn;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int smtp_format_message(const spool_msg_t *m, const char *from, char *out, size_t outsz)
+{
+    char date[64], mid[SPOOL_ADDR_MAX + 40], until[64], hurl[SMTP_URL_LINE_MAX * 5 + 1];
+    time_t exp = (time_t)m->expires_s;
+    struct tm tm;
+    int n;
+
+    if (strlen(m->url) > SMTP_URL_LINE_MAX || smtp_html_url(m->url, hurl, sizeof(hurl)) < 0)
+        return -1;
+    if (smtp_date(m->created_s, date, sizeof(date)) < 0 ||
+        smtp_message_id(m->id_hex, from, mid, sizeof(mid)) < 0)
+        return -1;
+    if (!gmtime_r(&exp, &tm))
+        return -1;
+    snprintf(until, sizeof(until), "%04d-%02d-%02d %02d:%02d UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min);
+    n = snprintf(out, outsz,
+                 "From: %s\n"
+                 "To: <%s>\n"
+                 "Subject: Your sign-in link\n"
+                 "Date: %s\n"
+                 "Message-ID: %s\n"
+                 "MIME-Version: 1.0\n"
+                 "Auto-Submitted: auto-generated\n"
+                 "Content-Type: multipart/alternative; boundary=\"=_magicd_%s\"\n"
+                 "\n"
+                 "This is a multi-part message in MIME format.\n"
+                 "\n"
+                 "--=_magicd_%s\n"
+                 "Content-Type: text/plain; charset=us-ascii\n"
+                 "Content-Transfer-Encoding: 7bit\n"
+                 "\n"
+                 "Hello,\n"
+                 "\n"
+                 "Open this link to sign in:\n"
+                 "\n"
+                 "%s\n"
+                 "\n"
+                 "It works once, in the browser where you asked for it, until %s.\n"
+                 "If you did not ask to sign in, ignore this message.\n"
+                 "\n"
+                 "--=_magicd_%s\n"
+                 "Content-Type: text/html; charset=us-ascii\n"
+                 "Content-Transfer-Encoding: 7bit\n"
+                 "\n"
+                 "<!DOCTYPE html>\n"
+                 "<html><body>\n"
+                 "<p>Hello,</p>\n"
+                 "<p><a href=\"%s\">Sign in</a></p>\n"
+                 "<p>The link works once, in the browser where you asked for it, until %s.\n"
+                 "If you did not ask to sign in, ignore this message.</p>\n"
+                 "</body></html>\n"
+                 "\n"
+                 "--=_magicd_%s--\n",
+                 from, m->to, date, mid, m->id_hex, m->id_hex, m->url, until, m->id_hex, hurl,
+                 until, m->id_hex);
+    return (n < 0 || (size_t)n >= outsz) ? -1 : n;
+}
+
+/* ---- session I/O ----------------------------------------------------- */
+
+static void smtp_err(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void smtp_err(char *err, size_t errsz, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+}
+
+static int smtp_write(smtp_session_t *s, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w;
+        if (s->ssl) {
+            int r = SSL_write(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            w = r > 0 ? r : -1;
+        } else {
+            w = send(s->fd, p, n, MSG_NOSIGNAL);
+        }
+        if (w <= 0) {
+            s->dead = 1;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static ssize_t smtp_read_some(smtp_session_t *s, char *p, size_t n)
+{
+    if (s->ssl) {
+        int r = SSL_read(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        return r > 0 ? r : -1;
+    }
+    return recv(s->fd, p, n, 0);
+}
+
+/* One CRLF-terminated line into line (without CRLF). */
+static int smtp_read_line(smtp_session_t *s, char *line, size_t linesz, size_t *len)
+{
+    for (;;) {
+        char *nl = memchr(s->rbuf, '\n', s->rlen);
+        if (nl) {
+            size_t n = (size_t)(nl - s->rbuf);
+            size_t keep = n;
+            if (keep > 0 && s->rbuf[keep - 1] == '\r')
+                keep--;
+            if (keep >= linesz)
+                keep = linesz - 1;
+            memcpy(line, s->rbuf, keep);
+            line[keep] = '\0';
+            *len = keep;
+            memmove(s->rbuf, nl + 1, s->rlen - n - 1);
+            s->rlen -= n + 1;
+            return 0;
+        }
+        if (s->rlen == sizeof(s->rbuf)) {
+            s->dead = 1; /* a line longer than any relay sends */
+            return -1;
+        }
+        ssize_t r = smtp_read_some(s, s->rbuf + s->rlen, sizeof(s->rbuf) - s->rlen);
+        if (r <= 0) {
+            s->dead = 1;
+            return -1;
+        }
+        s->rlen += (size_t)r;
+    }
+}
+
+/* Read a whole (possibly multi-line) reply. For EHLO, record capabilities. */
+static int smtp_reply(smtp_session_t *s, int ehlo)
+{
+    char line[SMTP_LINE_MAX];
+    size_t n;
+    int code = 0, more = 1, first = 1;
+
+    while (more) {
+        int c;
+        if (smtp_read_line(s, line, sizeof(line), &n) < 0)
+            return -1;
+        if (smtp_parse_reply_line(line, n, &c, &more) < 0 || (!first && c != code)) {
+            s->dead = 1;
+            return -1;
+        }
+        code = c;
+        first = 0;
+        snprintf(s->last, sizeof(s->last), "%s", line);
+        if (ehlo && n > 4) {
+            const char *kw = line + 4;
+            if (strcasecmp(kw, "STARTTLS") == 0)
+                s->cap_starttls = 1;
+            if (strncasecmp(kw, "AUTH", 4) == 0 && (kw[4] == ' ' || kw[4] == '=')) {
+                char caps[SMTP_LINE_MAX], *tok, *save = NULL;
+                snprintf(caps, sizeof(caps), "%s", kw + 5);
+                for (tok = strtok_r(caps, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+                    if (strcasecmp(tok, "PLAIN") == 0)
+                        s->cap_auth_plain = 1;
+                    if (strcasecmp(tok, "LOGIN") == 0)
+                        s->cap_auth_login = 1;
+                }
+            }
+        }
+    }
+    return code;
+}
+
+static int smtp_cmd(smtp_session_t *s, int ehlo, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Send one command line and read the reply: the reply code, or -1. */
+static int smtp_cmd(smtp_session_t *s, int ehlo, const char *fmt, ...)
+{
+    char line[SMTP_LINE_MAX];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line) - 2)
+        return -1;
+    line[n++] = '\r';
+    line[n++] = '\n';
+    if (smtp_write(s, line, (size_t)n) < 0)
+        return -1;
+    return smtp_reply(s, ehlo);
+}
+
+static int smtp_connect(const smtp_relay_t *r, char *err, size_t errsz)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    struct timeval tv;
+    int fd = -1, rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(r->host, r->port, &hints, &res);
+    if (rc != 0) {
+        smtp_err(err, errsz, "resolve %s: %s", r->host, gai_strerror(rc));
+        return -1;
+    }
+    tv.tv_sec = r->timeout_ms / 1000;
+    tv.tv_usec = (r->timeout_ms % 1000) * 1000;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        /* SO_SNDTIMEO also bounds connect(2) on Linux. */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        smtp_err(err, errsz, "connect %s:%s: %s", r->host, r->port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int smtp_starttls(smtp_session_t *s, const smtp_relay_t *r, char *err, size_t errsz)
+{
+    int code = smtp_cmd(s, 0, "STARTTLS");
+    long vr;
+
+    if (code != 220) {
+        smtp_err(err, errsz, "STARTTLS refused: %s", s->last);
+        return -1;
+    }
+    s->ctx = SSL_CTX_new(TLS_client_method());
+    if (!s->ctx)
+        goto tls_err;
+    SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_default_verify_paths(s->ctx);
+    if (r->starttls == SMTP_TLS_REQUIRED)
+        SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
+    s->ssl = SSL_new(s->ctx);
+    if (!s->ssl)
+        goto tls_err;
+    SSL_set_tlsext_host_name(s->ssl, r->host);
+    if (r->starttls == SMTP_TLS_REQUIRED) {
+        SSL_set_hostflags(s->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (!SSL_set1_host(s->ssl, r->host))
+            goto tls_err;
+    }
+    SSL_set_fd(s->ssl, s->fd);
+    if (s->rlen != 0) {
+        /* Bytes after the 220 would be a plaintext injection (CVE-2011-0411). */
+        smtp_err(err, errsz, "relay sent data after 220 to STARTTLS");
+        return -1;
+    }
+    if (SSL_connect(s->ssl) != 1)
+        goto tls_err;
+    vr = SSL_get_verify_result(s->ssl);
+    if (vr != X509_V_OK)
+        log_info("mailer: relay %s certificate not verified (%s); opportunistic TLS", r->host,
+                 X509_verify_cert_error_string(vr));
+    s->tls = 1;
+    s->cap_starttls = s->cap_auth_plain = s->cap_auth_login = 0;
+    code = smtp_cmd(s, 1, "EHLO %s", r->helo ? r->helo : "localhost");
+    if (code != 250) {
+        smtp_err(err, errsz, "EHLO after STARTTLS: %s", code < 0 ? "connection lost" : s->last);
+        return -1;
+    }
+    return 0;
+
+tls_err : {
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    smtp_err(err, errsz, "TLS with %s: %s", r->host, e ? buf : "handshake failed");
+    ERR_clear_error();
+    s->dead = 1;
+    return -1;
+}
+}
+
+static int smtp_b64(const char *in, size_t n, char *out, size_t outsz)
+{
+    if (4 * ((n + 2) / 3) + 1 > outsz)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, (int)n);
+    return 0;
+}
+
+static int smtp_auth(smtp_session_t *s, const smtp_relay_t *r, char *err, size_t errsz)
+{
+    char raw[512], enc[700];
+    size_t un = strlen(r->user), pn = strlen(r->password ? r->password : "");
+    int code;
+
+    if (!s->tls)
+        log_warn("mailer: sending SMTP credentials to %s without TLS", r->host);
+    if (s->cap_auth_plain) {
+        if (un + pn + 2 > sizeof(raw))
+            return -1;
+        raw[0] = '\0';
+        memcpy(raw + 1, r->user, un);
+        raw[1 + un] = '\0';
+        memcpy(raw + 2 + un, r->password, pn);
+        if (smtp_b64(raw, un + pn + 2, enc, sizeof(enc)) < 0)
+            return -1;
+        code = smtp_cmd(s, 0, "AUTH PLAIN %s", enc);
+    } else if (s->cap_auth_login) {
+        code = smtp_cmd(s, 0, "AUTH LOGIN");
+        if (code == 334 && smtp_b64(r->user, un, enc, sizeof(enc)) == 0)
+            code = smtp_cmd(s, 0, "%s", enc);
+        if (code == 334 && smtp_b64(r->password, pn, enc, sizeof(enc)) == 0)
+            code = smtp_cmd(s, 0, "%s", enc);
+    } else {
+        smtp_err(err, errsz, "relay %s offers no AUTH PLAIN or LOGIN", r->host);
+        return -1;
+    }
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(enc, sizeof(enc));
+    if (code != 235) {
+        smtp_err(err, errsz, "AUTH failed: %s", code < 0 ? "connection lost" : s->last);
+        return -1;
+    }
+    return 0;
+}
+
+smtp_session_t *smtp_open(const smtp_relay_t *r, char *err, size_t errsz)
+{
+    smtp_session_t *s = calloc(1, sizeof(*s));
+    int code;
+
+    if (!s) {
+        smtp_err(err, errsz, "out of memory");
+        return NULL;
+    }
+    s->fd = smtp_connect(r, err, errsz);
+    if (s->fd < 0)
+        goto fail;
+    code = smtp_reply(s, 0);
+    if (code != 220) {
+        smtp_err(err, errsz, "greeting from %s: %s", r->host, code < 0 ? "none" : s->last);
+        goto fail;
+    }
+    code = smtp_cmd(s, 1, "EHLO %s", r->helo ? r->helo : "localhost");
+    if (code != 250) {
+        smtp_err(err, errsz, "EHLO: %s", code < 0 ? "connection lost" : s->last);
+        goto fail;
+    }
+    if (r->starttls != SMTP_TLS_OFF && s->cap_starttls) {
+        if (smtp_starttls(s, r, err, errsz) < 0)
+            goto fail;
+    } else if (r->starttls == SMTP_TLS_REQUIRED) {
+        smtp_err(err, errsz, "relay %s does not offer STARTTLS (smtp_starttls required)", r->host);
+        goto fail;
+    }
+    if (r->user && *r->user && smtp_auth(s, r, err, errsz) < 0)
+        goto fail;
+    return s;
+fail:
+    s->dead = 1;
+    smtp_close(s);
+    return NULL;
+}
+
+int smtp_session_ok(const smtp_session_t *s)
+{
+    return s && !s->dead;
+}
+
+int smtp_session_tls(const smtp_session_t *s)
+{
+    return s && s->tls;
+}
+
+static int smtp_classify(smtp_session_t *s, int code)
+{
+    if (code < 0 || s->dead)
+        return SMTP_TEMPFAIL;
+    return code >= 500 ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
+}
+
+int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const char *msg, size_t len,
+              char *err, size_t errsz)
+{
+    size_t cap = len * 2 + 8;
+    char *data;
+    long dn;
+    int code;
+
+    if (s->dead) {
+        smtp_err(err, errsz, "session closed");
+        return SMTP_TEMPFAIL;
+    }
+    code = smtp_cmd(s, 0, "MAIL FROM:<%s>", from_addr);
+    if (code != 250) {
+        smtp_err(err, errsz, "MAIL FROM: %s", code < 0 ? "connection lost" : s->last);
+        /* A refused sender is the relay's policy or our config, not this
+         * message: keep it and retry. */
+        code = code >= 500 ? 451 : code;
+        goto rset;
+    }
+    code = smtp_cmd(s, 0, "RCPT TO:<%s>", to);
+    if (code != 250 && code != 251) {
+        smtp_err(err, errsz, "RCPT TO: %s", code < 0 ? "connection lost" : s->last);
+        goto rset;
+    }
+    code = smtp_cmd(s, 0, "DATA");
+    if (code != 354) {
+        smtp_err(err, errsz, "DATA: %s", code < 0 ? "connection lost" : s->last);
+        goto rset;
+    }
+    data = malloc(cap);
+    if (!data) {
+        /* Mid-DATA we cannot back out cleanly: drop the session. */
+        s->dead = 1;
+        smtp_err(err, errsz, "out of memory");
+        return SMTP_TEMPFAIL;
+    }
+    dn = smtp_dot_stuff(msg, len, data, cap - 3);
+    if (dn < 0) {
+        free(data);
+        s->dead = 1;
+        smtp_err(err, errsz, "message too large");
+        return SMTP_TEMPFAIL;
+    }
+    memcpy(data + dn, ".\r\n", 3);
+    if (smtp_write(s, data, (size_t)dn + 3) < 0) {
+        free(data);
+        smtp_err(err, errsz, "DATA: connection lost");
+        return SMTP_TEMPFAIL;
+    }
+    free(data);
+    code = smtp_reply(s, 0);
+    if (code != 250) {
+        smtp_err(err, errsz, "end of DATA: %s", code < 0 ? "connection lost" : s->last);
+        return smtp_classify(s, code);
+    }
+    return SMTP_OK;
+rset : {
+    int rc = smtp_classify(s, code);
+    if (!s->dead && smtp_cmd(s, 0, "RSET") != 250)
+        s->dead = 1;
+    return rc;
+}
+}
+
+void smtp_close(smtp_session_t *s)
+{
+    if (!s)
+        return;
+    if (!s->dead && s->fd >= 0)
+        smtp_cmd(s, 0, "QUIT");
+    if (s->ssl) {
+        if (!s->dead)
+            SSL_shutdown(s->ssl);
+        SSL_free(s->ssl);
+    }
+    if (s->ctx)
+        SSL_CTX_free(s->ctx);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s);
+}

@@ -1,0 +1,64 @@
+/*
+ * spool.h - the durable mail spool between workers and the mailer process.
+ *
+ * A worker must never wait on an SMTP relay, and a link must survive a
+ * restart or a relay outage, so a worker only writes a small file here and
+ * the mailer process (mailer.c) does the sending. The directory is laid out
+ * like a maildir:
+ *
+ *   DIR/tmp/   files being written (never read by the mailer)
+ *   DIR/new/   complete messages waiting for delivery
+ *   DIR/sent/  a short record of what was delivered (for operators; pruned)
+ *   DIR/failed/ messages the relay rejected for good, or whose link expired
+ *
+ * A message file is named after the link's 16-byte id in hex, so enqueueing
+ * the same link twice is idempotent and the Message-ID derived from that id
+ * is stable across retries: a relay or a mailbox can drop a duplicate.
+ */
+#ifndef MG_SPOOL_H
+#define MG_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPOOL_ADDR_MAX 320
+#define SPOOL_URL_MAX 2048
+
+/* One spooled message: what is needed to build the mail at send time. */
+typedef struct {
+    char id_hex[33];
+    char to[SPOOL_ADDR_MAX];
+    char url[SPOOL_URL_MAX];
+    uint64_t expires_s; /* unix time the link stops working */
+    uint64_t created_s; /* unix time of enqueue: the Date header */
+} spool_msg_t;
+
+/* Create DIR and its subdirectories (mode 0700) if missing. */
+int spool_init(const char *spool_dir, char *err, size_t errsz);
+
+/* Durably add a message: write tmp/ID.PID, fsync, rename to new/ID, fsync
+ * new/. Returns 0, or -1 with a message in err. `to` and `link_url` must not
+ * contain control characters (they end up in mail headers). */
+int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, uint64_t expires_s,
+                  const uint8_t id[16], char *err, size_t errsz);
+
+/* Serialise / parse a message file body (exposed for unit tests). */
+int spool_format(const spool_msg_t *m, char *out, size_t outsz);
+int spool_parse(const char *text, size_t len, spool_msg_t *m);
+
+/* Read DIR/new/NAME into m. */
+int spool_read(const char *spool_dir, const char *name, spool_msg_t *m, char *err, size_t errsz);
+
+/* Move DIR/new/NAME to DIR/SUBDIR/NAME ("sent" or "failed"), fsyncing the
+ * directories, or unlink it when subdir is NULL. */
+int spool_move(const char *spool_dir, const char *name, const char *subdir);
+
+/* A usable spool file name: 32 hex digits, nothing else. */
+int spool_name_ok(const char *name);
+
+/* Rejects empty strings, control characters and, for addresses, anything
+ * that is not local@domain without spaces or angle brackets. */
+int spool_addr_ok(const char *addr);
+int spool_url_ok(const char *url);
+
+#endif
