@@ -1,0 +1,48 @@
+/*
+ * ratelimit.h - per-key request limits shared by all workers.
+ *
+ * The table lives in the shared-memory zone the master creates before fork
+ * (shm_ratelimit_zone()), so every worker sees the same counts and a HUP does
+ * not reset them. Keys are opaque strings chosen by the caller ("e:<email>",
+ * "i:<ip>"); only a keyed 64-bit hash of each is stored.
+ *
+ * The limit is "limit requests per window", enforced with GCRA (the generic
+ * cell rate algorithm): a burst of `limit` is allowed, then one request per
+ * window/limit. It needs a single timestamp per key, and an entry whose
+ * timestamp has passed is indistinguishable from a fresh one, so expired
+ * entries are free slots.
+ */
+#ifndef MG_RATELIMIT_H
+#define MG_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Bytes the master must reserve for a table tracking `entries` keys. */
+size_t rl_zone_size(int entries);
+
+/* Master, once, before fork: lay out an empty table in zone. */
+void rl_zone_init(void *zone, size_t size, int entries);
+
+/* Count one request for key at now_ms (CLOCK_MONOTONIC ms, the same clock in
+ * every process). 1 allowed; 0 limited, and *retry_after_ms (when not NULL)
+ * is how long until a request would be allowed. limit <= 0 or window 0
+ * disables the limit (always 1). */
+int rl_hit(void *zone, const char *key, size_t klen, int limit, uint64_t window_ms, uint64_t now_ms,
+           uint64_t *retry_after_ms);
+
+/* Master: a worker died; release the table's lock if it held it. */
+void rl_force_unlock(void *zone, pid_t dead_pid);
+
+/* The table's lock (for tests that simulate a worker dying with it held). */
+void *rl_lock(void *zone);
+
+/* For tests and status pages. */
+typedef struct {
+    uint32_t capacity;  /* slots */
+    uint64_t evictions; /* live entries dropped because their neighbourhood was full */
+} rl_stats_t;
+int rl_stats(void *zone, rl_stats_t *out);
+
+#endif
