@@ -105,3 +105,11 @@ clean:
 	rm -rf build build-asan
 
 -include $(OBJ_MAGICD:.o=.d) $(OBJ_LOADTEST:.o=.d)
+
+# The container image (Containerfile) and its test under the article's
+# limits: 64 MB, no swap, half a CPU. See tools/container-test.sh.
+container:
+	@tools/container-test.sh build
+
+container-test: all
+	@tools/container-test.sh
