@@ -1,0 +1,64 @@
+/*
+ * store.h - the SQLite user store and used-link ledger.
+ *
+ * One SQLite file holds the users, an audit trail of auth events and the
+ * ledger of magic links already used (what makes a link one-time). Each
+ * worker opens its own handle after fork (SQLite handles must not cross a
+ * fork); WAL mode lets many readers run while one writes, and busy_timeout
+ * absorbs the short write locks other workers hold. Statements are prepared
+ * once per handle and reused.
+ *
+ * Schema (created when missing):
+ *     users(id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL COLLATE NOCASE,
+ *           is_admin INT NOT NULL DEFAULT 0, created_at INT NOT NULL)
+ *     auth_events(id INTEGER PRIMARY KEY, event_type TEXT NOT NULL,
+ *                 user_id INT, created_at INT NOT NULL)
+ *     used_links(id BLOB PRIMARY KEY, expires_at INT NOT NULL)
+ *
+ * Callers pass normalised addresses (email_normalize); the NOCASE collation
+ * is a second line of defence for rows written by other tools.
+ */
+#ifndef MG_STORE_H
+#define MG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+/* Open (creating file and schema unless readonly). NULL with err. */
+store_t *store_open(const char *path, int readonly, char *err, size_t errsz);
+void store_close(store_t *s);
+
+/* The last error message of this handle (for logs). */
+const char *store_errmsg(store_t *s);
+
+/* 1 exists / 0 not / -1 error */
+int store_user_exists(store_t *s, const char *email);
+/* 1 admin / 0 not admin / -1 no such user or error */
+int store_user_is_admin(store_t *s, const char *email);
+/* 0 added / 1 already there / -1 error */
+int store_user_add(store_t *s, const char *email, int is_admin);
+/* Same with an explicit creation time (import). */
+int store_user_add_at(store_t *s, const char *email, int is_admin, int64_t created_at);
+/* 0 removed / 1 not found / -1 error */
+int store_user_remove(store_t *s, const char *email);
+/* Calls cb for each user ordered by email. Returns the count or -1. */
+int store_user_list(store_t *s,
+                    void (*cb)(const char *email, int is_admin, int64_t created_at, void *arg),
+                    void *arg);
+
+/* Record a link's use. 1 first use (recorded) / 0 already used / -1 error.
+ * Now and then deletes ledger rows long past their expiry. */
+int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s);
+
+/* Append an auth event ("link_sent", "login", "logout", ...). user_id is
+ * looked up from email (NULL when unknown). 0 / -1. */
+int store_event(store_t *s, const char *type, const char *email, uint64_t now_s);
+
+/* Group many writes in one transaction (import). 0 / -1. */
+int store_begin(store_t *s);
+int store_commit(store_t *s);
+int store_rollback(store_t *s);
+
+#endif
