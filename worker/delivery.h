@@ -1,0 +1,44 @@
+/*
+ * delivery.h - getting a magic link to its owner.
+ *
+ * Chosen by the `delivery` directive:
+ *   log       the link goes to the error log at notice level (development)
+ *   outbox    one JSON line per link appended to a file, for an external
+ *             mailer: {"to":..,"link":..,"expires":..,"id":..}
+ *   smtp      the link is queued in the durable mail spool (smtp_spool) and
+ *             the mailer process sends it; a worker never talks SMTP
+ *   response  nothing to do here: the page shows the link (demo mode)
+ *
+ * Each worker opens its own deliverer after fork.
+ */
+#ifndef MG_DELIVERY_H
+#define MG_DELIVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/conf.h"
+
+typedef struct deliver deliver_t;
+
+/* NULL with err when the outbox cannot be opened, etc. */
+deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
+
+/* Deliver one link. 0 ok / -1 error (logged; deliver_error says why). */
+int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                 const uint8_t id[16]);
+
+/* USR1: reopen the outbox file (after rotation). 0 / -1. */
+int deliver_reopen(deliver_t *d);
+
+void deliver_close(deliver_t *d);
+
+/* The last error of deliver_send/deliver_reopen. */
+const char *deliver_error(const deliver_t *d);
+
+/* The JSON line for the outbox (exposed for tests): returns its length
+ * including the final '\n', or -1 when it does not fit in outsz. */
+int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
+                        const uint8_t id[16], char *out, size_t outsz);
+
+#endif
