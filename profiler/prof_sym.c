@@ -265,26 +265,50 @@ static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t 
             line = ln;
         }
     }
-    int n = 0;
-    for (int i = 0; i < ns && n < max; i++) {
+    /* dwarf_getscopes() gives the innermost function-like scope; each
+     * inlined instance's callers come from its own containing scopes
+     * (dwarf_getscopes_die), which walk the concrete tree, not the abstract
+     * definition the instance was inlined from. */
+    Dwarf_Die cur;
+    int found = 0;
+    for (int i = 0; i < ns; i++) {
         int tag = dwarf_tag(&scopes[i]);
-        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-            continue;
-        const char *name = dwarf_diename(&scopes[i]);
+        if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
+            cur = scopes[i];
+            found = 1;
+            break;
+        }
+    }
+    free(scopes);
+    int n = 0;
+    while (found && n < max) {
+        int tag = dwarf_tag(&cur);
+        const char *name = dwarf_diename(&cur);
         int dl = 0;
-        dwarf_decl_line(&scopes[i], &dl);
+        dwarf_decl_line(&cur, &dl);
         out[n].func = sym_intern(s, name ? name : "??");
         out[n].file = file;
         out[n].line = line;
         out[n].start_line = dl;
         n++;
-        if (tag == DW_TAG_subprogram)
+        if (tag != DW_TAG_inlined_subroutine)
             break;
         /* The frame that inlined this one is at the call site. */
-        file = sym_callfile(s, cu, &scopes[i]);
-        line = sym_attr_int(&scopes[i], DW_AT_call_line);
+        file = sym_callfile(s, cu, &cur);
+        line = sym_attr_int(&cur, DW_AT_call_line);
+        Dwarf_Die *up = NULL;
+        int nu = dwarf_getscopes_die(&cur, &up);
+        found = 0;
+        for (int i = 1; i < nu; i++) {
+            int t = dwarf_tag(&up[i]);
+            if (t == DW_TAG_inlined_subroutine || t == DW_TAG_subprogram) {
+                cur = up[i];
+                found = 1;
+                break;
+            }
+        }
+        free(up);
     }
-    free(scopes);
     return n;
 }
 

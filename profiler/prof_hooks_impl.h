@@ -1,0 +1,12 @@
+/*
+ * prof_hooks_impl.h - installing the block and mutex samplers (worker side).
+ */
+#ifndef MG_PROF_HOOKS_IMPL_H
+#define MG_PROF_HOOKS_IMPL_H
+
+#include <stdint.h>
+
+/* Point prof_hooks at the samplers (rate/fraction 0 uninstalls one). */
+void prof_hooks_install(void *area, uint64_t block_rate_ns, uint32_t mutex_fraction);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * prof_shm.h - what the profiler keeps in shared memory.
+ *
+ * Two places, both inside the zone the master maps before forking:
+ *
+ *   shm_header_t.prof_ctl (SHM_PROF_CTL bytes, one for the server):
+ *     prof_ctl_t - the rates from the config (written by the master at start
+ *     and reload) and the requests of the profiler process: "CPU samples
+ *     wanted until T", "return free memory" (heap?gc=1).
+ *
+ *   shm_slot_prof(shm, slot) (SHM_PROF_AREA bytes, one per worker slot):
+ *     prof_slot_t  - owner pid, counters, the goroutine-dump mailbox
+ *     CPU ring     - written only by the worker's SIGPROF handler
+ *                    (single producer), read only by the profiler process
+ *                    (single consumer); variable-length records of words:
+ *                    [hdr: nframes | route << 8 | 1 << 63][mono ns][pc...]
+ *     buckets      - cumulative heap / block / mutex records keyed by stack
+ *                    (Go's runtime keeps its mprof buckets the same way):
+ *                    written only by the worker's ordinary code, read by the
+ *                    profiler at any time, so heap, allocs, block and mutex
+ *                    need no draining and survive a profiler restart.
+ *
+ * The SIGPROF handler never touches the buckets and ordinary code never
+ * touches the CPU ring, so each structure has exactly one writer even though
+ * a signal can interrupt the worker anywhere.
+ */
+#ifndef MG_PROF_SHM_H
+#define MG_PROF_SHM_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/shm.h"
+
+#define PROF_CPU_DEPTH 64           /* frames kept per CPU sample */
+#define PROF_BUCKET_DEPTH 32        /* frames kept per heap/block/mutex record */
+#define PROF_RING_WORDS (32 * 1024) /* 256 KiB: ~10 s of 100 Hz deep stacks */
+#define PROF_GOR_DEPTH 64
+#define PROF_SLOT_MAGIC 0x70726f66u /* "prof" */
+
+enum { PROF_B_FREE = 0, PROF_B_HEAP, PROF_B_BLOCK, PROF_B_MUTEX };
+
+typedef struct {
+    _Atomic uint64_t cpu_until_ms; /* CLOCK_MONOTONIC ms; sample while now < it */
+    _Atomic uint32_t hz;
+    _Atomic uint32_t continuous;
+    _Atomic uint64_t heap_rate;      /* mean bytes between heap samples; 0 = off */
+    _Atomic uint64_t block_rate_ns;  /* 0 = off */
+    _Atomic uint32_t mutex_fraction; /* 0 = off */
+    _Atomic uint32_t conf_seq;       /* bumped by every prof_ctl_init() */
+    _Atomic uint32_t gc_seq;         /* bumped by heap?gc=1 */
+    _Atomic uint32_t gor_sig;        /* signal number workers answer dumps on */
+} prof_ctl_t;
+static_assert(sizeof(prof_ctl_t) <= SHM_PROF_CTL, "prof_ctl_t must fit SHM_PROF_CTL");
+
+typedef struct {
+    _Atomic uint64_t hash; /* 0 = empty; stored last, with release */
+    uint32_t kind;         /* PROF_B_* */
+    uint32_t nframes;
+    char what[24]; /* block: what blocked; mutex: lock name */
+    uint64_t pcs[PROF_BUCKET_DEPTH];
+    /* heap: allocs, alloc bytes, frees, free bytes;
+     * block/mutex: count (x1000, Go's float count), delay ns, -, - */
+    _Atomic int64_t v[4];
+} prof_bucket_t;
+
+typedef struct {
+    _Atomic uint32_t magic;
+    _Atomic int32_t pid;
+    _Atomic uint64_t cpu_head; /* words written (producer) */
+    _Atomic uint64_t cpu_tail; /* words consumed (consumer) */
+    _Atomic uint64_t cpu_samples;
+    _Atomic uint64_t cpu_drops;   /* ring full: sample dropped */
+    _Atomic uint64_t cpu_skipped; /* in the loader: leaf only */
+    _Atomic uint32_t sampling;    /* itimer armed */
+    _Atomic uint32_t hz;          /* the rate it is armed at */
+    _Atomic uint32_t gor_req, gor_ack;
+    _Atomic uint32_t gor_n;
+    _Atomic uint32_t gc_ack;
+    uint64_t gor_pcs[PROF_GOR_DEPTH];
+    _Atomic uint32_t nbuckets, bucket_drops;
+    _Atomic uint64_t heap_samples, block_events, mutex_events;
+    _Atomic uint64_t heap_rate; /* the rate the worker samples at */
+    _Atomic uint32_t mutex_fraction;
+} prof_slot_t;
+
+#define PROF_RING_OFF 4096
+#define PROF_BUCKETS_OFF (PROF_RING_OFF + PROF_RING_WORDS * 8)
+#define PROF_NBUCKETS ((SHM_PROF_AREA - PROF_BUCKETS_OFF) / sizeof(prof_bucket_t))
+static_assert(sizeof(prof_slot_t) <= PROF_RING_OFF, "prof_slot_t too large");
+
+static inline prof_ctl_t *prof_ctl(const shm_t *shm)
+{
+    return (prof_ctl_t *)(void *)shm->hdr->prof_ctl;
+}
+
+static inline prof_slot_t *prof_slot(void *area)
+{
+    return (prof_slot_t *)area;
+}
+
+static inline _Atomic uint64_t *prof_ring(void *area)
+{
+    return (_Atomic uint64_t *)(void *)((char *)area + PROF_RING_OFF);
+}
+
+static inline prof_bucket_t *prof_buckets(void *area)
+{
+    return (prof_bucket_t *)(void *)((char *)area + PROF_BUCKETS_OFF);
+}
+
+/* Ring record header word. */
+#define PROF_REC_MARK (1ull << 63)
+#define PROF_REC_N(h) ((unsigned)((h)&0xff))
+#define PROF_REC_ROUTE(h) ((unsigned)(((h) >> 8) & 0xff))
+
+#endif
