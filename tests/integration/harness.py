@@ -90,9 +90,11 @@ shutdown_timeout 10s;
             raise AssertionError(f"magicd {' '.join(args)} failed: {r.returncode} {r.stderr}")
         return r
 
-    def start(self, wait=True):
+    def start(self, wait=True, env=None):
+        """env: extra environment variables for the master (e.g. NOTIFY_SOCKET)."""
         self.proc = subprocess.Popen([BIN, "-c", self.conf], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **env) if env else None)
         if wait:
             self.wait_ready()
         return self
