@@ -215,9 +215,7 @@ int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t
     case DELIVERY_RESPONSE:
         break;
     }
-    if (rc < 0)
-        log_err("delivery of a link for %s failed: %s", email, d->err);
-    return rc;
+    return rc; /* the caller logs deliver_error(d), with its own context */
 }
 
 int deliver_reopen(deliver_t *d)

@@ -24,7 +24,8 @@ typedef struct deliver deliver_t;
 /* NULL with err when the outbox cannot be opened, etc. */
 deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
 
-/* Deliver one link. 0 ok / -1 error (logged; deliver_error says why). */
+/* Deliver one link. 0 ok / -1 error (not logged here; deliver_error says
+ * why). */
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                  const uint8_t id[16]);
 

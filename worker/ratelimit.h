@@ -25,9 +25,11 @@ size_t rl_zone_size(int entries);
 /* Master, once, before fork: lay out an empty table in zone. */
 void rl_zone_init(void *zone, size_t size, int entries);
 
-/* Count one request for key at now_ms (CLOCK_MONOTONIC ms, the same clock in
- * every process). 1 allowed; 0 limited, and *retry_after_ms (when not NULL)
- * is how long until a request would be allowed. limit <= 0 or window 0
+/* Count one request for key at now_ms: milliseconds on a clock every
+ * process shares (CLOCK_MONOTONIC is best as it never steps back; wall-clock
+ * time works too, but a step backwards delays requests by up to the step).
+ * Returns 1 allowed; 0 limited, and then *retry_after_ms (when not NULL) is
+ * how long until a request would be allowed. limit <= 0 or window 0
  * disables the limit (always 1). */
 int rl_hit(void *zone, const char *key, size_t klen, int limit, uint64_t window_ms, uint64_t now_ms,
            uint64_t *retry_after_ms);
