@@ -84,7 +84,7 @@ static void set_state(http_conn_t *c, http_conn_state_t st)
 {
     c->state = st;
     if (c->srv->obs.on_state)
-        c->srv->obs.on_state(c, st, c->srv->ctx);
+        c->srv->obs.on_state(c, st, c->srv->obs.ctx);
 }
 
 static void peer_string(http_conn_t *c)
@@ -149,7 +149,7 @@ static void conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
     s->conns = c;
     s->nconns++;
     if (s->obs.on_open)
-        s->obs.on_open(c, s->ctx);
+        s->obs.on_open(c, s->obs.ctx);
     set_state(c, HTTP_CONN_READING);
     ev_timer_set(s->loop, &c->timer, s->conf.header_timeout_ms);
 }
@@ -282,7 +282,7 @@ static void conn_close(http_conn_t *c)
         c->on_abort(c);
     set_state(c, HTTP_CONN_CLOSING);
     if (s->obs.on_close)
-        s->obs.on_close(c, s->ctx);
+        s->obs.on_close(c, s->obs.ctx);
     ev_timer_del(s->loop, &c->timer);
     ev_io_del(s->loop, &c->io);
     close(c->fd);
@@ -575,7 +575,7 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
 
     uint64_t usec = c->req_start_ns ? (clock_mono_ns() - c->req_start_ns) / 1000 : 0;
     if (s->obs.on_done)
-        s->obs.on_done(c, st, bytes, usec, s->ctx);
+        s->obs.on_done(c, st, bytes, usec, s->obs.ctx);
 
     /* The request is answered: drop its bytes and its memory. */
     buf_consume(&c->in, c->req_total < c->in.len ? c->req_total : c->in.len);

@@ -69,6 +69,7 @@ typedef struct {
     void (*on_close)(http_conn_t *c, void *ctx);
     /* after a response is fully queued: status, bytes, duration */
     void (*on_done)(http_conn_t *c, int status, size_t bytes, uint64_t usec, void *ctx);
+    void *ctx; /* passed to every hook */
 } http_observer_t;
 
 struct http_conn {

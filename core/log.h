@@ -34,6 +34,7 @@ int log_fd(void);
 void log_error(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_emerg(...) log_error(MG_LOG_EMERG, 0, __VA_ARGS__)
+#define log_alert(...) log_error(MG_LOG_ALERT, 0, __VA_ARGS__)
 #define log_crit(...) log_error(MG_LOG_CRIT, 0, __VA_ARGS__)
 #define log_err(...) log_error(MG_LOG_ERR, 0, __VA_ARGS__)
 #define log_warn(...) log_error(MG_LOG_WARN, 0, __VA_ARGS__)

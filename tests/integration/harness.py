@@ -149,7 +149,8 @@ shutdown_timeout 10s;
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=None, timeout=15):
+        sig = signal.SIGTERM if sig is None else sig
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

@@ -1,0 +1,317 @@
+/*
+ * children.c - forking, tracking, retiring and respawning children.
+ *
+ * Children are forked, never exec'd: they inherit the parsed config, the
+ * listening sockets and the shm mapping at the same addresses (which the
+ * profiler relies on to symbolize worker PCs with its own mappings). Right
+ * after fork a child unblocks signals, takes its title, closes what it must
+ * not hold, drops privileges and runs its main function.
+ *
+ * Back-off: a child that dies within CRASH_WINDOW_MS of starting counts as
+ * crashing in a loop; its next start waits 250 ms, doubling per crash up to
+ * 30 s, so a broken deployment logs a few lines a minute instead of forking
+ * thousands of times. One that ran for a while is replaced at once.
+ */
+#include "master/children.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/proctitle.h"
+#include "master/privileges.h"
+#include "worker/worker.h"
+
+#define CRASH_WINDOW_MS 2000
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 30000
+
+/* Provided by profiler/ and mailer/ (weak until those subsystems link in). */
+void prof_ctl_init(shm_t *shm, const conf_t *c) __attribute__((weak));
+int profiler_main(const conf_t *c, shm_t *shm, int listen_fd) __attribute__((weak));
+int mailer_main(const conf_t *c) __attribute__((weak));
+
+const char *child_kind(const child_t *ch)
+{
+    switch (ch->type) {
+    case CHILD_WORKER:
+        return "worker";
+    case CHILD_PROFILER:
+        return "profiler";
+    default:
+        return "mailer";
+    }
+}
+
+child_t *children_find(master_t *m, pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (m->children[i].pid == pid)
+            return &m->children[i];
+    return NULL;
+}
+
+int children_count(master_t *m, int type, int current)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid <= 0 || (type >= 0 && (int)ch->type != type))
+            continue;
+        if (current && (ch->quitting || ch->generation != m->generation))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+static child_t *new_entry(master_t *m)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (m->children[i].pid == 0)
+            return &m->children[i];
+    return NULL;
+}
+
+static backoff_t *backoff_of(master_t *m, child_type_t type, int worker_no)
+{
+    return type == CHILD_WORKER ? &m->backoff[worker_no] : &m->backoff[MAX_WORKERS + type - 1];
+}
+
+/* In the child right after fork: a clean signal state. */
+static void child_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    int sigs[] = {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        signal(sigs[i], SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void close_except(master_t *m, int keep_listen, int keep_pfd)
+{
+    if (!keep_listen)
+        for (int i = 0; i < m->nl; i++)
+            close(m->lfds[i]);
+    if (!keep_pfd && m->pfd >= 0)
+        close(m->pfd);
+}
+
+static pid_t spawn(master_t *m, child_type_t type, int worker_no)
+{
+    child_t *ch = new_entry(m);
+    if (!ch) {
+        log_alert("no room for another child process");
+        return -1;
+    }
+    int slot = -1;
+    if (type == CHILD_WORKER) {
+        slot = shm_slot_claim(&m->shm);
+        if (slot < 0) {
+            log_alert("no free shared-memory slot for a worker (old workers still draining?)");
+            return -1;
+        }
+        shm_worker_t *w = shm_slot(&m->shm, (unsigned)slot);
+        w->started_ms = 0;
+        atomic_store(&w->generation, m->generation);
+        atomic_store(&w->worker_no, (uint32_t)worker_no);
+        atomic_store(&w->draining, 0);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error(MG_LOG_ALERT, errno, "fork() failed");
+        if (slot >= 0)
+            shm_slot_release(&m->shm, (unsigned)slot);
+        return -1;
+    }
+    if (pid == 0) {
+        child_signals();
+        int rc = 1;
+        if (type == CHILD_WORKER) {
+            atomic_store(&shm_slot(&m->shm, (unsigned)slot)->pid, getpid());
+            proctitle_set("magicd: worker process");
+            close_except(m, 1, 0);
+            if (priv_drop(m->conf) == 0)
+                rc = worker_main(m->conf, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl);
+        } else if (type == CHILD_PROFILER) {
+            proctitle_set("magicd: profiler process");
+            close_except(m, 0, 1);
+            if (priv_drop(m->conf) == 0)
+                rc = profiler_main(m->conf, &m->shm, m->pfd);
+        } else {
+            proctitle_set("magicd: mailer process");
+            close_except(m, 0, 0);
+            if (priv_drop(m->conf) == 0)
+                rc = mailer_main(m->conf);
+        }
+        _exit(rc);
+    }
+    if (slot >= 0)
+        atomic_store(&shm_slot(&m->shm, (unsigned)slot)->pid, pid);
+    if (type == CHILD_PROFILER)
+        atomic_store(&m->shm.hdr->profiler_pid, pid);
+    *ch = (child_t){.pid = pid,
+                    .type = type,
+                    .slot = slot,
+                    .worker_no = worker_no,
+                    .generation = m->generation,
+                    .started_ms = clock_mono_ms()};
+    log_info("started %s process %d", child_kind(ch), (int)pid);
+    return pid;
+}
+
+static int have_current(master_t *m, child_type_t type, int worker_no)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->type == type && !ch->quitting && ch->generation == m->generation &&
+            (type != CHILD_WORKER || ch->worker_no == worker_no))
+            return 1;
+    }
+    return 0;
+}
+
+static void maybe_spawn(master_t *m, child_type_t type, int worker_no, uint64_t now)
+{
+    if (have_current(m, type, worker_no))
+        return;
+    backoff_t *b = backoff_of(m, type, worker_no);
+    if (now < b->not_before_ms)
+        return;
+    spawn(m, type, worker_no);
+}
+
+void children_spawn_missing(master_t *m)
+{
+    uint64_t now = clock_mono_ms();
+    if (!m->winched) {
+        int n = m->conf->worker_processes < MAX_WORKERS ? m->conf->worker_processes : MAX_WORKERS;
+        for (int i = 0; i < n; i++)
+            maybe_spawn(m, CHILD_WORKER, i, now);
+    }
+    if (m->conf->profiler_enabled && m->pfd >= 0 && profiler_main)
+        maybe_spawn(m, CHILD_PROFILER, 0, now);
+    if (m->conf->delivery == DELIVERY_SMTP && mailer_main)
+        maybe_spawn(m, CHILD_MAILER, 0, now);
+}
+
+static void retire(master_t *m, child_t *ch)
+{
+    if (ch->quitting)
+        return;
+    ch->quitting = 1;
+    ch->kill_at_ms = clock_mono_ms() + m->conf->shutdown_timeout_ms + 1000;
+    if (ch->slot >= 0)
+        atomic_store(&shm_slot(&m->shm, (unsigned)ch->slot)->draining, 1);
+    kill(ch->pid, SIGQUIT);
+}
+
+void children_retire_old(master_t *m)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->generation != m->generation)
+            retire(m, ch);
+    }
+}
+
+void children_retire_workers(master_t *m)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->type == CHILD_WORKER)
+            retire(m, ch);
+    }
+}
+
+void children_signal_all(master_t *m, int sig)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid <= 0)
+            continue;
+        if (sig == SIGQUIT || sig == SIGTERM || sig == SIGKILL)
+            ch->quitting = 1;
+        kill(ch->pid, sig);
+    }
+}
+
+void children_exited(master_t *m, child_t *ch, int crashed)
+{
+    uint64_t now = clock_mono_ms();
+    if (ch->slot >= 0) {
+        shm_worker_t *w = shm_slot(&m->shm, (unsigned)ch->slot);
+        m->retired_requests += atomic_load(&w->requests);
+        shm_slot_release(&m->shm, (unsigned)ch->slot);
+    }
+    if (ch->type == CHILD_PROFILER)
+        atomic_store(&m->shm.hdr->profiler_pid, 0);
+    if (!ch->quitting && ch->generation == m->generation) {
+        backoff_t *b = backoff_of(m, ch->type, ch->worker_no);
+        if (crashed && now - ch->started_ms < CRASH_WINDOW_MS) {
+            uint64_t d = BACKOFF_FIRST_MS << (b->crashes < 7 ? b->crashes : 7);
+            b->crashes++;
+            b->not_before_ms = now + (d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS);
+            log_warn("%s process crashed %d time(s) in a row, respawning in %llu ms",
+                     child_kind(ch), b->crashes, (unsigned long long)(b->not_before_ms - now));
+        } else {
+            b->crashes = 0;
+            b->not_before_ms = now;
+        }
+    }
+    memset(ch, 0, sizeof *ch);
+}
+
+uint64_t children_next_respawn(master_t *m)
+{
+    uint64_t next = 0;
+    for (int i = 0; i < MAX_WORKERS + 2; i++) {
+        uint64_t t = m->backoff[i].not_before_ms;
+        if (m->backoff[i].crashes && t && (!next || t < next))
+            next = t;
+    }
+    return next;
+}
+
+void children_kill_overdue(master_t *m, uint64_t now)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->quitting && ch->kill_at_ms && now >= ch->kill_at_ms) {
+            log_warn("%s process %d did not finish within shutdown_timeout, killing it",
+                     child_kind(ch), (int)ch->pid);
+            kill(ch->pid, SIGKILL);
+            ch->kill_at_ms = 0;
+        }
+    }
+}
+
+int children_wait_ready(master_t *m, int timeout_ms)
+{
+    uint64_t end = clock_mono_ms() + (uint64_t)timeout_ms;
+    while (clock_mono_ms() < end) {
+        int ready = 1;
+        for (int i = 0; i < MAX_CHILDREN; i++) {
+            child_t *ch = &m->children[i];
+            if (ch->pid > 0 && ch->type == CHILD_WORKER &&
+                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0)
+                ready = 0;
+        }
+        if (ready)
+            return 0;
+        usleep(5000);
+    }
+    return -1;
+}
+
+void children_config_changed(master_t *m)
+{
+    if (prof_ctl_init)
+        prof_ctl_init(&m->shm, m->conf);
+}

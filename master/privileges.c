@@ -1,0 +1,60 @@
+/*
+ * privileges.c - drop root in children (see privileges.h).
+ *
+ * As in nginx, the master keeps root (to bind ports, reopen root-owned logs
+ * and fork), while every child that handles untrusted input gives it up
+ * right after fork: supplementary groups, then gid, then uid, in that order,
+ * because after setuid() the others are no longer permitted.
+ */
+#include "master/privileges.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz)
+{
+    struct passwd *pw = getpwnam(c->user);
+    if (!pw) {
+        snprintf(err, errsz, "getpwnam(\"%s\") failed: no such user", c->user);
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (c->group[0]) {
+        struct group *gr = getgrnam(c->group);
+        if (!gr) {
+            snprintf(err, errsz, "getgrnam(\"%s\") failed: no such group", c->group);
+            return -1;
+        }
+        *gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+int priv_drop(const conf_t *c)
+{
+    if (geteuid() != 0 || !c->user[0])
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    char err[256];
+    if (priv_lookup(c, &uid, &gid, err, sizeof err) < 0) {
+        log_emerg("%s", err);
+        return -1;
+    }
+    if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        log_error(MG_LOG_EMERG, errno, "cannot switch to user \"%s\"", c->user);
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        log_emerg("privileges were not dropped: setuid(0) succeeded");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,16 @@
+/*
+ * privileges.h - dropping root in children (the `user` directive).
+ */
+#ifndef MG_PRIVILEGES_H
+#define MG_PRIVILEGES_H
+
+#include <sys/types.h>
+
+#include "core/conf.h"
+
+/* Look up c->user/c->group. 0 (and uid, gid set) or -1 with err. */
+int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz);
+/* In a child: become the configured user when running as root. */
+int priv_drop(const conf_t *c);
+
+#endif

@@ -1,0 +1,311 @@
+/*
+ * worker.c - the worker process: event loop, signals, shm bookkeeping.
+ *
+ * A worker builds its application state (keys, SQLite, delivery, templates)
+ * after fork, installs the profiler's samplers (the one place that happens),
+ * registers the master's listening sockets in its epoll loop and serves
+ * until told to stop:
+ *
+ *   QUIT        stop accepting, finish in-flight requests, close idle
+ *               keep-alive connections, exit when none are left (or when
+ *               shutdown_timeout passes)
+ *   TERM, INT   exit now
+ *   USR1        reopen the access log, error log and outbox
+ *
+ * Signal handlers only set flags; the loop wakes from epoll_wait with EINTR
+ * (no SA_RESTART) and acts on them. The loop also wakes every 100 ms so the
+ * profiler hook can start or stop sampling promptly.
+ *
+ * The connection observer mirrors each connection into the worker's shm
+ * connection table (state, peer, request line, route) — what the profiler's
+ * goroutine view shows — and keeps the counters the master reports.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/access_log.h"
+#include "core/clock.h"
+#include "core/event.h"
+#include "core/http_conn.h"
+#include "core/log.h"
+#include "core/route.h"
+#include "worker/app.h"
+
+#define LOOP_WAKE_MS 100
+
+/* Provided by profiler/ (weak until it links in). */
+void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot) __attribute__((weak));
+void prof_worker_poll(uint64_t now_ms) __attribute__((weak));
+
+typedef struct {
+    const conf_t *conf;
+    shm_t *shm;
+    unsigned slot;
+    shm_worker_t *self;
+    shm_conn_t *conns;
+    uint32_t nconns_tab;
+    ev_loop_t *loop;
+    http_server_t *srv[CONF_MAX_LISTEN];
+    int nsrv;
+    access_log_t *alog;
+    ev_timer_t flush_timer;
+    app_t app;
+} worker_t;
+
+static volatile sig_atomic_t sig_quit, sig_term, sig_reopen;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGQUIT)
+        sig_quit = 1;
+    else if (sig == SIGUSR1)
+        sig_reopen = 1;
+    else
+        sig_term = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: epoll_wait must return EINTR */
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+}
+
+/* ---- connection observer: shm table and counters ---- */
+
+static void conn_open(http_conn_t *c, void *ctx)
+{
+    worker_t *w = ctx;
+    atomic_fetch_add_explicit(&w->self->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->self->active, 1, memory_order_relaxed);
+    uint32_t n = w->nconns_tab;
+    uint32_t start = (uint32_t)c->fd % n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = (start + i) % n;
+        if (atomic_load_explicit(&w->conns[k].state, memory_order_relaxed) == SHM_CONN_FREE) {
+            shm_conn_t *sc = &w->conns[k];
+            sc->fd = c->fd;
+            sc->route = 0;
+            sc->nrequests = 0;
+            sc->accepted_ms = c->accepted_ms;
+            sc->state_ms = c->accepted_ms;
+            snprintf(sc->peer, sizeof sc->peer, "%s", c->peer_str);
+            sc->request[0] = 0;
+            atomic_store_explicit(&sc->state, SHM_CONN_READING, memory_order_release);
+            c->slot = (int)k;
+            return;
+        }
+    }
+}
+
+static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
+{
+    worker_t *w = ctx;
+    if (c->slot < 0)
+        return;
+    shm_conn_t *sc = &w->conns[c->slot];
+    uint32_t s;
+    switch (st) {
+    case HTTP_CONN_READING:
+        s = SHM_CONN_READING;
+        break;
+    case HTTP_CONN_BODY:
+        s = SHM_CONN_BODY;
+        break;
+    case HTTP_CONN_HANDLING: {
+        s = SHM_CONN_HANDLING;
+        size_t n = c->req.method_str.n + 1 + c->req.target.n;
+        if (n >= sizeof sc->request)
+            n = sizeof sc->request - 1;
+        snprintf(sc->request, sizeof sc->request, "%.*s %.*s", (int)c->req.method_str.n,
+                 c->req.method_str.p, (int)c->req.target.n, c->req.target.p);
+        sc->nrequests++;
+        break;
+    }
+    case HTTP_CONN_WRITING:
+        s = SHM_CONN_WRITING;
+        break;
+    case HTTP_CONN_IDLE:
+        s = SHM_CONN_IDLE;
+        break;
+    default:
+        return;
+    }
+    sc->state_ms = clock_mono_ms();
+    atomic_store_explicit(&sc->state, s, memory_order_release);
+}
+
+static void conn_closed(http_conn_t *c, void *ctx)
+{
+    worker_t *w = ctx;
+    atomic_fetch_sub_explicit(&w->self->active, 1, memory_order_relaxed);
+    if (c->slot >= 0)
+        atomic_store_explicit(&w->conns[c->slot].state, SHM_CONN_FREE, memory_order_release);
+    c->slot = -1;
+}
+
+static void conn_done(http_conn_t *c, int status, size_t bytes, uint64_t usec, void *ctx)
+{
+    worker_t *w = ctx;
+    shm_worker_t *s = w->self;
+    atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->bytes_out, bytes, memory_order_relaxed);
+    int cls = status / 100 - 1;
+    if (cls >= 0 && cls < SHM_ST_N)
+        atomic_fetch_add_explicit(&s->status[cls], 1, memory_order_relaxed);
+    if (c->slot >= 0)
+        w->conns[c->slot].route = atomic_load_explicit(&s->route, memory_order_relaxed);
+    access_log_write(w->alog, c->peer_str, &c->req, status, bytes, usec);
+}
+
+static void flush_log(ev_loop_t *l, ev_timer_t *t)
+{
+    worker_t *w = t->data;
+    access_log_flush(w->alog);
+    ev_timer_set(l, t, w->conf->access_log_flush_ms ? w->conf->access_log_flush_ms : 1000);
+}
+
+/* ---- setup ---- */
+
+static int worker_setup(worker_t *w, const int *lfds, int nlfds)
+{
+    char err[1024];
+    const conf_t *c = w->conf;
+    if (app_open(&w->app, c, w->shm, w->slot, err, sizeof err) < 0) {
+        log_emerg("worker cannot start: %s", err);
+        return -1;
+    }
+    w->alog =
+        access_log_open(c->access_log, c->access_log_format, c->access_log_buffer, err, sizeof err);
+    if (!w->alog && strcmp(c->access_log, "off") && c->access_log[0]) {
+        log_emerg("worker cannot start: %s", err);
+        return -1;
+    }
+    w->loop = ev_loop_new();
+    if (!w->loop) {
+        log_error(MG_LOG_EMERG, errno, "epoll_create1() failed");
+        return -1;
+    }
+    http_server_conf_t hc = {
+        .lim = {.max_request_line = c->max_request_line,
+                .max_header_bytes = c->max_header_size,
+                .max_headers = c->max_headers},
+        .max_body = c->max_body_size,
+        .header_timeout_ms = c->header_timeout_ms,
+        .body_timeout_ms = c->body_timeout_ms,
+        .idle_timeout_ms = c->keepalive_timeout_ms,
+        .send_timeout_ms = c->send_timeout_ms,
+        .max_connections = c->worker_connections,
+        .max_keepalive_requests = c->keepalive_requests,
+        .arena_limit = 1u << 20,
+        .server_name = "magicd",
+    };
+    http_observer_t obs = {
+        .on_open = conn_open,
+        .on_state = conn_state,
+        .on_close = conn_closed,
+        .on_done = conn_done,
+        .ctx = w,
+    };
+    for (int i = 0; i < nlfds; i++) {
+        http_server_t *s = http_server_new(w->loop, lfds[i], &hc, app_handle, &w->app);
+        if (!s || http_server_listen(s) < 0) {
+            log_error(MG_LOG_EMERG, errno, "cannot serve listening socket %d", lfds[i]);
+            return -1;
+        }
+        http_server_set_observer(s, &obs);
+        w->srv[w->nsrv++] = s;
+    }
+    ev_timer_init(&w->flush_timer, flush_log, w);
+    if (w->alog)
+        ev_timer_set(w->loop, &w->flush_timer,
+                     c->access_log_flush_ms ? c->access_log_flush_ms : 1000);
+    return 0;
+}
+
+static int total_conns(worker_t *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->nsrv; i++)
+        n += http_server_nconns(w->srv[i]);
+    return n;
+}
+
+static void reopen(worker_t *w)
+{
+    if (log_reopen() < 0)
+        log_error(MG_LOG_ALERT, errno, "reopening error log");
+    access_log_reopen(w->alog);
+    app_reopen(&w->app);
+}
+
+int worker_main(const conf_t *c, shm_t *shm, unsigned slot, int worker_no, const int *lfds,
+                int nlfds)
+{
+    static worker_t w0;
+    worker_t *w = &w0;
+    w->conf = c;
+    w->shm = shm;
+    w->slot = slot;
+    w->self = shm_slot(shm, slot);
+    w->conns = shm_slot_conns(shm, slot);
+    w->nconns_tab = shm->hdr->conns_per_slot;
+    install_signals();
+
+    if (worker_setup(w, lfds, nlfds) < 0)
+        return 2;
+    if (prof_worker_init)
+        prof_worker_init(c, shm, slot);
+    w->self->started_ms = clock_mono_ms();
+    log_info("worker %d (slot %u) serving", worker_no, slot);
+
+    uint64_t deadline = 0;
+    for (;;) {
+        if (ev_run_once(w->loop, LOOP_WAKE_MS) < 0 && errno != EINTR) {
+            log_error(MG_LOG_ALERT, errno, "epoll_wait() failed");
+            break;
+        }
+        uint64_t now = ev_now(w->loop);
+        if (prof_worker_poll)
+            prof_worker_poll(now);
+        if (sig_term)
+            break;
+        if (sig_reopen) {
+            sig_reopen = 0;
+            reopen(w);
+        }
+        if (sig_quit && !deadline) {
+            log_notice("gracefully shutting down");
+            for (int i = 0; i < w->nsrv; i++)
+                http_server_drain(w->srv[i]);
+            deadline = now + c->shutdown_timeout_ms;
+        }
+        if (deadline && (total_conns(w) == 0 || now >= deadline)) {
+            if (total_conns(w))
+                log_warn("shutdown_timeout: closing %d connections", total_conns(w));
+            break;
+        }
+    }
+    access_log_close(w->alog);
+    for (int i = 0; i < w->nsrv; i++)
+        http_server_free(w->srv[i]);
+    app_close(&w->app);
+    ev_loop_free(w->loop);
+    log_info("worker %d exiting", worker_no);
+    return 0;
+}

@@ -1,0 +1,15 @@
+/*
+ * worker.h - the worker process entry point.
+ */
+#ifndef MG_WORKER_H
+#define MG_WORKER_H
+
+#include "core/conf.h"
+#include "core/shm.h"
+
+/* Runs the worker until it is told to stop; returns the exit code.
+ * lfds: the master's listening sockets (shared by every worker). */
+int worker_main(const conf_t *c, shm_t *shm, unsigned slot, int worker_no, const int *lfds,
+                int nlfds);
+
+#endif
