@@ -19,7 +19,9 @@
  */
 #include "worker/token.h"
 
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -44,6 +46,53 @@ typedef struct {
 static EVP_CIPHER *tok_cipher;
 static tok_ctx_t tok_cache[TOK_CACHE];
 static unsigned tok_next; /* round-robin victim */
+
+/* Random bytes for nonces and ids come from a small per-process pool filled
+ * by RAND_bytes 1 KiB at a time: one DRBG call costs about as much as the
+ * whole AES-GCM seal, and a seal needs 28 bytes. A GCM nonce must never
+ * repeat under one key, so a pool must never be shared by two processes: it
+ * is tagged with the pid that filled it and emptied in a fork child (atfork
+ * handler, and the pid check as a second guard), and used bytes are wiped. */
+#define TOK_POOL 1024
+static struct {
+    pid_t pid;
+    size_t off;
+    uint8_t buf[TOK_POOL];
+} tok_pool = {.off = TOK_POOL};
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
+static void tok_pool_drop(void)
+{
+    OPENSSL_cleanse(tok_pool.buf, sizeof(tok_pool.buf));
+    tok_pool.off = TOK_POOL;
+    tok_pool.pid = 0;
+}
+
+static void tok_pool_atfork(void)
+{
+    pthread_atfork(NULL, NULL, tok_pool_drop);
+}
+
+static int tok_random(uint8_t *out, size_t n)
+{
+    pid_t pid = getpid();
+
+    pthread_once(&tok_once, tok_pool_atfork);
+    if (n > TOK_POOL)
+        return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
+    if (tok_pool.pid != pid || tok_pool.off + n > TOK_POOL) {
+        if (RAND_bytes(tok_pool.buf, TOK_POOL) != 1) {
+            tok_pool_drop();
+            return -1;
+        }
+        tok_pool.pid = pid;
+        tok_pool.off = 0;
+    }
+    memcpy(out, tok_pool.buf + tok_pool.off, n);
+    OPENSSL_cleanse(tok_pool.buf + tok_pool.off, n);
+    tok_pool.off += n;
+    return 0;
+}
 
 /* A context with key and direction set; the caller sets the IV. */
 static EVP_CIPHER_CTX *tok_ctx(const uint8_t key[32], int enc)
@@ -103,7 +152,7 @@ static int tok_seal(const mg_key_t *k, const uint8_t key[32], int purpose, const
         return -1;
     bin[0] = TOKEN_VERSION;
     memcpy(bin + 1, k->id, 4);
-    if (RAND_bytes(bin + TOK_HDR, TOK_NONCE) != 1)
+    if (tok_random(bin + TOK_HDR, TOK_NONCE) < 0)
         return -1;
     memcpy(aad, bin, TOK_HDR);
     aad[TOK_HDR] = (uint8_t)purpose;
@@ -182,7 +231,7 @@ static int tok_id_zero(const uint8_t id[16])
 
 int token_new_id(uint8_t id[16])
 {
-    return RAND_bytes(id, 16) == 1 ? 0 : -1;
+    return tok_random(id, 16);
 }
 
 int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_out[16], char *out,

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/base64url.h"
 #include "worker/token.h"
@@ -216,6 +218,47 @@ static void test_purpose_and_keys(void)
     }
 }
 
+/* The nonce of a token (binary bytes 5..16). */
+static void nonce_of(const char *tok, uint8_t out[12])
+{
+    uint8_t bin[400];
+    long n = b64url_decode(tok, strlen(tok), bin, sizeof(bin));
+    memset(out, 0, 12);
+    if (n > 17)
+        memcpy(out, bin + 5, 12);
+}
+
+static void test_fork_nonces(void)
+{
+    /* The random pool must not be shared with a forked child: parent and
+     * child sealing right after fork must use different nonces and ids. */
+    keyring_t kr;
+    link_claims_t c = link_claims("fork@example.com");
+    char tok[TOKEN_LINK_MAX];
+    uint8_t mine[28], theirs[28];
+    int fds[2], st;
+
+    ring(&kr, 5, -1);
+    CHECK(token_link_seal(&kr, &c, tok, sizeof(tok)) > 0); /* fill the pool */
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint8_t out[28];
+        int ok = token_link_seal_id(&kr, &c, out + 12, tok, sizeof(tok)) > 0;
+        nonce_of(tok, out);
+        _exit(ok && write(fds[1], out, sizeof(out)) == (ssize_t)sizeof(out) ? 0 : 1);
+    }
+    CHECK(token_link_seal_id(&kr, &c, mine + 12, tok, sizeof(tok)) > 0);
+    nonce_of(tok, mine);
+    CHECK(read(fds[0], theirs, sizeof(theirs)) == (ssize_t)sizeof(theirs));
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(memcmp(mine, theirs, 12) != 0);           /* nonces */
+    CHECK(memcmp(mine + 12, theirs + 12, 16) != 0); /* ids */
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_speed(void)
 {
     keyring_t kr;
@@ -241,6 +284,7 @@ int main(void)
     test_link_roundtrip();
     test_tamper();
     test_purpose_and_keys();
+    test_fork_nonces();
     test_speed();
     printf("token result names: %s %s %s %s\n", token_result_str(TOK_OK),
            token_result_str(TOK_MALFORMED), token_result_str(TOK_FORGED),
