@@ -37,6 +37,9 @@ except ImportError:
         skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
 
 import ssl  # noqa: E402
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*login_data is deprecated")
 
 USER, PASSWORD = "mailer", "s3cret pass"
 FROM = "magicd <login@example.com>"
