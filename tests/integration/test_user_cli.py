@@ -5,6 +5,7 @@ refused by name, and users round-trip through add/list/export/import/remove
 with the documented exit codes (0 ok, 1 error, 2 usage)."""
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -17,6 +18,14 @@ def main():
     if not os.path.exists(BIN):
         skip(f"{BIN} not built")
     srv = Magicd(workers=1)  # runs `keygen` and `user add demo@example.com`
+    try:
+        run(srv)
+    finally:
+        shutil.rmtree(srv.tmp, ignore_errors=True)
+    print("ok")
+
+
+def run(srv):
     key = os.path.join(srv.tmp, "magicd.key")
 
     # keygen: 0600, one line, never overwritten.
@@ -85,7 +94,6 @@ def main():
     check(r.returncode == 1, r.returncode)
     listing = srv.run_cli("user", "list").stdout
     check("new1@example.com" not in listing and "new2@example.com" in listing, listing)
-    print("ok")
 
 
 if __name__ == "__main__":
