@@ -301,6 +301,27 @@ static uint64_t bld_loc(prof_build_t *b, uint64_t pc)
     return (uint64_t)sl->idx;
 }
 
+void prof_build_virtual(prof_build_t *b, uint64_t pc, const char *func, const char *file)
+{
+    uint64_t h = bld_mix(11, pc) | 1;
+    bld_slot_t *sl = bld_map_find(b, &b->locmap, h, bld_loc_eq, &pc);
+    if (!sl || sl->idx)
+        return;
+    if (bld_grow((void **)&b->locs, &b->caplocs, b->nlocs, sizeof *b->locs) < 0) {
+        b->oom = 1;
+        return;
+    }
+    prof_frame_t fr = {func, file, 0, 0};
+    bld_loc_t loc = {.pc = pc, .mapping = -1, .nlines = 1};
+    /* bld_func keys on pointers: intern through the string table. */
+    fr.func = b->strs[prof_build_str(b, func)];
+    fr.file = b->strs[prof_build_str(b, file)];
+    loc.func[0] = bld_func(b, &fr);
+    b->locs[b->nlocs] = loc;
+    sl->idx = (int64_t)++b->nlocs;
+    b->locmap.n++;
+}
+
 typedef struct {
     const uint64_t *locs;
     int nlocs;

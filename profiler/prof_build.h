@@ -51,6 +51,10 @@ int prof_build_sample(prof_build_t *b, const uint64_t *pcs, int npcs, const int6
                       const prof_label_t *labels, int nlabels);
 size_t prof_build_nsamples(const prof_build_t *b);
 
+/* Make `pc` (an address no code has, e.g. 1, 2, ...) a location of its own
+ * with one frame named `func`: the goroutine profile's connection states. */
+void prof_build_virtual(prof_build_t *b, uint64_t pc, const char *func, const char *file);
+
 /* The encoded message, uncompressed (for tests) or gzip-compressed. */
 int prof_build_encode(prof_build_t *b, buf_t *out);
 int prof_build_gzip(prof_build_t *b, buf_t *out);

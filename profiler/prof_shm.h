@@ -51,6 +51,7 @@ typedef struct {
     _Atomic uint32_t conf_seq;       /* bumped by every prof_ctl_init() */
     _Atomic uint32_t gc_seq;         /* bumped by heap?gc=1 */
     _Atomic uint32_t gor_sig;        /* signal number workers answer dumps on */
+    _Atomic int32_t consumer_pid;    /* the profiler process that drains rings */
 } prof_ctl_t;
 static_assert(sizeof(prof_ctl_t) <= SHM_PROF_CTL, "prof_ctl_t must fit SHM_PROF_CTL");
 

@@ -411,3 +411,13 @@ fail:;
     *mapping = mi;
     return 1;
 }
+
+uint64_t prof_sym_offset(prof_sym_t *s, uint64_t pc)
+{
+    Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, pc) : NULL;
+    GElf_Off off = 0;
+    GElf_Sym sym;
+    if (!mod || !dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL))
+        return 0;
+    return off;
+}

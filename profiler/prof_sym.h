@@ -48,6 +48,10 @@ void prof_sym_refresh(prof_sym_t *s);
  */
 int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int *mapping);
 
+/* Offset of pc from the start of its ELF symbol (for "func+0x1c" in the
+ * text forms); 0 when unknown. */
+uint64_t prof_sym_offset(prof_sym_t *s, uint64_t pc);
+
 int prof_sym_nmappings(const prof_sym_t *s);
 const prof_mapping_t *prof_sym_mapping(const prof_sym_t *s, int i);
 

@@ -1,0 +1,620 @@
+/*
+ * prof_http.c - /debug/pprof/ endpoints, behaving as Go's net/http/pprof.
+ *
+ * Routing, headers, status codes and error strings are Go 1.19's
+ * (src/net/http/pprof/pprof.go):
+ *   /debug/pprof/            index (HTML, with counts)
+ *   /debug/pprof/profile     CPU profile over ?seconds=N (default 30)
+ *   /debug/pprof/NAME        heap allocs block mutex goroutine threadcreate;
+ *                            ?debug=N text, ?seconds=N delta, heap ?gc=1
+ *   /debug/pprof/cmdline     the master's command line, NUL-separated
+ *   /debug/pprof/symbol      GET/POST "0xPC+0xPC..." -> "0xPC name" lines
+ * Errors go through pp_error(), Go's serveError(): text/plain, X-Go-Pprof: 1,
+ * no Content-Disposition. One deliberate difference, from the design: a bad
+ * ?seconds on profile (negative, zero, not a number) is a 400 with the
+ * delta-profile message instead of a silent 30 s, and a duration over
+ * profile_max_seconds is the 400 Go gives past its WriteTimeout.
+ *
+ * Unlike Go, CPU profiles may overlap: each is a job with its own time
+ * window, fed from the same rings (prof_main.c).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "profiler/prof_server.h"
+#include "profiler/prof_shm.h"
+
+#define PP_TEXT "text/plain; charset=utf-8"
+#define PP_BIN "application/octet-stream"
+
+static void pp_error(http_conn_t *c, int status, const char *txt)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "%s\n", txt);
+    http_reply_start(c, status);
+    http_reply_header(c, "X-Content-Type-Options", "nosniff");
+    http_reply_header(c, "X-Go-Pprof", "1");
+    http_reply_finish(c, PP_TEXT, body, (size_t)n);
+}
+
+static void pp_send(http_conn_t *c, const char *ctype, const char *attach, const buf_t *b)
+{
+    http_reply_start(c, 200);
+    http_reply_header(c, "X-Content-Type-Options", "nosniff");
+    if (attach)
+        http_reply_header(c, "Content-Disposition", "attachment; filename=\"%s\"", attach);
+    http_reply_finish(c, ctype, b->data, b->len);
+}
+
+/* Go's strconv.Atoi with the error ignored: anything else is 0. */
+static int pp_atoi(const http_request_t *req, const char *name)
+{
+    char v[32];
+    if (http_form_value(req->query.p, req->query.n, name, v, sizeof v) != 1)
+        return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end)
+        return 0;
+    return (int)x;
+}
+
+/* 1 = present and a positive integer, 0 = absent, -1 = bad. */
+static int pp_seconds(const http_request_t *req, int64_t *out)
+{
+    char v[32];
+    int r = http_form_value(req->query.p, req->query.n, "seconds", v, sizeof v);
+    if (r == 0 || (r == 1 && v[0] == 0))
+        return 0;
+    if (r < 0)
+        return -1;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || x <= 0)
+        return -1;
+    *out = x;
+    return 1;
+}
+
+/* ---- jobs ---- */
+
+static void pp_job_unlink(prof_job_t *j)
+{
+    prof_srv_t *s = j->srv;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    ev_timer_del(s->loop, &j->timer);
+    if (j->c) {
+        j->c->on_abort = NULL;
+        j->c->user = NULL;
+    }
+    prof_cpu_free(&j->cpu);
+    prof_snap_free(&j->base);
+    int cpu = j->kind == JOB_CPU;
+    free(j);
+    if (cpu)
+        prof_cpu_want(s);
+}
+
+static void pp_on_abort(http_conn_t *c)
+{
+    prof_job_t *j = c->user;
+    if (j) {
+        j->c = NULL;
+        pp_job_unlink(j);
+    }
+}
+
+static prof_job_t *pp_job_new(prof_srv_t *s, http_conn_t *c, prof_job_kind_t kind, ev_timer_cb cb)
+{
+    prof_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->srv = s;
+    j->c = c;
+    j->kind = kind;
+    ev_timer_init(&j->timer, cb, j);
+    j->next = s->jobs;
+    if (s->jobs)
+        s->jobs->prev = j;
+    s->jobs = j;
+    c->user = j;
+    c->on_abort = pp_on_abort;
+    return j;
+}
+
+static void pp_setname(prof_job_t *j, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof j->name)
+        n = sizeof j->name - 1;
+    memcpy(j->name, name, n);
+    j->name[n] = 0;
+}
+
+/* ---- CPU ---- */
+
+void prof_job_cpu_finish(prof_job_t *j)
+{
+    prof_srv_t *s = j->srv;
+    prof_drain(s);
+    uint64_t now = clock_mono_ns();
+    uint64_t end = now < j->end_ns ? now : j->end_ns;
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws);
+    for (int i = 0; i < nw; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
+        uint64_t d = atomic_load(&ps->cpu_drops);
+        j->cpu.drops += d >= j->drops0[ws[i].slot] ? d - j->drops0[ws[i].slot] : d;
+    }
+    buf_t out = {0};
+    http_conn_t *c = j->c;
+    if (prof_write_cpu(prof_srv_sym(s), &j->cpu, j->hz, j->start_wall_ns, end - j->start_ns, nw,
+                       &out) < 0) {
+        if (c)
+            pp_error(c, 500, "Could not enable CPU profiling: out of memory");
+    } else if (c) {
+        pp_send(c, PP_BIN, "profile", &out);
+    }
+    buf_free(&out);
+    pp_job_unlink(j);
+}
+
+static void pp_cpu_done(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_job_cpu_finish(t->data);
+}
+
+static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
+{
+    int64_t sec = 30;
+    int r = pp_seconds(req, &sec);
+    if (r < 0) {
+        pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
+        return;
+    }
+    if (sec > s->conf->profile_max_seconds) {
+        pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
+        return;
+    }
+    prof_job_t *j = pp_job_new(s, c, JOB_CPU, pp_cpu_done);
+    if (!j) {
+        pp_error(c, 500, "Could not enable CPU profiling: out of memory");
+        return;
+    }
+    prof_drain(s); /* what is in the rings now predates this profile */
+    j->hz = (int)atomic_load(&prof_ctl(s->shm)->hz);
+    j->start_ns = clock_mono_ns();
+    j->end_ns = j->start_ns + (uint64_t)sec * 1000000000ull;
+    j->start_wall_ns = clock_wall_ns();
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws);
+    for (int i = 0; i < nw; i++)
+        j->drops0[ws[i].slot] =
+            atomic_load(&prof_slot(shm_slot_prof(s->shm, ws[i].slot))->cpu_drops);
+    prof_cpu_want(s);
+    ev_timer_set(s->loop, &j->timer, (uint64_t)sec * 1000);
+    ev_timer_set(s->loop, &s->drain_timer, 100);
+}
+
+/* ---- heap, allocs, block, mutex ---- */
+
+static unsigned pp_bucket_kind(const char *name)
+{
+    if (!strcmp(name, "heap") || !strcmp(name, "allocs"))
+        return PROF_B_HEAP;
+    if (!strcmp(name, "block"))
+        return PROF_B_BLOCK;
+    if (!strcmp(name, "mutex"))
+        return PROF_B_MUTEX;
+    return PROF_B_FREE;
+}
+
+static void pp_send_buckets(prof_srv_t *s, http_conn_t *c, const char *name, prof_snap_t *snap,
+                            int debug, uint64_t dur_ns, const char *attach)
+{
+    buf_t out = {0};
+    if (prof_write_buckets(prof_srv_sym(s), name, snap, debug, dur_ns, &out) < 0)
+        pp_error(c, 500, "failed to collect profile");
+    else if (debug != 0)
+        pp_send(c, PP_TEXT, NULL, &out);
+    else
+        pp_send(c, PP_BIN, attach, &out);
+    buf_free(&out);
+}
+
+static void pp_delta_done(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_job_t *j = t->data;
+    prof_srv_t *s = j->srv;
+    prof_snap_t cur;
+    char attach[32];
+    snprintf(attach, sizeof attach, "%s-delta", j->name);
+    if (prof_snap_take(s->shm, j->bkind, &cur) < 0) {
+        pp_error(j->c, 500, "failed to collect profile");
+    } else {
+        prof_snap_sub(&cur, &j->base);
+        pp_send_buckets(s, j->c, j->name, &cur, 0, cur.time_ns - j->base.time_ns, attach);
+    }
+    prof_snap_free(&cur);
+    pp_job_unlink(j);
+}
+
+/* ---- goroutine ---- */
+
+static void pp_gor_reply(prof_job_t *j)
+{
+    prof_srv_t *s = j->srv;
+    for (int i = 0; i < j->ngor; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, j->gor[i].w.slot));
+        if (atomic_load_explicit(&ps->gor_ack, memory_order_acquire) != j->gor_req[i]) {
+            j->gor[i].n = 0;
+            continue;
+        }
+        unsigned n = atomic_load(&ps->gor_n);
+        if (n > PROF_GOR_DEPTH)
+            n = PROF_GOR_DEPTH;
+        memcpy(j->gor[i].pcs, ps->gor_pcs, n * sizeof *ps->gor_pcs);
+        j->gor[i].n = n;
+    }
+    buf_t out = {0};
+    if (prof_write_goroutine(prof_srv_sym(s), s->shm, j->gor, j->ngor, j->debug, &out) < 0)
+        pp_error(j->c, 500, "failed to collect profile");
+    else if (j->debug != 0)
+        pp_send(j->c, PP_TEXT, NULL, &out);
+    else
+        pp_send(j->c, PP_BIN, "goroutine", &out);
+    buf_free(&out);
+    pp_job_unlink(j);
+}
+
+static void pp_gor_poll(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_job_t *j = t->data;
+    int done = 1;
+    for (int i = 0; i < j->ngor; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(j->srv->shm, j->gor[i].w.slot));
+        if (atomic_load(&ps->gor_ack) != j->gor_req[i])
+            done = 0;
+    }
+    /* 300 ms: a worker busy in a long request still answers through the
+     * signal at once; one that is gone does not hold the dump up. */
+    if (done || ++j->polls >= 60)
+        pp_gor_reply(j);
+    else
+        ev_timer_set(loop, t, 5);
+}
+
+static void pp_goroutine(prof_srv_t *s, http_conn_t *c, int debug)
+{
+    prof_job_t *j = pp_job_new(s, c, JOB_GOR, pp_gor_poll);
+    if (!j) {
+        pp_error(c, 500, "failed to collect profile");
+        return;
+    }
+    j->debug = debug;
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws);
+    int sig = (int)atomic_load(&prof_ctl(s->shm)->gor_sig);
+    for (int i = 0; i < nw; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
+        j->gor[i].w = ws[i];
+        j->gor_req[i] = atomic_fetch_add(&ps->gor_req, 1) + 1;
+        if (sig)
+            kill(ws[i].pid, sig);
+    }
+    j->ngor = nw;
+    ev_timer_set(s->loop, &j->timer, 2);
+}
+
+/* ---- heap?gc=1 ---- */
+
+static void pp_gc_poll(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_job_t *j = t->data;
+    prof_srv_t *s = j->srv;
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws), done = 1;
+    for (int i = 0; i < nw; i++)
+        if (atomic_load(&prof_slot(shm_slot_prof(s->shm, ws[i].slot))->gc_ack) != j->gc_seq)
+            done = 0;
+    if (!done && ++j->polls < 60) {
+        ev_timer_set(loop, t, 5);
+        return;
+    }
+    prof_snap_t snap;
+    if (prof_snap_take(s->shm, PROF_B_HEAP, &snap) < 0)
+        pp_error(j->c, 500, "failed to collect profile");
+    else
+        pp_send_buckets(s, j->c, j->name, &snap, j->debug, 0, j->name);
+    prof_snap_free(&snap);
+    pp_job_unlink(j);
+}
+
+/* ---- named profiles ---- */
+
+static int pp_known(const char *name)
+{
+    static const char *const names[] = {"allocs", "block", "goroutine",
+                                        "heap",   "mutex", "threadcreate"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(name, names[i]))
+            return 1;
+    return 0;
+}
+
+static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const char *name)
+{
+    if (!pp_known(name)) {
+        pp_error(c, 404, "Unknown profile");
+        return;
+    }
+    int64_t sec = 0;
+    int debug = pp_atoi(req, "debug");
+    int sr = pp_seconds(req, &sec);
+    char raw[8];
+    int has_seconds = http_form_value(req->query.p, req->query.n, "seconds", raw, sizeof raw) != 0;
+    if (has_seconds && raw[0] == 0)
+        has_seconds = 0; /* Go: FormValue("seconds") == "" is "absent" */
+    if (has_seconds) {
+        if (sr < 0) {
+            pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
+            return;
+        }
+        if (sec > s->conf->profile_max_seconds) {
+            pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
+            return;
+        }
+        if (debug != 0) {
+            pp_error(c, 400, "seconds and debug params are incompatible");
+            return;
+        }
+        unsigned kind = pp_bucket_kind(name);
+        if (kind == PROF_B_FREE) {
+            /* goroutine and threadcreate deltas: counts now minus counts
+             * then are what Go serves; ours are live counts, so the delta
+             * of a steady server is close to empty. Serve the current one. */
+            if (!strcmp(name, "goroutine"))
+                pp_goroutine(s, c, 0);
+            else {
+                buf_t out = {0};
+                prof_write_threadcreate(prof_srv_sym(s), s->shm, 0, &out);
+                pp_send(c, PP_BIN, "threadcreate-delta", &out);
+                buf_free(&out);
+            }
+            return;
+        }
+        prof_job_t *j = pp_job_new(s, c, JOB_DELTA, pp_delta_done);
+        if (!j || prof_snap_take(s->shm, kind, &j->base) < 0) {
+            pp_error(c, 500, "failed to collect profile");
+            if (j)
+                pp_job_unlink(j);
+            return;
+        }
+        pp_setname(j, name);
+        j->bkind = kind;
+        ev_timer_set(s->loop, &j->timer, (uint64_t)sec * 1000);
+        return;
+    }
+    if (!strcmp(name, "goroutine")) {
+        pp_goroutine(s, c, debug);
+        return;
+    }
+    if (!strcmp(name, "threadcreate")) {
+        buf_t out = {0};
+        prof_write_threadcreate(prof_srv_sym(s), s->shm, debug, &out);
+        pp_send(c, debug ? PP_TEXT : PP_BIN, debug ? NULL : name, &out);
+        buf_free(&out);
+        return;
+    }
+    if (!strcmp(name, "heap") && pp_atoi(req, "gc") > 0) {
+        prof_job_t *j = pp_job_new(s, c, JOB_GC, pp_gc_poll);
+        if (!j) {
+            pp_error(c, 500, "failed to collect profile");
+            return;
+        }
+        pp_setname(j, name);
+        j->debug = debug;
+        j->gc_seq = atomic_fetch_add(&prof_ctl(s->shm)->gc_seq, 1) + 1;
+        ev_timer_set(s->loop, &j->timer, 5);
+        return;
+    }
+    prof_snap_t snap;
+    if (prof_snap_take(s->shm, pp_bucket_kind(name), &snap) < 0)
+        pp_error(c, 500, "failed to collect profile");
+    else
+        pp_send_buckets(s, c, name, &snap, debug, 0, name);
+    prof_snap_free(&snap);
+}
+
+/* ---- index, cmdline, symbol ---- */
+
+static size_t pp_count(prof_srv_t *s, unsigned kind)
+{
+    prof_snap_t snap;
+    size_t n = 0;
+    if (prof_snap_take(s->shm, kind, &snap) == 0)
+        n = snap.n;
+    prof_snap_free(&snap);
+    return n;
+}
+
+static void pp_index(prof_srv_t *s, http_conn_t *c)
+{
+    static const struct {
+        const char *name, *desc;
+    } rows[] = {
+        {"allocs", "A sampling of all past memory allocations"},
+        {"block", "Stack traces that led to blocking on synchronization primitives"},
+        {"cmdline", "The command line invocation of the current program"},
+        {"goroutine", "Stack traces of all current goroutines"},
+        {"heap", "A sampling of memory allocations of live objects. You can specify the gc GET "
+                 "parameter to run GC before taking the heap sample."},
+        {"mutex", "Stack traces of holders of contended mutexes"},
+        {"profile", "CPU profile. You can specify the duration in the seconds GET parameter. "
+                    "After you get the profile file, use the go tool pprof command to "
+                    "investigate the profile."},
+        {"threadcreate", "Stack traces that led to the creation of new OS threads"},
+    };
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws);
+    size_t heap = pp_count(s, PROF_B_HEAP);
+    size_t counts[] = {heap, pp_count(s, PROF_B_BLOCK), 0, (size_t)prof_count_goroutines(s->shm),
+                       heap, pp_count(s, PROF_B_MUTEX), 0, (size_t)nw};
+    buf_t b = {0};
+    buf_puts(&b, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n"
+                 "\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
+                 "/debug/pprof/<br>\n<br>\nTypes of profiles available:\n<table>\n"
+                 "<thead><td>Count</td><td>Profile</td></thead>\n");
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        buf_printf(&b, "<tr><td>%zu</td><td><a href='%s?debug=1'>%s</a></td></tr>\n", counts[i],
+                   rows[i].name, rows[i].name);
+    buf_puts(&b, "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
+                 "<p>\nProfile Descriptions:\n<ul>\n");
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        buf_printf(&b, "<li><div class=profile-name>%s: </div> %s</li>\n", rows[i].name,
+                   rows[i].desc);
+    buf_puts(&b, "</ul>\n</p>\n<p>\nmagicd workers:\n<ul>\n");
+    for (int i = 0; i < nw; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
+        buf_printf(&b,
+                   "<li>worker %u (pid %d): %llu CPU samples taken, %llu dropped (sample ring "
+                   "full), %llu heap samples, %llu block events, %llu mutex events, %u stack "
+                   "records (%u dropped)</li>\n",
+                   ws[i].worker_no, (int)ws[i].pid,
+                   (unsigned long long)atomic_load(&ps->cpu_samples),
+                   (unsigned long long)atomic_load(&ps->cpu_drops),
+                   (unsigned long long)atomic_load(&ps->heap_samples),
+                   (unsigned long long)atomic_load(&ps->block_events),
+                   (unsigned long long)atomic_load(&ps->mutex_events), atomic_load(&ps->nbuckets),
+                   atomic_load(&ps->bucket_drops));
+    }
+    buf_puts(&b, "</ul>\n</p>\n</body>\n</html>");
+    http_reply_start(c, 200);
+    http_reply_header(c, "X-Content-Type-Options", "nosniff");
+    http_reply_finish(c, "text/html; charset=utf-8", b.data, b.len);
+    buf_free(&b);
+}
+
+static void pp_cmdline(prof_srv_t *s, http_conn_t *c)
+{
+    /* The master's title is "magicd: master process ARGV..." (nginx style);
+     * argv itself was overwritten to hold it. */
+    char path[64], raw[4096];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)atomic_load(&s->shm->hdr->master_pid));
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(raw, 1, sizeof raw - 1, f) : 0;
+    if (f)
+        fclose(f);
+    raw[n] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (raw[i] == 0)
+            raw[i] = ' ';
+    while (n && raw[n - 1] == ' ')
+        raw[--n] = 0;
+    const char *p = raw;
+    static const char pre[] = "magicd: master process ";
+    if (!strncmp(p, pre, sizeof pre - 1))
+        p += sizeof pre - 1;
+    buf_t b = {0};
+    buf_puts(&b, p);
+    for (size_t i = 0; i < b.len; i++)
+        if (b.data[i] == ' ')
+            b.data[i] = 0;
+    pp_send(c, PP_TEXT, NULL, &b);
+    buf_free(&b);
+}
+
+static void pp_symbol(prof_srv_t *s, http_conn_t *c, http_request_t *req)
+{
+    const char *in = req->method == HTTP_M_POST ? req->body : req->query.p;
+    size_t n = req->method == HTTP_M_POST ? req->body_len : req->query.n;
+    buf_t b = {0};
+    buf_puts(&b, "num_symbols: 1\n");
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && in[j] != '+')
+            j++;
+        char word[40];
+        size_t wl = j - i < sizeof word - 1 ? j - i : sizeof word - 1;
+        memcpy(word, in + i, wl);
+        word[wl] = 0;
+        uint64_t pc = strtoull(word, NULL, 0);
+        if (pc) {
+            const prof_frame_t *fr;
+            int m;
+            int k = prof_sym_lookup(prof_srv_sym(s), pc, &fr, &m);
+            if (k > 0 && fr[k - 1].func[0] && strncmp(fr[k - 1].func, "0x", 2) != 0)
+                buf_printf(&b, "%#llx %s\n", (unsigned long long)pc, fr[k - 1].func);
+        }
+        i = j + 1;
+    }
+    pp_send(c, PP_TEXT, NULL, &b);
+    buf_free(&b);
+}
+
+void prof_http_handler(http_conn_t *c, http_request_t *req, void *ctx)
+{
+    prof_srv_t *s = ctx;
+    static const char pre[] = "/debug/pprof/";
+    char path[128];
+    size_t pl = req->path.n < sizeof path - 1 ? req->path.n : sizeof path - 1;
+    memcpy(path, req->path.p, pl);
+    path[pl] = 0;
+    if (!strcmp(path, "/debug/pprof")) {
+        http_reply_start(c, 301);
+        http_reply_header(c, "Location", "/debug/pprof/");
+        http_reply_finish(c, "text/html; charset=utf-8", "", 0);
+        return;
+    }
+    if (strncmp(path, pre, sizeof pre - 1) != 0) {
+        static const char nf[] = "404 page not found\n";
+        http_reply_start(c, 404);
+        http_reply_header(c, "X-Content-Type-Options", "nosniff");
+        http_reply_finish(c, PP_TEXT, nf, sizeof nf - 1);
+        return;
+    }
+    const char *name = path + sizeof pre - 1;
+    if (!*name)
+        pp_index(s, c);
+    else if (!strcmp(name, "profile"))
+        pp_profile(s, c, req);
+    else if (!strcmp(name, "cmdline"))
+        pp_cmdline(s, c);
+    else if (!strcmp(name, "symbol"))
+        pp_symbol(s, c, req);
+    else
+        pp_named(s, c, req, name);
+}
+
+void prof_jobs_finish_all(prof_srv_t *s)
+{
+    while (s->jobs) {
+        prof_job_t *j = s->jobs;
+        switch (j->kind) {
+        case JOB_CPU:
+            prof_job_cpu_finish(j);
+            break;
+        case JOB_DELTA:
+            pp_delta_done(s->loop, &j->timer);
+            break;
+        case JOB_GOR:
+            pp_gor_reply(j);
+            break;
+        case JOB_GC:
+            j->polls = 1000;
+            pp_gc_poll(s->loop, &j->timer);
+            break;
+        }
+    }
+}

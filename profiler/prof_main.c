@@ -1,0 +1,190 @@
+/*
+ * prof_main.c - the profiler process: loop, signals, ring draining.
+ *
+ * profiler_main() runs the same event loop and HTTP code as the workers on
+ * the socket the master opened for profiler_listen. Every 100 ms while a
+ * CPU profile runs (always, with profile_continuous) it drains each
+ * worker's CPU ring and hands each sample to the CPU profiles whose time
+ * window contains it; samples nobody wants are dropped, so the rings never
+ * fill while nobody is looking.
+ *
+ * Exactly one process may consume the rings (they are single-consumer). A
+ * new profiler (a respawn, or the next generation after a reload) writes its
+ * pid into prof_ctl.consumer_pid at start; an older one that sees another
+ * pid there stops draining and answers its CPU profiles with what it has.
+ *
+ * Signals: QUIT - stop accepting, answer running profiles now with what
+ * they collected, finish writing, exit 0. TERM/INT - exit now. Workers keep
+ * serving whatever happens here; CPU sampling stops by itself because
+ * prof_ctl.cpu_until_ms is a deadline, not a flag.
+ */
+#include "profiler/profiler.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "profiler/prof_ring.h"
+#include "profiler/prof_server.h"
+
+static volatile sig_atomic_t pm_quit, pm_term;
+
+static void pm_on_signal(int sig)
+{
+    if (sig == SIGQUIT)
+        pm_quit = 1;
+    else
+        pm_term = 1;
+}
+
+prof_sym_t *prof_srv_sym(prof_srv_t *s)
+{
+    if (!s->sym)
+        s->sym = prof_sym_new();
+    return s->sym;
+}
+
+typedef struct {
+    prof_srv_t *s;
+    prof_worker_t w;
+} pm_drain_ctx_t;
+
+static void pm_on_sample(void *arg, unsigned route, uint64_t ts, const uint64_t *pcs, unsigned n)
+{
+    pm_drain_ctx_t *d = arg;
+    for (prof_job_t *j = d->s->jobs; j; j = j->next)
+        if (j->kind == JOB_CPU && ts >= j->start_ns && ts < j->end_ns)
+            prof_cpu_add(&j->cpu, &d->w, route, pcs, n);
+}
+
+void prof_drain(prof_srv_t *s)
+{
+    prof_ctl_t *ctl = prof_ctl(s->shm);
+    if (atomic_load(&ctl->consumer_pid) != (int32_t)getpid())
+        return; /* a newer profiler owns the rings */
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws);
+    for (int i = 0; i < nw; i++) {
+        pm_drain_ctx_t d = {s, ws[i]};
+        void *area = shm_slot_prof(s->shm, ws[i].slot);
+        prof_ring_drain(prof_slot(area), prof_ring(area), pm_on_sample, &d);
+    }
+}
+
+/* Tell workers how long CPU samples are wanted: the latest end among the
+ * running CPU profiles plus a little slack for the last drain. */
+void prof_cpu_want(prof_srv_t *s)
+{
+    uint64_t until = 0;
+    for (prof_job_t *j = s->jobs; j; j = j->next)
+        if (j->kind == JOB_CPU && j->end_ns / 1000000 + 300 > until)
+            until = j->end_ns / 1000000 + 300;
+    atomic_store(&prof_ctl(s->shm)->cpu_until_ms, until);
+}
+
+static void pm_drain_tick(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_srv_t *s = t->data;
+    prof_drain(s);
+    int continuous = (int)atomic_load(&prof_ctl(s->shm)->continuous);
+    int cpu = 0;
+    for (prof_job_t *j = s->jobs; j; j = j->next)
+        cpu |= j->kind == JOB_CPU;
+    if (cpu || continuous)
+        ev_timer_set(loop, t, 100);
+}
+
+static int pm_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "[::1]") == 0 || strcmp(host, "localhost") == 0;
+}
+
+static void pm_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pm_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
+{
+    static prof_srv_t srv;
+    prof_srv_t *s = &srv;
+    memset(s, 0, sizeof *s);
+    s->conf = c;
+    s->shm = shm;
+    pm_signals();
+    if (!pm_loopback(c->profiler_listen.host))
+        log_warn("profiler_listen %s:%s is not a loopback address: profiles show code, "
+                 "memory and request lines to whoever can connect",
+                 c->profiler_listen.host, c->profiler_listen.port);
+    s->loop = ev_loop_new();
+    if (!s->loop)
+        return 1;
+    http_server_conf_t hc;
+    memset(&hc, 0, sizeof hc);
+    hc.lim.max_request_line = c->max_request_line;
+    hc.lim.max_header_bytes = c->max_header_size;
+    hc.lim.max_headers = c->max_headers;
+    hc.max_body = 1 << 20; /* symbol POST bodies */
+    hc.header_timeout_ms = c->header_timeout_ms;
+    hc.body_timeout_ms = c->body_timeout_ms;
+    hc.idle_timeout_ms = c->keepalive_timeout_ms;
+    hc.send_timeout_ms = c->send_timeout_ms;
+    hc.max_connections = 64;
+    hc.max_keepalive_requests = 0;
+    hc.arena_limit = 1 << 20;
+    s->http = http_server_new(s->loop, listen_fd, &hc, prof_http_handler, s);
+    if (!s->http || http_server_listen(s->http) < 0) {
+        log_err("profiler: cannot serve on the profiler socket");
+        return 1;
+    }
+    /* Take the rings over from any older profiler, and drop what they hold. */
+    atomic_store(&prof_ctl(shm)->consumer_pid, (int32_t)getpid());
+    ev_timer_init(&s->drain_timer, pm_drain_tick, s);
+    prof_drain(s);
+    if (atomic_load(&prof_ctl(shm)->continuous))
+        ev_timer_set(s->loop, &s->drain_timer, 100);
+    prof_srv_sym(s);
+    log_notice("profiler process serving pprof on %s:%s", c->profiler_listen.host,
+               c->profiler_listen.port);
+
+    uint64_t quit_deadline = 0;
+    while (!pm_term) {
+        ev_run_once(s->loop, 100);
+        if (pm_quit && !s->quitting) {
+            s->quitting = 1;
+            http_server_stop_accepting(s->http);
+            prof_jobs_finish_all(s);
+            http_server_drain(s->http);
+            quit_deadline =
+                clock_mono_ms() + (c->shutdown_timeout_ms ? c->shutdown_timeout_ms : 10000);
+        }
+        if (s->quitting && (http_server_nconns(s->http) == 0 || clock_mono_ms() >= quit_deadline))
+            break;
+        if (atomic_load(&prof_ctl(shm)->consumer_pid) != (int32_t)getpid()) {
+            /* Replaced: answer CPU profiles with what we have. */
+            for (prof_job_t *j = s->jobs, *n; j; j = n) {
+                n = j->next;
+                if (j->kind == JOB_CPU)
+                    prof_job_cpu_finish(j);
+            }
+        }
+    }
+    /* Leave no CPU profile wanted on our account. */
+    if (atomic_load(&prof_ctl(shm)->consumer_pid) == (int32_t)getpid()) {
+        atomic_store(&prof_ctl(shm)->cpu_until_ms, 0);
+        atomic_store(&prof_ctl(shm)->consumer_pid, 0);
+    }
+    log_notice("profiler process exiting");
+    return 0;
+}

@@ -1,0 +1,509 @@
+/*
+ * prof_write.c - profile assembly for each endpoint (see prof_write.h).
+ *
+ * Values follow Go's runtime/pprof so pprof's reports mean the same thing:
+ *  - CPU: samples/count and cpu/nanoseconds, period 1e9/profile_hz ns.
+ *  - heap/allocs: alloc_objects, alloc_space, inuse_objects, inuse_space,
+ *    each scaled by 1 / (1 - exp(-avg_size / rate)) (scaleHeapSample), so the
+ *    Poisson-sampled counts estimate the real totals; a numeric `bytes`
+ *    label carries the average object size as Go's does.
+ *  - block: contentions/count and delay/nanoseconds as recorded (the
+ *    sampler already removed the sampling bias).
+ *  - mutex: both values multiplied by mutex_profile_fraction.
+ *  - goroutine: goroutine/count.
+ */
+#include "profiler/prof_write.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/route.h"
+#include "profiler/prof_build.h"
+
+void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, const uint64_t *pcs,
+                  unsigned n)
+{
+    uint64_t h = (uint64_t)n | (uint64_t)(route & 0xff) << 8 |
+                 (uint64_t)(w->worker_no & 0xffff) << 16 | (uint64_t)(uint32_t)w->pid << 32;
+    if (buf_append(&d->words, &h, sizeof h) < 0 || buf_append(&d->words, pcs, n * sizeof *pcs) < 0)
+        return;
+    d->nsamples++;
+}
+
+void prof_cpu_free(prof_cpu_data_t *d)
+{
+    buf_free(&d->words);
+    d->nsamples = 0;
+}
+
+static void wr_worker_labels(prof_label_t *l, char *pid, char *wno, int32_t p, uint32_t w)
+{
+    snprintf(pid, 16, "%d", (int)p);
+    snprintf(wno, 16, "%u", w);
+    l[0] = (prof_label_t){"pid", pid, 0, NULL};
+    l[1] = (prof_label_t){"worker", wno, 0, NULL};
+}
+
+int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t start_wall_ns,
+                   uint64_t dur_ns, int nworkers, buf_t *out)
+{
+    prof_build_t *b = prof_build_new(sym);
+    if (!b)
+        return -1;
+    int64_t period = 1000000000ll / (hz > 0 ? hz : 100);
+    prof_build_sample_type(b, "samples", "count");
+    prof_build_sample_type(b, "cpu", "nanoseconds");
+    prof_build_period(b, "cpu", "nanoseconds", period);
+    prof_build_time(b, (int64_t)start_wall_ns, (int64_t)dur_ns);
+    char note[160];
+    snprintf(note, sizeof note, "magicd: %llu CPU samples at %d Hz from %d workers",
+             (unsigned long long)d->nsamples, hz, nworkers);
+    prof_build_comment(b, note);
+    snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
+             (unsigned long long)d->drops);
+    prof_build_comment(b, note);
+    const uint64_t *w = (const uint64_t *)(const void *)d->words.data;
+    size_t nw = d->words.len / sizeof *w, i = 0;
+    while (i < nw) {
+        uint64_t h = w[i];
+        unsigned n = (unsigned)(h & 0xff), route = (unsigned)((h >> 8) & 0xff);
+        if (i + 1 + n > nw)
+            break;
+        char pid[16], wno[16];
+        prof_label_t l[3];
+        wr_worker_labels(l, pid, wno, (int32_t)(h >> 32), (uint32_t)((h >> 16) & 0xffff));
+        int nl = 2;
+        if (route != 0 && route_name(route)[0])
+            l[nl++] = (prof_label_t){"route", route_name(route), 0, NULL};
+        int64_t v[2] = {1, period};
+        prof_build_sample(b, &w[i + 1], (int)n, v, l, nl);
+        i += 1 + n;
+    }
+    int rc = prof_build_gzip(b, out);
+    prof_build_free(b);
+    return rc;
+}
+
+/* Go's scaleHeapSample. */
+static void wr_scale_heap(int64_t count, int64_t size, int64_t rate, int64_t *oc, int64_t *os)
+{
+    if (count <= 0 || size <= 0) {
+        *oc = count > 0 ? count : 0;
+        *os = size > 0 ? size : 0;
+        return;
+    }
+    if (rate <= 1) {
+        *oc = count;
+        *os = size;
+        return;
+    }
+    double avg = (double)size / (double)count;
+    double scale = 1.0 / (1.0 - exp(-avg / (double)rate));
+    *oc = (int64_t)((double)count * scale);
+    *os = (int64_t)((double)size * scale);
+}
+
+/* "#\t0x4b0c25\tfunc+0x45\tfile:line" for each frame, as runtime/pprof. */
+static void wr_text_stack(prof_sym_t *sym, buf_t *out, const uint64_t *pcs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const prof_frame_t *fr;
+        int m;
+        int k = prof_sym_lookup(sym, pcs[i], &fr, &m);
+        uint64_t off = prof_sym_offset(sym, pcs[i]);
+        for (int j = 0; j < k; j++)
+            buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%lld\n", (unsigned long long)pcs[i], fr[j].func,
+                       (unsigned long long)off, fr[j].file, (long long)fr[j].line);
+    }
+}
+
+static void wr_text_pcs(buf_t *out, const uint64_t *pcs, unsigned n)
+{
+    buf_puts(out, " @");
+    for (unsigned i = 0; i < n; i++)
+        buf_printf(out, " %#llx", (unsigned long long)pcs[i]);
+    buf_puts(out, "\n");
+}
+
+static int wr_cmp_inuse(const void *a, const void *b)
+{
+    const prof_rec_t *x = a, *y = b;
+    int64_t ix = x->v[1] - x->v[3], iy = y->v[1] - y->v[3];
+    return ix < iy ? 1 : ix > iy ? -1 : 0;
+}
+
+static int wr_cmp_delay(const void *a, const void *b)
+{
+    const prof_rec_t *x = a, *y = b;
+    return x->v[1] < y->v[1] ? 1 : x->v[1] > y->v[1] ? -1 : 0;
+}
+
+static int wr_heap_text(prof_sym_t *sym, const prof_snap_t *s, buf_t *out)
+{
+    int64_t t[4] = {0};
+    for (size_t i = 0; i < s->n; i++)
+        for (int k = 0; k < 4; k++)
+            t[k] += s->recs[i].v[k];
+    qsort(s->recs, s->n, sizeof *s->recs, wr_cmp_inuse);
+    buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)(t[0] - t[2]),
+               (long long)(t[1] - t[3]), (long long)t[0], (long long)t[1],
+               (unsigned long long)s->rate * 2);
+    for (size_t i = 0; i < s->n; i++) {
+        const prof_rec_t *r = &s->recs[i];
+        buf_printf(out, "%lld: %lld [%lld: %lld]", (long long)(r->v[0] - r->v[2]),
+                   (long long)(r->v[1] - r->v[3]), (long long)r->v[0], (long long)r->v[1]);
+        wr_text_pcs(out, r->pcs, r->n);
+        wr_text_stack(sym, out, r->pcs, r->n);
+        buf_puts(out, "\n");
+    }
+    buf_printf(out,
+               "\n# magicd heap sampler\n# heap_sample_bytes = %llu\n"
+               "# sampled objects are from the workers' malloc family "
+               "(including OpenSSL, SQLite, jansson)\n",
+               (unsigned long long)s->rate);
+    return 0;
+}
+
+static int wr_contention_text(prof_sym_t *sym, const char *name, const prof_snap_t *s, buf_t *out)
+{
+    int mutex = strcmp(name, "mutex") == 0;
+    int64_t mult = mutex && s->rate ? (int64_t)s->rate : 1;
+    qsort(s->recs, s->n, sizeof *s->recs, wr_cmp_delay);
+    buf_puts(out, "--- contention:\ncycles/second=1000000000\n");
+    if (mutex)
+        buf_printf(out, "sampling period=%llu\n", (unsigned long long)s->rate);
+    for (size_t i = 0; i < s->n; i++) {
+        const prof_rec_t *r = &s->recs[i];
+        buf_printf(out, "%lld %lld", (long long)(r->v[1] * mult),
+                   (long long)((r->v[0] + 500) / 1000 * mult));
+        wr_text_pcs(out, r->pcs, r->n);
+        wr_text_stack(sym, out, r->pcs, r->n);
+        buf_puts(out, "\n");
+    }
+    return 0;
+}
+
+int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, int debug,
+                       uint64_t dur_ns, buf_t *out)
+{
+    int heap = strcmp(name, "heap") == 0 || strcmp(name, "allocs") == 0;
+    if (debug > 0)
+        return heap ? wr_heap_text(sym, s, out) : wr_contention_text(sym, name, s, out);
+    prof_build_t *b = prof_build_new(sym);
+    if (!b)
+        return -1;
+    int mutex = strcmp(name, "mutex") == 0;
+    if (heap) {
+        prof_build_sample_type(b, "alloc_objects", "count");
+        prof_build_sample_type(b, "alloc_space", "bytes");
+        prof_build_sample_type(b, "inuse_objects", "count");
+        prof_build_sample_type(b, "inuse_space", "bytes");
+        prof_build_period(b, "space", "bytes", (int64_t)s->rate);
+        if (strcmp(name, "allocs") == 0)
+            prof_build_default_type(b, "alloc_space");
+    } else {
+        prof_build_sample_type(b, "contentions", "count");
+        prof_build_sample_type(b, "delay", "nanoseconds");
+        prof_build_period(b, "contentions", "count", 1);
+    }
+    prof_build_time(b, (int64_t)s->time_ns, (int64_t)dur_ns);
+    int64_t mult = mutex && s->rate ? (int64_t)s->rate : 1;
+    for (size_t i = 0; i < s->n; i++) {
+        const prof_rec_t *r = &s->recs[i];
+        char pid[16], wno[16];
+        prof_label_t l[3];
+        wr_worker_labels(l, pid, wno, r->w.pid, r->w.worker_no);
+        int nl = 2;
+        int64_t v[4];
+        if (heap) {
+            wr_scale_heap(r->v[0], r->v[1], (int64_t)s->rate, &v[0], &v[1]);
+            wr_scale_heap(r->v[0] - r->v[2], r->v[1] - r->v[3], (int64_t)s->rate, &v[2], &v[3]);
+            if (r->v[0] > 0)
+                l[nl++] = (prof_label_t){"bytes", NULL, r->v[1] / r->v[0], "bytes"};
+        } else {
+            v[0] = (r->v[0] + 500) / 1000 * mult;
+            v[1] = r->v[1] * mult;
+            if (r->what[0])
+                l[nl++] = (prof_label_t){mutex ? "lock" : "what", r->what, 0, NULL};
+        }
+        prof_build_sample(b, r->pcs, (int)r->n, v, l, nl);
+    }
+    int rc = prof_build_gzip(b, out);
+    prof_build_free(b);
+    return rc;
+}
+
+/* ---- goroutines ---- */
+
+static const char *const wr_state_name[] = {
+    [SHM_CONN_FREE] = "free",         [SHM_CONN_READING] = "reading request",
+    [SHM_CONN_BODY] = "reading body", [SHM_CONN_HANDLING] = "handling",
+    [SHM_CONN_WRITING] = "writing",   [SHM_CONN_IDLE] = "keep-alive idle",
+};
+
+static const char *const wr_state_func[] = {
+    [SHM_CONN_FREE] = "magicd.(*conn).free",
+    [SHM_CONN_READING] = "magicd.(*conn).readRequest",
+    [SHM_CONN_BODY] = "magicd.(*conn).readBody",
+    [SHM_CONN_HANDLING] = "magicd.(*conn).handle",
+    [SHM_CONN_WRITING] = "magicd.(*conn).writeResponse",
+    [SHM_CONN_IDLE] = "magicd.(*conn).keepAliveIdle",
+};
+
+#define WR_PC_SERVE 1ull
+#define WR_PC_STATE(s) (2ull + (s))
+#define WR_PC_ROUTE(r) (16ull + (r))
+
+int prof_count_goroutines(const shm_t *shm)
+{
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(shm, ws), n = nw;
+    for (int i = 0; i < nw; i++) {
+        shm_conn_t *c = shm_slot_conns(shm, ws[i].slot);
+        for (uint32_t k = 0; k < shm->hdr->conns_per_slot; k++)
+            if (atomic_load(&c[k].state) != SHM_CONN_FREE)
+                n++;
+    }
+    return n;
+}
+
+typedef struct {
+    prof_worker_t w;
+    shm_conn_t c; /* copy */
+    unsigned n;
+    uint64_t pcs[4];
+} wr_conn_t;
+
+static int wr_conns(const shm_t *shm, const prof_gor_t *g, int ng, wr_conn_t **out)
+{
+    size_t cap = 64, n = 0;
+    wr_conn_t *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -1;
+    for (int i = 0; i < ng; i++) {
+        shm_conn_t *c = shm_slot_conns(shm, g[i].w.slot);
+        for (uint32_t k = 0; k < shm->hdr->conns_per_slot; k++) {
+            uint32_t st = atomic_load(&c[k].state);
+            if (st == SHM_CONN_FREE || st > SHM_CONN_IDLE)
+                continue;
+            if (n == cap) {
+                wr_conn_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+                if (!nv)
+                    break;
+                v = nv;
+            }
+            wr_conn_t *e = &v[n++];
+            e->w = g[i].w;
+            memcpy(&e->c, &c[k], sizeof e->c);
+            e->c.state = st;
+            e->c.peer[sizeof e->c.peer - 1] = 0;
+            e->c.request[sizeof e->c.request - 1] = 0;
+            e->n = 0;
+            if (st == SHM_CONN_HANDLING && e->c.route < ROUTE_COUNT)
+                e->pcs[e->n++] = WR_PC_ROUTE(e->c.route);
+            e->pcs[e->n++] = WR_PC_STATE(st);
+            e->pcs[e->n++] = WR_PC_SERVE;
+        }
+    }
+    *out = v;
+    return (int)n;
+}
+
+static void wr_virtual_frames(prof_build_t *b)
+{
+    prof_build_virtual(b, WR_PC_SERVE, "magicd.(*conn).serve", "core/http_conn.c");
+    for (unsigned s = SHM_CONN_READING; s <= SHM_CONN_IDLE; s++)
+        prof_build_virtual(b, WR_PC_STATE(s), wr_state_func[s], "core/http_conn.c");
+    for (unsigned r = 1; r < ROUTE_COUNT; r++) {
+        char fn[96];
+        snprintf(fn, sizeof fn, "magicd.route(%s)", route_name(r));
+        prof_build_virtual(b, WR_PC_ROUTE(r), fn, "worker");
+    }
+}
+
+static const char *wr_virtual_name(uint64_t pc, char *tmp, size_t n)
+{
+    if (pc == WR_PC_SERVE)
+        return "magicd.(*conn).serve";
+    if (pc >= WR_PC_STATE(SHM_CONN_READING) && pc <= WR_PC_STATE(SHM_CONN_IDLE))
+        return wr_state_func[pc - 2];
+    snprintf(tmp, n, "magicd.route(%s)", route_name((unsigned)(pc - 16)));
+    return tmp;
+}
+
+static void wr_conn_text2(buf_t *out, int id, const wr_conn_t *e, uint64_t now_ms)
+{
+    uint64_t age = now_ms > e->c.accepted_ms ? now_ms - e->c.accepted_ms : 0;
+    uint64_t in_state = now_ms > e->c.state_ms ? now_ms - e->c.state_ms : 0;
+    const char *st = wr_state_name[e->c.state];
+    if (e->c.state == SHM_CONN_HANDLING)
+        buf_printf(out, "goroutine %d [handling %s, %llu ms]:\n", id, route_name(e->c.route),
+                   (unsigned long long)in_state);
+    else
+        buf_printf(out, "goroutine %d [%s, %llu ms]:\n", id, st, (unsigned long long)in_state);
+    char tmp[96];
+    for (unsigned i = 0; i < e->n; i++) {
+        buf_printf(out, "%s(...)\n", wr_virtual_name(e->pcs[i], tmp, sizeof tmp));
+        if (i == 0)
+            buf_printf(out,
+                       "\tpeer=%s age=%llums state=%s requests=%u fd=%d\n"
+                       "\trequest=\"%s\"\n",
+                       e->c.peer, (unsigned long long)age, st, e->c.nrequests, e->c.fd,
+                       e->c.request);
+        else
+            buf_printf(out, "\tworker %u (pid %d)\n", e->w.worker_no, (int)e->w.pid);
+    }
+    buf_puts(out, "\n");
+}
+
+static void wr_worker_text2(prof_sym_t *sym, buf_t *out, const prof_gor_t *g)
+{
+    buf_printf(out, "goroutine %d [running, worker %u]:\n", (int)g->w.pid, g->w.worker_no);
+    if (!g->n)
+        buf_puts(out, "magicd.worker(...)\n\t(stack not captured: the worker did not answer)\n");
+    for (unsigned i = 0; i < g->n; i++) {
+        const prof_frame_t *fr;
+        int m;
+        int k = prof_sym_lookup(sym, g->pcs[i], &fr, &m);
+        uint64_t off = prof_sym_offset(sym, g->pcs[i]);
+        for (int j = 0; j < k; j++)
+            buf_printf(out, "%s(...)\n\t%s:%lld +%#llx\n", fr[j].func, fr[j].file,
+                       (long long)fr[j].line, (unsigned long long)off);
+    }
+    buf_puts(out, "\n");
+}
+
+/* debug=1: identical stacks grouped, largest group first. */
+typedef struct {
+    const uint64_t *pcs;
+    unsigned n;
+    int count;
+} wr_group_t;
+
+static int wr_cmp_group(const void *a, const void *b)
+{
+    return ((const wr_group_t *)b)->count - ((const wr_group_t *)a)->count;
+}
+
+static void wr_group_add(wr_group_t *gs, int *ng, const uint64_t *pcs, unsigned n)
+{
+    for (int i = 0; i < *ng; i++)
+        if (gs[i].n == n && memcmp(gs[i].pcs, pcs, n * sizeof *pcs) == 0) {
+            gs[i].count++;
+            return;
+        }
+    gs[*ng] = (wr_group_t){pcs, n, 1};
+    (*ng)++;
+}
+
+static void wr_gor_text1(prof_sym_t *sym, buf_t *out, const prof_gor_t *g, int ng,
+                         const wr_conn_t *cs, int nc)
+{
+    wr_group_t *gs = calloc((size_t)(ng + nc + 1), sizeof *gs);
+    int n = 0;
+    if (!gs)
+        return;
+    for (int i = 0; i < ng; i++)
+        wr_group_add(gs, &n, g[i].pcs, g[i].n);
+    for (int i = 0; i < nc; i++)
+        wr_group_add(gs, &n, cs[i].pcs, cs[i].n);
+    qsort(gs, (size_t)n, sizeof *gs, wr_cmp_group);
+    buf_printf(out, "goroutine profile: total %d\n", ng + nc);
+    char tmp[96];
+    for (int i = 0; i < n; i++) {
+        buf_printf(out, "%d", gs[i].count);
+        wr_text_pcs(out, gs[i].pcs, gs[i].n);
+        if (gs[i].n && gs[i].pcs[gs[i].n - 1] == WR_PC_SERVE) {
+            for (unsigned k = 0; k < gs[i].n; k++)
+                buf_printf(out, "#\t%#llx\t%s+0x0\tcore/http_conn.c:0\n",
+                           (unsigned long long)gs[i].pcs[k],
+                           wr_virtual_name(gs[i].pcs[k], tmp, sizeof tmp));
+        } else {
+            wr_text_stack(sym, out, gs[i].pcs, gs[i].n);
+        }
+        buf_puts(out, "\n");
+    }
+    free(gs);
+}
+
+int prof_write_goroutine(prof_sym_t *sym, const shm_t *shm, const prof_gor_t *g, int ng, int debug,
+                         buf_t *out)
+{
+    wr_conn_t *cs = NULL;
+    int nc = wr_conns(shm, g, ng, &cs);
+    if (nc < 0)
+        return -1;
+    int rc = 0;
+    if (debug >= 2) {
+        uint64_t now = clock_mono_ms();
+        for (int i = 0; i < ng; i++)
+            wr_worker_text2(sym, out, &g[i]);
+        for (int i = 0; i < nc; i++)
+            wr_conn_text2(out, i + 1, &cs[i], now);
+    } else if (debug == 1) {
+        wr_gor_text1(sym, out, g, ng, cs, nc);
+    } else {
+        prof_build_t *b = prof_build_new(sym);
+        if (!b) {
+            free(cs);
+            return -1;
+        }
+        prof_build_sample_type(b, "goroutine", "count");
+        prof_build_period(b, "goroutine", "count", 1);
+        prof_build_time(b, (int64_t)clock_wall_ns(), 0);
+        wr_virtual_frames(b);
+        int64_t one = 1;
+        for (int i = 0; i < ng; i++) {
+            char pid[16], wno[16];
+            prof_label_t l[3];
+            wr_worker_labels(l, pid, wno, g[i].w.pid, g[i].w.worker_no);
+            prof_build_sample(b, g[i].pcs, (int)g[i].n, &one, l, 2);
+        }
+        for (int i = 0; i < nc; i++) {
+            char pid[16], wno[16];
+            prof_label_t l[4];
+            wr_worker_labels(l, pid, wno, cs[i].w.pid, cs[i].w.worker_no);
+            l[2] = (prof_label_t){"state", wr_state_name[cs[i].c.state], 0, NULL};
+            int nl = 3;
+            if (cs[i].c.state == SHM_CONN_HANDLING)
+                l[nl++] = (prof_label_t){"route", route_name(cs[i].c.route), 0, NULL};
+            prof_build_sample(b, cs[i].pcs, (int)cs[i].n, &one, l, nl);
+        }
+        rc = prof_build_gzip(b, out);
+        prof_build_free(b);
+    }
+    free(cs);
+    return rc;
+}
+
+int prof_write_threadcreate(prof_sym_t *sym, const shm_t *shm, int debug, buf_t *out)
+{
+    /* Each worker is one single-threaded process: one "thread" each. */
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(shm, ws);
+    if (debug > 0) {
+        buf_printf(out, "threadcreate profile: total %d\n", nw);
+        for (int i = 0; i < nw; i++)
+            buf_printf(out, "1 @\n# worker %u (pid %d)\n\n", ws[i].worker_no, (int)ws[i].pid);
+        return 0;
+    }
+    prof_build_t *b = prof_build_new(sym);
+    if (!b)
+        return -1;
+    prof_build_sample_type(b, "threadcreate", "count");
+    prof_build_period(b, "threadcreate", "count", 1);
+    prof_build_time(b, (int64_t)clock_wall_ns(), 0);
+    int64_t one = 1;
+    for (int i = 0; i < nw; i++) {
+        char pid[16], wno[16];
+        prof_label_t l[2];
+        wr_worker_labels(l, pid, wno, ws[i].pid, ws[i].worker_no);
+        prof_build_sample(b, NULL, 0, &one, l, 2);
+    }
+    int rc = prof_build_gzip(b, out);
+    prof_build_free(b);
+    return rc;
+}
