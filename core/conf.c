@@ -736,7 +736,8 @@ int conf_load(conf_t *c, const char *file, char *err, size_t errsz)
 int conf_load_string(conf_t *c, const char *name, const char *text, char *err, size_t errsz)
 {
     parse_t p = {.c = c, .file = name, .line = 1, .err = err, .errsz = errsz};
-    snprintf(c->file, sizeof c->file, "%s", name);
+    if (!c->file[0])
+        copy_str(c->file, sizeof c->file, name);
     if (!c->prefix[0]) {
         char cwd[CONF_PATH_MAX];
         copy_str(c->prefix, sizeof c->prefix, getcwd(cwd, sizeof cwd) ? cwd : ".");

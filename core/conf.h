@@ -29,6 +29,7 @@ typedef struct {
 typedef struct conf {
     char file[CONF_PATH_MAX];   /* the main file */
     char prefix[CONF_PATH_MAX]; /* relative paths resolve against it */
+    char cmdline[1024];         /* -g directives, applied after the file */
 
     /* processes */
     int worker_processes; /* resolved: `auto` = number of CPUs */

@@ -1,7 +1,7 @@
 /*
  * main.c - the magicd command line.
  *
- *   magicd [-c FILE] [-p PREFIX]              run (master in the foreground)
+ *   magicd [-c FILE] [-p PREFIX] [-g DIRS]    run (master in the foreground)
  *   magicd [-c FILE] -t | -T                  test the config (-T: and print it)
  *   magicd [-c FILE] -s reload|quit|stop|reopen   signal the running master
  *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites)
@@ -48,6 +48,7 @@ static void usage(FILE *f)
             "  -c FILE      configuration file (default %s)\n"
             "  -p PREFIX    directory relative paths in the config resolve against\n"
             "               (default: the config file's directory)\n"
+            "  -g DIRECTIVES  directives applied after the file (e.g. \"error_log stderr;\")\n"
             "  -t           test the configuration and exit\n"
             "  -T           test the configuration, print the effective one, and exit\n"
             "  -s SIGNAL    send SIGNAL to the running master: reload, quit, stop, reopen\n"
@@ -66,16 +67,23 @@ static void usage(FILE *f)
             MAGICD_VERSION, MAGICD_DEFAULT_CONF);
 }
 
+/* -g "directives;": applied after the file, like nginx's -g. */
+static const char *global_directives;
+
 static int load_conf(conf_t *c, const char *file, const char *prefix)
 {
     char err[1024];
     conf_defaults(c);
     if (prefix)
         snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
-    if (conf_load(c, file, err, sizeof err) < 0) {
+    if (conf_load(c, file, err, sizeof err) < 0 ||
+        (global_directives &&
+         conf_load_string(c, "command line", global_directives, err, sizeof err) < 0)) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return -1;
     }
+    if (global_directives)
+        snprintf(c->cmdline, sizeof c->cmdline, "%s", global_directives);
     return 0;
 }
 
@@ -168,7 +176,8 @@ int main(int argc, char **argv)
     int test = 0, dump = 0, i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
-        if ((!strcmp(a, "-c") || !strcmp(a, "-p") || !strcmp(a, "-s")) && i + 1 >= argc) {
+        if ((!strcmp(a, "-c") || !strcmp(a, "-p") || !strcmp(a, "-s") || !strcmp(a, "-g")) &&
+            i + 1 >= argc) {
             fprintf(stderr, "magicd: option \"%s\" requires an argument\n", a);
             return 2;
         }
@@ -178,6 +187,8 @@ int main(int argc, char **argv)
             prefix = argv[++i];
         else if (!strcmp(a, "-s"))
             sig = argv[++i];
+        else if (!strcmp(a, "-g"))
+            global_directives = argv[++i];
         else if (!strcmp(a, "-t"))
             test = 1;
         else if (!strcmp(a, "-T"))

@@ -144,7 +144,10 @@ static void reload(master_t *m)
     }
     conf_defaults(nc);
     snprintf(nc->prefix, sizeof nc->prefix, "%s", m->conf->prefix);
-    if (conf_load(nc, m->conf->file, err, sizeof err) < 0) {
+    snprintf(nc->cmdline, sizeof nc->cmdline, "%s", m->conf->cmdline);
+    if (conf_load(nc, m->conf->file, err, sizeof err) < 0 ||
+        (nc->cmdline[0] &&
+         conf_load_string(nc, "command line", nc->cmdline, err, sizeof err) < 0)) {
         log_err("reload failed, still running with the old configuration: %s", err);
         free(nc);
         sd_notify_ready();

@@ -1,0 +1,162 @@
+/*
+ * test_conf.c - the nginx-style configuration parser: values, defaults,
+ * include, and errors that name FILE:LINE.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+
+static int fails;
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fails++;                                                                               \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static conf_t c;
+static char err[1024];
+
+static int load(const char *text)
+{
+    conf_defaults(&c);
+    snprintf(c.prefix, sizeof c.prefix, "/srv/m");
+    err[0] = 0;
+    return conf_load_string(&c, "t.conf", text, err, sizeof err);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+int main(void)
+{
+    CHECK(conf_parse_duration_ms("15m") == 900000, "15m");
+    CHECK(conf_parse_duration_ms("500ms") == 500, "500ms");
+    CHECK(conf_parse_duration_ms("10") == 10000, "bare seconds");
+    CHECK(conf_parse_duration_ms("1h30m") == 5400000, "1h30m");
+    CHECK(conf_parse_duration_ms("1x") == -1, "bad unit");
+    CHECK(conf_parse_duration_ms("") == -1, "empty");
+    CHECK(conf_parse_size("512k") == 524288, "512k");
+    CHECK(conf_parse_size("1m") == 1048576, "1m");
+    CHECK(conf_parse_size("64") == 64, "64");
+    CHECK(conf_parse_size("1q") == -1, "bad size");
+    conf_addr_t a;
+    CHECK(conf_parse_addr("127.0.0.1:8080", &a) == 0 && !strcmp(a.host, "127.0.0.1") &&
+              !strcmp(a.port, "8080"),
+          "ipv4");
+    CHECK(conf_parse_addr("[::1]:6060", &a) == 0 && !strcmp(a.host, "::1"), "ipv6");
+    CHECK(conf_parse_addr("8080", &a) == 0 && !strcmp(a.host, "*"), "port only");
+    CHECK(conf_parse_addr("h:99999", &a) == -1, "port range");
+
+    /* an empty file is valid and means the defaults */
+    CHECK(load("") == 0, "empty: %s", err);
+    CHECK(c.link_ttl_ms == 15 * 60000 && c.session_ttl_ms == 60 * 60000, "ttl defaults");
+    CHECK(c.worker_connections == 1024 && c.profile_hz == 100, "defaults");
+    CHECK(c.heap_sample_bytes == 512 * 1024, "heap default");
+    CHECK(!strcmp(c.users_db, "/srv/m/run/users.db"), "relative path resolved: %s", c.users_db);
+
+    CHECK(load("worker_processes 3;\n# comment ; here\nlisten 127.0.0.1:9000;\nlisten [::1]:9001;\n"
+               "link_ttl 5m; session_ttl 2h;\ndelivery outbox /var/spool/out.jsonl;\n"
+               "access_log off;\nerror_log stderr debug;\nrate_limit_email 3 10m;\n"
+               "rate_limit_ip 100 1m;\nsmtp_from \"Magic Login <a@b.c>\";\n"
+               "block_profile_rate 10us;\nprofile_continuous on;\nsignup on;\n") == 0,
+          "full: %s", err);
+    CHECK(c.worker_processes == 3 && !c.worker_processes_auto, "workers");
+    CHECK(c.nlisten == 2 && !strcmp(c.listen[1].host, "::1"), "listen list replaces default");
+    CHECK(c.link_ttl_ms == 300000 && c.session_ttl_ms == 7200000, "ttls");
+    CHECK(c.delivery == DELIVERY_OUTBOX && !strcmp(c.delivery_arg, "/var/spool/out.jsonl"),
+          "outbox");
+    CHECK(!strcmp(c.access_log, "off"), "access off");
+    CHECK(c.error_log_level == MG_LOG_DEBUG, "level");
+    CHECK(c.rate_email_n == 3 && c.rate_email_window_ms == 600000, "email rate");
+    CHECK(c.rate_ip_n == 100, "ip rate");
+    CHECK(!strcmp(c.smtp_from, "Magic Login <a@b.c>"), "quoted: %s", c.smtp_from);
+    CHECK(c.block_profile_rate_ns == 10000, "block rate");
+    CHECK(c.profile_continuous == 1 && c.signup == 1, "flags");
+
+    /* errors name the file and line */
+    CHECK(load("worker_processes 2;\n\nbogus 1;\n") < 0 &&
+              strstr(err, "unknown directive \"bogus\" in t.conf:3"),
+          "unknown: %s", err);
+    CHECK(load("link_ttl 5x;") < 0 && strstr(err, "invalid time \"5x\"") && strstr(err, "t.conf:1"),
+          "bad time: %s", err);
+    CHECK(load("signup maybe;") < 0 && strstr(err, "must be \"on\" or \"off\""), "flag: %s", err);
+    CHECK(load("worker_processes;") < 0 && strstr(err, "invalid number of arguments"), "argc: %s",
+          err);
+    CHECK(load("listen 1.2.3.4:8080") < 0 && strstr(err, "unexpected end of file"), "eof: %s", err);
+    CHECK(load("delivery carrier-pigeon;") < 0 && strstr(err, "delivery"), "delivery: %s", err);
+    CHECK(load("worker_connections 5;") < 0 && strstr(err, "16..1000000"), "range: %s", err);
+    CHECK(load("server {") < 0 && strstr(err, "unexpected \"{\""), "block: %s", err);
+    CHECK(load("smtp_from \"unterminated;") < 0 && strstr(err, "unterminated"), "quote: %s", err);
+
+    /* include: relative to the including file, globs, and errors in the
+     * included file name that file */
+    char dir[] = "/tmp/magicd-conf-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char p1[256], p2[256], p3[256], d2[256];
+    snprintf(p1, sizeof p1, "%s/main.conf", dir);
+    snprintf(d2, sizeof d2, "%s/conf.d", dir);
+    mkdir(d2, 0755);
+    snprintf(p2, sizeof p2, "%s/conf.d/a.conf", dir);
+    snprintf(p3, sizeof p3, "%s/conf.d/b.conf", dir);
+    write_file(p1, "worker_processes 1;\ninclude conf.d/*.conf;\nlink_ttl 1m;\n");
+    write_file(p2, "signup on;\n");
+    write_file(p3, "session_ttl 3h;\n");
+    conf_defaults(&c);
+    CHECK(conf_load(&c, p1, err, sizeof err) == 0, "include: %s", err);
+    CHECK(c.signup == 1 && c.session_ttl_ms == 3 * 3600000 && c.link_ttl_ms == 60000,
+          "included values");
+    CHECK(!strcmp(c.prefix, dir), "prefix is the file's directory: %s", c.prefix);
+    write_file(p3, "\n\nnope on;\n");
+    conf_defaults(&c);
+    CHECK(conf_load(&c, p1, err, sizeof err) < 0 && strstr(err, "b.conf:3"), "nested error: %s",
+          err);
+    write_file(p1, "include missing.conf;\n");
+    conf_defaults(&c);
+    CHECK(conf_load(&c, p1, err, sizeof err) < 0 && strstr(err, "main.conf:1") &&
+              strstr(err, "missing.conf"),
+          "missing include: %s", err);
+    write_file(p1, "include main.conf;\n");
+    conf_defaults(&c);
+    CHECK(conf_load(&c, p1, err, sizeof err) < 0 && strstr(err, "nested too deeply"),
+          "include loop: %s", err);
+    unlink(p1);
+    unlink(p2);
+    unlink(p3);
+    rmdir(d2);
+    rmdir(dir);
+
+    /* the shipped config parses and matches the documented defaults */
+    conf_t shipped, defs;
+    conf_defaults(&shipped);
+    conf_defaults(&defs);
+    snprintf(shipped.prefix, sizeof shipped.prefix, "/srv/m");
+    snprintf(defs.prefix, sizeof defs.prefix, "/srv/m");
+    CHECK(conf_load(&shipped, "conf/magicd.conf", err, sizeof err) == 0, "shipped: %s", err);
+    CHECK(conf_load_string(&defs, "empty", "", err, sizeof err) == 0, "defaults");
+    CHECK(shipped.link_ttl_ms == defs.link_ttl_ms &&
+              shipped.heap_sample_bytes == defs.heap_sample_bytes &&
+              shipped.block_profile_rate_ns == defs.block_profile_rate_ns &&
+              shipped.mutex_profile_fraction == defs.mutex_profile_fraction &&
+              shipped.rate_email_n == defs.rate_email_n &&
+              shipped.keepalive_timeout_ms == defs.keepalive_timeout_ms &&
+              shipped.max_body_size == defs.max_body_size,
+          "shipped file documents the defaults");
+    if (fails)
+        fprintf(stderr, "%d failures\n", fails);
+    else
+        printf("conf: all checks passed\n");
+    return fails != 0;
+}
