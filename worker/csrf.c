@@ -119,3 +119,23 @@ void csrf_binding(const char *token, size_t n, uint8_t out[16])
     SHA256((const uint8_t *)token, n, md);
     memcpy(out, md, 16);
 }
+
+int csrf_binding_match(const keyring_t *kr, const char *secret, size_t sn, const uint8_t bind[16])
+{
+    char tok[CSRF_LEN + 1];
+    uint8_t b[16];
+
+    if (!secret || sn != CSRF_LEN || !bind)
+        return 0;
+    if (csrf_mac_of(&kr->cur, secret, sn, tok) == 0) {
+        csrf_binding(tok, CSRF_LEN, b);
+        if (CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
+            return 1;
+    }
+    if (kr->has_prev && csrf_mac_of(&kr->prev, secret, sn, tok) == 0) {
+        csrf_binding(tok, CSRF_LEN, b);
+        if (CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
+            return 1;
+    }
+    return 0;
+}

@@ -33,4 +33,11 @@ int csrf_check(const keyring_t *kr, const char *secret, size_t sn, const char *h
 /* First 16 bytes of SHA-256(token): what a link is bound to. */
 void csrf_binding(const char *token, size_t n, uint8_t out[16]);
 
+/* 1 when bind (from a link) is the binding of this browser's token under
+ * kr's current or previous key, 0 otherwise. Use this at verify time rather
+ * than csrf_binding(header): after a key rotation the verify page hands the
+ * browser a token under the new key, while the link was bound to the token
+ * under the old one; both come from the same cookie secret. */
+int csrf_binding_match(const keyring_t *kr, const char *secret, size_t sn, const uint8_t bind[16]);
+
 #endif

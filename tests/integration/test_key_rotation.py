@@ -4,6 +4,7 @@ previous_key_file, a link issued (and a CSRF token and a session made)
 under the old key still work after a reload onto a new key; once the
 previous key is dropped, they stop working. Real server, real reloads."""
 import os
+import re
 import shutil
 import signal
 import sys
@@ -39,8 +40,14 @@ def latest_link(srv, email):
 
 
 def verify(b, path):
-    st, _, _ = b.req("GET", path)
+    """As the verify page's script does: take the token from this page's
+    meta tag (after a rotation it is the token under the new key) and post
+    the link back with it."""
+    st, _, body = b.req("GET", path)
     check(st == 200, f"GET {path}: {st}")
+    m = re.search(rb'<meta name="csrf-token" content="([^"]+)"', body)
+    check(m, "no csrf meta tag on the verify page")
+    b.csrf = m.group(1).decode()
     return b.req("POST", path)
 
 

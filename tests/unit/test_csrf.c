@@ -109,6 +109,21 @@ int main(void)
         CHECK(memcmp(b1, abc, 16) == 0);
     }
 
+    /* Binding survives rotation: a link bound to the old-key token matches
+     * the same cookie secret under a ring with the old key as previous. */
+    {
+        uint8_t b[16];
+        csrf_binding(t1, CSRF_LEN, b); /* t1: s1 under key 1 */
+        CHECK(csrf_binding_match(&k1, s1, CSRF_LEN, b) == 1);
+        CHECK(csrf_binding_match(&k21, s1, CSRF_LEN, b) == 1); /* 1 is previous */
+        CHECK(csrf_binding_match(&k2, s1, CSRF_LEN, b) == 0);  /* 1 dropped */
+        CHECK(csrf_binding_match(&k1, s2, CSRF_LEN, b) == 0);  /* other browser */
+        CHECK(csrf_binding_match(&k1, s1, CSRF_LEN - 1, b) == 0);
+        CHECK(csrf_binding_match(&k1, NULL, 0, b) == 0);
+        csrf_binding(tk2, CSRF_LEN, b); /* s1 under key 2 */
+        CHECK(csrf_binding_match(&k21, s1, CSRF_LEN, b) == 1);
+    }
+
     if (failures) {
         fprintf(stderr, "test_csrf: %d failure(s)\n", failures);
         return 1;
