@@ -59,12 +59,10 @@ def main():
                               "--json", out, "get", f"http://127.0.0.1:{srv.port}/healthz"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
+        kids = [pid for pid, _ in srv.children()]
+        for pid in kids:
+            os.kill(pid, signal.SIGKILL)
         srv.stop(signal.SIGKILL)
-        for pid, _ in srv.children():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         so, se = p.communicate(timeout=30)
         print(so, se)
         check(p.returncode == 0, f"server died: exit {p.returncode}")

@@ -90,10 +90,17 @@ static void conn_write(lt_conn_t *c, uint64_t now)
     }
 }
 
+static int t_closed(const lt_conn_t *c)
+{
+    return c->t->o->rate <= 0;
+}
+
 static void request_start(lt_conn_t *c, uint64_t due, uint64_t now)
 {
     lt_scenario_next(c);
     lt_resp_reset(c->resp);
+    if (t_closed(c))
+        due = now = lt_now(); /* closed loop: latency runs from the first byte written */
     c->start_ns = due;
     c->deadline_ns = now + (uint64_t)(c->t->o->timeout * 1e9);
     c->state = C_BUSY;
@@ -175,6 +182,7 @@ static void response_done(lt_conn_t *c, uint64_t now)
     lt_thread_t *t = c->t;
     lt_resp_t *r = c->resp;
     lt_stats_t *st = &t->st;
+    now = lt_now(); /* the loop's timestamp may be a whole batch old */
     lt_hist_record(&st->hist, now > c->start_ns ? now - c->start_ns : 0);
     INC(&st->requests);
     ADD(&st->bytes, r->total_bytes);
