@@ -220,7 +220,7 @@ if os.path.exists(summary):
             top.append(s)
     print("top cpu    (%.0f s profile from t=%.0f s; go tool pprof -top %s/profiles/cpu.pprof)" % (
         psecs, w0, out))
-    for s in top[:12]:
+    for s in top[:20]:
         print("   " + s)
     if "WINDOW_ALLOC_OBJECTS" in env and in_window > 0:
         objs = float(env["WINDOW_ALLOC_OBJECTS"])
