@@ -120,6 +120,56 @@ int main(void)
         CHECK(email_normalize(NULL, 0, out, sizeof(out)) == -1);
     }
 
+    /* Random mutations of a valid address: no crash, and whatever is
+     * accepted is already in its one spelling (normalising it again changes
+     * nothing) and free of characters that need quoting anywhere. */
+    {
+        static const char base[] = "User.Name+x@Mail.Example.com";
+        static const char pool[] = "aZ09.@-_+ \t\"<>()[],;:\\\x01\x7f\xc3";
+        char in[80], out[300], again[300];
+        unsigned x = 4242;
+        int accepted = 0, refused = 0;
+        for (int i = 0; i < 200000; i++) {
+            size_t n = sizeof(base) - 1;
+            memcpy(in, base, n);
+            int muts = (int)((x = x * 1103515245u + 12345u) >> 16) % 4;
+            for (int m = 0; m < muts; m++) {
+                x = x * 1103515245u + 12345u;
+                size_t at = (x >> 8) % (n + 1);
+                char ch = pool[(x >> 20) % (sizeof(pool) - 1)];
+                switch ((x >> 16) % 3) {
+                case 0: /* replace */
+                    if (at < n)
+                        in[at] = ch;
+                    break;
+                case 1: /* delete */
+                    if (at < n) {
+                        memmove(in + at, in + at + 1, n - at - 1);
+                        n--;
+                    }
+                    break;
+                default: /* insert */
+                    if (n + 1 < sizeof(in)) {
+                        memmove(in + at + 1, in + at, n - at);
+                        in[at] = ch;
+                        n++;
+                    }
+                }
+            }
+            int r = email_normalize(in, n, out, sizeof(out));
+            if (r >= 0) {
+                accepted++;
+                CHECK(email_normalize(out, (size_t)r, again, sizeof(again)) == r);
+                CHECK(strcmp(out, again) == 0);
+                CHECK(strcspn(out, " \t\"<>()[],;:\\\x01\x7f\xc3"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(out));
+            } else {
+                refused++;
+            }
+        }
+        CHECK(accepted > 1000 && refused > 1000);
+    }
+
     if (failures) {
         fprintf(stderr, "test_email: %d failure(s)\n", failures);
         return 1;

@@ -259,6 +259,32 @@ static void test_fork_nonces(void)
     close(fds[1]);
 }
 
+static void test_garbage(void)
+{
+    /* Random strings of random lengths, from the alphabet and from all
+     * bytes: never OK, never a crash (ASan/UBSan builds check the rest). */
+    keyring_t kr;
+    link_claims_t lo;
+    session_claims_t so;
+    char buf[600];
+    unsigned x = 777;
+    int ok = 0;
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    ring(&kr, 6, 7);
+    for (int i = 0; i < 20000; i++) {
+        size_t n = (x = x * 1103515245u + 12345u) % sizeof(buf);
+        int any = i & 1;
+        for (size_t k = 0; k < n; k++) {
+            x = x * 1103515245u + 12345u;
+            buf[k] = any ? (char)(x >> 16) : alpha[(x >> 16) % 64];
+        }
+        ok += token_link_open(&kr, buf, n, 0, &lo) == TOK_OK;
+        ok += token_session_open(&kr, buf, n, 0, &so) == TOK_OK;
+    }
+    CHECK(ok == 0);
+}
+
 static void test_speed(void)
 {
     keyring_t kr;
@@ -285,6 +311,7 @@ int main(void)
     test_tamper();
     test_purpose_and_keys();
     test_fork_nonces();
+    test_garbage();
     test_speed();
     printf("token result names: %s %s %s %s\n", token_result_str(TOK_OK),
            token_result_str(TOK_MALFORMED), token_result_str(TOK_FORGED),
