@@ -146,7 +146,10 @@ void rl_zone_init(void *zone, size_t size, int entries)
 
     if (!z || size < rl_zone_size(entries))
         return;
-    memset(z, 0, rl_zone_size(entries));
+    /* The zone comes from a fresh anonymous mapping, so the slots are
+     * already zero: clearing only the header keeps their pages untouched
+     * (they cost no memory until a key lands in them). */
+    memset(z, 0, sizeof *z);
     z->capacity = cap;
     z->mask = cap - 1;
     if (getrandom(z->sipkey, sizeof(z->sipkey), 0) != (ssize_t)sizeof(z->sipkey)) {
