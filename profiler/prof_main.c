@@ -52,12 +52,13 @@ typedef struct {
     prof_worker_t w;
 } pm_drain_ctx_t;
 
-static void pm_on_sample(void *arg, unsigned route, uint64_t ts, const uint64_t *pcs, unsigned n)
+static void pm_on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts,
+                         const uint64_t *pcs, unsigned n)
 {
     pm_drain_ctx_t *d = arg;
     for (prof_job_t *j = d->s->jobs; j; j = j->next)
         if (j->kind == JOB_CPU && ts >= j->start_ns && ts < j->end_ns)
-            prof_cpu_add(&j->cpu, &d->w, route, pcs, n);
+            prof_cpu_add(&j->cpu, &d->w, route, weight, pcs, n);
 }
 
 void prof_drain(prof_srv_t *s)
@@ -123,6 +124,8 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     s->conf = c;
     s->shm = shm;
     pm_signals();
+    if (atomic_load(&prof_ctl(shm)->conf_seq) == 0)
+        prof_ctl_init(shm, c);
     if (!pm_loopback(c->profiler_listen.host))
         log_warn("profiler_listen %s:%s is not a loopback address: profiles show code, "
                  "memory and request lines to whoever can connect",

@@ -2,15 +2,15 @@
  * prof_ring.c - SPSC ring of CPU samples in shared memory (see prof_ring.h).
  *
  * Record layout in words, wrapping at PROF_RING_WORDS:
- *     [PROF_REC_MARK | route << 8 | nframes] [timestamp ns] [pc] ...
+ *     [PROF_REC_MARK | weight << 16 | route << 8 | nframes] [timestamp ns] [pc] ...
  * The producer fills the words, then publishes with a release store of head;
  * the consumer reads head with acquire, copies records out, then releases
  * tail, which is what lets the producer reuse the space.
  */
 #include "profiler/prof_ring.h"
 
-int prof_ring_put(prof_slot_t *s, _Atomic uint64_t *ring, unsigned route, uint64_t ts,
-                  const uint64_t *pcs, unsigned n)
+int prof_ring_put(prof_slot_t *s, _Atomic uint64_t *ring, unsigned route, unsigned weight,
+                  uint64_t ts, const uint64_t *pcs, unsigned n)
 {
     if (n > PROF_CPU_DEPTH)
         n = PROF_CPU_DEPTH;
@@ -21,7 +21,9 @@ int prof_ring_put(prof_slot_t *s, _Atomic uint64_t *ring, unsigned route, uint64
         atomic_fetch_add_explicit(&s->cpu_drops, 1, memory_order_relaxed);
         return -1;
     }
-    uint64_t h = PROF_REC_MARK | ((uint64_t)(route & 0xff) << 8) | n;
+    if (weight > 0xffff)
+        weight = 0xffff;
+    uint64_t h = PROF_REC_MARK | ((uint64_t)weight << 16) | ((uint64_t)(route & 0xff) << 8) | n;
     atomic_store_explicit(&ring[head % PROF_RING_WORDS], h, memory_order_relaxed);
     atomic_store_explicit(&ring[(head + 1) % PROF_RING_WORDS], ts, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++)
@@ -54,7 +56,7 @@ unsigned prof_ring_drain(prof_slot_t *s, _Atomic uint64_t *ring, prof_ring_fn fn
                 atomic_load_explicit(&ring[(tail + 2 + i) % PROF_RING_WORDS], memory_order_relaxed);
         tail += 2 + n;
         if (fn)
-            fn(arg, PROF_REC_ROUTE(h), ts, pcs, n);
+            fn(arg, PROF_REC_ROUTE(h), PROF_REC_WEIGHT(h), ts, pcs, n);
         nrec++;
     }
     atomic_store_explicit(&s->cpu_tail, tail, memory_order_release);

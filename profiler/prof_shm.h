@@ -13,7 +13,8 @@
  *     CPU ring     - written only by the worker's SIGPROF handler
  *                    (single producer), read only by the profiler process
  *                    (single consumer); variable-length records of words:
- *                    [hdr: nframes | route << 8 | 1 << 63][mono ns][pc...]
+ *                    [hdr: nframes | route << 8 | weight << 16 | 1 << 63]
+ *                    [mono ns][pc...]
  *     buckets      - cumulative heap / block / mutex records keyed by stack
  *                    (Go's runtime keeps its mprof buckets the same way):
  *                    written only by the worker's ordinary code, read by the
@@ -115,5 +116,6 @@ static inline prof_bucket_t *prof_buckets(void *area)
 #define PROF_REC_MARK (1ull << 63)
 #define PROF_REC_N(h) ((unsigned)((h)&0xff))
 #define PROF_REC_ROUTE(h) ((unsigned)(((h) >> 8) & 0xff))
+#define PROF_REC_WEIGHT(h) ((unsigned)(((h) >> 16) & 0xffff))
 
 #endif

@@ -21,6 +21,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -37,8 +39,17 @@ static struct {
     shm_worker_t *me;
     uint32_t conf_seq, gc_seq;
     uint32_t hz;
+    uint64_t period_ns;
+    uint64_t last_cpu_ns; /* process CPU time at the last sample */
     int sampling;
 } pw;
+
+static uint64_t pw_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 void prof_ctl_init(shm_t *shm, const conf_t *c)
 {
@@ -62,6 +73,8 @@ static void pw_itimer(uint32_t hz)
         it.it_interval.tv_usec = hz >= 1000000 ? 1 : (suseconds_t)(1000000 / hz);
         it.it_value = it.it_interval;
     }
+    pw.period_ns = hz ? 1000000000ull / hz : 0;
+    pw.last_cpu_ns = pw_cpu_ns();
     setitimer(ITIMER_PROF, &it, NULL);
     pw.hz = hz;
     atomic_store_explicit(&pw.slot->hz, hz, memory_order_relaxed);
@@ -79,9 +92,27 @@ static void pw_on_sigprof(int sig, siginfo_t *si, void *uc)
         int n = prof_unwind_signal(uc, pcs, PROF_CPU_DEPTH, &in_loader);
         if (in_loader)
             atomic_fetch_add_explicit(&pw.slot->cpu_skipped, 1, memory_order_relaxed);
+        if (n == 0) {
+            /* libunwind could not start: keep the sample with its PC */
+            const ucontext_t *u = uc;
+            pcs[n++] = (uint64_t)u->uc_mcontext.gregs[REG_RIP];
+        }
+        /* The kernel checks ITIMER_PROF only on scheduler ticks that find
+         * this process running, and sends one signal however many periods
+         * passed: a worker that runs in short bursts between I/O waits
+         * would be under-counted. Weigh the sample by the CPU time that
+         * really passed since the last one (clock_gettime is
+         * async-signal-safe). */
+        uint64_t now = pw_cpu_ns(), w = 1;
+        if (pw.period_ns && now > pw.last_cpu_ns + pw.period_ns)
+            w = (now - pw.last_cpu_ns) / pw.period_ns;
+        /* carry the remainder, so the weights add up to the CPU time */
+        pw.last_cpu_ns += w * pw.period_ns;
+        if (pw.last_cpu_ns + 4 * pw.period_ns < now || pw.last_cpu_ns > now + pw.period_ns)
+            pw.last_cpu_ns = now;
         unsigned route = atomic_load_explicit(&pw.me->route, memory_order_relaxed);
-        if (n > 0)
-            prof_ring_put(pw.slot, prof_ring(pw.area), route, clock_mono_ns(), pcs, (unsigned)n);
+        prof_ring_put(pw.slot, prof_ring(pw.area), route, (unsigned)w, clock_mono_ns(), pcs,
+                      (unsigned)n);
     }
     errno = saved;
 }
@@ -119,9 +150,12 @@ static void pw_rates(void)
 
 void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot)
 {
-    (void)c; /* rates come from prof_ctl, which follows reloads */
     pw.shm = shm;
     pw.ctl = prof_ctl(shm);
+    /* Rates come from prof_ctl, which the master refreshes on reload; if it
+     * was never initialised, start from this worker's config. */
+    if (atomic_load(&pw.ctl->conf_seq) == 0)
+        prof_ctl_init(shm, c);
     pw.area = shm_slot_prof(shm, slot);
     pw.me = shm_slot(shm, slot);
     prof_slot_t *s = prof_slot(pw.area);

@@ -23,14 +23,17 @@
 #include "core/route.h"
 #include "profiler/prof_build.h"
 
-void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, const uint64_t *pcs,
-                  unsigned n)
+void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,
+                  const uint64_t *pcs, unsigned n)
 {
     uint64_t h = (uint64_t)n | (uint64_t)(route & 0xff) << 8 |
                  (uint64_t)(w->worker_no & 0xffff) << 16 | (uint64_t)(uint32_t)w->pid << 32;
-    if (buf_append(&d->words, &h, sizeof h) < 0 || buf_append(&d->words, pcs, n * sizeof *pcs) < 0)
+    uint64_t wt = weight ? weight : 1;
+    if (buf_append(&d->words, &h, sizeof h) < 0 || buf_append(&d->words, &wt, sizeof wt) < 0 ||
+        buf_append(&d->words, pcs, n * sizeof *pcs) < 0)
         return;
     d->nsamples++;
+    d->periods += wt;
 }
 
 void prof_cpu_free(prof_cpu_data_t *d)
@@ -59,8 +62,9 @@ int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t s
     prof_build_period(b, "cpu", "nanoseconds", period);
     prof_build_time(b, (int64_t)start_wall_ns, (int64_t)dur_ns);
     char note[160];
-    snprintf(note, sizeof note, "magicd: %llu CPU samples at %d Hz from %d workers",
-             (unsigned long long)d->nsamples, hz, nworkers);
+    snprintf(note, sizeof note,
+             "magicd: %llu SIGPROF samples at %d Hz from %d workers, standing for %llu periods",
+             (unsigned long long)d->nsamples, hz, nworkers, (unsigned long long)d->periods);
     prof_build_comment(b, note);
     snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
              (unsigned long long)d->drops);
@@ -70,17 +74,18 @@ int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t s
     while (i < nw) {
         uint64_t h = w[i];
         unsigned n = (unsigned)(h & 0xff), route = (unsigned)((h >> 8) & 0xff);
-        if (i + 1 + n > nw)
+        if (i + 2 + n > nw)
             break;
+        int64_t wt = (int64_t)w[i + 1];
         char pid[16], wno[16];
         prof_label_t l[3];
         wr_worker_labels(l, pid, wno, (int32_t)(h >> 32), (uint32_t)((h >> 16) & 0xffff));
         int nl = 2;
         if (route != 0 && route_name(route)[0])
             l[nl++] = (prof_label_t){"route", route_name(route), 0, NULL};
-        int64_t v[2] = {1, period};
-        prof_build_sample(b, &w[i + 1], (int)n, v, l, nl);
-        i += 1 + n;
+        int64_t v[2] = {wt, wt * period};
+        prof_build_sample(b, &w[i + 2], (int)n, v, l, nl);
+        i += 2 + n;
     }
     int rc = prof_build_gzip(b, out);
     prof_build_free(b);

@@ -19,13 +19,14 @@
 
 /* CPU samples collected for one profile?seconds=N request. */
 typedef struct {
-    buf_t words; /* [n | route << 8 | worker_no << 16 | pid << 32] [pc]... */
+    buf_t words; /* [n | route << 8 | worker_no << 16 | pid << 32] [weight] [pc]... */
     uint64_t nsamples;
+    uint64_t periods; /* sum of the samples' weights */
     uint64_t drops;
 } prof_cpu_data_t;
 
-void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, const uint64_t *pcs,
-                  unsigned n);
+void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,
+                  const uint64_t *pcs, unsigned n);
 void prof_cpu_free(prof_cpu_data_t *d);
 int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t start_wall_ns,
                    uint64_t dur_ns, int nworkers, buf_t *out);

@@ -85,11 +85,12 @@ typedef struct {
     unsigned n, in_burn, with_route;
 } cpu_acc_t;
 
-static void on_sample(void *arg, unsigned route, uint64_t ts, const uint64_t *pcs, unsigned n)
+static void on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts, const uint64_t *pcs,
+                      unsigned n)
 {
     cpu_acc_t *a = arg;
     (void)ts;
-    a->n++;
+    a->n += weight;
     if (stack_has(pcs, n, "burn_cpu"))
         a->in_burn++;
     if (route == ROUTE_GENERATE)
