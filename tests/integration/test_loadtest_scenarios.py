@@ -2,8 +2,9 @@
 reports requests and zero errors: `generate` (login page, then POSTs with the
 CSRF header, cookie and form email, all answered 200), `login` (the whole flow
 through verify and the secure page: 200 and 303 only, every step counted),
-`original` (the article's tokenless POST: every answer a 403 status, which is
-not an error) and `get`."""
+`login --outbox` (the same flow with the link read from the outbox file
+magicd writes), `original` (the article's tokenless POST: every answer a 403
+status, which is not an error) and `get`."""
 import json
 import os
 import subprocess
@@ -61,6 +62,17 @@ def main():
 
         d = run(srv, "get", path="/healthz")
         check(set(d["status"]) == {"200"}, f"get: statuses {d['status']}")
+
+    # Links delivered to the outbox instead of the page; generated addresses
+    # get accounts on first use.
+    with Magicd(workers=1, extra=LIMITS + "signup on;\n") as srv:
+        d = run(srv, "login", extra=["--outbox", srv.outbox])
+        kinds = d["requests_by_kind"]
+        for k in ("POST /magic/generate", "POST /magic/verify", "POST /secure"):
+            check(kinds.get(k, 0) > 0, f"login --outbox: step {k} never ran: {kinds}")
+        check(set(d["status"]) <= {"200", "303"}, f"login --outbox: statuses {d['status']}")
+        check(kinds["POST /magic/verify"] >= kinds["POST /magic/generate"] - 8,
+              f"login --outbox: links not found for every generate: {kinds}")
     print("ok")
 
 

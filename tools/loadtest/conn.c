@@ -133,7 +133,7 @@ static void conn_ready(lt_conn_t *c, uint64_t now)
 {
     lt_thread_t *t = c->t;
     c->state = C_IDLE;
-    if (now >= t->end || lt_stop)
+    if (now >= t->end || lt_stop || c->step == ST_WAIT_LINK)
         return;
     if (t->o->rate <= 0) {
         request_start(c, now, now);
@@ -144,6 +144,13 @@ static void conn_ready(lt_conn_t *c, uint64_t now)
         t->idle[t->nidle++] = c->idx;
     }
     dispatch(t, now);
+}
+
+void lt_conn_resume(lt_conn_t *c, uint64_t now)
+{
+    if (c->state == C_IDLE)
+        conn_ready(c, now);
+    /* closed: it goes on when the scan reconnects it */
 }
 
 static void conn_open(lt_conn_t *c, uint64_t now)
@@ -292,6 +299,9 @@ int lt_thread_init(lt_thread_t *t, const lt_opts_t *o, int id, int nconns, uint6
     t->end = t0 + (uint64_t)(o->duration * 1e9);
     t->ep = epoll_create1(EPOLL_CLOEXEC);
     t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    t->obx_fd = t->obx_ino = -1;
+    if (o->outbox)
+        lt_outbox_open(t);
     t->conns = calloc((size_t)nconns, sizeof(lt_conn_t));
     t->idle = calloc((size_t)nconns, sizeof(int));
     if (t->ep < 0 || t->tfd < 0 || !t->conns || !t->idle)
@@ -355,11 +365,17 @@ void *lt_thread_run(void *arg)
                 t->timer_armed = 0;
                 continue;
             }
+            if (idx == LT_OUTBOX_ID) {
+                lt_outbox_event(t, now);
+                continue;
+            }
             lt_conn_t *c = &t->conns[idx];
             if ((uint32_t)(evs[i].data.u64 >> 32) != c->gen || c->fd < 0)
                 continue;
             conn_event(c, evs[i].events, now);
         }
+        if (t->nwaiting)
+            lt_outbox_poll(t, now);
         if (t->o->rate > 0)
             dispatch(t, now);
         if (now >= t->next_scan) {
@@ -385,4 +401,8 @@ void lt_thread_free(lt_thread_t *t)
         close(t->ep);
     if (t->tfd >= 0)
         close(t->tfd);
+    if (t->obx_fd >= 0)
+        close(t->obx_fd);
+    if (t->obx_ino >= 0)
+        close(t->obx_ino);
 }

@@ -43,6 +43,9 @@ extern const char *const lt_req_names[RQ_KINDS];
 /* Why a scenario could not go on (not a socket error: the server answered,
  * but not with what the flow needs). */
 typedef enum { FL_NO_TOKEN, FL_NO_COOKIE, FL_NO_LINK, FL_NO_SESSION, FL_KINDS } lt_flow_kind;
+
+/* Where a connection is in the generate/login flow. */
+enum { ST_LOGIN_PAGE, ST_GENERATE, ST_WAIT_LINK, ST_VERIFY, ST_SECURE };
 extern const char *const lt_flow_names[FL_KINDS];
 
 typedef enum { ER_CONNECT, ER_READ, ER_WRITE, ER_TIMEOUT, ER_KINDS } lt_err_kind;
@@ -59,7 +62,8 @@ typedef struct {
     const char *url;
     const char *json_file;
     const char *emails_file;
-    int quiet; /* no progress lines */
+    const char *outbox; /* login: read links from this outbox file */
+    int quiet;          /* no progress lines */
     /* target, from the URL */
     char host[256];  /* for the Host header */
     char path[2048]; /* for `get`; "/" otherwise */
@@ -114,6 +118,9 @@ typedef struct lt_conn {
     uint64_t email_seq;
     size_t email_len;
     char email[256]; /* form-urlencoded email of the current flow */
+    char email_raw[256];
+    int link_ready;      /* link already read from the outbox */
+    uint64_t wait_since; /* ST_WAIT_LINK: when the generate answer came */
     char csrf_cookie[LT_COOKIE_MAX];
     char token[256];
     char session[LT_COOKIE_MAX];
@@ -139,6 +146,12 @@ typedef struct lt_thread {
     int *idle; /* open loop: stack of idle connections */
     int nidle;
     uint64_t next_scan;
+    int nwaiting; /* connections in ST_WAIT_LINK */
+    int obx_fd;   /* --outbox, read from where it ended at the start */
+    int obx_ino;  /* inotify on the outbox, in the epoll set */
+    int obx_watched;
+    size_t obx_len;
+    char obx_buf[8192]; /* a partial outbox line */
     uint64_t rng;
     uint64_t email_ctr;
     const char *get_req; /* prebuilt `get` request */
@@ -166,7 +179,15 @@ void lt_scenario_body(void *ud, const char *p, size_t n);
 /* The response to c's request is complete. */
 void lt_scenario_done(lt_conn_t *c, int status);
 
+/* outbox.c */
+void lt_outbox_open(lt_thread_t *t);
+void lt_outbox_poll(lt_thread_t *t, uint64_t now);
+void lt_outbox_event(lt_thread_t *t, uint64_t now); /* inotify says it grew */
+#define LT_OUTBOX_ID 0xFFFFFFFEu                    /* epoll data of the inotify fd */
+
 /* conn.c */
+/* A connection that waited (for its link) may go on. */
+void lt_conn_resume(lt_conn_t *c, uint64_t now);
 int lt_thread_init(lt_thread_t *t, const lt_opts_t *o, int id, int nconns, uint64_t t0);
 void *lt_thread_run(void *arg);
 void lt_thread_free(lt_thread_t *t);

@@ -44,6 +44,10 @@ void lt_usage(FILE *f)
                "  -s, --scenario NAME   same as the SCENARIO argument\n"
                "      --emails FILE     emails to use, one a line (default: generated\n"
                "                        user<N>@loadtest.example)\n"
+               "      --outbox FILE     login: when the answer has no link, wait for it in this\n"
+               "                        outbox file (magicd `delivery outbox FILE`); each flow\n"
+               "                        needs its own address: generated ones with `signup on`,\n"
+               "                        or --emails with one known user per connection\n"
                "      --json FILE       also write the report as JSON ('-' for stdout)\n"
                "  -q, --quiet           no progress line each second\n"
                "  -h, --help            this text\n"
@@ -234,7 +238,7 @@ static int load_emails(lt_opts_t *o, const char *file)
 
 int lt_opts_parse(lt_opts_t *o, int argc, char **argv)
 {
-    enum { OPT_TIMEOUT = 256, OPT_EMAILS, OPT_JSON };
+    enum { OPT_TIMEOUT = 256, OPT_EMAILS, OPT_JSON, OPT_OUTBOX };
     static const struct option lo[] = {{"connections", required_argument, 0, 'c'},
                                        {"duration", required_argument, 0, 'd'},
                                        {"threads", required_argument, 0, 't'},
@@ -243,6 +247,7 @@ int lt_opts_parse(lt_opts_t *o, int argc, char **argv)
                                        {"timeout", required_argument, 0, OPT_TIMEOUT},
                                        {"emails", required_argument, 0, OPT_EMAILS},
                                        {"json", required_argument, 0, OPT_JSON},
+                                       {"outbox", required_argument, 0, OPT_OUTBOX},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -291,6 +296,9 @@ int lt_opts_parse(lt_opts_t *o, int argc, char **argv)
             break;
         case OPT_JSON:
             o->json_file = optarg;
+            break;
+        case OPT_OUTBOX:
+            o->outbox = optarg;
             break;
         case 'q':
             o->quiet = 1;

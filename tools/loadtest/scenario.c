@@ -38,8 +38,6 @@ const char *const lt_req_names[RQ_KINDS] = {
 const char *const lt_flow_names[FL_KINDS] = {"no_csrf_token", "no_csrf_cookie", "no_link",
                                              "no_session"};
 
-enum { ST_LOGIN_PAGE, ST_GENERATE, ST_VERIFY, ST_SECURE };
-
 #define INC(p) __atomic_store_n((p), *(p) + 1, __ATOMIC_RELAXED)
 
 static uint64_t rnd(lt_thread_t *t)
@@ -73,6 +71,7 @@ void lt_scenario_conn_init(lt_conn_t *c)
 
 static void pick_email(lt_conn_t *c)
 {
+    c->link_ready = 0;
     lt_thread_t *t = c->t;
     const lt_opts_t *o = t->o;
     uint64_t n = t->email_ctr++ * (uint64_t)o->threads + (uint64_t)t->id;
@@ -84,10 +83,13 @@ static void pick_email(lt_conn_t *c)
         memcpy(c->email, e, l);
         c->email[l] = 0;
         c->email_len = l;
+        snprintf(c->email_raw, sizeof(c->email_raw), "%s", o->emails[n % o->nemails]);
     } else {
         int k = snprintf(c->email, sizeof(c->email), "user%llu%%40loadtest.example",
                          (unsigned long long)(n % 100000));
         c->email_len = (size_t)k;
+        snprintf(c->email_raw, sizeof(c->email_raw), "user%llu@loadtest.example",
+                 (unsigned long long)(n % 100000));
     }
 }
 
@@ -180,6 +182,7 @@ void lt_scenario_next(lt_conn_t *c)
         req_login_page(c);
         break;
     case ST_GENERATE:
+    case ST_WAIT_LINK: /* not sent while waiting; a fresh generate if it were */
         req_generate(c);
         break;
     case ST_VERIFY:
@@ -292,10 +295,15 @@ void lt_scenario_done(lt_conn_t *c, int status)
         if (status == 403 || status == 400) {
             c->step = ST_LOGIN_PAGE; /* token no longer accepted: start over */
         } else if (sc == SC_LOGIN && status == 200) {
-            if (find_link(c))
+            if (find_link(c) || c->link_ready) {
                 c->step = ST_VERIFY;
-            else
+            } else if (c->t->o->outbox) {
+                c->step = ST_WAIT_LINK; /* outbox.c hands the link over */
+                c->wait_since = lt_now();
+                c->t->nwaiting++;
+            } else {
                 INC(&st->flow[FL_NO_LINK]);
+            }
         }
         return;
     case ST_VERIFY:
