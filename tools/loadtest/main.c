@@ -98,6 +98,84 @@ static void snapshot(lt_stats_t *s, lt_thread_t *ts, int n)
         lt_stats_snapshot(s, &ts[i].st);
 }
 
+/* The run proper: probe, threads, progress, report. Returns the exit status. */
+static int run(lt_opts_t *o, lt_stats_t *now, lt_stats_t *prev, lt_thread_t *ts)
+{
+    int err = probe(o);
+    if (err) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "cannot connect to %s: %s", o->url, strerror(err));
+        fprintf(stderr, "loadtest: %s\n", msg);
+        snapshot(now, ts, 0);
+        now->err[err == ETIMEDOUT ? ER_TIMEOUT : ER_CONNECT] = 1;
+        if (o->json_file)
+            lt_report_json(o->json_file, o, now, 0, msg);
+        return 1;
+    }
+
+    uint64_t t0 = lt_now() + 1000000; /* 1 ms to start every thread on the same clock */
+    for (int i = 0; i < o->threads; i++) {
+        int share = o->connections / o->threads + (i < o->connections % o->threads);
+        if (lt_thread_init(&ts[i], o, i, share, t0) < 0) {
+            fprintf(stderr, "loadtest: cannot set up thread %d: %s\n", i, strerror(errno));
+            return 2;
+        }
+    }
+    if (!o->quiet)
+        fprintf(stderr, "loadtest: %s %s, %d connections, %d threads, %.1fs%s\n", o->scenario_name,
+                o->url, o->connections, o->threads, o->duration, o->rate > 0 ? ", open loop" : "");
+    for (int i = 0; i < o->threads; i++) {
+        if (pthread_create(&ts[i].tid, NULL, lt_thread_run, &ts[i]) != 0) {
+            fprintf(stderr, "loadtest: cannot start thread %d\n", i);
+            lt_stop = 1;
+            for (int j = 0; j < i; j++)
+                pthread_join(ts[j].tid, NULL);
+            return 2;
+        }
+    }
+
+    uint64_t end = t0 + (uint64_t)(o->duration * 1e9);
+    snapshot(prev, ts, 0);
+    uint64_t last = t0;
+    for (uint64_t tick = t0 + 1000000000ull; !lt_stop; tick += 1000000000ull) {
+        if (tick > end)
+            tick = end;
+        sleep_until(tick);
+        if (lt_stop)
+            break;
+        uint64_t t = lt_now();
+        snapshot(now, ts, o->threads);
+        if (!o->quiet && tick < end)
+            lt_progress(o, (double)(t - t0) / 1e9, now, prev, (double)(t - last) / 1e9);
+        lt_stats_t *x = prev;
+        prev = now;
+        now = x;
+        last = t;
+        if (tick >= end)
+            break;
+    }
+    uint64_t stop = lt_now();
+    for (int i = 0; i < o->threads; i++)
+        pthread_join(ts[i].tid, NULL);
+    if (stop > end)
+        stop = end;
+    double secs = stop > t0 ? (double)(stop - t0) / 1e9 : 0;
+
+    snapshot(now, ts, o->threads);
+    lt_report(stdout, o, now, secs);
+    fflush(stdout);
+    const char *error = NULL;
+    if (now->requests == 0)
+        error = "no response from the server";
+    if (o->json_file && lt_report_json(o->json_file, o, now, secs, error) < 0)
+        return 2;
+    if (error) {
+        fprintf(stderr, "loadtest: %s at %s\n", error, o->url);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static lt_opts_t o;
@@ -112,88 +190,24 @@ int main(int argc, char **argv)
 
     lt_stats_t *now = calloc(1, sizeof(*now)), *prev = calloc(1, sizeof(*prev));
     lt_thread_t *ts = calloc((size_t)o.threads, sizeof(*ts));
+    int rc = 2;
     if (!now || !prev || !ts) {
         fprintf(stderr, "loadtest: out of memory\n");
-        return 2;
+    } else {
+        for (int i = 0; i < o.threads; i++)
+            ts[i].ep = ts[i].tfd = ts[i].obx_fd = ts[i].obx_ino = -1;
+        rc = run(&o, now, prev, ts);
+        for (int i = 0; i < o.threads; i++)
+            lt_thread_free(&ts[i]);
     }
-
-    int err = probe(&o);
-    if (err) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "cannot connect to %s: %s", o.url, strerror(err));
-        fprintf(stderr, "loadtest: %s\n", msg);
-        snapshot(now, ts, 0);
-        now->err[err == ETIMEDOUT ? ER_TIMEOUT : ER_CONNECT] = 1;
-        if (o.json_file)
-            lt_report_json(o.json_file, &o, now, 0, msg);
-        return 1;
-    }
-
-    uint64_t t0 = lt_now() + 1000000; /* 1 ms to start every thread on the same clock */
-    for (int i = 0; i < o.threads; i++) {
-        int share = o.connections / o.threads + (i < o.connections % o.threads);
-        ts[i].ep = ts[i].tfd = -1;
-        if (lt_thread_init(&ts[i], &o, i, share, t0) < 0) {
-            fprintf(stderr, "loadtest: cannot set up thread %d: %s\n", i, strerror(errno));
-            return 2;
-        }
-    }
-    if (!o.quiet)
-        fprintf(stderr, "loadtest: %s %s, %d connections, %d threads, %.1fs%s\n", o.scenario_name,
-                o.url, o.connections, o.threads, o.duration, o.rate > 0 ? ", open loop" : "");
-    for (int i = 0; i < o.threads; i++) {
-        if (pthread_create(&ts[i].tid, NULL, lt_thread_run, &ts[i]) != 0) {
-            fprintf(stderr, "loadtest: cannot start thread %d\n", i);
-            lt_stop = 1;
-            for (int j = 0; j < i; j++)
-                pthread_join(ts[j].tid, NULL);
-            return 2;
-        }
-    }
-
-    uint64_t end = t0 + (uint64_t)(o.duration * 1e9);
-    snapshot(prev, ts, 0);
-    uint64_t last = t0;
-    for (uint64_t tick = t0 + 1000000000ull; !lt_stop; tick += 1000000000ull) {
-        if (tick > end)
-            tick = end;
-        sleep_until(tick);
-        if (lt_stop)
-            break;
-        uint64_t t = lt_now();
-        snapshot(now, ts, o.threads);
-        if (!o.quiet && tick < end)
-            lt_progress(&o, (double)(t - t0) / 1e9, now, prev, (double)(t - last) / 1e9);
-        lt_stats_t *x = prev;
-        prev = now;
-        now = x;
-        last = t;
-        if (tick >= end)
-            break;
-    }
-    uint64_t stop = lt_now();
-    for (int i = 0; i < o.threads; i++)
-        pthread_join(ts[i].tid, NULL);
-    if (stop > end)
-        stop = end;
-    double secs = stop > t0 ? (double)(stop - t0) / 1e9 : 0;
-
-    snapshot(now, ts, o.threads);
-    lt_report(stdout, &o, now, secs);
-    fflush(stdout);
-    const char *error = NULL;
-    if (now->requests == 0)
-        error = "no response from the server";
-    if (o.json_file && lt_report_json(o.json_file, &o, now, secs, error) < 0)
-        return 2;
-    for (int i = 0; i < o.threads; i++)
-        lt_thread_free(&ts[i]);
     free(ts);
     free(now);
     free(prev);
-    if (error) {
-        fprintf(stderr, "loadtest: %s at %s\n", error, o.url);
-        return 1;
+    for (size_t i = 0; i < o.nemails; i++) {
+        free(o.emails[i]);
+        free(o.emails_enc[i]);
     }
-    return 0;
+    free(o.emails);
+    free(o.emails_enc);
+    return rc;
 }
