@@ -73,8 +73,8 @@ html_root $ROOT/html;
 key_file $OUT/run/magicd.key;
 users_db $OUT/run/users.db;
 delivery response;
-rate_limit_email 1000000 1m;
-rate_limit_ip 1000000 1m;
+rate_limit_email 1000000000 1m;
+rate_limit_ip 1000000000 1m;
 shutdown_timeout 5s;
 EOF
 "$MAGICD" -c "$conf" keygen >/dev/null 2>"$OUT/run/setup.log" || die "magicd keygen failed: $(cat "$OUT/run/setup.log")"

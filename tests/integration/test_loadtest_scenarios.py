@@ -16,7 +16,7 @@ from harness import DEMO, LOADTEST, Magicd, check, skip  # noqa: E402
 if not os.path.exists(LOADTEST):
     skip("loadtest not built")
 
-LIMITS = "rate_limit_email 1000000 1m;\nrate_limit_ip 1000000 1m;\n"
+LIMITS = "rate_limit_email 1000000000 1m;\nrate_limit_ip 1000000000 1m;\n"
 
 
 def run(srv, scenario, path="/", extra=()):
