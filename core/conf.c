@@ -432,7 +432,6 @@ static const directive_t directives[] = {
     {"access_log", 1, 4, K_FN, 0, 0, 0, 0, d_access_log},
     {"listen", 1, 1, K_FN, 0, 0, 0, 0, d_listen},
     {"listen_backlog", 1, 1, K_INT, O(listen_backlog), 1, 65535, NULL},
-    {"reuseport", 1, 1, K_FLAG, O(reuseport), 0, 0, NULL},
     {"html_root", 1, 1, K_STR, F(html_root), 0, 0, NULL},
     {"public_url", 1, 1, K_STR, F(public_url), 0, 0, NULL},
     {"max_request_line", 1, 1, K_SIZE, O(max_request_line), 0, 0, NULL},
@@ -789,7 +788,7 @@ void conf_dump(const conf_t *c, int fd)
     for (int i = 0; i < c->nlisten; i++)
         dprintf(fd, strchr(c->listen[i].host, ':') ? "listen [%s]:%s;\n" : "listen %s:%s;\n",
                 c->listen[i].host, c->listen[i].port);
-    dprintf(fd, "listen_backlog %d;\nreuseport %s;\n", c->listen_backlog, onoff(c->reuseport));
+    dprintf(fd, "listen_backlog %d;\n", c->listen_backlog);
     dprintf(fd, "html_root %s;\npublic_url \"%s\";\n", c->html_root, c->public_url);
     dprintf(fd, "max_request_line %zu;\nmax_header_size %zu;\nmax_headers %d;\n",
             c->max_request_line, c->max_header_size, c->max_headers);

@@ -53,7 +53,6 @@ typedef struct conf {
     conf_addr_t listen[CONF_MAX_LISTEN];
     int nlisten;
     int listen_backlog;
-    int reuseport;
     char html_root[CONF_PATH_MAX];
     size_t max_request_line;
     size_t max_header_size;

@@ -65,6 +65,7 @@ static void conn_close(http_conn_t *c);
 static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev);
 static void conn_timeout(ev_loop_t *l, ev_timer_t *t);
 static void reply_parse_error(http_conn_t *c, int status, const char *why);
+static int conn_read(http_conn_t *c);
 
 /* ---- server ---- */
 
@@ -229,10 +230,19 @@ void http_server_drain(http_server_t *s)
     http_server_stop_accepting(s);
     for (http_conn_t *c = s->conns, *n; c; c = n) {
         n = c->next;
-        if (c->state == HTTP_CONN_IDLE || (c->state == HTTP_CONN_READING && c->in.len == 0))
-            conn_close(c);
-        else
-            c->close_after = 1;
+        c->close_after = 1;
+        /* A fresh connection will send a request: serve it (the header
+         * timeout bounds the wait). An idle keep-alive connection is closed,
+         * unless a request already arrived: closing a socket with unread
+         * data would reset it and lose that request. */
+        if (c->state == HTTP_CONN_IDLE ||
+            (c->state == HTTP_CONN_READING && c->in.len == 0 && c->nrequests > 0)) {
+            int eof = conn_read(c) < 0;
+            if (c->in.len == 0 || eof)
+                conn_close(c);
+            else
+                conn_process(c);
+        }
     }
 }
 
@@ -321,8 +331,10 @@ static void conn_timeout(ev_loop_t *l, ev_timer_t *t)
  * output is pending. EPOLLRDHUP tells us about a vanished peer. */
 static void conn_update_io(http_conn_t *c)
 {
-    uint32_t ev = EPOLLRDHUP;
-    if (c->in.len < c->in.max && !c->close_after)
+    /* After the peer's FIN, level-triggered EPOLLIN/RDHUP would fire
+     * forever: listen for writability (and errors) only. */
+    uint32_t ev = c->peer_eof ? 0 : EPOLLRDHUP;
+    if (c->in.len < c->in.max && !c->peer_eof)
         ev |= EPOLLIN;
     if (c->out.len > c->out_off)
         ev |= EPOLLOUT;
@@ -361,7 +373,9 @@ static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev)
     http_conn_t *c = io->data;
     if (c->fd < 0 || c->state == HTTP_CONN_CLOSING)
         return;
-    if (ev & EPOLLERR) {
+    /* ERR, or HUP (both directions shut, e.g. after a reset): nobody can
+     * read an answer any more. */
+    if (ev & (EPOLLERR | EPOLLHUP)) {
         conn_close(c);
         return;
     }
@@ -370,7 +384,7 @@ static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev)
         if (c->fd < 0)
             return;
     }
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    if (ev & (EPOLLIN | EPOLLRDHUP)) {
         size_t before = c->in.len;
         int eof = conn_read(c) < 0;
         if (c->in.len > before && c->state == HTTP_CONN_IDLE) {
@@ -383,6 +397,7 @@ static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev)
             /* The peer closed (or half-closed) its side. Answer what is
              * already buffered and complete, then close. */
             c->close_after = 1;
+            c->peer_eof = 1;
             if (c->state == HTTP_CONN_HANDLING || c->out.len > c->out_off) {
                 conn_update_io(c);
                 return;

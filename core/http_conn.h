@@ -89,6 +89,7 @@ struct http_conn {
     int nrequests;
     int close_after; /* close once out is flushed */
     int in_process;  /* inside conn_process (replies return into its loop) */
+    int peer_eof;    /* the peer sent FIN: read nothing more */
     uint64_t accepted_ms;
     uint64_t req_start_ns;
     /* response being built */

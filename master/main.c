@@ -255,5 +255,9 @@ int main(int argc, char **argv)
         return 1;
     if (preflight(c) < 0)
         return 1;
-    return master_run(c, argc, args);
+    int rc = master_run(c, argc, args);
+    for (int k = 0; k < argc; k++)
+        free(args[k]);
+    free(args);
+    return rc;
 }

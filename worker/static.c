@@ -92,7 +92,7 @@ int static_load(static_set_t *s, const char *dir, char *err, size_t errsz)
         }
         fclose(f);
         sf->len = (size_t)st.st_size;
-        snprintf(sf->name, sizeof sf->name, "%s", e->d_name);
+        memcpy(sf->name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
         sf->ctype = ctype_of(sf->name);
         snprintf(sf->etag, sizeof sf->etag, "\"%016llx\"",
                  (unsigned long long)fnv1a(sf->data, sf->len));

@@ -92,7 +92,10 @@ shutdown_timeout 10s;
 
     def start(self, wait=True, env=None):
         """env: extra environment variables for the master (e.g. NOTIFY_SOCKET)."""
-        self.proc = subprocess.Popen([BIN, "-c", self.conf], stdout=subprocess.PIPE,
+        # The master's stdout/stderr go to a file: a pipe nobody reads
+        # would block the server once it filled up.
+        self.stdout_path = os.path.join(self.tmp, "stdout.log")
+        self.proc = subprocess.Popen([BIN, "-c", self.conf], stdout=open(self.stdout_path, "ab"),
                                      stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **env) if env else None)
         if wait:
@@ -114,11 +117,14 @@ shutdown_timeout 10s;
         raise AssertionError("magicd not ready\n" + self.log())
 
     def log(self):
-        try:
-            with open(self.error_log) as f:
-                return f.read()[-6000:]
-        except OSError:
-            return ""
+        out = ""
+        for p in (self.error_log, getattr(self, "stdout_path", "")):
+            try:
+                with open(p) as f:
+                    out += f.read()[-6000:]
+            except OSError:
+                pass
+        return out
 
     def children(self):
         """Child processes of the master: list of (pid, title)."""
