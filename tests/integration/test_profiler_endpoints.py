@@ -13,6 +13,7 @@ request line); cmdline; symbol GET and POST; every bad parameter gets Go's
 status and message with X-Go-Pprof: 1.
 """
 import http.client
+import os
 import re
 import socket
 import time
@@ -21,6 +22,10 @@ from harness import Magicd, check
 from profiler_util import LOAD_CONF, Load, need_go, pprof_tool
 
 need_go()
+# Under AddressSanitizer the malloc interposer is compiled out (ASan owns
+# malloc): heap and allocs are valid but empty, so their numbers are not
+# checked there.
+ASAN = bool(os.environ.get("MAGICD_ASAN"))
 
 
 def total_of(top):
@@ -89,13 +94,14 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
         return total_of(pprof_tool(["-sample_index=alloc_space", "-top"],
                                    binary(srv, "/debug/pprof/allocs", "allocs")))
 
-    a0 = alloc_space()
-    Load(srv, 2, connections=4).start().wait()
-    a1 = alloc_space()
-    Load(srv, 4, connections=4).start().wait()
-    a2 = alloc_space()
-    print(f"alloc_space: {a0:.0f} -> {a1:.0f} -> {a2:.0f} bytes")
-    check(a0 < a1 < a2, f"alloc_space does not grow with requests: {a0} {a1} {a2}")
+    if not ASAN:
+        a0 = alloc_space()
+        Load(srv, 2, connections=4).start().wait()
+        a1 = alloc_space()
+        Load(srv, 4, connections=4).start().wait()
+        a2 = alloc_space()
+        print(f"alloc_space: {a0:.0f} -> {a1:.0f} -> {a2:.0f} bytes")
+        check(a0 < a1 < a2, f"alloc_space does not grow with requests: {a0} {a1} {a2}")
 
     # ---- keep-alive connections the goroutine profile must show
     idle_socks = []
@@ -130,19 +136,21 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
                        ("heap-delta", delta), ("block-delta", bdelta)):
         pprof_tool(["-top"], data)  # parses
     raw = pprof_tool(["-raw"], heap)
+    heap_checks = not ASAN
     for t in ("alloc_objects/count", "alloc_space/bytes", "inuse_objects/count",
               "inuse_space/bytes"):
         check(t in raw, f"heap sample type {t} missing")
-    check(re.search(r"\w+\.c:\d+", pprof_tool(["-traces", "-lines"], allocs)),
-          "no file:line in the allocs profile")
-    at = pprof_tool(["-sample_index=alloc_space", "-top"], allocs)
-    check(re.search(r"\s(arena_create|buf_reserve|conn_open)\b", at), "magicd allocators missing:\n" + at)
-
-    # delta: positive while requests run, less than the cumulative total
-    dsum = samples_total(pprof_tool(["-sample_index=alloc_space", "-top"], delta))
-    csum = total_of(at)
-    print(f"heap?seconds=2 alloc_space {dsum:.0f} of {csum:.0f} cumulative")
-    check(0 < dsum < csum, f"heap delta {dsum} not in (0, {csum})")
+    if heap_checks:
+        check(re.search(r"\w+\.c:\d+", pprof_tool(["-traces", "-lines"], allocs)),
+              "no file:line in the allocs profile")
+        at = pprof_tool(["-sample_index=alloc_space", "-top"], allocs)
+        check(re.search(r"\s(arena_create|buf_reserve|conn_open)\b", at),
+              "magicd allocators missing:\n" + at)
+        # delta: positive while requests run, less than the cumulative total
+        dsum = samples_total(pprof_tool(["-sample_index=alloc_space", "-top"], delta))
+        csum = total_of(at)
+        print(f"heap?seconds=2 alloc_space {dsum:.0f} of {csum:.0f} cumulative")
+        check(0 < dsum < csum, f"heap delta {dsum} not in (0, {csum})")
 
     # block: the store's synchronous SQLite calls show up under load
     bt = pprof_tool(["-top"], block)
@@ -153,7 +161,7 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
 
     # text forms
     check(heap1.startswith("heap profile: "), heap1[:200])
-    check(re.search(r"^#\t0x[0-9a-f]+\t\w+\+0x[0-9a-f]+\t\S+:\d+$", heap1, re.M), heap1[:600])
+    check(ASAN or re.search(r"^#\t0x[0-9a-f]+\t\w+\+0x[0-9a-f]+\t\S+:\d+$", heap1, re.M), heap1[:600])
     check(block1.startswith("--- contention:\ncycles/second="), block1[:200])
     check(mutex1.startswith("--- contention:\ncycles/second=") and "sampling period=" in mutex1,
           mutex1[:200])
@@ -181,7 +189,8 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
                  "cmdline"):
         check(f"<a href='{name}?debug=1'>{name}</a>" in page, f"index row {name} missing")
     check('<a href="goroutine?debug=2">full goroutine stack dump</a>' in page, "index link")
-    check(re.search(r"<tr><td>[1-9]\d*</td><td><a href='heap\?debug=1'>", page), "heap count 0")
+    check(ASAN or re.search(r"<tr><td>[1-9]\d*</td><td><a href='heap\?debug=1'>", page),
+          "heap count 0")
     check("dropped (sample ring full)" in page, "CPU drop counters missing from the index")
 
     # cmdline: the master's argv, NUL-separated

@@ -1,0 +1,89 @@
+"""The profiler process can die without the workers noticing.
+
+Asserts: SIGKILL to the profiler in the middle of profile?seconds=N leaves
+the workers serving (requests keep succeeding), the master starts a new
+profiler on the same port, and the new one answers a CPU profile with
+samples that `go tool pprof` reads; SIGQUIT to a profiler in the middle of a
+CPU profile answers that profile at once with what it collected (a complete,
+readable profile) instead of dropping it.
+"""
+import os
+import re
+import signal
+import threading
+import time
+
+from harness import Magicd, check
+from profiler_util import LOAD_CONF, Load, need_go, pprof_tool
+
+need_go()
+
+
+def wait_new_profiler(srv, old, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        p = srv.profiler_pid()
+        if p and p != old:
+            try:
+                st, _, _ = srv.pprof("/debug/pprof/", timeout=2)
+                if st == 200:
+                    return p
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise AssertionError("no new profiler process after the old one died\n" + srv.log())
+
+
+with Magicd(workers=2, extra=LOAD_CONF) as srv:
+    load = Load(srv, 20, connections=4).start()
+    time.sleep(0.5)
+
+    # ---- SIGKILL mid-profile
+    old = srv.profiler_pid()
+    check(old, "no profiler process")
+    res = {}
+
+    def long_profile():
+        try:
+            res["r"] = srv.pprof("/debug/pprof/profile?seconds=10", timeout=30)
+        except Exception as e:  # the connection dies with the process
+            res["e"] = e
+
+    t = threading.Thread(target=long_profile)
+    t.start()
+    time.sleep(1.0)
+    os.kill(old, signal.SIGKILL)
+    t.join(30)
+    check("r" not in res or res["r"][0] != 200, "a killed profiler answered 200")
+    for i in range(20):
+        st, _, _ = srv.request("GET", "/healthz")
+        check(st == 200, f"workers stopped serving after the profiler died: {st}")
+    new = wait_new_profiler(srv, old)
+    print(f"profiler {old} killed, {new} answers")
+    st, h, body = srv.pprof("/debug/pprof/profile?seconds=2")
+    check(st == 200, f"new profiler: profile status {st}")
+    top = pprof_tool(["-top"], body)
+    check(re.search(r"Total samples = [1-9]", top), "new profiler's CPU profile is empty:\n" + top)
+
+    # ---- SIGQUIT mid-profile: answered now, with what was collected
+    res = {}
+    t = threading.Thread(target=long_profile)
+    t0 = time.time()
+    t.start()
+    time.sleep(1.5)
+    os.kill(new, signal.SIGQUIT)
+    t.join(30)
+    took = time.time() - t0
+    check("r" in res, f"QUIT dropped the running profile: {res.get('e')}")
+    st, h, body = res["r"]
+    check(st == 200 and took < 6, f"QUIT: status {st} after {took:.1f}s (want 200 well before 10s)")
+    top = pprof_tool(["-top"], body)
+    m = re.search(r"Duration: ([\d.]+)(ms|s)", top)
+    check(m and float(m.group(1)) / (1000 if m.group(2) == "ms" else 1) < 5,
+          "QUIT profile duration:\n" + top[:400])
+    wait_new_profiler(srv, new)
+    st, _, _ = srv.request("GET", "/healthz")
+    check(st == 200, "workers not serving at the end")
+    load.wait()
+
+print("ok")
