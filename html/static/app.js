@@ -286,6 +286,8 @@
     var pages = { login: loginPage, verify: verifyPage, secure: securePage };
 
     function start() {
+        /* Marks the page as scripted: tests (and styles) can tell app.js ran. */
+        document.documentElement.classList.add('js');
         var run = pages[document.body.getAttribute('data-page')];
         if (run) {
             run();

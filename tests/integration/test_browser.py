@@ -73,6 +73,8 @@ def check_assets(s, where):
     """csrf.js, app.js and style.css really loaded (type, CSP, nosniff)."""
     ok = s.execute("return typeof window.magicdCsrf === 'object'")
     check(ok, f"{where}: csrf.js did not run (blocked or not served as JavaScript)")
+    ok = s.execute("return document.documentElement.classList.contains('js')")
+    check(ok, f"{where}: app.js did not run (blocked or not served as JavaScript)")
     radius = s.execute("var c = document.querySelector('.card');"
                        "return c ? getComputedStyle(c).borderTopLeftRadius : null")
     check(radius == "12px", f"{where}: style.css not applied (card radius {radius!r})")
