@@ -17,6 +17,16 @@
  * checked expiry a moment before another one swept would otherwise see the
  * row gone and accept a replay. Rows older than expiry + STORE_SWEEP_SLACK
  * are swept every STORE_SWEEP_EVERY consumes per handle.
+ *
+ * Auth events are an audit trail on the hot path (one per link issued), and
+ * a commit per event costs ~100 us of WAL writes and checkpoint fsyncs plus a
+ * turn on the database's single write lock, which every worker contends for.
+ * So events are queued in the handle and written STORE_EVENT_BATCH at a time
+ * in one transaction: when the queue is full, when the oldest queued event
+ * is STORE_EVENT_MAX_AGE_MS old at the next event, on store_flush (call it
+ * from a timer) and on store_close. A worker that crashes loses at most its
+ * queue of audit rows; used links, which security depends on, are never
+ * queued.
  */
 #include "worker/store.h"
 
@@ -26,11 +36,23 @@
 
 #include <sqlite3.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "core/prof_hooks.h"
 
 #define STORE_BUSY_MS 2000
 #define STORE_SWEEP_EVERY 256
 #define STORE_SWEEP_SLACK 300 /* seconds */
+#define STORE_EVENT_BATCH 64
+#define STORE_EVENT_MAX_AGE_MS 1000
+#define STORE_EVENT_TYPE_MAX 32
+#define STORE_EVENT_EMAIL_MAX 256
+
+typedef struct {
+    char type[STORE_EVENT_TYPE_MAX];
+    char email[STORE_EVENT_EMAIL_MAX]; /* "" = no user */
+    uint64_t at_s;
+} store_ev_t;
 
 enum {
     ST_USER_EXISTS,
@@ -92,6 +114,9 @@ struct store {
     sqlite3_stmt *st[ST_N];
     unsigned consumes;
     int readonly;
+    int nev;              /* queued events */
+    uint64_t ev_first_ms; /* monotonic time the oldest was queued */
+    store_ev_t ev[STORE_EVENT_BATCH];
 };
 
 static int store_step(sqlite3_stmt *st)
@@ -163,6 +188,8 @@ void store_close(store_t *s)
 {
     if (!s)
         return;
+    if (s->nev && store_flush(s) < 0)
+        log_err("user store: %d audit events not written: %s", s->nev, sqlite3_errmsg(s->db));
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -289,19 +316,63 @@ int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uin
     return n < 0 ? -1 : n == 1 ? 1 : 0;
 }
 
-int store_event(store_t *s, const char *type, const char *email, uint64_t now_s)
+/* Write the queue in one transaction. The queue is kept when it fails, so
+ * a busy database only delays the rows. */
+int store_flush(store_t *s)
 {
     sqlite3_stmt *st = store_stmt(s, ST_EVENT);
+    int i;
 
-    if (!st || !type)
+    if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-    if (email)
-        sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 2);
-    sqlite3_bind_int64(st, 3, (int64_t)now_s);
-    return store_run(s, st) < 0 ? -1 : 0;
+    /* Nothing queued, or inside the caller's transaction (whose rollback
+     * must not take our rows, nor ours theirs): later. */
+    if (s->nev == 0 || !sqlite3_get_autocommit(s->db))
+        return 0;
+    if (store_begin(s) < 0)
+        return -1;
+    for (i = 0; i < s->nev; i++) {
+        store_ev_t *e = &s->ev[i];
+        sqlite3_bind_text(st, 1, e->type, -1, SQLITE_STATIC);
+        if (e->email[0])
+            sqlite3_bind_text(st, 2, e->email, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 2);
+        sqlite3_bind_int64(st, 3, (int64_t)e->at_s);
+        if (store_run(s, st) < 0)
+            break;
+    }
+    if (i < s->nev || store_commit(s) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    s->nev = 0;
+    return 0;
+}
+
+int store_event(store_t *s, const char *type, const char *email, uint64_t now_s)
+{
+    uint64_t now_ms = clock_mono_ms();
+    store_ev_t *e;
+
+    if (!store_stmt(s, ST_EVENT) || !type || !*type)
+        return -1;
+    if (s->nev == STORE_EVENT_BATCH && store_flush(s) < 0)
+        return -1; /* still full: this row is dropped, the caller may log it */
+    if (s->nev == 0)
+        s->ev_first_ms = now_ms;
+    e = &s->ev[s->nev++];
+    snprintf(e->type, sizeof(e->type), "%s", type);
+    snprintf(e->email, sizeof(e->email), "%s", email ? email : "");
+    e->at_s = now_s;
+    if (s->nev == STORE_EVENT_BATCH || now_ms - s->ev_first_ms >= STORE_EVENT_MAX_AGE_MS)
+        store_flush(s); /* a failure keeps the rows for the next try */
+    return 0;
+}
+
+int store_events_queued(store_t *s)
+{
+    return s ? s->nev : 0;
 }
 
 int store_begin(store_t *s)

@@ -52,9 +52,16 @@ int store_user_list(store_t *s,
  * Now and then deletes ledger rows long past their expiry. */
 int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s);
 
-/* Append an auth event ("link_sent", "login", "logout", ...). user_id is
- * looked up from email (NULL when unknown). 0 / -1. */
+/* Append an auth event ("link_issued", "login", "logout", ...); user_id is
+ * looked up from email when written (NULL when unknown). Events are queued
+ * and written in batches (see store.c): 0 queued or written / -1 when the
+ * queue is full and cannot be written. */
 int store_event(store_t *s, const char *type, const char *email, uint64_t now_s);
+/* Write queued events now. Call it from a ~1 s timer so a quiet worker does
+ * not hold rows; store_close flushes too. 0 / -1 (rows kept for a retry). */
+int store_flush(store_t *s);
+/* Events waiting in this handle's queue (for tests). */
+int store_events_queued(store_t *s);
 
 /* Group many writes in one transaction (import). 0 / -1. */
 int store_begin(store_t *s);

@@ -146,15 +146,41 @@ int main(void)
         CHECK(store_link_consume(s, id, 101000, 100500) == 0);
     }
 
-    /* Events. */
+    /* Events: queued, written in one transaction by store_flush. */
     CHECK(store_event(s, "link_sent", "demo@example.com", 1700000000) == 0);
     CHECK(store_event(s, "login", "DEMO@example.com", 1700000001) == 0);
     CHECK(store_event(s, "link_unknown", "ghost@example.com", 1700000002) == 0);
     CHECK(store_event(s, "probe", NULL, 1700000003) == 0);
+    CHECK(store_event(s, "", NULL, 1700000003) == -1);
+    CHECK(store_events_queued(s) == 4);
+    CHECK(count_rows(path, "SELECT count(*) FROM auth_events") == 0);
+    CHECK(store_flush(s) == 0 && store_events_queued(s) == 0);
     CHECK(count_rows(path, "SELECT count(*) FROM auth_events") == 4);
     CHECK(count_rows(path, "SELECT count(*) FROM auth_events e JOIN users u ON u.id = e.user_id "
                            "WHERE u.email = 'demo@example.com'") == 2);
     CHECK(count_rows(path, "SELECT count(*) FROM auth_events WHERE user_id IS NULL") == 2);
+    CHECK(count_rows(path, "SELECT max(created_at) FROM auth_events") == 1700000003);
+    /* A full queue writes itself. */
+    for (int i = 0; i < 64; i++)
+        CHECK(store_event(s, "bulk", "demo@example.com", 1700000100) == 0);
+    CHECK(store_events_queued(s) == 0);
+    CHECK(count_rows(path, "SELECT count(*) FROM auth_events WHERE event_type = 'bulk'") == 64);
+    /* Old rows are written by the next event. */
+    CHECK(store_event(s, "aged1", NULL, 1700000200) == 0);
+    usleep(1100 * 1000);
+    CHECK(store_event(s, "aged2", NULL, 1700000201) == 0);
+    CHECK(store_events_queued(s) == 0);
+    CHECK(count_rows(path, "SELECT count(*) FROM auth_events WHERE event_type LIKE 'aged%'") == 2);
+    /* Inside a caller's transaction the queue waits; a rollback of that
+     * transaction does not lose it. */
+    CHECK(store_event(s, "in_tx", NULL, 1700000300) == 0);
+    CHECK(store_begin(s) == 0);
+    CHECK(store_flush(s) == 0 && store_events_queued(s) == 1);
+    CHECK(store_rollback(s) == 0);
+    CHECK(store_flush(s) == 0 && store_events_queued(s) == 0);
+    CHECK(count_rows(path, "SELECT count(*) FROM auth_events WHERE event_type = 'in_tx'") == 1);
+    /* Queued rows are written at close (checked after reopening below). */
+    CHECK(store_event(s, "at_close", "demo@example.com", 1700000400) == 0);
 
     /* Transactions: a rolled-back batch leaves nothing. */
     CHECK(store_begin(s) == 0);
@@ -199,6 +225,7 @@ int main(void)
     /* Data survive closing and reopening. */
     store_close(s2);
     store_close(s);
+    CHECK(count_rows(path, "SELECT count(*) FROM auth_events WHERE event_type = 'at_close'") == 1);
     s = store_open(path, 0, err, sizeof(err));
     CHECK(s && store_user_exists(s, "demo@example.com") == 1);
     {
