@@ -30,9 +30,11 @@
  */
 #include "worker/store.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -141,6 +143,18 @@ static int store_exec(sqlite3 *db, const char *sql, char *err, size_t errsz, con
     return 0;
 }
 
+/* The store holds email addresses: create it owner-only. SQLite would use
+ * 0644 (less the umask), and it gives its -wal and -shm files the mode of
+ * the database file, so creating the (empty, hence valid) file first with
+ * 0600 covers all three. An existing file is left as the operator made it. */
+static void store_precreate(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd >= 0)
+        close(fd);
+}
+
 store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
 {
     store_t *s;
@@ -157,6 +171,8 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
     }
     memset(s, 0, sizeof(*s));
     s->readonly = readonly;
+    if (!readonly)
+        store_precreate(path);
     if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errsz, "cannot open user store %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");

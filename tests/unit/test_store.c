@@ -66,6 +66,7 @@ int main(void)
         return 1;
     }
     snprintf(path, sizeof(path), "%s/users.db", dir);
+    umask(022);
 
     /* Read-only open of a missing file fails with the path in the message. */
     CHECK(store_open(path, 1, err, sizeof(err)) == NULL && strstr(err, path));
@@ -80,6 +81,14 @@ int main(void)
     if (!s) {
         fprintf(stderr, "store_open: %s\n", err);
         return 1;
+    }
+    {
+        /* Personal data: owner-only, whatever the umask, WAL files too. */
+        struct stat st;
+        char wal[320];
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+        CHECK(stat(wal, &st) == 0 && (st.st_mode & 0777) == 0600);
     }
     CHECK(count_rows(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
                            "('users','auth_events','used_links')") == 3);
