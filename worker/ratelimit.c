@@ -48,6 +48,7 @@
 
 #define RL_MAGIC 0x726c696d69743031ull /* "rlimit01" */
 #define RL_PROBE 16
+#define RL_MAX_ENTRIES (1 << 24) /* 256 MiB of slots: far past any real need */
 
 typedef struct {
     uint64_t hash; /* 0 = never used */
@@ -70,8 +71,8 @@ static uint32_t rl_capacity(int entries)
 
     if (entries < RL_PROBE)
         entries = RL_PROBE;
-    if (entries > (1 << 26))
-        entries = 1 << 26;
+    if (entries > RL_MAX_ENTRIES)
+        entries = RL_MAX_ENTRIES;
     while (cap < (uint32_t)entries)
         cap <<= 1;
     return cap;
