@@ -129,6 +129,8 @@ def sign_in(s, link, console):
     check(who.strip() == DEMO, f"#whoami shows {who!r}, want {DEMO!r}")
     check_assets(s, "/secure/1")
     check(s.find("#logout").displayed(), "#logout is not shown once signed in")
+    jar = s.execute("return document.cookie")
+    check(jar == "", f"page script can read cookies (want all HttpOnly): {jar!r}")
     console.drain()
     print(f"ok: link -> /secure/1, #whoami = {who.strip()!r}")
 
