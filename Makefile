@@ -98,6 +98,17 @@ install: all
 	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
 	  sed 's|^html_root html;|html_root $(PREFIX)/share/magicd/html;|' conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
 
+# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  -o $(BUILD)/fuzz/http_parse tests/fuzz/fuzz_http_parse.c core/http_parse.c
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/log.c
+	$(BUILD)/fuzz/http_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	$(BUILD)/fuzz/conf -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

@@ -628,7 +628,7 @@ static int parse_text(parse_t *p, const char *s)
         }
         if (ch == '{' || ch == '}')
             return perr(p, "unexpected \"%c\" (magicd has no blocks)", ch);
-        if (argc > MAX_ARGS)
+        if (argc >= MAX_ARGS)
             return perr(p, "too many arguments in \"%s\" directive", words[0]);
         if (argc == 0)
             stmt_line = p->line;
