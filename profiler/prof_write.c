@@ -152,7 +152,8 @@ static int wr_heap_text(prof_sym_t *sym, const prof_snap_t *s, buf_t *out)
     for (size_t i = 0; i < s->n; i++)
         for (int k = 0; k < 4; k++)
             t[k] += s->recs[i].v[k];
-    qsort(s->recs, s->n, sizeof *s->recs, wr_cmp_inuse);
+    if (s->n > 1)
+        qsort(s->recs, s->n, sizeof *s->recs, wr_cmp_inuse);
     buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)(t[0] - t[2]),
                (long long)(t[1] - t[3]), (long long)t[0], (long long)t[1],
                (unsigned long long)s->rate * 2);
@@ -176,7 +177,8 @@ static int wr_contention_text(prof_sym_t *sym, const char *name, const prof_snap
 {
     int mutex = strcmp(name, "mutex") == 0;
     int64_t mult = mutex && s->rate ? (int64_t)s->rate : 1;
-    qsort(s->recs, s->n, sizeof *s->recs, wr_cmp_delay);
+    if (s->n > 1)
+        qsort(s->recs, s->n, sizeof *s->recs, wr_cmp_delay);
     buf_puts(out, "--- contention:\ncycles/second=1000000000\n");
     if (mutex)
         buf_printf(out, "sampling period=%llu\n", (unsigned long long)s->rate);
