@@ -104,6 +104,7 @@ typedef struct lt_conn {
     int idx;              /* within the thread */
     uint32_t gen;         /* bumped per socket: tells stale epoll events apart */
     int in_idle;          /* on the thread's idle stack (open loop) */
+    int out_on;           /* EPOLLOUT in the interest set */
     uint64_t start_ns;    /* when this request was due (open loop) or sent */
     uint64_t deadline_ns; /* timeout of the current connect/request */
     uint64_t retry_ns;    /* reconnect not before this (after a connect error) */
