@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/route.h"
 #include "worker/delivery.h"
+#include "worker/page.h"
 #include "worker/ratelimit.h"
 #include "worker/routes.h"
 #include "worker/store.h"
@@ -138,10 +139,13 @@ static void dispatch(app_t *app, http_conn_t *c, http_request_t *req)
             RUN(ROUTE_STATIC, static_serve(&app->statics, c, req, rest.p, rest.n));
     }
 #undef RUN
-    if (allowed)
-        http_reply_error(c, 405, "method not allowed for this resource");
-    else
-        http_reply_error(c, 404, "no such page");
+    if (allowed) {
+        http_reply_start(c, 405);
+        http_reply_header(c, "Allow", "GET, HEAD, POST");
+        page_error(app, c, 405, "This page does not accept that method.");
+    } else {
+        page_error(app, c, 404, "There is no such page.");
+    }
 }
 
 void app_handle(http_conn_t *c, http_request_t *req, void *ctx)

@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "core/route.h"
 #include "worker/app.h"
+#include "worker/store.h"
 
 #define LOOP_WAKE_MS 100
 
@@ -177,6 +178,7 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 {
     worker_t *w = t->data;
     access_log_flush(w->alog);
+    store_flush(w->app.store); /* queued auth events */
     ev_timer_set(l, t, w->conf->access_log_flush_ms ? w->conf->access_log_flush_ms : 1000);
 }
 
@@ -232,9 +234,7 @@ static int worker_setup(worker_t *w, const int *lfds, int nlfds)
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
-    if (w->alog)
-        ev_timer_set(w->loop, &w->flush_timer,
-                     c->access_log_flush_ms ? c->access_log_flush_ms : 1000);
+    ev_timer_set(w->loop, &w->flush_timer, c->access_log_flush_ms ? c->access_log_flush_ms : 1000);
     return 0;
 }
 
