@@ -59,14 +59,24 @@ lt_cmd="$LT -t $THREADS -c $CONNECTIONS -d ${SECS}s -q --json $tmp/lt.json get $
 echo "bench-loadtest: nginx return 200 ($NGINX_WORKERS worker), $THREADS thread(s), $CONNECTIONS connections, ${SECS}s x $ROUNDS rounds"
 echo "  $wrk_cmd"
 echo "  $lt_cmd"
-wrk_all="" lt_all=""
+# CPU time (user+sys) each tool spent per request: less sensitive to a
+# shared machine's noise than requests/s.
+TIMEFORMAT='%U %S'
+wrk_all="" lt_all="" wrk_cpu="" lt_cpu=""
 for r in $(seq "$ROUNDS"); do
-    w=$($wrk_cmd | awk '/^Requests\/sec:/ { print $2 }')
-    $lt_cmd >/dev/null
-    l=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.1f" % d["requests_per_sec"]) if d["errors"]["total"] == 0 else print(0)' "$tmp/lt.json")
-    printf '  round %d: wrk %10.0f req/s   loadtest %10.0f req/s\n' "$r" "${w:-0}" "${l:-0}"
-    wrk_all="$wrk_all ${w:-0}" lt_all="$lt_all ${l:-0}"
+    { time $wrk_cmd >"$tmp/wrk.out"; } 2>"$tmp/wrk.time"
+    w=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.out")
+    wn=$(awk '/requests in/ { print $1 }' "$tmp/wrk.out")
+    { time $lt_cmd >/dev/null; } 2>"$tmp/lt.time"
+    read -r l ln < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.1f %d" % (d["requests_per_sec"], d["requests"]) if d["errors"]["total"] == 0 else "0 0")' "$tmp/lt.json")
+    wc=$(awk -v n="${wn:-0}" '{ printf "%.2f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$tmp/wrk.time")
+    lc=$(awk -v n="${ln:-0}" '{ printf "%.2f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$tmp/lt.time")
+    printf '  round %d: wrk %10.0f req/s (%5s us CPU/req)   loadtest %10.0f req/s (%5s us CPU/req)\n' \
+        "$r" "${w:-0}" "$wc" "${l:-0}" "$lc"
+    wrk_all="$wrk_all ${w:-0}" lt_all="$lt_all ${l:-0}" wrk_cpu="$wrk_cpu $wc" lt_cpu="$lt_cpu $lc"
 done
+cpu_ratio=$(awk -v a="$wrk_cpu" -v b="$lt_cpu" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) { s += x[i]; t += y[i] }; printf "%.2f", (t > 0 ? s / t : 0) }')
 read -r wrk_mean lt_mean ratio < <(awk -v a="$wrk_all" -v b="$lt_all" 'BEGIN {
     n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) { s += x[i]; t += y[i] }
     printf "%.0f %.0f %.3f\n", s / n, t / n, (s > 0 ? t / s : 0) }')
@@ -74,6 +84,7 @@ ok1=PASS
 awk -v r="$ratio" 'BEGIN { exit !(r >= 0.9) }' || ok1=FAIL
 echo "  mean: wrk $wrk_mean req/s, loadtest $lt_mean req/s"
 echo "  ratio loadtest/wrk = $ratio (bar >= 0.90): $ok1"
+echo "  CPU per request: wrk/loadtest = $cpu_ratio (above 1: loadtest spends less CPU per request)"
 
 # Open loop at half of what the closed loop reached.
 rate=$(awk -v c="$lt_mean" 'BEGIN { r = int(c / 2 / 1000) * 1000; if (r < 1000) r = 1000; print r }')
