@@ -24,17 +24,14 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/proctitle.h"
+#include "mailer/mailer.h"
 #include "master/privileges.h"
+#include "profiler/profiler.h"
 #include "worker/worker.h"
 
 #define CRASH_WINDOW_MS 2000
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
-
-/* Provided by profiler/ and mailer/ (weak until those subsystems link in). */
-void prof_ctl_init(shm_t *shm, const conf_t *c) __attribute__((weak));
-int profiler_main(const conf_t *c, shm_t *shm, int listen_fd) __attribute__((weak));
-int mailer_main(const conf_t *c) __attribute__((weak));
 
 const char *child_kind(const child_t *ch)
 {
@@ -195,9 +192,9 @@ void children_spawn_missing(master_t *m)
         for (int i = 0; i < n; i++)
             maybe_spawn(m, CHILD_WORKER, i, now);
     }
-    if (m->conf->profiler_enabled && m->pfd >= 0 && profiler_main)
+    if (m->conf->profiler_enabled && m->pfd >= 0)
         maybe_spawn(m, CHILD_PROFILER, 0, now);
-    if (m->conf->delivery == DELIVERY_SMTP && mailer_main)
+    if (m->conf->delivery == DELIVERY_SMTP)
         maybe_spawn(m, CHILD_MAILER, 0, now);
 }
 
@@ -312,6 +309,5 @@ int children_wait_ready(master_t *m, int timeout_ms)
 
 void children_config_changed(master_t *m)
 {
-    if (prof_ctl_init)
-        prof_ctl_init(&m->shm, m->conf);
+    prof_ctl_init(&m->shm, m->conf);
 }

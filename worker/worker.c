@@ -34,14 +34,11 @@
 #include "core/http_conn.h"
 #include "core/log.h"
 #include "core/route.h"
+#include "profiler/profiler.h"
 #include "worker/app.h"
 #include "worker/store.h"
 
 #define LOOP_WAKE_MS 100
-
-/* Provided by profiler/ (weak until it links in). */
-void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot) __attribute__((weak));
-void prof_worker_poll(uint64_t now_ms) __attribute__((weak));
 
 typedef struct {
     const conf_t *conf;
@@ -269,8 +266,7 @@ int worker_main(const conf_t *c, shm_t *shm, unsigned slot, int worker_no, const
 
     if (worker_setup(w, lfds, nlfds) < 0)
         return 2;
-    if (prof_worker_init)
-        prof_worker_init(c, shm, slot);
+    prof_worker_init(c, shm, slot); /* the one place samplers are installed */
     w->self->started_ms = clock_mono_ms();
     log_info("worker %d (slot %u) serving", worker_no, slot);
 
@@ -281,8 +277,7 @@ int worker_main(const conf_t *c, shm_t *shm, unsigned slot, int worker_no, const
             break;
         }
         uint64_t now = ev_now(w->loop);
-        if (prof_worker_poll)
-            prof_worker_poll(now);
+        prof_worker_poll(now);
         if (sig_term)
             break;
         if (sig_reopen) {
