@@ -18,7 +18,8 @@
 # network (a config with free loopback ports is mounted over /etc/magicd),
 # because rootful podman without a CNI/netavark setup cannot publish ports.
 #
-# Environment: BASE (base image; default the local debootstrap one when it
+# Environment: CONTEXT (build context, default the working tree; e.g. a
+# `git archive` of a commit), BASE (base image; default the local debootstrap one when it
 # exists, else debian:bookworm-slim), IMAGE (default localhost/magicd),
 # PODMAN (the podman command; runc and cgroupfs are chosen automatically
 # where crun or systemd cgroups do not work).
@@ -59,7 +60,7 @@ build() {
     say "building $IMAGE from $BASE"
     # --format docker keeps HEALTHCHECK (the OCI format has no field for it).
     $PODMAN build --pull=never --network=host --format docker $ULIMITS \
-        --build-arg BASE="$BASE" -t "$IMAGE" -f Containerfile . >/tmp/magicd-container-build.$$ 2>&1 ||
+        --build-arg BASE="$BASE" -t "$IMAGE" -f Containerfile "${CONTEXT:-.}" >/tmp/magicd-container-build.$$ 2>&1 ||
         { tail -40 /tmp/magicd-container-build.$$; rm -f /tmp/magicd-container-build.$$; exit 1; }
     rm -f /tmp/magicd-container-build.$$
     say "built $IMAGE ($($PODMAN image inspect --format '{{.Size}}' "$IMAGE") bytes)"
@@ -100,7 +101,8 @@ printf 'rate_limit_ip 1000000 1m;\nrate_limit_email 1000000 1m;\n' >> "$tmp/etc/
 run() {
     $PODMAN run -d --name "$NAME" --network=host $ULIMITS \
         --memory=64m --memory-swap=64m --cpus=0.5 \
-        -v "$tmp/etc:/etc/magicd:ro" -v "$tmp/state:/var/lib/magicd" "$IMAGE" >/dev/null
+        -v "$tmp/etc:/etc/magicd:ro" -v "$tmp/state:/var/lib/magicd" "$IMAGE" 2>"$tmp/run.err" >/dev/null ||
+        { cat "$tmp/run.err"; exit 1; }
 }
 
 wait_healthy() {
@@ -131,7 +133,8 @@ user=$($PODMAN exec "$NAME" id -u)
 [ "$user" = 1000 ] || { echo "server runs as uid $user, want 1000"; exit 1; }
 key_mode=$(stat -c %a "$tmp/state/magicd.key")
 [ "$key_mode" = 600 ] || { echo "key file mode $key_mode, want 600"; exit 1; }
-$PODMAN logs "$NAME" 2>&1 | grep -q "created key file" || { echo "no log line for the new key"; exit 1; }
+logs=$($PODMAN logs "$NAME" 2>&1)
+grep -q "created key file" <<<"$logs" || { echo "no log line for the new key"; exit 1; }
 key_sum=$(sha256sum < "$tmp/state/magicd.key")
 say "uid 1000, limits 64m / 0.5 CPU, key file created (0600)"
 
@@ -166,7 +169,7 @@ PY
 say "login flow ok"
 
 say "10 s load test (100 connections) with a 5 s CPU profile during it"
-curl -sS -o "$tmp/cpu.pb.gz" "http://127.0.0.1:$PPORT/debug/pprof/profile?seconds=5" &
+curl -sS --max-time 40 -o "$tmp/cpu.pb.gz" "http://127.0.0.1:$PPORT/debug/pprof/profile?seconds=5" &
 curl_pid=$!
 "$LOADTEST" -q -c 100 -d 10s generate "http://127.0.0.1:$PORT/" > "$tmp/load.txt" 2>&1 ||
     { cat "$tmp/load.txt"; echo "loadtest failed"; exit 1; }
@@ -176,8 +179,8 @@ $PODMAN exec "$NAME" /usr/sbin/magicd -c /etc/magicd/magicd.conf health >/dev/nu
     { echo "not healthy after the load test"; $PODMAN logs "$NAME" 2>&1 | tail; exit 1; }
 top=$(go tool pprof -top "$tmp/cpu.pb.gz" 2>&1) || { echo "$top"; echo "pprof failed"; exit 1; }
 printf '%s\n' "$top" | head -12
-printf '%s\n' "$top" | grep -q "Type: cpu" || { echo "not a CPU profile"; exit 1; }
-printf '%s\n' "$top" | awk '/^ +[0-9.]+m?s /' | grep -q . || { echo "profile has no samples"; exit 1; }
+grep -q "Type: cpu" <<<"$top" || { echo "not a CPU profile"; exit 1; }
+[ -n "$(awk '/^ +[0-9.]+m?s /' <<<"$top")" ] || { echo "profile has no samples"; exit 1; }
 say "CPU profile read by go tool pprof"
 
 say "stop (SIGQUIT), start again on the same volume: the key file is kept"
@@ -188,6 +191,7 @@ $PODMAN rm "$NAME" >/dev/null
 run
 wait_healthy
 [ "$(sha256sum < "$tmp/state/magicd.key")" = "$key_sum" ] || { echo "key file was replaced"; exit 1; }
-$PODMAN logs "$NAME" 2>&1 | grep -q "created key file" && { echo "key created again"; exit 1; }
+logs=$($PODMAN logs "$NAME" 2>&1)
+grep -q "created key file" <<<"$logs" && { echo "key created again"; exit 1; }
 $PODMAN stop -t 15 "$NAME" >/dev/null
 say "ok: container test passed"
