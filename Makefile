@@ -42,15 +42,22 @@ all: $(BUILD)/magicd $(if $(SRC_LOADTEST),$(BUILD)/loadtest)
 deps:
 	@tools/deps.sh build
 
+# Quiet by default; `make V=1` shows the commands.
+Q = $(if $(V),,@)
+say = $(if $(V),,@echo "  $(1) $(2)")
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/magicd: $(OBJ_MAGICD)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/loadtest: $(OBJ_LOADTEST)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm -lpthread
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm -lpthread
 
 # A unit test may link against tools/loadtest code too (histogram, response
 # parser): those objects minus loadtest's main.
@@ -58,13 +65,15 @@ OBJ_LOADTEST_LIB = $(filter-out $(BUILD)/obj/tools/loadtest/main.o,$(OBJ_LOADTES
 
 $(BUILD)/tests/%: tests/unit/%.c $(OBJ_LIB) $(OBJ_LOADTEST_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(OBJ_LIB) $(OBJ_LOADTEST_LIB) $(LIBS)
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(OBJ_LIB) $(OBJ_LOADTEST_LIB) $(LIBS)
 
 unit: $(BIN_UNIT)
 	@tests/run unit $(BIN_UNIT)
 
 integration: all
-	@tests/run integration
+	@MAGICD_BIN=$${MAGICD_BIN:-$(BUILD)/magicd} LOADTEST_BIN=$${LOADTEST_BIN:-$(BUILD)/loadtest} \
+	  tests/run integration
 
 # make run: a working server in the foreground with the shipped config, a
 # SQLite user store holding demo@example.com, and links in the log.
@@ -79,8 +88,7 @@ check:
 check-asan:
 	@tools/deps.sh
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" OPT=-O1 all unit
-	MAGICD_BIN=build-asan/magicd LOADTEST_BIN=build-asan/loadtest MAGICD_ASAN=1 \
-	  $(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" OPT=-O1 integration
+	MAGICD_ASAN=1 $(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" OPT=-O1 integration
 
 bench: all
 	@tools/bench.sh
@@ -95,8 +103,19 @@ install: all
 	[ ! -f $(BUILD)/loadtest ] || install -m 0755 $(BUILD)/loadtest $(DESTDIR)$(PREFIX)/bin/magicd-loadtest
 	install -m 0644 html/*.html $(DESTDIR)$(PREFIX)/share/magicd/html/
 	install -m 0644 html/static/* $(DESTDIR)$(PREFIX)/share/magicd/html/static/
+	@# The installed config uses the FHS places the systemd unit creates.
 	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
-	  sed 's|^html_root html;|html_root $(PREFIX)/share/magicd/html;|' conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
+	  sed -e 's|^html_root html;|html_root $(PREFIX)/share/magicd/html;|' \
+	      -e 's| run/magicd.pid;| /run/magicd/magicd.pid;|' \
+	      -e 's| run/error.log | /var/log/magicd/error.log |' \
+	      -e 's| run/access.log | /var/log/magicd/access.log |' \
+	      -e 's| run/magicd.key| /var/lib/magicd/magicd.key|' \
+	      -e 's| run/users.db;| /var/lib/magicd/users.db;|' \
+	      -e 's| run/spool;| /var/lib/magicd/spool;|' \
+	      conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/magicd.service
 
 # Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30

@@ -135,7 +135,8 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
             proctitle_set("magicd: worker process");
             close_except(m, 1, 0);
             if (priv_drop(m->conf) == 0)
-                rc = worker_main(m->conf, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl);
+                rc = worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds,
+                                 m->nl);
         } else if (type == CHILD_PROFILER) {
             proctitle_set("magicd: profiler process");
             close_except(m, 0, 1);

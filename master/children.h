@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core/conf.h"
+#include "core/keyfile.h"
 #include "core/shm.h"
 
 #define MAX_CHILDREN (SHM_MAX_SLOTS + 8)
@@ -37,6 +38,7 @@ typedef struct {
 
 typedef struct master {
     conf_t *conf;
+    keyring_t keys; /* read as root; children inherit them */
     shm_t shm;
     int argc;
     char **argv;

@@ -45,6 +45,7 @@
 #include "master/children.h"
 #include "master/listen.h"
 #include "master/pidfile.h"
+#include "master/privileges.h"
 #include "master/upgrade.h"
 #include "worker/ratelimit.h"
 
@@ -153,12 +154,22 @@ static void reload(master_t *m)
         sd_notify_ready();
         return;
     }
-    if (sockets_sync(m, nc, err, sizeof err) < 0) {
+    keyring_t nk;
+    if (keyring_load(&nk, nc->key_file, nc->previous_key_file, err, sizeof err) < 0) {
         log_err("reload failed, still running with the old configuration: %s", err);
         free(nc);
         sd_notify_ready();
         return;
     }
+    if (sockets_sync(m, nc, err, sizeof err) < 0) {
+        log_err("reload failed, still running with the old configuration: %s", err);
+        keyring_wipe(&nk);
+        free(nc);
+        sd_notify_ready();
+        return;
+    }
+    keyring_wipe(&m->keys);
+    m->keys = nk; /* a rotated key file takes effect on HUP */
     if (strcmp(nc->error_log, m->conf->error_log) ||
         nc->error_log_level != m->conf->error_log_level)
         open_logs(nc);
@@ -356,6 +367,12 @@ int master_run(conf_t *conf, int argc, char **argv)
 
     if (open_logs(conf) < 0)
         return 1;
+    if (keyring_load(&m->keys, conf->key_file, conf->previous_key_file, err, sizeof err) < 0) {
+        log_emerg("%s", err);
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        return 1;
+    }
+    priv_chown_state(conf);
     pid_t other = pidfile_read(conf->pid_file);
     if (other > 0 && other != getpid() && kill(other, 0) == 0 && m->ninherited == 0) {
         log_emerg("magicd is already running (pid %d, from \"%s\")", (int)other, conf->pid_file);
@@ -426,6 +443,7 @@ int master_run(conf_t *conf, int argc, char **argv)
     pidfile_remove(conf->pid_file, getpid());
     log_notice("exit");
     shm_destroy(&m->shm);
+    keyring_wipe(&m->keys);
     free(m->conf);
     return 0;
 }

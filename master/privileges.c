@@ -58,3 +58,32 @@ int priv_drop(const conf_t *c)
     }
     return 0;
 }
+
+static void chown_if_exists(const char *path, uid_t uid, gid_t gid)
+{
+    if (path[0] && chown(path, uid, gid) < 0 && errno != ENOENT)
+        log_error(MG_LOG_WARN, errno, "chown(\"%s\") failed", path);
+}
+
+void priv_chown_state(const conf_t *c)
+{
+    if (geteuid() != 0 || !c->user[0])
+        return;
+    uid_t uid;
+    gid_t gid;
+    char err[256], p[CONF_PATH_MAX + 8];
+    if (priv_lookup(c, &uid, &gid, err, sizeof err) < 0)
+        return;
+    chown_if_exists(c->users_db, uid, gid);
+    snprintf(p, sizeof p, "%s-wal", c->users_db);
+    chown_if_exists(p, uid, gid);
+    snprintf(p, sizeof p, "%s-shm", c->users_db);
+    chown_if_exists(p, uid, gid);
+    chown_if_exists(c->error_log, uid, gid);
+    if (strcmp(c->access_log, "off"))
+        chown_if_exists(c->access_log, uid, gid);
+    if (c->delivery == DELIVERY_OUTBOX)
+        chown_if_exists(c->delivery_arg, uid, gid);
+    if (c->delivery == DELIVERY_SMTP)
+        chown_if_exists(c->smtp_spool, uid, gid);
+}

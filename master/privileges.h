@@ -10,6 +10,10 @@
 
 /* Look up c->user/c->group. 0 (and uid, gid set) or -1 with err. */
 int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz);
+/* Master, as root with `user` set: give the worker user the files workers
+ * open or reopen themselves (user store and its WAL files, outbox, spool,
+ * logs), so dropping privileges does not lock them out. */
+void priv_chown_state(const conf_t *c);
 /* In a child: become the configured user when running as root. */
 int priv_drop(const conf_t *c);
 

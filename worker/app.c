@@ -23,15 +23,15 @@
 #include "worker/routes.h"
 #include "worker/store.h"
 
-int app_open(app_t *app, const conf_t *c, shm_t *shm, unsigned slot, char *err, size_t errsz)
+int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
+             char *err, size_t errsz)
 {
     memset(app, 0, sizeof *app);
     app->conf = c;
     app->shm = shm;
     app->self = shm_slot(shm, slot);
     app->rl_zone = shm_ratelimit_zone(shm);
-    if (keyring_load(&app->keys, c->key_file, c->previous_key_file, err, errsz) < 0)
-        return -1;
+    app->keys = *keys;
     app->store = store_open(c->users_db, 0, err, errsz);
     if (!app->store)
         return -1;

@@ -5,7 +5,8 @@
  * the SQLite store, the delivery channel, the loaded page templates and the
  * shared rate-limit zone. It is built after fork (SQLite handles and OpenSSL
  * contexts must not cross a fork) by app_open() and torn down by
- * app_close().
+ * app_close(). The keys are the exception: the master reads the key files
+ * (as root, before workers drop privileges) and workers inherit them.
  */
 #ifndef MG_APP_H
 #define MG_APP_H
@@ -32,7 +33,10 @@ typedef struct app {
     static_set_t statics;
 } app_t;
 
-int app_open(app_t *app, const conf_t *c, shm_t *shm, unsigned slot, char *err, size_t errsz);
+/* keys: loaded by the master (which keeps root-only key files readable
+ * after workers drop privileges) and inherited across fork. */
+int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
+             char *err, size_t errsz);
 void app_close(app_t *app);
 /* USR1: reopen files the app writes (outbox). */
 void app_reopen(app_t *app);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "core/base64url.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "worker/delivery.h"
 #include "worker/email.h"
@@ -89,7 +90,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = (uint64_t)time(NULL) * 1000, retry;
+    uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
     char key[300];
     int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms, now_ms,
@@ -123,7 +124,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
 
-    uint64_t now = now_ms / 1000;
+    uint64_t now = (uint64_t)time(NULL);
     link_claims_t cl;
     memset(&cl, 0, sizeof cl);
     snprintf(cl.email, sizeof cl.email, "%s", email);

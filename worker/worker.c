@@ -181,11 +181,11 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 
 /* ---- setup ---- */
 
-static int worker_setup(worker_t *w, const int *lfds, int nlfds)
+static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int nlfds)
 {
     char err[1024];
     const conf_t *c = w->conf;
-    if (app_open(&w->app, c, w->shm, w->slot, err, sizeof err) < 0) {
+    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0) {
         log_emerg("worker cannot start: %s", err);
         return -1;
     }
@@ -251,8 +251,8 @@ static void reopen(worker_t *w)
     app_reopen(&w->app);
 }
 
-int worker_main(const conf_t *c, shm_t *shm, unsigned slot, int worker_no, const int *lfds,
-                int nlfds)
+int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot, int worker_no,
+                const int *lfds, int nlfds)
 {
     static worker_t w0;
     worker_t *w = &w0;
@@ -264,7 +264,7 @@ int worker_main(const conf_t *c, shm_t *shm, unsigned slot, int worker_no, const
     w->nconns_tab = shm->hdr->conns_per_slot;
     install_signals();
 
-    if (worker_setup(w, lfds, nlfds) < 0)
+    if (worker_setup(w, keys, lfds, nlfds) < 0)
         return 2;
     prof_worker_init(c, shm, slot); /* the one place samplers are installed */
     w->self->started_ms = clock_mono_ms();
