@@ -188,6 +188,9 @@ if cg:
     print("cpu        %.2f s in %.2f s = %.2f CPU of a %s CPU quota" % (
         cg["cpu_seconds"], cg["wall_seconds"],
         cg["cpu_seconds"] / cg["wall_seconds"] if cg["wall_seconds"] else 0, cg["cpus"]))
+    if cg.get("cpu_periods"):
+        print("           quota throttled the server in %d of %d 100 ms periods (%.1f s held back)" % (
+            cg["cpu_throttled_periods"], cg["cpu_periods"], cg["cpu_throttled_seconds"]))
     if cg["oom_killed"]:
         ok = False
 else:
