@@ -440,7 +440,12 @@ int master_run(conf_t *conf, int argc, char **argv)
             m->last_watchdog_ms = now;
         }
     }
-    pidfile_remove(conf->pid_file, getpid());
+    /* After an upgrade our pid lives in PID.oldbin; remove whichever file
+     * still names us (never the new master's). */
+    char oldbin[CONF_PATH_MAX + 16];
+    snprintf(oldbin, sizeof oldbin, "%s.oldbin", m->conf->pid_file);
+    pidfile_remove(m->conf->pid_file, getpid());
+    pidfile_remove(oldbin, getpid());
     log_notice("exit");
     shm_destroy(&m->shm);
     keyring_wipe(&m->keys);
