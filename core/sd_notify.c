@@ -34,6 +34,7 @@ static int sd_fd = -1;
 static struct sockaddr_un sd_addr;
 static socklen_t sd_addrlen;
 static uint64_t sd_wd_usec;
+static char sd_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 
 static int sd_parse_addr(const char *e)
 {
@@ -46,6 +47,7 @@ static int sd_parse_addr(const char *e)
     memset(&sd_addr, 0, sizeof(sd_addr));
     sd_addr.sun_family = AF_UNIX;
     memcpy(sd_addr.sun_path, e, n);
+    memcpy(sd_path, e, n + 1);
     if (e[0] == '@') {
         /* Abstract: the length counts exactly the name, no trailing NUL. */
         sd_addr.sun_path[0] = '\0';
@@ -84,6 +86,7 @@ int sd_notify_init(void)
     int rc = 0;
 
     sd_read_watchdog();
+    sd_path[0] = '\0';
     if (sd_fd >= 0) {
         close(sd_fd);
         sd_fd = -1;
@@ -130,6 +133,11 @@ int sd_notifyf(const char *fmt, ...)
 uint64_t sd_watchdog_usec(void)
 {
     return sd_wd_usec;
+}
+
+const char *sd_notify_socket_path(void)
+{
+    return sd_fd >= 0 && sd_path[0] ? sd_path : NULL;
 }
 
 int sd_notify_ready(void)

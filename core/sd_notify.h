@@ -36,6 +36,11 @@ int sd_notify_stopping(void);
 int sd_notify_watchdog(void);
 /* STATUS=<workers> workers, <conns> connections, <rps> requests/s */
 int sd_notify_status(int workers, long conns, double rps);
+/* The NOTIFY_SOCKET value read by sd_notify_init() (NULL when none), so a
+ * binary upgrade can hand it to the new master, which then announces itself
+ * with MAINPID= (the unit needs NotifyAccess=all for that). */
+const char *sd_notify_socket_path(void);
+
 /* MAINPID=pid: tell systemd that another process (a new binary after an
  * upgrade) is now the service's main process. */
 int sd_notify_mainpid(long pid);

@@ -17,6 +17,8 @@
  */
 #include "master/upgrade.h"
 
+#include "core/sd_notify.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -123,21 +125,31 @@ int upgrade_inherited(int *fds, int max)
     return k;
 }
 
-/* environ without MAGICD_INHERIT, plus `extra`; NULL-terminated, malloc'd. */
-static char **upgrade_env(char *extra)
+static int upgrade_is_var(const char *entry, const char *name)
 {
-    size_t n = 0, k = 0, plen = strlen(UPGRADE_ENV);
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/* environ without MAGICD_INHERIT, plus `extra` and `notify` (when not
+ * NULL); NULL-terminated, malloc'd. */
+static char **upgrade_env(char *extra, char *notify)
+{
+    size_t n = 0, k = 0;
     char **env;
 
     while (environ && environ[n])
         n++;
-    env = calloc(n + 2, sizeof(*env));
+    env = calloc(n + 3, sizeof(*env));
     if (!env)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        if (!(strncmp(environ[i], UPGRADE_ENV, plen) == 0 && environ[i][plen] == '='))
+        if (!upgrade_is_var(environ[i], UPGRADE_ENV) &&
+            !upgrade_is_var(environ[i], "NOTIFY_SOCKET"))
             env[k++] = environ[i];
     env[k++] = extra;
+    if (notify)
+        env[k++] = notify;
     env[k] = NULL;
     return env;
 }
@@ -162,7 +174,14 @@ pid_t upgrade_spawn(char *const argv[], const int *fds, int nfds)
         errno = E2BIG;
         return -1;
     }
-    env = upgrade_env(var);
+    /* Under systemd the new master gets the notify socket back (the old one
+     * removed it from the environment), so it can send MAINPID= and READY=1
+     * and systemd follows it when the old master exits. */
+    char notify[160];
+    const char *sock = sd_notify_socket_path();
+    if (sock)
+        snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s", sock);
+    env = upgrade_env(var, sock ? notify : NULL);
     if (!env)
         return -1;
     pid = fork();

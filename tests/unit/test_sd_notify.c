@@ -69,6 +69,7 @@ int main(void)
     CHECK(sd_notify_init() == 0);
     CHECK(sd_notify_ready() == 0);
     CHECK(sd_watchdog_usec() == 0);
+    CHECK(sd_notify_socket_path() == NULL);
 
     /* A path socket. */
     snprintf(path, sizeof(path), "/tmp/magicd-sdn-%ld.sock", (long)getpid());
@@ -84,6 +85,7 @@ int main(void)
     CHECK(getenv("WATCHDOG_USEC") == NULL);
     CHECK(getenv("WATCHDOG_PID") == NULL);
     CHECK(sd_watchdog_usec() == 3000000);
+    CHECK(sd_notify_socket_path() && strcmp(sd_notify_socket_path(), path) == 0);
 
     CHECK(sd_notify_ready() == 1);
     CHECK(recv_msg(fd, buf, sizeof(buf)) > 0 && strcmp(buf, "READY=1") == 0);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/sd_notify.h"
 #include "master/upgrade.h"
 
 static int failed;
@@ -36,6 +37,10 @@ static int child(void)
         return 2;
     if (getenv(UPGRADE_ENV))
         return 3;
+    /* Under systemd the new master gets the notify socket back. */
+    const char *want = getenv("EXPECT_NOTIFY"), *got = getenv("NOTIFY_SOCKET");
+    if (!want || !got || strcmp(want, got) != 0)
+        return 6;
     for (int i = 0; i < n; i++) {
         struct sockaddr_in a;
         socklen_t len = sizeof(a);
@@ -85,6 +90,10 @@ int main(int argc, char **argv)
     CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 8) == 0);
     dfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     CHECK(dfd >= 0);
+    /* As if under systemd: the master read NOTIFY_SOCKET and removed it. */
+    setenv("NOTIFY_SOCKET", "@magicd-test-upgrade", 1);
+    setenv("EXPECT_NOTIFY", "@magicd-test-upgrade", 1);
+    CHECK(sd_notify_init() == 1 && getenv("NOTIFY_SOCKET") == NULL);
     int pass[3] = {lfd, dfd, 900};
     char *cargv[] = {argv[0], "child", NULL};
     pid = upgrade_spawn(cargv, pass, 3);
