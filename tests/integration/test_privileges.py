@@ -1,0 +1,39 @@
+"""Started as root with `user nobody`, the master keeps root while every
+child runs as nobody, and the whole login flow still works (the key file is
+read by the master; the user store and logs are handed to the worker user)."""
+import os
+import pwd
+from harness import Magicd, Browser, DEMO, check, skip
+
+if os.geteuid() != 0:
+    skip("needs root to test dropping privileges")
+try:
+    nobody = pwd.getpwnam("nobody")
+except KeyError:
+    skip("no user nobody")
+
+srv = Magicd(workers=2, extra="user nobody;")
+# As an operator would set up /var/lib/magicd: the state directory belongs
+# to the worker user (SQLite creates its WAL files next to the database).
+os.chmod(srv.tmp, 0o755)
+os.chown(srv.tmp, nobody.pw_uid, nobody.pw_gid)
+with srv:
+    def uid(pid):
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    check(uid(srv.proc.pid)[0] == 0, "master stays root")
+    kids = srv.children()
+    check(len(kids) >= 2, f"children {kids}")
+    for pid, title in kids:
+        check(set(uid(pid)) == {nobody.pw_uid}, f"{title} runs as nobody: {uid(pid)}")
+    key = os.stat(os.path.join(srv.tmp, "magicd.key"))
+    check(key.st_uid == 0 and (key.st_mode & 0o077) == 0, "key file stays root-only")
+    b = Browser(srv)
+    b.login_page()
+    st, _, _ = b.generate(DEMO)
+    check(st == 200, f"generate as nobody: {st}")
+    link = srv.outbox_links()[-1]["link"]
+    st, _, _ = b.req("POST", link[link.index("/magic/verify/"):])
+    check(st == 303, f"verify as nobody (writes the used-link ledger): {st}")
+print("privileges ok")
