@@ -273,6 +273,7 @@ static int parse_sz(parse_t *p, const char *v, size_t *out, const char *name)
 
 static int d_worker_processes(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     if (!strcmp(argv[1], "auto")) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         p->c->worker_processes = n > 0 ? (int)n : 1;
@@ -327,6 +328,7 @@ static int d_access_log(parse_t *p, int argc, char **argv)
 
 static int d_listen(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     conf_t *c = p->c;
     if (!p->listen_set) {
         c->nlisten = 0;
@@ -342,6 +344,7 @@ static int d_listen(parse_t *p, int argc, char **argv)
 
 static int d_profiler_listen(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     if (conf_parse_addr(argv[1], &p->c->profiler_listen) < 0)
         return perr(p, "invalid address \"%s\" in \"profiler_listen\" directive", argv[1]);
     return 0;
@@ -377,6 +380,7 @@ static int d_delivery(parse_t *p, int argc, char **argv)
 
 static int d_rate(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     int *n = argv[0][11] == 'e' ? &p->c->rate_email_n : &p->c->rate_ip_n;
     uint64_t *w = argv[0][11] == 'e' ? &p->c->rate_email_window_ms : &p->c->rate_ip_window_ms;
     if (parse_int(p, argv[1], 1, 1000000000, n, argv[0]) < 0 ||
@@ -389,6 +393,7 @@ static int d_rate(parse_t *p, int argc, char **argv)
 
 static int d_smtp_auth(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     if (set_str(p, p->c->smtp_auth_user, sizeof p->c->smtp_auth_user, argv[1], argv[0]) < 0)
         return -1;
     return set_str(p, p->c->smtp_auth_password, sizeof p->c->smtp_auth_password, argv[2], argv[0]);
@@ -396,6 +401,7 @@ static int d_smtp_auth(parse_t *p, int argc, char **argv)
 
 static int d_smtp_starttls(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     if (!strcmp(argv[1], "required")) {
         p->c->smtp_starttls = 2;
         return 0;
@@ -473,6 +479,7 @@ static const directive_t directives[] = {
  * "1ms", "0" (off). */
 static int d_block_rate(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     const char *v = argv[1];
     char *end;
     unsigned long long x = strtoull(v, &end, 10);
@@ -567,6 +574,7 @@ static int parse_file(parse_t *p, const char *path)
 
 static int d_include(parse_t *p, int argc, char **argv)
 {
+    (void)argc; /* checked against the directive table */
     char pat[CONF_PATH_MAX * 2];
     if (argv[1][0] == '/') {
         snprintf(pat, sizeof pat, "%s", argv[1]);

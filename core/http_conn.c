@@ -157,6 +157,8 @@ static void conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
 
 static void accept_ready(ev_loop_t *l, ev_io_t *io, uint32_t ev)
 {
+    (void)l;
+    (void)ev;
     http_server_t *s = io->data;
     for (int i = 0; i < ACCEPT_BATCH && s->accepting; i++) {
         struct sockaddr_storage ss;
@@ -310,6 +312,7 @@ static void conn_close(http_conn_t *c)
 
 static void conn_timeout(ev_loop_t *l, ev_timer_t *t)
 {
+    (void)l;
     http_conn_t *c = t->data;
     switch (c->state) {
     case HTTP_CONN_READING:

@@ -12,6 +12,7 @@
 
 void route_home(app_t *app, http_conn_t *c, http_request_t *req)
 {
+    (void)req;
     page_render(app, c, 200, TPL_INDEX, NULL, 0);
 }
 
@@ -25,6 +26,8 @@ void route_login(app_t *app, http_conn_t *c, http_request_t *req)
 
 void route_healthz(app_t *app, http_conn_t *c, http_request_t *req)
 {
+    (void)app;
+    (void)req;
     static const char ok[] = "{\"status\":\"ok\"}";
     http_reply_start(c, 200);
     http_reply_header(c, "Cache-Control", "no-store");
