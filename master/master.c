@@ -407,6 +407,11 @@ int master_run(conf_t *conf, int argc, char **argv)
     proctitle_set("magicd: master process %s -c %s", argv[0], conf->file);
     log_notice("magicd started: master %d, %d worker processes, listening on %s:%s", (int)getpid(),
                conf->worker_processes, conf->listen[0].host, conf->listen[0].port);
+    if (conf->delivery == DELIVERY_RESPONSE)
+        log_warn("\"delivery response\" shows magic links in the page (the original demo's "
+                 "behaviour): anyone who can type an address can sign in as it. Development only.");
+    if (!conf->public_url[0] && conf->delivery != DELIVERY_RESPONSE)
+        log_notice("public_url is not set: links are built from the request's Host header");
     children_spawn_missing(m);
     if (children_wait_ready(m, 5000) == 0)
         sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
