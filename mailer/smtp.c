@@ -22,6 +22,7 @@
  */
 #include "mailer/smtp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -412,6 +413,19 @@ static int smtp_connect(const smtp_relay_t *r, char *err, size_t errsz)
     return fd;
 }
 
+/* The name the certificate must carry: a DNS name, or for a relay given
+ * as an address literal, an IP subjectAltName. */
+static int smtp_tls_expect_name(SSL *ssl, const char *host)
+{
+    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+    unsigned char ip[16];
+
+    if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1)
+        return X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1 ? 0 : -1;
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1 ? 0 : -1;
+}
+
 static int smtp_starttls(smtp_session_t *s, const smtp_relay_t *r, char *err, size_t errsz)
 {
     int code = smtp_cmd(s, 0, "STARTTLS");
@@ -431,12 +445,14 @@ static int smtp_starttls(smtp_session_t *s, const smtp_relay_t *r, char *err, si
     s->ssl = SSL_new(s->ctx);
     if (!s->ssl)
         goto tls_err;
-    SSL_set_tlsext_host_name(s->ssl, r->host);
-    if (r->starttls == SMTP_TLS_REQUIRED) {
-        SSL_set_hostflags(s->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (!SSL_set1_host(s->ssl, r->host))
-            goto tls_err;
+    {
+        unsigned char ip[16];
+        /* SNI carries host names only, never address literals (RFC 6066). */
+        if (inet_pton(AF_INET, r->host, ip) != 1 && inet_pton(AF_INET6, r->host, ip) != 1)
+            SSL_set_tlsext_host_name(s->ssl, r->host);
     }
+    if (r->starttls == SMTP_TLS_REQUIRED && smtp_tls_expect_name(s->ssl, r->host) < 0)
+        goto tls_err;
     SSL_set_fd(s->ssl, s->fd);
     if (s->rlen != 0) {
         /* Bytes after the 220 would be a plaintext injection (CVE-2011-0411). */

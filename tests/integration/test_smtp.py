@@ -10,7 +10,10 @@ Checked:
      worker only writes the spool); the link waits in the spool and arrives
      exactly once after the relay comes back;
   3. a link spooled while the relay is down survives a restart of magicd
-     and is then delivered exactly once.
+     and is then delivered exactly once;
+  4. `smtp_starttls required` refuses a relay whose certificate it cannot
+     verify (the link stays in the spool), and delivers once the relay's CA
+     is trusted (SSL_CERT_FILE).
 """
 import email
 import email.policy
@@ -36,10 +39,13 @@ except ImportError:
     except ImportError:
         skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
 
+import logging  # noqa: E402
 import ssl  # noqa: E402
 import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*login_data is deprecated")
+# The relay logs the handshakes refused on purpose in phase 4; keep it quiet.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 USER, PASSWORD = "mailer", "s3cret pass"
 FROM = "magicd <login@example.com>"
@@ -53,10 +59,12 @@ class Relay:
         self.mails = []  # (mail_from, rcpt_tos, bytes, tls, auth_user)
         self.lock = threading.Lock()
         self.ctrl = None
+        self.cert = cert = os.path.join(tmp, "relay.crt")
         cert, key = os.path.join(tmp, "relay.crt"), os.path.join(tmp, "relay.key")
         if not os.path.exists(cert):
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+                            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
                            check=True, capture_output=True, timeout=60)
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.load_cert_chain(cert, key)
@@ -152,6 +160,7 @@ def main():
             phase_delivery(srv, relay)
             phase_outage(srv, relay)
         phase_restart(srv, relay)
+        phase_required(srv, relay)
     finally:
         relay.stop()
         try:
@@ -224,6 +233,34 @@ def phase_restart(srv, relay):
     sign_in(srv, b, link)
     srv.stop()
     print("ok: link spooled before a restart is delivered once after it, and works")
+
+
+def phase_required(srv, relay):
+    srv.write_conf(srv.extra + f'\nsmtp_from "{FROM}";\nsmtp_auth {USER} "{PASSWORD}";\n'
+                   f"smtp_spool {srv.tmp}/spool;\nsmtp_starttls required;\n"
+                   "rate_limit_email 100 1m;\n")
+    n0 = relay.count()
+    untrusted = os.path.join(srv.tmp, "no-cas.pem")
+    open(untrusted, "w").close()
+    srv.start(env={"SSL_CERT_FILE": untrusted, "SSL_CERT_DIR": srv.tmp})
+    b = Browser(srv)
+    b.login_page()
+    st, _, _ = b.generate(DEMO)
+    check(st == 200, f"generate answered {st}")
+    time.sleep(3)
+    check(relay.count() == n0, "mail sent to a relay whose certificate is not trusted")
+    check(len(spooled(srv)) == 1, f"spool holds {spooled(srv)}, want the one link")
+    check("certificate verify failed" in srv.log(), "no certificate error in the log")
+    srv.stop()
+    srv.start(env={"SSL_CERT_FILE": relay.cert})
+    relay.wait(n0 + 1, 30)
+    time.sleep(1)
+    check(relay.count() == n0 + 1, f"{relay.count() - n0} mails for one link")
+    check(relay.mails[-1][3], "required TLS, but the mail was sent in clear")
+    _, link = link_from_mail(relay.mails[-1][2])
+    sign_in(srv, b, link)
+    srv.stop()
+    print("ok: starttls required: untrusted relay refused (link kept), trusted relay delivers")
 
 
 if __name__ == "__main__":
