@@ -272,7 +272,7 @@ static void pp_gor_reply(prof_job_t *j)
     else if (j->debug != 0)
         pp_send(j->c, PP_TEXT, NULL, &out);
     else
-        pp_send(j->c, PP_BIN, "goroutine", &out);
+        pp_send(j->c, PP_BIN, j->name, &out);
     buf_free(&out);
     pp_job_unlink(j);
 }
@@ -294,13 +294,14 @@ static void pp_gor_poll(ev_loop_t *loop, ev_timer_t *t)
         ev_timer_set(loop, t, 5);
 }
 
-static void pp_goroutine(prof_srv_t *s, http_conn_t *c, int debug)
+static void pp_goroutine(prof_srv_t *s, http_conn_t *c, int debug, const char *attach)
 {
     prof_job_t *j = pp_job_new(s, c, JOB_GOR, pp_gor_poll);
     if (!j) {
         pp_error(c, 500, "failed to collect profile");
         return;
     }
+    pp_setname(j, attach);
     j->debug = debug;
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
@@ -384,7 +385,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
              * then are what Go serves; ours are live counts, so the delta
              * of a steady server is close to empty. Serve the current one. */
             if (!strcmp(name, "goroutine"))
-                pp_goroutine(s, c, 0);
+                pp_goroutine(s, c, 0, "goroutine-delta");
             else {
                 buf_t out = {0};
                 prof_write_threadcreate(prof_srv_sym(s), s->shm, 0, &out);
@@ -406,7 +407,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
         return;
     }
     if (!strcmp(name, "goroutine")) {
-        pp_goroutine(s, c, debug);
+        pp_goroutine(s, c, debug, "goroutine");
         return;
     }
     if (!strcmp(name, "threadcreate")) {
@@ -554,8 +555,9 @@ static void pp_symbol(prof_srv_t *s, http_conn_t *c, http_request_t *req)
             const prof_frame_t *fr;
             int m;
             int k = prof_sym_lookup(prof_srv_sym(s), pc, &fr, &m);
-            if (k > 0 && fr[k - 1].func[0] && strncmp(fr[k - 1].func, "0x", 2) != 0)
-                buf_printf(&b, "%#llx %s\n", (unsigned long long)pc, fr[k - 1].func);
+            /* Go's FuncForPC: the innermost function when inlined */
+            if (k > 0 && fr[0].func[0] && strncmp(fr[0].func, "0x", 2) != 0)
+                buf_printf(&b, "%#llx %s\n", (unsigned long long)pc, fr[0].func);
         }
         i = j + 1;
     }

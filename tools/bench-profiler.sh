@@ -42,6 +42,9 @@ cleanup() {
     [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
+# Private copies: a rebuild during the run must not change what perf and
+# the profiler read.
+cp "$BIN" "$tmp/magicd" && cp "$LT" "$tmp/loadtest" && BIN=$tmp/magicd && LT=$tmp/loadtest
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 echo demo@example.com >"$tmp/emails"
 
