@@ -55,7 +55,16 @@ make_base() {
 
 build() {
     if [ -z "${BASE:-}" ]; then
-        if $PODMAN image exists "$LOCAL_BASE"; then BASE=$LOCAL_BASE; else BASE=debian:bookworm-slim; fi
+        if $PODMAN image exists "$LOCAL_BASE"; then
+            BASE=$LOCAL_BASE
+        elif $PODMAN image exists debian:bookworm-slim ||
+             $PODMAN pull -q debian:bookworm-slim >/dev/null 2>&1; then
+            BASE=debian:bookworm-slim
+        else
+            # No registry: make the base from Debian's packages.
+            make_base
+            BASE=$LOCAL_BASE
+        fi
     fi
     say "building $IMAGE from $BASE"
     # --format docker keeps HEALTHCHECK (the OCI format has no field for it).
@@ -178,20 +187,20 @@ grep -iE "requests|req/s|latency|status" "$tmp/load.txt" | head -8 || true
 $PODMAN exec "$NAME" /usr/sbin/magicd -c /etc/magicd/magicd.conf health >/dev/null ||
     { echo "not healthy after the load test"; $PODMAN logs "$NAME" 2>&1 | tail; exit 1; }
 top=$(go tool pprof -top "$tmp/cpu.pb.gz" 2>&1) || { echo "$top"; echo "pprof failed"; exit 1; }
-printf '%s\n' "$top" | head -12
+head -12 <<<"$top"
 grep -q "Type: cpu" <<<"$top" || { echo "not a CPU profile"; exit 1; }
 [ -n "$(awk '/^ +[0-9.]+m?s /' <<<"$top")" ] || { echo "profile has no samples"; exit 1; }
 say "CPU profile read by go tool pprof"
 
 say "stop (SIGQUIT), start again on the same volume: the key file is kept"
-$PODMAN stop -t 15 "$NAME" >/dev/null
+$PODMAN stop -t 15 "$NAME" >/dev/null 2>&1
 code=$($PODMAN inspect --format '{{.State.ExitCode}}' "$NAME")
 [ "$code" = 0 ] || { echo "exit code $code after stop"; $PODMAN logs "$NAME" 2>&1 | tail; exit 1; }
-$PODMAN rm "$NAME" >/dev/null
+$PODMAN rm "$NAME" >/dev/null 2>&1
 run
 wait_healthy
 [ "$(sha256sum < "$tmp/state/magicd.key")" = "$key_sum" ] || { echo "key file was replaced"; exit 1; }
 logs=$($PODMAN logs "$NAME" 2>&1)
 grep -q "created key file" <<<"$logs" && { echo "key created again"; exit 1; }
-$PODMAN stop -t 15 "$NAME" >/dev/null
+$PODMAN stop -t 15 "$NAME" >/dev/null 2>&1
 say "ok: container test passed"
