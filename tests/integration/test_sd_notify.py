@@ -85,9 +85,18 @@ def run(srv, notify):
     # 1. READY=1 only once the workers and the profiler are up.
     kv = notify.wait_for("READY", 20)
     check(kv["READY"] == "1", f"READY={kv['READY']}")
+    # The children must exist when READY=1 arrives; a child sets its title
+    # ("worker process", ...) just after fork, so give the titles a moment.
+    kids = srv.children()
+    check(len(kids) >= 3, f"READY=1 with {len(kids)} children (want 2 workers + profiler)")
+    end = time.monotonic() + 5
+    while time.monotonic() < end and (len(srv.worker_pids()) < 2 or not srv.profiler_pid()):
+        time.sleep(0.02)
     workers, prof = srv.worker_pids(), srv.profiler_pid()
-    check(len(workers) >= 2, f"READY=1 with {len(workers)} workers up")
-    check(prof is not None, "READY=1 before the profiler process exists")
+    check(len(workers) >= 2, f"{len(workers)} workers after READY=1")
+    check(prof is not None, "no profiler process after READY=1")
+    check(set(workers + [prof]) <= set(p for p, _ in kids),
+          "workers or profiler started after READY=1")
     st, _, _ = srv.request("GET", "/healthz", timeout=5)
     check(st == 200, f"/healthz {st} right after READY=1")
     print(f"ok: READY=1 with workers {workers} and profiler {prof} up")
