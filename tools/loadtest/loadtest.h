@@ -10,6 +10,7 @@
  *
  *   opts.c      command line -> lt_opts_t (and the target address)
  *   scenario.c  what a connection sends next and what it takes from answers
+ *   outbox.c    login: links read from magicd's outbox file
  *   conn.c      the per-thread event loop: connect, write, read, time out
  *   report.c    progress line, final report, --json
  *   hist.c      latency histogram, resp_parse.c response framing

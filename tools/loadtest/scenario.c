@@ -7,8 +7,9 @@
  *             over and over - the article's load, done the way a browser does
  *             it, so the server does the real work rather than reject it.
  *   login     the whole flow per iteration: generate, take the link from the
- *             answer (delivery response), POST /magic/verify/<token>, take
- *             the session cookie, POST the secure page.
+ *             answer (delivery response) or, with --outbox, from the outbox
+ *             file (outbox.c), POST /magic/verify/<token>, take the session
+ *             cookie, POST the secure page.
  *   original  exactly the article's request: POST /magic/generate with a
  *             random X-CSRF-Token, no cookie and no body. The server answers
  *             403, which is counted as a status, not an error.
