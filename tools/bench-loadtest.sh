@@ -17,7 +17,7 @@
 # or nginx is missing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LT=${LOADTEST_BIN:-build/loadtest}
+LT=${LOADTEST_BIN:-${BUILD:-build}/loadtest}
 THREADS=${THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 SECS=${SECONDS_EACH:-5}

@@ -36,8 +36,8 @@ WORKERS=${WORKERS:-1}
 MEMORY=${MEMORY:-64m}
 CPUS=${CPUS:-0.5}
 SCENARIO=${SCENARIO:-generate}
-MAGICD=${MAGICD_BIN:-build/magicd}
-LT=${LOADTEST_BIN:-build/loadtest}
+MAGICD=${MAGICD_BIN:-${BUILD:-build}/magicd}
+LT=${LOADTEST_BIN:-${BUILD:-build}/loadtest}
 OUT=${OUT:-build/experiment/$(date +%Y%m%d-%H%M%S)}
 die() { echo "experiment: $*" >&2; exit 1; }
 
