@@ -187,7 +187,7 @@ curl -s -o "$tmp/acc.pprof" "http://127.0.0.1:$pport_on/debug/pprof/profile?seco
 cp=$!
 perf record -q -e cpu-clock -F 1000 -g -p "$wpids" -o "$tmp/perf.data" -- sleep "$ASECS" >/dev/null 2>&1
 wait "$cp" "$lp"
-(cd "$tmp" && go tool pprof -top -noinlines -nodecount=1000 acc.pprof >"$tmp/pprof.top" 2>/dev/null)
+(cd "$tmp" && go tool pprof -top -noinlines -nodefraction=0 -nodecount=100000 acc.pprof >"$tmp/pprof.top" 2>/dev/null)
 perf script -i "$tmp/perf.data" -F ip,sym,dso 2>/dev/null >"$tmp/perf.script"
 python3 - "$tmp/pprof.top" "$tmp/perf.script" <<'EOF' || fail=1
 import re, sys
@@ -200,7 +200,7 @@ def norm(name):
     if re.match(r"^(0x[0-9a-f]+|\[unknown\])$", name):
         return "[unknown]"  # a stripped library's internal function, both sides
     name = re.sub(r"^(__GI_)?_*(libc_)?_*", "", name)
-    return re.sub(r"(_nocancel|_internal)$", "", name)
+    return re.sub(r"(64)?(_nocancel|_internal)?$", "", name)
 
 pp = Counter()
 for line in open(sys.argv[1]):

@@ -5,7 +5,8 @@ the workers serving (requests keep succeeding), the master starts a new
 profiler on the same port, and the new one answers a CPU profile with
 samples that `go tool pprof` reads; SIGQUIT to a profiler in the middle of a
 CPU profile answers that profile at once with what it collected (a complete,
-readable profile) instead of dropping it.
+readable profile) instead of dropping it; after a reload (HUP) the new
+generation's profiler owns the sample rings and profiles the new workers.
 """
 import os
 import re
@@ -81,7 +82,28 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
     m = re.search(r"Duration: ([\d.]+)(ms|s)", top)
     check(m and float(m.group(1)) / (1000 if m.group(2) == "ms" else 1) < 5,
           "QUIT profile duration:\n" + top[:400])
-    wait_new_profiler(srv, new)
+    third = wait_new_profiler(srv, new)
+
+    # ---- reload: a new generation of workers and a new profiler
+    old_workers = set(srv.worker_pids())
+    srv.signal(signal.SIGHUP)
+    end = time.time() + 15
+    while time.time() < end:
+        w = set(srv.worker_pids())
+        p = srv.profiler_pid()
+        if w and not (w & old_workers) and p and p != third:
+            break
+        time.sleep(0.1)
+    new_workers = set(srv.worker_pids())
+    check(new_workers and not (new_workers & old_workers), "no new worker generation after HUP")
+    wait_new_profiler(srv, third)
+    st, h, body = srv.pprof("/debug/pprof/profile?seconds=2")
+    check(st == 200, f"after reload: profile status {st}")
+    tags = pprof_tool(["-tags"], body)
+    pids = set(re.findall(r": (\d+)$", tags.split("route:")[0].split("pid:")[1], re.M))
+    print(f"after HUP: workers {sorted(new_workers)}, pid labels {sorted(pids)}")
+    check(pids and pids <= {str(p) for p in new_workers},
+          f"after reload the CPU profile is not of the new workers: {pids} vs {new_workers}")
     st, _, _ = srv.request("GET", "/healthz")
     check(st == 200, "workers not serving at the end")
     load.wait()
