@@ -34,6 +34,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -85,13 +86,22 @@ typedef struct {
 
 static volatile sig_atomic_t mailer_stop;
 static volatile sig_atomic_t mailer_reopen;
+/* Self-pipe: a signal that lands between the flag check and poll() still
+ * wakes the wait at once. */
+static int mailer_wake[2] = {-1, -1};
 
 static void mailer_on_signal(int sig)
 {
+    int saved = errno;
+
     if (sig == SIGUSR1)
         mailer_reopen = 1;
     else
         mailer_stop = 1;
+    if (mailer_wake[1] >= 0 && write(mailer_wake[1], "", 1) < 0) {
+        /* full pipe: a wake-up is already pending */
+    }
+    errno = saved;
 }
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
@@ -415,16 +425,21 @@ static void mailer_wait(int ifd, uint64_t next_ms)
     int timeout = next_ms > now ? (int)(next_ms - now > INT_MAX ? INT_MAX : next_ms - now) : 0;
     char buf[4096];
 
+    struct pollfd p[2] = {{.fd = mailer_wake[0], .events = POLLIN}, {.fd = ifd, .events = POLLIN}};
+    int n = 2;
+
     if (ifd < 0) {
-        /* No inotify: poll the directory once a second. */
-        struct pollfd none;
-        poll(&none, 0, timeout < 1000 ? timeout : 1000);
-        return;
+        /* No inotify: look at the directory once a second. */
+        n = 1;
+        if (timeout > 1000)
+            timeout = 1000;
     }
-    struct pollfd p = {.fd = ifd, .events = POLLIN};
-    if (poll(&p, 1, timeout) > 0)
-        while (read(ifd, buf, sizeof(buf)) > 0) {
-        }
+    if (poll(p, (nfds_t)n, timeout) <= 0)
+        return;
+    while (p[0].revents && read(mailer_wake[0], buf, sizeof(buf)) > 0) {
+    }
+    while (n == 2 && p[1].revents && read(ifd, buf, sizeof(buf)) > 0) {
+    }
 }
 
 int mailer_main(const conf_t *c)
@@ -435,6 +450,10 @@ int mailer_main(const conf_t *c)
 
     memset(&m, 0, sizeof(m));
     mailer_stop = 0;
+    if (pipe2(mailer_wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+        log_error(MG_LOG_EMERG, errno, "mailer: pipe2");
+        return 1;
+    }
     mailer_signals();
     if (mailer_setup(&m, c) < 0)
         return 1;
