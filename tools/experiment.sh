@@ -202,6 +202,7 @@ else:
 w0 = cap_start - lt_start
 w1 = w0 + psecs
 in_window, prev = 0.0, 0.0
+out_reqs, out_secs = 0.0, 0.0
 try:
     for line in open(os.path.join(out, "loadtest-progress.txt")):
         m = re.match(r"\s*([0-9.]+)s\s+([0-9.]+) req/s", line)
@@ -210,6 +211,9 @@ try:
         t, rate = float(m.group(1)), float(m.group(2))
         overlap = max(0.0, min(t, w1) - max(prev, w0))
         in_window += rate * overlap
+        if t > 1.5 and (t - prev) - overlap > 0:  # outside the window, first second excluded
+            out_reqs += rate * ((t - prev) - overlap)
+            out_secs += (t - prev) - overlap
         prev = t
 except OSError:
     pass
@@ -237,6 +241,10 @@ if os.path.exists(summary):
         print("allocs     %.1f objects / %.0f bytes per request  (alloc_objects %.0f in the %.0f s"
               " window / %.0f requests in it)" % (objs / in_window, byts / in_window, objs, psecs,
                                                   in_window))
+    if in_window > 0 and out_secs >= 1:
+        r_in, r_out = in_window / psecs, out_reqs / out_secs
+        print("profiling  %.0f req/s while profiles were taken, %.0f req/s outside that window"
+              " (%+.0f%%)" % (r_in, r_out, 100.0 * (r_in - r_out) / r_out if r_out else 0))
     if "INUSE_BYTES" in env:
         print("heap       in use %.2f MiB at the end of the window; goroutines (workers +"
               " connections): %s" % (mib(float(env["INUSE_BYTES"])), env.get("GOROUTINES", "?")))
