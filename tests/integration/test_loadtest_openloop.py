@@ -53,7 +53,7 @@ def main():
 
     _, closed = run(tmp, "-c", "1", "-t", "1", "-d", "2s", "get", url)
     p99 = closed["latency_us"]["p99"]
-    check(90e3 <= p99 <= 400e3, f"closed loop p99 {p99} us, expected about 100 ms")
+    check(90e3 <= p99 <= 1e6, f"closed loop p99 {p99} us, expected about 100 ms")
 
     _, opened = run(tmp, "-c", "1", "-t", "1", "-d", "3s", "-R", "40", "--timeout", "10s", "get", url)
     check(opened["errors"]["total"] == 0, f"open loop errors {opened['errors']}")
