@@ -6,12 +6,14 @@ Checked:
   1. the link arrives by mail - over TLS, authenticated, with From, To,
      Subject, Date, Message-ID and a text and an HTML part - and the link
      in it signs the browser in (verify -> /secure/1 shows the user);
-  2. with the relay down, /magic/generate still answers 200 at once (the
+  2. a recipient the relay refuses for good (550) is not retried: the
+     message goes to the spool's failed/ and the log says so;
+  3. with the relay down, /magic/generate still answers 200 at once (the
      worker only writes the spool); the link waits in the spool and arrives
      exactly once after the relay comes back;
-  3. a link spooled while the relay is down survives a restart of magicd
+  4. a link spooled while the relay is down survives a restart of magicd
      and is then delivered exactly once;
-  4. `smtp_starttls required` refuses a relay whose certificate it cannot
+  5. `smtp_starttls required` refuses a relay whose certificate it cannot
      verify (the link stays in the spool), and delivers once the relay's CA
      is trusted (SSL_CERT_FILE).
 """
@@ -49,6 +51,7 @@ logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 USER, PASSWORD = "mailer", "s3cret pass"
 FROM = "magicd <login@example.com>"
+BOUNCE = "bounce@example.com"  # the relay refuses this one for good
 
 
 class Relay:
@@ -73,6 +76,12 @@ class Relay:
         relay = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if address == BOUNCE:
+                    return "550 5.1.1 no such mailbox"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):
                 with relay.lock:
                     relay.mails.append((envelope.mail_from, list(envelope.rcpt_tos),
@@ -149,7 +158,7 @@ def main():
     if not os.path.exists(BIN):
         skip(f"{BIN} not built")
     rport = free_port()
-    srv = Magicd(workers=2, delivery=f"smtp 127.0.0.1:{rport}")
+    srv = Magicd(workers=2, delivery=f"smtp 127.0.0.1:{rport}", users=(DEMO, BOUNCE))
     srv.write_conf(srv.extra + f'\nsmtp_from "{FROM}";\nsmtp_auth {USER} "{PASSWORD}";\n'
                    f"smtp_spool {srv.tmp}/spool;\nsmtp_starttls on;\n"
                    "rate_limit_email 100 1m;\n")
@@ -158,6 +167,7 @@ def main():
     try:
         with srv:
             phase_delivery(srv, relay)
+            phase_bounce(srv, relay)
             phase_outage(srv, relay)
         phase_restart(srv, relay)
         phase_required(srv, relay)
@@ -185,6 +195,23 @@ def phase_delivery(srv, relay):
     sign_in(srv, b, link)
     check(not spooled(srv), f"spool still holds {spooled(srv)} after delivery")
     print(f"ok: mail via STARTTLS+AUTH, Message-ID {msg['Message-ID']}, link signs in")
+
+
+def phase_bounce(srv, relay):
+    n0 = relay.count()
+    b = Browser(srv)
+    b.login_page()
+    st, _, _ = b.generate(BOUNCE)
+    check(st == 200, f"generate answered {st}")
+    failed = os.path.join(srv.tmp, "spool", "failed")
+    end = time.time() + 20
+    while time.time() < end and not os.listdir(failed):
+        time.sleep(0.1)
+    check(len(os.listdir(failed)) == 1, f"failed/ holds {os.listdir(failed)}")
+    check(not spooled(srv), "a permanently refused message is still queued for retry")
+    check(relay.count() == n0, "the relay accepted a message it refused")
+    check("moved to failed/" in srv.log(), "the refusal is not in the error log")
+    print("ok: 550 from the relay -> message moved to failed/, not retried")
 
 
 def phase_outage(srv, relay):
