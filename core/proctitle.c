@@ -18,6 +18,9 @@
 extern char **environ;
 
 static char *title_start;
+/* The copied environment strings, kept here too: unsetenv() drops entries
+ * from environ, and they must stay owned (not leaked) for the process life. */
+static char **env_strings;
 static size_t title_len;
 
 void proctitle_init(int argc, char **argv)
@@ -32,14 +35,15 @@ void proctitle_init(int argc, char **argv)
     while (environ[n])
         n++;
     char **env = malloc((n + 1) * sizeof *env);
-    if (!env)
+    env_strings = malloc((n + 1) * sizeof *env_strings);
+    if (!env || !env_strings)
         return;
     for (size_t i = 0; i < n; i++) {
         if (environ[i] == end + 1)
             end = environ[i] + strlen(environ[i]);
-        env[i] = strdup(environ[i]);
+        env[i] = env_strings[i] = strdup(environ[i]);
     }
-    env[n] = NULL;
+    env[n] = env_strings[n] = NULL;
     environ = env;
     /* argv[1..] keep pointing into the area we will overwrite: copy them. */
     for (int i = 1; i < argc; i++)

@@ -17,6 +17,20 @@
 #include "core/clock.h"
 #include "core/prof_hooks.h"
 
+/* This process's pid, stored in the lock word. Set after every fork
+ * (shmtx_process_init) so the hot path makes no getpid() system call. */
+static pid_t self_pid;
+
+void shmtx_process_init(void)
+{
+    self_pid = getpid();
+}
+
+static pid_t owner_id(void)
+{
+    return self_pid ? self_pid : getpid();
+}
+
 void shmtx_init(shmtx_t *m, const char *name)
 {
     atomic_store(&m->owner, 0);
@@ -27,7 +41,7 @@ void shmtx_init(shmtx_t *m, const char *name)
 int shmtx_trylock(shmtx_t *m)
 {
     int32_t expect = 0;
-    return atomic_compare_exchange_strong_explicit(&m->owner, &expect, (int32_t)getpid(),
+    return atomic_compare_exchange_strong_explicit(&m->owner, &expect, (int32_t)owner_id(),
                                                    memory_order_acquire, memory_order_relaxed);
 }
 

@@ -20,6 +20,8 @@ typedef struct {
     char name[24];
 } shmtx_t;
 
+/* Call in each process after fork, before taking any lock. */
+void shmtx_process_init(void);
 void shmtx_init(shmtx_t *m, const char *name);
 void shmtx_lock(shmtx_t *m);
 int shmtx_trylock(shmtx_t *m);

@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/proctitle.h"
+#include "core/shmtx.h"
 #include "mailer/mailer.h"
 #include "master/privileges.h"
 #include "profiler/profiler.h"
@@ -129,6 +131,13 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
     }
     if (pid == 0) {
         child_signals();
+        shmtx_process_init();
+        /* If the master is killed outright, children must not live on as
+         * orphans holding the port: they stop gracefully. */
+        pid_t master = getppid();
+        prctl(PR_SET_PDEATHSIG, SIGQUIT);
+        if (getppid() != master)
+            _exit(1);
         int rc = 1;
         if (type == CHILD_WORKER) {
             atomic_store(&shm_slot(&m->shm, (unsigned)slot)->pid, getpid());

@@ -286,7 +286,8 @@ static void status_tick(master_t *m, uint64_t now)
     atomic_store(&m->shm.hdr->total_requests, total);
     m->last_requests = total;
     m->last_status_ms = now;
-    sd_notify_status(children_count(m, CHILD_WORKER, 1), conns, rps);
+    if (m->new_binary <= 0) /* after USR2 the new master reports */
+        sd_notify_status(children_count(m, CHILD_WORKER, 1), conns, rps);
 }
 
 static int wait_timeout_ms(master_t *m, uint64_t now)
@@ -316,7 +317,10 @@ static void begin_stop(master_t *m, int fast)
         m->deadline_ms = clock_mono_ms() + m->conf->shutdown_timeout_ms + 1000;
         children_signal_all(m, SIGQUIT);
     }
-    sd_notify_stopping();
+    /* After USR2 the new master owns the service: our STOPPING=1 would make
+     * systemd stop the unit it is serving. */
+    if (m->new_binary <= 0)
+        sd_notify_stopping();
 }
 
 static void handle_signal(master_t *m, int sig)
@@ -440,7 +444,8 @@ int master_run(conf_t *conf, int argc, char **argv)
         children_spawn_missing(m);
         children_kill_overdue(m, now);
         status_tick(m, now);
-        if (m->watchdog_ms && now - m->last_watchdog_ms >= m->watchdog_ms / 2) {
+        if (m->watchdog_ms && m->new_binary <= 0 &&
+            now - m->last_watchdog_ms >= m->watchdog_ms / 2) {
             sd_notify_watchdog();
             m->last_watchdog_ms = now;
         }

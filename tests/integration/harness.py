@@ -99,7 +99,14 @@ shutdown_timeout 10s;
                                      stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **env) if env else None)
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                # __exit__ does not run when __enter__ raises: stop it here.
+                sys.stderr.write("---- error log ----\n" + self.log() + "\n")
+                self.proc.kill()
+                self.proc.wait()
+                raise
         return self
 
     def wait_ready(self, timeout=15):

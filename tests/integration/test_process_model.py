@@ -119,4 +119,17 @@ with Magicd(workers=1) as srv:
     t0 = time.time()
     check(srv.stop(signal.SIGTERM) == 0, "TERM exit code")
     check(time.time() - t0 < 3, "TERM is fast")
+# kill -9 of the master: the children do not live on as orphans
+with Magicd(workers=2) as srv:
+    kids = [p for p, _ in srv.children()]
+    check(len(kids) >= 2, "children")
+    srv.proc.kill()
+    srv.proc.wait()
+    end = time.time() + 10
+    while time.time() < end and any(os.path.exists(f"/proc/{k}") and
+                                    open(f"/proc/{k}/stat").read().split()[2] != "Z" for k in kids):
+        time.sleep(0.1)
+    alive = [k for k in kids if os.path.exists(f"/proc/{k}") and
+             open(f"/proc/{k}/stat").read().split()[2] != "Z"]
+    check(not alive, f"orphaned children after the master died: {alive}")
 print("process model ok")
