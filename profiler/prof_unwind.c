@@ -27,6 +27,8 @@
 #include <link.h>
 #include <string.h>
 
+#define PROF_WARM_DEPTH 64
+
 int prof_gor_signo;
 static uint64_t ld_lo, ld_hi;
 
@@ -48,10 +50,23 @@ static int unw_find_ld(struct dl_phdr_info *info, size_t size, void *arg)
 
 void prof_unwind_init(void)
 {
-    uint64_t pcs[8];
+    uint64_t pcs[PROF_WARM_DEPTH];
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     dl_iterate_phdr(unw_find_ld, NULL);
-    prof_unwind_here(pcs, 8, 0);
+    /* Warm up both paths the samplers use: unw_backtrace() (ordinary code)
+     * and init + step (signal handlers), so their per-thread caches and
+     * any lazily mapped state exist before the first signal. */
+    sigset_t old;
+    prof_unwind_block_signals(&old);
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
+        int n = 0;
+        while (n++ < PROF_WARM_DEPTH && unw_step(&cur) > 0)
+            ;
+    }
+    prof_unwind_restore_signals(&old);
+    prof_unwind_here(pcs, PROF_WARM_DEPTH, 0);
 }
 
 void prof_unwind_block_signals(sigset_t *old)
