@@ -85,6 +85,9 @@ typedef struct {
     _Atomic uint64_t heap_samples, block_events, mutex_events;
     _Atomic uint64_t heap_rate; /* the rate the worker samples at */
     _Atomic uint32_t mutex_fraction;
+    /* malloc's own view, refreshed about once a second (mallinfo2):
+     * arena bytes, mmapped bytes, in use, free */
+    _Atomic uint64_t mi[4];
 } prof_slot_t;
 
 #define PROF_RING_OFF 4096

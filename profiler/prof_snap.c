@@ -54,9 +54,13 @@ int prof_snap_take(const shm_t *shm, unsigned kind, prof_snap_t *out)
     prof_ctl_t *ctl = prof_ctl(shm);
     out->rate =
         kind == PROF_B_MUTEX ? atomic_load(&ctl->mutex_fraction) : atomic_load(&ctl->heap_rate);
+    out->nworkers = nw;
     for (int i = 0; i < nw; i++) {
         void *area = shm_slot_prof(shm, ws[i].slot);
         prof_bucket_t *tab = prof_buckets(area);
+        out->ws[i] = ws[i];
+        for (int k = 0; k < 4; k++)
+            out->mi[i][k] = atomic_load(&prof_slot(area)->mi[k]);
         if (kind == PROF_B_HEAP) {
             uint64_t r = atomic_load(&prof_slot(area)->heap_rate);
             if (r)

@@ -39,6 +39,9 @@ typedef struct {
     size_t n, cap;
     uint64_t time_ns; /* wall clock when taken */
     uint64_t rate;    /* heap: sampling rate; mutex: fraction */
+    int nworkers;
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    uint64_t mi[SHM_MAX_SLOTS][4]; /* each worker's prof_slot_t.mi */
 } prof_snap_t;
 
 int prof_snap_take(const shm_t *shm, unsigned kind, prof_snap_t *out);

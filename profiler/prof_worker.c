@@ -41,6 +41,7 @@ static struct {
     uint32_t hz;
     uint64_t period_ns;
     uint64_t last_cpu_ns; /* process CPU time at the last sample */
+    uint64_t mi_ms;       /* when malloc statistics were last published */
     int sampling;
 } pw;
 
@@ -195,6 +196,17 @@ void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot)
     prof_worker_poll(clock_mono_ms());
 }
 
+/* malloc's totals for heap?debug=1 (Go prints runtime.MemStats there). */
+static void pw_mallinfo(uint64_t now_ms)
+{
+    struct mallinfo2 m = mallinfo2();
+    atomic_store_explicit(&pw.slot->mi[0], m.arena, memory_order_relaxed);
+    atomic_store_explicit(&pw.slot->mi[1], m.hblkhd, memory_order_relaxed);
+    atomic_store_explicit(&pw.slot->mi[2], m.uordblks + m.hblkhd, memory_order_relaxed);
+    atomic_store_explicit(&pw.slot->mi[3], m.fordblks, memory_order_relaxed);
+    pw.mi_ms = now_ms;
+}
+
 void prof_worker_poll(uint64_t now_ms)
 {
     if (!pw.slot)
@@ -211,9 +223,12 @@ void prof_worker_poll(uint64_t now_ms)
     uint32_t gc = atomic_load_explicit(&pw.ctl->gc_seq, memory_order_acquire);
     if (gc != pw.gc_seq) {
         malloc_trim(0);
+        pw_mallinfo(now_ms);
         pw.gc_seq = gc;
         atomic_store_explicit(&pw.slot->gc_ack, gc, memory_order_release);
     }
+    if (now_ms - pw.mi_ms >= 1000)
+        pw_mallinfo(now_ms);
     uint32_t req = atomic_load_explicit(&pw.slot->gor_req, memory_order_acquire);
     if (req != atomic_load_explicit(&pw.slot->gor_ack, memory_order_relaxed)) {
         /* The signal did not come (or came before the request was visible):

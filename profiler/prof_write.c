@@ -165,11 +165,20 @@ static int wr_heap_text(prof_sym_t *sym, const prof_snap_t *s, buf_t *out)
         wr_text_stack(sym, out, r->pcs, r->n);
         buf_puts(out, "\n");
     }
+    /* Go appends runtime.MemStats here; the C equivalent is malloc's own
+     * accounting, per worker process. */
     buf_printf(out,
                "\n# magicd heap sampler\n# heap_sample_bytes = %llu\n"
                "# sampled objects are from the workers' malloc family "
                "(including OpenSSL, SQLite, jansson)\n",
                (unsigned long long)s->rate);
+    for (int i = 0; i < s->nworkers; i++)
+        buf_printf(out,
+                   "\n# worker %u (pid %d) mallinfo2\n# Arena = %llu\n# Mmapped = %llu\n"
+                   "# InUse = %llu\n# Free = %llu\n",
+                   s->ws[i].worker_no, (int)s->ws[i].pid, (unsigned long long)s->mi[i][0],
+                   (unsigned long long)s->mi[i][1], (unsigned long long)s->mi[i][2],
+                   (unsigned long long)s->mi[i][3]);
     return 0;
 }
 
