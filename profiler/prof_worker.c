@@ -159,20 +159,10 @@ void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot)
         prof_ctl_init(shm, c);
     pw.area = shm_slot_prof(shm, slot);
     pw.me = shm_slot(shm, slot);
-    prof_slot_t *s = prof_slot(pw.area);
-    if (atomic_load(&s->magic) == PROF_SLOT_MAGIC) {
-        /* A previous worker used this slot: forget its samples. */
-        memset(prof_buckets(pw.area), 0, PROF_NBUCKETS * sizeof(prof_bucket_t));
-    }
-    uint64_t head = atomic_load(&s->cpu_head);
-    memset(s, 0, sizeof *s);
-    /* keep the ring positions monotonic so a reader can tell a reset */
-    atomic_store(&s->cpu_head, head);
-    atomic_store(&s->cpu_tail, head);
-    atomic_store(&s->pid, (int32_t)getpid());
-    atomic_store(&s->magic, PROF_SLOT_MAGIC);
-    pw.slot = s;
 
+    /* Handlers first: the default action of the dump signal is to end the
+     * process, and the profiler may send it as soon as the slot is
+     * published below. Until pw.slot is set they do nothing. */
     prof_gor_signo = (int)atomic_load(&pw.ctl->gor_sig);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -189,10 +179,25 @@ void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot)
         sigaction(prof_gor_signo, &sa, NULL);
     }
     prof_unwind_init();
+
+    prof_slot_t *s = prof_slot(pw.area);
+    atomic_store(&s->pid, 0); /* not ours yet: the profiler skips the slot */
+    if (atomic_load(&s->magic) == PROF_SLOT_MAGIC) {
+        /* A previous worker used this slot: forget its samples. */
+        memset(prof_buckets(pw.area), 0, PROF_NBUCKETS * sizeof(prof_bucket_t));
+    }
+    uint64_t head = atomic_load(&s->cpu_head);
+    memset(s, 0, sizeof *s);
+    /* keep the ring positions monotonic so a reader can tell a reset */
+    atomic_store(&s->cpu_head, head);
+    atomic_store(&s->cpu_tail, head);
+    pw.slot = s;
     prof_heap_enable(pw.area, atomic_load(&pw.ctl->heap_rate));
     atomic_store(&s->heap_rate, atomic_load(&pw.ctl->heap_rate));
     pw_rates();
     pw.gc_seq = atomic_load(&pw.ctl->gc_seq);
+    atomic_store(&s->magic, PROF_SLOT_MAGIC);
+    atomic_store(&s->pid, (int32_t)getpid()); /* published: the profiler may use it */
     prof_worker_poll(clock_mono_ms());
 }
 
