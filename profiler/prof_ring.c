@@ -31,6 +31,7 @@ int prof_ring_put(prof_slot_t *s, _Atomic uint64_t *ring, unsigned route, unsign
                               memory_order_relaxed);
     atomic_store_explicit(&s->cpu_head, head + need, memory_order_release);
     atomic_fetch_add_explicit(&s->cpu_samples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cpu_periods, weight, memory_order_relaxed);
     return 0;
 }
 

@@ -73,6 +73,7 @@ typedef struct {
     _Atomic uint64_t cpu_head; /* words written (producer) */
     _Atomic uint64_t cpu_tail; /* words consumed (consumer) */
     _Atomic uint64_t cpu_samples;
+    _Atomic uint64_t cpu_periods; /* sum of the samples' weights */
     _Atomic uint64_t cpu_drops;   /* ring full: sample dropped */
     _Atomic uint64_t cpu_skipped; /* in the loader: leaf only */
     _Atomic uint32_t sampling;    /* itimer armed */
