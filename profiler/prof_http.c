@@ -495,6 +495,7 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
                    ws[i].worker_no, (int)ws[i].pid,
                    (unsigned long long)atomic_load(&ps->cpu_samples),
                    (unsigned long long)atomic_load(&ps->cpu_periods),
+                   (unsigned long long)atomic_load(&ps->cpu_caught_up),
                    (unsigned long long)atomic_load(&ps->cpu_drops),
                    (unsigned long long)atomic_load(&ps->heap_samples),
                    (unsigned long long)atomic_load(&ps->block_events),

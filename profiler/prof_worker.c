@@ -87,34 +87,42 @@ static void pw_on_sigprof(int sig, siginfo_t *si, void *uc)
     (void)sig;
     (void)si;
     int saved = errno;
-    if (pw.slot) {
-        uint64_t pcs[PROF_CPU_DEPTH];
-        int in_loader = 0;
-        int n = prof_unwind_signal(uc, pcs, PROF_CPU_DEPTH, &in_loader);
-        if (in_loader)
-            atomic_fetch_add_explicit(&pw.slot->cpu_skipped, 1, memory_order_relaxed);
-        if (n == 0) {
-            /* libunwind could not start: keep the sample with its PC */
-            const ucontext_t *u = uc;
-            pcs[n++] = (uint64_t)u->uc_mcontext.gregs[REG_RIP];
-        }
-        /* The kernel checks ITIMER_PROF only on scheduler ticks that find
-         * this process running, and sends one signal however many periods
-         * passed: a worker that runs in short bursts between I/O waits
-         * would be under-counted. Weigh the sample by the CPU time that
-         * really passed since the last one (clock_gettime is
-         * async-signal-safe). */
-        uint64_t now = pw_cpu_ns(), w = 1;
-        if (pw.period_ns && now > pw.last_cpu_ns + pw.period_ns)
-            w = (now - pw.last_cpu_ns) / pw.period_ns;
-        /* carry the remainder, so the weights add up to the CPU time */
-        pw.last_cpu_ns += w * pw.period_ns;
-        if (pw.last_cpu_ns + 4 * pw.period_ns < now || pw.last_cpu_ns > now + pw.period_ns)
-            pw.last_cpu_ns = now;
-        unsigned route = atomic_load_explicit(&pw.me->route, memory_order_relaxed);
-        prof_ring_put(pw.slot, prof_ring(pw.area), route, (unsigned)w, clock_mono_ns(), pcs,
-                      (unsigned)n);
+    if (!pw.slot) {
+        errno = saved;
+        return;
     }
+    /* Weigh the sample by the CPU time that passed since the last one
+     * (clock_gettime is async-signal-safe), in whole periods, carrying the
+     * remainder, so the weights add up to the CPU time. Why: the kernel
+     * checks ITIMER_PROF on scheduler ticks that find this process running
+     * and advances the timer by one period per check. A worker running in
+     * short bursts between I/O waits falls behind (its periods would be
+     * lost if every signal counted one), then catches up one signal per
+     * tick; those catch-up signals stand for periods a weighted sample
+     * already counted, so they weigh 0 and cost no unwind. */
+    uint64_t now = pw_cpu_ns(), w = 1;
+    if (pw.period_ns) {
+        w = now > pw.last_cpu_ns ? (now - pw.last_cpu_ns) / pw.period_ns : 0;
+        pw.last_cpu_ns += w * pw.period_ns;
+    }
+    if (w == 0) {
+        atomic_fetch_add_explicit(&pw.slot->cpu_caught_up, 1, memory_order_relaxed);
+        errno = saved;
+        return;
+    }
+    uint64_t pcs[PROF_CPU_DEPTH];
+    int in_loader = 0;
+    int n = prof_unwind_signal(uc, pcs, PROF_CPU_DEPTH, &in_loader);
+    if (in_loader)
+        atomic_fetch_add_explicit(&pw.slot->cpu_skipped, 1, memory_order_relaxed);
+    if (n == 0) {
+        /* libunwind could not start: keep the sample with its PC */
+        const ucontext_t *u = uc;
+        pcs[n++] = (uint64_t)u->uc_mcontext.gregs[REG_RIP];
+    }
+    unsigned route = atomic_load_explicit(&pw.me->route, memory_order_relaxed);
+    prof_ring_put(pw.slot, prof_ring(pw.area), route, (unsigned)w, clock_mono_ns(), pcs,
+                  (unsigned)n);
     errno = saved;
 }
 
