@@ -488,10 +488,9 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
         buf_printf(&b,
-                   "<li>worker %u (pid %d): %llu CPU samples taken (%llu periods), %llu dropped "
-                   "(sample ring "
-                   "full), %llu heap samples, %llu block events, %llu mutex events, %u stack "
-                   "records (%u dropped)</li>\n",
+                   "<li>worker %u (pid %d): %llu CPU samples taken (%llu periods, %llu "
+                   "catch-up signals), %llu dropped (sample ring full), %llu heap samples, "
+                   "%llu block events, %llu mutex events, %u stack records (%u dropped)</li>\n",
                    ws[i].worker_no, (int)ws[i].pid,
                    (unsigned long long)atomic_load(&ps->cpu_samples),
                    (unsigned long long)atomic_load(&ps->cpu_periods),
