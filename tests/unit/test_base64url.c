@@ -6,15 +6,7 @@
 #include <string.h>
 
 #include "core/base64url.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static void vector(const char *plain, const char *enc)
 {
@@ -95,8 +87,8 @@ int main(void)
         }
     }
 
-    if (failures) {
-        fprintf(stderr, "test_base64url: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_base64url: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_base64url: ok\n");

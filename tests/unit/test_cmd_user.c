@@ -14,15 +14,7 @@
 
 #include "master/cmd_user.h"
 #include "worker/store.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static char db[400];
 
@@ -158,8 +150,8 @@ int main(void)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "test_cmd_user: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_cmd_user: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_cmd_user: ok\n");

@@ -10,17 +10,7 @@
 
 #include "core/conf.h"
 #include "core/log.h"
-
-static int fails;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fails++;                                                                               \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static conf_t c;
 static char err[1024];
@@ -100,8 +90,7 @@ int main(void)
     CHECK(load("worker_connections 5;") < 0 && strstr(err, "16..1000000"), "range: %s", err);
     CHECK(load("server {") < 0 && strstr(err, "unexpected \"{\""), "block: %s", err);
     /* found by the fuzzer: a statement with more words than argv holds */
-    CHECK(load("a b c d e f g h i j k;") < 0 && strstr(err, "too many arguments"), "args: %s",
-          err);
+    CHECK(load("a b c d e f g h i j k;") < 0 && strstr(err, "too many arguments"), "args: %s", err);
     CHECK(load("smtp_from \"unterminated;") < 0 && strstr(err, "unterminated"), "quote: %s", err);
 
     /* include: relative to the including file, globs, and errors in the
@@ -157,9 +146,9 @@ int main(void)
               shipped.keepalive_timeout_ms == defs.keepalive_timeout_ms &&
               shipped.max_body_size == defs.max_body_size,
           "shipped file documents the defaults");
-    if (fails)
-        fprintf(stderr, "%d failures\n", fails);
+    if (unit_failures)
+        fprintf(stderr, "%d failures\n", unit_failures);
     else
         printf("conf: all checks passed\n");
-    return fails != 0;
+    return unit_failures != 0;
 }

@@ -6,15 +6,7 @@
 #include <string.h>
 
 #include "worker/csrf.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static void ring(keyring_t *kr, uint8_t cur, int prev)
 {
@@ -124,8 +116,8 @@ int main(void)
         CHECK(csrf_binding_match(&k21, s1, CSRF_LEN, b) == 1);
     }
 
-    if (failures) {
-        fprintf(stderr, "test_csrf: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_csrf: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_csrf: ok\n");

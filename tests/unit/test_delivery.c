@@ -15,15 +15,7 @@
 #include "core/conf.h"
 #include "core/log.h"
 #include "worker/delivery.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static char dir[256];
 
@@ -172,8 +164,8 @@ int main(void)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "test_delivery: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_delivery: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_delivery: ok\n");

@@ -5,15 +5,7 @@
 #include <string.h>
 
 #include "worker/email.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static void good(const char *in, const char *want)
 {
@@ -21,7 +13,7 @@ static void good(const char *in, const char *want)
     int n = email_normalize(in, strlen(in), out, sizeof(out));
     if (n != (int)strlen(want) || strcmp(out, want) != 0) {
         fprintf(stderr, "email_normalize(\"%s\") = %d \"%s\", want \"%s\"\n", in, n, out, want);
-        failures++;
+        unit_failures++;
     }
 }
 
@@ -31,7 +23,7 @@ static void bad(const char *in, size_t n)
     int r = email_normalize(in, n, out, sizeof(out));
     if (r != -1) {
         fprintf(stderr, "email_normalize accepted \"%.*s\" as \"%s\"\n", (int)n, in, out);
-        failures++;
+        unit_failures++;
     }
 }
 
@@ -170,8 +162,8 @@ int main(void)
         CHECK(accepted > 1000 && refused > 1000);
     }
 
-    if (failures) {
-        fprintf(stderr, "test_email: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_email: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_email: ok\n");

@@ -10,17 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c);                  \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next(void)
@@ -140,8 +130,8 @@ int main(void)
     accuracy("bimodal", g_bimodal, 1000000);
     accuracy("small", g_small, 100000);
     merge_diff();
-    if (failures) {
-        fprintf(stderr, "test_hist: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_hist: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_hist: ok\n");

@@ -14,17 +14,7 @@
 #include <string.h>
 
 #include "core/http.h"
-
-static int fails;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fails++;                                                                               \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static const http_limits_t lim = {
     .max_request_line = 200, .max_header_bytes = 400, .max_headers = 10};
@@ -165,9 +155,9 @@ int main(void)
         CHECK(got <= (int)cut, "consumed past the end");
         free(cp);
     }
-    if (fails)
-        fprintf(stderr, "%d failures\n", fails);
+    if (unit_failures)
+        fprintf(stderr, "%d failures\n", unit_failures);
     else
         printf("http_parse: all checks passed\n");
-    return fails != 0;
+    return unit_failures != 0;
 }

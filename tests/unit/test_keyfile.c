@@ -10,15 +10,7 @@
 #include <unistd.h>
 
 #include "core/keyfile.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static char dir[256];
 
@@ -152,7 +144,7 @@ static void test_bad_formats(void)
         err[0] = '\0';
         if (keyfile_load(p, &k, err, sizeof(err)) != -1 || !strstr(err, p)) {
             fprintf(stderr, "bad format %zu accepted or unnamed: %s\n", i, err);
-            failures++;
+            unit_failures++;
         }
     }
     /* The same line without its final newline is fine. */
@@ -214,8 +206,8 @@ int main(void)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "test_keyfile: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_keyfile: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_keyfile: ok\n");

@@ -13,15 +13,7 @@
 
 #include "core/shmtx.h"
 #include "worker/ratelimit.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static void *zone_new(int entries, size_t *size)
 {
@@ -204,8 +196,8 @@ int main(void)
     test_processes(z);
     test_force_unlock(z);
     munmap(z, size);
-    if (failures) {
-        fprintf(stderr, "test_ratelimit: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_ratelimit: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_ratelimit: ok\n");

@@ -12,17 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static int failures;
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c);                  \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 typedef struct {
     char body[4096];
@@ -237,8 +227,8 @@ int main(void)
     pipelined();
     errors();
     free(r);
-    if (failures) {
-        fprintf(stderr, "test_resp_parse: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_resp_parse: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_resp_parse: ok\n");

@@ -14,15 +14,7 @@
 #include <unistd.h>
 
 #include "core/sd_notify.h"
-
-static int failed;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failed = 1;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static int recv_msg(int fd, char *buf, size_t sz)
 {
@@ -133,7 +125,7 @@ int main(void)
     CHECK(sd_notify_init() == -1);
     CHECK(sd_notify_ready() == 0);
 
-    if (failed)
+    if (unit_failures)
         return 1;
     printf("ok\n");
     return 0;

@@ -8,15 +8,7 @@
 
 #include "mailer/mailer.h"
 #include "mailer/smtp.h"
-
-static int failed;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failed = 1;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static void test_dot_stuff(void)
 {
@@ -158,7 +150,7 @@ int main(void)
     test_format();
     test_relay_addr();
     test_backoff();
-    if (failed)
+    if (unit_failures)
         return 1;
     printf("ok\n");
     return 0;

@@ -13,15 +13,7 @@
 
 #include "mailer/mailer.h"
 #include "mailer/spool.h"
-
-static int failed;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failed = 1;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static int count_dir(const char *dir)
 {
@@ -160,7 +152,7 @@ int main(void)
 
     rm_rf(dir);
     rmdir(base);
-    if (failed)
+    if (unit_failures)
         return 1;
     printf("ok\n");
     return 0;

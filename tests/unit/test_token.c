@@ -11,15 +11,7 @@
 
 #include "core/base64url.h"
 #include "worker/token.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static void ring(keyring_t *kr, uint8_t cur, int prev)
 {
@@ -316,8 +308,8 @@ int main(void)
     printf("token result names: %s %s %s %s\n", token_result_str(TOK_OK),
            token_result_str(TOK_MALFORMED), token_result_str(TOK_FORGED),
            token_result_str(TOK_EXPIRED));
-    if (failures) {
-        fprintf(stderr, "test_token: %d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "test_token: %d failure(s)\n", unit_failures);
         return 1;
     }
     printf("test_token: ok\n");

@@ -16,15 +16,7 @@
 
 #include "core/sd_notify.h"
 #include "master/upgrade.h"
-
-static int failed;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failed = 1;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 /* Child mode: adopt the sockets and report through the exit status:
  * 10 + count, after checking each is listening and CLOEXEC again. */
@@ -107,7 +99,7 @@ int main(int argc, char **argv)
     close(lfd);
     close(dfd);
 
-    if (failed)
+    if (unit_failures)
         return 1;
     printf("ok\n");
     return 0;
