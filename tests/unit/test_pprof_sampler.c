@@ -91,10 +91,12 @@ static void on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts, c
     cpu_acc_t *a = arg;
     (void)ts;
     a->n += weight;
+    /* Count weights on both sides: under CPU contention one sample can
+     * stand for several timer periods. */
     if (stack_has(pcs, n, "burn_cpu"))
-        a->in_burn++;
+        a->in_burn += weight;
     if (route == ROUTE_GENERATE)
-        a->with_route++;
+        a->with_route += weight;
 }
 
 static void *blocks[8192];
