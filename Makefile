@@ -84,6 +84,7 @@ check:
 	@tools/deps.sh
 	$(MAKE) all unit
 	$(MAKE) integration
+	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
 
 check-asan:
 	@tools/deps.sh
