@@ -180,12 +180,20 @@ static void live_del(uintptr_t p)
     heap_tab[i].p = 0;
 }
 
+static uint64_t heap_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 __attribute__((noinline)) static void heap_sample(void *p, size_t n)
 {
     heap_left = heap_next();
     if (heap_busy)
         return;
     heap_busy = 1;
+    uint64_t t0 = heap_cpu_ns();
     uint64_t pcs[PROF_BUCKET_DEPTH];
     /* skip heap_sample and the interposed malloc: the leaf is its caller */
     int nf = prof_unwind_here(pcs, PROF_BUCKET_DEPTH, 2);
@@ -196,6 +204,8 @@ __attribute__((noinline)) static void heap_sample(void *p, size_t n)
     }
     live_put((uintptr_t)p, n, b);
     atomic_fetch_add_explicit(&prof_slot(heap_area)->heap_samples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&prof_slot(heap_area)->heap_sample_ns, heap_cpu_ns() - t0,
+                              memory_order_relaxed);
     heap_busy = 0;
 }
 

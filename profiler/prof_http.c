@@ -490,7 +490,8 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
         buf_printf(&b,
                    "<li>worker %u (pid %d): %llu CPU samples taken (%llu periods, %llu "
                    "catch-up signals), %llu dropped (sample ring full), %llu heap samples, "
-                   "%llu block events, %llu mutex events, %u stack records (%u dropped)</li>\n",
+                   "%llu block events, %llu mutex events, %u stack records (%u dropped); "
+                   "sampler CPU: SIGPROF handler %llu us, heap sampler %llu us</li>\n",
                    ws[i].worker_no, (int)ws[i].pid,
                    (unsigned long long)atomic_load(&ps->cpu_samples),
                    (unsigned long long)atomic_load(&ps->cpu_periods),
@@ -499,7 +500,9 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
                    (unsigned long long)atomic_load(&ps->heap_samples),
                    (unsigned long long)atomic_load(&ps->block_events),
                    (unsigned long long)atomic_load(&ps->mutex_events), atomic_load(&ps->nbuckets),
-                   atomic_load(&ps->bucket_drops));
+                   atomic_load(&ps->bucket_drops),
+                   (unsigned long long)atomic_load(&ps->cpu_handler_ns) / 1000,
+                   (unsigned long long)atomic_load(&ps->heap_sample_ns) / 1000);
     }
     buf_puts(&b, "</ul>\n</p>\n</body>\n</html>");
     http_reply_start(c, 200);

@@ -73,12 +73,14 @@ typedef struct {
     _Atomic uint64_t cpu_head; /* words written (producer) */
     _Atomic uint64_t cpu_tail; /* words consumed (consumer) */
     _Atomic uint64_t cpu_samples;
-    _Atomic uint64_t cpu_periods;   /* sum of the samples' weights */
-    _Atomic uint64_t cpu_caught_up; /* signals for periods already counted */
-    _Atomic uint64_t cpu_drops;     /* ring full: sample dropped */
-    _Atomic uint64_t cpu_skipped;   /* in the loader: leaf only */
-    _Atomic uint32_t sampling;      /* itimer armed */
-    _Atomic uint32_t hz;            /* the rate it is armed at */
+    _Atomic uint64_t cpu_periods;    /* sum of the samples' weights */
+    _Atomic uint64_t cpu_caught_up;  /* signals for periods already counted */
+    _Atomic uint64_t cpu_handler_ns; /* CPU spent in the SIGPROF handler */
+    _Atomic uint64_t heap_sample_ns; /* CPU spent recording heap samples */
+    _Atomic uint64_t cpu_drops;      /* ring full: sample dropped */
+    _Atomic uint64_t cpu_skipped;    /* in the loader: leaf only */
+    _Atomic uint32_t sampling;       /* itimer armed */
+    _Atomic uint32_t hz;             /* the rate it is armed at */
     _Atomic uint32_t gor_req, gor_ack;
     _Atomic uint32_t gor_n;
     _Atomic uint32_t gc_ack;

@@ -45,10 +45,14 @@ static struct {
     int sampling;
 } pw;
 
+/* The worker's CPU time. The thread clock, not the process clock: the
+ * worker is one thread, and while an ITIMER_PROF is armed the kernel answers
+ * CLOCK_PROCESS_CPUTIME_ID from the group timer's accumulator, which only
+ * moves at ticks and context switches - too coarse to time a handler. */
 static uint64_t pw_cpu_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -123,6 +127,8 @@ static void pw_on_sigprof(int sig, siginfo_t *si, void *uc)
     unsigned route = atomic_load_explicit(&pw.me->route, memory_order_relaxed);
     prof_ring_put(pw.slot, prof_ring(pw.area), route, (unsigned)w, clock_mono_ns(), pcs,
                   (unsigned)n);
+    /* what sampling costs this worker, measured rather than estimated */
+    atomic_fetch_add_explicit(&pw.slot->cpu_handler_ns, pw_cpu_ns() - now, memory_order_relaxed);
     errno = saved;
 }
 
