@@ -144,4 +144,4 @@ container:
 	@tools/container-test.sh build
 
 container-test: all
-	@tools/container-test.sh
+	@LOADTEST_BIN=$${LOADTEST_BIN:-$(BUILD)/loadtest} tools/container-test.sh

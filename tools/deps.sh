@@ -5,6 +5,7 @@
 #
 #   tools/deps.sh          build + test packages
 #   tools/deps.sh build    only what `make` needs
+#   tools/deps.sh container   podman and what builds the base image
 set -euo pipefail
 
 BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev libelf-dev
@@ -12,8 +13,13 @@ BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev lib
 TEST="curl python3 golang-go protobuf-compiler wrk nginx-light clang
       chromium chromium-driver python3-aiosmtpd systemd linux-perf"
 
-want="$BUILD"
-[ "${1:-all}" = build ] || want="$want $TEST"
+CONTAINER="podman runc debootstrap"
+
+case "${1:-all}" in
+build) want="$BUILD" ;;
+container) want="$CONTAINER" ;;
+*) want="$BUILD $TEST" ;;
+esac
 
 missing=""
 for p in $want; do
