@@ -14,12 +14,15 @@
  * pid there stops draining and answers its CPU profiles with what it has.
  *
  * Signals: QUIT - stop accepting, answer running profiles now with what
- * they collected, finish writing, exit 0. TERM/INT - exit now. Workers keep
+ * they collected, finish writing, exit 0. TERM/INT - exit now. USR1 -
+ * reopen the error log (the master relays its own USR1). HUP and USR2 are
+ * the master's business and ignored here. Workers keep
  * serving whatever happens here; CPU sampling stops by itself because
  * prof_ctl.cpu_until_ms is a deadline, not a flag.
  */
 #include "profiler/profiler.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +33,14 @@
 #include "profiler/prof_ring.h"
 #include "profiler/prof_server.h"
 
-static volatile sig_atomic_t pm_quit, pm_term;
+static volatile sig_atomic_t pm_quit, pm_term, pm_reopen;
 
 static void pm_on_signal(int sig)
 {
     if (sig == SIGQUIT)
         pm_quit = 1;
+    else if (sig == SIGUSR1)
+        pm_reopen = 1;
     else
         pm_term = 1;
 }
@@ -113,7 +118,10 @@ static void pm_signals(void)
     sigaction(SIGQUIT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* the master's "reopen log files" */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN); /* reload is the master's: it replaces us */
+    signal(SIGUSR2, SIG_IGN);
 }
 
 int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
@@ -164,6 +172,11 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     uint64_t quit_deadline = 0;
     while (!pm_term) {
         ev_run_once(s->loop, 100);
+        if (pm_reopen) {
+            pm_reopen = 0;
+            if (log_reopen() < 0)
+                log_error(MG_LOG_ALERT, errno, "profiler: cannot reopen the error log");
+        }
         if (pm_quit && !s->quitting) {
             s->quitting = 1;
             http_server_stop_accepting(s->http);

@@ -5,7 +5,8 @@ the workers serving (requests keep succeeding), the master starts a new
 profiler on the same port, and the new one answers a CPU profile with
 samples that `go tool pprof` reads; SIGQUIT to a profiler in the middle of a
 CPU profile answers that profile at once with what it collected (a complete,
-readable profile) instead of dropping it; after a reload (HUP) the new
+readable profile) instead of dropping it; USR1 (reopen logs) leaves the
+profiler running; after a reload (HUP) the new
 generation's profiler owns the sample rings and profiles the new workers.
 """
 import os
@@ -39,9 +40,16 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
     load = Load(srv, 20, connections=4).start()
     time.sleep(0.5)
 
-    # ---- SIGKILL mid-profile
+    # ---- USR1 (the master relays "reopen logs" to its children) is not fatal
     old = srv.profiler_pid()
     check(old, "no profiler process")
+    srv.signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    check(srv.profiler_pid() == old, "the profiler died on the master's USR1 (reopen logs)")
+    st, _, _ = srv.pprof("/debug/pprof/")
+    check(st == 200, f"profiler after USR1: {st}")
+
+    # ---- SIGKILL mid-profile
     res = {}
 
     def long_profile():
