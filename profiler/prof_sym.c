@@ -391,6 +391,14 @@ int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int
     }
     prof_frame_t tmp[PROF_SYM_MAX_INLINE];
     int n = sym_resolve(s, pc, tmp, PROF_SYM_MAX_INLINE);
+    if (mi >= 0 && n == 1 && tmp[0].func[0] == '0' && tmp[0].func[1] == 'x') {
+        /* No symbol (an internal function of a stripped library): say
+         * which library and where, as "libsqlite3.so.0+0x5c503". */
+        const char *base = strrchr(s->maps[mi].path, '/');
+        char name[300];
+        snprintf(name, sizeof name, "%s+0x%" PRIx64, base ? base + 1 : s->maps[mi].path, off);
+        tmp[0].func = sym_intern(s, name);
+    }
     sym_entry_t *e = &s->tab[j];
     e->frames = malloc(n * sizeof *tmp);
     if (!e->frames)

@@ -233,9 +233,10 @@ from collections import Counter
 def norm(name):
     # glibc names one function several ways (write, __write, __libc_write,
     # __GI___libc_write); compare them as one.
-    name = re.sub(r"\+0x[0-9a-f]+$", "", name.strip())
-    if re.match(r"^(0x[0-9a-f]+|\[unknown\])$", name):
+    name = name.strip()
+    if re.match(r"^(0x[0-9a-f]+|\[unknown\]|\S+\.so[.\d]*\+0x[0-9a-f]+)$", name):
         return "[unknown]"  # a stripped library's internal function, both sides
+    name = re.sub(r"\+0x[0-9a-f]+$", "", name)
     name = re.sub(r"^(__GI_)?_*(libc_)?_*", "", name)
     return re.sub(r"(64)?(_nocancel|_internal)?$", "", name)
 
