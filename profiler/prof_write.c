@@ -120,8 +120,8 @@ static void wr_text_stack(prof_sym_t *sym, buf_t *out, const uint64_t *pcs, unsi
         int k = prof_sym_lookup(sym, pcs[i], &fr, &m);
         uint64_t off = prof_sym_offset(sym, pcs[i]);
         for (int j = 0; j < k; j++)
-            buf_printf(out, "#\t%#llx\t%s+%#llx\t%s:%lld\n", (unsigned long long)pcs[i], fr[j].func,
-                       (unsigned long long)off, fr[j].file, (long long)fr[j].line);
+            buf_printf(out, "#\t%#llx\t%s+0x%llx\t%s:%lld\n", (unsigned long long)pcs[i],
+                       fr[j].func, (unsigned long long)off, fr[j].file, (long long)fr[j].line);
     }
 }
 
@@ -386,7 +386,7 @@ static void wr_worker_text2(prof_sym_t *sym, buf_t *out, const prof_gor_t *g)
         int k = prof_sym_lookup(sym, g->pcs[i], &fr, &m);
         uint64_t off = prof_sym_offset(sym, g->pcs[i]);
         for (int j = 0; j < k; j++)
-            buf_printf(out, "%s(...)\n\t%s:%lld +%#llx\n", fr[j].func, fr[j].file,
+            buf_printf(out, "%s(...)\n\t%s:%lld +0x%llx\n", fr[j].func, fr[j].file,
                        (long long)fr[j].line, (unsigned long long)off);
     }
     buf_puts(out, "\n");
