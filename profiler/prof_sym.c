@@ -243,11 +243,24 @@ static int64_t sym_attr_int(Dwarf_Die *d, int name)
     return (int64_t)v;
 }
 
+/* The CU DIE that holds pc. libdwfl finds it through .debug_aranges, which
+ * clang does not emit by default; then look at each CU's ranges. */
+static Dwarf_Die *sym_find_cu(Dwfl_Module *mod, uint64_t pc, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, bias);
+    if (cu)
+        return cu;
+    for (cu = dwfl_module_nextcu(mod, NULL, bias); cu; cu = dwfl_module_nextcu(mod, cu, bias))
+        if (dwarf_haspc(cu, pc - *bias) > 0)
+            return cu;
+    return NULL;
+}
+
 /* DWARF frames (innermost first) for pc; 0 when the module has none. */
 static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t *out, int max)
 {
     Dwarf_Addr bias;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
+    Dwarf_Die *cu = sym_find_cu(mod, pc, &bias);
     if (!cu)
         return 0;
     Dwarf_Die *scopes = NULL;
@@ -256,11 +269,11 @@ static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t 
         return 0;
     const char *file = "";
     int64_t line = 0;
-    Dwfl_Line *l = dwfl_module_getsrc(mod, pc);
+    Dwarf_Line *l = dwarf_getsrc_die(cu, pc - bias);
     if (l) {
         int ln = 0;
-        const char *f = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
-        if (f) {
+        const char *f = dwarf_linesrc(l, NULL, NULL);
+        if (f && dwarf_lineno(l, &ln) == 0) {
             file = sym_intern(s, f);
             line = ln;
         }
