@@ -78,4 +78,9 @@ check("x@example.com" in r.stdout and "demo@example.com" in r.stdout, f"list: {r
 r = srv.run_cli("user", "remove", "x@example.com")
 r = srv.run_cli("user", "list")
 check("x@example.com" not in r.stdout, "removed")
+# the shipped example users file imports
+from harness import ROOT
+r = srv.run_cli("user", "import", os.path.join(ROOT, "conf/users.example.json"))
+r = srv.run_cli("user", "list")
+check("admin@example.com" in r.stdout, f"example users imported: {r.stdout}")
 print("cli ok")
