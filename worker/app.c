@@ -54,6 +54,7 @@ void app_close(app_t *app)
     if (app->deliver)
         deliver_close(app->deliver);
     tpl_free_set(&app->tpl);
+    buf_free(&app->render);
     static_free(&app->statics);
     keyring_wipe(&app->keys);
 }

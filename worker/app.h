@@ -31,6 +31,7 @@ typedef struct app {
     void *rl_zone;
     tpl_set_t tpl;
     static_set_t statics;
+    buf_t render; /* page bodies are rendered here: reused, not malloc'd per request */
 } app_t;
 
 /* keys: loaded by the master (which keeps root-only key files readable

@@ -34,17 +34,16 @@ void page_security_headers(http_conn_t *c)
 void page_render(app_t *app, http_conn_t *c, int status, int which, const tpl_var_t *vars,
                  int nvars)
 {
-    buf_t out = {0};
-    if (tpl_render(&app->tpl.t[which], &out, vars, nvars) < 0) {
-        buf_free(&out);
+    buf_t *out = &app->render; /* the reply copies it out, so it can be reused */
+    out->len = 0;
+    if (tpl_render(&app->tpl.t[which], out, vars, nvars) < 0) {
         http_reply_error(c, 500, "out of memory rendering the page");
         return;
     }
     if (!c->resp_started)
         http_reply_start(c, status);
     page_security_headers(c);
-    http_reply(c, status, "text/html; charset=utf-8", out.data, out.len);
-    buf_free(&out);
+    http_reply(c, status, "text/html; charset=utf-8", out->data, out->len);
 }
 
 void page_error(app_t *app, http_conn_t *c, int status, const char *message)

@@ -146,7 +146,6 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
             page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
             return;
         }
-        store_event(app->store, "link_issued", email, now); /* queued, written in batches */
     }
     if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,

@@ -63,7 +63,8 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
         page_redirect(c, "/login");
         return;
     }
-    buf_t body = {0};
+    buf_t body = app->render;
+    body.len = 0;
     buf_puts(&body, "<section class=\"secure\"><p>Signed in as <strong id=\"whoami\">");
     html_escape(&body, sc.email, strlen(sc.email));
     buf_printf(&body,
@@ -73,7 +74,7 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
     http_reply_start(c, 200);
     page_security_headers(c);
     http_reply(c, 200, "text/html; charset=utf-8", body.data, body.len);
-    buf_free(&body);
+    app->render = body; /* keep the (maybe grown) buffer for the next page */
 }
 
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req)
