@@ -22,6 +22,7 @@
  */
 #include "worker/worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -86,6 +87,18 @@ static void install_signals(void)
 
 /* ---- connection observer: shm table and counters ---- */
 
+/* ip:port for the connection table, so a goroutine dump tells a client's
+ * connections apart (peer_str, used for logs and rate limits, is the IP). */
+static void peer_with_port(const http_conn_t *c, char *out, size_t n)
+{
+    unsigned port = 0;
+    if (c->peer.ss_family == AF_INET)
+        port = ntohs(((const struct sockaddr_in *)&c->peer)->sin_port);
+    else if (c->peer.ss_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in6 *)&c->peer)->sin6_port);
+    snprintf(out, n, c->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", c->peer_str, port);
+}
+
 static void conn_open(http_conn_t *c, void *ctx)
 {
     worker_t *w = ctx;
@@ -102,7 +115,7 @@ static void conn_open(http_conn_t *c, void *ctx)
             sc->nrequests = 0;
             sc->accepted_ms = c->accepted_ms;
             sc->state_ms = c->accepted_ms;
-            snprintf(sc->peer, sizeof sc->peer, "%s", c->peer_str);
+            peer_with_port(c, sc->peer, sizeof sc->peer);
             sc->request[0] = 0;
             atomic_store_explicit(&sc->state, SHM_CONN_READING, memory_order_release);
             c->slot = (int)k;

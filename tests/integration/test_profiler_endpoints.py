@@ -68,7 +68,10 @@ def text(srv, path):
     return body.decode(errors="replace")
 
 
-with Magicd(workers=2, extra=LOAD_CONF) as srv:
+# A small heap sampling rate: a worker allocates little per request (buffers
+# and arenas are reused), so "alloc_space grows" needs more than a few
+# samples per second at the default 512 KiB.
+with Magicd(workers=2, extra=LOAD_CONF + "heap_sample_bytes 16k;\n") as srv:
     # ---- bad parameters: Go's status codes and strings
     pos = 'invalid value for "seconds" - must be a positive integer'
     for p in ("profile?seconds=-1", "profile?seconds=abc", "profile?seconds=0",
