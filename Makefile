@@ -15,7 +15,7 @@ SAN     ?=
 OPT     ?= -O2
 
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
-              -Wno-unused-parameter -fno-omit-frame-pointer -I. $(SAN)
+              -fno-omit-frame-pointer -I. $(SAN)
 CFLAGS  ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) -MMD -MP
 LDFLAGS ?=

@@ -171,6 +171,7 @@ void prof_job_cpu_finish(prof_job_t *j)
 
 static void pp_cpu_done(ev_loop_t *loop, ev_timer_t *t)
 {
+    (void)loop;
     prof_job_cpu_finish(t->data);
 }
 
@@ -234,6 +235,7 @@ static void pp_send_buckets(prof_srv_t *s, http_conn_t *c, const char *name, pro
 
 static void pp_delta_done(ev_loop_t *loop, ev_timer_t *t)
 {
+    (void)loop;
     prof_job_t *j = t->data;
     prof_srv_t *s = j->srv;
     prof_snap_t cur;

@@ -66,6 +66,7 @@ static const char *fmt_ns(uint64_t ns, char *b, size_t cap)
 void lt_progress(const lt_opts_t *o, double elapsed, const lt_stats_t *now, const lt_stats_t *prev,
                  double dt)
 {
+    (void)o;
     static lt_hist_t d;
     char b[32];
     lt_hist_diff(&d, &now->hist, &prev->hist);
