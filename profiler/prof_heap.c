@@ -45,8 +45,15 @@ int prof_heap_supported(void)
 {
     return 0;
 }
-void prof_heap_enable(void *area, uint64_t rate) {}
-void prof_heap_set_rate(uint64_t rate) {}
+void prof_heap_enable(void *area, uint64_t rate)
+{
+    (void)area;
+    (void)rate;
+}
+void prof_heap_set_rate(uint64_t rate)
+{
+    (void)rate;
+}
 uint64_t prof_heap_live(void)
 {
     return 0;
