@@ -184,6 +184,20 @@ shutdown_timeout 10s;
             pass
         if a[0] is not None:
             sys.stderr.write("---- error log ----\n" + self.log() + "\n")
+            return
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """Under `make check-asan` a sanitizer report in any process (a
+        worker that crashed and was respawned, a leak at exit) fails the test
+        even when the clients saw nothing wrong."""
+        try:
+            out = open(self.stdout_path, errors="replace").read()
+        except (OSError, AttributeError):
+            return
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in out:
+                raise AssertionError("sanitizer report from magicd:\n" + out[-4000:])
 
     def request(self, method, path, body=None, headers=None, timeout=10, port=None):
         c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
