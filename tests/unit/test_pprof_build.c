@@ -16,15 +16,7 @@
 
 #include "profiler/prof_build.h"
 #include "profiler/prof_pb.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static char *slurp_cmd(const char *cmd)
 {
@@ -137,7 +129,7 @@ int main(void)
         CHECK(strstr(txt, " id: 0\n") == NULL); /* every id non-zero */
         CHECK(count(txt, "location {\n  id: ") == 3);
         CHECK(strstr(txt, "location {\n  id: 3\n") != NULL);
-        if (failures)
+        if (unit_failures)
             fputs(txt, stderr);
         free(txt);
     }
@@ -160,8 +152,8 @@ int main(void)
     buf_free(&raw);
     prof_build_free(b);
     prof_sym_free(sym);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "%d failure(s)\n", unit_failures);
         return 1;
     }
     printf("ok\n");

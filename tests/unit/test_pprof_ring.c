@@ -16,15 +16,7 @@
 #include <unistd.h>
 
 #include "profiler/prof_ring.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 typedef struct {
     uint64_t next; /* expected sequence number (the timestamp field) */
@@ -111,8 +103,8 @@ int main(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(c.bad == 0 && c.n == 200000);
 
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "%d failure(s)\n", unit_failures);
         return 1;
     }
     printf("ok: %llu records, %llu dropped while full\n", (unsigned long long)seq,

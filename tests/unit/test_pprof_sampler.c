@@ -27,15 +27,7 @@
 #include "profiler/prof_ring.h"
 #include "profiler/prof_sym.h"
 #include "profiler/profiler.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 static prof_sym_t *sym;
 
@@ -207,8 +199,8 @@ int main(void)
     CHECK(m[0] == 10000 && m[1] == 10000);
 
     prof_sym_free(sym);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "%d failure(s)\n", unit_failures);
         return 1;
     }
     printf("ok\n");

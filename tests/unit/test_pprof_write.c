@@ -20,15 +20,7 @@
 #include "profiler/prof_bucket.h"
 #include "profiler/prof_snap.h"
 #include "profiler/prof_write.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit/unit.h"
 
 /* gunzip + protoc --decode; the text, or NULL */
 static char *decode(const buf_t *gz)
@@ -135,7 +127,7 @@ int main(void)
     snprintf(want, sizeof want, "string_table: \"%d\"", (int)getpid());
     CHECK(txt && strstr(txt, want) && strstr(txt, "string_table: \"worker\"") &&
           strstr(txt, "string_table: \"3\""));
-    if (failures && txt)
+    if (unit_failures && txt)
         fputs(txt, stderr);
     free(txt);
     buf_reset(&out);
@@ -201,8 +193,8 @@ int main(void)
     buf_free(&out);
     prof_sym_free(sym);
     shm_destroy(&shm);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (unit_failures) {
+        fprintf(stderr, "%d failure(s)\n", unit_failures);
         return 1;
     }
     printf("ok\n");
