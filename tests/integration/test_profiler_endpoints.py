@@ -147,8 +147,11 @@ with Magicd(workers=2, extra=LOAD_CONF + "heap_sample_bytes 16k;\n") as srv:
         check(re.search(r"\w+\.c:\d+", pprof_tool(["-traces", "-lines"], allocs)),
               "no file:line in the allocs profile")
         at = pprof_tool(["-sample_index=alloc_space", "-top"], allocs)
-        check(re.search(r"\s(arena_create|buf_reserve|conn_open)\b", at),
-              "magicd allocators missing:\n" + at)
+        # magicd's own frames on the allocation stacks (buffers and arenas
+        # are reused, so most bytes are allocated by SQLite and OpenSSL on
+        # behalf of these)
+        check(re.search(r"\s(route_generate|store_user_exists|csrf_check|conn_open)\b", at),
+              "magicd frames missing from the allocs profile:\n" + at)
         # delta: positive while requests run, less than the cumulative total
         dsum = samples_total(pprof_tool(["-sample_index=alloc_space", "-top"], delta))
         csum = total_of(at)
