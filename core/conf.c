@@ -338,6 +338,10 @@ static int d_listen(parse_t *p, int argc, char **argv)
         return perr(p, "too many \"listen\" directives (at most %d)", CONF_MAX_LISTEN);
     if (conf_parse_addr(argv[1], &c->listen[c->nlisten]) < 0)
         return perr(p, "invalid address \"%s\" in \"listen\" directive", argv[1]);
+    for (int i = 0; i < c->nlisten; i++)
+        if (!strcmp(c->listen[i].host, c->listen[c->nlisten].host) &&
+            !strcmp(c->listen[i].port, c->listen[c->nlisten].port))
+            return perr(p, "duplicate listen \"%s\"", argv[1]);
     c->nlisten++;
     return 0;
 }

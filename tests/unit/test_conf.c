@@ -89,6 +89,9 @@ int main(void)
     CHECK(load("delivery carrier-pigeon;") < 0 && strstr(err, "delivery"), "delivery: %s", err);
     CHECK(load("worker_connections 5;") < 0 && strstr(err, "16..1000000"), "range: %s", err);
     CHECK(load("server {") < 0 && strstr(err, "unexpected \"{\""), "block: %s", err);
+    CHECK(load("listen 8080;\nlisten 127.0.0.1:9;\nlisten *:8080;") < 0 &&
+              strstr(err, "duplicate listen") && strstr(err, "t.conf:3"),
+          "duplicate listen: %s", err);
     /* found by the fuzzer: a statement with more words than argv holds */
     CHECK(load("a b c d e f g h i j k;") < 0 && strstr(err, "too many arguments"), "args: %s", err);
     CHECK(load("smtp_from \"unterminated;") < 0 && strstr(err, "unterminated"), "quote: %s", err);
