@@ -556,6 +556,25 @@ void http_reply_header(http_conn_t *c, const char *name, const char *fmt, ...)
     buf_append(&c->resp_hdrs, "\r\n", 2);
 }
 
+void http_reply_headers_raw(http_conn_t *c, const char *lines, size_t n)
+{
+    if (!c->resp_started)
+        http_reply_start(c, 200);
+    buf_append(&c->resp_hdrs, lines, n);
+}
+
+/* Append "name: <decimal>\r\n" without printf (Content-Length on every reply). */
+static int put_num_header(buf_t *b, const char *name, size_t nlen, uint64_t v)
+{
+    char d[24];
+    int i = (int)sizeof d;
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    return buf_append(b, name, nlen) | buf_append(b, d + i, sizeof d - (size_t)i) |
+           buf_append(b, "\r\n", 2);
+}
+
 void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size_t len)
 {
     http_server_t *s = c->srv;
@@ -567,14 +586,23 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
     if (s->draining)
         c->close_after = 1;
     size_t before = c->out.len;
-    int ok = buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", st, http_status_text(st)) == 0;
+    /* The head is assembled with plain appends: this runs for every reply. */
+    char sl[16] = "HTTP/1.1 000 ";
+    sl[9] = (char)('0' + st / 100 % 10);
+    sl[10] = (char)('0' + st / 10 % 10);
+    sl[11] = (char)('0' + st % 10);
+    int ok = buf_append(&c->out, sl, 13) == 0 && buf_puts(&c->out, http_status_text(st)) == 0 &&
+             buf_append(&c->out, "\r\n", 2) == 0;
     if (s->conf.server_name)
-        ok &= buf_printf(&c->out, "Server: %s\r\n", s->conf.server_name) == 0;
-    ok &= buf_printf(&c->out, "Date: %s\r\n", http_date(s)) == 0;
+        ok &= buf_append(&c->out, "Server: ", 8) == 0 &&
+              buf_puts(&c->out, s->conf.server_name) == 0 && buf_append(&c->out, "\r\n", 2) == 0;
+    ok &= buf_append(&c->out, "Date: ", 6) == 0 && buf_puts(&c->out, http_date(s)) == 0 &&
+          buf_append(&c->out, "\r\n", 2) == 0;
     if (ctype)
-        ok &= buf_printf(&c->out, "Content-Type: %s\r\n", ctype) == 0;
+        ok &= buf_append(&c->out, "Content-Type: ", 14) == 0 && buf_puts(&c->out, ctype) == 0 &&
+              buf_append(&c->out, "\r\n", 2) == 0;
     if (st >= 200 && st != 204 && st != 304)
-        ok &= buf_printf(&c->out, "Content-Length: %zu\r\n", len) == 0;
+        ok &= put_num_header(&c->out, "Content-Length: ", 16, len) == 0;
     if (c->resp_hdrs.len)
         ok &= buf_append(&c->out, c->resp_hdrs.data, c->resp_hdrs.len) == 0;
     if (c->close_after)

@@ -121,6 +121,9 @@ void http_reply(http_conn_t *c, int status, const char *ctype, const void *body,
 void http_reply_start(http_conn_t *c, int status);
 void http_reply_header(http_conn_t *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Append ready-made header lines ("Name: value\r\n"...), e.g. a constant
+ * block of security headers: no formatting on the hot path. */
+void http_reply_headers_raw(http_conn_t *c, const char *lines, size_t n);
 void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size_t len);
 /* Simple error page: text/plain "STATUS Reason\nmessage\n". */
 void http_reply_error(http_conn_t *c, int status, const char *msg);

@@ -24,11 +24,12 @@
 
 void page_security_headers(http_conn_t *c)
 {
-    http_reply_header(c, "Content-Security-Policy", "%s", CSP);
-    http_reply_header(c, "X-Content-Type-Options", "nosniff");
-    http_reply_header(c, "X-Frame-Options", "DENY");
-    http_reply_header(c, "Referrer-Policy", "no-referrer");
-    http_reply_header(c, "Cache-Control", "no-store");
+    static const char hdrs[] = "Content-Security-Policy: " CSP "\r\n"
+                               "X-Content-Type-Options: nosniff\r\n"
+                               "X-Frame-Options: DENY\r\n"
+                               "Referrer-Policy: no-referrer\r\n"
+                               "Cache-Control: no-store\r\n";
+    http_reply_headers_raw(c, hdrs, sizeof hdrs - 1);
 }
 
 void page_render(app_t *app, http_conn_t *c, int status, int which, const tpl_var_t *vars,
