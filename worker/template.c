@@ -79,13 +79,56 @@ static char *read_file(const char *path, char *err, size_t errsz)
     return s;
 }
 
+/* Splice partials: each `{{> name}}` line becomes the text of ROOT/_name.html
+ * (the shared <head>, scripts and brand of the pages). One level deep: a
+ * partial's own placeholders are ordinary {{name}}s. Returns a new string. */
+static char *expand_partials(const char *root, char *text, char *err, size_t errsz)
+{
+    buf_t out = {0};
+    const char *p = text;
+    for (;;) {
+        const char *open = strstr(p, "{{> ");
+        if (!open)
+            break;
+        const char *close = strstr(open, "}}");
+        size_t n = close ? (size_t)(close - open - 4) : 0;
+        if (!close || n == 0 || n > 32) {
+            snprintf(err, errsz, "bad partial in a template under \"%s\"", root);
+            buf_free(&out);
+            return NULL;
+        }
+        char path[1200];
+        snprintf(path, sizeof path, "%s/_%.*s.html", root, (int)n, open + 4);
+        char *part = read_file(path, err, errsz);
+        if (!part) {
+            buf_free(&out);
+            return NULL;
+        }
+        const char *after = close + 2;
+        if (*after == '\n') /* the partial brings its own line ends */
+            after++;
+        buf_append(&out, p, (size_t)(open - p));
+        buf_puts(&out, part);
+        free(part);
+        p = after;
+    }
+    if (buf_puts(&out, p) < 0 || buf_append(&out, "", 1) < 0) {
+        buf_free(&out);
+        snprintf(err, errsz, "out of memory loading templates");
+        return NULL;
+    }
+    return out.data;
+}
+
 int tpl_load_set(tpl_set_t *set, const char *root, char *err, size_t errsz)
 {
     memset(set, 0, sizeof *set);
     for (int i = 0; i < TPL_COUNT; i++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/%s", root, files[i]);
-        char *text = read_file(path, err, errsz);
+        char *raw = read_file(path, err, errsz);
+        char *text = raw ? expand_partials(root, raw, err, errsz) : NULL;
+        free(raw);
         if (!text || tpl_parse(&set->t[i], text, err, errsz) < 0) {
             if (text && !set->t[i].text)
                 free(text);

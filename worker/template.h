@@ -2,7 +2,8 @@
  * template.h - the page templates in html/ with {{name}} placeholders.
  *
  * Templates are read and split into literal and placeholder segments once
- * per worker; rendering is a walk over the segments appending to a buffer.
+ * per worker (after `{{> name}}` lines are replaced by the shared partial
+ * html/_name.html); rendering is a walk over the segments appending to a buffer.
  * Values are HTML-escaped unless passed as raw (only for markup the worker
  * built itself from escaped parts, such as the demo-mode link).
  */
