@@ -66,7 +66,8 @@ static void update_time(access_log_t *al)
     strftime(al->tiso, sizeof al->tiso, "%Y-%m-%dT%H:%M:%S%z", &tm);
 }
 
-/* Append s escaped for a quoted log field (json=1: JSON string rules). */
+/* Append s escaped for a quoted log field (json=1: JSON string rules).
+ * Runs of safe bytes are copied in one append: this is per request. */
 static void put_escaped(buf_t *b, const char *s, size_t n, int json)
 {
     if (!s || n == 0) {
@@ -75,30 +76,40 @@ static void put_escaped(buf_t *b, const char *s, size_t n, int json)
         return;
     }
     static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
-            char e[6];
-            if (json && ch >= 0x7f) {
-                buf_append(b, (const char *)&ch, 1); /* UTF-8 bytes pass through */
-                continue;
-            }
-            if (json) {
-                memcpy(e, "\\u00", 4);
-                e[4] = hex[ch >> 4];
-                e[5] = hex[ch & 15];
-                buf_append(b, e, 6);
-            } else {
-                e[0] = '\\';
-                e[1] = 'x';
-                e[2] = hex[ch >> 4];
-                e[3] = hex[ch & 15];
-                buf_append(b, e, 4);
-            }
+        int plain = !(ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) || (json && ch >= 0x80);
+        if (plain)
+            continue;
+        buf_append(b, s + run, i - run);
+        run = i + 1;
+        char e[6];
+        if (json) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[ch >> 4];
+            e[5] = hex[ch & 15];
+            buf_append(b, e, 6);
         } else {
-            buf_append(b, (const char *)&ch, 1);
+            e[0] = '\\';
+            e[1] = 'x';
+            e[2] = hex[ch >> 4];
+            e[3] = hex[ch & 15];
+            buf_append(b, e, 4);
         }
     }
+    buf_append(b, s + run, n - run);
+}
+
+/* Decimal without printf. */
+static void put_num(buf_t *b, uint64_t v)
+{
+    char d[24];
+    int i = (int)sizeof d;
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    buf_append(b, d + i, sizeof d - (size_t)i);
 }
 
 void access_log_write(access_log_t *al, const char *peer, const http_request_t *req, int status,
@@ -111,16 +122,23 @@ void access_log_write(access_log_t *al, const char *peer, const http_request_t *
     int json = al->fmt == ACCESS_LOG_JSON;
     int have_req = req && req->method_str.n;
     if (!json) {
-        buf_printf(b, "%s - - [%s] \"", peer, al->tlocal);
+        buf_puts(b, peer);
+        buf_append(b, " - - [", 6);
+        buf_puts(b, al->tlocal);
+        buf_append(b, "] \"", 3);
         if (have_req) {
             put_escaped(b, req->method_str.p, req->method_str.n, 0);
             buf_append(b, " ", 1);
             put_escaped(b, req->target.p, req->target.n, 0);
-            buf_printf(b, " HTTP/1.%d", req->version_minor);
+            buf_append(b, req->version_minor ? " HTTP/1.1" : " HTTP/1.0", 9);
         } else {
             buf_append(b, "-", 1);
         }
-        buf_printf(b, "\" %d %zu \"", status, bytes);
+        buf_append(b, "\" ", 2);
+        put_num(b, (uint64_t)status);
+        buf_append(b, " ", 1);
+        put_num(b, bytes);
+        buf_append(b, " \"", 2);
         put_escaped(b, have_req ? req->referer.p : NULL, have_req ? req->referer.n : 0, 0);
         buf_append(b, "\" \"", 3);
         put_escaped(b, have_req ? req->user_agent.p : NULL, have_req ? req->user_agent.n : 0, 0);
