@@ -28,7 +28,6 @@
 #include "master/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
-#include "worker/store.h"
 
 #ifndef MAGICD_VERSION
 #define MAGICD_VERSION "0.1.0"
@@ -149,26 +148,6 @@ static int cmd_signal(const char *file, const char *prefix, const char *name)
     return 0;
 }
 
-/* Fail fast, before forking anything, on what would make every worker die:
- * a missing key file or a user store that cannot be opened. */
-static int preflight(const conf_t *c)
-{
-    keyring_t kr;
-    char err[512];
-    if (keyring_load(&kr, c->key_file, c->previous_key_file, err, sizeof err) < 0) {
-        fprintf(stderr, "magicd: [emerg] %s\n", err);
-        return -1;
-    }
-    keyring_wipe(&kr);
-    store_t *s = store_open(c->users_db, 0, err, sizeof err);
-    if (!s) {
-        fprintf(stderr, "magicd: [emerg] %s\n", err);
-        return -1;
-    }
-    store_close(s);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     const char *file = getenv("MAGICD_CONF") ? getenv("MAGICD_CONF") : MAGICD_DEFAULT_CONF;
@@ -252,8 +231,6 @@ int main(int argc, char **argv)
     proctitle_init(argc, argv);
     conf_t *c = malloc(sizeof *c);
     if (!c || load_conf(c, file, prefix) < 0)
-        return 1;
-    if (preflight(c) < 0)
         return 1;
     int rc = master_run(c, argc, args);
     for (int k = 0; k < argc; k++)

@@ -45,6 +45,7 @@
 #include "master/children.h"
 #include "master/listen.h"
 #include "master/pidfile.h"
+#include "master/preflight.h"
 #include "master/privileges.h"
 #include "master/upgrade.h"
 #include "worker/ratelimit.h"
@@ -155,7 +156,7 @@ static void reload(master_t *m)
         return;
     }
     keyring_t nk;
-    if (keyring_load(&nk, nc->key_file, nc->previous_key_file, err, sizeof err) < 0) {
+    if (preflight_run(nc, &nk, err, sizeof err) < 0) {
         log_err("reload failed, still running with the old configuration: %s", err);
         free(nc);
         sd_notify_ready();
@@ -371,7 +372,7 @@ int master_run(conf_t *conf, int argc, char **argv)
 
     if (open_logs(conf) < 0)
         return 1;
-    if (keyring_load(&m->keys, conf->key_file, conf->previous_key_file, err, sizeof err) < 0) {
+    if (preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return 1;

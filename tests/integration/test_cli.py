@@ -48,6 +48,9 @@ check(r.returncode != 0 and open(key, "rb").read() == before, "keygen never over
 os.rename(key, key + ".away")
 r = srv.run_cli("-t", check_rc=False)
 check(r.returncode != 0 and "magicd.key" in r.stderr, f"-t reports a missing key: {r.stderr}")
+r = subprocess.run([BIN, "-c", srv.conf], capture_output=True, text=True, timeout=10)
+check(r.returncode != 0 and "magicd keygen" in r.stderr,
+      f"starting without a key file fails before forking workers: {r.stderr}")
 os.rename(key + ".away", key)
 
 # health against a running server, then against nothing
