@@ -101,17 +101,6 @@ static void put_escaped(buf_t *b, const char *s, size_t n, int json)
     buf_append(b, s + run, n - run);
 }
 
-/* Decimal without printf. */
-static void put_num(buf_t *b, uint64_t v)
-{
-    char d[24];
-    int i = (int)sizeof d;
-    do
-        d[--i] = (char)('0' + v % 10);
-    while ((v /= 10) && i > 0);
-    buf_append(b, d + i, sizeof d - (size_t)i);
-}
-
 void access_log_write(access_log_t *al, const char *peer, const http_request_t *req, int status,
                       size_t bytes, uint64_t usec)
 {
@@ -135,9 +124,9 @@ void access_log_write(access_log_t *al, const char *peer, const http_request_t *
             buf_append(b, "-", 1);
         }
         buf_append(b, "\" ", 2);
-        put_num(b, (uint64_t)status);
+        buf_put_u64(b, (uint64_t)status);
         buf_append(b, " ", 1);
-        put_num(b, bytes);
+        buf_put_u64(b, bytes);
         buf_append(b, " \"", 2);
         put_escaped(b, have_req ? req->referer.p : NULL, have_req ? req->referer.n : 0, 0);
         buf_append(b, "\" \"", 3);

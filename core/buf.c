@@ -75,6 +75,16 @@ int buf_printf(buf_t *b, const char *fmt, ...)
     return r;
 }
 
+int buf_put_u64(buf_t *b, uint64_t v)
+{
+    char d[20];
+    int i = (int)sizeof d;
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    return buf_append(b, d + i, sizeof d - (size_t)i);
+}
+
 void buf_consume(buf_t *b, size_t n)
 {
     if (n >= b->len) {

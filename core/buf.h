@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *data;
@@ -24,6 +25,8 @@ int buf_append(buf_t *b, const void *p, size_t n);
 int buf_puts(buf_t *b, const char *s);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Append v in decimal (hot paths: no printf). */
+int buf_put_u64(buf_t *b, uint64_t v);
 /* Drop the first n bytes (consumed input). */
 void buf_consume(buf_t *b, size_t n);
 void buf_reset(buf_t *b);

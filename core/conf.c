@@ -741,6 +741,11 @@ int conf_load(conf_t *c, const char *file, char *err, size_t errsz)
     set_prefix(c, file);
     if (parse_file(&p, file) < 0)
         return -1;
+    if (c->cmdline[0]) { /* -g directives, applied after the file (and on every reload) */
+        parse_t g = {.c = c, .file = "command line", .line = 1, .err = err, .errsz = errsz};
+        if (parse_text(&g, c->cmdline) < 0)
+            return -1;
+    }
     return finish(c, err, errsz);
 }
 

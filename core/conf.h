@@ -102,7 +102,8 @@ typedef struct conf {
 void conf_defaults(conf_t *c);
 
 /* Parse FILE into c (which should hold defaults; c->prefix may be preset,
- * otherwise it becomes FILE's directory). Relative paths are made absolute
+ * otherwise it becomes FILE's directory; c->cmdline, when set, is parsed
+ * after the file, as nginx's -g). Relative paths are made absolute
  * against the prefix. Returns 0, or -1 with a message "... in FILE:LINE". */
 int conf_load(conf_t *c, const char *file, char *err, size_t errsz);
 

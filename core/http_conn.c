@@ -563,18 +563,6 @@ void http_reply_headers_raw(http_conn_t *c, const char *lines, size_t n)
     buf_append(&c->resp_hdrs, lines, n);
 }
 
-/* Append "name: <decimal>\r\n" without printf (Content-Length on every reply). */
-static int put_num_header(buf_t *b, const char *name, size_t nlen, uint64_t v)
-{
-    char d[24];
-    int i = (int)sizeof d;
-    do
-        d[--i] = (char)('0' + v % 10);
-    while ((v /= 10) && i > 0);
-    return buf_append(b, name, nlen) | buf_append(b, d + i, sizeof d - (size_t)i) |
-           buf_append(b, "\r\n", 2);
-}
-
 void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size_t len)
 {
     http_server_t *s = c->srv;
@@ -602,7 +590,8 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
         ok &= buf_append(&c->out, "Content-Type: ", 14) == 0 && buf_puts(&c->out, ctype) == 0 &&
               buf_append(&c->out, "\r\n", 2) == 0;
     if (st >= 200 && st != 204 && st != 304)
-        ok &= put_num_header(&c->out, "Content-Length: ", 16, len) == 0;
+        ok &= buf_append(&c->out, "Content-Length: ", 16) == 0 && buf_put_u64(&c->out, len) == 0 &&
+              buf_append(&c->out, "\r\n", 2) == 0;
     if (c->resp_hdrs.len)
         ok &= buf_append(&c->out, c->resp_hdrs.data, c->resp_hdrs.len) == 0;
     if (c->close_after)

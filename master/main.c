@@ -75,14 +75,12 @@ static int load_conf(conf_t *c, const char *file, const char *prefix)
     conf_defaults(c);
     if (prefix)
         snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
-    if (conf_load(c, file, err, sizeof err) < 0 ||
-        (global_directives &&
-         conf_load_string(c, "command line", global_directives, err, sizeof err) < 0)) {
+    if (global_directives)
+        snprintf(c->cmdline, sizeof c->cmdline, "%s", global_directives);
+    if (conf_load(c, file, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return -1;
     }
-    if (global_directives)
-        snprintf(c->cmdline, sizeof c->cmdline, "%s", global_directives);
     return 0;
 }
 

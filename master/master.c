@@ -138,37 +138,21 @@ static void reload(master_t *m)
     log_notice("reconfiguring (signal HUP)");
     sd_notify_reloading();
     conf_t *nc = malloc(sizeof *nc);
-    char err[1024];
-    if (!nc) {
-        log_error(MG_LOG_ALERT, ENOMEM, "reload failed");
-        sd_notify_ready();
-        return;
-    }
+    char err[1024] = "out of memory";
+    keyring_t nk;
+    int have_keys = 0;
+    if (!nc)
+        goto fail;
     conf_defaults(nc);
     snprintf(nc->prefix, sizeof nc->prefix, "%s", m->conf->prefix);
     snprintf(nc->cmdline, sizeof nc->cmdline, "%s", m->conf->cmdline);
-    if (conf_load(nc, m->conf->file, err, sizeof err) < 0 ||
-        (nc->cmdline[0] &&
-         conf_load_string(nc, "command line", nc->cmdline, err, sizeof err) < 0)) {
-        log_err("reload failed, still running with the old configuration: %s", err);
-        free(nc);
-        sd_notify_ready();
-        return;
-    }
-    keyring_t nk;
-    if (preflight_run(nc, &nk, err, sizeof err) < 0) {
-        log_err("reload failed, still running with the old configuration: %s", err);
-        free(nc);
-        sd_notify_ready();
-        return;
-    }
-    if (sockets_sync(m, nc, err, sizeof err) < 0) {
-        log_err("reload failed, still running with the old configuration: %s", err);
-        keyring_wipe(&nk);
-        free(nc);
-        sd_notify_ready();
-        return;
-    }
+    if (conf_load(nc, m->conf->file, err, sizeof err) < 0)
+        goto fail;
+    if (preflight_run(nc, &nk, err, sizeof err) < 0)
+        goto fail;
+    have_keys = 1;
+    if (sockets_sync(m, nc, err, sizeof err) < 0)
+        goto fail;
     keyring_wipe(&m->keys);
     m->keys = nk; /* a rotated key file takes effect on HUP */
     if (strcmp(nc->error_log, m->conf->error_log) ||
@@ -185,6 +169,13 @@ static void reload(master_t *m)
     children_retire_old(m);
     log_notice("reconfigured: generation %u, %d worker processes", m->generation,
                nc->worker_processes);
+    sd_notify_ready();
+    return;
+fail:
+    log_err("reload failed, still running with the old configuration: %s", err);
+    if (have_keys)
+        keyring_wipe(&nk);
+    free(nc);
     sd_notify_ready();
 }
 

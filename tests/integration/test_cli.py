@@ -20,6 +20,13 @@ r = srv.run_cli("-T")
 check("link_ttl 900s;" in r.stdout and f"listen 127.0.0.1:{srv.port};" in r.stdout,
       f"-T prints the effective config: {r.stdout[:300]}")
 
+# -g directives apply after the file; errors in them name "command line"
+r = srv.run_cli("-g", "link_ttl 3m;", "-T")
+check("link_ttl 180s;" in r.stdout, f"-g overrides the file: {r.stdout[:200]}")
+r = srv.run_cli("-g", "bogus on;", "-t", check_rc=False)
+check(r.returncode != 0 and 'unknown directive "bogus" in command line:1' in r.stderr,
+      f"-g error: {r.stderr}")
+
 # a broken config, through an include, names the included file and line
 inc = os.path.join(srv.tmp, "extra.conf")
 with open(inc, "w") as f:
