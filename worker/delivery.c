@@ -96,8 +96,9 @@ int deliver_outbox_line(const char *email, const char *link_url, uint64_t expire
         !(p = deliver_lit(p, end, ",\"link\":")) || !(p = deliver_json_str(p, end, link_url)) ||
         !(p = deliver_lit(p, end, ",\"expires\":")) || !(p = deliver_lit(p, end, num)) ||
         !(p = deliver_lit(p, end, ",\"id\":\"")) || !(p = deliver_lit(p, end, hex)) ||
-        !(p = deliver_lit(p, end, "\"}\n")))
+        !(p = deliver_lit(p, end, "\"}\n")) || p == end)
         return -1;
+    *p = '\0'; /* callers may treat the line as a C string */
     return (int)(p - out);
 }
 
