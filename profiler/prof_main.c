@@ -30,7 +30,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "profiler/prof_ring.h"
+#include "profiler/prof_drain.h"
 #include "profiler/prof_server.h"
 
 static volatile sig_atomic_t pm_quit, pm_term, pm_reopen;
@@ -45,62 +45,22 @@ static void pm_on_signal(int sig)
         pm_term = 1;
 }
 
-prof_sym_t *prof_srv_sym(prof_srv_t *s)
-{
-    if (!s->sym)
-        s->sym = prof_sym_new();
-    return s->sym;
-}
-
-typedef struct {
-    prof_srv_t *s;
-    prof_worker_t w;
-} pm_drain_ctx_t;
-
-static void pm_on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts,
-                         const uint64_t *pcs, unsigned n)
-{
-    pm_drain_ctx_t *d = arg;
-    for (prof_job_t *j = d->s->jobs; j; j = j->next)
-        if (j->kind == JOB_CPU && ts >= j->start_ns && ts < j->end_ns)
-            prof_cpu_add(&j->cpu, &d->w, route, weight, pcs, n);
-}
-
-void prof_drain(prof_srv_t *s)
-{
-    prof_ctl_t *ctl = prof_ctl(s->shm);
-    if (atomic_load(&ctl->consumer_pid) != (int32_t)getpid())
-        return; /* a newer profiler owns the rings */
-    prof_worker_t ws[SHM_MAX_SLOTS];
-    int nw = prof_workers(s->shm, ws);
-    for (int i = 0; i < nw; i++) {
-        pm_drain_ctx_t d = {s, ws[i]};
-        void *area = shm_slot_prof(s->shm, ws[i].slot);
-        prof_ring_drain(prof_slot(area), prof_ring(area), pm_on_sample, &d);
-    }
-}
-
-/* Tell workers how long CPU samples are wanted: the latest end among the
- * running CPU profiles plus a little slack for the last drain. */
-void prof_cpu_want(prof_srv_t *s)
-{
-    uint64_t until = 0;
-    for (prof_job_t *j = s->jobs; j; j = j->next)
-        if (j->kind == JOB_CPU && j->end_ns / 1000000 + 300 > until)
-            until = j->end_ns / 1000000 + 300;
-    atomic_store(&prof_ctl(s->shm)->cpu_until_ms, until);
-}
-
 static void pm_drain_tick(ev_loop_t *loop, ev_timer_t *t)
 {
     prof_srv_t *s = t->data;
     prof_drain(s);
     int continuous = (int)atomic_load(&prof_ctl(s->shm)->continuous);
-    int cpu = 0;
-    for (prof_job_t *j = s->jobs; j; j = j->next)
-        cpu |= j->kind == JOB_CPU;
-    if (cpu || continuous)
+    if (prof_jobs_have(s, JOB_CPU) || continuous)
         ev_timer_set(loop, t, 100);
+}
+
+/* Every 250 ms: keep the records of workers that exited before a new
+ * worker claims their slot. */
+static void pm_archive_tick(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_srv_t *s = t->data;
+    prof_archive_scan(&s->archive, s->shm);
+    ev_timer_set(loop, t, 250);
 }
 
 static int pm_loopback(const char *host)
@@ -162,6 +122,8 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     /* Take the rings over from any older profiler, and drop what they hold. */
     atomic_store(&prof_ctl(shm)->consumer_pid, (int32_t)getpid());
     ev_timer_init(&s->drain_timer, pm_drain_tick, s);
+    ev_timer_init(&s->archive_timer, pm_archive_tick, s);
+    pm_archive_tick(s->loop, &s->archive_timer);
     prof_drain(s);
     if (atomic_load(&prof_ctl(shm)->continuous))
         ev_timer_set(s->loop, &s->drain_timer, 100);
@@ -170,30 +132,33 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
                c->profiler_listen.port);
 
     uint64_t quit_deadline = 0;
-    while (!pm_term) {
+    for (;;) {
         ev_run_once(s->loop, 100);
         if (pm_reopen) {
             pm_reopen = 0;
             if (log_reopen() < 0)
                 log_error(MG_LOG_ALERT, errno, "profiler: cannot reopen the error log");
         }
-        if (pm_quit && !s->quitting) {
+        if ((pm_quit || pm_term) && !s->quitting) {
+            /* Stopping: every waiting request is answered with what it
+             * has, and its profile says it was cut short. TERM gives the
+             * answers a second to leave, QUIT shutdown_timeout. */
             s->quitting = 1;
             http_server_stop_accepting(s->http);
-            prof_jobs_finish_all(s);
+            prof_jobs_finish(s, 0,
+                             pm_term ? "the profiler is stopping (TERM)"
+                                     : "the profiler is stopping (QUIT)");
             http_server_drain(s->http);
-            quit_deadline =
-                clock_mono_ms() + (c->shutdown_timeout_ms ? c->shutdown_timeout_ms : 10000);
+            uint64_t grace = pm_term                  ? 1000
+                             : c->shutdown_timeout_ms ? c->shutdown_timeout_ms
+                                                      : 10000;
+            quit_deadline = clock_mono_ms() + grace;
         }
         if (s->quitting && (http_server_nconns(s->http) == 0 || clock_mono_ms() >= quit_deadline))
             break;
         if (atomic_load(&prof_ctl(shm)->consumer_pid) != (int32_t)getpid()) {
             /* Replaced: answer CPU profiles with what we have. */
-            for (prof_job_t *j = s->jobs, *n; j; j = n) {
-                n = j->next;
-                if (j->kind == JOB_CPU)
-                    prof_job_cpu_finish(j);
-            }
+            prof_jobs_finish(s, JOB_CPU, "another profiler process took the sample rings over");
         }
     }
     /* Leave no CPU profile wanted on our account. */

@@ -50,25 +50,48 @@ static void wr_worker_labels(prof_label_t *l, char *pid, char *wno, int32_t p, u
     l[1] = (prof_label_t){"worker", wno, 0, NULL};
 }
 
-int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t start_wall_ns,
-                   uint64_t dur_ns, int nworkers, buf_t *out)
+/* The profile's comments: how it was sampled, and anything that makes it
+ * less than it looks (drops, a rate the timer cannot deliver, cut short). */
+static void wr_cpu_comments(prof_build_t *b, const prof_cpu_data_t *d, const prof_cpu_meta_t *m)
+{
+    char note[320];
+    snprintf(note, sizeof note,
+             "magicd: %llu SIGPROF samples at %d Hz from %d workers, standing for %llu periods",
+             (unsigned long long)d->nsamples, m->hz, m->nworkers, (unsigned long long)d->periods);
+    prof_build_comment(b, note);
+    if (m->timer) {
+        snprintf(note, sizeof note, "magicd: CPU timer: %s, up to %u Hz here", m->timer,
+                 m->timer_max);
+        prof_build_comment(b, note);
+        if (m->timer_max && (uint32_t)m->hz > m->timer_max) {
+            snprintf(note, sizeof note,
+                     "magicd: profile_hz %d is above the %u Hz this timer delivers: fewer "
+                     "samples, each weighed by the CPU time it stands for",
+                     m->hz, m->timer_max);
+            prof_build_comment(b, note);
+        }
+    }
+    snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
+             (unsigned long long)d->drops);
+    prof_build_comment(b, note);
+    if (m->cut) {
+        snprintf(note, sizeof note, "magicd: cut short after %.1f s of %.1f s: %s",
+                 (double)m->dur_ns / 1e9, (double)m->want_ns / 1e9, m->cut);
+        prof_build_comment(b, note);
+    }
+}
+
+int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, const prof_cpu_meta_t *m, buf_t *out)
 {
     prof_build_t *b = prof_build_new(sym);
     if (!b)
         return -1;
-    int64_t period = 1000000000ll / (hz > 0 ? hz : 100);
+    int64_t period = 1000000000ll / (m->hz > 0 ? m->hz : 100);
     prof_build_sample_type(b, "samples", "count");
     prof_build_sample_type(b, "cpu", "nanoseconds");
     prof_build_period(b, "cpu", "nanoseconds", period);
-    prof_build_time(b, (int64_t)start_wall_ns, (int64_t)dur_ns);
-    char note[160];
-    snprintf(note, sizeof note,
-             "magicd: %llu SIGPROF samples at %d Hz from %d workers, standing for %llu periods",
-             (unsigned long long)d->nsamples, hz, nworkers, (unsigned long long)d->periods);
-    prof_build_comment(b, note);
-    snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
-             (unsigned long long)d->drops);
-    prof_build_comment(b, note);
+    prof_build_time(b, (int64_t)m->start_wall_ns, (int64_t)m->dur_ns);
+    wr_cpu_comments(b, d, m);
     const uint64_t *w = (const uint64_t *)(const void *)d->words.data;
     size_t nw = d->words.len / sizeof *w, i = 0;
     while (i < nw) {
