@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "profiler/prof_shm.h"
+#include "sampler/prof_shm.h"
 
 static prof_rec_t *ar_find(prof_archive_t *a, const prof_rec_t *r, int any_pid)
 {

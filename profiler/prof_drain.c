@@ -5,7 +5,7 @@
 
 #include <unistd.h>
 
-#include "profiler/prof_ring.h"
+#include "sampler/prof_ring.h"
 #include "profiler/prof_server.h"
 
 typedef struct {

@@ -21,6 +21,7 @@
  * prof_ctl.cpu_until_ms is a deadline, not a flag.
  */
 #include "profiler/profiler.h"
+#include "sampler/sampler.h"
 
 #include <errno.h>
 #include <signal.h>
