@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "profiler/prof_drain.h"
 #include "profiler/prof_server.h"
+#include "sampler/prof_timer.h"
 #include "sampler/prof_shm.h"
 
 #define PP_TEXT "text/plain; charset=utf-8"
@@ -103,8 +104,14 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
     uint64_t end = now < j->u.cpu.end_ns ? now : j->u.cpu.end_ns;
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
+    uint32_t timer = 0, timer_max = 0;
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
+        /* workers share one kernel, so one source; name the worst seen */
+        if (atomic_load(&ps->cpu_timer) > timer) {
+            timer = atomic_load(&ps->cpu_timer);
+            timer_max = atomic_load(&ps->cpu_timer_max);
+        }
         uint64_t d = atomic_load(&ps->cpu_drops);
         uint64_t d0 = j->u.cpu.drops0[ws[i].slot];
         j->u.cpu.data.drops += d >= d0 ? d - d0 : d;
@@ -116,7 +123,9 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
                             .dur_ns = end - j->u.cpu.start_ns,
                             .want_ns = j->u.cpu.end_ns - j->u.cpu.start_ns,
                             .nworkers = nw,
-                            .cut = cut};
+                            .cut = cut,
+                            .timer = timer ? prof_timer_name((int)timer) : NULL,
+                            .timer_max = timer_max};
     if (prof_write_cpu(prof_srv_sym(s), &j->u.cpu.data, &meta, &out) < 0) {
         if (c)
             pp_error(c, 500, "Could not enable CPU profiling: out of memory");
@@ -141,7 +150,7 @@ static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
         pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
         return;
     }
-    if (sec > s->conf->profile_max_seconds) {
+    if (sec > (int64_t)atomic_load(&prof_ctl(s->shm)->max_seconds)) {
         pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
         return;
     }
@@ -184,6 +193,8 @@ static unsigned pp_bucket_kind(const char *name)
         return PROF_B_BLOCK;
     if (!strcmp(name, "mutex"))
         return PROF_B_MUTEX;
+    if (!strcmp(name, "offcpu"))
+        return PROF_B_OFFCPU;
     return PROF_B_FREE;
 }
 
@@ -328,8 +339,8 @@ static void pp_gc_poll(ev_loop_t *loop, ev_timer_t *t)
 
 static int pp_known(const char *name)
 {
-    static const char *const names[] = {"allocs", "block", "goroutine",
-                                        "heap",   "mutex", "threadcreate"};
+    static const char *const names[] = {"allocs", "block",  "goroutine",   "heap",
+                                        "mutex",  "offcpu", "threadcreate"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -354,7 +365,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
             pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
             return;
         }
-        if (sec > s->conf->profile_max_seconds) {
+        if (sec > (int64_t)atomic_load(&prof_ctl(s->shm)->max_seconds)) {
             pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
             return;
         }
@@ -437,23 +448,41 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
     static const struct {
         const char *name, *desc;
     } rows[] = {
-        {"allocs", "A sampling of all past memory allocations"},
-        {"block", "Stack traces that led to blocking on synchronization primitives"},
-        {"cmdline", "The command line invocation of the current program"},
-        {"goroutine", "Stack traces of all current goroutines"},
-        {"heap", "A sampling of memory allocations of live objects. You can specify the gc GET "
-                 "parameter to run GC before taking the heap sample."},
-        {"mutex", "Stack traces of holders of contended mutexes"},
-        {"profile", "CPU profile. You can specify the duration in the seconds GET parameter. "
-                    "After you get the profile file, use the go tool pprof command to "
-                    "investigate the profile."},
-        {"threadcreate", "Stack traces that led to the creation of new OS threads"},
+        {"allocs", "Every allocation the workers made (malloc family, including OpenSSL, "
+                   "SQLite and jansson), sampled about once per heap_sample_bytes, since each "
+                   "worker started; exited workers' allocations stay. Opens on alloc_space."},
+        {"block", "Time the workers spent off the CPU inside calls on the request path "
+                  "(sqlite3_step, outbox and spool writes): wall time minus the worker's own "
+                  "CPU time across each call, so CPU-bound work counts nothing here. Label "
+                  "what."},
+        {"cmdline", "The master's command line, NUL-separated."},
+        {"goroutine", "One per worker process (its stack, taken by signalling it) and one per "
+                      "open connection (its state as frames: readRequest, handle + route, "
+                      "writeResponse, keepAliveIdle)."},
+        {"heap", "Allocations of the workers still in use, sampled as allocs. gc=1 first makes "
+                 "every worker return free memory to the system (malloc_trim)."},
+        {"mutex", "Waits on the cross-process shared-memory locks (rate limiter), 1 in "
+                  "mutex_profile_fraction recorded and scaled back. Label lock."},
+        {"offcpu", "Time the workers were not running, by what they waited on (label wait): "
+                   "epoll (no work), io (calls on the request path), lock (shared-memory "
+                   "locks), preemption (runnable, waiting for a CPU). seconds=N for a window."},
+        {"profile", "CPU profile of every worker over seconds=N (default 30), sampled by the "
+                    "workers' own CPU time (see the profile's comments for the timer). Labels "
+                    "pid, worker, route. Several may run at once."},
+        {"threadcreate", "One per worker process: each is single-threaded."},
     };
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
     size_t heap = pp_count(s, PROF_B_HEAP);
-    size_t counts[] = {heap, pp_count(s, PROF_B_BLOCK), 0, (size_t)prof_count_goroutines(s->shm),
-                       heap, pp_count(s, PROF_B_MUTEX), 0, (size_t)nw};
+    size_t counts[] = {heap,
+                       pp_count(s, PROF_B_BLOCK),
+                       0,
+                       (size_t)prof_count_goroutines(s->shm),
+                       heap,
+                       pp_count(s, PROF_B_MUTEX),
+                       pp_count(s, PROF_B_OFFCPU),
+                       0,
+                       (size_t)nw};
     buf_t b = {0};
     buf_puts(&b, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n"
                  "\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"

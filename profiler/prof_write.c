@@ -10,6 +10,8 @@
  *  - block: contentions/count and delay/nanoseconds as recorded (the
  *    sampler already removed the sampling bias).
  *  - mutex: both values multiplied by mutex_profile_fraction.
+ *  - offcpu: waits/count and off_cpu/nanoseconds, labelled wait (epoll, io,
+ *    lock, preemption) and what (the call or lock).
  *  - goroutine: goroutine/count.
  */
 #include "profiler/prof_write.h"
@@ -235,6 +237,7 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
     if (!b)
         return -1;
     int mutex = strcmp(name, "mutex") == 0;
+    int offcpu = strcmp(name, "offcpu") == 0;
     if (heap) {
         prof_build_sample_type(b, "alloc_objects", "count");
         prof_build_sample_type(b, "alloc_space", "bytes");
@@ -243,6 +246,12 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
         prof_build_period(b, "space", "bytes", (int64_t)s->rate);
         if (strcmp(name, "allocs") == 0)
             prof_build_default_type(b, "alloc_space");
+    } else if (offcpu) {
+        prof_build_sample_type(b, "waits", "count");
+        prof_build_sample_type(b, "off_cpu", "nanoseconds");
+        prof_build_period(b, "waits", "count", 1);
+        prof_build_comment(b, "magicd: time the workers were not running, by what they waited "
+                              "on (label wait: epoll, io, lock, preemption)");
     } else {
         prof_build_sample_type(b, "contentions", "count");
         prof_build_sample_type(b, "delay", "nanoseconds");
@@ -253,10 +262,11 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
     for (size_t i = 0; i < s->n; i++) {
         const prof_rec_t *r = &s->recs[i];
         char pid[16], wno[16];
-        prof_label_t l[3];
+        prof_label_t l[4];
         wr_worker_labels(l, pid, wno, r->w.pid, r->w.worker_no);
         int nl = 2;
         int64_t v[4];
+        char cls[24];
         if (heap) {
             wr_scale_heap(r->v[0], r->v[1], (int64_t)s->rate, &v[0], &v[1]);
             wr_scale_heap(r->v[0] - r->v[2], r->v[1] - r->v[3], (int64_t)s->rate, &v[2], &v[3]);
@@ -265,8 +275,18 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
         } else {
             v[0] = (r->v[0] + 500) / 1000 * mult;
             v[1] = r->v[1] * mult;
-            if (r->what[0])
+            const char *colon = offcpu ? strchr(r->what, ':') : NULL;
+            if (offcpu) {
+                /* "CLASS" or "CLASS:detail" */
+                size_t k = colon ? (size_t)(colon - r->what) : strlen(r->what);
+                memcpy(cls, r->what, k < sizeof cls ? k : sizeof cls - 1);
+                cls[k < sizeof cls ? k : sizeof cls - 1] = 0;
+                l[nl++] = (prof_label_t){"wait", cls, 0, NULL};
+                if (colon && colon[1])
+                    l[nl++] = (prof_label_t){"what", colon + 1, 0, NULL};
+            } else if (r->what[0]) {
                 l[nl++] = (prof_label_t){mutex ? "lock" : "what", r->what, 0, NULL};
+            }
         }
         prof_build_sample(b, r->pcs, (int)r->n, v, l, nl);
     }
