@@ -152,12 +152,12 @@ int mailer_spool_dir(const conf_t *c, char *out, size_t outsz)
     const char *slash;
     int n;
 
-    if (c->smtp_spool[0]) {
-        n = snprintf(out, outsz, "%s", c->smtp_spool);
+    if (c->smtp.spool[0]) {
+        n = snprintf(out, outsz, "%s", c->smtp.spool);
     } else {
-        slash = strrchr(c->users_db, '/');
+        slash = strrchr(c->auth.users_db, '/');
         if (slash)
-            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->users_db), c->users_db);
+            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->auth.users_db), c->auth.users_db);
         else
             n = snprintf(out, outsz, "spool");
     }
@@ -359,12 +359,12 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
         log_emerg("mailer: %s", err);
         return -1;
     }
-    if (mailer_split_hostport(c->delivery_arg, m->host, sizeof(m->host), m->port, sizeof(m->port)) <
+    if (mailer_split_hostport(c->smtp.delivery_arg, m->host, sizeof(m->host), m->port, sizeof(m->port)) <
         0) {
-        log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->delivery_arg);
+        log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->smtp.delivery_arg);
         return -1;
     }
-    m->from = c->smtp_from[0] ? c->smtp_from : "magicd <magicd@localhost>";
+    m->from = c->smtp.from[0] ? c->smtp.from : "magicd <magicd@localhost>";
     if (smtp_addr_spec(m->from, m->from_addr, sizeof(m->from_addr)) < 0) {
         log_emerg("mailer: bad smtp_from \"%s\"", m->from);
         return -1;
@@ -374,9 +374,9 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
     m->relay.host = m->host;
     m->relay.port = m->port;
     m->relay.helo = m->helo;
-    m->relay.starttls = c->smtp_starttls;
-    m->relay.user = c->smtp_auth_user;
-    m->relay.password = c->smtp_auth_password;
+    m->relay.starttls = c->smtp.starttls;
+    m->relay.user = c->smtp.auth_user;
+    m->relay.password = c->smtp.auth_password;
     m->relay.timeout_ms = MAILER_TIMEOUT_MS;
     return 0;
 }
@@ -461,8 +461,8 @@ int mailer_main(const conf_t *c)
     if (ifd < 0)
         log_error(MG_LOG_WARN, errno, "mailer: inotify on %s/new; polling instead", m.spool);
     log_notice("mailer: delivering %s via %s:%s (starttls %s)", m.spool, m.host, m.port,
-               c->smtp_starttls == SMTP_TLS_REQUIRED ? "required"
-               : c->smtp_starttls                    ? "when offered"
+               c->smtp.starttls == SMTP_TLS_REQUIRED ? "required"
+               : c->smtp.starttls                    ? "when offered"
                                                      : "off");
     while (!mailer_stop) {
         if (mailer_reopen) {

@@ -199,13 +199,13 @@ void children_spawn_missing(master_t *m)
 {
     uint64_t now = clock_mono_ms();
     if (!m->winched) {
-        int n = m->conf->worker_processes < MAX_WORKERS ? m->conf->worker_processes : MAX_WORKERS;
+        int n = m->conf->proc.worker_processes < MAX_WORKERS ? m->conf->proc.worker_processes : MAX_WORKERS;
         for (int i = 0; i < n; i++)
             maybe_spawn(m, CHILD_WORKER, i, now);
     }
-    if (m->conf->profiler_enabled && m->pfd >= 0)
+    if (m->conf->prof.enabled && m->pfd >= 0)
         maybe_spawn(m, CHILD_PROFILER, 0, now);
-    if (m->conf->delivery == DELIVERY_SMTP)
+    if (m->conf->smtp.delivery == DELIVERY_SMTP)
         maybe_spawn(m, CHILD_MAILER, 0, now);
 }
 
@@ -214,7 +214,7 @@ static void retire(master_t *m, child_t *ch)
     if (ch->quitting)
         return;
     ch->quitting = 1;
-    ch->kill_at_ms = clock_mono_ms() + m->conf->shutdown_timeout_ms + 1000;
+    ch->kill_at_ms = clock_mono_ms() + m->conf->proc.shutdown_timeout_ms + 1000;
     if (ch->slot >= 0)
         atomic_store(&shm_slot(&m->shm, (unsigned)ch->slot)->draining, 1);
     kill(ch->pid, SIGQUIT);

@@ -135,23 +135,23 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     pm_signals();
     if (atomic_load(&prof_ctl(shm)->conf_seq) == 0)
         prof_ctl_init(shm, c);
-    if (!pm_loopback(c->profiler_listen.host))
+    if (!pm_loopback(c->prof.listen.host))
         log_warn("profiler_listen %s:%s is not a loopback address: profiles show code, "
                  "memory and request lines to whoever can connect",
-                 c->profiler_listen.host, c->profiler_listen.port);
+                 c->prof.listen.host, c->prof.listen.port);
     s->loop = ev_loop_new();
     if (!s->loop)
         return 1;
     http_server_conf_t hc;
     memset(&hc, 0, sizeof hc);
-    hc.lim.max_request_line = c->max_request_line;
-    hc.lim.max_header_bytes = c->max_header_size;
-    hc.lim.max_headers = c->max_headers;
+    hc.lim.max_request_line = c->http.max_request_line;
+    hc.lim.max_header_bytes = c->http.max_header_size;
+    hc.lim.max_headers = c->http.max_headers;
     hc.max_body = 1 << 20; /* symbol POST bodies */
-    hc.header_timeout_ms = c->header_timeout_ms;
-    hc.body_timeout_ms = c->body_timeout_ms;
-    hc.idle_timeout_ms = c->keepalive_timeout_ms;
-    hc.send_timeout_ms = c->send_timeout_ms;
+    hc.header_timeout_ms = c->http.header_timeout_ms;
+    hc.body_timeout_ms = c->http.body_timeout_ms;
+    hc.idle_timeout_ms = c->http.keepalive_timeout_ms;
+    hc.send_timeout_ms = c->http.send_timeout_ms;
     hc.max_connections = 64;
     hc.max_keepalive_requests = 0;
     hc.arena_limit = 1 << 20;
@@ -167,8 +167,8 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     if (atomic_load(&prof_ctl(shm)->continuous))
         ev_timer_set(s->loop, &s->drain_timer, 100);
     prof_srv_sym(s);
-    log_notice("profiler process serving pprof on %s:%s", c->profiler_listen.host,
-               c->profiler_listen.port);
+    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host,
+               c->prof.listen.port);
 
     uint64_t quit_deadline = 0;
     while (!pm_term) {
@@ -184,7 +184,7 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
             prof_jobs_finish_all(s);
             http_server_drain(s->http);
             quit_deadline =
-                clock_mono_ms() + (c->shutdown_timeout_ms ? c->shutdown_timeout_ms : 10000);
+                clock_mono_ms() + (c->proc.shutdown_timeout_ms ? c->proc.shutdown_timeout_ms : 10000);
         }
         if (s->quitting && (http_server_nconns(s->http) == 0 || clock_mono_ms() >= quit_deadline))
             break;

@@ -189,7 +189,7 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
     worker_t *w = t->data;
     access_log_flush(w->alog);
     store_flush(w->app.store); /* queued auth events */
-    ev_timer_set(l, t, w->conf->access_log_flush_ms ? w->conf->access_log_flush_ms : 1000);
+    ev_timer_set(l, t, w->conf->log.access_log_flush_ms ? w->conf->log.access_log_flush_ms : 1000);
 }
 
 /* ---- setup ---- */
@@ -203,8 +203,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         return -1;
     }
     w->alog =
-        access_log_open(c->access_log, c->access_log_format, c->access_log_buffer, err, sizeof err);
-    if (!w->alog && strcmp(c->access_log, "off") && c->access_log[0]) {
+        access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer, err, sizeof err);
+    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
         log_emerg("worker cannot start: %s", err);
         return -1;
     }
@@ -214,16 +214,16 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         return -1;
     }
     http_server_conf_t hc = {
-        .lim = {.max_request_line = c->max_request_line,
-                .max_header_bytes = c->max_header_size,
-                .max_headers = c->max_headers},
-        .max_body = c->max_body_size,
-        .header_timeout_ms = c->header_timeout_ms,
-        .body_timeout_ms = c->body_timeout_ms,
-        .idle_timeout_ms = c->keepalive_timeout_ms,
-        .send_timeout_ms = c->send_timeout_ms,
-        .max_connections = c->worker_connections,
-        .max_keepalive_requests = c->keepalive_requests,
+        .lim = {.max_request_line = c->http.max_request_line,
+                .max_header_bytes = c->http.max_header_size,
+                .max_headers = c->http.max_headers},
+        .max_body = c->http.max_body_size,
+        .header_timeout_ms = c->http.header_timeout_ms,
+        .body_timeout_ms = c->http.body_timeout_ms,
+        .idle_timeout_ms = c->http.keepalive_timeout_ms,
+        .send_timeout_ms = c->http.send_timeout_ms,
+        .max_connections = c->proc.worker_connections,
+        .max_keepalive_requests = c->http.keepalive_requests,
         .arena_limit = 1u << 20,
         .server_name = "magicd",
     };
@@ -244,7 +244,7 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
-    ev_timer_set(w->loop, &w->flush_timer, c->access_log_flush_ms ? c->access_log_flush_ms : 1000);
+    ev_timer_set(w->loop, &w->flush_timer, c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
     return 0;
 }
 
@@ -301,7 +301,7 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
             log_notice("gracefully shutting down");
             for (int i = 0; i < w->nsrv; i++)
                 http_server_drain(w->srv[i]);
-            deadline = now + c->shutdown_timeout_ms;
+            deadline = now + c->proc.shutdown_timeout_ms;
         }
         if (deadline && (total_conns(w) == 0 || now >= deadline)) {
             if (total_conns(w))
