@@ -12,9 +12,9 @@
  *   TERM, INT   exit now
  *   USR1        reopen the access log, error log and outbox
  *
- * Signal handlers only set flags; the loop wakes from epoll_wait with EINTR
- * (no SA_RESTART) and acts on them. The loop also wakes every 100 ms so the
- * profiler hook can start or stop sampling promptly.
+ * Signals are the child-process skeleton's (core/child_proc.h): they arrive
+ * as an event in the loop and call the hooks below. The loop also wakes
+ * every 100 ms so the profiler hook can start or stop sampling promptly.
  *
  * The connection observer mirrors each connection into the worker's shm
  * connection table (state, peer, request line, route) — what the profiler's
@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/access_log.h"
+#include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/event.h"
 #include "core/http_conn.h"
@@ -54,36 +55,8 @@ typedef struct {
     access_log_t *alog;
     ev_timer_t flush_timer;
     app_t app;
+    cproc_t cproc;
 } worker_t;
-
-static volatile sig_atomic_t sig_quit, sig_term, sig_reopen;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGQUIT)
-        sig_quit = 1;
-    else if (sig == SIGUSR1)
-        sig_reopen = 1;
-    else
-        sig_term = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: epoll_wait must return EINTR */
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGUSR2, SIG_IGN);
-    signal(SIGWINCH, SIG_IGN);
-}
 
 /* ---- connection observer: shm table and counters ---- */
 
@@ -256,12 +229,25 @@ static int total_conns(worker_t *w)
     return n;
 }
 
-static void reopen(worker_t *w)
+/* ---- the child-process skeleton's hooks ---- */
+
+static void worker_reopen(void *ctx)
 {
-    if (log_reopen() < 0)
-        log_error(MG_LOG_ALERT, errno, "reopening error log");
+    worker_t *w = ctx;
     access_log_reopen(w->alog);
     app_reopen(&w->app);
+}
+
+static void worker_drain(void *ctx)
+{
+    worker_t *w = ctx;
+    for (int i = 0; i < w->nsrv; i++)
+        http_server_drain(w->srv[i]);
+}
+
+static int worker_busy(void *ctx)
+{
+    return total_conns(ctx);
 }
 
 int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot, int worker_no,
@@ -275,15 +261,27 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     w->self = shm_slot(shm, slot);
     w->conns = shm_slot_conns(shm, slot);
     w->nconns_tab = shm->hdr->conns_per_slot;
-    install_signals();
+    cproc_ops_t ops = {.name = "worker",
+                       .ctx = w,
+                       .reopen = worker_reopen,
+                       .drain = worker_drain,
+                       .busy = worker_busy,
+                       .drain_ms = c->proc.shutdown_timeout_ms};
+    if (cproc_init(&w->cproc, &ops) < 0) {
+        log_error(MG_LOG_EMERG, errno, "worker: signal pipe");
+        return 2;
+    }
 
     if (worker_setup(w, keys, lfds, nlfds) < 0)
         return 2;
+    if (cproc_watch(&w->cproc, w->loop) < 0) {
+        log_error(MG_LOG_EMERG, errno, "worker: watching the signal pipe");
+        return 2;
+    }
     prof_worker_init(c, shm, slot); /* the one place samplers are installed */
     w->self->started_ms = clock_mono_ms();
     log_info("worker %d (slot %u) serving", worker_no, slot);
 
-    uint64_t deadline = 0;
     for (;;) {
         if (ev_run_once(w->loop, LOOP_WAKE_MS) < 0 && errno != EINTR) {
             log_error(MG_LOG_ALERT, errno, "epoll_wait() failed");
@@ -291,23 +289,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         }
         uint64_t now = ev_now(w->loop);
         prof_worker_poll(now);
-        if (sig_term)
+        cproc_handle(&w->cproc, now); /* a signal that interrupted epoll_wait */
+        if (cproc_done(&w->cproc, now))
             break;
-        if (sig_reopen) {
-            sig_reopen = 0;
-            reopen(w);
-        }
-        if (sig_quit && !deadline) {
-            log_notice("gracefully shutting down");
-            for (int i = 0; i < w->nsrv; i++)
-                http_server_drain(w->srv[i]);
-            deadline = now + c->proc.shutdown_timeout_ms;
-        }
-        if (deadline && (total_conns(w) == 0 || now >= deadline)) {
-            if (total_conns(w))
-                log_warn("shutdown_timeout: closing %d connections", total_conns(w));
-            break;
-        }
     }
     access_log_close(w->alog);
     for (int i = 0; i < w->nsrv; i++)
