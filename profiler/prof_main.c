@@ -1,20 +1,22 @@
 /*
- * prof_main.c - the profiler process: loop, signals, ring draining.
+ * prof_main.c - the profiler process: loop, signals, timers.
  *
  * profiler_main() runs the same event loop and HTTP code as the workers on
  * the socket the master opened for profiler_listen. Every 100 ms while a
- * CPU profile runs (always, with profile_continuous) it drains each
- * worker's CPU ring and hands each sample to the CPU profiles whose time
- * window contains it; samples nobody wants are dropped, so the rings never
- * fill while nobody is looking.
+ * CPU profile runs (always, with profile_continuous) it drains the
+ * workers' CPU rings into the CPU jobs (prof_drain.c); every 250 ms it
+ * archives the records of workers that exited (prof_archive.c).
  *
- * Exactly one process may consume the rings (they are single-consumer). A
- * new profiler (a respawn, or the next generation after a reload) writes its
- * pid into prof_ctl.consumer_pid at start; an older one that sees another
- * pid there stops draining and answers its CPU profiles with what it has.
+ * The profiler outlives reloads (the master keeps it while its socket
+ * stays), so a profile spanning a HUP sees both generations of workers.
+ * Exactly one process may consume the rings (they are single-consumer): a
+ * respawned profiler writes its pid into prof_ctl.consumer_pid at start;
+ * an older one that sees another pid there stops draining and answers its
+ * CPU profiles with what it has, saying so.
  *
  * Signals: QUIT - stop accepting, answer running profiles now with what
- * they collected, finish writing, exit 0. TERM/INT - exit now. USR1 -
+ * they collected (their comments say they were cut short), finish
+ * writing, exit 0. TERM/INT - the same with a one-second grace. USR1 -
  * reopen the error log (the master relays its own USR1). HUP and USR2 are
  * the master's business and ignored here. Workers keep
  * serving whatever happens here; CPU sampling stops by itself because
@@ -29,22 +31,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "profiler/prof_drain.h"
 #include "profiler/prof_server.h"
-
-static volatile sig_atomic_t pm_quit, pm_term, pm_reopen;
-
-static void pm_on_signal(int sig)
-{
-    if (sig == SIGQUIT)
-        pm_quit = 1;
-    else if (sig == SIGUSR1)
-        pm_reopen = 1;
-    else
-        pm_term = 1;
-}
 
 static void pm_drain_tick(ev_loop_t *loop, ev_timer_t *t)
 {
@@ -70,19 +61,35 @@ static int pm_loopback(const char *host)
            strcmp(host, "[::1]") == 0 || strcmp(host, "localhost") == 0;
 }
 
-static void pm_signals(void)
+/* ---- the child-process skeleton's hooks ---- */
+
+static void pm_drain(void *ctx)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = pm_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* the master's "reopen log files" */
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN); /* reload is the master's: it replaces us */
-    signal(SIGUSR2, SIG_IGN);
+    prof_srv_t *s = ctx;
+    s->quitting = 1;
+    http_server_stop_accepting(s->http);
+    prof_jobs_finish(s, 0, "the profiler is stopping (QUIT)");
+    http_server_drain(s->http);
+}
+
+/* TERM: no drain, but a profile in progress is still answered with what it
+ * has, saying so, and given a second to leave. */
+static void pm_cut_short(prof_srv_t *s)
+{
+    if (!s->jobs)
+        return;
+    http_server_stop_accepting(s->http);
+    prof_jobs_finish(s, 0, "the profiler is stopping (TERM)");
+    http_server_drain(s->http);
+    uint64_t end = clock_mono_ms() + 1000;
+    while (http_server_nconns(s->http) > 0 && clock_mono_ms() < end)
+        ev_run_once(s->loop, 50);
+}
+
+static int pm_busy(void *ctx)
+{
+    prof_srv_t *s = ctx;
+    return http_server_nconns(s->http);
 }
 
 int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
@@ -92,26 +99,33 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     memset(s, 0, sizeof *s);
     s->conf = c;
     s->shm = shm;
-    pm_signals();
+    cproc_t cp;
+    cproc_ops_t ops = {.name = "profiler",
+                       .ctx = s,
+                       .drain = pm_drain,
+                       .busy = pm_busy,
+                       .drain_ms = c->proc.shutdown_timeout_ms};
+    if (cproc_init(&cp, &ops) < 0)
+        return 1;
     if (atomic_load(&prof_ctl(shm)->conf_seq) == 0)
         prof_ctl_init(shm, c);
-    if (!pm_loopback(c->profiler_listen.host))
+    if (!pm_loopback(c->prof.listen.host))
         log_warn("profiler_listen %s:%s is not a loopback address: profiles show code, "
                  "memory and request lines to whoever can connect",
-                 c->profiler_listen.host, c->profiler_listen.port);
+                 c->prof.listen.host, c->prof.listen.port);
     s->loop = ev_loop_new();
-    if (!s->loop)
+    if (!s->loop || cproc_watch(&cp, s->loop) < 0)
         return 1;
     http_server_conf_t hc;
     memset(&hc, 0, sizeof hc);
-    hc.lim.max_request_line = c->max_request_line;
-    hc.lim.max_header_bytes = c->max_header_size;
-    hc.lim.max_headers = c->max_headers;
+    hc.lim.max_request_line = c->http.max_request_line;
+    hc.lim.max_header_bytes = c->http.max_header_size;
+    hc.lim.max_headers = c->http.max_headers;
     hc.max_body = 1 << 20; /* symbol POST bodies */
-    hc.header_timeout_ms = c->header_timeout_ms;
-    hc.body_timeout_ms = c->body_timeout_ms;
-    hc.idle_timeout_ms = c->keepalive_timeout_ms;
-    hc.send_timeout_ms = c->send_timeout_ms;
+    hc.header_timeout_ms = c->http.header_timeout_ms;
+    hc.body_timeout_ms = c->http.body_timeout_ms;
+    hc.idle_timeout_ms = c->http.keepalive_timeout_ms;
+    hc.send_timeout_ms = c->http.send_timeout_ms;
     hc.max_connections = 64;
     hc.max_keepalive_requests = 0;
     hc.arena_limit = 1 << 20;
@@ -129,39 +143,19 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     if (atomic_load(&prof_ctl(shm)->continuous))
         ev_timer_set(s->loop, &s->drain_timer, 100);
     prof_srv_sym(s);
-    log_notice("profiler process serving pprof on %s:%s", c->profiler_listen.host,
-               c->profiler_listen.port);
+    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host, c->prof.listen.port);
 
-    uint64_t quit_deadline = 0;
     for (;;) {
         ev_run_once(s->loop, 100);
-        if (pm_reopen) {
-            pm_reopen = 0;
-            if (log_reopen() < 0)
-                log_error(MG_LOG_ALERT, errno, "profiler: cannot reopen the error log");
-        }
-        if ((pm_quit || pm_term) && !s->quitting) {
-            /* Stopping: every waiting request is answered with what it
-             * has, and its profile says it was cut short. TERM gives the
-             * answers a second to leave, QUIT shutdown_timeout. */
-            s->quitting = 1;
-            http_server_stop_accepting(s->http);
-            prof_jobs_finish(s, 0,
-                             pm_term ? "the profiler is stopping (TERM)"
-                                     : "the profiler is stopping (QUIT)");
-            http_server_drain(s->http);
-            uint64_t grace = pm_term                  ? 1000
-                             : c->shutdown_timeout_ms ? c->shutdown_timeout_ms
-                                                      : 10000;
-            quit_deadline = clock_mono_ms() + grace;
-        }
-        if (s->quitting && (http_server_nconns(s->http) == 0 || clock_mono_ms() >= quit_deadline))
+        cproc_handle(&cp, ev_now(s->loop));
+        if (cproc_done(&cp, ev_now(s->loop)))
             break;
         if (atomic_load(&prof_ctl(shm)->consumer_pid) != (int32_t)getpid()) {
             /* Replaced: answer CPU profiles with what we have. */
             prof_jobs_finish(s, JOB_CPU, "another profiler process took the sample rings over");
         }
     }
+    pm_cut_short(s);
     /* Leave no CPU profile wanted on our account. */
     if (atomic_load(&prof_ctl(shm)->consumer_pid) == (int32_t)getpid()) {
         atomic_store(&prof_ctl(shm)->cpu_until_ms, 0);

@@ -65,24 +65,24 @@ static uint64_t pw_cpu_ns(void)
 void prof_ctl_init(shm_t *shm, const conf_t *c)
 {
     prof_ctl_t *ctl = prof_ctl(shm);
-    int on = c->profiler_enabled;
-    atomic_store(&ctl->hz, (uint32_t)(c->profile_hz > 0 ? c->profile_hz : 100));
-    atomic_store(&ctl->continuous, (uint32_t)(on && c->profile_continuous));
-    atomic_store(&ctl->heap_rate, on ? (uint64_t)c->heap_sample_bytes : 0);
-    atomic_store(&ctl->block_rate_ns, on ? c->block_profile_rate_ns : 0);
-    atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->mutex_profile_fraction : 0);
+    int on = c->prof.enabled;
+    atomic_store(&ctl->hz, (uint32_t)(c->prof.hz > 0 ? c->prof.hz : 100));
+    atomic_store(&ctl->continuous, (uint32_t)(on && c->prof.continuous));
+    atomic_store(&ctl->heap_rate, on ? (uint64_t)c->prof.heap_sample_bytes : 0);
+    atomic_store(&ctl->block_rate_ns, on ? c->prof.block_profile_rate_ns : 0);
+    atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->prof.mutex_profile_fraction : 0);
     atomic_store(&ctl->gor_sig, (uint32_t)(SIGRTMIN + 2));
-    atomic_store(&ctl->max_seconds, (uint32_t)c->profile_max_seconds);
+    atomic_store(&ctl->max_seconds, (uint32_t)c->prof.max_seconds);
     atomic_fetch_add(&ctl->conf_seq, 1);
     /* Say it when the rate cannot be had here, rather than cap it quietly:
      * the samples still add up to the CPU time (each is weighed by what it
      * stands for) but there are fewer of them. */
     int src = prof_timer_probe();
     uint32_t max = prof_timer_max_hz(src);
-    if (on && (uint32_t)c->profile_hz > max)
+    if (on && (uint32_t)c->prof.hz > max)
         log_warn("profile_hz %d is above the %u Hz the CPU timer here delivers (%s): CPU "
                  "profiles will hold fewer samples, each weighed by the CPU time it stands for",
-                 c->profile_hz, max, prof_timer_name(src));
+                 c->prof.hz, max, prof_timer_name(src));
 }
 
 static void pw_itimer(uint32_t hz)
