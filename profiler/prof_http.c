@@ -463,9 +463,11 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
                  "every worker return free memory to the system (malloc_trim)."},
         {"mutex", "Waits on the cross-process shared-memory locks (rate limiter), 1 in "
                   "mutex_profile_fraction recorded and scaled back. Label lock."},
-        {"offcpu", "Time the workers were not running, by what they waited on (label wait): "
-                   "epoll (no work), io (calls on the request path), lock (shared-memory "
-                   "locks), preemption (runnable, waiting for a CPU). seconds=N for a window."},
+        {"offcpu",
+         "Time the workers were not running, by what they waited on (label wait): "
+         "epoll (no work), io (calls on the request path), lock (shared-memory "
+         "locks), preemption (off the CPU outside those: waiting for a CPU). seconds=N for "
+         "a window."},
         {"profile", "CPU profile of every worker over seconds=N (default 30), sampled by the "
                     "workers' own CPU time (see the profile's comments for the timer). Labels "
                     "pid, worker, route. Several may run at once."},

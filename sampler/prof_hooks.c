@@ -13,9 +13,11 @@
  *     (1, ns); the profile multiplies by N when it is written.
  *   offcpu: every wait of the worker, by what it waited on - epoll (the
  *     event loop with nothing to do), io (bracketed calls), lock (shmtx
- *     waits) and preemption (runnable but not running: the run-queue delay
- *     the kernel keeps in /proc/thread-self/schedstat, read from the loop
- *     at most every 10 ms) - sampled at block_profile_rate as block is.
+ *     waits) and preemption: the off-CPU time outside all of those
+ *     (runnable but not running, page faults), found from the loop at most
+ *     every 10 ms as wall time minus CPU time minus the waits already
+ *     reported, so the four add up to wall minus CPU with nothing counted
+ *     twice - sampled at block_profile_rate as block is.
  * The cost bound: a recorded event costs one unwind (~5-10 us) and events
  * are recorded at most once per `rate` ns of waiting, so at the default
  * 1 ms the sampler costs < 1% of the time a worker spends waiting.
@@ -23,9 +25,7 @@
  */
 #include "core/prof_hooks.h"
 
-#include <fcntl.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,8 +38,8 @@ static uint64_t hk_block_rate;
 static uint32_t hk_mutex_frac;
 static uint32_t hk_mutex_n;
 static uint64_t hk_rng;
-static int hk_sched_fd = -1;
-static uint64_t hk_run_delay, hk_sched_ms;
+static uint64_t hk_waited_ns; /* every wait reported, sampled or not */
+static uint64_t hk_last_ms, hk_last_wall, hk_last_cpu, hk_last_waited;
 
 static uint64_t hk_rand(void)
 {
@@ -90,6 +90,7 @@ static void hk_put(unsigned kind, const char *what, int how, uint64_t ns, const 
 __attribute__((noinline)) static void hk_block(uint64_t wall_ns, uint64_t off_ns, const char *what)
 {
     (void)wall_ns; /* off-CPU time is what the block profile records */
+    hk_waited_ns += off_ns;
     int how = hk_sampled(off_ns, hk_block_rate);
     if (!how)
         return;
@@ -109,6 +110,7 @@ __attribute__((noinline)) static void hk_block(uint64_t wall_ns, uint64_t off_ns
 
 __attribute__((noinline)) static void hk_mutex(uint64_t ns, const char *name)
 {
+    hk_waited_ns += ns;
     int off = hk_sampled(ns, hk_block_rate);
     int mu = hk_mutex_frac && hk_area && ++hk_mutex_n % hk_mutex_frac == 0;
     if (!off && !mu)
@@ -129,6 +131,7 @@ __attribute__((noinline)) static void hk_mutex(uint64_t ns, const char *name)
 
 __attribute__((noinline)) static void hk_idle(uint64_t ns)
 {
+    hk_waited_ns += ns;
     int how = hk_sampled(ns, hk_block_rate);
     if (!how)
         return;
@@ -137,27 +140,20 @@ __attribute__((noinline)) static void hk_idle(uint64_t ns)
     hk_put(PROF_B_OFFCPU, "epoll", how, ns, pcs, n);
 }
 
-/* Run-queue delay since the last look: field 2 of schedstat. */
-static uint64_t hk_run_delay_now(void)
-{
-    char b[96];
-    ssize_t n = pread(hk_sched_fd, b, sizeof b - 1, 0);
-    if (n <= 0)
-        return hk_run_delay;
-    b[n] = 0;
-    char *p = b;
-    strtoull(p, &p, 10);
-    return strtoull(p, NULL, 10);
-}
-
 __attribute__((noinline)) void prof_hooks_preempt_poll(uint64_t now_ms)
 {
-    if (hk_sched_fd < 0 || !hk_block_rate || now_ms - hk_sched_ms < 10)
+    if (!hk_block_rate || !hk_area || now_ms - hk_last_ms < 10)
         return;
-    hk_sched_ms = now_ms;
-    uint64_t d = hk_run_delay_now();
-    uint64_t ns = d > hk_run_delay ? d - hk_run_delay : 0;
-    hk_run_delay = d;
+    uint64_t wall = clock_mono_ns(), cpu = prof_thread_cpu_ns(), waited = hk_waited_ns;
+    uint64_t dw = wall - hk_last_wall, dc = cpu - hk_last_cpu, dwait = waited - hk_last_waited;
+    int first = hk_last_ms == 0;
+    hk_last_ms = now_ms;
+    hk_last_wall = wall;
+    hk_last_cpu = cpu;
+    hk_last_waited = waited;
+    if (first || dw <= dc + dwait)
+        return;
+    uint64_t ns = dw - dc - dwait;
     int how = hk_sampled(ns, hk_block_rate);
     if (!how)
         return;
@@ -171,11 +167,6 @@ void prof_hooks_install(void *area, uint64_t block_rate_ns, uint32_t mutex_fract
     hk_area = area;
     hk_block_rate = block_rate_ns;
     hk_mutex_frac = mutex_fraction;
-    if (block_rate_ns && hk_sched_fd < 0) {
-        hk_sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-        if (hk_sched_fd >= 0)
-            hk_run_delay = hk_run_delay_now();
-    }
     prof_hooks.block = block_rate_ns ? hk_block : NULL;
     prof_hooks.idle = block_rate_ns ? hk_idle : NULL;
     prof_hooks.mutex = mutex_fraction || block_rate_ns ? hk_mutex : NULL;

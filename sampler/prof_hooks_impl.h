@@ -9,8 +9,8 @@
 
 /* Point prof_hooks at the samplers (rate/fraction 0 uninstalls one). */
 void prof_hooks_install(void *area, uint64_t block_rate_ns, uint32_t mutex_fraction);
-/* From the loop: record run-queue delay (preemption) since the last call;
- * looks at most every 10 ms. */
+/* From the loop: record the off-CPU time no wait accounts for
+ * (preemption) since the last call; looks at most every 10 ms. */
 void prof_hooks_preempt_poll(uint64_t now_ms);
 
 #endif
