@@ -68,8 +68,8 @@ typedef struct {
     char name[48];
     /* set by the thread */
     int rc;
-    int err;         /* errno of the failed step */
-    const char *op;  /* which step failed */
+    int err;        /* errno of the failed step */
+    const char *op; /* which step failed */
 } sc_batch_t;
 
 struct spool_committer {
@@ -85,8 +85,8 @@ struct spool_committer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sc_batch_t b[2];
-    int forming;             /* index of the batch in formation */
-    int syncing;             /* loop's view: the thread owns b[!forming] */
+    int forming;               /* index of the batch in formation */
+    int syncing;               /* loop's view: the thread owns b[!forming] */
     uint64_t handed, finished; /* batches given to / done by the thread (mu) */
     int stop;
     int kick_pending;
@@ -230,7 +230,7 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
     (void)l;
     (void)events;
     if (read(q->efd, &v, sizeof(v)) < 0 || !q->syncing)
-        return; /* EAGAIN: spurious */
+        return;                 /* EAGAIN: spurious */
     pthread_mutex_lock(&q->mu); /* pairs with the thread's: its writes to b are seen */
     int done = q->finished == q->handed;
     pthread_mutex_unlock(&q->mu);
@@ -241,8 +241,8 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
     q->batches++;
     if (b->rc < 0)
         snprintf(q->err, sizeof(q->err), "spool: %s %s/%s/%s: %s", b->op, q->dir,
-                 strcmp(b->op, "open") == 0 || strcmp(b->op, "write") == 0 ? "tmp" : "new",
-                 b->name, strerror(b->err));
+                 strcmp(b->op, "open") == 0 || strcmp(b->op, "write") == 0 ? "tmp" : "new", b->name,
+                 strerror(b->err));
     /* Answer the waiters. A callback may queue more (a pipelined request);
      * those go to the batch in formation, not this one. */
     for (size_t i = 0; i < b->nw; i++)
@@ -281,8 +281,7 @@ static int sc_reserve(sc_batch_t *b, size_t need)
     return 0;
 }
 
-static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_fn done,
-                      void *arg)
+static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_fn done, void *arg)
 {
     b->len += n;
     b->count++;
@@ -295,8 +294,8 @@ static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_
         sc_kick(q); /* cannot defer: go now */
 }
 
-int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url,
-                     uint64_t expires_s, const uint8_t id[16], spool_done_fn done, void *arg)
+int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url, uint64_t expires_s,
+                     const uint8_t id[16], spool_done_fn done, void *arg)
 {
     static const char hx[] = "0123456789abcdef";
     sc_batch_t *b = &q->b[q->forming];

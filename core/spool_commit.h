@@ -38,8 +38,8 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
 /* Queue a message; done(arg, rc) runs on the loop once its batch is durable.
  * -1 (done never called) when the message is malformed or the batch in
  * formation is full (SPOOL_COMMIT_MAX_BYTES). */
-int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url,
-                     uint64_t expires_s, const uint8_t id[16], spool_done_fn done, void *arg);
+int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url, uint64_t expires_s,
+                     const uint8_t id[16], spool_done_fn done, void *arg);
 
 /* Queue a decoy of about len bytes (0: the size of a typical link). */
 int spool_commit_decoy(spool_committer_t *q, size_t len, spool_done_fn done, void *arg);

@@ -50,6 +50,7 @@
 #include "core/log.h"
 #include "mailer/smtp.h"
 #include "core/spool.h"
+#include "core/spool_batch.h"
 
 #define MAILER_MAX_TRACKED 4096
 #define MAILER_RELAY_BASE_MS 1000ul
@@ -324,6 +325,24 @@ static uint64_t mailer_scan(mailer_t *m)
     return next;
 }
 
+/* Workers group-commit links into batch files (core/spool_batch.h); turn
+ * them into one file per message before anything is sent. While the relay
+ * is down there is no hurry: the batches stay as they are (one file per
+ * hundred links, not a hundred files) until it is back. */
+static void mailer_unpack(mailer_t *m)
+{
+    char err[512];
+    int left = 0, n;
+
+    if (m->relay_next_ms > clock_mono_ms())
+        return;
+    n = spool_unpack(m->spool, 64, &left, err, sizeof(err));
+    if (n < 0)
+        log_err("mailer: %s", err);
+    else if (n > 0)
+        log_info("mailer: unpacked %d links from batch files (%d batches left)", n, left);
+}
+
 static void mailer_prune_sent(mailer_t *m)
 {
     char dir[CONF_PATH_MAX + 8], path[CONF_PATH_MAX + 8 + 260];
@@ -473,9 +492,10 @@ int mailer_main(const conf_t *c)
             mailer_prune_sent(&m);
             next_prune = clock_mono_ms() + 3600 * 1000ull;
         }
+        mailer_unpack(&m);
         uint64_t next = mailer_scan(&m);
         if (!mailer_stop)
-            mailer_wait(ifd, next);
+            mailer_wait(m.relay_next_ms > clock_mono_ms() ? -1 : ifd, next);
     }
     mailer_close_session(&m);
     if (ifd >= 0)
