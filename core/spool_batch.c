@@ -9,7 +9,8 @@
  * new/ again). The mailer sends nothing until the unpack has finished, so
  * after a crash at any point a message is either still in its batch (and is
  * unpacked again: the existing new/ID is kept) or in its own file, never
- * sent and unpacked a second time.
+ * sent and unpacked a second time. As a second guard, an id already in
+ * sent/ or failed/ is not unpacked again.
  */
 #include "core/spool_batch.h"
 
@@ -163,7 +164,7 @@ int spool_batch_parse(const char *text, size_t len,
 
 typedef struct {
     const char *dir;
-    int newfd, tmpfd;
+    int newfd, tmpfd, sentfd, failedfd;
     int unpacked;
 } spool_unpack_t;
 
@@ -189,8 +190,12 @@ static int spool_unpack_one(const spool_msg_t *m, const char *rec, size_t reclen
     struct stat st;
     int fd;
 
-    if (fstatat(u->newfd, m->id_hex, &st, 0) == 0)
-        return 0; /* unpacked before a crash: keep it */
+    /* Unpacked before a crash (kept as it is), or even sent or refused
+     * since: a link is never queued twice. */
+    if (fstatat(u->newfd, m->id_hex, &st, 0) == 0 ||
+        (u->sentfd >= 0 && fstatat(u->sentfd, m->id_hex, &st, 0) == 0) ||
+        (u->failedfd >= 0 && fstatat(u->failedfd, m->id_hex, &st, 0) == 0))
+        return 0;
     snprintf(tmp, sizeof(tmp), "%s.%ld", m->id_hex, (long)getpid());
     fd = openat(u->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -297,14 +302,15 @@ static int spool_opendir_at(const char *dir, const char *sub)
 
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
 {
-    spool_unpack_t u = {.dir = spool_dir, .newfd = -1, .tmpfd = -1};
+    spool_unpack_t u = {.dir = spool_dir, .newfd = -1, .tmpfd = -1, .sentfd = -1, .failedfd = -1};
     int faileddir = -1, done = 0, rc = 0, nleft = 0;
     struct dirent *de;
     DIR *d;
 
     u.newfd = spool_opendir_at(spool_dir, "new");
     u.tmpfd = spool_opendir_at(spool_dir, "tmp");
-    faileddir = spool_opendir_at(spool_dir, "failed");
+    faileddir = u.failedfd = spool_opendir_at(spool_dir, "failed");
+    u.sentfd = spool_opendir_at(spool_dir, "sent");
     if (u.newfd < 0 || u.tmpfd < 0) {
         snprintf(err, errsz, "spool: open %s/new, %s/tmp: %s", spool_dir, spool_dir,
                  strerror(errno));
@@ -338,6 +344,8 @@ out:
         close(u.tmpfd);
     if (faileddir >= 0)
         close(faileddir);
+    if (u.sentfd >= 0)
+        close(u.sentfd);
     if (left)
         *left = nleft;
     return rc < 0 ? -1 : u.unpacked;
