@@ -115,8 +115,7 @@ void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t ar
             return;
         }
         if (session_end(app, &sc, now) < 0) {
-            page_error(app, c, 503,
-                       "Signing out could not be recorded. Try again shortly.");
+            page_error(app, c, 503, "Signing out could not be recorded. Try again shortly.");
             return;
         }
     }

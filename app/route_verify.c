@@ -9,7 +9,10 @@
  *   CSRF cookie + header match                    else 403
  *   token decrypts and authenticates              else 400 (malformed/tampered)
  *   not expired                                   else 410
- *   bound to this browser's CSRF token            else 403 (different browser)
+ *   bound to this browser's CSRF token            else 410 if it was used (the
+ *                                                 browser then holds the fresh
+ *                                                 secret of that sign-in), else
+ *                                                 403 (different browser)
  *   first use (recorded in the used-link ledger)  else 410 (already used)
  *   the user still exists, is enabled, and the link
  *   was not voided (user removed or disabled since)  else 403
@@ -25,6 +28,7 @@
 #include "app/page.h"
 #include "app/routes.h"
 #include "app/session.h"
+#include "app/store_session.h"
 #include "app/store.h"
 #include "app/token.h"
 
@@ -66,6 +70,10 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     http_str_t ck;
     if (!http_cookie(&req->cookie, app->ck_csrf, &ck) ||
         !csrf_binding_match(&app->keys, ck.p, ck.n, cl.bind)) {
+        if (store_link_used(app->store, cl.id) == 1) {
+            page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
+            return;
+        }
         page_error(app, c, 403,
                    "This sign-in link was requested from a different browser. Open "
                    "it in the browser where you asked for it.");

@@ -118,8 +118,8 @@ struct store {
     unsigned consumes;
     int readonly;
     struct store_sess *sess; /* sessions, groups, accounts: store_session.c */
-    int nev;              /* queued events */
-    uint64_t ev_first_ms; /* monotonic time the oldest was queued */
+    int nev;                 /* queued events */
+    uint64_t ev_first_ms;    /* monotonic time the oldest was queued */
     store_ev_t ev[STORE_EVENT_BATCH];
 };
 

@@ -23,8 +23,8 @@
 #include "core/prof_hooks.h"
 
 #define SS_SWEEP_EVERY 256
-#define SS_SWEEP_SLACK 300            /* seconds after a session ended */
-#define SS_CUTOFF_KEEP (7 * 86400)    /* seconds a link cutoff is kept */
+#define SS_SWEEP_SLACK 300         /* seconds after a session ended */
+#define SS_CUTOFF_KEEP (7 * 86400) /* seconds a link cutoff is kept */
 
 enum {
     SS_USER_INFO,
@@ -40,6 +40,7 @@ enum {
     SS_SWEEP_SESSIONS,
     SS_SWEEP_REVOCATIONS,
     SS_SWEEP_CUTOFFS,
+    SS_LINK_USED,
     SS_N
 };
 
@@ -49,13 +50,13 @@ enum {
 
 static const char *const ss_sql[SS_N] = {
     [SS_USER_INFO] = "SELECT u.id, u.disabled, "
-                     "COALESCE((SELECT not_before FROM link_cutoffs c WHERE c.email = u.email), 0), "
-                     SS_GROUPS_OF("u.id") " FROM users u WHERE u.email = ?1",
+                     "COALESCE((SELECT not_before FROM link_cutoffs c WHERE c.email = u.email), "
+                     "0), " SS_GROUPS_OF("u.id") " FROM users u WHERE u.email = ?1",
     [SS_USER_DISABLE] = "UPDATE users SET disabled = ?2 WHERE email = ?1",
     [SS_GROUP_ADD] = "INSERT OR IGNORE INTO user_groups(user_id, name) "
                      "SELECT id, ?2 FROM users WHERE email = ?1",
-    [SS_USER_EACH] = "SELECT u.email, u.created_at, u.disabled, " SS_GROUPS_OF("u.id")
-                     " FROM users u ORDER BY u.email",
+    [SS_USER_EACH] = "SELECT u.email, u.created_at, u.disabled, " SS_GROUPS_OF(
+        "u.id") " FROM users u ORDER BY u.email",
     [SS_CREATE] = "INSERT INTO sessions(id, email, created_at, expires_at, ip, user_agent) "
                   "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM users "
                   "WHERE email = ?2 AND disabled = 0) AND ?7 >= COALESCE((SELECT not_before "
@@ -71,6 +72,7 @@ static const char *const ss_sql[SS_N] = {
     [SS_SWEEP_SESSIONS] = "DELETE FROM sessions WHERE expires_at < ?1",
     [SS_SWEEP_REVOCATIONS] = "DELETE FROM session_revocations WHERE expires_at < ?1",
     [SS_SWEEP_CUTOFFS] = "DELETE FROM link_cutoffs WHERE not_before < ?1",
+    [SS_LINK_USED] = "SELECT 1 FROM used_links WHERE id = ?1",
 };
 
 struct store_sess {
@@ -93,8 +95,10 @@ int store_sess_open(sqlite3 *db, struct store_sess **out, char *err, size_t errs
     for (int i = 0; i < SS_N; i++) {
         if (sqlite3_prepare_v3(db, ss_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ss->st[i], NULL) !=
             SQLITE_OK) {
-            snprintf(err, errsz, "user store: %s (is it older than this magicd? open it once "
-                                 "read-write to upgrade it)", sqlite3_errmsg(db));
+            snprintf(err, errsz,
+                     "user store: %s (is it older than this magicd? open it once "
+                     "read-write to upgrade it)",
+                     sqlite3_errmsg(db));
             store_sess_close(ss);
             return -1;
         }
@@ -366,4 +370,17 @@ int store_revocations(store_t *s, uint64_t after, revoke_entry_t *out, int max, 
     }
     ss_done(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? n : -1;
+}
+
+int store_link_used(store_t *s, const uint8_t id[16])
+{
+    sqlite3_stmt *st = ss_stmt(s, SS_LINK_USED);
+    int rc;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    rc = ss_step(st);
+    ss_done(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

@@ -85,6 +85,12 @@ int store_session_each(store_t *s, const char *email,
  * highest seq returned. The count, or -1. */
 int store_revocations(store_t *s, uint64_t after, revoke_entry_t *out, int max, uint64_t *last);
 
+/* Was the link with this id redeemed already? 1 / 0 / -1. Read-only, for
+ * telling a replay from a link opened in another browser: a browser that
+ * signed in holds a fresh CSRF secret, so its own used link no longer
+ * matches it either. */
+int store_link_used(store_t *s, const uint8_t id[16]);
+
 /* ---- for store.c ---- */
 struct sqlite3;
 struct store_sess;

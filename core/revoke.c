@@ -54,11 +54,11 @@ typedef struct {
     uint32_t capacity; /* power of two */
     uint32_t mask;
     _Atomic uint32_t used;
-    _Atomic uint32_t overflow;        /* entries were dropped for lack of room */
-    _Atomic uint64_t overflow_until;  /* ...and matter until this ms */
-    _Atomic uint64_t version;         /* seqlock: odd while slots change */
-    _Atomic uint64_t seq;             /* store revocation sequence applied */
-    _Atomic uint64_t next_poll_ms;    /* poll election (monotonic ms) */
+    _Atomic uint32_t overflow;       /* entries were dropped for lack of room */
+    _Atomic uint64_t overflow_until; /* ...and matter until this ms */
+    _Atomic uint64_t version;        /* seqlock: odd while slots change */
+    _Atomic uint64_t seq;            /* store revocation sequence applied */
+    _Atomic uint64_t next_poll_ms;   /* poll election (monotonic ms) */
     shmtx_t lock;
     rv_slot_t slots[];
 } rv_zone_t;

@@ -265,9 +265,12 @@ class Browser:
             self._take_cookies(None, raw)
             # Like csrf.js: every page's meta tag carries the token for the
             # cookie the browser holds now (the server rotates it at sign-in).
+            # (and a sign-in names the token of the fresh cookie in a header)
             m = re.search(rb'<meta name="csrf-token" content="([^"]+)"', data)
             if m:
                 self.csrf = m.group(1).decode()
+            elif r.getheader("X-CSRF-Token"):
+                self.csrf = r.getheader("X-CSRF-Token")
             return r.status, dict((k.lower(), v) for k, v in raw), data
         finally:
             c.close()
