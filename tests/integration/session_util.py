@@ -106,33 +106,68 @@ def worker_of(srv, conn):
 
 def _open(srv):
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-    c.request("GET", "/healthz")
-    r = c.getresponse()
-    r.read()
+    c.connect()
+    # Served by a running worker: the request is answered while the others
+    # are still paused. (A connection a paused worker took before it
+    # stopped is answered after SIGCONT, and then rejected above.)
+    c.sock.settimeout(1.0)
+    try:
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        r.read()
+    except OSError:
+        c.close()
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        r.read()
+    c.sock.settimeout(10)
     check(r.status == 200, "healthz on a fresh connection")
     return c
+
+
+def _state(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+
+
+def _wait_state(pids, want, timeout=2.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if all((_state(p) in ("T", "t")) == want for p in pids):
+            return
+        time.sleep(0.005)
 
 
 def conn_per_worker(srv):
     """{worker pid: keep-alive HTTPConnection served by it}, one for every
     worker. An idle server hands every new connection to the same worker
     (EPOLLEXCLUSIVE wakes the first one waiting), so the others are reached
-    by pausing all but the wanted worker (SIGSTOP) while one connection is
-    accepted: a stopped worker is not waiting, so the kernel wakes the next."""
+    by pausing all but the wanted worker (SIGSTOP, and waiting until the
+    kernel shows them stopped) while one connection is accepted: a stopped
+    worker is not waiting, so the kernel wakes the next."""
     pids = srv.worker_pids()
     got = {}
     for want in pids:
         others = [p for p in pids if p != want]
-        for p in others:
-            os.kill(p, signal.SIGSTOP)
-        try:
-            c = _open(srv)
-        finally:
+        for attempt in range(5):
             for p in others:
-                os.kill(p, signal.SIGCONT)
-        pid = worker_of(srv, c)
-        check(pid == want, f"connection served by {pid}, wanted {want}")
-        got[pid] = c
+                os.kill(p, signal.SIGSTOP)
+            _wait_state(others, True)
+            try:
+                c = _open(srv)
+            finally:
+                for p in others:
+                    os.kill(p, signal.SIGCONT)
+                _wait_state(others, False)
+            pid = worker_of(srv, c)
+            if pid == want:
+                got[pid] = c
+                break
+            c.close()
+        check(want in got, f"no connection reached worker {want}")
     return got
 
 
