@@ -17,6 +17,7 @@
 #include "core/ratelimit.h"
 #include "app/routes.h"
 #include "app/store.h"
+#include "app/user_cache.h"
 
 int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
              char *err, size_t errsz)
@@ -30,6 +31,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->store = store_open(c->auth.users_db, 0, err, errsz);
     if (!app->store)
         return -1;
+    app->users = user_cache_new(); /* NULL: every lookup asks the store */
     app->deliver = deliver_open(c, err, errsz);
     if (!app->deliver)
         return -1;
@@ -46,6 +48,7 @@ void app_close(app_t *app)
 {
     if (app->store)
         store_close(app->store);
+    user_cache_free(app->users);
     if (app->deliver)
         deliver_close(app->deliver);
     tpl_free_set(&app->tpl);
