@@ -174,7 +174,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
+    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry; /* monotonic; this iteration's */
     char key[300];
     sc_t k = sc_init(key, sizeof key);
     sc_str(&k, "i:");
