@@ -97,7 +97,10 @@ def main():
     check(not re.search(r"^\s*failures", text, re.M), f"no failures line:\n{text}")
     outbox = [ln for ln in open(os.path.join(tmp, "conf", "run", "outbox.jsonl"))]
     posts = d["requests_by_kind"]["POST /magic/generate"]
-    check(len(outbox) == posts, f"every generate delivered a link: {len(outbox)} of {posts}")
+    # The server may have answered a few more than loadtest counted: those in
+    # flight when the run ended (at most one per connection).
+    check(posts <= len(outbox) <= posts + 4,
+          f"every generate delivered a link: {len(outbox)} links, {posts} answers")
     shutil.rmtree(tmp, ignore_errors=True)
     print("loadtest status ok")
 
