@@ -131,11 +131,16 @@ integration: all
 run: deps all
 	@tools/run-dev.sh
 
+# Each step adds its counts to $(BUILD)/check.results; the last line is the
+# total, whatever the steps printed before it.
 check:
 	@tools/deps.sh
-	$(MAKE) all unit
-	$(MAKE) integration
-	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/check.results
+	$(MAKE) all
+	@RESULTS=$(BUILD)/check.results $(MAKE) --no-print-directory unit
+	@RESULTS=$(BUILD)/check.results $(MAKE) --no-print-directory integration
+	@RESULTS=$(BUILD)/check.results $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
+	@tests/run summary $(BUILD)/check.results
 
 check-asan:
 	@tools/deps.sh
@@ -169,17 +174,11 @@ install: all
 	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/magicd.service
 
-# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
+# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS
+# each. libFuzzer's output goes to $(BUILD)/fuzz/NAME.log (tools/fuzz.sh).
 FUZZ_SECONDS ?= 30
 fuzz:
-	@mkdir -p $(BUILD)/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -o $(BUILD)/fuzz/http_parse tests/fuzz/fuzz_http_parse.c core/http_parse.c
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/log.c
-	$(BUILD)/fuzz/http_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  -artifact_prefix=$(BUILD)/fuzz/
-	$(BUILD)/fuzz/conf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/
+	@tools/fuzz.sh $(BUILD) $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
