@@ -39,14 +39,14 @@ static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char
 int app_check_files(const conf_t *c, char *err, size_t errsz)
 {
     tpl_set_t tpl;
-    if (tpl_load_set(&tpl, c->html_root, err, errsz) < 0)
+    if (tpl_load_set(&tpl, c->http.html_root, err, errsz) < 0)
         return -1;
     static_set_t st;
     char dir[CONF_PATH_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/static", c->html_root);
+    snprintf(dir, sizeof dir, "%s/static", c->http.html_root);
     int rc = static_load(&st, dir, err, errsz);
     if (rc == 0) {
-        rc = refs_present(&tpl, &st, c->html_root, err, errsz);
+        rc = refs_present(&tpl, &st, c->http.html_root, err, errsz);
         static_free(&st);
     }
     tpl_free_set(&tpl);

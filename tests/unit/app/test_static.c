@@ -141,7 +141,7 @@ static void test_check_files(void)
     conf_defaults(c);
     char err[1024] = "";
     /* The shipped tree passes. */
-    snprintf(c->html_root, sizeof c->html_root, "html");
+    snprintf(c->http.html_root, sizeof c->http.html_root, "html");
     CHECK(app_check_files(c, err, sizeof err) == 0, "shipped html/: %s", err);
 
     /* A copy of it whose page refers to a script that is not there. */
@@ -150,7 +150,7 @@ static void test_check_files(void)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "cp -r html %s", root);
     CHECK(system(cmd) == 0);
-    snprintf(c->html_root, sizeof c->html_root, "%s", root);
+    snprintf(c->http.html_root, sizeof c->http.html_root, "%s", root);
     CHECK(app_check_files(c, err, sizeof err) == 0, "copy passes: %s", err);
     char js[300];
     snprintf(js, sizeof js, "%s/static/app.js", root);
@@ -162,7 +162,7 @@ static void test_check_files(void)
     CHECK(system(cmd) == 0);
     CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "static directory"),
           "no static directory: %s", err);
-    snprintf(c->html_root, sizeof c->html_root, "%s/nowhere", dir);
+    snprintf(c->http.html_root, sizeof c->http.html_root, "%s/nowhere", dir);
     CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "index.html"),
           "wrong html_root: %s", err);
     free(c);
