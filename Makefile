@@ -131,16 +131,16 @@ integration: all
 run: deps all
 	@tools/run-dev.sh
 
-# Each step adds its counts to $(BUILD)/check.results; the last line is the
-# total, whatever the steps printed before it.
+# Every step runs even when an earlier one failed, and the last line is the
+# total, so a failure is never scrolled away by a later step's output.
 check:
 	@tools/deps.sh
-	@mkdir -p $(BUILD) && rm -f $(BUILD)/check.results
 	$(MAKE) all
-	@RESULTS=$(BUILD)/check.results $(MAKE) --no-print-directory unit
-	@RESULTS=$(BUILD)/check.results $(MAKE) --no-print-directory integration
-	@RESULTS=$(BUILD)/check.results $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
-	@tests/run summary $(BUILD)/check.results
+	@rm -f $(BUILD)/results; rc=0; \
+	  RESULTS=$(CURDIR)/$(BUILD)/results $(MAKE) --no-print-directory unit || rc=1; \
+	  RESULTS=$(CURDIR)/$(BUILD)/results $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5} || rc=1; \
+	  RESULTS=$(CURDIR)/$(BUILD)/results $(MAKE) --no-print-directory integration || rc=1; \
+	  tests/run summary $(BUILD)/results; exit $$rc
 
 check-asan:
 	@tools/deps.sh
@@ -174,11 +174,9 @@ install: all
 	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/magicd.service
 
-# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS
-# each. libFuzzer's output goes to $(BUILD)/fuzz/NAME.log (tools/fuzz.sh).
-FUZZ_SECONDS ?= 30
-fuzz:
-	@tools/fuzz.sh $(BUILD) $(FUZZ_SECONDS)
+# Coverage-guided fuzzing of every parser an attacker reaches (clang's
+# libFuzzer): the targets, their sources and corpora are in tests/fuzz/fuzz.mk.
+include tests/fuzz/fuzz.mk
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
