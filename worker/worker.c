@@ -36,6 +36,7 @@
 #include "core/event.h"
 #include "core/http_conn.h"
 #include "core/log.h"
+#include "core/strcat.h"
 #include "app/route.h"
 #include "sampler/sampler.h"
 #include "app/app.h"
@@ -114,11 +115,10 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
         break;
     case HTTP_CONN_HANDLING: {
         s = SHM_CONN_HANDLING;
-        size_t n = c->req.method_str.n + 1 + c->req.target.n;
-        if (n >= sizeof sc->request)
-            n = sizeof sc->request - 1;
-        snprintf(sc->request, sizeof sc->request, "%.*s %.*s", (int)c->req.method_str.n,
-                 c->req.method_str.p, (int)c->req.target.n, c->req.target.p);
+        sc_t r = sc_init(sc->request, sizeof sc->request); /* per request: no printf */
+        sc_mem(&r, c->req.method_str.p, c->req.method_str.n);
+        sc_mem(&r, " ", 1);
+        sc_mem(&r, c->req.target.p, c->req.target.n);
         sc->nrequests++;
         break;
     }
@@ -131,7 +131,7 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
     default:
         return;
     }
-    sc->state_ms = clock_mono_ms();
+    sc->state_ms = ev_now(w->loop); /* the loop's clock: no clock_gettime per change */
     atomic_store_explicit(&sc->state, s, memory_order_release);
 }
 
