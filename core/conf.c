@@ -85,6 +85,9 @@ void conf_defaults(conf_t *c)
     c->max_body_size = 16 * 1024;
     c->header_timeout_ms = 10000;
     c->body_timeout_ms = 10000;
+    c->body_deadline_ms = 30000;
+    c->max_connections_per_ip = 512;
+    c->worker_connection_memory = 16 * 1024 * 1024;
     c->keepalive_timeout_ms = 75000;
     c->send_timeout_ms = 10000;
     c->keepalive_requests = 10000;
@@ -450,6 +453,9 @@ static const directive_t directives[] = {
     {"max_body_size", 1, 1, K_SIZE, O(max_body_size), 0, 0, NULL},
     {"header_timeout", 1, 1, K_DUR, O(header_timeout_ms), 0, 0, NULL},
     {"body_timeout", 1, 1, K_DUR, O(body_timeout_ms), 0, 0, NULL},
+    {"body_deadline", 1, 1, K_DUR, O(body_deadline_ms), 0, 0, NULL},
+    {"max_connections_per_ip", 1, 1, K_INT, O(max_connections_per_ip), 0, 1000000, NULL},
+    {"worker_connection_memory", 1, 1, K_SIZE, O(worker_connection_memory), 0, 0, NULL},
     {"keepalive_timeout", 1, 1, K_DUR, O(keepalive_timeout_ms), 0, 0, NULL},
     {"send_timeout", 1, 1, K_DUR, O(send_timeout_ms), 0, 0, NULL},
     {"keepalive_requests", 1, 1, K_INT, O(keepalive_requests), 0, 100000000, NULL},
@@ -812,6 +818,9 @@ void conf_dump(const conf_t *c, int fd)
     dprintf(fd, "max_body_size %zu;\n", c->max_body_size);
     dump_dur(fd, "header_timeout", c->header_timeout_ms);
     dump_dur(fd, "body_timeout", c->body_timeout_ms);
+    dump_dur(fd, "body_deadline", c->body_deadline_ms);
+    dprintf(fd, "max_connections_per_ip %d;\n", c->max_connections_per_ip);
+    dprintf(fd, "worker_connection_memory %zu;\n", c->worker_connection_memory);
     dump_dur(fd, "keepalive_timeout", c->keepalive_timeout_ms);
     dump_dur(fd, "send_timeout", c->send_timeout_ms);
     dprintf(fd, "keepalive_requests %d;\n", c->keepalive_requests);

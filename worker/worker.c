@@ -140,11 +140,11 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
         break;
     case HTTP_CONN_HANDLING: {
         s = SHM_CONN_HANDLING;
-        size_t n = c->req.method_str.n + 1 + c->req.target.n;
+        size_t n = c->req->method_str.n + 1 + c->req->target.n;
         if (n >= sizeof sc->request)
             n = sizeof sc->request - 1;
-        snprintf(sc->request, sizeof sc->request, "%.*s %.*s", (int)c->req.method_str.n,
-                 c->req.method_str.p, (int)c->req.target.n, c->req.target.p);
+        snprintf(sc->request, sizeof sc->request, "%.*s %.*s", (int)c->req->method_str.n,
+                 c->req->method_str.p, (int)c->req->target.n, c->req->target.p);
         sc->nrequests++;
         break;
     }
@@ -181,7 +181,7 @@ static void conn_done(http_conn_t *c, int status, size_t bytes, uint64_t usec, v
         atomic_fetch_add_explicit(&s->status[cls], 1, memory_order_relaxed);
     if (c->slot >= 0)
         w->conns[c->slot].route = atomic_load_explicit(&s->route, memory_order_relaxed);
-    access_log_write(w->alog, c->peer_str, &c->req, status, bytes, usec);
+    access_log_write(w->alog, c->peer_str, c->req, status, bytes, usec);
 }
 
 static void flush_log(ev_loop_t *l, ev_timer_t *t)
@@ -220,11 +220,13 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         .max_body = c->max_body_size,
         .header_timeout_ms = c->header_timeout_ms,
         .body_timeout_ms = c->body_timeout_ms,
+        .body_deadline_ms = c->body_deadline_ms,
+        .max_connections_per_ip = c->max_connections_per_ip,
+        .buffer_budget = c->worker_connection_memory,
         .idle_timeout_ms = c->keepalive_timeout_ms,
         .send_timeout_ms = c->send_timeout_ms,
         .max_connections = c->worker_connections,
         .max_keepalive_requests = c->keepalive_requests,
-        .arena_limit = 1u << 20,
         .server_name = "magicd",
     };
     http_observer_t obs = {
