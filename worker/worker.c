@@ -12,6 +12,13 @@
  *   TERM, INT   exit now
  *   USR1        reopen the access log, error log and outbox
  *
+ * A QUIT that retires the worker for a new generation (the master sets
+ * `handoff` in our shm slot first: HUP, WINCH) stops reading the hand-off
+ * channel and passes each connection, at its next request boundary, to a
+ * current worker instead of closing it (core/handoff.h); a QUIT that stops
+ * the server closes them as before. Current workers take connections from
+ * the channel and serve them as their own.
+ *
  * Signal handlers only set flags; the loop wakes from epoll_wait with EINTR
  * (no SA_RESTART) and acts on them. The loop also wakes every 100 ms so the
  * profiler hook can start or stop sampling promptly.
@@ -26,12 +33,14 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/access_log.h"
 #include "core/clock.h"
 #include "core/event.h"
+#include "core/handoff.h"
 #include "core/http_conn.h"
 #include "core/log.h"
 #include "app/route.h"
@@ -40,6 +49,8 @@
 #include "app/store.h"
 
 #define LOOP_WAKE_MS 100
+#define RETIRE_WAKE_MS 10 /* while handing connections off */
+#define ADOPT_BATCH 64
 
 typedef struct {
     const conf_t *conf;
@@ -50,7 +61,11 @@ typedef struct {
     uint32_t nconns_tab;
     ev_loop_t *loop;
     http_server_t *srv[CONF_MAX_LISTEN];
+    int srv_port[CONF_MAX_LISTEN];
     int nsrv;
+    int hofd[2];      /* hand-off channel: [0] read (current), [1] write (retiring) */
+    ev_io_t hio;      /* reading [0] */
+    char *hbuf;       /* bytes of a connection being taken over */
     access_log_t *alog;
     ev_timer_t flush_timer;
     app_t app;
@@ -238,16 +253,77 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
     };
     for (int i = 0; i < nlfds; i++) {
         http_server_t *s = http_server_new(w->loop, lfds[i], &hc, app_handle, &w->app);
+        if (s && w->nsrv > 0)
+            http_server_share(s, w->srv[0]); /* one budget, one per-IP table */
         if (!s || http_server_listen(s) < 0) {
             log_error(MG_LOG_EMERG, errno, "cannot serve listening socket %d", lfds[i]);
             return -1;
         }
         http_server_set_observer(s, &obs);
+        w->srv_port[w->nsrv] = http_server_port(s);
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
     ev_timer_set(w->loop, &w->flush_timer, c->access_log_flush_ms ? c->access_log_flush_ms : 1000);
     return 0;
+}
+
+/* A connection handed off by a retiring worker: serve it on the server of
+ * the port it was accepted on. */
+static void handoff_ready(ev_loop_t *l, ev_io_t *io, uint32_t ev)
+{
+    (void)l;
+    (void)ev;
+    worker_t *w = io->data;
+    if (!w->hbuf && !(w->hbuf = malloc(HANDOFF_MAX_BYTES)))
+        return;
+    for (int i = 0; i < ADOPT_BATCH; i++) {
+        int fd;
+        size_t n;
+        if (handoff_recv(w->hofd[0], &fd, w->hbuf, HANDOFF_MAX_BYTES, &n) < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_error(MG_LOG_WARN, errno, "taking over a handed-off connection");
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int port = -1;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+        http_server_t *s = w->srv[0];
+        for (int k = 0; k < w->nsrv; k++)
+            if (w->srv_port[k] == port)
+                s = w->srv[k];
+        http_server_adopt(s, fd, w->hbuf, n);
+    }
+}
+
+static void handoff_listen(worker_t *w)
+{
+    if (w->hofd[0] < 0)
+        return;
+    w->hio = (ev_io_t){.fd = w->hofd[0], .cb = handoff_ready, .data = w};
+    if (ev_io_add(w->loop, &w->hio, EPOLLIN | EPOLLEXCLUSIVE) < 0 &&
+        ev_io_add(w->loop, &w->hio, EPOLLIN) < 0) {
+        log_error(MG_LOG_WARN, errno, "cannot read the hand-off channel");
+        w->hio.fd = -1;
+    }
+}
+
+static void retire_start(worker_t *w)
+{
+    if (w->hofd[0] >= 0 && w->hio.fd >= 0)
+        ev_io_del(w->loop, &w->hio); /* take no more: we are the ones leaving */
+    w->hio.fd = -1;
+    int handoff = w->hofd[1] >= 0 && atomic_load(&w->self->handoff);
+    for (int i = 0; i < w->nsrv; i++) {
+        if (handoff)
+            http_server_set_handoff(w->srv[i], w->hofd[1]);
+        http_server_drain(w->srv[i]);
+    }
+    log_notice("gracefully shutting down%s", handoff ? ", handing connections to new workers"
+                                                     : "");
 }
 
 static int total_conns(worker_t *w)
@@ -267,7 +343,7 @@ static void reopen(worker_t *w)
 }
 
 int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot, int worker_no,
-                const int *lfds, int nlfds)
+                const int *lfds, int nlfds, const int hofd[2])
 {
     static worker_t w0;
     worker_t *w = &w0;
@@ -277,17 +353,21 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     w->self = shm_slot(shm, slot);
     w->conns = shm_slot_conns(shm, slot);
     w->nconns_tab = shm->hdr->conns_per_slot;
+    w->hofd[0] = hofd ? hofd[0] : -1;
+    w->hofd[1] = hofd ? hofd[1] : -1;
+    w->hio.fd = -1;
     install_signals();
 
     if (worker_setup(w, keys, lfds, nlfds) < 0)
         return 2;
+    handoff_listen(w);
     prof_worker_init(c, shm, slot); /* the one place samplers are installed */
     w->self->started_ms = clock_mono_ms();
     log_info("worker %d (slot %u) serving", worker_no, slot);
 
     uint64_t deadline = 0;
     for (;;) {
-        if (ev_run_once(w->loop, LOOP_WAKE_MS) < 0 && errno != EINTR) {
+        if (ev_run_once(w->loop, deadline ? RETIRE_WAKE_MS : LOOP_WAKE_MS) < 0 && errno != EINTR) {
             log_error(MG_LOG_ALERT, errno, "epoll_wait() failed");
             break;
         }
@@ -300,10 +380,11 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
             reopen(w);
         }
         if (sig_quit && !deadline) {
-            log_notice("gracefully shutting down");
-            for (int i = 0; i < w->nsrv; i++)
-                http_server_drain(w->srv[i]);
+            retire_start(w);
             deadline = now + c->shutdown_timeout_ms;
+        } else if (deadline) {
+            for (int i = 0; i < w->nsrv; i++)
+                http_server_retire(w->srv[i]);
         }
         if (deadline && (total_conns(w) == 0 || now >= deadline)) {
             if (total_conns(w))
@@ -315,6 +396,7 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     for (int i = 0; i < w->nsrv; i++)
         http_server_free(w->srv[i]);
     app_close(&w->app);
+    free(w->hbuf);
     ev_loop_free(w->loop);
     log_info("worker %d exiting", worker_no);
     return 0;
