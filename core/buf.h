@@ -20,8 +20,8 @@ typedef struct {
     char *data;
     size_t len;
     size_t cap;
-    size_t max;            /* 0 = unlimited */
-    struct bufpool *pool;  /* NULL: plain malloc; else storage from a pool */
+    size_t max;           /* 0 = unlimited */
+    struct bufpool *pool; /* NULL: plain malloc; else storage from a pool */
 } buf_t;
 
 int buf_reserve(buf_t *b, size_t extra);

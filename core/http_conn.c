@@ -196,8 +196,8 @@ static http_conn_t *conn_open(http_server_t *s, int fd, struct sockaddr_storage 
     c->peer = *ss;
     c->slot = -1;
     c->in.pool = c->out.pool = s->pool;
-    c->in.max = s->conf.lim.max_request_line + s->conf.lim.max_header_bytes + s->conf.max_body +
-                IN_SLACK;
+    c->in.max =
+        s->conf.lim.max_request_line + s->conf.lim.max_header_bytes + s->conf.max_body + IN_SLACK;
     c->io = (ev_io_t){.fd = fd, .cb = conn_event, .data = c};
     ev_timer_init(&c->timer, conn_timeout, c);
     c->accepted_ms = ev_now(s->loop);
@@ -806,8 +806,8 @@ static void conn_process(http_conn_t *c)
         if (c->in.len < (size_t)r + body) {
             if (c->state != HTTP_CONN_BODY) {
                 set_state(c, HTTP_CONN_BODY);
-                c->deadline_ms = s->conf.body_deadline_ms ? ev_now(s->loop) + s->conf.body_deadline_ms
-                                                          : 0;
+                c->deadline_ms =
+                    s->conf.body_deadline_ms ? ev_now(s->loop) + s->conf.body_deadline_ms : 0;
                 body_timer(c);
                 if (c->req->expect_continue && c->req->version_minor >= 1) {
                     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -103,9 +103,9 @@ struct http_conn {
     buf_t in;  /* storage only while bytes are buffered */
     buf_t out; /* storage only while output is pending */
     size_t out_off;
-    http_rstate_t *rs;   /* NULL while idle */
-    http_request_t *req; /* &rs->req while a request is in progress */
-    size_t req_total;    /* header + body bytes of the current request */
+    http_rstate_t *rs;    /* NULL while idle */
+    http_request_t *req;  /* &rs->req while a request is in progress */
+    size_t req_total;     /* header + body bytes of the current request */
     uint64_t deadline_ms; /* body deadline (absolute, loop clock) */
     int nrequests;
     unsigned close_after : 1; /* close once out is flushed */

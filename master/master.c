@@ -368,8 +368,8 @@ int master_run(conf_t *conf, int argc, char **argv)
     if (m->ninherited < 0)
         m->ninherited = 0;
     if ((m->hofd[0] < 0 || m->hofd[1] < 0) && handoff_channel(m->hofd) < 0) {
-        log_error(MG_LOG_WARN, errno, "no connection hand-off channel: reloads close idle "
-                                      "keep-alive connections");
+        log_error(MG_LOG_WARN, errno,
+                  "no connection hand-off channel: reloads close idle keep-alive connections");
         m->hofd[0] = m->hofd[1] = -1;
     }
 
