@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/access_log.h"
+#include "core/child_exit.h"
 #include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/event.h"
@@ -167,24 +168,31 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 
 /* ---- setup ---- */
 
+/* What the configuration names cannot be used (templates, user store,
+ * outbox, access log): starting again would fail the same way, so the
+ * master is told why and stops instead of respawning (core/child_exit.h). */
+static int config_failure(const char *err)
+{
+    log_emerg("worker cannot start: %s", err);
+    child_exit_tell("%s", err);
+    return CHILD_EXIT_CONFIG;
+}
+
+/* 0, CHILD_EXIT_CONFIG, or 1 (anything else: the master respawns it). */
 static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int nlfds)
 {
     char err[1024];
     const conf_t *c = w->conf;
-    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0) {
-        log_emerg("worker cannot start: %s", err);
-        return -1;
-    }
+    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0)
+        return config_failure(err);
     w->alog = access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer,
                               err, sizeof err);
-    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
-        log_emerg("worker cannot start: %s", err);
-        return -1;
-    }
+    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0])
+        return config_failure(err);
     w->loop = ev_loop_new();
     if (!w->loop) {
         log_error(MG_LOG_EMERG, errno, "epoll_create1() failed");
-        return -1;
+        return 1;
     }
     http_server_conf_t hc = {
         .lim = {.max_request_line = c->http.max_request_line,
@@ -211,7 +219,7 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         http_server_t *s = http_server_new(w->loop, lfds[i], &hc, app_handle, &w->app);
         if (!s || http_server_listen(s) < 0) {
             log_error(MG_LOG_EMERG, errno, "cannot serve listening socket %d", lfds[i]);
-            return -1;
+            return 1;
         }
         http_server_set_observer(s, &obs);
         w->srv[w->nsrv++] = s;
@@ -273,8 +281,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         return 2;
     }
 
-    if (worker_setup(w, keys, lfds, nlfds) < 0)
-        return 2;
+    int rc = worker_setup(w, keys, lfds, nlfds);
+    if (rc != 0)
+        return rc;
     if (cproc_watch(&w->cproc, w->loop) < 0) {
         log_error(MG_LOG_EMERG, errno, "worker: watching the signal pipe");
         return 2;
