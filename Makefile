@@ -176,10 +176,14 @@ fuzz:
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  -o $(BUILD)/fuzz/http_parse tests/fuzz/fuzz_http_parse.c core/http_parse.c
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/log.c
+	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/log.c core/return_url.c
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  -o $(BUILD)/fuzz/return_url tests/fuzz/fuzz_return_url.c core/return_url.c
 	$(BUILD)/fuzz/http_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=$(BUILD)/fuzz/
 	$(BUILD)/fuzz/conf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/
+	$(BUILD)/fuzz/return_url -max_total_time=$(FUZZ_SECONDS) -max_len=1200 \
+	  -artifact_prefix=$(BUILD)/fuzz/
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -6,8 +6,11 @@
  *   2. per-client-IP rate limit                                  -> 429
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
- *   5. look the user up; if known (or signup on), seal a link bound to this
- *      browser's CSRF token and deliver it.
+ *   5. who may sign in (app/access.h): an address outside the configured
+ *      domains gets a clear "not allowed" page                  -> 403
+ *   6. look the user up; if known (or allowed to join), seal a link bound
+ *      to this browser's CSRF token, with the return-to (field `rd`, when
+ *      allowed_return_urls allows it), and deliver it.
  * The answer is the same page whether or not the address has an account,
  * and a token is sealed either way so the two paths cost about the same:
  * the endpoint does not reveal who has an account.
@@ -21,15 +24,21 @@
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "app/access.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
 #include "core/ratelimit.h"
+#include "app/return_to.h"
 #include "app/routes.h"
 #include "app/store.h"
 #include "app/token.h"
 
-#define LINK_MAX 1024
+#define LINK_MAX TOKEN_LINK_MAX
+/* A link is one line of a mail, and the mailer refuses lines past 900
+ * bytes; a return-to that would make the link longer is dropped (the
+ * browser lands on default_return_url) rather than the link lost. */
+#define LINK_URL_SAFE 900
 
 static int ctype_is(const http_request_t *req, const char *type)
 {
@@ -56,6 +65,24 @@ static int read_email(const http_request_t *req, char *out, size_t outsz)
     if (http_form_value(req->body, req->body_len, "email", raw, sizeof raw) != 1)
         return 0;
     return email_normalize(raw, strlen(raw), out, outsz) >= 0;
+}
+
+/* The return-to the form or JSON body carries, canonical when allowed, else
+ * "" (the default applies at verify). */
+static void read_rd(const app_t *app, const http_request_t *req, char out[RETURN_URL_MAX + 1])
+{
+    char raw[RETURN_URL_MAX + 1];
+    out[0] = 0;
+    if (ctype_is(req, "application/json")) {
+        json_t *root = json_loadb(req->body, req->body_len, 0, NULL);
+        json_t *rd = root ? json_object_get(root, "rd") : NULL;
+        if (json_is_string(rd))
+            return_to_allowed(app->conf, json_string_value(rd), json_string_length(rd), out);
+        json_decref(root);
+        return;
+    }
+    if (http_form_value(req->body, req->body_len, "rd", raw, sizeof raw) == 1)
+        return_to_allowed(app->conf, raw, strlen(raw), out);
 }
 
 static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
@@ -115,8 +142,14 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
 
+    if (!access_domain_ok(cf, email)) {
+        char msg[CONF_MAX_EMAIL_DOMAINS * 260];
+        access_refusal(cf, msg, sizeof msg);
+        page_refuse(app, c, 403, "Not allowed to sign in here", msg);
+        return;
+    }
     int known = store_user_exists(app->store, email);
-    if (known == 0 && cf->signup && store_user_add(app->store, email, 0) >= 0)
+    if (known == 0 && access_may_join(cf, email) && store_user_add(app->store, email, 0) >= 0)
         known = 1;
     if (known < 0) {
         log_err("user lookup failed: %s", store_errmsg(app->store));
@@ -131,6 +164,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
     cl.exp = now + cf->link_ttl_ms / 1000;
+    read_rd(app, req, cl.rd);
     char token[LINK_MAX], base[256], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
@@ -141,6 +175,17 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     if (known == 1) {
         link_base(app, req, base, sizeof base);
         snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        if (strlen(url) > LINK_URL_SAFE && cl.rd[0]) {
+            log_info("return-to for %s dropped: the link would be %zu bytes long", email,
+                     strlen(url));
+            cl.rd[0] = 0;
+            memcpy(cl.id, id, sizeof id); /* same link id, sealed again without it */
+            if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
+                page_error(app, c, 500, "Could not create a sign-in link.");
+                return;
+            }
+            snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        }
         if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
             log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
             page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");

@@ -10,20 +10,26 @@
  *   token decrypts and authenticates              else 400 (malformed/tampered)
  *   not expired                                   else 410
  *   bound to this browser's CSRF token            else 403 (different browser)
+ *   the address may still sign in (app/access.h)  else 403 (a clear page)
  *   first use (recorded in the used-link ledger)  else 410 (already used)
- * then sets the session cookie and sends the browser to /secure/1.
+ * then sets the session cookie and sends the browser to the link's
+ * return-to when allowed_return_urls still allows it, else to
+ * default_return_url (303; or 200 {"location": URL} for the page script,
+ * see app/return_to.h).
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
+#include "app/access.h"
 #include "app/page.h"
+#include "app/return_to.h"
 #include "app/routes.h"
 #include "app/store.h"
 #include "app/token.h"
 
-#define TOKEN_MAX 1024
+#define TOKEN_MAX TOKEN_LINK_MAX
 
 void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token)
 {
@@ -66,6 +72,13 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
                    "it in the browser where you asked for it.");
         return;
     }
+    /* The rules may have changed since the link was mailed (a reload). */
+    if (!access_domain_ok(app->conf, cl.email)) {
+        char msg[CONF_MAX_EMAIL_DOMAINS * 260];
+        access_refusal(app->conf, msg, sizeof msg);
+        page_refuse(app, c, 403, "Not allowed to sign in here", msg);
+        return;
+    }
     int first = store_link_consume(app->store, cl.id, cl.exp, now);
     if (first < 0) {
         log_err("used-link ledger failed: %s", store_errmsg(app->store));
@@ -86,7 +99,8 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         return;
     }
     store_event(app->store, "login", cl.email, now);
-    http_reply_start(c, 303);
+    int json = return_to_wants_json(req);
+    http_reply_start(c, return_to_status(json));
     page_set_cookie(app, c, "session", session, app->conf->session_ttl_ms / 1000);
-    page_redirect(c, "/secure/1");
+    return_to_finish(app->conf, c, json, cl.rd);
 }

@@ -20,9 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/return_url.h"
 
 #define MAX_ARGS 8
 #define MAX_DEPTH 8
@@ -92,6 +94,7 @@ void conf_defaults(conf_t *c)
     c->link_ttl_ms = 15 * 60 * 1000;
     c->session_ttl_ms = 60 * 60 * 1000;
     snprintf(c->users_db, sizeof c->users_db, "run/users.db");
+    snprintf(c->default_return_url, sizeof c->default_return_url, "/secure/1");
     c->delivery = DELIVERY_LOG;
     snprintf(c->smtp_from, sizeof c->smtp_from, "magicd <login@localhost>");
     snprintf(c->smtp_spool, sizeof c->smtp_spool, "run/spool");
@@ -413,6 +416,89 @@ static int d_smtp_starttls(parse_t *p, int argc, char **argv)
     return parse_flag(p, argv[1], &p->c->smtp_starttls, argv[0]);
 }
 
+/* allowed_return_urls PATTERN...; repeatable (core/return_url.h). */
+static int d_return_urls(parse_t *p, int argc, char **argv)
+{
+    conf_t *c = p->c;
+    for (int i = 1; i < argc; i++) {
+        const char *why = "";
+        if (c->nallowed_return_urls >= CONF_MAX_RETURN_URLS)
+            return perr(p, "too many \"allowed_return_urls\" patterns (at most %d)",
+                        CONF_MAX_RETURN_URLS);
+        if (strlen(argv[i]) >= CONF_PATTERN_MAX || return_url_pattern_check(argv[i], &why) < 0)
+            return perr(p,
+                        "invalid pattern \"%s\" in \"allowed_return_urls\" directive: %s "
+                        "(write e.g. https://*.example.com/* or /app/*)",
+                        argv[i], strlen(argv[i]) >= CONF_PATTERN_MAX ? "too long" : why);
+        copy_str(c->allowed_return_urls[c->nallowed_return_urls++], CONF_PATTERN_MAX, argv[i]);
+    }
+    return 0;
+}
+
+static int d_default_return_url(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    const char *why = "";
+    if (return_url_canon(argv[1], strlen(argv[1]), p->c->default_return_url,
+                         sizeof p->c->default_return_url, &why) < 0)
+        return perr(p,
+                    "invalid URL \"%s\" in \"default_return_url\" directive: %s (write a path "
+                    "such as /secure/1 or an http(s):// URL)",
+                    argv[1], why);
+    return 0;
+}
+
+/* A domain name: labels of [a-z0-9-] separated by dots; lower-cased into
+ * out. A leading dot (".example.com", the old cookie spelling) is dropped. */
+static int domain_name(const char *in, char *out, size_t outsz)
+{
+    if (in[0] == '.')
+        in++;
+    size_t n = strlen(in);
+    if (n == 0 || n >= outsz || n > 253 || in[0] == '.' || in[n - 1] == '.' || strstr(in, ".."))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char)tolower((unsigned char)in[i]);
+        if (!(isalnum((unsigned char)ch) || ch == '-' || ch == '.'))
+            return -1;
+        out[i] = ch;
+    }
+    out[n] = 0;
+    return 0;
+}
+
+static int d_cookie_domain(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    if (!argv[1][0]) {
+        p->c->cookie_domain[0] = 0;
+        return 0;
+    }
+    if (domain_name(argv[1], p->c->cookie_domain, sizeof p->c->cookie_domain) < 0)
+        return perr(p, "invalid domain \"%s\" in \"cookie_domain\" directive (e.g. example.com)",
+                    argv[1]);
+    return 0;
+}
+
+/* allow_email_domain DOMAIN...; repeatable. */
+static int d_email_domains(parse_t *p, int argc, char **argv)
+{
+    conf_t *c = p->c;
+    for (int i = 1; i < argc; i++) {
+        if (c->nallow_email_domains >= CONF_MAX_EMAIL_DOMAINS)
+            return perr(p, "too many \"allow_email_domain\" domains (at most %d)",
+                        CONF_MAX_EMAIL_DOMAINS);
+        char *d = c->allow_email_domains[c->nallow_email_domains];
+        if (domain_name(argv[i], d, sizeof c->allow_email_domains[0]) < 0 || argv[i][0] == '.')
+            return perr(p,
+                        "invalid domain \"%s\" in \"allow_email_domain\" directive (e.g. "
+                        "example.com)",
+                        argv[i]);
+        c->nallow_email_domains++;
+    }
+    return 0;
+}
+
 static int d_include(parse_t *p, int argc, char **argv);
 
 /* Generic handlers driven by the table's offset and kind. */
@@ -458,8 +544,12 @@ static const directive_t directives[] = {
     {"link_ttl", 1, 1, K_DUR, O(link_ttl_ms), 0, 0, NULL},
     {"session_ttl", 1, 1, K_DUR, O(session_ttl_ms), 0, 0, NULL},
     {"cookie_secure", 1, 1, K_FLAG, O(cookie_secure), 0, 0, NULL},
+    {"cookie_domain", 1, 1, K_FN, 0, 0, 0, 0, d_cookie_domain},
     {"users_db", 1, 1, K_STR, F(users_db), 0, 0, NULL},
     {"signup", 1, 1, K_FLAG, O(signup), 0, 0, NULL},
+    {"allow_email_domain", 1, MAX_ARGS - 1, K_FN, 0, 0, 0, 0, d_email_domains},
+    {"allowed_return_urls", 1, MAX_ARGS - 1, K_FN, 0, 0, 0, 0, d_return_urls},
+    {"default_return_url", 1, 1, K_FN, 0, 0, 0, 0, d_default_return_url},
     {"delivery", 1, 2, K_FN, 0, 0, 0, 0, d_delivery},
     {"smtp_from", 1, 1, K_STR, F(smtp_from), 0, 0, NULL},
     {"smtp_auth", 2, 2, K_FN, 0, 0, 0, 0, d_smtp_auth},
@@ -694,6 +784,28 @@ static void absolutize(const conf_t *c, char *path, size_t n)
         copy_str(path, n, tmp);
 }
 
+/* A browser drops a cookie whose Domain does not cover the host that sets
+ * it, and magicd's pages are served from public_url's host: say so now
+ * rather than let every sign-in fail without a cookie. */
+static int check_cookie_domain(const conf_t *c, char *err, size_t errsz)
+{
+    const char *h = strstr(c->public_url, "://");
+    if (!c->cookie_domain[0] || !h)
+        return 0;
+    h += 3;
+    size_t hn = strcspn(h, ":/?#"), dn = strlen(c->cookie_domain);
+    int covered = hn == dn ? !strncasecmp(h, c->cookie_domain, dn)
+                           : hn > dn && h[hn - dn - 1] == '.' &&
+                                 !strncasecmp(h + hn - dn, c->cookie_domain, dn);
+    if (covered)
+        return 0;
+    snprintf(err, errsz,
+             "cookie_domain %s does not cover the host of public_url %s: browsers would refuse "
+             "the cookies (in %s)",
+             c->cookie_domain, c->public_url, c->file);
+    return -1;
+}
+
 static int finish(conf_t *c, char *err, size_t errsz)
 {
     absolutize(c, c->pid_file, sizeof c->pid_file);
@@ -717,7 +829,7 @@ static int finish(conf_t *c, char *err, size_t errsz)
                  c->file);
         return -1;
     }
-    return 0;
+    return check_cookie_domain(c, err, errsz);
 }
 
 static void set_prefix(conf_t *c, const char *file)
@@ -820,8 +932,13 @@ void conf_dump(const conf_t *c, int fd)
         dprintf(fd, "previous_key_file %s;\n", c->previous_key_file);
     dump_dur(fd, "link_ttl", c->link_ttl_ms);
     dump_dur(fd, "session_ttl", c->session_ttl_ms);
-    dprintf(fd, "cookie_secure %s;\nusers_db %s;\nsignup %s;\n", onoff(c->cookie_secure),
-            c->users_db, onoff(c->signup));
+    dprintf(fd, "cookie_secure %s;\ncookie_domain \"%s\";\nusers_db %s;\nsignup %s;\n",
+            onoff(c->cookie_secure), c->cookie_domain, c->users_db, onoff(c->signup));
+    for (int i = 0; i < c->nallow_email_domains; i++)
+        dprintf(fd, "allow_email_domain %s;\n", c->allow_email_domains[i]);
+    for (int i = 0; i < c->nallowed_return_urls; i++)
+        dprintf(fd, "allowed_return_urls %s;\n", c->allowed_return_urls[i]);
+    dprintf(fd, "default_return_url %s;\n", c->default_return_url);
     dprintf(fd, "delivery %s%s%s;\n", dl[c->delivery], c->delivery_arg[0] ? " " : "",
             c->delivery_arg);
     if (c->delivery == DELIVERY_SMTP) {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/return_url.h"
+#include "core/return_url.h"
 
 static void must(int cond)
 {

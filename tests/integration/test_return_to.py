@@ -11,10 +11,12 @@ anything but the default. The same is checked for the return-to that a
 proxy passes in X-Original-URL or X-Forwarded-Proto/-Host/-Uri, and for the
 JSON answer the verify page's script asks for.
 
-Also: cookie_domain puts Domain= on every cookie; cookie_domain with
-__Host- cookies, and a default_return_url that is not a URL, are config
-errors that say why.
+Also: cookie_domain puts Domain= on the session cookie (not on the CSRF
+cookie, which binds a link to this host's browser); a cookie_domain that
+does not cover public_url's host, a bad pattern and a default_return_url
+that is not a URL are config errors that say why.
 """
+import http.client
 import json
 import os
 import re
@@ -101,7 +103,7 @@ def verify_location(srv, b, rd, via_page):
     check(st == 200, f"/login?{qs[:80]}: {st}")
     m = re.search(rb'<meta name="csrf-token" content="([^"]+)"', body)
     b.csrf = m.group(1).decode()
-    m = re.search(rb'name="rd" value="([^"]*)"', body)
+    m = re.search(rb'name="rd"[^>]*value="([^"]*)"', body)
     page_rd = m.group(1).decode().replace("&amp;", "&") if m else ""
     sent = page_rd if via_page else rd
     n = len(srv.outbox_links())
@@ -118,13 +120,13 @@ def verify_location(srv, b, rd, via_page):
 
 
 def main():
-    with Magicd(workers=2, extra="") as srv:
-        extra = (f"allowed_return_urls https://*.example.com/*;\n"
-                 f"allowed_return_urls http://127.0.0.1:{srv.port}/app/*;\n"
-                 f"default_return_url {DEFAULT};\n"
-                 "rate_limit_email 10000 1m;\nrate_limit_ip 10000 1m;\n")
-        srv.write_conf(extra)
-        srv.start()
+    srv = Magicd(workers=2)
+    extra = (f"allowed_return_urls https://*.example.com/*;\n"
+             f"allowed_return_urls http://127.0.0.1:{srv.port}/app/*;\n"
+             f"default_return_url {DEFAULT};\n"
+             "rate_limit_email 10000 1m;\nrate_limit_ip 10000 1m;\n")
+    srv.write_conf(extra)
+    with srv:
         b = Browser(srv)
 
         # No rd: the old behaviour.
@@ -202,20 +204,36 @@ def main():
         print("ok: verify answers the script {location: ...} as JSON")
         srv.stop()
 
-        # cookie_domain: Domain= on the cookies.
+        # cookie_domain: the session cookie is shared with the subdomains; the
+        # CSRF cookie stays on this host (it binds a link to the browser here).
         srv.write_conf(extra + "cookie_domain example.com;\n")
         srv.start()
         b = Browser(srv)
         st, h, _ = b.req("GET", "/login")
-        check("Domain=example.com" in h.get("set-cookie", ""), f"cookie: {h.get('set-cookie')}")
-        print("ok: cookie_domain example.com -> Domain=example.com")
+        check("Domain=" not in h.get("set-cookie", ""), f"csrf cookie: {h.get('set-cookie')}")
+        m = re.search(rb'<meta name="csrf-token" content="([^"]+)"', _)
+        b.csrf = m.group(1).decode()
+        b.generate(DEMO)
+        link = srv.outbox_links()[-1]["link"]
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("POST", link[link.index("/magic/verify/"):], headers=b._hdrs(
+            {"X-CSRF-Token": b.csrf}))
+        r = c.getresponse()
+        r.read()
+        sc = [v for k, v in r.getheaders() if k.lower() == "set-cookie" and "session" in v]
+        check(r.status == 303 and sc and "; Domain=example.com" in sc[0],
+              f"session cookie with cookie_domain: {r.status} {sc}")
+        c.close()
+        print(f"ok: cookie_domain example.com -> {sc[0].split(';', 1)[0][:16]}...; "
+              f"{sc[0].split(';', 1)[1].strip()}")
         srv.stop()
 
     # Config errors that say why.
     with Magicd(workers=1) as srv2:
         srv2.stop()
         for extra, want in (
-                ("cookie_secure on;\ncookie_domain example.com;\n", "__Host-"),
+                ("public_url https://login.example.org;\ncookie_domain example.com;\n",
+                 "does not cover"),
                 ("default_return_url //evil.com;\n", "default_return_url"),
                 ("allowed_return_urls evil.com;\n", "allowed_return_urls"),
                 ("cookie_domain .;\n", "cookie_domain")):
@@ -224,7 +242,7 @@ def main():
                                timeout=30)
             check(r.returncode != 0 and want in r.stderr,
                   f"-t with {extra.strip()!r}: rc {r.returncode} {r.stderr.strip()!r}")
-            print(f"ok: -t refuses {extra.strip()!r}: {r.stderr.strip().splitlines()[-1]}")
+            print(f"ok: -t refuses {extra.strip()!r}: {r.stderr.strip().splitlines()[0]}")
     print("PASS test_return_to")
 
 

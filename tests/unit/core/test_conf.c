@@ -56,6 +56,34 @@ int main(void)
     CHECK(c.worker_connections == 1024 && c.profile_hz == 100, "defaults");
     CHECK(c.heap_sample_bytes == 512 * 1024, "heap default");
     CHECK(!strcmp(c.users_db, "/srv/m/run/users.db"), "relative path resolved: %s", c.users_db);
+    CHECK(!strcmp(c.default_return_url, "/secure/1") && c.nallowed_return_urls == 0 &&
+              c.nallow_email_domains == 0 && !c.cookie_domain[0],
+          "access and return-to defaults");
+
+    /* access rules and return-to: repeatable, checked, lower-cased */
+    CHECK(load("allowed_return_urls https://*.example.com/* /app/*;\n"
+               "allowed_return_urls http://127.0.0.1:*;\n"
+               "allow_email_domain Example.COM corp.example.org;\nallow_email_domain x.io;\n"
+               "default_return_url HTTPS://App.Example.com;\ncookie_domain .Example.com;\n") == 0,
+          "access: %s", err);
+    CHECK(c.nallowed_return_urls == 3 && !strcmp(c.allowed_return_urls[2], "http://127.0.0.1:*"));
+    CHECK(c.nallow_email_domains == 3 && !strcmp(c.allow_email_domains[0], "example.com") &&
+          !strcmp(c.allow_email_domains[2], "x.io"));
+    CHECK(!strcmp(c.default_return_url, "https://app.example.com/"), "%s", c.default_return_url);
+    CHECK(!strcmp(c.cookie_domain, "example.com"), "%s", c.cookie_domain);
+    CHECK(load("allowed_return_urls //evil.com;\n") < 0 && strstr(err, "allowed_return_urls") &&
+              strstr(err, "t.conf:1"),
+          "%s", err);
+    CHECK(load("default_return_url https:evil.com;\n") < 0 && strstr(err, "default_return_url"),
+          "%s", err);
+    CHECK(load("allow_email_domain @evil.com;\n") < 0 && strstr(err, "allow_email_domain"), "%s",
+          err);
+    CHECK(load("cookie_domain a..b;\n") < 0 && strstr(err, "cookie_domain"), "%s", err);
+    CHECK(load("public_url https://login.other.org;\ncookie_domain example.com;\n") < 0 &&
+              strstr(err, "does not cover"),
+          "%s", err);
+    CHECK(load("public_url https://login.example.com:8443/x;\ncookie_domain example.com;\n") == 0,
+          "%s", err);
 
     CHECK(load("worker_processes 3;\n# comment ; here\nlisten 127.0.0.1:9000;\nlisten [::1]:9001;\n"
                "link_ttl 5m; session_ttl 2h;\ndelivery outbox /var/spool/out.jsonl;\n"

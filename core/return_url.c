@@ -17,7 +17,7 @@
  * the port), and bracketed IPv6 patterns may not use '*', which keeps the
  * one-star loop exact there too.
  */
-#include "app/return_url.h"
+#include "core/return_url.h"
 
 #include <string.h>
 
@@ -89,7 +89,7 @@ static int ru_rest_ok(const char *s, size_t n, const char **why)
             continue;
         }
         if (!ru_rest_char(c))
-            return ru_fail(why, c == '\\'                ? "backslash"
+            return ru_fail(why, c == '\\'               ? "backslash"
                                 : c < 0x21 || c == 0x7f ? "space or control character"
                                 : c >= 0x80             ? "non-ASCII byte"
                                                         : "character not allowed in a URL");

@@ -35,7 +35,7 @@
 
 #include <stddef.h>
 
-#define RETURN_URL_MAX 1024 /* longest canonical return URL, without the NUL */
+#define RETURN_URL_MAX 512 /* longest canonical return URL, without the NUL */
 
 /* Canonical form of url (n bytes, need not be NUL-terminated) into out
  * (NUL-terminated). Returns its length, or -1 when the URL is refused (then

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/return_url.h"
+#include "core/return_url.h"
 #include "tests/unit/unit.h"
 
 static const char *const PATS[] = {"https://*.example.com/*", "http://127.0.0.1:8080/app/*",
@@ -84,22 +84,73 @@ int main(void)
     canon_is("https://a.example.com/p@x/%e2%82%ac", "https://a.example.com/p@x/%e2%82%ac");
 
     const char *bad[] = {
-        "", "//evil.com", "///evil.com", "\\\\evil.com", "/\\evil.com", "\\/evil.com",
-        "https:evil.com", "https:/evil.com", "https:\\\\evil.com", "https:///x",
-        "https://good.example.com@evil.com/", "https://u:p@a.example.com/",
-        "https://evil.com\\@a.example.com/", "https://evil.com%2f.example.com/",
-        "https://a.example.com/%2f%2fevil", "/%2F%2Fevil", "/%5cevil", "/%252f", "/%2e%2e/x",
-        "/a/../b", "/a/./b", "/..", "https://a.example.com/..", "/x\r\nLocation: y", "/x%0d%0a",
-        "/x%0a", "/x\ty", "\t/x", " /x", "/x y", "/x\x01", "/x\x7f", "/x%7f", "/x%", "/x%4",
-        "/x%zz", "https://evil.com\xe3\x80\x82" "a/", "https://\xef\xbd\x85vil.example.com/",
-        "/\xe2\x80\xae", "javascript:alert(1)", "data:text/html,x", "ftp://a.example.com/",
-        "mailto:x@y", "https://.example.com/", "https://a..example.com/", "https://a.example.com./",
-        "https://a.example.com:/", "https://a.example.com:0/", "https://a.example.com:65536/",
-        "https://a.example.com:08080/", "https://a.example.com:1a/", "https://[::1/",
-        "https://[x]/", "https://a_b.example.com/", "https://a.example.com/\"x",
-        "https://a.example.com/<x>", "https://a.example.com/{x}", "https://a.example.com/x|y",
-        "https://a.example.com/`", "https://a.example.com/[x]", "relative/path", "?x=1", "#f",
-        "https://", "http://", "https://:80/",
+        "",
+        "//evil.com",
+        "///evil.com",
+        "\\\\evil.com",
+        "/\\evil.com",
+        "\\/evil.com",
+        "https:evil.com",
+        "https:/evil.com",
+        "https:\\\\evil.com",
+        "https:///x",
+        "https://good.example.com@evil.com/",
+        "https://u:p@a.example.com/",
+        "https://evil.com\\@a.example.com/",
+        "https://evil.com%2f.example.com/",
+        "https://a.example.com/%2f%2fevil",
+        "/%2F%2Fevil",
+        "/%5cevil",
+        "/%252f",
+        "/%2e%2e/x",
+        "/a/../b",
+        "/a/./b",
+        "/..",
+        "https://a.example.com/..",
+        "/x\r\nLocation: y",
+        "/x%0d%0a",
+        "/x%0a",
+        "/x\ty",
+        "\t/x",
+        " /x",
+        "/x y",
+        "/x\x01",
+        "/x\x7f",
+        "/x%7f",
+        "/x%",
+        "/x%4",
+        "/x%zz",
+        "https://evil.com\xe3\x80\x82"
+        "a/",
+        "https://\xef\xbd\x85vil.example.com/",
+        "/\xe2\x80\xae",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "ftp://a.example.com/",
+        "mailto:x@y",
+        "https://.example.com/",
+        "https://a..example.com/",
+        "https://a.example.com./",
+        "https://a.example.com:/",
+        "https://a.example.com:0/",
+        "https://a.example.com:65536/",
+        "https://a.example.com:08080/",
+        "https://a.example.com:1a/",
+        "https://[::1/",
+        "https://[x]/",
+        "https://a_b.example.com/",
+        "https://a.example.com/\"x",
+        "https://a.example.com/<x>",
+        "https://a.example.com/{x}",
+        "https://a.example.com/x|y",
+        "https://a.example.com/`",
+        "https://a.example.com/[x]",
+        "relative/path",
+        "?x=1",
+        "#f",
+        "https://",
+        "http://",
+        "https://:80/",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         refused(bad[i]);
@@ -120,7 +171,8 @@ int main(void)
     }
 
     /* Matching. */
-    CHECK(allowed("https://app.example.com/x", out) > 0 && !strcmp(out, "https://app.example.com/x"));
+    CHECK(allowed("https://app.example.com/x", out) > 0 &&
+          !strcmp(out, "https://app.example.com/x"));
     CHECK(allowed("https://a.b.example.com/", out) > 0);
     CHECK(allowed("HTTPS://A.EXAMPLE.COM", out) > 0 && !strcmp(out, "https://a.example.com/"));
     CHECK(allowed("https://example.com/", out) < 0, "*. needs a label");
@@ -152,14 +204,23 @@ int main(void)
 
     /* Pattern checks. */
     const char *goodp[] = {"https://*.example.com/*", "http://127.0.0.1:*", "/app/*", "/",
-                           "https://a.example.com", "http://[::1]:8080/*"};
+                           "https://a.example.com",   "http://[::1]:8080/*"};
     for (size_t i = 0; i < sizeof goodp / sizeof goodp[0]; i++) {
         const char *why = NULL;
         CHECK(return_url_pattern_check(goodp[i], &why) == 0, "%s: %s", goodp[i], why ? why : "");
     }
-    const char *badp[] = {"", "evil.com", "*", "//x", "ftp://x/", "https://a@b/", "https://a\\b",
-                          "https://[*]/", "https://a.example.com:443/*", "https://a b/",
-                          "https://a.example.com?x", "/x y"};
+    const char *badp[] = {"",
+                          "evil.com",
+                          "*",
+                          "//x",
+                          "ftp://x/",
+                          "https://a@b/",
+                          "https://a\\b",
+                          "https://[*]/",
+                          "https://a.example.com:443/*",
+                          "https://a b/",
+                          "https://a.example.com?x",
+                          "/x y"};
     for (size_t i = 0; i < sizeof badp / sizeof badp[0]; i++) {
         const char *why = NULL;
         CHECK(return_url_pattern_check(badp[i], &why) < 0 && why, "pattern %s accepted", badp[i]);
@@ -167,14 +228,16 @@ int main(void)
 
     /* Escaping for /login?rd= */
     CHECK(return_url_escape("https://a.example.com/p?a=1&b=2", out, sizeof out) > 0 &&
-          !strcmp(out, "https%3A%2F%2Fa.example.com%2Fp%3Fa%3D1%26b%3D2"), "%s", out);
+              !strcmp(out, "https%3A%2F%2Fa.example.com%2Fp%3Fa%3D1%26b%3D2"),
+          "%s", out);
     CHECK(return_url_escape("abc", out, 3) < 0, "escape must refuse a short buffer");
 
     /* Random inputs, biased towards URL bytes: whatever is accepted has the
      * properties of a canonical URL, and whatever is allowed matches. */
     static const char alpha[] = "/\\:@.%?#&=*-_~abcdefxyzAEXhtps0123456789 \t\r\n\x01\x7f\xc3";
-    static const char *const seeds[] = {"https://", "http://", "/", "//", "https://a.example.com",
-                                        "%2f", "%2e", "@", "\\", "http://127.0.0.1:8080/app/"};
+    static const char *const seeds[] = {
+        "https://", "http://", "/", "//", "https://a.example.com",
+        "%2f",      "%2e",     "@", "\\", "http://127.0.0.1:8080/app/"};
     uint32_t x = 12345;
     long accepted = 0;
     for (int iter = 0; iter < 200000; iter++) {
