@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int access_domain_ok(const conf_t *c, const char *email)
+int access_domain_ok(const conf_auth_t *c, const char *email)
 {
     if (c->nallow_email_domains == 0)
         return 1;
@@ -24,14 +24,14 @@ int access_domain_ok(const conf_t *c, const char *email)
     return 0;
 }
 
-int access_may_join(const conf_t *c, const char *email)
+int access_may_join(const conf_auth_t *c, const char *email)
 {
     if (c->nallow_email_domains)
         return access_domain_ok(c, email);
     return c->signup;
 }
 
-void access_refusal(const conf_t *c, char *out, size_t outsz)
+void access_refusal(const conf_auth_t *c, char *out, size_t outsz)
 {
     size_t o = 0;
     int n = c->nallow_email_domains;

@@ -22,14 +22,14 @@
 
 /* 1 when the address's domain is allowed (always, without a domain list),
  * 0 when the domain list refuses it. email is normalised (lower case). */
-int access_domain_ok(const conf_t *c, const char *email);
+int access_domain_ok(const conf_auth_t *c, const char *email);
 
 /* May an address the store does not know get an account at its first
  * link? (signup on, or its domain is listed.) */
-int access_may_join(const conf_t *c, const char *email);
+int access_may_join(const conf_auth_t *c, const char *email);
 
 /* The refusal's message: "Sign-in here is open to addresses at a, b and c
  * only." into out. */
-void access_refusal(const conf_t *c, char *out, size_t outsz);
+void access_refusal(const conf_auth_t *c, char *out, size_t outsz);
 
 #endif

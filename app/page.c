@@ -89,7 +89,7 @@ void page_redirect(http_conn_t *c, const char *location)
  * browser on the host that asked for it and stays host-only. */
 static const char *cookie_domain(const app_t *app, const char *name)
 {
-    return strstr(name, "session") ? app->conf->cookie_domain : "";
+    return strstr(name, "session") ? app->conf->auth.cookie_domain : "";
 }
 
 void page_set_cookie(app_t *app, http_conn_t *c, const char *name, const char *value,
@@ -98,14 +98,16 @@ void page_set_cookie(app_t *app, http_conn_t *c, const char *name, const char *v
     const char *dom = cookie_domain(app, name);
     http_reply_header(c, "Set-Cookie", "%s=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Lax%s%s%s",
                       name, value, (unsigned long long)max_age_s,
-                      app->conf->cookie_secure ? "; Secure" : "", dom[0] ? "; Domain=" : "", dom);
+                      app->conf->auth.cookie_secure ? "; Secure" : "", dom[0] ? "; Domain=" : "",
+                      dom);
 }
 
 void page_clear_cookie(app_t *app, http_conn_t *c, const char *name)
 {
     const char *dom = cookie_domain(app, name);
     http_reply_header(c, "Set-Cookie", "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s%s%s", name,
-                      app->conf->cookie_secure ? "; Secure" : "", dom[0] ? "; Domain=" : "", dom);
+                      app->conf->auth.cookie_secure ? "; Secure" : "", dom[0] ? "; Domain=" : "",
+                      dom);
 }
 
 static int csrf_cookie(const http_request_t *req, http_str_t *v)

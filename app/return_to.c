@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-int return_to_allowed(const conf_t *c, const char *url, size_t n, char out[RETURN_URL_MAX + 1])
+int return_to_allowed(const conf_auth_t *c, const char *url, size_t n, char out[RETURN_URL_MAX + 1])
 {
     const char *pats[CONF_MAX_RETURN_URLS];
     for (int i = 0; i < c->nallowed_return_urls; i++)
@@ -79,7 +79,7 @@ int return_to_status(int json)
     return json ? 200 : 303;
 }
 
-void return_to_finish(const conf_t *c, http_conn_t *conn, int json, const char *rd)
+void return_to_finish(const conf_auth_t *c, http_conn_t *conn, int json, const char *rd)
 {
     char dest[RETURN_URL_MAX + 1];
     if (!rd[0] || return_to_allowed(c, rd, strlen(rd), dest) < 0)

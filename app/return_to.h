@@ -23,7 +23,8 @@
 
 /* Canonical url into out when the config allows it: its length, or -1 with
  * out = "" (the caller then uses the default or nothing). */
-int return_to_allowed(const conf_t *c, const char *url, size_t n, char out[RETURN_URL_MAX + 1]);
+int return_to_allowed(const conf_auth_t *c, const char *url, size_t n,
+                      char out[RETURN_URL_MAX + 1]);
 
 /* The URL a proxy says the browser asked for (X-Original-URL, else
  * X-Forwarded-Proto + X-Forwarded-Host + X-Forwarded-Uri), unchecked, into
@@ -42,6 +43,6 @@ int return_to_wants_json(const http_request_t *req);
  * on a reply started with return_to_status(): 303 to the destination, or
  * 200 with it as JSON. rd is the link's sealed return-to ("" for none). */
 int return_to_status(int json);
-void return_to_finish(const conf_t *c, http_conn_t *conn, int json, const char *rd);
+void return_to_finish(const conf_auth_t *c, http_conn_t *conn, int json, const char *rd);
 
 #endif

@@ -11,12 +11,16 @@
  *   6. look the user up; if known (or allowed to join), seal a link bound
  *      to this browser's CSRF token, with the return-to (field `rd`, when
  *      allowed_return_urls allows it), and deliver it.
+ *   7. with `delivery smtp` the request is parked (gen_park) until the
+ *      worker's group commit has the link on stable storage; an address
+ *      without an account rides in the same batch as a decoy.
  * The answer is the same page whether or not the address has an account,
  * and a token is sealed either way so the two paths cost about the same:
  * the endpoint does not reveal who has an account.
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -77,18 +81,18 @@ static void read_rd(const app_t *app, const http_request_t *req, char out[RETURN
         json_t *root = json_loadb(req->body, req->body_len, 0, NULL);
         json_t *rd = root ? json_object_get(root, "rd") : NULL;
         if (json_is_string(rd))
-            return_to_allowed(app->conf, json_string_value(rd), json_string_length(rd), out);
+            return_to_allowed(&app->conf->auth, json_string_value(rd), json_string_length(rd), out);
         json_decref(root);
         return;
     }
     if (http_form_value(req->body, req->body_len, "rd", raw, sizeof raw) == 1)
-        return_to_allowed(app->conf, raw, strlen(raw), out);
+        return_to_allowed(&app->conf->auth, raw, strlen(raw), out);
 }
 
 static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
 {
-    if (app->conf->public_url[0]) {
-        snprintf(out, n, "%s", app->conf->public_url);
+    if (app->conf->http.public_url[0]) {
+        snprintf(out, n, "%s", app->conf->http.public_url);
         size_t l = strlen(out);
         if (l && out[l - 1] == '/')
             out[l - 1] = 0;
@@ -104,14 +108,84 @@ static void link_base(app_t *app, const http_request_t *req, char *out, size_t n
                  ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
     }
     if (okhost)
-        snprintf(out, n, "%s://%.*s", app->conf->cookie_secure ? "https" : "http", (int)req->host.n,
-                 req->host.p);
+        snprintf(out, n, "%s://%.*s", app->conf->auth.cookie_secure ? "https" : "http",
+                 (int)req->host.n, req->host.p);
     else
         snprintf(out, n, "http://localhost");
 }
 
-void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
+static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html)
 {
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(app->conf->auth.link_ttl_ms / 60000));
+    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
+    page_render(app, c, 200, TPL_SENT, v, 3);
+}
+
+/* A request parked until its link (or decoy) is durable. */
+typedef struct {
+    app_t *app;
+    http_conn_t *c;
+    char email[EMAIL_MAX + 1];
+} gen_wait_t;
+
+static void gen_durable(void *arg, int rc)
+{
+    gen_wait_t *w = arg;
+    http_conn_t *c = w->c;
+
+    c->user = NULL;
+    c->on_abort = NULL;
+    if (rc < 0) {
+        log_err("spooling the link for %s failed: %s", w->email,
+                deliver_async_error(w->app->deliver));
+        page_error(w->app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+    } else {
+        gen_answer(w->app, c, w->email, "");
+    }
+    free(w);
+}
+
+static void gen_abort(http_conn_t *c)
+{
+    gen_wait_t *w = c->user;
+
+    if (!w)
+        return;
+    deliver_cancel(w->app->deliver, w);
+    c->user = NULL;
+    free(w);
+}
+
+static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
+                     const uint8_t id[16], int known)
+{
+    gen_wait_t *w = malloc(sizeof *w);
+    ev_loop_t *loop = http_server_loop(c->srv);
+    int rc;
+
+    if (!w) {
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    w->app = app;
+    w->c = c;
+    snprintf(w->email, sizeof w->email, "%s", email);
+    rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, gen_durable, w)
+               : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
+    if (rc < 0) {
+        log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
+        free(w);
+        page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+        return;
+    }
+    c->user = w;
+    c->on_abort = gen_abort;
+}
+
+void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
+{
+    (void)arg; /* an exact path: nothing after it */
     const conf_t *cf = app->conf;
     if (!page_csrf_ok(app, req)) {
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
@@ -120,7 +194,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
     char key[300];
     int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms, now_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
                 &retry)) {
         page_rate_limited(app, c, retry, "from your address");
         return;
@@ -136,20 +210,21 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
     kn = snprintf(key, sizeof key, "e:%s", email);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_email_n, cf->rate_email_window_ms, now_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
                 &retry)) {
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
 
-    if (!access_domain_ok(cf, email)) {
+    if (!access_domain_ok(&cf->auth, email)) {
         char msg[CONF_MAX_EMAIL_DOMAINS * 260];
-        access_refusal(cf, msg, sizeof msg);
+        access_refusal(&cf->auth, msg, sizeof msg);
         page_refuse(app, c, 403, "Not allowed to sign in here", msg);
         return;
     }
     int known = store_user_exists(app->store, email);
-    if (known == 0 && access_may_join(cf, email) && store_user_add(app->store, email, 0) >= 0)
+    if (known == 0 && access_may_join(&cf->auth, email) &&
+        store_user_add(app->store, email, 0) >= 0)
         known = 1;
     if (known < 0) {
         log_err("user lookup failed: %s", store_errmsg(app->store));
@@ -163,12 +238,20 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     snprintf(cl.email, sizeof cl.email, "%s", email);
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
-    cl.exp = now + cf->link_ttl_ms / 1000;
+    cl.exp = now + cf->auth.link_ttl_ms / 1000;
     read_rd(app, req, cl.rd);
     char token[LINK_MAX], base[256], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
         page_error(app, c, 500, "Could not create a sign-in link.");
+        return;
+    }
+    if (deliver_is_async(app->deliver)) {
+        /* smtp: the answer waits for the spool's group commit. An address
+         * without an account waits for the same batch with a decoy. */
+        link_base(app, req, base, sizeof base);
+        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        gen_park(app, c, email, url, cl.exp, id, known == 1);
         return;
     }
     char link_html[LINK_MAX + 200] = "";
@@ -192,13 +275,10 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
             return;
         }
     }
-    if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
+    if (cf->smtp.delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,
                  "<p class=\"demo\">Demo mode: <a id=\"magic-link\" href=\"/magic/verify/%s\">"
                  "open your sign-in link</a></p>",
                  token);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->link_ttl_ms / 60000));
-    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
-    page_render(app, c, 200, TPL_SENT, v, 3);
+    gen_answer(app, c, email, link_html);
 }

@@ -1,5 +1,6 @@
 /*
- * route_pages.c - the plain pages: GET / (home), GET /login, GET /healthz.
+ * route_pages.c - the plain pages: GET / (home), GET /login, GET /healthz,
+ * and the static files under GET /static/.
  *
  * /login is where a browser gets its CSRF secret (HttpOnly cookie) and the
  * matching token (in <meta name="csrf-token">), which the page script sends
@@ -13,15 +14,18 @@
 #include "app/page.h"
 #include "app/return_to.h"
 #include "app/routes.h"
+#include "app/static.h"
 
-void route_home(app_t *app, http_conn_t *c, http_request_t *req)
+void route_home(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
+    (void)arg; /* an exact path: nothing after it */
     (void)req;
     page_render(app, c, 200, TPL_INDEX, NULL, 0);
 }
 
-void route_login(app_t *app, http_conn_t *c, http_request_t *req)
+void route_login(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
+    (void)arg; /* an exact path: nothing after it */
     char raw[RETURN_URL_MAX + 1], rd[RETURN_URL_MAX + 1] = "";
     int proxied = return_to_from_proxy(req, raw, sizeof raw);
     if (proxied < 0 || (proxied && !return_to_is_login(raw))) {
@@ -34,19 +38,26 @@ void route_login(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
     if (http_form_value(req->query.p, req->query.n, "rd", raw, sizeof raw) == 1)
-        return_to_allowed(app->conf, raw, strlen(raw), rd);
+        return_to_allowed(&app->conf->auth, raw, strlen(raw), rd);
     char token[CSRF_LEN + 1];
     page_csrf_for_page(app, c, req, token);
     tpl_var_t v[] = {{"csrf_token", token, 0}, {"rd", rd, 0}};
     page_render(app, c, 200, TPL_LOGIN, v, 2);
 }
 
-void route_healthz(app_t *app, http_conn_t *c, http_request_t *req)
+void route_healthz(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
+    (void)arg; /* an exact path: nothing after it */
     (void)app;
     (void)req;
     static const char ok[] = "{\"status\":\"ok\"}";
     http_reply_start(c, 200);
     http_reply_header(c, "Cache-Control", "no-store");
     http_reply(c, 200, "application/json", ok, sizeof ok - 1);
+}
+
+/* GET /static/... : the page scripts and CSS, from memory. */
+void route_static(app_t *app, http_conn_t *c, http_request_t *req, http_str_t path)
+{
+    static_serve(&app->statics, c, req, path.p, path.n);
 }

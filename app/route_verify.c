@@ -73,9 +73,9 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         return;
     }
     /* The rules may have changed since the link was mailed (a reload). */
-    if (!access_domain_ok(app->conf, cl.email)) {
+    if (!access_domain_ok(&app->conf->auth, cl.email)) {
         char msg[CONF_MAX_EMAIL_DOMAINS * 260];
-        access_refusal(app->conf, msg, sizeof msg);
+        access_refusal(&app->conf->auth, msg, sizeof msg);
         page_refuse(app, c, 403, "Not allowed to sign in here", msg);
         return;
     }
@@ -92,7 +92,7 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     session_claims_t sc;
     memset(&sc, 0, sizeof sc);
     snprintf(sc.email, sizeof sc.email, "%s", cl.email);
-    sc.exp = now + app->conf->session_ttl_ms / 1000;
+    sc.exp = now + app->conf->auth.session_ttl_ms / 1000;
     char session[TOKEN_MAX];
     if (token_session_seal(&app->keys, &sc, session, sizeof session) < 0) {
         page_error(app, c, 500, "Could not start a session.");
@@ -101,6 +101,6 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     store_event(app->store, "login", cl.email, now);
     int json = return_to_wants_json(req);
     http_reply_start(c, return_to_status(json));
-    page_set_cookie(app, c, "session", session, app->conf->session_ttl_ms / 1000);
-    return_to_finish(app->conf, c, json, cl.rd);
+    page_set_cookie(app, c, "session", session, app->conf->auth.session_ttl_ms / 1000);
+    return_to_finish(&app->conf->auth, c, json, cl.rd);
 }
