@@ -246,29 +246,26 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 500, "Could not create a sign-in link.");
         return;
     }
+    link_base(app, req, base, sizeof base);
+    snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+    if (strlen(url) > LINK_URL_SAFE && cl.rd[0]) {
+        log_info("return-to for %s dropped: the link would be %zu bytes long", email, strlen(url));
+        cl.rd[0] = 0;
+        memcpy(cl.id, id, sizeof id); /* same link id, sealed again without it */
+        if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
+            page_error(app, c, 500, "Could not create a sign-in link.");
+            return;
+        }
+        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+    }
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */
-        link_base(app, req, base, sizeof base);
-        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
         gen_park(app, c, email, url, cl.exp, id, known == 1);
         return;
     }
     char link_html[LINK_MAX + 200] = "";
     if (known == 1) {
-        link_base(app, req, base, sizeof base);
-        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
-        if (strlen(url) > LINK_URL_SAFE && cl.rd[0]) {
-            log_info("return-to for %s dropped: the link would be %zu bytes long", email,
-                     strlen(url));
-            cl.rd[0] = 0;
-            memcpy(cl.id, id, sizeof id); /* same link id, sealed again without it */
-            if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
-                page_error(app, c, 500, "Could not create a sign-in link.");
-                return;
-            }
-            snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
-        }
         if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
             log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
             page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");

@@ -152,10 +152,12 @@ def main():
     nport, aport = free_port(), free_port()
     extra = (f"public_url http://127.0.0.1:{nport};\n"
              f"allowed_return_urls http://127.0.0.1:{nport}/*;\n")
-    with Magicd(workers=2, extra=extra) as srv:
-        st, _, _ = srv.request("GET", "/auth")
-        if st == 404:
-            skip("this magicd has no GET /auth yet")
+    srv = Magicd(workers=2, extra=extra).start()
+    st, _, _ = srv.request("GET", "/auth")
+    if st == 404:
+        srv.stop()
+        skip("this magicd has no GET /auth yet")
+    try:
         srv.run_cli("user", "add", BOSS, "--group", "admins", "--group", "ops")
         tmp = srv.tmp
         applog = os.path.join(tmp, "app.jsonl")
@@ -189,6 +191,12 @@ def main():
                     except subprocess.TimeoutExpired:
                         p.kill()
                         p.wait()
+    except BaseException:
+        sys.stderr.write("---- magicd error log ----\n" + srv.log() + "\n")
+        raise
+    finally:
+        srv.stop()
+    srv.check_sanitizers()
     print("PASS test_nginx_auth_request")
 
 
