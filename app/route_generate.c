@@ -49,15 +49,7 @@ static void read_rd(const app_t *app, const http_request_t *req, char out[RETURN
 {
     char raw[RETURN_URL_MAX + 1];
     out[0] = 0;
-    if (body_ctype_is(req, "application/json")) {
-        json_t *root = json_loadb(req->body, req->body_len, 0, NULL);
-        json_t *rd = root ? json_object_get(root, "rd") : NULL;
-        if (json_is_string(rd))
-            return_to_allowed(&app->conf->auth, json_string_value(rd), json_string_length(rd), out);
-        json_decref(root);
-        return;
-    }
-    if (http_form_value(req->body, req->body_len, "rd", raw, sizeof raw) == 1)
+    if (body_text(req, "rd", raw, sizeof raw) == 1)
         return_to_allowed(&app->conf->auth, raw, strlen(raw), out);
 }
 
