@@ -33,8 +33,11 @@
 #define TOK_NONCE 12
 #define TOK_TAG 16
 #define TOK_PURPOSE_LINK 'L'
-#define TOK_PURPOSE_SESSION 'S'
-#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
+#define TOK_PURPOSE_SESSION 'R' /* 'S' was the session without a record */
+/* The larger of the two claims records. */
+#define TOK_LINK_BIN (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
+#define TOK_SESSION_BIN (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
+#define TOK_BIN_MAX (TOK_LINK_BIN > TOK_SESSION_BIN ? TOK_LINK_BIN : TOK_SESSION_BIN)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -304,34 +307,53 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 
 int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out, size_t outsz)
 {
-    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_EMAIL_MAX];
+    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX];
     size_t elen = strnlen(c->email, sizeof(c->email));
+    size_t glen = strnlen(c->groups, sizeof(c->groups));
     int r;
 
-    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || glen > TOKEN_GROUPS_MAX)
         return -1;
-    tok_put64(pt, c->exp);
-    memcpy(pt + TOKEN_SESSION_FIXED, c->email, elen);
-    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt, TOKEN_SESSION_FIXED + elen,
-                 out, outsz);
+    memcpy(pt, c->id, 16);
+    memcpy(pt + 16, c->csrf, 16);
+    tok_put64(pt + 32, c->uid);
+    tok_put64(pt + 40, c->iat_ms);
+    tok_put64(pt + 48, c->exp_ms);
+    tok_put64(pt + 56, c->seen_ms);
+    pt[64] = (uint8_t)glen;
+    memcpy(pt + TOKEN_SESSION_FIXED, c->groups, glen);
+    memcpy(pt + TOKEN_SESSION_FIXED + glen, c->email, elen);
+    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt,
+                 TOKEN_SESSION_FIXED + glen + elen, out, outsz);
     OPENSSL_cleanse(pt, sizeof(pt));
     return r;
 }
 
-tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_ms,
                                 session_claims_t *out)
 {
     uint8_t pt[TOK_BIN_MAX];
-    size_t len;
+    size_t len, glen;
     tok_result_t r = tok_open(kr, 1, tok, n, pt, sizeof(pt), &len);
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_SESSION_FIXED ||
-        tok_email(pt + TOKEN_SESSION_FIXED, len - TOKEN_SESSION_FIXED, out->email) != TOK_OK)
+    if (len < TOKEN_SESSION_FIXED)
         return TOK_MALFORMED;
-    out->exp = tok_get64(pt);
-    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
+    glen = pt[64];
+    if (len < TOKEN_SESSION_FIXED + glen || memchr(pt + TOKEN_SESSION_FIXED, '\0', glen) ||
+        tok_email(pt + TOKEN_SESSION_FIXED + glen, len - TOKEN_SESSION_FIXED - glen, out->email) !=
+            TOK_OK)
+        return TOK_MALFORMED;
+    memcpy(out->id, pt, 16);
+    memcpy(out->csrf, pt + 16, 16);
+    out->uid = tok_get64(pt + 32);
+    out->iat_ms = tok_get64(pt + 40);
+    out->exp_ms = tok_get64(pt + 48);
+    out->seen_ms = tok_get64(pt + 56);
+    memcpy(out->groups, pt + TOKEN_SESSION_FIXED, glen);
+    out->groups[glen] = '\0';
+    return now_ms >= out->exp_ms ? TOK_EXPIRED : TOK_OK;
 }
 
 const char *token_result_str(tok_result_t r)

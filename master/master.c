@@ -49,6 +49,7 @@
 #include "master/privileges.h"
 #include "master/upgrade.h"
 #include "core/ratelimit.h"
+#include "core/revoke.h"
 
 #define STATUS_EVERY_MS 5000
 
@@ -253,8 +254,10 @@ static void reap(master_t *m)
             log_error(crashed && !ch->quitting ? MG_LOG_ALERT : MG_LOG_NOTICE, 0,
                       "%s process %d exited with code %d", child_kind(ch), (int)pid,
                       WEXITSTATUS(status));
-        /* A dead child may hold the rate-limit lock: take it back. */
+        /* A dead child may hold the rate-limit or revocation lock: take
+         * them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
+        revoke_force_unlock(shm_revoke_zone(&m->shm), pid);
         children_exited(m, ch, crashed);
     }
 }

@@ -290,6 +290,7 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         }
         uint64_t now = ev_now(w->loop);
         prof_worker_poll(now);
+        app_tick(&w->app, now);       /* revocations from the store, every ~200 ms */
         cproc_handle(&w->cproc, now); /* a signal that interrupted epoll_wait */
         if (cproc_done(&w->cproc, now))
             break;
