@@ -96,7 +96,9 @@ p99 = ms(re.search(r"^\s+99%\s+(\S+)", g, re.M).group(1))
 hp99 = ms(re.search(r"^\s+99%\s+(\S+)", h, re.M).group(1))
 bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", g)
 try:
-    batches = len([n for n in os.listdir(os.path.join(sys.argv[3], "new")) if n.startswith("b.")])
+    d = os.path.join(sys.argv[3], "new")
+    batches = len([n for n in os.listdir(d) if n.lstrip(".").startswith("b.")
+                   and os.path.getsize(os.path.join(d, n)) > 0])
 except OSError:
     batches = 0
 print("%.0f %.2f %.2f %d %d" % (rps, p99, hp99, int(bad.group(1)) if bad else 0, batches))

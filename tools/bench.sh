@@ -2,7 +2,8 @@
 # `make bench`: every benchmark in tools/bench-*.sh, one after another.
 # Each prints ratios against a reference measured in the same run (nginx,
 # Gin, wrk, perf), because the machines are shared and absolute figures
-# drift. BENCH=core selects tools/bench-core.sh only.
+# drift. BENCH=core selects tools/bench-core.sh only; BENCH="spool box"
+# selects several.
 #
 # A benchmark that has a headline figure prints it as one line
 #   FIGURE|key|what is measured|magicd|reference|ratio
@@ -20,7 +21,11 @@ mkdir -p "$out"
 rc=0
 for b in tools/bench-*.sh; do
     name=$(basename "$b" .sh)
-    case "$name" in *${BENCH:-}*) ;; *) continue ;; esac
+    if [ -n "${BENCH:-}" ]; then
+        hit=0
+        for w in $BENCH; do case "$name" in *"$w"*) hit=1 ;; esac; done
+        [ $hit = 1 ] || continue
+    fi
     echo
     echo "######## $b"
     bash "$b" 2>&1 | tee "$out/$name.txt"
