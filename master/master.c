@@ -37,7 +37,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/child_exit.h"
 #include "core/clock.h"
+#include "core/handoff.h"
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "core/sd_notify.h"
@@ -201,11 +203,17 @@ static void start_upgrade(master_t *m)
                   old);
         return;
     }
-    int fds[CONF_MAX_LISTEN + 1], n = 0;
+    int fds[CONF_MAX_LISTEN + 3], n = 0;
     for (int i = 0; i < m->nl; i++)
         fds[n++] = m->lfds[i];
     if (m->pfd >= 0)
         fds[n++] = m->pfd;
+    /* The new master's workers read the same hand-off channel, so our
+     * workers, retired by WINCH, hand their connections to them. */
+    if (m->hofd[0] >= 0 && m->hofd[1] >= 0) {
+        fds[n++] = m->hofd[0];
+        fds[n++] = m->hofd[1];
+    }
     pid_t pid = upgrade_spawn(m->argv, fds, n);
     if (pid < 0) {
         log_error(MG_LOG_ALERT, errno, "starting the new binary failed");
@@ -231,6 +239,24 @@ static void upgrade_failed(master_t *m, int status)
     }
 }
 
+static void begin_stop(master_t *m, int fast);
+
+/* A child of the current generation could not start because of the
+ * configuration (core/child_exit.h): every respawn would fail the same way,
+ * so stop, saying why, on the terminal as well as in the log. */
+static void config_failure(master_t *m, child_t *ch, pid_t pid)
+{
+    char why[600];
+    child_exit_reason(pid, why, sizeof why);
+    if (!why[0])
+        snprintf(why, sizeof why, "see the error log");
+    log_emerg("%s process %d cannot start: %s; stopping (fix the configuration and start again)",
+              child_kind(ch), (int)pid, why);
+    fprintf(stderr, "magicd: [emerg] %s process cannot start: %s; stopping\n", child_kind(ch), why);
+    m->exit_code = 1;
+    begin_stop(m, 1);
+}
+
 static void reap(master_t *m)
 {
     for (;;) {
@@ -254,6 +280,10 @@ static void reap(master_t *m)
             log_error(crashed && !ch->quitting ? MG_LOG_ALERT : MG_LOG_NOTICE, 0,
                       "%s process %d exited with code %d", child_kind(ch), (int)pid,
                       WEXITSTATUS(status));
+        int config = WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_CONFIG &&
+                     !ch->quitting && ch->generation == m->generation;
+        if (config && !m->quitting && !m->terminating)
+            config_failure(m, ch, pid);
         /* A dead child may hold the rate-limit or revocation lock: take
          * them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
@@ -353,7 +383,7 @@ static void handle_signal(master_t *m, int sig)
 
 int master_run(conf_t *conf, int argc, char **argv)
 {
-    master_t m0 = {.conf = conf, .argc = argc, .argv = argv, .pfd = -1};
+    master_t m0 = {.conf = conf, .argc = argc, .argv = argv, .pfd = -1, .hofd = {-1, -1}};
     master_t *m = &m0;
     char err[1024];
     sigset_t set;
@@ -361,12 +391,21 @@ int master_run(conf_t *conf, int argc, char **argv)
     upgrade_init();
     sd_notify_init();
     m->watchdog_ms = sd_watchdog_usec() / 1000;
-    m->ninherited = upgrade_inherited(m->inherited, CONF_MAX_LISTEN + 1);
+    m->ninherited = upgrade_inherited(m->inherited, CONF_MAX_LISTEN + 1, m->hofd);
     if (m->ninherited < 0)
         m->ninherited = 0;
+    if ((m->hofd[0] < 0 || m->hofd[1] < 0) && handoff_channel(m->hofd) < 0) {
+        log_error(MG_LOG_WARN, errno,
+                  "no connection hand-off channel: reloads close idle keep-alive connections");
+        m->hofd[0] = m->hofd[1] = -1;
+    }
 
     if (open_logs(conf) < 0)
         return 1;
+    if (child_exit_open() < 0) {
+        log_error(MG_LOG_EMERG, errno, "pipe() failed");
+        return 1;
+    }
     if (preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);
@@ -458,5 +497,6 @@ int master_run(conf_t *conf, int argc, char **argv)
     shm_destroy(&m->shm);
     keyring_wipe(&m->keys);
     free(m->conf);
-    return 0;
+    child_exit_close();
+    return m->exit_code;
 }
