@@ -78,5 +78,7 @@ void children_kill_overdue(master_t *m, uint64_t now);
 int children_wait_ready(master_t *m, int timeout_ms);
 /* Apply config-dependent state (profiler control block) after load/reload. */
 void children_config_changed(master_t *m);
+/* After a reload that kept the profiler socket: keep the profiler too. */
+void children_adopt_profiler(master_t *m);
 
 #endif
