@@ -362,6 +362,19 @@ int children_wait_ready(master_t *m, int timeout_ms)
     return -1;
 }
 
+/* The profiler outlives a reload when its socket does: a CPU profile
+ * running across the HUP keeps sampling the old and the new workers, and
+ * its archive of exited workers' records stays. Making it part of the new
+ * generation is all it takes: retire_old passes it by. */
+void children_adopt_profiler(master_t *m)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->type == CHILD_PROFILER && !ch->quitting)
+            ch->generation = m->generation;
+    }
+}
+
 void children_config_changed(master_t *m)
 {
     prof_ctl_init(&m->shm, m->conf);

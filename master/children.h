@@ -80,5 +80,7 @@ int children_wait_ready(master_t *m, int timeout_ms);
 #define CHILDREN_EXITED 1 /* children_wait_ready: a worker exited before it was ready */
 /* Apply config-dependent state (profiler control block) after load/reload. */
 void children_config_changed(master_t *m);
+/* After a reload that kept the profiler socket: keep the profiler too. */
+void children_adopt_profiler(master_t *m);
 
 #endif

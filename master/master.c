@@ -15,8 +15,10 @@
  * periodic work (sd_notify STATUS and watchdog, shutdown deadline).
  *
  *   HUP   reload: parse the file again; if it is bad, log why and keep
- *         running; if good, start a new generation of workers (and a new
- *         profiler), then QUIT the old ones, which finish what they have.
+ *         running; if good, start a new generation of workers, then QUIT
+ *         the old ones, which finish what they have. The profiler is kept
+ *         while its socket is (profiles span the reload; what it takes
+ *         from the config follows through prof_ctl in shm).
  *   QUIT  graceful stop (children finish in-flight requests, bounded by
  *         shutdown_timeout, after which they are killed).
  *   TERM, INT  fast stop.
@@ -136,6 +138,13 @@ static int open_logs(const conf_t *c)
     return 0;
 }
 
+/* A socket's identity: the same fd number may be a new socket. */
+static ino_t sock_ino(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
 static void reload(master_t *m)
 {
     log_notice("reconfiguring (signal HUP)");
@@ -154,6 +163,8 @@ static void reload(master_t *m)
     if (preflight_run(nc, &nk, err, sizeof err) < 0)
         goto fail;
     have_keys = 1;
+    int pfd0 = m->pfd;
+    ino_t pino0 = sock_ino(m->pfd);
     if (sockets_sync(m, nc, err, sizeof err) < 0)
         goto fail;
     keyring_wipe(&m->keys);
@@ -166,6 +177,8 @@ static void reload(master_t *m)
     m->generation++;
     atomic_store(&m->shm.hdr->generation, m->generation);
     children_config_changed(m);
+    if (m->pfd >= 0 && m->pfd == pfd0 && sock_ino(m->pfd) == pino0)
+        children_adopt_profiler(m);
     /* New generation first, then retire the old one: the listening sockets
      * never lack an accepting worker. */
     children_spawn_missing(m);
