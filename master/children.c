@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -344,8 +345,15 @@ int children_wait_ready(master_t *m, int timeout_ms)
         for (int i = 0; i < MAX_CHILDREN; i++) {
             child_t *ch = &m->children[i];
             if (ch->pid > 0 && ch->type == CHILD_WORKER &&
-                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0)
+                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0) {
+                /* Dead before ready: say so now rather than wait it out.
+                 * WNOWAIT leaves the child for the main loop to reap. */
+                siginfo_t si = {0};
+                if (waitid(P_PID, (id_t)ch->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                    si.si_pid == ch->pid)
+                    return CHILDREN_EXITED;
                 ready = 0;
+            }
         }
         if (ready)
             return 0;

@@ -459,19 +459,29 @@ int master_run(conf_t *conf, int argc, char **argv)
         return 1;
     }
     proctitle_set("magicd: master process %s -c %s", argv[0], conf->file);
-    log_notice("magicd started: master %d, %d worker processes, listening on %s:%s", (int)getpid(),
-               conf->proc.worker_processes, conf->http.listen[0].host, conf->http.listen[0].port);
-    if (conf->smtp.delivery == DELIVERY_RESPONSE)
-        log_warn("\"delivery response\" shows magic links in the page (the original demo's "
-                 "behaviour): anyone who can type an address can sign in as it. Development only.");
-    if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
-        log_notice("public_url is not set: links are built from the request's Host header");
     children_spawn_missing(m);
-    if (children_wait_ready(m, 5000) == 0)
-        sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
-                   children_count(m, CHILD_WORKER, 1), (int)getpid());
-    else
-        log_warn("not every child reported ready within 5 s");
+    /* "started" is said once the workers serve, or are at least not dead:
+     * a worker that cannot start for a configuration reason stops the
+     * master here (reap), and the log then says why instead of "started". */
+    int ready = children_wait_ready(m, 5000);
+    if (ready == CHILDREN_EXITED)
+        reap(m);
+    if (!m->terminating) {
+        log_notice("magicd started: master %d, %d worker processes, listening on %s:%s",
+                   (int)getpid(), conf->proc.worker_processes, conf->http.listen[0].host,
+                   conf->http.listen[0].port);
+        if (conf->smtp.delivery == DELIVERY_RESPONSE)
+            log_warn(
+                "\"delivery response\" shows magic links in the page (the original demo's "
+                "behaviour): anyone who can type an address can sign in as it. Development only.");
+        if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
+            log_notice("public_url is not set: links are built from the request's Host header");
+        if (ready != -1) /* ready, or a crashed worker being replaced */
+            sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
+                       children_count(m, CHILD_WORKER, 1), (int)getpid());
+        else
+            log_warn("not every child reported ready within 5 s");
+    }
 
     while (!((m->quitting || m->terminating) && children_count(m, -1, 0) == 0)) {
         uint64_t now = clock_mono_ms();
