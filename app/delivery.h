@@ -4,7 +4,8 @@
  * Chosen by the `delivery` directive:
  *   log       the link goes to the error log at notice level (development)
  *   outbox    one JSON line per link appended to a file, for an external
- *             mailer: {"to":..,"link":..,"expires":..,"id":..}
+ *             mailer: {"to":..,"link":..,"expires":..,"id":..,"code":..,
+ *             "lang":..,"ip":..,"ua":..} (the last four when known)
  *   smtp      the link is queued in the durable mail spool (smtp_spool) and
  *             the mailer process sends it; a worker never talks SMTP
  *   response  nothing to do here: the page shows the link (demo mode)
@@ -18,16 +19,18 @@
 #include <stdint.h>
 
 #include "core/conf.h"
+#include "core/spool.h"
 
 typedef struct deliver deliver_t;
 
 /* NULL with err when the outbox cannot be opened, etc. */
 deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
 
-/* Deliver one link. 0 ok / -1 error (not logged here; deliver_error says
- * why). */
+/* Deliver one link, with what the mail should say about it (meta: the
+ * sign-in code, language, requesting IP and browser; may be NULL). 0 ok / -1 error (not logged
+ * here; deliver_error says why). */
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                 const uint8_t id[16]);
+                 const uint8_t id[16], const spool_meta_t *meta);
 
 /* USR1: reopen the outbox file (after rotation). 0 / -1. */
 int deliver_reopen(deliver_t *d);
@@ -40,6 +43,6 @@ const char *deliver_error(const deliver_t *d);
 /* The JSON line for the outbox (exposed for tests): returns its length
  * including the final '\n', or -1 when it does not fit in outsz. */
 int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
-                        const uint8_t id[16], char *out, size_t outsz);
+                        const uint8_t id[16], const spool_meta_t *meta, char *out, size_t outsz);
 
 #endif

@@ -4,6 +4,8 @@
  */
 #include "app/route.h"
 
+#include "core/metrics.h"
+
 static const char *const names[ROUTE_COUNT] = {
     [ROUTE_NONE] = "",
     [ROUTE_HOME] = "GET /",
@@ -18,7 +20,10 @@ static const char *const names[ROUTE_COUNT] = {
     [ROUTE_STATIC] = "GET /static/*",
     [ROUTE_OTHER] = "other",
     [ROUTE_PPROF] = "GET /debug/pprof/*",
+    [ROUTE_CODE] = "POST /magic/code",
 };
+
+_Static_assert(ROUTE_COUNT <= MX_ROUTES, "route ids must fit the /metrics table (core/metrics.h)");
 
 const char *route_name(unsigned id)
 {

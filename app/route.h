@@ -23,6 +23,7 @@ enum {
     ROUTE_STATIC,      /* GET /static/... */
     ROUTE_OTHER,       /* anything else (404/405) */
     ROUTE_PPROF,       /* profiler process: /debug/pprof/... */
+    ROUTE_CODE,        /* POST /magic/code */
     ROUTE_COUNT
 };
 

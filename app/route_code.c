@@ -92,7 +92,7 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req)
     char key[300];
     uint64_t retry;
     int kn = snprintf(key, sizeof key, "c:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms,
                 clock_mono_ms(), &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_CODE);
         page_rate_limited(app, c, retry, "from your address");
@@ -107,8 +107,8 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req)
     int tn = http_form_value(req->body, req->body_len, "ticket", ticket, sizeof ticket);
     uint64_t now = (uint64_t)time(NULL);
     code_ticket_t t;
-    tok_result_t r = tn == 1 ? token_code_open(&app->keys, ticket, strlen(ticket), now, &t)
-                             : TOK_MALFORMED;
+    tok_result_t r =
+        tn == 1 ? token_code_open(&app->keys, ticket, strlen(ticket), now, &t) : TOK_MALFORMED;
     if (r == TOK_MALFORMED || r == TOK_FORGED) {
         code_refuse(app, c, MX_CODE_MALFORMED, 400,
                     "This sign-in form is malformed or was altered. Ask for a new link.");

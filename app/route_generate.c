@@ -7,7 +7,9 @@
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
  *   5. look the user up; if known (or signup on), seal a link bound to this
- *      browser's CSRF token and deliver it.
+ *      browser's CSRF token and deliver it with a 6-digit code; the page
+ *      gets the code's sealed ticket (app/signin_code.h), and the mail the
+ *      language picked from Accept-Language and who asked (IP, browser).
  * The answer is the same page whether or not the address has an account,
  * and a token is sealed either way so the two paths cost about the same:
  * the endpoint does not reveal who has an account.
@@ -21,11 +23,14 @@
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/spool.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
 #include "core/ratelimit.h"
 #include "app/routes.h"
+#include "app/signin_code.h"
 #include "app/store.h"
 #include "app/token.h"
 
@@ -95,6 +100,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms, now_ms,
                 &retry)) {
+        mx_inc(&app->self->metrics, MX_RATE_IP);
         page_rate_limited(app, c, retry, "from your address");
         return;
     }
@@ -111,6 +117,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     kn = snprintf(key, sizeof key, "e:%s", email);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_email_n, cf->rate_email_window_ms, now_ms,
                 &retry)) {
+        mx_inc(&app->self->metrics, MX_RATE_EMAIL);
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
@@ -137,15 +144,47 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         page_error(app, c, 500, "Could not create a sign-in link.");
         return;
     }
+    /* The code and its ticket are made whether or not the address is known,
+     * like the link: the answer costs the same either way. */
+    char code[SIGNIN_CODE_DIGITS + 1], ticket[LINK_MAX];
+    code_ticket_t ct;
+    memset(&ct, 0, sizeof ct);
+    memcpy(ct.email, cl.email, sizeof ct.email);
+    memcpy(ct.id, id, sizeof ct.id);
+    memcpy(ct.bind, cl.bind, sizeof ct.bind);
+    ct.exp = cl.exp;
+    ct.known = known == 1;
+    if (signin_code_new(code) < 0) {
+        page_error(app, c, 500, "Could not create a sign-in code.");
+        return;
+    }
+    signin_code_mac(&app->keys.cur, id, code, ct.mac);
+    if (token_code_seal(&app->keys, &ct, ticket, sizeof ticket) < 0) {
+        page_error(app, c, 500, "Could not create a sign-in code.");
+        return;
+    }
     char link_html[LINK_MAX + 200] = "";
     if (known == 1) {
+        char ua[SPOOL_UA_MAX + 1];
+        const http_str_t *al = http_header(req, "Accept-Language");
+        size_t un = req->user_agent.n < sizeof ua - 1 ? req->user_agent.n : sizeof ua - 1;
+        memcpy(ua, req->user_agent.p ? req->user_agent.p : "", un);
+        ua[un] = '\0';
+        spool_meta_t meta = {
+            .code = code,
+            .lang = mail_negotiate(&app->mail, al ? al->p : NULL, al ? al->n : 0),
+            .ip = c->peer_str,
+            .ua = ua,
+        };
         link_base(app, req, base, sizeof base);
         snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
-        if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
+        if (deliver_send(app->deliver, email, url, cl.exp, id, &meta) < 0) {
+            mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
             log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
             page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
             return;
         }
+        mx_inc(&app->self->metrics, MX_LINKS_ISSUED);
     }
     if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,
@@ -154,6 +193,9 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
                  token);
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->link_ttl_ms / 60000));
-    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
-    page_render(app, c, 200, TPL_SENT, v, 3);
+    tpl_var_t v[] = {{"email", email, 0},
+                     {"ttl_minutes", ttl, 0},
+                     {"link_html", link_html, 1},
+                     {"ticket", ticket, 0}};
+    page_render(app, c, 200, TPL_SENT, v, 4);
 }

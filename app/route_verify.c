@@ -18,8 +18,10 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "app/page.h"
 #include "app/routes.h"
+#include "app/signin_code.h"
 #include "app/store.h"
 #include "app/token.h"
 
@@ -36,7 +38,9 @@ void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str
 
 void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token)
 {
+    mx_worker_t *mx = &app->self->metrics;
     if (!page_csrf_ok(app, req)) {
+        mx_inc(mx, MX_REFUSED_CSRF);
         page_error(app, c, 403,
                    "Missing or invalid CSRF token. Open the link in the browser "
                    "where you asked for it.");
@@ -47,12 +51,14 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     tok_result_t r = token.n > TOKEN_MAX ? TOK_MALFORMED
                                          : token_link_open(&app->keys, token.p, token.n, now, &cl);
     if (r == TOK_MALFORMED || r == TOK_FORGED) {
+        mx_inc(mx, MX_REFUSED_MALFORMED);
         page_error(app, c, 400,
                    "This sign-in link is malformed or was altered. Ask for a new "
                    "one.");
         return;
     }
     if (r == TOK_EXPIRED) {
+        mx_inc(mx, MX_REFUSED_EXPIRED);
         page_error(app, c, 410, "This sign-in link has expired. Ask for a new one.");
         return;
     }
@@ -61,6 +67,7 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     http_str_t ck;
     if (!http_cookie(&req->cookie, "csrf", &ck) ||
         !csrf_binding_match(&app->keys, ck.p, ck.n, cl.bind)) {
+        mx_inc(mx, MX_REFUSED_BROWSER);
         page_error(app, c, 403,
                    "This sign-in link was requested from a different browser. Open "
                    "it in the browser where you asked for it.");
@@ -73,19 +80,35 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         return;
     }
     if (first == 0) {
+        /* A link whose code was guessed at too often is dead too: say so. */
+        if (store_code_tries(app->store, cl.id) >= SIGNIN_CODE_TRIES) {
+            mx_inc(mx, MX_REFUSED_LOCKED);
+            page_error(app, c, 410,
+                       "Too many wrong codes were entered for this sign-in link, so it no "
+                       "longer works. Ask for a new one.");
+            return;
+        }
+        mx_inc(mx, MX_REFUSED_USED);
         page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
         return;
     }
+    mx_inc(mx, MX_REDEEMED_LINK);
+    route_sign_in(app, c, cl.email, now);
+}
+
+void route_sign_in(app_t *app, http_conn_t *c, const char *email, uint64_t now)
+{
     session_claims_t sc;
     memset(&sc, 0, sizeof sc);
-    snprintf(sc.email, sizeof sc.email, "%s", cl.email);
+    snprintf(sc.email, sizeof sc.email, "%s", email);
     sc.exp = now + app->conf->session_ttl_ms / 1000;
     char session[TOKEN_MAX];
     if (token_session_seal(&app->keys, &sc, session, sizeof session) < 0) {
         page_error(app, c, 500, "Could not start a session.");
         return;
     }
-    store_event(app->store, "login", cl.email, now);
+    store_event(app->store, "login", email, now);
+    mx_inc(&app->self->metrics, MX_SESSIONS_STARTED);
     http_reply_start(c, 303);
     page_set_cookie(app, c, "session", session, app->conf->session_ttl_ms / 1000);
     page_redirect(c, "/secure/1");

@@ -34,7 +34,8 @@
 #define TOK_TAG 16
 #define TOK_PURPOSE_LINK 'L'
 #define TOK_PURPOSE_SESSION 'S'
-#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX)
+#define TOK_PURPOSE_CODE 'C'
+#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -168,7 +169,7 @@ static int tok_seal(const mg_key_t *k, const uint8_t key[32], int purpose, const
 }
 
 /* Decode, pick the key, decrypt into pt. *ptlen gets the plaintext length.
- * which: 0 link, 1 session. */
+ * which: 0 link, 1 session, 2 code ticket (under the link key). */
 static tok_result_t tok_open(const keyring_t *kr, int which, const char *tok, size_t n, uint8_t *pt,
                              size_t ptcap, size_t *ptlen)
 {
@@ -194,9 +195,11 @@ static tok_result_t tok_open(const keyring_t *kr, int which, const char *tok, si
     else
         return TOK_FORGED;
     memcpy(aad, bin, TOK_HDR);
-    aad[TOK_HDR] = which ? TOK_PURPOSE_SESSION : TOK_PURPOSE_LINK;
+    aad[TOK_HDR] = which == 1   ? TOK_PURPOSE_SESSION
+                   : which == 2 ? TOK_PURPOSE_CODE
+                                : TOK_PURPOSE_LINK;
 
-    ctx = tok_ctx(which ? k->session : k->link, 0);
+    ctx = tok_ctx(which == 1 ? k->session : k->link, 0);
     if (!ctx || EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, bin + TOK_HDR) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &len, aad, sizeof(aad)) != 1 ||
         EVP_DecryptUpdate(ctx, pt, &len, bin + TOK_HDR + TOK_NONCE, (int)clen) != 1 ||
@@ -313,6 +316,46 @@ tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, 
         tok_email(pt + TOKEN_SESSION_FIXED, len - TOKEN_SESSION_FIXED, out->email) != TOK_OK)
         return TOK_MALFORMED;
     out->exp = tok_get64(pt);
+    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
+}
+
+int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size_t outsz)
+{
+    uint8_t pt[TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX];
+    size_t elen = strnlen(t->email, sizeof(t->email));
+    int r;
+
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+        return -1;
+    memcpy(pt, t->id, 16);
+    memcpy(pt + 16, t->bind, 16);
+    tok_put64(pt + 32, t->exp);
+    memcpy(pt + 40, t->mac, 16);
+    pt[56] = t->known ? 1 : 0;
+    memcpy(pt + TOKEN_CODE_FIXED, t->email, elen);
+    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_CODE, pt, TOKEN_CODE_FIXED + elen, out, outsz);
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return r;
+}
+
+tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+                             code_ticket_t *out)
+{
+    uint8_t pt[TOK_BIN_MAX];
+    size_t len;
+    tok_result_t r = tok_open(kr, 2, tok, n, pt, sizeof(pt), &len);
+
+    if (r != TOK_OK)
+        return r;
+    if (len < TOKEN_CODE_FIXED ||
+        tok_email(pt + TOKEN_CODE_FIXED, len - TOKEN_CODE_FIXED, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    memcpy(out->id, pt, 16);
+    memcpy(out->bind, pt + 16, 16);
+    out->exp = tok_get64(pt + 32);
+    memcpy(out->mac, pt + 40, 16);
+    out->known = pt[56] == 1;
+    OPENSSL_cleanse(pt, sizeof(pt));
     return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
 }
 

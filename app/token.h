@@ -15,6 +15,7 @@
  * Claims (big-endian integers, email last so its length is implied):
  *     link:    id(16) bind(16) iat(8) exp(8) email
  *     session: exp(8) email
+ *     code ticket: id(16) bind(16) exp(8) mac(16) known(1) email
  * A link for a 20-character address is 135 characters, a session 82.
  */
 #ifndef MG_TOKEN_H
@@ -30,6 +31,7 @@
 #define TOKEN_OVERHEAD (1 + 4 + 12 + 16)
 #define TOKEN_LINK_FIXED (16 + 16 + 8 + 8)
 #define TOKEN_SESSION_FIXED 8
+#define TOKEN_CODE_FIXED (16 + 16 + 8 + 16 + 1)
 /* Longest encodings, with the NUL: size output buffers with these. */
 #define TOKEN_LINK_MAX (((TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX) * 4 + 2) / 3 + 1)
 #define TOKEN_SESSION_MAX                                                                          \
@@ -46,6 +48,17 @@ typedef struct {
     char email[256];
     uint64_t exp; /* unix seconds */
 } session_claims_t;
+
+/* The ticket on the "link sent" page that lets its sign-in code be
+ * checked without the server keeping anything (app/signin_code.h). */
+typedef struct {
+    char email[256];
+    uint8_t id[16];   /* the link's id: the code and the link share it */
+    uint8_t bind[16]; /* csrf_binding() of the requesting browser's token */
+    uint64_t exp;     /* the link's expiry */
+    uint8_t mac[16];  /* signin_code_mac() of the mailed code */
+    int known;        /* 0: no account, no code was sent, every code is wrong */
+} code_ticket_t;
 
 typedef enum { TOK_OK = 0, TOK_MALFORMED, TOK_FORGED, TOK_EXPIRED } tok_result_t;
 
@@ -66,6 +79,11 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out, size_t outsz);
 tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
                                 session_claims_t *out);
+
+/* Code tickets: purpose 'C' under the link sub-key. */
+int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size_t outsz);
+tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+                             code_ticket_t *out);
 
 const char *token_result_str(tok_result_t r);
 

@@ -7,6 +7,7 @@
  *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites)
  *   magicd [-c FILE] user add|remove|list|import|export ...
  *   magicd [-c FILE] health [URL]             exit 0 if /healthz answers 200 within 3 s
+ *   magicd [-c FILE] mail preview [--lang TAG] [--html|--text]   the sign-in mail
  *   magicd version | -v                       version and build
  *   magicd -h                                 this help
  *
@@ -25,6 +26,7 @@
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "cmd/cmd_health.h"
+#include "cmd/cmd_mail.h"
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -60,6 +62,8 @@ static void usage(FILE *f)
             "  user list                 list users      user import FILE|-  JSON import\n"
             "  user export [FILE|-]      JSON export\n"
             "  health [URL]              exit 0 when /healthz answers 200 within 3 s\n"
+            "  mail preview [--lang TAG] [--html|--text]\n"
+            "                            render the sign-in mail (html/mail/) to stdout\n"
             "\n"
             "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast stop,\n"
             "USR1 reopen logs, USR2 binary upgrade, WINCH stop workers (after USR2).\n",
@@ -201,7 +205,8 @@ int main(int argc, char **argv)
         if (!c)
             return 1;
         int rc;
-        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "health")) {
+        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "health") ||
+            !strcmp(cmd, "mail")) {
             if (load_conf(c, file, prefix) < 0) {
                 free(c);
                 return 1;
@@ -210,6 +215,8 @@ int main(int argc, char **argv)
                 rc = cmd_keygen(i + 1 < argc ? argv[i + 1] : c->key_file);
             else if (!strcmp(cmd, "user"))
                 rc = cmd_user(c->users_db, argc - i - 1, argv + i + 1);
+            else if (!strcmp(cmd, "mail"))
+                rc = cmd_mail(c, argc - i - 1, argv + i + 1);
             else
                 rc = cmd_health(c, i + 1 < argc ? argv[i + 1] : NULL, 3000);
         } else {

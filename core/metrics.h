@@ -35,29 +35,29 @@
 
 /* Counters of the login application, one word each. */
 enum {
-    MX_LINKS_ISSUED,         /* a link (and its code) handed to delivery */
-    MX_REDEEMED_LINK,        /* sign-ins by link */
-    MX_REDEEMED_CODE,        /* sign-ins by code */
-    MX_REFUSED_CSRF,         /* link refused: CSRF pair missing or wrong */
-    MX_REFUSED_MALFORMED,    /* malformed or altered */
-    MX_REFUSED_EXPIRED,      /* past its lifetime */
-    MX_REFUSED_BROWSER,      /* opened in another browser */
-    MX_REFUSED_USED,         /* already used */
-    MX_REFUSED_LOCKED,       /* killed by too many wrong codes */
-    MX_CODE_OK,              /* POST /magic/code outcomes ... */
-    MX_CODE_WRONG,           /* wrong code, tries left */
-    MX_CODE_LOCKED,          /* the try that locked it, and tries after */
+    MX_LINKS_ISSUED,      /* a link (and its code) handed to delivery */
+    MX_REDEEMED_LINK,     /* sign-ins by link */
+    MX_REDEEMED_CODE,     /* sign-ins by code */
+    MX_REFUSED_CSRF,      /* link refused: CSRF pair missing or wrong */
+    MX_REFUSED_MALFORMED, /* malformed or altered */
+    MX_REFUSED_EXPIRED,   /* past its lifetime */
+    MX_REFUSED_BROWSER,   /* opened in another browser */
+    MX_REFUSED_USED,      /* already used */
+    MX_REFUSED_LOCKED,    /* killed by too many wrong codes */
+    MX_CODE_OK,           /* POST /magic/code outcomes ... */
+    MX_CODE_WRONG,        /* wrong code, tries left */
+    MX_CODE_LOCKED,       /* the try that locked it, and tries after */
     MX_CODE_EXPIRED,
     MX_CODE_BROWSER,
     MX_CODE_USED,
     MX_CODE_MALFORMED,
     MX_CODE_CSRF,
-    MX_RATE_IP,              /* requests refused by the per-IP limit */
-    MX_RATE_EMAIL,           /* ... by the per-address limit */
-    MX_RATE_CODE,            /* code tries refused by the per-IP limit */
-    MX_SESSIONS_STARTED,     /* session cookies issued */
-    MX_SESSIONS_REVOKED,     /* server-side revocations (wired by the session store) */
-    MX_DELIVERY_ERRORS,      /* deliver_send failed (outbox or spool write) */
+    MX_RATE_IP,          /* requests refused by the per-IP limit */
+    MX_RATE_EMAIL,       /* ... by the per-address limit */
+    MX_RATE_CODE,        /* code tries refused by the per-IP limit */
+    MX_SESSIONS_STARTED, /* session cookies issued */
+    MX_SESSIONS_REVOKED, /* server-side revocations (wired by the session store) */
+    MX_DELIVERY_ERRORS,  /* deliver_send failed (outbox or spool write) */
     MX_APP_COUNT
 };
 
@@ -82,7 +82,9 @@ typedef struct {
 /* The bucket upper bounds in microseconds (the profiler prints them as
  * seconds): 100 us .. 2.5 s. */
 #define MX_BUCKET_BOUNDS_US                                                                        \
-    {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 500000, 2500000}
+    {                                                                                              \
+        100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 500000, 2500000              \
+    }
 
 static inline void mx_add(_Atomic uint64_t *p, uint64_t n)
 {

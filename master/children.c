@@ -156,7 +156,7 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
             proctitle_set("magicd: mailer process");
             close_except(m, 0, 0);
             if (priv_drop(m->conf) == 0)
-                rc = mailer_main(m->conf);
+                rc = mailer_main(m->conf, &m->shm);
         }
         _exit(rc);
     }
@@ -262,6 +262,8 @@ void children_exited(master_t *m, child_t *ch, int crashed)
         atomic_store(&m->shm.hdr->profiler_pid, 0);
     if (!ch->quitting && ch->generation == m->generation) {
         backoff_t *b = backoff_of(m, ch->type, ch->worker_no);
+        if (ch->type == CHILD_WORKER) /* it will be started again: /metrics counts it */
+            mx_global_inc(&m->shm.hdr->metrics.worker_restarts);
         if (crashed && now - ch->started_ms < CRASH_WINDOW_MS) {
             uint64_t d = BACKOFF_FIRST_MS << (b->crashes < 7 ? b->crashes : 7);
             b->crashes++;

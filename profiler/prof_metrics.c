@@ -124,7 +124,8 @@ static void mx_sum_slots(const shm_t *shm, mx_worker_t *sum, uint64_t *active, u
             for (unsigned k = 0; k <= MX_BUCKETS; k++)
                 mx_add(&sum->latency[r][k],
                        atomic_load_explicit(&m->latency[r][k], memory_order_relaxed));
-            mx_add(&sum->latency_us[r], atomic_load_explicit(&m->latency_us[r], memory_order_relaxed));
+            mx_add(&sum->latency_us[r],
+                   atomic_load_explicit(&m->latency_us[r], memory_order_relaxed));
         }
     }
 }
@@ -207,8 +208,6 @@ int prof_metrics_write(const shm_t *shm, const conf_t *conf, buf_t *b)
     mx_global_t *g = &shm->hdr->metrics;
 
     mx_sum_slots(shm, &sum, &active, &accepted, &bytes, &workers);
-    mx_head(b, "magicd_build_info", "gauge", "Always 1; the labels say which magicd this is.");
-    buf_printf(b, "magicd_build_info{version=\"%s\"} 1\n", MAGICD_VERSION);
     mx_scalar(b, "magicd_workers", "gauge", "Worker processes serving (not draining).", workers);
     mx_scalar(b, "magicd_http_connections_active", "gauge", "Open client connections.", active);
     mx_scalar(b, "magicd_http_connections_accepted_total", "counter",
@@ -225,7 +224,7 @@ int prof_metrics_write(const shm_t *shm, const conf_t *conf, buf_t *b)
     mx_scalar(b, "magicd_mail_queue_depth", "gauge",
               "Mails waiting in the spool for the relay (delivery smtp), after the mailer's "
               "last pass.",
-              conf->smtp.delivery == DELIVERY_SMTP && q > 0 ? (unsigned long long)q : 0);
+              conf->delivery == DELIVERY_SMTP && q > 0 ? (unsigned long long)q : 0);
     mx_scalar(b, "magicd_mails_sent_total", "counter", "Mails the relay accepted (250 to DATA).",
               atomic_load(&g->mails_sent));
     mx_scalar(b, "magicd_mails_deferred_total", "counter",
