@@ -31,13 +31,15 @@
 #include "core/log.h"
 #include "core/prof_hooks.h"
 #include "core/spool.h"
+#include "core/spool_commit.h"
 
 #define DELIVER_LINE_MAX 8192
 
 struct deliver {
     delivery_t mode;
-    int fd;                   /* outbox */
-    char path[CONF_PATH_MAX]; /* outbox file or spool directory */
+    int fd;                    /* outbox */
+    spool_committer_t *commit; /* smtp, from the first link on */
+    char path[CONF_PATH_MAX];  /* outbox file or spool directory */
     char err[CONF_PATH_MAX + 256];
 };
 
@@ -143,16 +145,16 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
         snprintf(err, errsz, "delivery: out of memory");
         return NULL;
     }
-    d->mode = c->delivery;
+    d->mode = c->smtp.delivery;
     d->fd = -1;
     switch (d->mode) {
     case DELIVERY_OUTBOX:
-        if (!c->delivery_arg[0]) {
+        if (!c->smtp.delivery_arg[0]) {
             snprintf(err, errsz, "delivery outbox needs a file name");
             free(d);
             return NULL;
         }
-        snprintf(d->path, sizeof(d->path), "%s", c->delivery_arg);
+        snprintf(d->path, sizeof(d->path), "%s", c->smtp.delivery_arg);
         if (deliver_open_outbox(d) < 0) {
             snprintf(err, errsz, "%s", d->err);
             free(d);
@@ -160,7 +162,7 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
         }
         break;
     case DELIVERY_SMTP:
-        snprintf(d->path, sizeof(d->path), "%s", c->smtp_spool);
+        snprintf(d->path, sizeof(d->path), "%s", c->smtp.spool);
         break;
     case DELIVERY_LOG:
     case DELIVERY_RESPONSE:
@@ -241,6 +243,66 @@ int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t
     return rc; /* the caller logs deliver_error(d), with its own context */
 }
 
+int deliver_is_async(const deliver_t *d)
+{
+    return d && d->mode == DELIVERY_SMTP;
+}
+
+static spool_committer_t *deliver_committer(deliver_t *d, ev_loop_t *loop)
+{
+    if (!d->commit)
+        d->commit = spool_committer_new(loop, d->path, d->err, sizeof(d->err));
+    return d->commit;
+}
+
+int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                       uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
+                       void (*done)(void *, int), void *arg)
+{
+    spool_committer_t *q;
+
+    if (!d || !email || !link_url || !id || !done || d->mode != DELIVERY_SMTP)
+        return -1;
+    d->err[0] = '\0';
+    if (!(q = deliver_committer(d, loop)))
+        return -1;
+    if (spool_commit_add(q, email, link_url, expires_s, id, meta, done, arg) < 0) {
+        snprintf(d->err, sizeof(d->err), "%s", spool_committer_error(q));
+        return -1;
+    }
+    return 0;
+}
+
+int deliver_decoy_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                        void (*done)(void *, int), void *arg)
+{
+    spool_committer_t *q;
+    /* What the real record would take: its keys, the id, two timestamps. */
+    size_t len = strlen(email) + strlen(link_url) + 96;
+
+    if (!d || !email || !link_url || !done || d->mode != DELIVERY_SMTP)
+        return -1;
+    d->err[0] = '\0';
+    if (!(q = deliver_committer(d, loop)))
+        return -1;
+    if (spool_commit_decoy(q, len, done, arg) < 0) {
+        snprintf(d->err, sizeof(d->err), "%s", spool_committer_error(q));
+        return -1;
+    }
+    return 0;
+}
+
+void deliver_cancel(deliver_t *d, void *arg)
+{
+    if (d && d->commit)
+        spool_commit_cancel(d->commit, arg);
+}
+
+const char *deliver_async_error(const deliver_t *d)
+{
+    return d && d->commit ? spool_committer_error(d->commit) : "";
+}
+
 int deliver_reopen(deliver_t *d)
 {
     if (!d || d->mode != DELIVERY_OUTBOX)
@@ -259,6 +321,7 @@ void deliver_close(deliver_t *d)
         return;
     if (d->fd >= 0)
         close(d->fd);
+    spool_committer_free(d->commit);
     free(d);
 }
 

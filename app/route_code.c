@@ -79,8 +79,9 @@ static void code_wrong(app_t *app, http_conn_t *c, const code_ticket_t *t, uint6
     code_refuse(app, c, MX_CODE_WRONG, 403, msg);
 }
 
-void route_code(app_t *app, http_conn_t *c, http_request_t *req)
+void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
+    (void)arg;
     const conf_t *cf = app->conf;
     char raw[CODE_TICKET_MAX + 1], code[SIGNIN_CODE_DIGITS + 1], ticket[CODE_TICKET_MAX + 1];
 
@@ -92,7 +93,7 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req)
     char key[300];
     uint64_t retry;
     int kn = snprintf(key, sizeof key, "c:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
                 clock_mono_ms(), &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_CODE);
         page_rate_limited(app, c, retry, "from your address");

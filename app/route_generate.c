@@ -10,12 +10,16 @@
  *      browser's CSRF token and deliver it with a 6-digit code; the page
  *      gets the code's sealed ticket (app/signin_code.h), and the mail the
  *      language picked from Accept-Language and who asked (IP, browser).
+ *   6. with `delivery smtp` the request is parked (gen_park) until the
+ *      worker's group commit has the link on stable storage; an address
+ *      without an account rides in the same batch as a decoy.
  * The answer is the same page whether or not the address has an account,
  * and a token is sealed either way so the two paths cost about the same:
  * the endpoint does not reveal who has an account.
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -65,8 +69,8 @@ static int read_email(const http_request_t *req, char *out, size_t outsz)
 
 static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
 {
-    if (app->conf->public_url[0]) {
-        snprintf(out, n, "%s", app->conf->public_url);
+    if (app->conf->http.public_url[0]) {
+        snprintf(out, n, "%s", app->conf->http.public_url);
         size_t l = strlen(out);
         if (l && out[l - 1] == '/')
             out[l - 1] = 0;
@@ -82,14 +86,113 @@ static void link_base(app_t *app, const http_request_t *req, char *out, size_t n
                  ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
     }
     if (okhost)
-        snprintf(out, n, "%s://%.*s", app->conf->cookie_secure ? "https" : "http", (int)req->host.n,
-                 req->host.p);
+        snprintf(out, n, "%s://%.*s", app->conf->auth.cookie_secure ? "https" : "http",
+                 (int)req->host.n, req->host.p);
     else
         snprintf(out, n, "http://localhost");
 }
 
-void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
+static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html,
+                       const char *ticket)
 {
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(app->conf->auth.link_ttl_ms / 60000));
+    tpl_var_t v[] = {{"email", email, 0},
+                     {"ttl_minutes", ttl, 0},
+                     {"link_html", link_html, 1},
+                     {"ticket", ticket, 0}};
+    page_render(app, c, 200, TPL_SENT, v, 4);
+}
+
+/* What the mail says besides the link: the code, the language the browser
+ * asked for, and who asked. ua is the caller's buffer for the header. */
+static void gen_meta(app_t *app, http_conn_t *c, const http_request_t *req, const char *code,
+                     char ua[SPOOL_UA_MAX + 1], spool_meta_t *meta)
+{
+    const http_str_t *al = http_header(req, "Accept-Language");
+    size_t un = req->user_agent.n < SPOOL_UA_MAX ? req->user_agent.n : SPOOL_UA_MAX;
+
+    memcpy(ua, req->user_agent.p ? req->user_agent.p : "", un);
+    ua[un] = '\0';
+    meta->code = code;
+    meta->lang = mail_negotiate(&app->mail, al ? al->p : NULL, al ? al->n : 0);
+    meta->ip = c->peer_str;
+    meta->ua = ua;
+}
+
+/* A request parked until its link (or decoy) is durable. */
+typedef struct {
+    app_t *app;
+    http_conn_t *c;
+    int known;
+    char email[EMAIL_MAX + 1];
+    char ticket[LINK_MAX];
+} gen_wait_t;
+
+static void gen_durable(void *arg, int rc)
+{
+    gen_wait_t *w = arg;
+    http_conn_t *c = w->c;
+
+    c->user = NULL;
+    c->on_abort = NULL;
+    if (rc < 0) {
+        mx_inc(&w->app->self->metrics, MX_DELIVERY_ERRORS);
+        log_err("spooling the link for %s failed: %s", w->email,
+                deliver_async_error(w->app->deliver));
+        page_error(w->app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+    } else {
+        if (w->known)
+            mx_inc(&w->app->self->metrics, MX_LINKS_ISSUED);
+        gen_answer(w->app, c, w->email, "", w->ticket);
+    }
+    free(w);
+}
+
+static void gen_abort(http_conn_t *c)
+{
+    gen_wait_t *w = c->user;
+
+    if (!w)
+        return;
+    deliver_cancel(w->app->deliver, w);
+    c->user = NULL;
+    free(w);
+}
+
+static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
+                     const uint8_t id[16], int known, const spool_meta_t *meta,
+                     const char *ticket)
+{
+    gen_wait_t *w = malloc(sizeof *w);
+    ev_loop_t *loop = http_server_loop(c->srv);
+    int rc;
+
+    if (!w) {
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    w->app = app;
+    w->c = c;
+    w->known = known;
+    snprintf(w->email, sizeof w->email, "%s", email);
+    snprintf(w->ticket, sizeof w->ticket, "%s", ticket);
+    rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, meta, gen_durable, w)
+               : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
+    if (rc < 0) {
+        mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
+        log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
+        free(w);
+        page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+        return;
+    }
+    c->user = w;
+    c->on_abort = gen_abort;
+}
+
+void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
+{
+    (void)arg; /* an exact path: nothing after it */
     const conf_t *cf = app->conf;
     if (!page_csrf_ok(app, req)) {
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
@@ -98,7 +201,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
     char key[300];
     int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms, now_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
                 &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_IP);
         page_rate_limited(app, c, retry, "from your address");
@@ -115,7 +218,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
     kn = snprintf(key, sizeof key, "e:%s", email);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_email_n, cf->rate_email_window_ms, now_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
                 &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_EMAIL);
         page_rate_limited(app, c, retry, "for this address");
@@ -123,7 +226,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     }
 
     int known = store_user_exists(app->store, email);
-    if (known == 0 && cf->signup && store_user_add(app->store, email, 0) >= 0)
+    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0)
         known = 1;
     if (known < 0) {
         log_err("user lookup failed: %s", store_errmsg(app->store));
@@ -137,7 +240,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     snprintf(cl.email, sizeof cl.email, "%s", email);
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
-    cl.exp = now + cf->link_ttl_ms / 1000;
+    cl.exp = now + cf->auth.link_ttl_ms / 1000;
     char token[LINK_MAX], base[256], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
@@ -146,7 +249,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     }
     /* The code and its ticket are made whether or not the address is known,
      * like the link: the answer costs the same either way. */
-    char code[SIGNIN_CODE_DIGITS + 1], ticket[LINK_MAX];
+    char code[SIGNIN_CODE_DIGITS + 1], ticket[LINK_MAX], ua[SPOOL_UA_MAX + 1];
     code_ticket_t ct;
     memset(&ct, 0, sizeof ct);
     memcpy(ct.email, cl.email, sizeof ct.email);
@@ -163,19 +266,18 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         page_error(app, c, 500, "Could not create a sign-in code.");
         return;
     }
+    spool_meta_t meta;
+    gen_meta(app, c, req, code, ua, &meta);
+    if (deliver_is_async(app->deliver)) {
+        /* smtp: the answer waits for the spool's group commit. An address
+         * without an account waits for the same batch with a decoy. */
+        link_base(app, req, base, sizeof base);
+        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        gen_park(app, c, email, url, cl.exp, id, known == 1, &meta, ticket);
+        return;
+    }
     char link_html[LINK_MAX + 200] = "";
     if (known == 1) {
-        char ua[SPOOL_UA_MAX + 1];
-        const http_str_t *al = http_header(req, "Accept-Language");
-        size_t un = req->user_agent.n < sizeof ua - 1 ? req->user_agent.n : sizeof ua - 1;
-        memcpy(ua, req->user_agent.p ? req->user_agent.p : "", un);
-        ua[un] = '\0';
-        spool_meta_t meta = {
-            .code = code,
-            .lang = mail_negotiate(&app->mail, al ? al->p : NULL, al ? al->n : 0),
-            .ip = c->peer_str,
-            .ua = ua,
-        };
         link_base(app, req, base, sizeof base);
         snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
         if (deliver_send(app->deliver, email, url, cl.exp, id, &meta) < 0) {
@@ -186,16 +288,10 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         }
         mx_inc(&app->self->metrics, MX_LINKS_ISSUED);
     }
-    if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
+    if (cf->smtp.delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,
                  "<p class=\"demo\">Demo mode: <a id=\"magic-link\" href=\"/magic/verify/%s\">"
                  "open your sign-in link</a></p>",
                  token);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->link_ttl_ms / 60000));
-    tpl_var_t v[] = {{"email", email, 0},
-                     {"ttl_minutes", ttl, 0},
-                     {"link_html", link_html, 1},
-                     {"ticket", ticket, 0}};
-    page_render(app, c, 200, TPL_SENT, v, 4);
+    gen_answer(app, c, email, link_html, ticket);
 }

@@ -101,7 +101,7 @@ void route_sign_in(app_t *app, http_conn_t *c, const char *email, uint64_t now)
     session_claims_t sc;
     memset(&sc, 0, sizeof sc);
     snprintf(sc.email, sizeof sc.email, "%s", email);
-    sc.exp = now + app->conf->session_ttl_ms / 1000;
+    sc.exp = now + app->conf->auth.session_ttl_ms / 1000;
     char session[TOKEN_MAX];
     if (token_session_seal(&app->keys, &sc, session, sizeof session) < 0) {
         page_error(app, c, 500, "Could not start a session.");
@@ -110,6 +110,6 @@ void route_sign_in(app_t *app, http_conn_t *c, const char *email, uint64_t now)
     store_event(app->store, "login", email, now);
     mx_inc(&app->self->metrics, MX_SESSIONS_STARTED);
     http_reply_start(c, 303);
-    page_set_cookie(app, c, "session", session, app->conf->session_ttl_ms / 1000);
+    page_set_cookie(app, c, "session", session, app->conf->auth.session_ttl_ms / 1000);
     page_redirect(c, "/secure/1");
 }

@@ -32,11 +32,11 @@ static void cmd_mail_sample(const conf_t *c, const char *lang, spool_msg_t *m)
 {
     char base[300];
     memset(m, 0, sizeof *m);
-    if (c->public_url[0])
-        snprintf(base, sizeof base, "%s", c->public_url);
+    if (c->http.public_url[0])
+        snprintf(base, sizeof base, "%s", c->http.public_url);
     else
-        snprintf(base, sizeof base, "http://%s:%s", c->nlisten ? c->listen[0].host : "127.0.0.1",
-                 c->nlisten ? c->listen[0].port : "8080");
+        snprintf(base, sizeof base, "http://%s:%s", c->http.nlisten ? c->http.listen[0].host : "127.0.0.1",
+                 c->http.nlisten ? c->http.listen[0].port : "8080");
     size_t bl = strlen(base);
     if (bl && base[bl - 1] == '/')
         base[bl - 1] = '\0';
@@ -44,7 +44,7 @@ static void cmd_mail_sample(const conf_t *c, const char *lang, spool_msg_t *m)
     snprintf(m->to, sizeof m->to, "you@example.com");
     snprintf(m->url, sizeof m->url, "%s/magic/verify/PREVIEW-NOT-A-REAL-TOKEN", base);
     m->created_s = (uint64_t)time(NULL);
-    m->expires_s = m->created_s + c->link_ttl_ms / 1000;
+    m->expires_s = m->created_s + c->auth.link_ttl_ms / 1000;
     snprintf(m->code, sizeof m->code, "123456");
     snprintf(m->lang, sizeof m->lang, "%s", lang);
     snprintf(m->ip, sizeof m->ip, "203.0.113.7");
@@ -71,13 +71,13 @@ int cmd_mail(const conf_t *c, int argc, char **argv)
     }
     static mail_set_t set;
     char err[1024];
-    if (mail_load(&set, c->html_root, err, sizeof err) < 0) {
+    if (mail_load(&set, c->http.html_root, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: %s\n", err);
         return 1;
     }
     if (lang && mail_lang_index(&set, lang) < 0) {
         fprintf(stderr, "magicd: no mail templates for language \"%s\" in %s/mail (have:", lang,
-                c->html_root);
+                c->http.html_root);
         for (int i = 0; i < set.n; i++)
             fprintf(stderr, " %s", set.lang[i].tag);
         fprintf(stderr, ")\n");
@@ -93,7 +93,7 @@ int cmd_mail(const conf_t *c, int argc, char **argv)
     } else {
         static char msg[65536];
         int n = smtp_format_message(&set, &m,
-                                    c->smtp_from[0] ? c->smtp_from : "magicd <magicd@localhost>",
+                                    c->smtp.from[0] ? c->smtp.from : "magicd <magicd@localhost>",
                                     msg, sizeof msg);
         rc = n < 0 ? -1 : buf_append(&out, msg, (size_t)n);
     }

@@ -150,6 +150,19 @@ char *spool_clean(char *dst, size_t dstsz, const char *src, const char *allowed)
     return dst;
 }
 
+void spool_msg_meta(spool_msg_t *m, const spool_meta_t *meta)
+{
+    static const spool_meta_t none;
+
+    if (!meta)
+        meta = &none;
+    spool_clean(m->code, sizeof(m->code), meta->code, "0123456789");
+    spool_clean(m->lang, sizeof(m->lang), meta->lang,
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+    spool_clean(m->ip, sizeof(m->ip), meta->ip, "0123456789abcdefABCDEF.:[]");
+    spool_clean(m->ua, sizeof(m->ua), meta->ua, NULL);
+}
+
 static int spool_copy_val(char *dst, size_t dstsz, const char *v, size_t vn)
 {
     if (vn >= dstsz)
@@ -306,13 +319,7 @@ int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, u
     snprintf(m.url, sizeof(m.url), "%s", link_url);
     m.expires_s = expires_s;
     m.created_s = (uint64_t)time(NULL);
-    if (meta) {
-        spool_clean(m.code, sizeof(m.code), meta->code, "0123456789");
-        spool_clean(m.lang, sizeof(m.lang), meta->lang,
-                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
-        spool_clean(m.ip, sizeof(m.ip), meta->ip, "0123456789abcdefABCDEF.:[]");
-        spool_clean(m.ua, sizeof(m.ua), meta->ua, NULL);
-    }
+    spool_msg_meta(&m, meta);
     n = spool_format(&m, body, sizeof(body));
     if (n < 0) {
         snprintf(err, errsz, "spool: message too large");

@@ -63,6 +63,8 @@ int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, u
  * spool line and a mail: printable ASCII, at most dstsz-1 bytes; `allowed`
  * (when not NULL) narrows the set further. Returns dst. */
 char *spool_clean(char *dst, size_t dstsz, const char *src, const char *allowed);
+/* Fill m's code, lang, ip and ua from meta (NULL: all empty), cleaned. */
+void spool_msg_meta(spool_msg_t *m, const spool_meta_t *meta);
 
 /* Serialise / parse a message file body (exposed for unit tests). */
 int spool_format(const spool_msg_t *m, char *out, size_t outsz);

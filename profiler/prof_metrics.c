@@ -224,7 +224,7 @@ int prof_metrics_write(const shm_t *shm, const conf_t *conf, buf_t *b)
     mx_scalar(b, "magicd_mail_queue_depth", "gauge",
               "Mails waiting in the spool for the relay (delivery smtp), after the mailer's "
               "last pass.",
-              conf->delivery == DELIVERY_SMTP && q > 0 ? (unsigned long long)q : 0);
+              conf->smtp.delivery == DELIVERY_SMTP && q > 0 ? (unsigned long long)q : 0);
     mx_scalar(b, "magicd_mails_sent_total", "counter", "Mails the relay accepted (250 to DATA).",
               atomic_load(&g->mails_sent));
     mx_scalar(b, "magicd_mails_deferred_total", "counter",
