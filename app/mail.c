@@ -91,8 +91,7 @@ static void mail_free_lang(mail_lang_t *l)
     }
 }
 
-static int mail_load_lang(mail_lang_t *l, const char *dir, const char *tag, char *err,
-                          size_t errsz)
+static int mail_load_lang(mail_lang_t *l, const char *dir, const char *tag, char *err, size_t errsz)
 {
     memset(l, 0, sizeof *l);
     snprintf(l->tag, sizeof l->tag, "%s", tag);
@@ -142,8 +141,8 @@ int mail_load(mail_set_t *s, const char *html_root, char *err, size_t errsz)
         if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         if (s->n == MAIL_LANGS_MAX) {
-            snprintf(err, errsz, "mail templates: more than %d languages in \"%s\"",
-                     MAIL_LANGS_MAX, dir);
+            snprintf(err, errsz, "mail templates: more than %d languages in \"%s\"", MAIL_LANGS_MAX,
+                     dir);
             break;
         }
         if (mail_load_lang(&s->lang[s->n], dir, de->d_name, err, errsz) < 0)
@@ -268,15 +267,23 @@ const char *mail_negotiate(const mail_set_t *s, const char *hdr, size_t n)
 void mail_browser(const char *ua, char *out, size_t outsz)
 {
     static const char *const br[][2] = {
-        {"Edg/", "Edge"},       {"EdgA/", "Edge"},         {"OPR/", "Opera"},
-        {"SamsungBrowser/", "Samsung Internet"},           {"Firefox/", "Firefox"},
-        {"FxiOS/", "Firefox"},  {"CriOS/", "Chrome"},      {"Chromium/", "Chromium"},
-        {"Chrome/", "Chrome"},  {"Safari/", "Safari"},     {"curl/", "curl"},
-        {"Wget/", "Wget"},      {"python-requests/", "Python requests"},
+        {"Edg/", "Edge"},
+        {"EdgA/", "Edge"},
+        {"OPR/", "Opera"},
+        {"SamsungBrowser/", "Samsung Internet"},
+        {"Firefox/", "Firefox"},
+        {"FxiOS/", "Firefox"},
+        {"CriOS/", "Chrome"},
+        {"Chromium/", "Chromium"},
+        {"Chrome/", "Chrome"},
+        {"Safari/", "Safari"},
+        {"curl/", "curl"},
+        {"Wget/", "Wget"},
+        {"python-requests/", "Python requests"},
         {"Python-urllib/", "Python"},
     };
     static const char *const os[][2] = {
-        {"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iOS"},   {"iPad", "iPadOS"},
+        {"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iOS"},  {"iPad", "iPadOS"},
         {"CrOS", "ChromeOS"},   {"Mac OS X", "macOS"},  {"Linux", "Linux"},
     };
     const char *b = NULL, *o = NULL;
@@ -316,8 +323,8 @@ int mail_render(const mail_set_t *s, int part, const spool_msg_t *m, buf_t *out)
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)((ttl_s + 30) / 60));
     if (!gmtime_r(&exp, &tm))
         return -1;
-    snprintf(until, sizeof until, "%04d-%02d-%02d %02d:%02d UTC", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
+    snprintf(until, sizeof until, "%04d-%02d-%02d %02d:%02d UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min);
     mail_browser(m->ua, browser, sizeof browser);
     int raw = part != MAIL_HTML;
     tpl_var_t v[] = {

@@ -161,8 +161,7 @@ static void gen_abort(http_conn_t *c)
 }
 
 static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
-                     const uint8_t id[16], int known, const spool_meta_t *meta,
-                     const char *ticket)
+                     const uint8_t id[16], int known, const spool_meta_t *meta, const char *ticket)
 {
     gen_wait_t *w = malloc(sizeof *w);
     ev_loop_t *loop = http_server_loop(c->srv);

@@ -35,7 +35,8 @@ static void cmd_mail_sample(const conf_t *c, const char *lang, spool_msg_t *m)
     if (c->http.public_url[0])
         snprintf(base, sizeof base, "%s", c->http.public_url);
     else
-        snprintf(base, sizeof base, "http://%s:%s", c->http.nlisten ? c->http.listen[0].host : "127.0.0.1",
+        snprintf(base, sizeof base, "http://%s:%s",
+                 c->http.nlisten ? c->http.listen[0].host : "127.0.0.1",
                  c->http.nlisten ? c->http.listen[0].port : "8080");
     size_t bl = strlen(base);
     if (bl && base[bl - 1] == '/')

@@ -29,7 +29,7 @@ static void test_negotiate(void)
     CHECK(strcmp(neg("de;q=0, *;q=0.1"), "en") == 0);
     CHECK(strcmp(neg("*"), "en") == 0);
     CHECK(strcmp(neg("de;q=1.0"), "de") == 0);
-    CHECK(strcmp(neg("de;q=1.5"), "en") == 0);   /* q above 1: malformed */
+    CHECK(strcmp(neg("de;q=1.5"), "en") == 0);    /* q above 1: malformed */
     CHECK(strcmp(neg("de;q=0.0001"), "en") == 0); /* four decimals: malformed */
     CHECK(strcmp(neg("d\xc3\xa9, de;q=0.2"), "de") == 0);
     CHECK(strcmp(neg(";;;,,,q=1"), "en") == 0);
