@@ -17,11 +17,9 @@
  * and a token is sealed either way so the two paths cost about the same:
  * the endpoint does not reveal who has an account.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "core/base64url.h"
@@ -29,6 +27,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/spool.h"
+#include "app/body.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
@@ -39,33 +38,6 @@
 #include "app/token.h"
 
 #define LINK_MAX 1024
-
-static int ctype_is(const http_request_t *req, const char *type)
-{
-    size_t n = strlen(type);
-    return req->content_type.n >= n && !strncasecmp(req->content_type.p, type, n) &&
-           (req->content_type.n == n || req->content_type.p[n] == ';' ||
-            req->content_type.p[n] == ' ');
-}
-
-/* 1 ok, 0 missing/invalid, -1 unsupported media type. */
-static int read_email(const http_request_t *req, char *out, size_t outsz)
-{
-    char raw[512];
-    if (ctype_is(req, "application/json")) {
-        json_error_t je;
-        json_t *root = json_loadb(req->body, req->body_len, 0, &je);
-        const char *s = root ? json_string_value(json_object_get(root, "email")) : NULL;
-        int ok = s && email_normalize(s, strlen(s), out, outsz) >= 0;
-        json_decref(root);
-        return ok;
-    }
-    if (req->body_len && !ctype_is(req, "application/x-www-form-urlencoded"))
-        return -1;
-    if (http_form_value(req->body, req->body_len, "email", raw, sizeof raw) != 1)
-        return 0;
-    return email_normalize(raw, strlen(raw), out, outsz) >= 0;
-}
 
 static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
 {
@@ -207,7 +179,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
     char email[EMAIL_MAX + 1];
-    int r = read_email(req, email, sizeof email);
+    int r = body_email(req, email, sizeof email);
     if (r < 0) {
         page_error(app, c, 415, "Send the form as application/x-www-form-urlencoded or JSON.");
         return;
