@@ -30,6 +30,10 @@ typedef struct app {
     struct store *store;
     struct deliver *deliver;
     void *rl_zone;
+    void *rv_zone;       /* revoked session ids (core/revoke.h) */
+    const char *ck_csrf; /* cookie names: "__Host-..." with cookie_secure */
+    const char *ck_session;
+    int poll_failing; /* the revocation log could not be read last time */
     tpl_set_t tpl;
     static_set_t statics;
     mail_set_t mail; /* the mail languages, to pick one per request */
@@ -43,6 +47,9 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
 void app_close(app_t *app);
 /* USR1: reopen files the app writes (outbox). */
 void app_reopen(app_t *app);
+/* From the worker's loop, at every wake-up (mono_ms: CLOCK_MONOTONIC):
+ * housekeeping that must not wait for a request (revocations). */
+void app_tick(app_t *app, uint64_t mono_ms);
 
 /* The http_handler_fn for the auth server (ctx = app_t *). */
 void app_handle(http_conn_t *c, http_request_t *req, void *ctx);

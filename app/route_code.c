@@ -121,7 +121,7 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
         return;
     }
     http_str_t ck;
-    if (!http_cookie(&req->cookie, "csrf", &ck) ||
+    if (!http_cookie(&req->cookie, app->ck_csrf, &ck) ||
         !csrf_binding_match(&app->keys, ck.p, ck.n, t.bind)) {
         code_refuse(app, c, MX_CODE_BROWSER, 403,
                     "This sign-in code was requested from a different browser. Enter it in "
@@ -155,5 +155,5 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
     }
     mx_inc(&app->self->metrics, MX_CODE_OK);
     mx_inc(&app->self->metrics, MX_REDEEMED_CODE);
-    route_sign_in(app, c, t.email, now);
+    route_sign_in(app, c, req, t.email, t.iat, now);
 }

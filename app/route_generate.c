@@ -226,6 +226,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     memcpy(ct.email, cl.email, sizeof ct.email);
     memcpy(ct.id, id, sizeof ct.id);
     memcpy(ct.bind, cl.bind, sizeof ct.bind);
+    ct.iat = cl.iat;
     ct.exp = cl.exp;
     ct.known = known == 1;
     if (signin_code_new(code) < 0) {

@@ -5,6 +5,7 @@
  *   route_verify.c    GET|POST /magic/verify/:token
  *   route_code.c      POST /magic/code (the code from the mail)
  *   route_secure.c    GET|POST /secure/:id, POST /logout
+ *   route_auth.c      GET /auth (nginx auth_request, forward-auth)
  * The route table in route.c maps methods and paths to them.
  */
 #ifndef MG_ROUTES_H
@@ -22,10 +23,12 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
 void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
 /* The end of a successful redeem (link or code): session cookie, 303 to the
  * protected page. */
-void route_sign_in(app_t *app, http_conn_t *c, const char *email, uint64_t now);
+void route_sign_in(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
+                   uint64_t link_iat, uint64_t now);
 void route_secure_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
 void route_static(app_t *app, http_conn_t *c, http_request_t *req, http_str_t path);
 
 #endif

@@ -29,6 +29,7 @@
  * queued.
  */
 #include "app/store.h"
+#include "app/store_session.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -75,7 +76,7 @@ enum {
 };
 
 static const char *const store_sql[ST_N] = {
-    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE email = ?1",
+    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE email = ?1 AND disabled = 0",
     [ST_USER_ADMIN] = "SELECT is_admin FROM users WHERE email = ?1",
     [ST_USER_ADD] = "INSERT OR IGNORE INTO users(email, is_admin, created_at) VALUES (?1, ?2, ?3)",
     [ST_USER_DEL] = "DELETE FROM users WHERE email = ?1",
@@ -127,8 +128,9 @@ struct store {
     sqlite3_stmt *st[ST_N];
     unsigned consumes;
     int readonly;
-    int nev;              /* queued events */
-    uint64_t ev_first_ms; /* monotonic time the oldest was queued */
+    struct store_sess *sess; /* sessions, groups, accounts: store_session.c */
+    int nev;                 /* queued events */
+    uint64_t ev_first_ms;    /* monotonic time the oldest was queued */
     store_ev_t ev[STORE_EVENT_BATCH];
 };
 
@@ -194,7 +196,8 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
     if (!readonly && (store_exec(s->db, "PRAGMA journal_mode=WAL", err, errsz, path) < 0 ||
                       store_exec(s->db, "PRAGMA synchronous=NORMAL", err, errsz, path) < 0 ||
                       store_exec(s->db, "PRAGMA foreign_keys=ON", err, errsz, path) < 0 ||
-                      store_exec(s->db, store_schema, err, errsz, path) < 0))
+                      store_exec(s->db, store_schema, err, errsz, path) < 0 ||
+                      store_migrate(s->db, path, err, errsz) < 0))
         goto fail;
     for (int i = 0; i < ST_N; i++) {
         if (readonly && !store_readonly_ok[i])
@@ -205,6 +208,8 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
             goto fail;
         }
     }
+    if (store_sess_open(s->db, &s->sess, err, errsz) < 0)
+        goto fail;
     return s;
 fail:
     store_close(s);
@@ -219,8 +224,14 @@ void store_close(store_t *s)
         log_err("user store: %d audit events not written: %s", s->nev, sqlite3_errmsg(s->db));
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(s->st[i]);
+    store_sess_close(s->sess);
     sqlite3_close(s->db);
     sqlite3_free(s);
+}
+
+struct store_sess *store_sess_of(store_t *s)
+{
+    return s ? s->sess : NULL;
 }
 
 const char *store_errmsg(store_t *s)

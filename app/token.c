@@ -33,9 +33,10 @@
 #define TOK_NONCE 12
 #define TOK_TAG 16
 #define TOK_PURPOSE_LINK 'L'
-#define TOK_PURPOSE_SESSION 'S'
+#define TOK_PURPOSE_SESSION 'R' /* 'S' was the session without a record */
 #define TOK_PURPOSE_CODE 'C'
-#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX)
+/* The largest plaintext: a session (a code ticket is smaller). */
+#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -289,34 +290,53 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 
 int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out, size_t outsz)
 {
-    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_EMAIL_MAX];
+    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX];
     size_t elen = strnlen(c->email, sizeof(c->email));
+    size_t glen = strnlen(c->groups, sizeof(c->groups));
     int r;
 
-    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || glen > TOKEN_GROUPS_MAX)
         return -1;
-    tok_put64(pt, c->exp);
-    memcpy(pt + TOKEN_SESSION_FIXED, c->email, elen);
-    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt, TOKEN_SESSION_FIXED + elen,
-                 out, outsz);
+    memcpy(pt, c->id, 16);
+    memcpy(pt + 16, c->csrf, 16);
+    tok_put64(pt + 32, c->uid);
+    tok_put64(pt + 40, c->iat_ms);
+    tok_put64(pt + 48, c->exp_ms);
+    tok_put64(pt + 56, c->seen_ms);
+    pt[64] = (uint8_t)glen;
+    memcpy(pt + TOKEN_SESSION_FIXED, c->groups, glen);
+    memcpy(pt + TOKEN_SESSION_FIXED + glen, c->email, elen);
+    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt,
+                 TOKEN_SESSION_FIXED + glen + elen, out, outsz);
     OPENSSL_cleanse(pt, sizeof(pt));
     return r;
 }
 
-tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_ms,
                                 session_claims_t *out)
 {
     uint8_t pt[TOK_BIN_MAX];
-    size_t len;
+    size_t len, glen;
     tok_result_t r = tok_open(kr, 1, tok, n, pt, sizeof(pt), &len);
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_SESSION_FIXED ||
-        tok_email(pt + TOKEN_SESSION_FIXED, len - TOKEN_SESSION_FIXED, out->email) != TOK_OK)
+    if (len < TOKEN_SESSION_FIXED)
         return TOK_MALFORMED;
-    out->exp = tok_get64(pt);
-    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
+    glen = pt[64];
+    if (len < TOKEN_SESSION_FIXED + glen || memchr(pt + TOKEN_SESSION_FIXED, '\0', glen) ||
+        tok_email(pt + TOKEN_SESSION_FIXED + glen, len - TOKEN_SESSION_FIXED - glen, out->email) !=
+            TOK_OK)
+        return TOK_MALFORMED;
+    memcpy(out->id, pt, 16);
+    memcpy(out->csrf, pt + 16, 16);
+    out->uid = tok_get64(pt + 32);
+    out->iat_ms = tok_get64(pt + 40);
+    out->exp_ms = tok_get64(pt + 48);
+    out->seen_ms = tok_get64(pt + 56);
+    memcpy(out->groups, pt + TOKEN_SESSION_FIXED, glen);
+    out->groups[glen] = '\0';
+    return now_ms >= out->exp_ms ? TOK_EXPIRED : TOK_OK;
 }
 
 int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size_t outsz)
@@ -329,9 +349,10 @@ int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size
         return -1;
     memcpy(pt, t->id, 16);
     memcpy(pt + 16, t->bind, 16);
-    tok_put64(pt + 32, t->exp);
-    memcpy(pt + 40, t->mac, 16);
-    pt[56] = t->known ? 1 : 0;
+    tok_put64(pt + 32, t->iat);
+    tok_put64(pt + 40, t->exp);
+    memcpy(pt + 48, t->mac, 16);
+    pt[64] = t->known ? 1 : 0;
     memcpy(pt + TOKEN_CODE_FIXED, t->email, elen);
     r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_CODE, pt, TOKEN_CODE_FIXED + elen, out, outsz);
     OPENSSL_cleanse(pt, sizeof(pt));
@@ -352,9 +373,10 @@ tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uin
         return TOK_MALFORMED;
     memcpy(out->id, pt, 16);
     memcpy(out->bind, pt + 16, 16);
-    out->exp = tok_get64(pt + 32);
-    memcpy(out->mac, pt + 40, 16);
-    out->known = pt[56] == 1;
+    out->iat = tok_get64(pt + 32);
+    out->exp = tok_get64(pt + 40);
+    memcpy(out->mac, pt + 48, 16);
+    out->known = pt[64] == 1;
     OPENSSL_cleanse(pt, sizeof(pt));
     return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
 }

@@ -5,7 +5,8 @@
  *   magicd [-c FILE] -t | -T                  test the config (-T: and print it)
  *   magicd [-c FILE] -s reload|quit|stop|reopen   signal the running master
  *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites)
- *   magicd [-c FILE] user add|remove|list|import|export ...
+ *   magicd [-c FILE] user add|remove|disable|enable|list|import|export ...
+ *   magicd [-c FILE] session list EMAIL | revoke ID | revoke-all EMAIL
  *   magicd [-c FILE] health [URL]             exit 0 if /healthz answers 200 within 3 s
  *   magicd [-c FILE] mail preview [--lang TAG] [--html|--text]   the sign-in mail
  *   magicd version | -v                       version and build
@@ -27,6 +28,7 @@
 #include "core/proctitle.h"
 #include "cmd/cmd_health.h"
 #include "cmd/cmd_mail.h"
+#include "cmd/cmd_session.h"
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -58,9 +60,12 @@ static void usage(FILE *f)
             "\n"
             "Commands:\n"
             "  keygen [PATH]             create the key file (mode 0600; never overwrites)\n"
-            "  user add EMAIL [--admin]  add a user      user remove EMAIL   remove one\n"
+            "  user add EMAIL [--group G]...  add a user (in groups G)\n"
+            "  user remove EMAIL         remove one      user disable|enable EMAIL\n"
             "  user list                 list users      user import FILE|-  JSON import\n"
             "  user export [FILE|-]      JSON export\n"
+            "  session list EMAIL        a user's sessions\n"
+            "  session revoke ID         end one         session revoke-all EMAIL  end all\n"
             "  health [URL]              exit 0 when /healthz answers 200 within 3 s\n"
             "  mail preview [--lang TAG] [--html|--text]\n"
             "                            render the sign-in mail (html/mail/) to stdout\n"
@@ -205,8 +210,8 @@ int main(int argc, char **argv)
         if (!c)
             return 1;
         int rc;
-        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "health") ||
-            !strcmp(cmd, "mail")) {
+        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "session") ||
+            !strcmp(cmd, "health") || !strcmp(cmd, "mail")) {
             if (load_conf(c, file, prefix) < 0) {
                 free(c);
                 return 1;
@@ -217,6 +222,8 @@ int main(int argc, char **argv)
                 rc = cmd_user(c->auth.users_db, argc - i - 1, argv + i + 1);
             else if (!strcmp(cmd, "mail"))
                 rc = cmd_mail(c, argc - i - 1, argv + i + 1);
+            else if (!strcmp(cmd, "session"))
+                rc = cmd_session(c->auth.users_db, argc - i - 1, argv + i + 1);
             else
                 rc = cmd_health(c, i + 1 < argc ? argv[i + 1] : NULL, 3000);
         } else {

@@ -177,8 +177,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         log_emerg("worker cannot start: %s", err);
         return -1;
     }
-    w->alog =
-        access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer, err, sizeof err);
+    w->alog = access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer,
+                              err, sizeof err);
     if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
         log_emerg("worker cannot start: %s", err);
         return -1;
@@ -219,7 +219,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
-    ev_timer_set(w->loop, &w->flush_timer, c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
+    ev_timer_set(w->loop, &w->flush_timer,
+                 c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
     return 0;
 }
 
@@ -291,6 +292,7 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         }
         uint64_t now = ev_now(w->loop);
         prof_worker_poll(now);
+        app_tick(&w->app, now);       /* revocations from the store, every ~200 ms */
         cproc_handle(&w->cproc, now); /* a signal that interrupted epoll_wait */
         if (cproc_done(&w->cproc, now))
             break;
