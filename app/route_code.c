@@ -32,6 +32,7 @@
 #include "app/routes.h"
 #include "app/signin_code.h"
 #include "app/store.h"
+#include "app/store_session.h"
 #include "app/token.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -123,6 +124,13 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
     http_str_t ck;
     if (!http_cookie(&req->cookie, app->ck_csrf, &ck) ||
         !csrf_binding_match(&app->keys, ck.p, ck.n, t.bind)) {
+        /* Signing in gives the browser a new CSRF secret, so a used code
+         * comes back unbound: say what really happened. */
+        if (store_link_used(app->store, t.id) == 1) {
+            code_refuse(app, c, MX_CODE_USED, 410,
+                        "This sign-in code (or its link) was already used. Ask for a new link.");
+            return;
+        }
         code_refuse(app, c, MX_CODE_BROWSER, 403,
                     "This sign-in code was requested from a different browser. Enter it in "
                     "the browser where you asked for it.");

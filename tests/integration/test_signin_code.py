@@ -81,6 +81,7 @@ with Magicd(workers=2, extra="rate_limit_email 100 1m;\nrate_limit_ip 1000 1m;")
           f"right code answered {st} {h.get('location')}: {body[:300]}")
     check("session" in a.cookies, "no session cookie after the right code")
     check(signed_in(a), "the session from the code does not open /secure/1")
+    a.login_page()  # signing in issued a fresh CSRF secret: take its token
     st, _, body = a.req("POST", path_of(d["link"]))
     check(st == 410 and b"already used" in body, f"link after its code was used: {st}")
     st, _, body = send_code(a, ticket, d["code"])
