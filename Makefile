@@ -162,7 +162,7 @@ install: all
 	install -m 0644 html/static/* $(DESTDIR)$(PREFIX)/share/magicd/html/static/
 	@# The installed config uses the FHS places the systemd unit creates.
 	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
-	  sed -e 's|^html_root html;|html_root $(PREFIX)/share/magicd/html;|' \
+	  sed -e 's|^html_root [^ ;]*;|html_root $(PREFIX)/share/magicd/html;|' \
 	      -e 's| run/magicd.pid;| /run/magicd/magicd.pid;|' \
 	      -e 's| run/error.log | /var/log/magicd/error.log |' \
 	      -e 's| run/access.log | /var/log/magicd/access.log |' \

@@ -18,6 +18,7 @@
 #include "app/routes.h"
 #include "app/session.h"
 #include "app/store.h"
+#include "app/user_cache.h"
 #include "core/revoke.h"
 
 int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
@@ -37,6 +38,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->store = store_open(c->auth.users_db, 0, err, errsz);
     if (!app->store)
         return -1;
+    app->users = user_cache_new(); /* NULL: every lookup asks the store */
     /* Every revocation in force before this worker serves its first
      * request (a fresh shared set after a restart or upgrade is empty). */
     if (session_poll(app, 0, 1) < 0) {
@@ -62,6 +64,7 @@ void app_close(app_t *app)
 {
     if (app->store)
         store_close(app->store);
+    user_cache_free(app->users);
     if (app->deliver)
         deliver_close(app->deliver);
     tpl_free_set(&app->tpl);

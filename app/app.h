@@ -20,6 +20,7 @@
 #include "app/template.h"
 
 struct store;
+struct user_cache;
 struct deliver;
 
 typedef struct app {
@@ -28,6 +29,7 @@ typedef struct app {
     shm_worker_t *self; /* this worker's shm slot (route, counters) */
     keyring_t keys;
     struct store *store;
+    struct user_cache *users; /* who has an account, as of <= 1 ms ago */
     struct deliver *deliver;
     void *rl_zone;
     void *rv_zone;       /* revoked session ids (core/revoke.h) */

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/spool.h"
+#include "core/strcat.h"
 #include "app/body.h"
 #include "app/delivery.h"
 #include "app/email.h"
@@ -35,40 +36,48 @@
 #include "app/routes.h"
 #include "app/signin_code.h"
 #include "app/store.h"
+#include "app/user_cache.h"
 #include "app/token.h"
 
 #define LINK_MAX 1024
 
-static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
+/* BASE/magic/verify/TOKEN into out (no printf: this is per request). */
+static void link_url(app_t *app, const http_request_t *req, const char *token, char *out, size_t n)
 {
-    if (app->conf->http.public_url[0]) {
-        snprintf(out, n, "%s", app->conf->http.public_url);
-        size_t l = strlen(out);
-        if (l && out[l - 1] == '/')
-            out[l - 1] = 0;
-        return;
+    sc_t s = sc_init(out, n);
+    const char *pub = app->conf->http.public_url;
+
+    if (pub[0]) {
+        size_t l = strlen(pub);
+        sc_mem(&s, pub, l && pub[l - 1] == '/' ? l - 1 : l);
+    } else {
+        /* The Host header is only used when no public_url is configured
+         * (the development setup); production configs should set
+         * public_url so a forged Host cannot point links elsewhere. */
+        int okhost = req->host.n > 0 && req->host.n < 200;
+        for (size_t i = 0; okhost && i < req->host.n; i++) {
+            char ch = req->host.p[i];
+            okhost = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':' || ch == '[' ||
+                     ch == ']';
+        }
+        if (okhost) {
+            sc_str(&s, app->conf->auth.cookie_secure ? "https://" : "http://");
+            sc_mem(&s, req->host.p, req->host.n);
+        } else {
+            sc_str(&s, "http://localhost");
+        }
     }
-    /* The Host header is only used when no public_url is configured (the
-     * development setup); production configs should set public_url so a
-     * forged Host cannot point links elsewhere. */
-    int okhost = req->host.n > 0 && req->host.n < 200;
-    for (size_t i = 0; okhost && i < req->host.n; i++) {
-        char ch = req->host.p[i];
-        okhost = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                 ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
-    }
-    if (okhost)
-        snprintf(out, n, "%s://%.*s", app->conf->auth.cookie_secure ? "https" : "http",
-                 (int)req->host.n, req->host.p);
-    else
-        snprintf(out, n, "http://localhost");
+    sc_str(&s, "/magic/verify/");
+    sc_str(&s, token);
 }
 
 static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html,
                        const char *ticket)
 {
     char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(app->conf->auth.link_ttl_ms / 60000));
+    sc_t t = sc_init(ttl, sizeof ttl);
+    sc_u64(&t, app->conf->auth.link_ttl_ms / 60000);
     tpl_var_t v[] = {{"email", email, 0},
                      {"ttl_minutes", ttl, 0},
                      {"link_html", link_html, 1},
@@ -109,9 +118,9 @@ static void gen_durable(void *arg, int rc)
     c->user = NULL;
     c->on_abort = NULL;
     if (rc < 0) {
-        mx_inc(&w->app->self->metrics, MX_DELIVERY_ERRORS);
         log_err("spooling the link for %s failed: %s", w->email,
                 deliver_async_error(w->app->deliver));
+        mx_inc(&w->app->self->metrics, MX_DELIVERY_ERRORS);
         page_error(w->app, c, 503, "The sign-in link could not be sent. Try again shortly.");
     } else {
         if (w->known)
@@ -133,7 +142,8 @@ static void gen_abort(http_conn_t *c)
 }
 
 static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
-                     const uint8_t id[16], int known, const spool_meta_t *meta, const char *ticket)
+                     const uint8_t id[16], int known, const spool_meta_t *meta,
+                     const char *ticket)
 {
     gen_wait_t *w = malloc(sizeof *w);
     ev_loop_t *loop = http_server_loop(c->srv);
@@ -146,8 +156,10 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     w->app = app;
     w->c = c;
     w->known = known;
-    snprintf(w->email, sizeof w->email, "%s", email);
-    snprintf(w->ticket, sizeof w->ticket, "%s", ticket);
+    sc_t e = sc_init(w->email, sizeof w->email);
+    sc_str(&e, email);
+    sc_t tk = sc_init(w->ticket, sizeof w->ticket);
+    sc_str(&tk, ticket);
     rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, meta, gen_durable, w)
                : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
     if (rc < 0) {
@@ -169,9 +181,12 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
+    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry; /* monotonic; this iteration's */
     char key[300];
-    int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
+    sc_t k = sc_init(key, sizeof key);
+    sc_str(&k, "i:");
+    sc_str(&k, c->peer_str);
+    int kn = (int)sc_len(&k);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
                 &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_IP);
@@ -188,7 +203,10 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 400, "A valid email address is required.");
         return;
     }
-    kn = snprintf(key, sizeof key, "e:%s", email);
+    k = sc_init(key, sizeof key);
+    sc_str(&k, "e:");
+    sc_str(&k, email);
+    kn = (int)sc_len(&k);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
                 &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_EMAIL);
@@ -196,9 +214,11 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
 
-    int known = store_user_exists(app->store, email);
-    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0)
+    int known = user_cache_exists(app->users, app->store, email, now_ms);
+    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0) {
         known = 1;
+        user_cache_put(app->users, email, 1); /* our own write: data_version does not move */
+    }
     if (known < 0) {
         log_err("user lookup failed: %s", store_errmsg(app->store));
         page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
@@ -208,11 +228,12 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     uint64_t now = (uint64_t)time(NULL);
     link_claims_t cl;
     memset(&cl, 0, sizeof cl);
-    snprintf(cl.email, sizeof cl.email, "%s", email);
+    _Static_assert(EMAIL_MAX < sizeof cl.email, "an address fits a link");
+    memcpy(cl.email, email, strlen(email) + 1);
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
     cl.exp = now + cf->auth.link_ttl_ms / 1000;
-    char token[LINK_MAX], base[256], url[LINK_MAX + 300];
+    char token[LINK_MAX], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
         page_error(app, c, 500, "Could not create a sign-in link.");
@@ -243,15 +264,13 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */
-        link_base(app, req, base, sizeof base);
-        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        link_url(app, req, token, url, sizeof url);
         gen_park(app, c, email, url, cl.exp, id, known == 1, &meta, ticket);
         return;
     }
     char link_html[LINK_MAX + 200] = "";
     if (known == 1) {
-        link_base(app, req, base, sizeof base);
-        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        link_url(app, req, token, url, sizeof url);
         if (deliver_send(app->deliver, email, url, cl.exp, id, &meta) < 0) {
             mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
             log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));

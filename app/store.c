@@ -72,6 +72,7 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_DATA_VERSION,
     ST_N
 };
 
@@ -92,6 +93,7 @@ static const char *const store_sql[ST_N] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* What a read-only handle prepares (`magicd user list|export`, checks);
@@ -100,6 +102,7 @@ static const int store_readonly_ok[ST_N] = {
     [ST_USER_EXISTS] = 1,
     [ST_USER_ADMIN] = 1,
     [ST_USER_LIST] = 1,
+    [ST_DATA_VERSION] = 1,
 };
 
 static const char store_schema[] =
@@ -267,6 +270,20 @@ int store_user_exists(store_t *s, const char *email)
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_data_version(store_t *s, int64_t *version)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_DATA_VERSION);
+    int rc;
+
+    if (!st)
+        return -1;
+    rc = store_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int store_user_is_admin(store_t *s, const char *email)

@@ -53,11 +53,12 @@ static unsigned tok_next; /* round-robin victim */
  * by RAND_bytes 1 KiB at a time: one DRBG call costs about as much as the
  * whole AES-GCM seal, and a seal needs 28 bytes. A GCM nonce must never
  * repeat under one key, so a pool must never be shared by two processes: it
- * is tagged with the pid that filled it and emptied in a fork child (atfork
- * handler, and the pid check as a second guard), and used bytes are wiped. */
+ * is emptied in every fork child by an atfork handler, registered before the
+ * pool is first filled, and used bytes are wiped. (It used to be tagged with
+ * the filling pid too, but getpid() is a real system call in glibc, two per
+ * generate; magicd forks only through fork(), which runs the handlers.) */
 #define TOK_POOL 1024
 static struct {
-    pid_t pid;
     size_t off;
     uint8_t buf[TOK_POOL];
 } tok_pool = {.off = TOK_POOL};
@@ -67,7 +68,6 @@ static void tok_pool_drop(void)
 {
     OPENSSL_cleanse(tok_pool.buf, sizeof(tok_pool.buf));
     tok_pool.off = TOK_POOL;
-    tok_pool.pid = 0;
 }
 
 static void tok_pool_atfork(void)
@@ -77,17 +77,14 @@ static void tok_pool_atfork(void)
 
 static int tok_random(uint8_t *out, size_t n)
 {
-    pid_t pid = getpid();
-
     pthread_once(&tok_once, tok_pool_atfork);
     if (n > TOK_POOL)
         return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
-    if (tok_pool.pid != pid || tok_pool.off + n > TOK_POOL) {
+    if (tok_pool.off + n > TOK_POOL) {
         if (RAND_bytes(tok_pool.buf, TOK_POOL) != 1) {
             tok_pool_drop();
             return -1;
         }
-        tok_pool.pid = pid;
         tok_pool.off = 0;
     }
     memcpy(out, tok_pool.buf + tok_pool.off, n);

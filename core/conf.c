@@ -55,7 +55,12 @@ static int perr(parse_t *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(p->err, p->errsz, "%s in %s:%d", msg, p->file, p->line);
+    /* Line 0 is "before the file": the main file itself could not be read,
+     * and the message already names it. */
+    if (p->line > 0)
+        snprintf(p->err, p->errsz, "%s in %s:%d", msg, p->file, p->line);
+    else
+        snprintf(p->err, p->errsz, "%s", msg);
     return -1;
 }
 
@@ -542,7 +547,8 @@ static int parse_file(parse_t *p, const char *path)
         return perr(p, "includes nested too deeply (loop?) at \"%s\"", path);
     FILE *f = fopen(path, "r");
     if (!f)
-        return perr(p, "cannot open \"%s\": %s", path, strerror(errno));
+        return perr(p, "cannot open %s\"%s\": %s", p->depth ? "" : "configuration file ", path,
+                    strerror(errno));
     char *text = NULL;
     size_t cap = 0, len = 0;
     for (;;) {

@@ -7,10 +7,11 @@
  * after fork a child unblocks signals, takes its title, closes what it must
  * not hold, drops privileges and runs its main function.
  *
- * Back-off: a child that dies within CRASH_WINDOW_MS of starting counts as
- * crashing in a loop; its next start waits 250 ms, doubling per crash up to
- * 30 s, so a broken deployment logs a few lines a minute instead of forking
- * thousands of times. One that ran for a while is replaced at once.
+ * Back-off: a child that keeps dying right after it starts is respawned
+ * with a growing delay (master/backoff.h has the rule), so a broken
+ * deployment logs a few lines a minute instead of forking thousands of
+ * times. A child that cannot start for a configuration reason is not
+ * respawned at all: the master stops (master.c).
  */
 #include "master/children.h"
 
@@ -31,10 +32,6 @@
 #include "profiler/profiler.h"
 #include "sampler/sampler.h"
 #include "worker/worker.h"
-
-#define CRASH_WINDOW_MS 2000
-#define BACKOFF_FIRST_MS 250
-#define BACKOFF_MAX_MS 30000
 
 /* ---- the table of child kinds ---- */
 
@@ -228,7 +225,7 @@ static void maybe_spawn(master_t *m, child_type_t type, int worker_no, uint64_t 
     if (have_current(m, type, worker_no))
         return;
     backoff_t *b = backoff_of(m, type, worker_no);
-    if (now < b->not_before_ms)
+    if (!backoff_ready(b, now))
         return;
     spawn(m, type, worker_no);
 }
@@ -298,16 +295,10 @@ void children_exited(master_t *m, child_t *ch, int crashed)
         backoff_t *b = backoff_of(m, ch->type, ch->worker_no);
         if (ch->type == CHILD_WORKER) /* it will be started again: /metrics counts it */
             mx_global_inc(&m->shm.hdr->metrics.worker_restarts);
-        if (crashed && now - ch->started_ms < CRASH_WINDOW_MS) {
-            uint64_t d = BACKOFF_FIRST_MS << (b->crashes < 7 ? b->crashes : 7);
-            b->crashes++;
-            b->not_before_ms = now + (d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS);
+        uint64_t d = backoff_exited(b, ch->started_ms, now, crashed);
+        if (d)
             log_warn("%s process crashed %d time(s) in a row, respawning in %llu ms",
-                     child_kind(ch), b->crashes, (unsigned long long)(b->not_before_ms - now));
-        } else {
-            b->crashes = 0;
-            b->not_before_ms = now;
-        }
+                     child_kind(ch), b->crashes, (unsigned long long)d);
     }
     memset(ch, 0, sizeof *ch);
 }

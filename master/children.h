@@ -14,6 +14,7 @@
 #include "core/conf.h"
 #include "core/keyfile.h"
 #include "core/shm.h"
+#include "master/backoff.h"
 
 #define MAX_CHILDREN (SHM_MAX_SLOTS + 8)
 #define MAX_WORKERS 16
@@ -31,11 +32,6 @@ typedef struct {
     uint64_t kill_at_ms; /* retired: SIGKILL after this (shutdown_timeout) */
 } child_t;
 
-typedef struct {
-    int crashes;            /* consecutive quick crashes */
-    uint64_t not_before_ms; /* earliest respawn */
-} backoff_t;
-
 typedef struct master {
     conf_t *conf;
     keyring_t keys; /* read as root; children inherit them */
@@ -51,6 +47,7 @@ typedef struct master {
     child_t children[MAX_CHILDREN];
     backoff_t backoff[MAX_WORKERS + 2]; /* workers, then profiler, mailer */
     int quitting, terminating, winched;
+    int exit_code; /* of the master: 1 after a child's configuration failure */
     uint64_t deadline_ms;
     pid_t new_binary;
     uint64_t last_status_ms, last_requests, retired_requests;

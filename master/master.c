@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/child_exit.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/proctitle.h"
@@ -231,6 +232,24 @@ static void upgrade_failed(master_t *m, int status)
     }
 }
 
+static void begin_stop(master_t *m, int fast);
+
+/* A child of the current generation could not start because of the
+ * configuration (core/child_exit.h): every respawn would fail the same way,
+ * so stop, saying why, on the terminal as well as in the log. */
+static void config_failure(master_t *m, child_t *ch, pid_t pid)
+{
+    char why[600];
+    child_exit_reason(pid, why, sizeof why);
+    if (!why[0])
+        snprintf(why, sizeof why, "see the error log");
+    log_emerg("%s process %d cannot start: %s; stopping (fix the configuration and start again)",
+              child_kind(ch), (int)pid, why);
+    fprintf(stderr, "magicd: [emerg] %s process cannot start: %s; stopping\n", child_kind(ch), why);
+    m->exit_code = 1;
+    begin_stop(m, 1);
+}
+
 static void reap(master_t *m)
 {
     for (;;) {
@@ -254,6 +273,10 @@ static void reap(master_t *m)
             log_error(crashed && !ch->quitting ? MG_LOG_ALERT : MG_LOG_NOTICE, 0,
                       "%s process %d exited with code %d", child_kind(ch), (int)pid,
                       WEXITSTATUS(status));
+        int config = WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_CONFIG &&
+                     !ch->quitting && ch->generation == m->generation;
+        if (config && !m->quitting && !m->terminating)
+            config_failure(m, ch, pid);
         /* A dead child may hold the rate-limit or revocation lock: take
          * them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
@@ -367,6 +390,10 @@ int master_run(conf_t *conf, int argc, char **argv)
 
     if (open_logs(conf) < 0)
         return 1;
+    if (child_exit_open() < 0) {
+        log_error(MG_LOG_EMERG, errno, "pipe() failed");
+        return 1;
+    }
     if (preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);
@@ -458,5 +485,6 @@ int master_run(conf_t *conf, int argc, char **argv)
     shm_destroy(&m->shm);
     keyring_wipe(&m->keys);
     free(m->conf);
-    return 0;
+    child_exit_close();
+    return m->exit_code;
 }

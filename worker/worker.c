@@ -30,11 +30,13 @@
 #include <unistd.h>
 
 #include "core/access_log.h"
+#include "core/child_exit.h"
 #include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/event.h"
 #include "core/http_conn.h"
 #include "core/log.h"
+#include "core/strcat.h"
 #include "app/route.h"
 #include "sampler/sampler.h"
 #include "app/app.h"
@@ -113,11 +115,10 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
         break;
     case HTTP_CONN_HANDLING: {
         s = SHM_CONN_HANDLING;
-        size_t n = c->req.method_str.n + 1 + c->req.target.n;
-        if (n >= sizeof sc->request)
-            n = sizeof sc->request - 1;
-        snprintf(sc->request, sizeof sc->request, "%.*s %.*s", (int)c->req.method_str.n,
-                 c->req.method_str.p, (int)c->req.target.n, c->req.target.p);
+        sc_t r = sc_init(sc->request, sizeof sc->request); /* per request: no printf */
+        sc_mem(&r, c->req.method_str.p, c->req.method_str.n);
+        sc_mem(&r, " ", 1);
+        sc_mem(&r, c->req.target.p, c->req.target.n);
         sc->nrequests++;
         break;
     }
@@ -130,7 +131,7 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
     default:
         return;
     }
-    sc->state_ms = clock_mono_ms();
+    sc->state_ms = ev_now(w->loop); /* the loop's clock: no clock_gettime per change */
     atomic_store_explicit(&sc->state, s, memory_order_release);
 }
 
@@ -169,24 +170,31 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 
 /* ---- setup ---- */
 
+/* What the configuration names cannot be used (templates, user store,
+ * outbox, access log): starting again would fail the same way, so the
+ * master is told why and stops instead of respawning (core/child_exit.h). */
+static int config_failure(const char *err)
+{
+    log_emerg("worker cannot start: %s", err);
+    child_exit_tell("%s", err);
+    return CHILD_EXIT_CONFIG;
+}
+
+/* 0, CHILD_EXIT_CONFIG, or 1 (anything else: the master respawns it). */
 static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int nlfds)
 {
     char err[1024];
     const conf_t *c = w->conf;
-    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0) {
-        log_emerg("worker cannot start: %s", err);
-        return -1;
-    }
+    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0)
+        return config_failure(err);
     w->alog = access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer,
                               err, sizeof err);
-    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
-        log_emerg("worker cannot start: %s", err);
-        return -1;
-    }
+    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0])
+        return config_failure(err);
     w->loop = ev_loop_new();
     if (!w->loop) {
         log_error(MG_LOG_EMERG, errno, "epoll_create1() failed");
-        return -1;
+        return 1;
     }
     http_server_conf_t hc = {
         .lim = {.max_request_line = c->http.max_request_line,
@@ -213,7 +221,7 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         http_server_t *s = http_server_new(w->loop, lfds[i], &hc, app_handle, &w->app);
         if (!s || http_server_listen(s) < 0) {
             log_error(MG_LOG_EMERG, errno, "cannot serve listening socket %d", lfds[i]);
-            return -1;
+            return 1;
         }
         http_server_set_observer(s, &obs);
         w->srv[w->nsrv++] = s;
@@ -275,8 +283,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         return 2;
     }
 
-    if (worker_setup(w, keys, lfds, nlfds) < 0)
-        return 2;
+    int rc = worker_setup(w, keys, lfds, nlfds);
+    if (rc != 0)
+        return rc;
     if (cproc_watch(&w->cproc, w->loop) < 0) {
         log_error(MG_LOG_EMERG, errno, "worker: watching the signal pipe");
         return 2;

@@ -213,6 +213,8 @@ static void response_done(lt_conn_t *c, uint64_t now)
     INC(&st->kind[c->kind]);
     if (r->status > 0 && r->status < LT_STATUS_MAX)
         INC(&st->status[r->status]);
+    if (!lt_scenario_status_ok(t->o, r->status))
+        INC(&st->err[ER_STATUS]);
     lt_scenario_done(c, r->status);
     if (!r->keep_alive) {
         conn_close(c);

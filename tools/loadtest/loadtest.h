@@ -49,7 +49,10 @@ typedef enum { FL_NO_TOKEN, FL_NO_COOKIE, FL_NO_LINK, FL_NO_SESSION, FL_KINDS } 
 enum { ST_LOGIN_PAGE, ST_GENERATE, ST_WAIT_LINK, ST_VERIFY, ST_SECURE };
 extern const char *const lt_flow_names[FL_KINDS];
 
-typedef enum { ER_CONNECT, ER_READ, ER_WRITE, ER_TIMEOUT, ER_KINDS } lt_err_kind;
+/* Socket errors, and ER_STATUS: an answer whose status is a failure (see
+ * lt_scenario_status_ok). A server that answers every request with 429 has
+ * served nothing, so those count as errors too. */
+typedef enum { ER_CONNECT, ER_READ, ER_WRITE, ER_TIMEOUT, ER_STATUS, ER_KINDS } lt_err_kind;
 extern const char *const lt_err_names[ER_KINDS];
 
 typedef struct {
@@ -180,6 +183,10 @@ void lt_scenario_header(void *ud, const char *n, size_t nl, const char *v, size_
 void lt_scenario_body(void *ud, const char *p, size_t n);
 /* The response to c's request is complete. */
 void lt_scenario_done(lt_conn_t *c, int status);
+/* Whether an answer with this status was served (else it is a failure), and
+ * the rule in words for the report ("2xx/3xx"). */
+int lt_scenario_status_ok(const lt_opts_t *o, int status);
+const char *lt_scenario_ok_statuses(const lt_opts_t *o);
 
 /* outbox.c */
 void lt_outbox_open(lt_thread_t *t);
