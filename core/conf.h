@@ -58,6 +58,9 @@ typedef struct {
     size_t max_body_size;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
+    uint64_t body_deadline_ms;       /* whole body, from the end of the head */
+    int max_connections_per_ip;      /* per worker; 0 = no cap */
+    size_t worker_connection_memory; /* all connection buffers of a worker */
     uint64_t keepalive_timeout_ms;
     uint64_t send_timeout_ms;
     int keepalive_requests;

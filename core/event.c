@@ -188,7 +188,7 @@ int ev_defer(ev_loop_t *l, void (*fn)(void *), void *arg)
     return 0;
 }
 
-static void run_deferred(ev_loop_t *l)
+void ev_run_deferred(ev_loop_t *l)
 {
     /* A deferred function may defer more; run until the list is empty. */
     for (int i = 0; i < l->ndefer; i++)
@@ -225,8 +225,8 @@ int ev_run_once(ev_loop_t *l, int max_wait_ms)
         ev_io_t *io = l->events[i].data.ptr;
         io->cb(l, io, l->events[i].events);
     }
-    run_deferred(l);
+    ev_run_deferred(l);
     run_timers(l);
-    run_deferred(l);
+    ev_run_deferred(l);
     return n;
 }

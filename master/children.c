@@ -37,7 +37,8 @@
 
 static int run_worker(master_t *m, int slot, int worker_no)
 {
-    return worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl);
+    return worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl,
+                       m->hofd);
 }
 
 static int run_profiler(master_t *m, int slot, int worker_no)
@@ -147,6 +148,10 @@ static void close_except(master_t *m, int keep_listen, int keep_pfd)
             close(m->lfds[i]);
     if (!keep_pfd && m->pfd >= 0)
         close(m->pfd);
+    if (!keep_listen)
+        for (int i = 0; i < 2; i++)
+            if (m->hofd[i] >= 0)
+                close(m->hofd[i]);
 }
 
 static pid_t spawn(master_t *m, child_type_t type, int worker_no)
@@ -168,6 +173,7 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
         atomic_store(&w->generation, m->generation);
         atomic_store(&w->worker_no, (uint32_t)worker_no);
         atomic_store(&w->draining, 0);
+        atomic_store(&w->handoff, 0);
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -240,14 +246,19 @@ void children_spawn_missing(master_t *m)
     }
 }
 
+/* Retire a child of an old generation: a new one serves in its place, so a
+ * worker hands its connections to it (handoff) instead of closing them. */
 static void retire(master_t *m, child_t *ch)
 {
     if (ch->quitting)
         return;
     ch->quitting = 1;
     ch->kill_at_ms = clock_mono_ms() + m->conf->proc.shutdown_timeout_ms + 1000;
-    if (ch->slot >= 0)
-        atomic_store(&shm_slot(&m->shm, (unsigned)ch->slot)->draining, 1);
+    if (ch->slot >= 0) {
+        shm_worker_t *w = shm_slot(&m->shm, (unsigned)ch->slot);
+        atomic_store(&w->handoff, m->hofd[1] >= 0);
+        atomic_store(&w->draining, 1);
+    }
     kill(ch->pid, SIGQUIT);
 }
 

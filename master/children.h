@@ -40,7 +40,8 @@ typedef struct master {
     char **argv;
     int lfds[CONF_MAX_LISTEN];
     int nl;
-    int pfd; /* profiler socket or -1 */
+    int pfd;     /* profiler socket or -1 */
+    int hofd[2]; /* connection hand-off channel (core/handoff.h), -1 none */
     int inherited[CONF_MAX_LISTEN + 1];
     int ninherited;
     unsigned generation;

@@ -39,6 +39,7 @@
 
 #include "core/child_exit.h"
 #include "core/clock.h"
+#include "core/handoff.h"
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "core/sd_notify.h"
@@ -202,11 +203,17 @@ static void start_upgrade(master_t *m)
                   old);
         return;
     }
-    int fds[CONF_MAX_LISTEN + 1], n = 0;
+    int fds[CONF_MAX_LISTEN + 3], n = 0;
     for (int i = 0; i < m->nl; i++)
         fds[n++] = m->lfds[i];
     if (m->pfd >= 0)
         fds[n++] = m->pfd;
+    /* The new master's workers read the same hand-off channel, so our
+     * workers, retired by WINCH, hand their connections to them. */
+    if (m->hofd[0] >= 0 && m->hofd[1] >= 0) {
+        fds[n++] = m->hofd[0];
+        fds[n++] = m->hofd[1];
+    }
     pid_t pid = upgrade_spawn(m->argv, fds, n);
     if (pid < 0) {
         log_error(MG_LOG_ALERT, errno, "starting the new binary failed");
@@ -376,7 +383,7 @@ static void handle_signal(master_t *m, int sig)
 
 int master_run(conf_t *conf, int argc, char **argv)
 {
-    master_t m0 = {.conf = conf, .argc = argc, .argv = argv, .pfd = -1};
+    master_t m0 = {.conf = conf, .argc = argc, .argv = argv, .pfd = -1, .hofd = {-1, -1}};
     master_t *m = &m0;
     char err[1024];
     sigset_t set;
@@ -384,9 +391,14 @@ int master_run(conf_t *conf, int argc, char **argv)
     upgrade_init();
     sd_notify_init();
     m->watchdog_ms = sd_watchdog_usec() / 1000;
-    m->ninherited = upgrade_inherited(m->inherited, CONF_MAX_LISTEN + 1);
+    m->ninherited = upgrade_inherited(m->inherited, CONF_MAX_LISTEN + 1, m->hofd);
     if (m->ninherited < 0)
         m->ninherited = 0;
+    if ((m->hofd[0] < 0 || m->hofd[1] < 0) && handoff_channel(m->hofd) < 0) {
+        log_error(MG_LOG_WARN, errno,
+                  "no connection hand-off channel: reloads close idle keep-alive connections");
+        m->hofd[0] = m->hofd[1] = -1;
+    }
 
     if (open_logs(conf) < 0)
         return 1;

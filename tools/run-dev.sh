@@ -19,8 +19,9 @@ G="error_log stderr info; ${MAGICD_DIRECTIVES:-}"
 M=("$BIN" -c conf/magicd.conf -g "$G")
 # Older versions kept make run's state in ./run (with -p): carry it over
 # rather than make a second key.
-if [ -d run ] && [ ! -e conf/run ] && [ -f run/magicd.key ]; then
-    mv run conf/run
+if [ -f run/magicd.key ] && [ ! -e conf/run/magicd.key ]; then
+    mkdir -p conf/run
+    mv run/* conf/run/ && rmdir run 2>/dev/null || true
     echo "make run: moved ./run (the state of an older make run) to conf/run" >&2
 fi
 mkdir -p conf/run
