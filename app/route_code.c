@@ -39,7 +39,7 @@
 #include "core/metrics.h"
 #include "core/ratelimit.h"
 
-#define CODE_TICKET_MAX 1024
+#define CODE_TICKET_MAX TOKEN_CODE_MAX
 
 static void code_refuse(app_t *app, http_conn_t *c, unsigned mx, int status, const char *msg)
 {
@@ -163,5 +163,5 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
     }
     mx_inc(&app->self->metrics, MX_CODE_OK);
     mx_inc(&app->self->metrics, MX_REDEEMED_CODE);
-    route_sign_in(app, c, req, t.email, t.iat, now);
+    route_sign_in(app, c, req, t.email, t.iat, t.rd, now);
 }

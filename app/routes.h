@@ -21,10 +21,10 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
 void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token);
 void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token);
 void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
-/* The end of a successful redeem (link or code): session cookie, 303 to the
- * protected page. */
+/* The end of a successful redeem (link or code): session cookie, then to
+ * the return-to rd (or the default page). */
 void route_sign_in(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
-                   uint64_t link_iat, uint64_t now);
+                   uint64_t link_iat, const char *rd, uint64_t now);
 void route_secure_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);

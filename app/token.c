@@ -35,8 +35,12 @@
 #define TOK_PURPOSE_LINK 'L'
 #define TOK_PURPOSE_SESSION 'R' /* 'S' was the session without a record */
 #define TOK_PURPOSE_CODE 'C'
-/* The largest plaintext: a session (a code ticket is smaller). */
-#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
+/* The largest claims record: link, session or code ticket. */
+#define TOK_LINK_BIN (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
+#define TOK_SESSION_BIN (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
+#define TOK_CODE_BIN (TOKEN_OVERHEAD + TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
+#define TOK_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define TOK_BIN_MAX TOK_MAX2(TOK_MAX2(TOK_LINK_BIN, TOK_SESSION_BIN), TOK_CODE_BIN)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -238,11 +242,12 @@ int token_new_id(uint8_t id[16])
 int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_out[16], char *out,
                        size_t outsz)
 {
-    uint8_t pt[TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX];
+    uint8_t pt[TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX];
     size_t elen = strnlen(c->email, sizeof(c->email));
+    size_t rlen = strnlen(c->rd, sizeof(c->rd));
     int r;
 
-    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || rlen > RETURN_URL_MAX)
         return -1;
     if (tok_id_zero(c->id)) {
         if (token_new_id(pt) < 0)
@@ -254,7 +259,13 @@ int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_o
     tok_put64(pt + 32, c->iat);
     tok_put64(pt + 40, c->exp);
     memcpy(pt + TOKEN_LINK_FIXED, c->email, elen);
-    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_LINK, pt, TOKEN_LINK_FIXED + elen, out, outsz);
+    size_t n = TOKEN_LINK_FIXED + elen;
+    if (rlen) {
+        pt[n++] = 0;
+        memcpy(pt + n, c->rd, rlen);
+        n += rlen;
+    }
+    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_LINK, pt, n, out, outsz);
     if (r >= 0 && id_out)
         memcpy(id_out, pt, 16);
     OPENSSL_cleanse(pt, sizeof(pt));
@@ -275,9 +286,20 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_LINK_FIXED ||
-        tok_email(pt + TOKEN_LINK_FIXED, len - TOKEN_LINK_FIXED, out->email) != TOK_OK)
+    if (len < TOKEN_LINK_FIXED)
         return TOK_MALFORMED;
+    const uint8_t *em = pt + TOKEN_LINK_FIXED, *nul = memchr(em, 0, len - TOKEN_LINK_FIXED);
+    size_t elen = nul ? (size_t)(nul - em) : len - TOKEN_LINK_FIXED;
+    if (tok_email(em, elen, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    out->rd[0] = 0;
+    if (nul) {
+        size_t rlen = len - TOKEN_LINK_FIXED - elen - 1;
+        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
+            return TOK_MALFORMED;
+        memcpy(out->rd, nul + 1, rlen);
+        out->rd[rlen] = 0;
+    }
     memcpy(out->id, pt, 16);
     memcpy(out->bind, pt + 16, 16);
     out->iat = tok_get64(pt + 32);
@@ -338,11 +360,12 @@ tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, 
 
 int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size_t outsz)
 {
-    uint8_t pt[TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX];
+    uint8_t pt[TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX];
     size_t elen = strnlen(t->email, sizeof(t->email));
+    size_t rlen = strnlen(t->rd, sizeof(t->rd));
     int r;
 
-    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || rlen > RETURN_URL_MAX)
         return -1;
     memcpy(pt, t->id, 16);
     memcpy(pt + 16, t->bind, 16);
@@ -351,7 +374,13 @@ int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size
     memcpy(pt + 48, t->mac, 16);
     pt[64] = t->known ? 1 : 0;
     memcpy(pt + TOKEN_CODE_FIXED, t->email, elen);
-    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_CODE, pt, TOKEN_CODE_FIXED + elen, out, outsz);
+    size_t n = TOKEN_CODE_FIXED + elen;
+    if (rlen) { /* as in a link: NUL, then the return-to */
+        pt[n++] = 0;
+        memcpy(pt + n, t->rd, rlen);
+        n += rlen;
+    }
+    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_CODE, pt, n, out, outsz);
     OPENSSL_cleanse(pt, sizeof(pt));
     return r;
 }
@@ -365,9 +394,20 @@ tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uin
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_CODE_FIXED ||
-        tok_email(pt + TOKEN_CODE_FIXED, len - TOKEN_CODE_FIXED, out->email) != TOK_OK)
+    if (len < TOKEN_CODE_FIXED)
         return TOK_MALFORMED;
+    const uint8_t *em = pt + TOKEN_CODE_FIXED, *nul = memchr(em, 0, len - TOKEN_CODE_FIXED);
+    size_t elen = nul ? (size_t)(nul - em) : len - TOKEN_CODE_FIXED;
+    if (tok_email(em, elen, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    out->rd[0] = 0;
+    if (nul) {
+        size_t rlen = len - TOKEN_CODE_FIXED - elen - 1;
+        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
+            return TOK_MALFORMED;
+        memcpy(out->rd, nul + 1, rlen);
+        out->rd[rlen] = 0;
+    }
     memcpy(out->id, pt, 16);
     memcpy(out->bind, pt + 16, 16);
     out->iat = tok_get64(pt + 32);

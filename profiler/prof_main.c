@@ -35,7 +35,6 @@
 #include "sampler/prof_ring.h"
 #include "profiler/prof_server.h"
 
-
 prof_sym_t *prof_srv_sym(prof_srv_t *s)
 {
     if (!s->sym)
@@ -166,8 +165,7 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     if (atomic_load(&prof_ctl(shm)->continuous))
         ev_timer_set(s->loop, &s->drain_timer, 100);
     prof_srv_sym(s);
-    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host,
-               c->prof.listen.port);
+    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host, c->prof.listen.port);
 
     for (;;) {
         ev_run_once(s->loop, 100);

@@ -180,6 +180,22 @@ with Magicd(workers=2, extra="rate_limit_email 100 1m;\nrate_limit_ip 1000 1m;")
     check(st == 403 and b"not right" in body, f"a code for an unknown address: {st}")
     print("ok: an unknown address gets the same page and form, and nothing is delivered")
 
+# the code honours the return-to the link carries
+with Magicd(workers=1, extra="rate_limit_email 100 1m;\n"
+            "allowed_return_urls https://app.example.com/*;") as srv:
+    r = Browser(srv)
+    r.login_page()
+    st, _, body = r.req("POST", "/magic/generate",
+                        "email=demo%40example.com&rd=https%3A%2F%2Fapp.example.com%2Freport%3Fq%3D1",
+                        {"Content-Type": "application/x-www-form-urlencoded"})
+    check(st == 200, f"generate with rd: {st}")
+    ticket = code_form(body)
+    d = srv.outbox_links()[-1]
+    st, h, _ = send_code(r, ticket, d["code"])
+    check(st == 303 and h.get("location") == "https://app.example.com/report?q=1",
+          f"code with a return-to: {st} {h.get('location')}")
+    print("ok: the code brings the browser back to the link's return-to")
+
 with Magicd(workers=1, extra="link_ttl 2s;\nrate_limit_email 100 1m;") as srv:
     h = Browser(srv)
     h.login_page()
