@@ -16,6 +16,7 @@
 #include "core/keyfile.h"
 #include "core/request_id.h"
 #include "core/shm.h"
+#include "app/mail.h"
 #include "app/static.h"
 #include "app/template.h"
 
@@ -38,7 +39,8 @@ typedef struct app {
     int poll_failing; /* the revocation log could not be read last time */
     tpl_set_t tpl;
     static_set_t statics;
-    buf_t render; /* page bodies are rendered here: reused, not malloc'd per request */
+    mail_set_t mail; /* the mail languages, to pick one per request */
+    buf_t render;    /* page bodies are rendered here: reused, not malloc'd per request */
     request_id_gen_t rid;
 } app_t;
 
