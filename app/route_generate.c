@@ -6,9 +6,12 @@
  *   2. per-client-IP rate limit                                  -> 429
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
- *   5. look the user up; if known (or signup on), seal a link bound to this
- *      browser's CSRF token and deliver it.
- *   6. with `delivery smtp` the request is parked (gen_park) until the
+ *   5. who may sign in (app/access.h): an address outside the configured
+ *      domains gets a clear "not allowed" page                  -> 403
+ *   6. look the user up; if known (or allowed to join), seal a link bound
+ *      to this browser's CSRF token, with the return-to (field `rd`, when
+ *      allowed_return_urls allows it), and deliver it.
+ *   7. with `delivery smtp` the request is parked (gen_park) until the
  *      worker's group commit has the link on stable storage; an address
  *      without an account rides in the same batch as a decoy.
  * The answer is the same page whether or not the address has an account,
@@ -23,18 +26,34 @@
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "app/access.h"
 #include "core/strcat.h"
 #include "app/body.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
 #include "core/ratelimit.h"
+#include "app/return_to.h"
 #include "app/routes.h"
 #include "app/store.h"
 #include "app/user_cache.h"
 #include "app/token.h"
 
-#define LINK_MAX 1024
+#define LINK_MAX TOKEN_LINK_MAX
+/* A link is one line of a mail, and the mailer refuses lines past 900
+ * bytes; a return-to that would make the link longer is dropped (the
+ * browser lands on default_return_url) rather than the link lost. */
+#define LINK_URL_SAFE 900
+
+/* The return-to the form or JSON body carries, canonical when allowed, else
+ * "" (the default applies at verify). */
+static void read_rd(const app_t *app, const http_request_t *req, char out[RETURN_URL_MAX + 1])
+{
+    char raw[RETURN_URL_MAX + 1];
+    out[0] = 0;
+    if (body_text(req, "rd", raw, sizeof raw) == 1)
+        return_to_allowed(&app->conf->auth, raw, strlen(raw), out);
+}
 
 /* BASE/magic/verify/TOKEN into out (no printf: this is per request). */
 static void link_url(app_t *app, const http_request_t *req, const char *token, char *out, size_t n)
@@ -177,8 +196,15 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
 
+    if (!access_domain_ok(&cf->auth, email)) {
+        char msg[CONF_MAX_EMAIL_DOMAINS * 260];
+        access_refusal(&cf->auth, msg, sizeof msg);
+        page_refuse(app, c, 403, "Not allowed to sign in here", msg);
+        return;
+    }
     int known = user_cache_exists(app->users, app->store, email, now_ms);
-    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0) {
+    if (known == 0 && access_may_join(&cf->auth, email) &&
+        store_user_add(app->store, email, 0) >= 0) {
         known = 1;
         user_cache_put(app->users, email, 1); /* our own write: data_version does not move */
     }
@@ -196,22 +222,32 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
     cl.exp = now + cf->auth.link_ttl_ms / 1000;
+    read_rd(app, req, cl.rd);
     char token[LINK_MAX], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
         page_error(app, c, 500, "Could not create a sign-in link.");
         return;
     }
+    link_url(app, req, token, url, sizeof url);
+    if (strlen(url) > LINK_URL_SAFE && cl.rd[0]) {
+        log_info("return-to for %s dropped: the link would be %zu bytes long", email, strlen(url));
+        cl.rd[0] = 0;
+        memcpy(cl.id, id, sizeof id); /* same link id, sealed again without it */
+        if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
+            page_error(app, c, 500, "Could not create a sign-in link.");
+            return;
+        }
+        link_url(app, req, token, url, sizeof url);
+    }
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */
-        link_url(app, req, token, url, sizeof url);
         gen_park(app, c, email, url, cl.exp, id, known == 1);
         return;
     }
     char link_html[LINK_MAX + 200] = "";
     if (known == 1) {
-        link_url(app, req, token, url, sizeof url);
         if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
             log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
             page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");

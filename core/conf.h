@@ -15,8 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/return_url.h"
+
 #define CONF_PATH_MAX 512
 #define CONF_MAX_LISTEN 4
+#define CONF_MAX_RETURN_URLS 16   /* allowed_return_urls patterns */
+#define CONF_MAX_EMAIL_DOMAINS 32 /* allow_email_domain entries */
+#define CONF_PATTERN_MAX 256
 
 typedef enum { DELIVERY_LOG = 0, DELIVERY_OUTBOX, DELIVERY_SMTP, DELIVERY_RESPONSE } delivery_t;
 typedef enum { ACCESS_LOG_COMBINED = 0, ACCESS_LOG_JSON } access_log_format_t;
@@ -74,8 +79,16 @@ typedef struct {
     uint64_t session_ttl_ms;
     uint64_t session_idle_timeout_ms; /* 0: none */
     int cookie_secure;
+    char cookie_domain[256]; /* "" = host-only cookies */
     char users_db[CONF_PATH_MAX];
     int signup;
+    /* who may sign in without an account; when set, nobody else may */
+    char allow_email_domains[CONF_MAX_EMAIL_DOMAINS][256];
+    int nallow_email_domains;
+    /* return-to: globs a return URL must match, and where to go otherwise */
+    char allowed_return_urls[CONF_MAX_RETURN_URLS][CONF_PATTERN_MAX];
+    int nallowed_return_urls;
+    char default_return_url[RETURN_URL_MAX + 1]; /* canonical (core/return_url.h) */
 } conf_auth_t;
 
 typedef struct {
