@@ -236,9 +236,13 @@ def journey(srv, nport, applog):
     # 4. Groups: demo is in none, boss is in admins.
     st, h, body = c.req("GET", "/admin/panel")
     check(st == 403, f"/admin/ for a user outside the group: {st}, want 403")
-    check(b"admins" in body or b"not allowed" in body.lower() or b"403" in body,
-          f"403 page says nothing: {body[:300]}")
-    print("ok: user outside the group -> 403")
+    text = body.decode(errors="replace")
+    title = re.search(r'<h1 id="error-title">([^<]*)</h1>', text)
+    msg = re.search(r'<p id="error-message">([^<]*)</p>', text)
+    check('data-page="error"' in text and title and title.group(1) != "Forbidden" and msg and
+          DEMO in msg.group(1) and "admins" in msg.group(1),
+          f"the 403 is not magicd's page naming the user and the group: {text[:400]}")
+    print(f"ok: user outside the group -> 403 {title.group(1)!r}: {msg.group(1)!r}")
     b = Client(nport)
     echo = sign_in(b, srv, "/admin/panel", BOSS)
     groups = hdr(echo, "X-Auth-Request-Groups")
