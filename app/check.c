@@ -9,8 +9,11 @@
  */
 #include "app/check.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/static.h"
 #include "app/template.h"
@@ -36,8 +39,29 @@ static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char
     return 0;
 }
 
+/* A file every worker opens for appending (created if missing, as the
+ * worker would): a directory that does not exist is found here, not by
+ * each worker in turn. */
+static int appendable(const char *path, const char *what, char *err, size_t errsz)
+{
+    if (!path[0] || !strcmp(path, "off") || !strcmp(path, "stderr"))
+        return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int app_check_files(const conf_t *c, char *err, size_t errsz)
 {
+    if (appendable(c->log.access_log, "access log", err, errsz) < 0)
+        return -1;
+    if (c->smtp.delivery == DELIVERY_OUTBOX &&
+        appendable(c->smtp.delivery_arg, "outbox", err, errsz) < 0)
+        return -1;
     tpl_set_t tpl;
     if (tpl_load_set(&tpl, c->http.html_root, err, errsz) < 0)
         return -1;

@@ -160,7 +160,7 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
 static int deliver_smtp(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                         const uint8_t id[16])
 {
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     int rc = spool_enqueue(d->path, email, link_url, expires_s, id, d->err, sizeof(d->err));
     prof_block_end(t, "spool_enqueue");
     return rc;
@@ -173,7 +173,7 @@ static int deliver_outbox(deliver_t *d, const char *email, const char *link_url,
     char line[DELIVER_LINE_MAX];
     int n = deliver_outbox_line(email, link_url, expires_s, id, line, sizeof(line));
     ssize_t w;
-    uint64_t t;
+    prof_block_t t;
 
     if (n < 0) {
         snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);

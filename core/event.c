@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/prof_hooks.h"
 
 #define EV_BATCH 256
 
@@ -214,7 +215,9 @@ int ev_run_once(ev_loop_t *l, int max_wait_ms)
         if (wait < 0 || until < wait)
             wait = until;
     }
+    uint64_t idle = prof_idle_begin(); /* off-CPU profile: waiting for events */
     int n = epoll_wait(l->epfd, l->events, EV_BATCH, wait);
+    prof_idle_end(idle);
     l->now_ms = clock_mono_ms();
     if (n < 0) {
         if (errno == EINTR)

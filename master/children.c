@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -344,14 +345,34 @@ int children_wait_ready(master_t *m, int timeout_ms)
         for (int i = 0; i < MAX_CHILDREN; i++) {
             child_t *ch = &m->children[i];
             if (ch->pid > 0 && ch->type == CHILD_WORKER &&
-                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0)
+                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0) {
+                /* Dead before ready: say so now rather than wait it out.
+                 * WNOWAIT leaves the child for the main loop to reap. */
+                siginfo_t si = {0};
+                if (waitid(P_PID, (id_t)ch->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                    si.si_pid == ch->pid)
+                    return CHILDREN_EXITED;
                 ready = 0;
+            }
         }
         if (ready)
             return 0;
         usleep(5000);
     }
     return -1;
+}
+
+/* The profiler outlives a reload when its socket does: a CPU profile
+ * running across the HUP keeps sampling the old and the new workers, and
+ * its archive of exited workers' records stays. Making it part of the new
+ * generation is all it takes: retire_old passes it by. */
+void children_adopt_profiler(master_t *m)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->type == CHILD_PROFILER && !ch->quitting)
+            ch->generation = m->generation;
+    }
 }
 
 void children_config_changed(master_t *m)

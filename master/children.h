@@ -74,9 +74,13 @@ void children_exited(master_t *m, child_t *ch, int crashed);
 uint64_t children_next_respawn(master_t *m);
 /* SIGKILL retired children past their shutdown timeout. */
 void children_kill_overdue(master_t *m, uint64_t now);
-/* Wait until every worker has published its pid as ready. 0 or -1. */
+/* Wait until every worker has published its pid as ready: 0, -1 (timed
+ * out) or CHILDREN_EXITED. */
 int children_wait_ready(master_t *m, int timeout_ms);
+#define CHILDREN_EXITED 1 /* children_wait_ready: a worker exited before it was ready */
 /* Apply config-dependent state (profiler control block) after load/reload. */
 void children_config_changed(master_t *m);
+/* After a reload that kept the profiler socket: keep the profiler too. */
+void children_adopt_profiler(master_t *m);
 
 #endif

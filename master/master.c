@@ -15,8 +15,10 @@
  * periodic work (sd_notify STATUS and watchdog, shutdown deadline).
  *
  *   HUP   reload: parse the file again; if it is bad, log why and keep
- *         running; if good, start a new generation of workers (and a new
- *         profiler), then QUIT the old ones, which finish what they have.
+ *         running; if good, start a new generation of workers, then QUIT
+ *         the old ones, which finish what they have. The profiler is kept
+ *         while its socket is (profiles span the reload; what it takes
+ *         from the config follows through prof_ctl in shm).
  *   QUIT  graceful stop (children finish in-flight requests, bounded by
  *         shutdown_timeout, after which they are killed).
  *   TERM, INT  fast stop.
@@ -136,6 +138,13 @@ static int open_logs(const conf_t *c)
     return 0;
 }
 
+/* A socket's identity: the same fd number may be a new socket. */
+static ino_t sock_ino(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
 static void reload(master_t *m)
 {
     log_notice("reconfiguring (signal HUP)");
@@ -154,6 +163,8 @@ static void reload(master_t *m)
     if (preflight_run(nc, &nk, err, sizeof err) < 0)
         goto fail;
     have_keys = 1;
+    int pfd0 = m->pfd;
+    ino_t pino0 = sock_ino(m->pfd);
     if (sockets_sync(m, nc, err, sizeof err) < 0)
         goto fail;
     keyring_wipe(&m->keys);
@@ -166,6 +177,8 @@ static void reload(master_t *m)
     m->generation++;
     atomic_store(&m->shm.hdr->generation, m->generation);
     children_config_changed(m);
+    if (m->pfd >= 0 && m->pfd == pfd0 && sock_ino(m->pfd) == pino0)
+        children_adopt_profiler(m);
     /* New generation first, then retire the old one: the listening sockets
      * never lack an accepting worker. */
     children_spawn_missing(m);
@@ -446,19 +459,29 @@ int master_run(conf_t *conf, int argc, char **argv)
         return 1;
     }
     proctitle_set("magicd: master process %s -c %s", argv[0], conf->file);
-    log_notice("magicd started: master %d, %d worker processes, listening on %s:%s", (int)getpid(),
-               conf->proc.worker_processes, conf->http.listen[0].host, conf->http.listen[0].port);
-    if (conf->smtp.delivery == DELIVERY_RESPONSE)
-        log_warn("\"delivery response\" shows magic links in the page (the original demo's "
-                 "behaviour): anyone who can type an address can sign in as it. Development only.");
-    if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
-        log_notice("public_url is not set: links are built from the request's Host header");
     children_spawn_missing(m);
-    if (children_wait_ready(m, 5000) == 0)
-        sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
-                   children_count(m, CHILD_WORKER, 1), (int)getpid());
-    else
-        log_warn("not every child reported ready within 5 s");
+    /* "started" is said once the workers serve, or are at least not dead:
+     * a worker that cannot start for a configuration reason stops the
+     * master here (reap), and the log then says why instead of "started". */
+    int ready = children_wait_ready(m, 5000);
+    if (ready == CHILDREN_EXITED)
+        reap(m);
+    if (!m->terminating) {
+        log_notice("magicd started: master %d, %d worker processes, listening on %s:%s",
+                   (int)getpid(), conf->proc.worker_processes, conf->http.listen[0].host,
+                   conf->http.listen[0].port);
+        if (conf->smtp.delivery == DELIVERY_RESPONSE)
+            log_warn(
+                "\"delivery response\" shows magic links in the page (the original demo's "
+                "behaviour): anyone who can type an address can sign in as it. Development only.");
+        if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
+            log_notice("public_url is not set: links are built from the request's Host header");
+        if (ready != -1) /* ready, or a crashed worker being replaced */
+            sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
+                       children_count(m, CHILD_WORKER, 1), (int)getpid());
+        else
+            log_warn("not every child reported ready within 5 s");
+    }
 
     while (!((m->quitting || m->terminating) && children_count(m, -1, 0) == 0)) {
         uint64_t now = clock_mono_ms();

@@ -1,5 +1,6 @@
 """A wrong html_root, or a template or static file that is missing or broken,
-is a configuration error: `magicd -t` fails naming the file, and starting
+or an access log or outbox in a directory that does not exist, is a
+configuration error: `magicd -t` fails naming the file, and starting
 fails at once with the reason, before the master says "started" and before
 the port accepts connections that no worker would answer. A reload with
 such a tree is refused and the server goes on with the old one.
@@ -20,8 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, ROOT, Magicd, check  # noqa: E402
 
 
-def test_conf(srv, html, expect):
-    srv.extra = f"html_root {html};"
+def test_conf(srv, html, expect, extra=""):
+    srv.extra = f"html_root {html};\n{extra}"
     srv.write_conf()
     r = srv.run_cli("-t", check_rc=False)
     check(r.returncode != 0 and expect in r.stderr and "test failed" in r.stderr,
@@ -67,6 +68,10 @@ def main():
     os.rename(os.path.join(html, "static", "app.js"), os.path.join(srv.tmp, "app.js"))
     test_conf(srv, html, "app.js")
     os.rename(os.path.join(srv.tmp, "app.js"), os.path.join(html, "static", "app.js"))
+    # Files every worker appends to, in a directory that does not exist.
+    nodir = os.path.join(srv.tmp, "no", "such", "dir")
+    test_conf(srv, html, "access log", f"access_log {nodir}/access.log;")
+    test_conf(srv, html, "outbox", f"delivery outbox {nodir}/outbox.jsonl;")
 
     srv.extra = f"html_root {html};"
     srv.write_conf()

@@ -60,6 +60,7 @@ typedef struct {
     int threads;
     double duration; /* seconds */
     double rate;     /* open loop: requests/s over all threads; 0 = closed loop */
+    int poisson;     /* open loop: exponential gaps (Poisson arrivals), not a fixed period */
     double timeout;  /* seconds, per request (and per connect) */
     lt_scenario_kind scenario;
     const char *scenario_name;
@@ -147,6 +148,7 @@ typedef struct lt_thread {
     uint64_t t0, end; /* ns, CLOCK_MONOTONIC */
     /* open loop schedule: request k is due at sched_next + k * interval */
     uint64_t sched_next, interval;
+    uint64_t arr_rng; /* --poisson: xorshift state of the arrival schedule */
     uint64_t timer_armed;
     int *idle; /* open loop: stack of idle connections */
     int nidle;

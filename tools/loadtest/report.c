@@ -87,7 +87,7 @@ void lt_report(FILE *f, const lt_opts_t *o, const lt_stats_t *s, double secs)
     fprintf(f, "loadtest: %s %s  %d connections, %d threads, %.1fs, ", o->scenario_name, o->url,
             o->connections, o->threads, o->duration);
     if (o->rate > 0)
-        fprintf(f, "open loop at %.0f req/s\n", o->rate);
+        fprintf(f, "open loop at %.0f req/s%s\n", o->rate, o->poisson ? " (Poisson arrivals)" : "");
     else
         fprintf(f, "closed loop\n");
     fprintf(f, "  requests     %llu in %.2fs\n", (unsigned long long)s->requests, secs);

@@ -7,7 +7,8 @@
  * a prefix, a path) is not found; a file too large, too many files, or a
  * missing directory is an error naming it (the alternative is a page whose
  * script silently 404s). app_check_files checks a whole html_root: pages,
- * partials, the static directory, and every /static/NAME a page refers to.
+ * partials, the static directory, and every /static/NAME a page refers to,
+ * and that the access log can be opened.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,17 @@ static void test_check_files(void)
     conf_t *c = calloc(1, sizeof *c);
     conf_defaults(c);
     char err[1024] = "";
+    /* An access log in a directory that does not exist. */
+    snprintf(c->http.html_root, sizeof c->http.html_root, "html");
+    snprintf(c->log.access_log, sizeof c->log.access_log, "%s/no/such/access.log", dir);
+    CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "access log") &&
+              strstr(err, "No such file"),
+          "access log: %s", err);
+    snprintf(c->log.access_log, sizeof c->log.access_log, "%s/access.log", dir);
+    CHECK(app_check_files(c, err, sizeof err) == 0, "access log: %s", err);
+    struct stat st;
+    CHECK(stat(c->log.access_log, &st) == 0, "created, as a worker would");
+    snprintf(c->log.access_log, sizeof c->log.access_log, "off");
     /* The shipped tree passes. */
     snprintf(c->http.html_root, sizeof c->http.html_root, "html");
     CHECK(app_check_files(c, err, sizeof err) == 0, "shipped html/: %s", err);
