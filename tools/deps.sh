@@ -7,8 +7,8 @@
 #                          go tool pprof -http and -svg)
 #   tools/deps.sh build    only what `make` needs (libpq, hiredis: the shared
 #                          store of several nodes, docs/nodes.md)
-#   postgresql, redis-server: the integration tests start throwaway servers
 #   tools/deps.sh container   podman and what builds the base image
+# postgresql and redis-server: the integration tests start throwaway servers.
 set -euo pipefail
 
 BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev libelf-dev
