@@ -29,6 +29,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->shm = shm;
     app->self = shm_slot(shm, slot);
     request_id_init(&app->rid);
+    app->conns = shm_slot_conns(shm, slot);
     app->rl_zone = shm_ratelimit_zone(shm);
     app->rv_zone = shm_revoke_zone(shm);
     app->keys = *keys;
@@ -95,8 +96,13 @@ void app_handle(http_conn_t *c, http_request_t *req, void *ctx)
 {
     app_t *app = ctx;
     /* named for the access log and the CPU samples taken while it runs */
-    request_id_assign(&app->rid, req);
-    request_id_publish(app->self, req->request_id);
+    /* kept in the connection's shm entry, where the access log takes it */
+    char local[REQUEST_ID_MAX];
+    char *id = c->slot >= 0 && (uint32_t)c->slot < app->shm->hdr->conns_per_slot
+                   ? app->conns[c->slot].request_id
+                   : local;
+    request_id_assign(&app->rid, req, id);
+    request_id_publish(app->self, id);
     route_dispatch(app, c, req, &app->self->route);
     request_id_clear(app->self);
 }

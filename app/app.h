@@ -42,6 +42,7 @@ typedef struct app {
     mail_set_t mail; /* the mail languages, to pick one per request */
     buf_t render;    /* page bodies are rendered here: reused, not malloc'd per request */
     request_id_gen_t rid;
+    shm_conn_t *conns; /* this worker's connection table (request ids) */
 } app_t;
 
 /* keys: loaded by the master (which keeps root-only key files readable

@@ -101,8 +101,8 @@ static void put_escaped(buf_t *b, const char *s, size_t n, int json)
     buf_append(b, s + run, n - run);
 }
 
-void access_log_write(access_log_t *al, const char *peer, const http_request_t *req, int status,
-                      size_t bytes, uint64_t usec)
+void access_log_write(access_log_t *al, const char *peer, const http_request_t *req,
+                      const char *request_id, int status, size_t bytes, uint64_t usec)
 {
     if (!al)
         return;
@@ -134,8 +134,8 @@ void access_log_write(access_log_t *al, const char *peer, const http_request_t *
         /* nginx's combined, then the request id as nginx's $request_id is
          * usually logged: a last quoted field ("-" when there is none) */
         buf_append(b, "\" \"", 3);
-        if (have_req && req->request_id[0])
-            buf_puts(b, req->request_id);
+        if (have_req && request_id && request_id[0])
+            buf_puts(b, request_id);
         else
             buf_append(b, "-", 1);
         buf_append(b, "\"\n", 2);
@@ -156,8 +156,8 @@ void access_log_write(access_log_t *al, const char *peer, const http_request_t *
         if (have_req)
             put_escaped(b, req->user_agent.p, req->user_agent.n, 1);
         buf_puts(b, "\",\"request_id\":\"");
-        if (have_req)
-            buf_puts(b, req->request_id); /* a sane token: nothing to escape */
+        if (have_req && request_id)
+            buf_puts(b, request_id); /* a sane token: nothing to escape */
         buf_puts(b, "\"}\n");
     }
     if (b->len >= al->flush_at)

@@ -23,8 +23,8 @@ typedef struct access_log access_log_t;
 /* NULL path or "off": returns NULL (logging disabled) with *err unset. */
 access_log_t *access_log_open(const char *path, access_log_format_t fmt, size_t bufsize, char *err,
                               size_t errsz);
-void access_log_write(access_log_t *al, const char *peer, const http_request_t *req, int status,
-                      size_t bytes, uint64_t usec);
+void access_log_write(access_log_t *al, const char *peer, const http_request_t *req,
+                      const char *request_id, int status, size_t bytes, uint64_t usec);
 int access_log_flush(access_log_t *al);
 int access_log_reopen(access_log_t *al);
 void access_log_close(access_log_t *al);

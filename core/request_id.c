@@ -4,6 +4,7 @@
 #include "core/request_id.h"
 
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,16 +40,22 @@ static void rid_hex(char *out, uint32_t v)
     }
 }
 
-void request_id_assign(request_id_gen_t *g, http_request_t *req)
+void request_id_assign(request_id_gen_t *g, const http_request_t *req, char *out)
 {
-    if (rid_sane(&req->request_id_hdr)) {
-        memcpy(req->request_id, req->request_id_hdr.p, req->request_id_hdr.n);
-        req->request_id[req->request_id_hdr.n] = 0;
-        return;
+    for (int i = 0; i < req->nheaders; i++) {
+        const http_header_t *h = &req->headers[i];
+        if (h->name.n == 12 && !strncasecmp(h->name.p, "x-request-id", 12)) {
+            if (rid_sane(&h->value)) {
+                memcpy(out, h->value.p, h->value.n);
+                out[h->value.n] = 0;
+                return;
+            }
+            break;
+        }
     }
-    rid_hex(req->request_id, g->prefix);
-    rid_hex(req->request_id + 8, ++g->counter);
-    req->request_id[16] = 0;
+    rid_hex(out, g->prefix);
+    rid_hex(out + 8, ++g->counter);
+    out[16] = 0;
 }
 
 void request_id_publish(shm_worker_t *w, const char *id)

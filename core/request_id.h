@@ -28,8 +28,9 @@ typedef struct {
 } request_id_gen_t;
 
 void request_id_init(request_id_gen_t *g);
-/* Fill req->request_id. */
-void request_id_assign(request_id_gen_t *g, http_request_t *req);
+/* The id of req into out[REQUEST_ID_MAX]. */
+#define REQUEST_ID_MAX 40
+void request_id_assign(request_id_gen_t *g, const http_request_t *req, char *out);
 void request_id_publish(shm_worker_t *w, const char *id);
 void request_id_clear(shm_worker_t *w);
 /* SIGPROF side: copy the current id into out[40]; 0 when none or torn. */

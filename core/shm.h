@@ -54,7 +54,8 @@ typedef struct shm_conn {
     uint64_t accepted_ms; /* CLOCK_MONOTONIC ms */
     uint64_t state_ms;
     char peer[48];
-    char request[120]; /* request line of the current/last request */
+    char request[120];   /* request line of the current/last request */
+    char request_id[40]; /* its id (core/request_id.h): access log, profiles */
 } shm_conn_t;
 
 enum { SHM_ST_1XX, SHM_ST_2XX, SHM_ST_3XX, SHM_ST_4XX, SHM_ST_5XX, SHM_ST_N };

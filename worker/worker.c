@@ -172,7 +172,8 @@ static void conn_done(http_conn_t *c, int status, size_t bytes, uint64_t usec, v
     if (c->slot >= 0)
         w->conns[c->slot].route = route;
     mx_request(&s->metrics, route, status, usec);
-    access_log_write(w->alog, c->peer_str, c->req, status, bytes, usec);
+    access_log_write(w->alog, c->peer_str, c->req,
+                     c->slot >= 0 ? w->conns[c->slot].request_id : NULL, status, bytes, usec);
 }
 
 static void flush_log(ev_loop_t *l, ev_timer_t *t)

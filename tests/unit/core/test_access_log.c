@@ -68,8 +68,7 @@ static void test_combined(void)
     http_request_t req;
     parse(&req, RAW);
     time_t before = time(NULL);
-    snprintf(req.request_id, sizeof req.request_id, "req-7");
-    access_log_write(al, "127.0.0.1", &req, 200, 1234, 567);
+    access_log_write(al, "127.0.0.1", &req, "req-7", 200, 1234, 567);
     CHECK(access_log_pending(al) > 0 && file_size(path) == 0,
           "buffered: %zu bytes pending, %zu in the file", access_log_pending(al), file_size(path));
     CHECK(access_log_flush(al) == 0 && access_log_pending(al) == 0);
@@ -90,7 +89,7 @@ static void test_combined(void)
           "one line");
 
     /* No request (a 400 before the request line parsed): "-" fields. */
-    access_log_write(al, "::1", NULL, 400, 0, 0);
+    access_log_write(al, "::1", NULL, NULL, 400, 0, 0);
     access_log_flush(al);
     got = slurp(path);
     CHECK(got && strstr(got, "\n::1 - - [") && strstr(got, "] \"-\" 400 0 \"-\" \"-\" \"-\"\n"),
@@ -99,7 +98,7 @@ static void test_combined(void)
     /* A hostile user agent cannot start a new line or close the quote. */
     http_request_t evil;
     parse(&evil, "GET /x HTTP/1.0\r\nUser-Agent: a\"b\\c\xe9\r\n\r\n");
-    access_log_write(al, "10.0.0.1", &evil, 404, 9, 1);
+    access_log_write(al, "10.0.0.1", &evil, NULL, 404, 9, 1);
     access_log_close(al); /* flushes */
     got = slurp(path);
     const char *line = got ? strstr(got, "10.0.0.1 ") : NULL;
@@ -146,10 +145,10 @@ static void test_json(void)
         return;
     http_request_t req;
     parse(&req, RAW);
-    access_log_write(al, "127.0.0.1", &req, 303, 42, 1500);
+    access_log_write(al, "127.0.0.1", &req, NULL, 303, 42, 1500);
     http_request_t evil;
     parse(&evil, "POST /a\"b HTTP/1.1\r\nHost: x\r\nUser-Agent: q\"\\\r\n\r\n");
-    access_log_write(al, "127.0.0.2", &evil, 403, 7, 3);
+    access_log_write(al, "127.0.0.2", &evil, NULL, 403, 7, 3);
     access_log_flush(al);
     char *got = slurp(path);
     char *second = got ? strchr(got, '\n') : NULL;
@@ -195,12 +194,12 @@ static void test_buffer_threshold(void)
         return;
     http_request_t req;
     parse(&req, RAW);
-    access_log_write(al, "127.0.0.1", &req, 200, 1, 1);
+    access_log_write(al, "127.0.0.1", &req, NULL, 200, 1, 1);
     size_t one = access_log_pending(al);
     CHECK(one > 80 && one < 150 && file_size(path) == 0, "one line pending (%zu bytes)", one);
-    access_log_write(al, "127.0.0.1", &req, 200, 1, 1);
+    access_log_write(al, "127.0.0.1", &req, NULL, 200, 1, 1);
     CHECK(file_size(path) == 0, "under the buffer size: nothing written");
-    access_log_write(al, "127.0.0.1", &req, 200, 1, 1);
+    access_log_write(al, "127.0.0.1", &req, NULL, 200, 1, 1);
     CHECK(access_log_pending(al) == 0 && file_size(path) == 3 * one,
           "past it: one write of whole lines (%zu bytes in the file)", file_size(path));
     access_log_flush(al);
@@ -210,18 +209,18 @@ static void test_buffer_threshold(void)
     char p0[128];
     snprintf(p0, sizeof p0, "%s/unbuffered.log", dir);
     access_log_t *u = access_log_open(p0, ACCESS_LOG_COMBINED, 0, err, sizeof err);
-    access_log_write(u, "127.0.0.1", &req, 200, 1, 1);
+    access_log_write(u, "127.0.0.1", &req, NULL, 200, 1, 1);
     CHECK(u && access_log_pending(u) == 0 && file_size(p0) == one, "unbuffered");
     access_log_close(u);
 
     /* Reopen after the file was moved away: new lines go to a new file. */
-    access_log_write(al, "127.0.0.1", &req, 201, 1, 1);
+    access_log_write(al, "127.0.0.1", &req, NULL, 201, 1, 1);
     char moved[160];
     snprintf(moved, sizeof moved, "%s.1", path);
     CHECK(rename(path, moved) == 0);
     CHECK(access_log_reopen(al) == 0);
     CHECK(file_size(moved) == 4 * one, "the pending line went to the old file before reopening");
-    access_log_write(al, "127.0.0.1", &req, 202, 1, 1);
+    access_log_write(al, "127.0.0.1", &req, NULL, 202, 1, 1);
     access_log_close(al);
     char *got = slurp(path);
     CHECK(got && strstr(got, "\" 202 ") && !strstr(got, "\" 201 "), "new file: %s",
@@ -235,7 +234,7 @@ static void test_off_and_errors(void)
               strcmp(err, "unset") == 0,
           "off: disabled, no error");
     CHECK(access_log_open(NULL, ACCESS_LOG_COMBINED, 1024, err, sizeof err) == NULL);
-    access_log_write(NULL, "127.0.0.1", NULL, 200, 0, 0); /* disabled: a no-op */
+    access_log_write(NULL, "127.0.0.1", NULL, NULL, 200, 0, 0); /* disabled: a no-op */
     CHECK(access_log_flush(NULL) == 0 && access_log_pending(NULL) == 0);
     char path[160];
     snprintf(path, sizeof path, "%s/no/such/dir/access.log", dir);
