@@ -185,6 +185,36 @@ def wrong_browser(drv, s, srv, base, console):
     print(f"ok: link in another browser -> 403: {' '.join(text.split())!r}")
 
 
+def code_sign_in(s, srv, base, console):
+    """The code from the mail, typed into the "link sent" answer: a wrong one
+    is refused on the page, the right one signs in."""
+    seen = len(srv.outbox_links())
+    request_link(s, base, console)
+    rec = poll(lambda: srv.outbox_links()[-1] if len(srv.outbox_links()) > seen else None,
+               "a new link in the outbox")
+    code = rec.get("code", "")
+    check(len(code) == 6 and code.isdigit(), f"outbox line has no code: {rec}")
+    check(s.find("#code-form").displayed(), "no code form in the 'sent' answer")
+    if os.environ.get("MAGICD_SCREENSHOTS"):
+        s.set_window_size(800, 1000)
+        s.screenshot(os.path.join(os.environ["MAGICD_SCREENSHOTS"], "sent-code.png"))
+    wrong = "%06d" % ((int(code) + 1) % 1000000)
+    s.find("#code").send_keys(wrong)
+    s.find("#code-submit").click()
+    msg = s.wait_until(lambda: s.text_of("#code-result"), WAIT, what="the wrong-code message")
+    check("not right" in msg and "4 tries" in msg, f"wrong code message: {msg!r}")
+    check(s.find("#code-result").attribute("data-status") == "403", "wrong code status")
+    s.find("#code").clear()
+    s.find("#code").send_keys(code[:3] + " " + code[3:])
+    s.find("#code-submit").click()
+    s.wait_until(lambda: path_of(s.current_url) == "/secure/1", WAIT,
+                 what="the code to land on /secure/1")
+    who = s.wait_until(lambda: s.text_of("#whoami"), WAIT, what="#whoami after the code")
+    check(who.strip() == DEMO, f"#whoami shows {who!r} after the code")
+    console.drain()
+    print("ok: code form: a wrong code is refused on the page (4 tries left), the right one signs in")
+
+
 def behind_nginx(drv, console):
     why = nginx_front.available()
     if why:
@@ -269,6 +299,9 @@ def main():
             sign_out(s, console)
             reuse_link(s, link, console)
             wrong_browser(drv, s, srv, base, console)
+            code_sign_in(s, srv, base, console)
+
+
             behind_nginx(drv, console)
         except AssertionError:
             sys.stderr.write(f"---- browser at {s.current_url} ----\n{body_text(s)}\n")
