@@ -24,7 +24,8 @@ FUZZ_SRC_cookie      = core/http_parse.c
 FUZZ_SRC_body        = app/body.c app/email.c core/http_parse.c
 FUZZ_SRC_token       = app/token.c core/keyfile.c core/base64url.c core/log.c
 FUZZ_SRC_base64url   = core/base64url.c
-FUZZ_SRC_smtp_reply  = mailer/smtp.c core/spool.c core/log.c core/buf.c core/bufpool.c
+FUZZ_SRC_smtp_reply  = mailer/smtp.c app/mail.c app/template.c core/spool.c core/log.c core/buf.c \
+                       core/bufpool.c
 FUZZ_SRC_spool       = core/spool.c core/log.c
 FUZZ_SRC_prof_query  = profiler/prof_query.c core/http_parse.c
 FUZZ_SRC_return_url  = core/return_url.c
