@@ -1,10 +1,19 @@
 # magicd — build, test, run, install.
 #
-# Sources are picked up by directory so a new file needs no Makefile edit:
-#   core/ master/ worker/ profiler/  -> build/magicd
-#   tools/loadtest/                  -> build/loadtest
-#   tests/unit/test_*.c              -> build/tests/test_* (linked with every
-#                                       magicd object except master/main.o)
+# The code is in layers, each a folder and an archive, top to bottom:
+#
+#   cmd -> master -> {worker, profiler, mailer} -> app -> sampler -> core
+#
+# A layer may use only itself and the layers below it; tools/layers.sh
+# checks every #include before anything is compiled, and each unit test
+# links only its own layer's archive and those below (a test under
+# tests/unit/app/ gets libapp.a, libsampler.a and libcore.a), so an upward
+# call fails to link there too. Sources are picked up by directory, so a new
+# file needs no Makefile edit:
+#   LAYER/*.c                      -> build/libLAYER.a
+#   cmd/main.c + every archive     -> build/magicd
+#   tools/loadtest/                -> build/loadtest
+#   tests/unit/LAYER/test_*.c      -> build/tests/LAYER/test_*
 # `make check` runs the unit tests, then the integration tests (tests/run).
 
 CC      ?= cc
@@ -24,14 +33,34 @@ LDFLAGS ?=
 ALL_LDFLAGS = -Wl,--build-id -rdynamic $(SAN) $(LDFLAGS)
 LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lunwind -ldw -lelf -lz -lm -lpthread
 
-SRC_MAGICD = $(sort $(wildcard core/*.c master/*.c worker/*.c profiler/*.c mailer/*.c))
-OBJ_MAGICD = $(SRC_MAGICD:%.c=$(BUILD)/obj/%.o)
-OBJ_LIB    = $(filter-out $(BUILD)/obj/master/main.o,$(OBJ_MAGICD))
+# Top to bottom; a layer's archive may reference only those after it.
+LAYERS  = cmd master worker profiler mailer app sampler core
+below_master   = worker profiler mailer app sampler core
+below_worker   = app sampler core
+below_profiler = app sampler core
+below_mailer   = app sampler core
+below_app      = sampler core
+below_sampler  = core
+below_core     =
+below_cmd      = master $(below_master)
+# The layers a layer may link: itself and those below it.
+deps_of = $(1) $(below_$(1))
+lib     = $(BUILD)/lib$(1).a
+libs_of = $(foreach l,$(call deps_of,$(1)),$(call lib,$(l)))
+# The sampler interposes malloc and dlopen: nothing calls those symbols by
+# name, so its archive is linked whole or the interposers would be dropped.
+WHOLE   = -Wl,--whole-archive
+NOWHOLE = -Wl,--no-whole-archive
+link_libs = $(foreach l,$(1),$(if $(filter sampler,$(l)),$(WHOLE) $(call lib,$(l)) $(NOWHOLE),$(call lib,$(l))))
+
+src_of = $(sort $(filter-out cmd/main.c,$(wildcard $(1)/*.c)))
+obj_of = $(patsubst %.c,$(BUILD)/obj/%.o,$(call src_of,$(1)))
+OBJ_MAGICD = $(foreach l,$(LAYERS),$(call obj_of,$(l))) $(BUILD)/obj/cmd/main.o
 
 SRC_LOADTEST = $(sort $(wildcard tools/loadtest/*.c))
 OBJ_LOADTEST = $(SRC_LOADTEST:%.c=$(BUILD)/obj/%.o)
 
-SRC_UNIT  = $(sort $(wildcard tests/unit/test_*.c))
+SRC_UNIT  = $(sort $(wildcard tests/unit/*/test_*.c))
 BIN_UNIT  = $(SRC_UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run check check-asan unit integration bench loadtest install clean format \
@@ -46,27 +75,49 @@ deps:
 Q = $(if $(V),,@)
 say = $(if $(V),,@echo "  $(1) $(2)")
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(BUILD)/layers.ok
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/magicd: $(OBJ_MAGICD)
+# The include rule, checked before any object is built.
+$(BUILD)/layers.ok: tools/layers.sh $(wildcard $(foreach l,$(LAYERS),$(l)/*.[ch]) tests/unit/*/*.[ch] tools/loadtest/*.[ch])
+	@mkdir -p $(BUILD)
+	$(Q)tools/layers.sh
+	@touch $@
+
+define layer_rule
+$(call lib,$(1)): $(call obj_of,$(1))
+	$$(call say,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
+
+$(BUILD)/magicd: $(BUILD)/obj/cmd/main.o $(foreach l,$(LAYERS),$(call lib,$(l)))
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(call link_libs,$(LAYERS)) $(LIBS)
 
 $(BUILD)/loadtest: $(OBJ_LOADTEST)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm -lpthread
 
-# A unit test may link against tools/loadtest code too (histogram, response
-# parser): those objects minus loadtest's main.
+# A unit test links its layer and the layers below it, nothing else:
+# tests/unit/LAYER/test_x.c -> build/tests/LAYER/test_x. Tests of the load
+# generator (tests/unit/tools/) link its objects minus its main.
 OBJ_LOADTEST_LIB = $(filter-out $(BUILD)/obj/tools/loadtest/main.o,$(OBJ_LOADTEST))
 
-$(BUILD)/tests/%: tests/unit/%.c $(OBJ_LIB) $(OBJ_LOADTEST_LIB)
+define unit_rule
+$(BUILD)/tests/$(1)/%: tests/unit/$(1)/%.c $(call libs_of,$(1)) $(BUILD)/layers.ok
+	@mkdir -p $$(dir $$@)
+	$$(call say,TEST,$$@)
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$< $$(call link_libs,$(call deps_of,$(1))) $$(LIBS)
+endef
+$(foreach l,$(LAYERS),$(eval $(call unit_rule,$(l))))
+
+$(BUILD)/tests/tools/%: tests/unit/tools/%.c $(OBJ_LOADTEST_LIB) $(call lib,core)
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(OBJ_LIB) $(OBJ_LOADTEST_LIB) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(OBJ_LOADTEST_LIB) $(call lib,core) -lm -lpthread
 
 unit: $(BIN_UNIT)
 	@tests/run unit $(BIN_UNIT)

@@ -49,7 +49,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "mailer/smtp.h"
-#include "mailer/spool.h"
+#include "core/spool.h"
 
 #define MAILER_MAX_TRACKED 4096
 #define MAILER_RELAY_BASE_MS 1000ul

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mailer/spool.h"
+#include "core/spool.h"
 
 enum { SMTP_TLS_OFF = 0, SMTP_TLS_OPPORTUNISTIC = 1, SMTP_TLS_REQUIRED = 2 };
 

@@ -29,6 +29,7 @@
 #include "mailer/mailer.h"
 #include "master/privileges.h"
 #include "profiler/profiler.h"
+#include "sampler/sampler.h"
 #include "worker/worker.h"
 
 #define CRASH_WINDOW_MS 2000

@@ -48,7 +48,7 @@
 #include "master/preflight.h"
 #include "master/privileges.h"
 #include "master/upgrade.h"
-#include "worker/ratelimit.h"
+#include "core/ratelimit.h"
 
 #define STATUS_EVERY_MS 5000
 

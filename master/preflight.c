@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "worker/store.h"
+#include "app/store.h"
 
 typedef struct {
     int ok;

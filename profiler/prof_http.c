@@ -27,7 +27,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "profiler/prof_server.h"
-#include "profiler/prof_shm.h"
+#include "sampler/prof_shm.h"
 
 #define PP_TEXT "text/plain; charset=utf-8"
 #define PP_BIN "application/octet-stream"

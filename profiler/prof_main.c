@@ -21,6 +21,7 @@
  * prof_ctl.cpu_until_ms is a deadline, not a flag.
  */
 #include "profiler/profiler.h"
+#include "sampler/sampler.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,7 +31,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "profiler/prof_ring.h"
+#include "sampler/prof_ring.h"
 #include "profiler/prof_server.h"
 
 static volatile sig_atomic_t pm_quit, pm_term, pm_reopen;

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "core/shm.h"
-#include "profiler/prof_shm.h"
+#include "sampler/prof_shm.h"
 
 typedef struct {
     unsigned slot;

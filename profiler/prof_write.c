@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "core/route.h"
+#include "app/route.h"
 #include "profiler/prof_build.h"
 
 void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,

@@ -1,31 +1,18 @@
 /*
- * profiler.h - the profiler's entry points for the master and the workers.
+ * profiler.h - the profiler process's entry point, for the master.
  *
- *   master:  prof_ctl_init() after shm_create() and after each good reload;
- *            forks the profiler process, which runs profiler_main().
- *   worker:  prof_worker_init() once after fork, before its event loop;
- *            prof_worker_poll() every loop iteration (the loop wakes at
- *            least every 100 ms).
- *
- * How the pieces talk (no sockets, no locks): the profiler process writes
- * requests into prof_ctl in shm ("CPU samples wanted until T", "return
- * free memory"), workers notice them in prof_worker_poll() and arm or disarm
- * their ITIMER_PROF. Goroutine dumps need the worker's stack *now*, so the
- * profiler sends the worker a real-time signal (SIGRTMIN+2, stored in
- * prof_ctl) whose handler unwinds into the slot's mailbox; poll answers too
- * in case the signal was lost. See prof_shm.h for the memory layout.
+ * The master forks the profiler process, which runs profiler_main(): its
+ * own event loop and HTTP server on profiler_listen, draining the sample
+ * rings the workers' samplers (sampler/) write into shm and answering
+ * /debug/pprof/ requests. If it dies, workers keep serving and the master respawns
+ * it.
  */
 #ifndef MG_PROFILER_H
 #define MG_PROFILER_H
 
-#include <stdint.h>
-
 #include "core/conf.h"
 #include "core/shm.h"
 
-void prof_ctl_init(shm_t *shm, const conf_t *c);
-void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot);
-void prof_worker_poll(uint64_t now_ms);
 int profiler_main(const conf_t *c, shm_t *shm, int listen_fd);
 
 #endif

@@ -34,10 +34,10 @@
 #include "core/event.h"
 #include "core/http_conn.h"
 #include "core/log.h"
-#include "core/route.h"
-#include "profiler/profiler.h"
-#include "worker/app.h"
-#include "worker/store.h"
+#include "app/route.h"
+#include "sampler/sampler.h"
+#include "app/app.h"
+#include "app/store.h"
 
 #define LOOP_WAKE_MS 100
 

@@ -1,0 +1,48 @@
+/*
+ * app.h - the login application a worker serves (routes of DESIGN.md §2).
+ *
+ * app_t holds what the handlers need for the life of the worker: the keys,
+ * the SQLite store, the delivery channel, the loaded page templates and the
+ * shared rate-limit zone. It is built after fork (SQLite handles and OpenSSL
+ * contexts must not cross a fork) by app_open() and torn down by
+ * app_close(). The keys are the exception: the master reads the key files
+ * (as root, before workers drop privileges) and workers inherit them.
+ */
+#ifndef MG_APP_H
+#define MG_APP_H
+
+#include "core/conf.h"
+#include "core/http_conn.h"
+#include "core/keyfile.h"
+#include "core/shm.h"
+#include "app/static.h"
+#include "app/template.h"
+
+struct store;
+struct deliver;
+
+typedef struct app {
+    const conf_t *conf;
+    shm_t *shm;
+    shm_worker_t *self; /* this worker's shm slot (route, counters) */
+    keyring_t keys;
+    struct store *store;
+    struct deliver *deliver;
+    void *rl_zone;
+    tpl_set_t tpl;
+    static_set_t statics;
+    buf_t render; /* page bodies are rendered here: reused, not malloc'd per request */
+} app_t;
+
+/* keys: loaded by the master (which keeps root-only key files readable
+ * after workers drop privileges) and inherited across fork. */
+int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
+             char *err, size_t errsz);
+void app_close(app_t *app);
+/* USR1: reopen files the app writes (outbox). */
+void app_reopen(app_t *app);
+
+/* The http_handler_fn for the auth server (ctx = app_t *). */
+void app_handle(http_conn_t *c, http_request_t *req, void *ctx);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * csrf.c - signed double-submit CSRF (see csrf.h).
+ *
+ * csrf_check runs on every POST, so the HMAC avoids OpenSSL 3's one-shot
+ * HMAC(), which fetches the algorithm on each call: a per-process cache holds
+ * one keyed EVP_MAC_CTX per CSRF key, and each MAC starts from a copy of it
+ * (EVP_MAC_CTX_dup would allocate; re-initialising with a NULL key reuses
+ * the key already set, which OpenSSL 3 documents for HMAC). Workers are
+ * single threaded, so the cache has no lock.
+ *
+ * Only lengths are checked before the MAC: the secret is opaque bytes, and
+ * a header of the right length is compared in constant time, so timing says
+ * nothing about how much of a guess was right.
+ */
+#include "app/csrf.h"
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "core/base64url.h"
+
+#define CSRF_CACHE 4
+
+typedef struct {
+    uint8_t key[32];
+    int used;
+    EVP_MAC_CTX *ctx;
+} csrf_mac_t;
+
+static EVP_MAC *csrf_mac;
+static csrf_mac_t csrf_cache[CSRF_CACHE];
+static unsigned csrf_next;
+
+static EVP_MAC_CTX *csrf_ctx(const uint8_t key[32])
+{
+    OSSL_PARAM params[2];
+    csrf_mac_t *m;
+
+    if (!csrf_mac && !(csrf_mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+        return NULL;
+    for (int i = 0; i < CSRF_CACHE; i++) {
+        m = &csrf_cache[i];
+        if (m->used && memcmp(m->key, key, 32) == 0)
+            return EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 ? m->ctx : NULL;
+    }
+    m = &csrf_cache[csrf_next++ % CSRF_CACHE];
+    m->used = 0;
+    if (!m->ctx && !(m->ctx = EVP_MAC_CTX_new(csrf_mac)))
+        return NULL;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_init(m->ctx, key, 32, params) != 1)
+        return NULL;
+    memcpy(m->key, key, 32);
+    m->used = 1;
+    return m->ctx;
+}
+
+int csrf_new_secret(char out[CSRF_LEN + 1])
+{
+    uint8_t r[32];
+
+    if (RAND_bytes(r, sizeof(r)) != 1) {
+        out[0] = '\0';
+        return -1;
+    }
+    b64url_encode(r, sizeof(r), out);
+    return 0;
+}
+
+/* 0, or -1 when OpenSSL fails (out is then a value no check accepts). */
+static int csrf_mac_of(const mg_key_t *k, const char *secret, size_t n, char out[CSRF_LEN + 1])
+{
+    uint8_t md[32];
+    size_t mdlen = 0;
+    EVP_MAC_CTX *ctx = csrf_ctx(k->csrf);
+
+    if (!ctx || EVP_MAC_update(ctx, (const uint8_t *)secret, n) != 1 ||
+        EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen != sizeof(md)) {
+        /* '!' is not base64url, so this can never equal a header that
+         * passed the length check and matched. */
+        memset(out, '!', CSRF_LEN);
+        out[CSRF_LEN] = '\0';
+        return -1;
+    }
+    b64url_encode(md, sizeof(md), out);
+    return 0;
+}
+
+void csrf_token_for(const mg_key_t *k, const char *secret, size_t n, char out[CSRF_LEN + 1])
+{
+    csrf_mac_of(k, secret, n, out);
+}
+
+int csrf_check(const keyring_t *kr, const char *secret, size_t sn, const char *hdr, size_t hn)
+{
+    char want[CSRF_LEN + 1];
+
+    if (!secret || !hdr || sn != CSRF_LEN || hn != CSRF_LEN)
+        return 0;
+    if (csrf_mac_of(&kr->cur, secret, sn, want) == 0 && CRYPTO_memcmp(want, hdr, CSRF_LEN) == 0)
+        return 1;
+    if (kr->has_prev && csrf_mac_of(&kr->prev, secret, sn, want) == 0 &&
+        CRYPTO_memcmp(want, hdr, CSRF_LEN) == 0)
+        return 1;
+    return 0;
+}
+
+/* SHA-256 with a fetched digest and one context kept for the process:
+ * OpenSSL 3's one-shot SHA256() fetches and allocates on every call. */
+static int sha256(const void *p, size_t n, uint8_t md[SHA256_DIGEST_LENGTH])
+{
+    static EVP_MD *sha;
+    static EVP_MD_CTX *ctx;
+    unsigned len = 0;
+    if (!sha && !(sha = EVP_MD_fetch(NULL, "SHA256", NULL)))
+        return -1;
+    if (!ctx && !(ctx = EVP_MD_CTX_new()))
+        return -1;
+    if (EVP_DigestInit_ex2(ctx, sha, NULL) != 1 || EVP_DigestUpdate(ctx, p, n) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != SHA256_DIGEST_LENGTH)
+        return -1;
+    return 0;
+}
+
+void csrf_binding(const char *token, size_t n, uint8_t out[16])
+{
+    uint8_t md[SHA256_DIGEST_LENGTH];
+
+    if (sha256(token, n, md) < 0)
+        SHA256((const uint8_t *)token, n, md); /* cannot fail the caller */
+    memcpy(out, md, 16);
+}
+
+int csrf_binding_match(const keyring_t *kr, const char *secret, size_t sn, const uint8_t bind[16])
+{
+    char tok[CSRF_LEN + 1];
+    uint8_t b[16];
+
+    if (!secret || sn != CSRF_LEN || !bind)
+        return 0;
+    if (csrf_mac_of(&kr->cur, secret, sn, tok) == 0) {
+        csrf_binding(tok, CSRF_LEN, b);
+        if (CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
+            return 1;
+    }
+    if (kr->has_prev && csrf_mac_of(&kr->prev, secret, sn, tok) == 0) {
+        csrf_binding(tok, CSRF_LEN, b);
+        if (CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,246 @@
+/*
+ * delivery.c - the four ways a link leaves the worker (see delivery.h).
+ *
+ * The outbox is the mode the tests and an external mailer use, and it sits
+ * on the benchmarked POST /magic/generate path, so it costs one write(2) per
+ * link: the JSON line is formatted into a stack buffer by hand (the fields
+ * are a few known strings and numbers; no allocation) and appended to a
+ * descriptor opened once with O_APPEND, so lines from all workers interleave
+ * whole. The write is bracketed for the block profile. It is not fsynced:
+ * the outbox is a hand-off to a mailer on the same machine, and a worker that
+ * fsynced per request would serialise on the disk; `delivery smtp` is the
+ * durable path (the spool fsyncs).
+ *
+ * JSON escaping: quotes, backslashes and control characters are escaped;
+ * bytes >= 0x80 are written as \u00XX so the line is valid JSON whatever a
+ * Host header contained (addresses are ASCII by email_normalize already).
+ *
+ * smtp: the hook below hands the message to the mail spool (core/spool.h),
+ * which the mailer process delivers with retries; the worker only pays for a
+ * small file write and its fsync.
+ */
+#include "app/delivery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/prof_hooks.h"
+#include "core/spool.h"
+
+#define DELIVER_LINE_MAX 8192
+
+struct deliver {
+    delivery_t mode;
+    int fd;                   /* outbox */
+    char path[CONF_PATH_MAX]; /* outbox file or spool directory */
+    char err[CONF_PATH_MAX + 256];
+};
+
+static const char deliver_hex[] = "0123456789abcdef";
+
+/* Append s as a JSON string (with quotes). Returns the new position, or NULL
+ * when it does not fit. */
+static char *deliver_json_str(char *p, char *end, const char *s)
+{
+    if (p >= end)
+        return NULL;
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (end - p < 7)
+            return NULL;
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            memcpy(p, "\\u00", 4);
+            p[4] = deliver_hex[c >> 4];
+            p[5] = deliver_hex[c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    if (end - p < 1)
+        return NULL;
+    *p++ = '"';
+    return p;
+}
+
+static char *deliver_lit(char *p, char *end, const char *s)
+{
+    size_t n = strlen(s);
+    if ((size_t)(end - p) < n)
+        return NULL;
+    memcpy(p, s, n);
+    return p + n;
+}
+
+int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
+                        const uint8_t id[16], char *out, size_t outsz)
+{
+    char *p = out, *end = out + outsz, num[24], hex[33];
+
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = deliver_hex[id[i] >> 4];
+        hex[2 * i + 1] = deliver_hex[id[i] & 15];
+    }
+    hex[32] = '\0';
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)expires_s);
+    if (!(p = deliver_lit(p, end, "{\"to\":")) || !(p = deliver_json_str(p, end, email)) ||
+        !(p = deliver_lit(p, end, ",\"link\":")) || !(p = deliver_json_str(p, end, link_url)) ||
+        !(p = deliver_lit(p, end, ",\"expires\":")) || !(p = deliver_lit(p, end, num)) ||
+        !(p = deliver_lit(p, end, ",\"id\":\"")) || !(p = deliver_lit(p, end, hex)) ||
+        !(p = deliver_lit(p, end, "\"}\n")) || p == end)
+        return -1;
+    *p = '\0'; /* callers may treat the line as a C string */
+    return (int)(p - out);
+}
+
+static int deliver_open_outbox(deliver_t *d)
+{
+    int fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        snprintf(d->err, sizeof(d->err), "cannot open outbox %s: %s", d->path, strerror(errno));
+        return -1;
+    }
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = fd;
+    return 0;
+}
+
+deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
+{
+    deliver_t *d = calloc(1, sizeof(*d));
+
+    if (!d) {
+        snprintf(err, errsz, "delivery: out of memory");
+        return NULL;
+    }
+    d->mode = c->delivery;
+    d->fd = -1;
+    switch (d->mode) {
+    case DELIVERY_OUTBOX:
+        if (!c->delivery_arg[0]) {
+            snprintf(err, errsz, "delivery outbox needs a file name");
+            free(d);
+            return NULL;
+        }
+        snprintf(d->path, sizeof(d->path), "%s", c->delivery_arg);
+        if (deliver_open_outbox(d) < 0) {
+            snprintf(err, errsz, "%s", d->err);
+            free(d);
+            return NULL;
+        }
+        break;
+    case DELIVERY_SMTP:
+        snprintf(d->path, sizeof(d->path), "%s", c->smtp_spool);
+        break;
+    case DELIVERY_LOG:
+    case DELIVERY_RESPONSE:
+        break;
+    }
+    return d;
+}
+
+/* ---- smtp hook --------------------------------------------------------
+ * Hands the link to the mail spool; the mailer process does the SMTP. This
+ * is the one place the worker touches mail: change it here only. */
+static int deliver_smtp(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                        const uint8_t id[16])
+{
+    uint64_t t = prof_block_begin();
+    int rc = spool_enqueue(d->path, email, link_url, expires_s, id, d->err, sizeof(d->err));
+    prof_block_end(t, "spool_enqueue");
+    return rc;
+}
+/* ---- end of smtp hook ---------------------------------------------- */
+
+static int deliver_outbox(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                          const uint8_t id[16])
+{
+    char line[DELIVER_LINE_MAX];
+    int n = deliver_outbox_line(email, link_url, expires_s, id, line, sizeof(line));
+    ssize_t w;
+    uint64_t t;
+
+    if (n < 0) {
+        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
+        return -1;
+    }
+    if (d->fd < 0 && deliver_open_outbox(d) < 0)
+        return -1;
+    t = prof_block_begin();
+    do
+        w = write(d->fd, line, (size_t)n);
+    while (w < 0 && errno == EINTR);
+    prof_block_end(t, "write");
+    if (w != n) {
+        /* A short write to a regular file means the disk is full; the
+         * partial line is left for the reader to skip (it is not valid
+         * JSON), the next line starts on its own. */
+        snprintf(d->err, sizeof(d->err), "cannot write outbox %s: %s", d->path,
+                 w < 0 ? strerror(errno) : "short write (disk full?)");
+        if (w > 0 && write(d->fd, "\n", 1) != 1)
+            errno = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                 const uint8_t id[16])
+{
+    int rc = 0;
+
+    if (!d || !email || !link_url || !id)
+        return -1;
+    d->err[0] = '\0';
+    switch (d->mode) {
+    case DELIVERY_LOG:
+        log_notice("magic link for %s: %s", email, link_url);
+        break;
+    case DELIVERY_OUTBOX:
+        rc = deliver_outbox(d, email, link_url, expires_s, id);
+        break;
+    case DELIVERY_SMTP:
+        rc = deliver_smtp(d, email, link_url, expires_s, id);
+        break;
+    case DELIVERY_RESPONSE:
+        break;
+    }
+    return rc; /* the caller logs deliver_error(d), with its own context */
+}
+
+int deliver_reopen(deliver_t *d)
+{
+    if (!d || d->mode != DELIVERY_OUTBOX)
+        return 0;
+    if (deliver_open_outbox(d) < 0) {
+        /* Keep writing to the old descriptor rather than losing links. */
+        log_err("%s", d->err);
+        return -1;
+    }
+    return 0;
+}
+
+void deliver_close(deliver_t *d)
+{
+    if (!d)
+        return;
+    if (d->fd >= 0)
+        close(d->fd);
+    free(d);
+}
+
+const char *deliver_error(const deliver_t *d)
+{
+    return d ? d->err : "no deliverer";
+}

@@ -1,0 +1,128 @@
+/*
+ * page.c - shared pieces of the login app's answers (see page.h).
+ *
+ * Security headers: a strict CSP (the pages load only their own scripts and
+ * styles, no inline code, no framing), nosniff, and no-referrer, because
+ * magic-link tokens travel in URLs and must not leak through Referer.
+ * Dynamic pages are never cached (no-store): they carry per-browser tokens.
+ *
+ * Cookies are HttpOnly and SameSite=Lax. Lax, not Strict, because the
+ * magic link is opened from a mail client: that top-level navigation is
+ * cross-site, and the browser must still send the CSRF cookie with it or the
+ * link could not be matched to the browser that asked for it.
+ */
+#include "app/page.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define CSP                                                                                        \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+void page_security_headers(http_conn_t *c)
+{
+    static const char hdrs[] = "Content-Security-Policy: " CSP "\r\n"
+                               "X-Content-Type-Options: nosniff\r\n"
+                               "X-Frame-Options: DENY\r\n"
+                               "Referrer-Policy: no-referrer\r\n"
+                               "Cache-Control: no-store\r\n";
+    http_reply_headers_raw(c, hdrs, sizeof hdrs - 1);
+}
+
+void page_render(app_t *app, http_conn_t *c, int status, int which, const tpl_var_t *vars,
+                 int nvars)
+{
+    buf_t *out = &app->render; /* the reply copies it out, so it can be reused */
+    out->len = 0;
+    if (tpl_render(&app->tpl.t[which], out, vars, nvars) < 0) {
+        http_reply_error(c, 500, "out of memory rendering the page");
+        return;
+    }
+    if (!c->resp_started)
+        http_reply_start(c, status);
+    page_security_headers(c);
+    http_reply(c, status, "text/html; charset=utf-8", out->data, out->len);
+}
+
+void page_error(app_t *app, http_conn_t *c, int status, const char *message)
+{
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    tpl_var_t v[] = {
+        {"status", st, 0}, {"title", http_status_text(status), 0}, {"message", message, 0}};
+    page_render(app, c, status, TPL_ERROR, v, 3);
+}
+
+void page_rate_limited(app_t *app, http_conn_t *c, uint64_t retry_after_ms, const char *what)
+{
+    uint64_t s = (retry_after_ms + 999) / 1000;
+    if (s == 0)
+        s = 1;
+    char msg[200];
+    snprintf(msg, sizeof msg, "Too many sign-in requests %s. Try again in %llu seconds.", what,
+             (unsigned long long)s);
+    http_reply_start(c, 429);
+    http_reply_header(c, "Retry-After", "%llu", (unsigned long long)s);
+    page_error(app, c, 429, msg);
+}
+
+void page_redirect(http_conn_t *c, const char *location)
+{
+    if (!c->resp_started)
+        http_reply_start(c, 303);
+    http_reply_header(c, "Location", "%s", location);
+    http_reply_header(c, "Cache-Control", "no-store");
+    http_reply_header(c, "Referrer-Policy", "no-referrer");
+    http_reply(c, 303, NULL, NULL, 0);
+}
+
+void page_set_cookie(app_t *app, http_conn_t *c, const char *name, const char *value,
+                     uint64_t max_age_s)
+{
+    http_reply_header(c, "Set-Cookie", "%s=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Lax%s",
+                      name, value, (unsigned long long)max_age_s,
+                      app->conf->cookie_secure ? "; Secure" : "");
+}
+
+void page_clear_cookie(app_t *app, http_conn_t *c, const char *name)
+{
+    http_reply_header(c, "Set-Cookie", "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", name,
+                      app->conf->cookie_secure ? "; Secure" : "");
+}
+
+static int csrf_cookie(const http_request_t *req, http_str_t *v)
+{
+    return http_cookie(&req->cookie, "csrf", v) && v->n == CSRF_LEN;
+}
+
+void page_csrf_for_page(app_t *app, http_conn_t *c, const http_request_t *req,
+                        char token[CSRF_LEN + 1])
+{
+    http_str_t v;
+    char secret[CSRF_LEN + 1];
+    if (csrf_cookie(req, &v)) {
+        memcpy(secret, v.p, CSRF_LEN);
+        secret[CSRF_LEN] = 0;
+    } else {
+        if (csrf_new_secret(secret) < 0) {
+            log_err("no randomness for a CSRF secret");
+            token[0] = 0;
+            return;
+        }
+        if (!c->resp_started)
+            http_reply_start(c, 200);
+        page_set_cookie(app, c, "csrf", secret, 86400);
+    }
+    csrf_token_for(&app->keys.cur, secret, CSRF_LEN, token);
+}
+
+int page_csrf_ok(app_t *app, const http_request_t *req)
+{
+    http_str_t v;
+    if (!csrf_cookie(req, &v) || !req->csrf_header.n)
+        return 0;
+    return csrf_check(&app->keys, v.p, v.n, req->csrf_header.p, req->csrf_header.n);
+}

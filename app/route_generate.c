@@ -1,0 +1,159 @@
+/*
+ * route_generate.c - POST /magic/generate: issue and deliver a magic link.
+ *
+ * Order of checks, cheapest and most abusable first:
+ *   1. CSRF (cookie + X-CSRF-Token header, constant-time)      -> 403
+ *   2. per-client-IP rate limit                                  -> 429
+ *   3. the email, from a urlencoded form or a JSON body          -> 400/415
+ *   4. per-email rate limit                                      -> 429
+ *   5. look the user up; if known (or signup on), seal a link bound to this
+ *      browser's CSRF token and deliver it.
+ * The answer is the same page whether or not the address has an account,
+ * and a token is sealed either way so the two paths cost about the same:
+ * the endpoint does not reveal who has an account.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/base64url.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "app/delivery.h"
+#include "app/email.h"
+#include "app/page.h"
+#include "core/ratelimit.h"
+#include "app/routes.h"
+#include "app/store.h"
+#include "app/token.h"
+
+#define LINK_MAX 1024
+
+static int ctype_is(const http_request_t *req, const char *type)
+{
+    size_t n = strlen(type);
+    return req->content_type.n >= n && !strncasecmp(req->content_type.p, type, n) &&
+           (req->content_type.n == n || req->content_type.p[n] == ';' ||
+            req->content_type.p[n] == ' ');
+}
+
+/* 1 ok, 0 missing/invalid, -1 unsupported media type. */
+static int read_email(const http_request_t *req, char *out, size_t outsz)
+{
+    char raw[512];
+    if (ctype_is(req, "application/json")) {
+        json_error_t je;
+        json_t *root = json_loadb(req->body, req->body_len, 0, &je);
+        const char *s = root ? json_string_value(json_object_get(root, "email")) : NULL;
+        int ok = s && email_normalize(s, strlen(s), out, outsz) >= 0;
+        json_decref(root);
+        return ok;
+    }
+    if (req->body_len && !ctype_is(req, "application/x-www-form-urlencoded"))
+        return -1;
+    if (http_form_value(req->body, req->body_len, "email", raw, sizeof raw) != 1)
+        return 0;
+    return email_normalize(raw, strlen(raw), out, outsz) >= 0;
+}
+
+static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
+{
+    if (app->conf->public_url[0]) {
+        snprintf(out, n, "%s", app->conf->public_url);
+        size_t l = strlen(out);
+        if (l && out[l - 1] == '/')
+            out[l - 1] = 0;
+        return;
+    }
+    /* The Host header is only used when no public_url is configured (the
+     * development setup); production configs should set public_url so a
+     * forged Host cannot point links elsewhere. */
+    int okhost = req->host.n > 0 && req->host.n < 200;
+    for (size_t i = 0; okhost && i < req->host.n; i++) {
+        char ch = req->host.p[i];
+        okhost = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
+    }
+    if (okhost)
+        snprintf(out, n, "%s://%.*s", app->conf->cookie_secure ? "https" : "http", (int)req->host.n,
+                 req->host.p);
+    else
+        snprintf(out, n, "http://localhost");
+}
+
+void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
+{
+    const conf_t *cf = app->conf;
+    if (!page_csrf_ok(app, req)) {
+        page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
+        return;
+    }
+    uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
+    char key[300];
+    int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms, now_ms,
+                &retry)) {
+        page_rate_limited(app, c, retry, "from your address");
+        return;
+    }
+    char email[EMAIL_MAX + 1];
+    int r = read_email(req, email, sizeof email);
+    if (r < 0) {
+        page_error(app, c, 415, "Send the form as application/x-www-form-urlencoded or JSON.");
+        return;
+    }
+    if (r == 0) {
+        page_error(app, c, 400, "A valid email address is required.");
+        return;
+    }
+    kn = snprintf(key, sizeof key, "e:%s", email);
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_email_n, cf->rate_email_window_ms, now_ms,
+                &retry)) {
+        page_rate_limited(app, c, retry, "for this address");
+        return;
+    }
+
+    int known = store_user_exists(app->store, email);
+    if (known == 0 && cf->signup && store_user_add(app->store, email, 0) >= 0)
+        known = 1;
+    if (known < 0) {
+        log_err("user lookup failed: %s", store_errmsg(app->store));
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+
+    uint64_t now = (uint64_t)time(NULL);
+    link_claims_t cl;
+    memset(&cl, 0, sizeof cl);
+    snprintf(cl.email, sizeof cl.email, "%s", email);
+    csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
+    cl.iat = now;
+    cl.exp = now + cf->link_ttl_ms / 1000;
+    char token[LINK_MAX], base[256], url[LINK_MAX + 300];
+    uint8_t id[16];
+    if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
+        page_error(app, c, 500, "Could not create a sign-in link.");
+        return;
+    }
+    char link_html[LINK_MAX + 200] = "";
+    if (known == 1) {
+        link_base(app, req, base, sizeof base);
+        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+        if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
+            log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
+            page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+            return;
+        }
+    }
+    if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
+        snprintf(link_html, sizeof link_html,
+                 "<p class=\"demo\">Demo mode: <a id=\"magic-link\" href=\"/magic/verify/%s\">"
+                 "open your sign-in link</a></p>",
+                 token);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->link_ttl_ms / 60000));
+    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
+    page_render(app, c, 200, TPL_SENT, v, 3);
+}

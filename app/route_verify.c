@@ -1,0 +1,92 @@
+/*
+ * route_verify.c - GET|POST /magic/verify/:token, where a link is redeemed.
+ *
+ * GET answers a small page ("Checking authorization…") whose script POSTs
+ * back to the same URL with the CSRF header: a link is never redeemed by a
+ * plain GET, so mail scanners that prefetch links cannot burn them.
+ *
+ * POST checks, in this order, so that no failed attempt consumes the link:
+ *   CSRF cookie + header match                    else 403
+ *   token decrypts and authenticates              else 400 (malformed/tampered)
+ *   not expired                                   else 410
+ *   bound to this browser's CSRF token            else 403 (different browser)
+ *   first use (recorded in the used-link ledger)  else 410 (already used)
+ * then sets the session cookie and sends the browser to /secure/1.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "app/page.h"
+#include "app/routes.h"
+#include "app/store.h"
+#include "app/token.h"
+
+#define TOKEN_MAX 1024
+
+void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token)
+{
+    (void)token; /* the page's script posts it back; nothing is checked on GET */
+    char csrf[CSRF_LEN + 1];
+    page_csrf_for_page(app, c, req, csrf);
+    tpl_var_t v[] = {{"csrf_token", csrf, 0}};
+    page_render(app, c, 200, TPL_VERIFY, v, 1);
+}
+
+void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token)
+{
+    if (!page_csrf_ok(app, req)) {
+        page_error(app, c, 403,
+                   "Missing or invalid CSRF token. Open the link in the browser "
+                   "where you asked for it.");
+        return;
+    }
+    uint64_t now = (uint64_t)time(NULL);
+    link_claims_t cl;
+    tok_result_t r = token.n > TOKEN_MAX ? TOK_MALFORMED
+                                         : token_link_open(&app->keys, token.p, token.n, now, &cl);
+    if (r == TOK_MALFORMED || r == TOK_FORGED) {
+        page_error(app, c, 400,
+                   "This sign-in link is malformed or was altered. Ask for a new "
+                   "one.");
+        return;
+    }
+    if (r == TOK_EXPIRED) {
+        page_error(app, c, 410, "This sign-in link has expired. Ask for a new one.");
+        return;
+    }
+    /* The binding is checked against the browser's CSRF secret under the
+     * current and the previous key, so links survive a key rotation. */
+    http_str_t ck;
+    if (!http_cookie(&req->cookie, "csrf", &ck) ||
+        !csrf_binding_match(&app->keys, ck.p, ck.n, cl.bind)) {
+        page_error(app, c, 403,
+                   "This sign-in link was requested from a different browser. Open "
+                   "it in the browser where you asked for it.");
+        return;
+    }
+    int first = store_link_consume(app->store, cl.id, cl.exp, now);
+    if (first < 0) {
+        log_err("used-link ledger failed: %s", store_errmsg(app->store));
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    if (first == 0) {
+        page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
+        return;
+    }
+    session_claims_t sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.email, sizeof sc.email, "%s", cl.email);
+    sc.exp = now + app->conf->session_ttl_ms / 1000;
+    char session[TOKEN_MAX];
+    if (token_session_seal(&app->keys, &sc, session, sizeof session) < 0) {
+        page_error(app, c, 500, "Could not start a session.");
+        return;
+    }
+    store_event(app->store, "login", cl.email, now);
+    http_reply_start(c, 303);
+    page_set_cookie(app, c, "session", session, app->conf->session_ttl_ms / 1000);
+    page_redirect(c, "/secure/1");
+}

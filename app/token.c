@@ -1,0 +1,332 @@
+/*
+ * token.c - AES-256-GCM link and session tokens (see token.h).
+ *
+ * This is on the benchmarked POST /magic/generate path (one seal per
+ * request) and on every authenticated request (one session open), so it
+ * avoids OpenSSL's per-call costs: the AES-256-GCM cipher is fetched once per
+ * process, and a tiny per-process cache keeps one initialised
+ * EVP_CIPHER_CTX per (key, direction). Sealing then only sets a new IV on a
+ * context whose key schedule is already expanded. Workers are single
+ * threaded, so the cache needs no lock; after fork a child keeps using the
+ * contexts it inherited, which is fine because they hold no per-process
+ * state beyond memory.
+ *
+ * Open checks, in order: length and version (MALFORMED), key id (FORGED when
+ * unknown: an attacker can always make up an id), the GCM tag (FORGED), the
+ * plaintext's shape (MALFORMED, only reachable with a valid tag, i.e. a bug
+ * or a future format), and only then the expiry (EXPIRED), so an expired
+ * token is reported as such only when it is genuine.
+ */
+#include "app/token.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/base64url.h"
+
+#define TOK_HDR 5 /* version + key id */
+#define TOK_NONCE 12
+#define TOK_TAG 16
+#define TOK_PURPOSE_LINK 'L'
+#define TOK_PURPOSE_SESSION 'S'
+#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX)
+#define TOK_CACHE 8
+
+typedef struct {
+    uint8_t key[32];
+    int enc; /* 1 encrypt, 0 decrypt, -1 unused */
+    EVP_CIPHER_CTX *ctx;
+} tok_ctx_t;
+
+static EVP_CIPHER *tok_cipher;
+static tok_ctx_t tok_cache[TOK_CACHE];
+static unsigned tok_next; /* round-robin victim */
+
+/* Random bytes for nonces and ids come from a small per-process pool filled
+ * by RAND_bytes 1 KiB at a time: one DRBG call costs about as much as the
+ * whole AES-GCM seal, and a seal needs 28 bytes. A GCM nonce must never
+ * repeat under one key, so a pool must never be shared by two processes: it
+ * is tagged with the pid that filled it and emptied in a fork child (atfork
+ * handler, and the pid check as a second guard), and used bytes are wiped. */
+#define TOK_POOL 1024
+static struct {
+    pid_t pid;
+    size_t off;
+    uint8_t buf[TOK_POOL];
+} tok_pool = {.off = TOK_POOL};
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
+static void tok_pool_drop(void)
+{
+    OPENSSL_cleanse(tok_pool.buf, sizeof(tok_pool.buf));
+    tok_pool.off = TOK_POOL;
+    tok_pool.pid = 0;
+}
+
+static void tok_pool_atfork(void)
+{
+    pthread_atfork(NULL, NULL, tok_pool_drop);
+}
+
+static int tok_random(uint8_t *out, size_t n)
+{
+    pid_t pid = getpid();
+
+    pthread_once(&tok_once, tok_pool_atfork);
+    if (n > TOK_POOL)
+        return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
+    if (tok_pool.pid != pid || tok_pool.off + n > TOK_POOL) {
+        if (RAND_bytes(tok_pool.buf, TOK_POOL) != 1) {
+            tok_pool_drop();
+            return -1;
+        }
+        tok_pool.pid = pid;
+        tok_pool.off = 0;
+    }
+    memcpy(out, tok_pool.buf + tok_pool.off, n);
+    OPENSSL_cleanse(tok_pool.buf + tok_pool.off, n);
+    tok_pool.off += n;
+    return 0;
+}
+
+/* A context with key and direction set; the caller sets the IV. */
+static EVP_CIPHER_CTX *tok_ctx(const uint8_t key[32], int enc)
+{
+    tok_ctx_t *t;
+
+    if (!tok_cipher) {
+        tok_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+        if (!tok_cipher)
+            return NULL;
+        for (int i = 0; i < TOK_CACHE; i++)
+            tok_cache[i].enc = -1;
+    }
+    for (int i = 0; i < TOK_CACHE; i++) {
+        t = &tok_cache[i];
+        if (t->enc == enc && memcmp(t->key, key, 32) == 0)
+            return t->ctx;
+    }
+    t = &tok_cache[tok_next++ % TOK_CACHE];
+    if (!t->ctx && !(t->ctx = EVP_CIPHER_CTX_new()))
+        return NULL;
+    t->enc = -1;
+    if (EVP_CipherInit_ex(t->ctx, tok_cipher, NULL, NULL, NULL, enc) != 1 ||
+        EVP_CIPHER_CTX_ctrl(t->ctx, EVP_CTRL_GCM_SET_IVLEN, TOK_NONCE, NULL) != 1 ||
+        EVP_CipherInit_ex(t->ctx, NULL, NULL, key, NULL, enc) != 1)
+        return NULL;
+    memcpy(t->key, key, 32);
+    t->enc = enc;
+    return t->ctx;
+}
+
+static void tok_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t tok_get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Encrypt pt (n bytes) under key into bin = hdr|nonce|ct|tag and encode it.
+ * Returns the encoded length or -1. */
+static int tok_seal(const mg_key_t *k, const uint8_t key[32], int purpose, const uint8_t *pt,
+                    size_t n, char *out, size_t outsz)
+{
+    uint8_t bin[TOK_BIN_MAX], aad[TOK_HDR + 1];
+    size_t blen = TOKEN_OVERHEAD + n;
+    EVP_CIPHER_CTX *ctx;
+    int len;
+
+    if (blen > sizeof(bin) || B64URL_ENC_LEN(blen) + 1 > outsz)
+        return -1;
+    bin[0] = TOKEN_VERSION;
+    memcpy(bin + 1, k->id, 4);
+    if (tok_random(bin + TOK_HDR, TOK_NONCE) < 0)
+        return -1;
+    memcpy(aad, bin, TOK_HDR);
+    aad[TOK_HDR] = (uint8_t)purpose;
+
+    ctx = tok_ctx(key, 1);
+    if (!ctx || EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, bin + TOK_HDR) != 1 ||
+        EVP_EncryptUpdate(ctx, NULL, &len, aad, sizeof(aad)) != 1 ||
+        EVP_EncryptUpdate(ctx, bin + TOK_HDR + TOK_NONCE, &len, pt, (int)n) != 1 ||
+        EVP_EncryptFinal_ex(ctx, bin + TOK_HDR + TOK_NONCE + n, &len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TOK_TAG, bin + blen - TOK_TAG) != 1)
+        return -1;
+    return (int)b64url_encode(bin, blen, out);
+}
+
+/* Decode, pick the key, decrypt into pt. *ptlen gets the plaintext length.
+ * which: 0 link, 1 session. */
+static tok_result_t tok_open(const keyring_t *kr, int which, const char *tok, size_t n, uint8_t *pt,
+                             size_t ptcap, size_t *ptlen)
+{
+    uint8_t bin[TOK_BIN_MAX], aad[TOK_HDR + 1];
+    const mg_key_t *k;
+    EVP_CIPHER_CTX *ctx;
+    size_t clen;
+    long blen;
+    int len;
+
+    if (n > B64URL_ENC_LEN(sizeof(bin)))
+        return TOK_MALFORMED;
+    blen = b64url_decode(tok, n, bin, sizeof(bin));
+    if (blen < (long)TOKEN_OVERHEAD || bin[0] != TOKEN_VERSION)
+        return TOK_MALFORMED;
+    clen = (size_t)blen - TOKEN_OVERHEAD;
+    if (clen > ptcap)
+        return TOK_MALFORMED;
+    if (memcmp(bin + 1, kr->cur.id, 4) == 0)
+        k = &kr->cur;
+    else if (kr->has_prev && memcmp(bin + 1, kr->prev.id, 4) == 0)
+        k = &kr->prev;
+    else
+        return TOK_FORGED;
+    memcpy(aad, bin, TOK_HDR);
+    aad[TOK_HDR] = which ? TOK_PURPOSE_SESSION : TOK_PURPOSE_LINK;
+
+    ctx = tok_ctx(which ? k->session : k->link, 0);
+    if (!ctx || EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, bin + TOK_HDR) != 1 ||
+        EVP_DecryptUpdate(ctx, NULL, &len, aad, sizeof(aad)) != 1 ||
+        EVP_DecryptUpdate(ctx, pt, &len, bin + TOK_HDR + TOK_NONCE, (int)clen) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TOK_TAG, bin + blen - TOK_TAG) != 1)
+        return TOK_FORGED;
+    if (EVP_DecryptFinal_ex(ctx, pt + clen, &len) != 1) {
+        OPENSSL_cleanse(pt, clen);
+        return TOK_FORGED;
+    }
+    *ptlen = clen;
+    return TOK_OK;
+}
+
+/* Copy an authenticated email into claims; MALFORMED when it cannot be a
+ * C string of the right size. */
+static tok_result_t tok_email(const uint8_t *p, size_t n, char email[256])
+{
+    if (n == 0 || n > TOKEN_EMAIL_MAX || memchr(p, '\0', n))
+        return TOK_MALFORMED;
+    memcpy(email, p, n);
+    email[n] = '\0';
+    return TOK_OK;
+}
+
+static int tok_id_zero(const uint8_t id[16])
+{
+    uint8_t acc = 0;
+    for (int i = 0; i < 16; i++)
+        acc |= id[i];
+    return acc == 0;
+}
+
+int token_new_id(uint8_t id[16])
+{
+    return tok_random(id, 16);
+}
+
+int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_out[16], char *out,
+                       size_t outsz)
+{
+    uint8_t pt[TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX];
+    size_t elen = strnlen(c->email, sizeof(c->email));
+    int r;
+
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+        return -1;
+    if (tok_id_zero(c->id)) {
+        if (token_new_id(pt) < 0)
+            return -1;
+    } else {
+        memcpy(pt, c->id, 16);
+    }
+    memcpy(pt + 16, c->bind, 16);
+    tok_put64(pt + 32, c->iat);
+    tok_put64(pt + 40, c->exp);
+    memcpy(pt + TOKEN_LINK_FIXED, c->email, elen);
+    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_LINK, pt, TOKEN_LINK_FIXED + elen, out, outsz);
+    if (r >= 0 && id_out)
+        memcpy(id_out, pt, 16);
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return r;
+}
+
+int token_link_seal(const keyring_t *kr, const link_claims_t *c, char *out, size_t outsz)
+{
+    return token_link_seal_id(kr, c, NULL, out, outsz);
+}
+
+tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+                             link_claims_t *out)
+{
+    uint8_t pt[TOK_BIN_MAX];
+    size_t len;
+    tok_result_t r = tok_open(kr, 0, tok, n, pt, sizeof(pt), &len);
+
+    if (r != TOK_OK)
+        return r;
+    if (len < TOKEN_LINK_FIXED ||
+        tok_email(pt + TOKEN_LINK_FIXED, len - TOKEN_LINK_FIXED, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    memcpy(out->id, pt, 16);
+    memcpy(out->bind, pt + 16, 16);
+    out->iat = tok_get64(pt + 32);
+    out->exp = tok_get64(pt + 40);
+    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
+}
+
+int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out, size_t outsz)
+{
+    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_EMAIL_MAX];
+    size_t elen = strnlen(c->email, sizeof(c->email));
+    int r;
+
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+        return -1;
+    tok_put64(pt, c->exp);
+    memcpy(pt + TOKEN_SESSION_FIXED, c->email, elen);
+    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt, TOKEN_SESSION_FIXED + elen,
+                 out, outsz);
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return r;
+}
+
+tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+                                session_claims_t *out)
+{
+    uint8_t pt[TOK_BIN_MAX];
+    size_t len;
+    tok_result_t r = tok_open(kr, 1, tok, n, pt, sizeof(pt), &len);
+
+    if (r != TOK_OK)
+        return r;
+    if (len < TOKEN_SESSION_FIXED ||
+        tok_email(pt + TOKEN_SESSION_FIXED, len - TOKEN_SESSION_FIXED, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    out->exp = tok_get64(pt);
+    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
+}
+
+const char *token_result_str(tok_result_t r)
+{
+    switch (r) {
+    case TOK_OK:
+        return "ok";
+    case TOK_MALFORMED:
+        return "malformed";
+    case TOK_FORGED:
+        return "forged";
+    case TOK_EXPIRED:
+        return "expired";
+    }
+    return "unknown";
+}

@@ -1,0 +1,238 @@
+/*
+ * main.c - the magicd command line.
+ *
+ *   magicd [-c FILE] [-p PREFIX] [-g DIRS]    run (master in the foreground)
+ *   magicd [-c FILE] -t | -T                  test the config (-T: and print it)
+ *   magicd [-c FILE] -s reload|quit|stop|reopen   signal the running master
+ *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites)
+ *   magicd [-c FILE] user add|remove|list|import|export ...
+ *   magicd [-c FILE] health [URL]             exit 0 if /healthz answers 200 within 3 s
+ *   magicd version | -v                       version and build
+ *   magicd -h                                 this help
+ *
+ * Options come before the command, as with nginx. Everything the master
+ * does once running is in master.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/conf.h"
+#include "core/keyfile.h"
+#include "core/log.h"
+#include "core/proctitle.h"
+#include "cmd/cmd_health.h"
+#include "cmd/cmd_user.h"
+#include "master/master.h"
+#include "master/pidfile.h"
+
+#ifndef MAGICD_VERSION
+#define MAGICD_VERSION "0.1.0"
+#endif
+#ifndef MAGICD_DEFAULT_CONF
+#define MAGICD_DEFAULT_CONF "/etc/magicd/magicd.conf"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "magicd %s - passwordless (magic-link) login server\n"
+            "\n"
+            "Usage: magicd [-c FILE] [-p PREFIX] [-t | -T | -s SIGNAL | COMMAND ...]\n"
+            "\n"
+            "Options:\n"
+            "  -c FILE      configuration file (default %s)\n"
+            "  -p PREFIX    directory relative paths in the config resolve against\n"
+            "               (default: the config file's directory)\n"
+            "  -g DIRECTIVES  directives applied after the file (e.g. \"error_log stderr;\")\n"
+            "  -t           test the configuration and exit\n"
+            "  -T           test the configuration, print the effective one, and exit\n"
+            "  -s SIGNAL    send SIGNAL to the running master: reload, quit, stop, reopen\n"
+            "  -h, --help   this help\n"
+            "  -v, version  print the version\n"
+            "\n"
+            "Commands:\n"
+            "  keygen [PATH]             create the key file (mode 0600; never overwrites)\n"
+            "  user add EMAIL [--admin]  add a user      user remove EMAIL   remove one\n"
+            "  user list                 list users      user import FILE|-  JSON import\n"
+            "  user export [FILE|-]      JSON export\n"
+            "  health [URL]              exit 0 when /healthz answers 200 within 3 s\n"
+            "\n"
+            "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast stop,\n"
+            "USR1 reopen logs, USR2 binary upgrade, WINCH stop workers (after USR2).\n",
+            MAGICD_VERSION, MAGICD_DEFAULT_CONF);
+}
+
+/* -g "directives;": applied after the file, like nginx's -g. */
+static const char *global_directives;
+
+static int load_conf(conf_t *c, const char *file, const char *prefix)
+{
+    char err[1024];
+    conf_defaults(c);
+    if (prefix)
+        snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
+    if (global_directives)
+        snprintf(c->cmdline, sizeof c->cmdline, "%s", global_directives);
+    if (conf_load(c, file, err, sizeof err) < 0) {
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_test(const char *file, const char *prefix, int dump)
+{
+    conf_t *c = malloc(sizeof *c);
+    if (!c)
+        return 1;
+    if (load_conf(c, file, prefix) < 0) {
+        fprintf(stderr, "magicd: configuration file %s test failed\n", file);
+        free(c);
+        return 1;
+    }
+    keyring_t kr;
+    char err[512];
+    if (keyring_load(&kr, c->key_file, c->previous_key_file, err, sizeof err) < 0) {
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        fprintf(stderr, "magicd: configuration file %s test failed\n", file);
+        free(c);
+        return 1;
+    }
+    keyring_wipe(&kr);
+    fprintf(stderr, "magicd: the configuration file %s syntax is ok\n", file);
+    fprintf(stderr, "magicd: configuration file %s test is successful\n", file);
+    if (dump)
+        conf_dump(c, 1);
+    free(c);
+    return 0;
+}
+
+static int cmd_signal(const char *file, const char *prefix, const char *name)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {{"reload", SIGHUP}, {"quit", SIGQUIT}, {"stop", SIGTERM}, {"reopen", SIGUSR1}};
+    int sig = 0;
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        if (!strcmp(name, sigs[i].name))
+            sig = sigs[i].sig;
+    if (!sig) {
+        fprintf(stderr, "magicd: invalid option: \"-s %s\" (reload, quit, stop, reopen)\n", name);
+        return 2;
+    }
+    conf_t *c = malloc(sizeof *c);
+    if (!c || load_conf(c, file, prefix) < 0) {
+        free(c);
+        return 1;
+    }
+    pid_t pid = pidfile_read(c->pid_file);
+    if (pid <= 0) {
+        fprintf(stderr, "magicd: [error] invalid or missing pid file \"%s\"\n", c->pid_file);
+        free(c);
+        return 1;
+    }
+    if (kill(pid, sig) < 0) {
+        fprintf(stderr, "magicd: [error] kill(%d, %s) failed: %s\n", (int)pid, name,
+                strerror(errno));
+        free(c);
+        return 1;
+    }
+    free(c);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *file = getenv("MAGICD_CONF") ? getenv("MAGICD_CONF") : MAGICD_DEFAULT_CONF;
+    const char *prefix = NULL, *sig = NULL;
+    int test = 0, dump = 0, i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if ((!strcmp(a, "-c") || !strcmp(a, "-p") || !strcmp(a, "-s") || !strcmp(a, "-g")) &&
+            i + 1 >= argc) {
+            fprintf(stderr, "magicd: option \"%s\" requires an argument\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "-c"))
+            file = argv[++i];
+        else if (!strcmp(a, "-p"))
+            prefix = argv[++i];
+        else if (!strcmp(a, "-s"))
+            sig = argv[++i];
+        else if (!strcmp(a, "-g"))
+            global_directives = argv[++i];
+        else if (!strcmp(a, "-t"))
+            test = 1;
+        else if (!strcmp(a, "-T"))
+            test = dump = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "-V") || !strcmp(a, "--version")) {
+            printf("magicd version %s\n", MAGICD_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "magicd: invalid option: \"%s\"\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (test)
+        return cmd_test(file, prefix, dump);
+    if (sig)
+        return cmd_signal(file, prefix, sig);
+
+    if (i < argc) {
+        const char *cmd = argv[i];
+        if (!strcmp(cmd, "version")) {
+            printf("magicd version %s (built %s %s)\n", MAGICD_VERSION, __DATE__, __TIME__);
+            return 0;
+        }
+        if (!strcmp(cmd, "help")) {
+            usage(stdout);
+            return 0;
+        }
+        conf_t *c = malloc(sizeof *c);
+        if (!c)
+            return 1;
+        int rc;
+        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "health")) {
+            if (load_conf(c, file, prefix) < 0) {
+                free(c);
+                return 1;
+            }
+            if (!strcmp(cmd, "keygen"))
+                rc = cmd_keygen(i + 1 < argc ? argv[i + 1] : c->key_file);
+            else if (!strcmp(cmd, "user"))
+                rc = cmd_user(c->users_db, argc - i - 1, argv + i + 1);
+            else
+                rc = cmd_health(c, i + 1 < argc ? argv[i + 1] : NULL, 3000);
+        } else {
+            fprintf(stderr, "magicd: unknown command \"%s\" (see magicd -h)\n", cmd);
+            rc = 2;
+        }
+        free(c);
+        return rc;
+    }
+
+    /* The title overwrites argv's memory; keep a copy for the upgrade. */
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    for (int k = 0; args && k < argc; k++)
+        args[k] = strdup(argv[k]);
+    if (!args)
+        return 1;
+    proctitle_init(argc, argv);
+    conf_t *c = malloc(sizeof *c);
+    if (!c || load_conf(c, file, prefix) < 0)
+        return 1;
+    int rc = master_run(c, argc, args);
+    for (int k = 0; k < argc; k++)
+        free(args[k]);
+    free(args);
+    return rc;
+}

@@ -1,0 +1,355 @@
+/*
+ * spool.c - the maildir-style mail spool (see spool.h for the layout).
+ *
+ * Durability is the classic maildir recipe: write the whole file under tmp/
+ * with a name no one else uses (the id plus our pid), fsync it, rename(2) it
+ * into new/ (atomic on one file system), then fsync new/ so the rename
+ * itself survives a power cut. The mailer only ever looks in new/, so it
+ * never sees a half-written file.
+ *
+ * The file body is a few "key: value" lines rather than the mail itself: the
+ * mailer builds the message at send time from the current configuration
+ * (smtp_from), and the file stays small and easy to inspect by hand.
+ *
+ *   id: 00112233445566778899aabbccddeeff
+ *   to: someone@example.com
+ *   url: https://login.example.com/magic/verify/...
+ *   expires: 1764093601
+ *   created: 1764092701
+ *
+ * Worker side, this is a few small synchronous writes; they go through the
+ * page cache except for the fsyncs, which is the price of not losing a link.
+ */
+#include "core/spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const spool_subdirs[] = {"tmp", "new", "sent", "failed"};
+
+static int spool_mkdir(const char *path)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST)
+        return 0;
+    return -1;
+}
+
+int spool_init(const char *spool_dir, char *err, size_t errsz)
+{
+    char p[1024];
+    size_t i;
+
+    if (!spool_dir || !*spool_dir) {
+        snprintf(err, errsz, "no spool directory configured");
+        return -1;
+    }
+    if (spool_mkdir(spool_dir) < 0) {
+        snprintf(err, errsz, "mkdir %s: %s", spool_dir, strerror(errno));
+        return -1;
+    }
+    for (i = 0; i < sizeof(spool_subdirs) / sizeof(spool_subdirs[0]); i++) {
+        if ((size_t)snprintf(p, sizeof(p), "%s/%s", spool_dir, spool_subdirs[i]) >= sizeof(p)) {
+            snprintf(err, errsz, "spool path too long");
+            return -1;
+        }
+        if (spool_mkdir(p) < 0) {
+            snprintf(err, errsz, "mkdir %s: %s", p, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int spool_addr_ok(const char *a)
+{
+    const char *at;
+    size_t n;
+
+    if (!a)
+        return 0;
+    n = strlen(a);
+    if (n < 3 || n >= SPOOL_ADDR_MAX)
+        return 0;
+    for (const char *p = a; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ' || ch == 0x7f || ch == '<' || ch == '>' || ch == '(' || ch == ')' ||
+            ch == ',' || ch == ';' || ch == '"' || ch == '\\')
+            return 0;
+    }
+    at = strrchr(a, '@');
+    return at && at != a && at[1] != '\0' && strchr(a, '@') == at;
+}
+
+int spool_url_ok(const char *u)
+{
+    size_t n;
+
+    if (!u)
+        return 0;
+    n = strlen(u);
+    if (n == 0 || n >= SPOOL_URL_MAX)
+        return 0;
+    for (const char *p = u; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ' || ch == 0x7f || ch == '"' || ch == '<' || ch == '>')
+            return 0;
+    }
+    return 1;
+}
+
+int spool_name_ok(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name[i]; i++) {
+        char ch = name[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return 0;
+    }
+    return i == 32;
+}
+
+int spool_format(const spool_msg_t *m, char *out, size_t outsz)
+{
+    int n = snprintf(out, outsz,
+                     "id: %s\nto: %s\nurl: %s\nexpires: %" PRIu64 "\ncreated: %" PRIu64 "\n",
+                     m->id_hex, m->to, m->url, m->expires_s, m->created_s);
+    return (n < 0 || (size_t)n >= outsz) ? -1 : n;
+}
+
+static int spool_copy_val(char *dst, size_t dstsz, const char *v, size_t vn)
+{
+    if (vn >= dstsz)
+        return -1;
+    memcpy(dst, v, vn);
+    dst[vn] = '\0';
+    return 0;
+}
+
+static int spool_parse_u64(const char *v, size_t vn, uint64_t *out)
+{
+    uint64_t x = 0;
+
+    if (vn == 0 || vn > 19)
+        return -1;
+    for (size_t i = 0; i < vn; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+static int spool_parse_line(const char *k, size_t kn, const char *v, size_t vn, spool_msg_t *m,
+                            unsigned *seen)
+{
+#define KEY(s) (kn == sizeof(s) - 1 && memcmp(k, s, kn) == 0)
+    if (KEY("id")) {
+        *seen |= 1;
+        return spool_copy_val(m->id_hex, sizeof(m->id_hex), v, vn);
+    }
+    if (KEY("to")) {
+        *seen |= 2;
+        return spool_copy_val(m->to, sizeof(m->to), v, vn);
+    }
+    if (KEY("url")) {
+        *seen |= 4;
+        return spool_copy_val(m->url, sizeof(m->url), v, vn);
+    }
+    if (KEY("expires")) {
+        *seen |= 8;
+        return spool_parse_u64(v, vn, &m->expires_s);
+    }
+    if (KEY("created")) {
+        *seen |= 16;
+        return spool_parse_u64(v, vn, &m->created_s);
+    }
+#undef KEY
+    return 0; /* unknown keys are ignored: newer writers may add some */
+}
+
+int spool_parse(const char *text, size_t len, spool_msg_t *m)
+{
+    const char *p = text, *end = text + len;
+    unsigned seen = 0;
+
+    memset(m, 0, sizeof(*m));
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon) {
+            const char *v = colon + 1;
+            while (v < le && *v == ' ')
+                v++;
+            if (spool_parse_line(p, (size_t)(colon - p), v, (size_t)(le - v), m, &seen) < 0)
+                return -1;
+        } else if (le != p) {
+            return -1;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (seen != 31 || !spool_name_ok(m->id_hex) || !spool_addr_ok(m->to) || !spool_url_ok(m->url))
+        return -1;
+    return 0;
+}
+
+static int spool_fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int spool_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void spool_hex(const uint8_t id[16], char out[33])
+{
+    static const char hx[] = "0123456789abcdef";
+
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hx[id[i] >> 4];
+        out[2 * i + 1] = hx[id[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, uint64_t expires_s,
+                  const uint8_t id[16], char *err, size_t errsz)
+{
+    spool_msg_t m;
+    char body[sizeof(m) + 128], tmp[1024], dst[1024], newdir[1024];
+    int n, fd;
+
+    if (!spool_addr_ok(to)) {
+        snprintf(err, errsz, "spool: refusing malformed address");
+        return -1;
+    }
+    if (!spool_url_ok(link_url)) {
+        snprintf(err, errsz, "spool: refusing malformed link");
+        return -1;
+    }
+    memset(&m, 0, sizeof(m));
+    spool_hex(id, m.id_hex);
+    snprintf(m.to, sizeof(m.to), "%s", to);
+    snprintf(m.url, sizeof(m.url), "%s", link_url);
+    m.expires_s = expires_s;
+    m.created_s = (uint64_t)time(NULL);
+    n = spool_format(&m, body, sizeof(body));
+    if (n < 0) {
+        snprintf(err, errsz, "spool: message too large");
+        return -1;
+    }
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s.%ld", spool_dir, m.id_hex, (long)getpid()) >=
+            sizeof(tmp) ||
+        (size_t)snprintf(newdir, sizeof(newdir), "%s/new", spool_dir) >= sizeof(newdir) ||
+        (size_t)snprintf(dst, sizeof(dst), "%s/%s", newdir, m.id_hex) >= sizeof(dst)) {
+        snprintf(err, errsz, "spool: path too long");
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && spool_init(spool_dir, err, errsz) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "spool: open %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (spool_write_all(fd, body, (size_t)n) < 0 || fsync(fd) < 0) {
+        snprintf(err, errsz, "spool: write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, dst) < 0) {
+        snprintf(err, errsz, "spool: rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (spool_fsync_dir(newdir) < 0) {
+        snprintf(err, errsz, "spool: fsync %s: %s", newdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int spool_read(const char *spool_dir, const char *name, spool_msg_t *m, char *err, size_t errsz)
+{
+    char path[1024], buf[sizeof(spool_msg_t) + 256];
+    ssize_t n;
+    size_t got = 0;
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/new/%s", spool_dir, name) >= sizeof(path)) {
+        snprintf(err, errsz, "spool: path too long");
+        return -1;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errsz, "spool: open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (got < sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - got)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errsz, "spool: read %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got == sizeof(buf) || spool_parse(buf, got, m) < 0 || strcmp(m->id_hex, name) != 0) {
+        snprintf(err, errsz, "spool: malformed message %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+int spool_move(const char *spool_dir, const char *name, const char *subdir)
+{
+    char src[1024], dst[1024], dir[1024];
+
+    if ((size_t)snprintf(src, sizeof(src), "%s/new/%s", spool_dir, name) >= sizeof(src))
+        return -1;
+    if (!subdir) {
+        if (unlink(src) < 0)
+            return -1;
+    } else {
+        if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", spool_dir, subdir) >= sizeof(dir) ||
+            (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst))
+            return -1;
+        if (rename(src, dst) < 0)
+            return -1;
+        spool_fsync_dir(dir);
+    }
+    snprintf(dir, sizeof(dir), "%s/new", spool_dir);
+    return spool_fsync_dir(dir);
+}

@@ -1,0 +1,173 @@
+/*
+ * test_delivery.c - links leaving the worker: the outbox's JSON lines (real
+ * file, parsed back with jansson), the log line, the smtp spool hand-off,
+ * response mode, reopen after rotation.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "app/delivery.h"
+#include "tests/unit/unit.h"
+
+static char dir[256];
+
+static char *slurp(const char *path)
+{
+    static char buf[65536];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    buf[n < 0 ? 0 : n] = '\0';
+    return buf;
+}
+
+static void test_line(void)
+{
+    uint8_t id[16];
+    char line[512];
+    json_error_t je;
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)(i * 17);
+    int n = deliver_outbox_line("a@b.co", "http://h/magic/verify/x\"\\\n\x01\xc3\xa9", 1700000900,
+                                id, line, sizeof(line));
+    CHECK(n > 0 && (size_t)n == strlen(line) && line[n - 1] == '\n');
+    CHECK(strchr(line, '\n') == line + n - 1); /* one line, whatever the input */
+    json_t *j = json_loadb(line, (size_t)n, 0, &je);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK(strcmp(json_string_value(json_object_get(j, "to")), "a@b.co") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(j, "link")),
+                     "http://h/magic/verify/x\"\\\n\x01\xc3\x83\xc2\xa9") == 0);
+        CHECK(json_integer_value(json_object_get(j, "expires")) == 1700000900);
+        CHECK(strcmp(json_string_value(json_object_get(j, "id")),
+                     "00112233445566778899aabbccddeeff") == 0);
+        json_decref(j);
+    }
+    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, line, 40) == -1);
+}
+
+static void test_outbox(void)
+{
+    conf_t c;
+    char path[400], rotated[400], err[512];
+    uint8_t id[16];
+    struct stat st;
+
+    memset(&c, 0, sizeof(c));
+    c.delivery = DELIVERY_OUTBOX;
+    snprintf(path, sizeof(path), "%s/outbox.jsonl", dir);
+    snprintf(c.delivery_arg, sizeof(c.delivery_arg), "%s", path);
+    deliver_t *d = deliver_open(&c, err, sizeof(err));
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    memset(id, 0xab, 16);
+    CHECK(deliver_send(d, "demo@example.com", "http://127.0.0.1:8080/magic/verify/TOKEN1",
+                       1700000900, id) == 0);
+    memset(id, 0xcd, 16);
+    CHECK(deliver_send(d, "other@example.com", "http://127.0.0.1:8080/magic/verify/TOKEN2",
+                       1700000901, id) == 0);
+    {
+        char *text = slurp(path), *nl = strchr(text, '\n');
+        json_error_t je;
+        CHECK(nl != NULL);
+        json_t *j = nl ? json_loadb(text, (size_t)(nl - text), 0, &je) : NULL;
+        CHECK(j && strcmp(json_string_value(json_object_get(j, "to")), "demo@example.com") == 0);
+        CHECK(j && strcmp(json_string_value(json_object_get(j, "link")),
+                          "http://127.0.0.1:8080/magic/verify/TOKEN1") == 0);
+        CHECK(j && strlen(json_string_value(json_object_get(j, "id"))) == 32);
+        json_decref(j);
+        j = nl ? json_loads(nl + 1, 0, &je) : NULL;
+        CHECK(j && json_integer_value(json_object_get(j, "expires")) == 1700000901);
+        json_decref(j);
+    }
+    /* Rotation: rename, reopen, the next line goes to a new file. */
+    snprintf(rotated, sizeof(rotated), "%s/outbox.jsonl.1", dir);
+    CHECK(rename(path, rotated) == 0);
+    CHECK(deliver_reopen(d) == 0);
+    CHECK(deliver_send(d, "demo@example.com", "http://x/magic/verify/T3", 1, id) == 0);
+    CHECK(strstr(slurp(path), "T3") && !strstr(slurp(path), "TOKEN1"));
+    CHECK(strstr(slurp(rotated), "TOKEN2") && !strstr(slurp(rotated), "T3"));
+    deliver_close(d);
+
+    /* An outbox that cannot be opened is an error at open time. */
+    snprintf(c.delivery_arg, sizeof(c.delivery_arg), "%s/missing/dir/outbox", dir);
+    err[0] = '\0';
+    CHECK(deliver_open(&c, err, sizeof(err)) == NULL && strstr(err, "missing/dir"));
+}
+
+static void test_log_response_smtp(void)
+{
+    conf_t c;
+    char logp[400], err[512], spool[400];
+    uint8_t id[16];
+
+    memset(id, 0x42, 16);
+    snprintf(logp, sizeof(logp), "%s/error.log", dir);
+    CHECK(log_open(logp, MG_LOG_INFO) == 0);
+    memset(&c, 0, sizeof(c));
+    c.delivery = DELIVERY_LOG;
+    deliver_t *d = deliver_open(&c, err, sizeof(err));
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/LOGTOKEN", 1, id) == 0);
+    CHECK(strstr(slurp(logp), "[notice]") &&
+          strstr(slurp(logp), "magic link for demo@example.com: http://h/magic/verify/LOGTOKEN"));
+    deliver_close(d);
+
+    c.delivery = DELIVERY_RESPONSE;
+    d = deliver_open(&c, err, sizeof(err));
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/R", 1, id) == 0);
+    deliver_close(d);
+
+    c.delivery = DELIVERY_SMTP;
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    snprintf(c.smtp_spool, sizeof(c.smtp_spool), "%s", spool);
+    d = deliver_open(&c, err, sizeof(err));
+    CHECK(d != NULL);
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/SMTPTOKEN", 4000000000u,
+                            id) == 0);
+    {
+        char msg[500];
+        snprintf(msg, sizeof(msg), "%s/new/42424242424242424242424242424242", spool);
+        CHECK(access(msg, F_OK) == 0);
+        CHECK(strstr(slurp(msg), "SMTPTOKEN") != NULL);
+    }
+    /* A header-injection attempt is refused by the spool and reported. */
+    CHECK(d && deliver_send(d, "demo@example.com\r\nBcc: x@evil.example", "http://h/x", 4000000000u,
+                            id) == -1);
+    CHECK(d && strlen(deliver_error(d)) > 0);
+    deliver_close(d);
+    log_open(NULL, MG_LOG_NOTICE);
+}
+
+int main(void)
+{
+    char cmd[300];
+    snprintf(dir, sizeof(dir), "%s/test_delivery.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_line();
+    test_outbox();
+    test_log_response_smtp();
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    if (unit_failures) {
+        fprintf(stderr, "test_delivery: %d failure(s)\n", unit_failures);
+        return 1;
+    }
+    printf("test_delivery: ok\n");
+    return 0;
+}

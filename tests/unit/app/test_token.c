@@ -1,0 +1,317 @@
+/*
+ * test_token.c - link and session tokens: round trips, tampering, expiry,
+ * purpose separation, key rotation, unknown keys, size.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/base64url.h"
+#include "app/token.h"
+#include "tests/unit/unit.h"
+
+static void ring(keyring_t *kr, uint8_t cur, int prev)
+{
+    uint8_t m[32];
+    memset(kr, 0, sizeof(*kr));
+    memset(m, cur, 32);
+    keyfile_derive(m, &kr->cur);
+    if (prev >= 0) {
+        memset(m, prev, 32);
+        keyfile_derive(m, &kr->prev);
+        kr->has_prev = 1;
+    }
+}
+
+static link_claims_t link_claims(const char *email)
+{
+    link_claims_t c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.email, sizeof(c.email), "%s", email);
+    for (int i = 0; i < 16; i++)
+        c.bind[i] = (uint8_t)(0xa0 + i);
+    c.iat = 1700000000;
+    c.exp = c.iat + 900;
+    return c;
+}
+
+static void test_link_roundtrip(void)
+{
+    keyring_t kr;
+    link_claims_t c = link_claims("user@example.com"), o;
+    char tok[TOKEN_LINK_MAX], tok2[TOKEN_LINK_MAX];
+    uint8_t id[16], id2[16];
+    int n;
+
+    ring(&kr, 1, -1);
+    n = token_link_seal_id(&kr, &c, id, tok, sizeof(tok));
+    CHECK(n > 0 && (size_t)n == strlen(tok));
+    CHECK(n < 140); /* compact: 135 for a 16-char address + 4 */
+    for (int i = 0; i < n; i++)
+        CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", tok[i]));
+    memset(&o, 0, sizeof(o));
+    CHECK(token_link_open(&kr, tok, (size_t)n, c.iat + 10, &o) == TOK_OK);
+    CHECK(strcmp(o.email, c.email) == 0);
+    CHECK(memcmp(o.bind, c.bind, 16) == 0);
+    CHECK(o.iat == c.iat && o.exp == c.exp);
+    CHECK(memcmp(o.id, id, 16) == 0);
+
+    /* Same claims twice: different nonce and id, so different tokens. */
+    CHECK(token_link_seal_id(&kr, &c, id2, tok2, sizeof(tok2)) == n);
+    CHECK(strcmp(tok, tok2) != 0 && memcmp(id, id2, 16) != 0);
+
+    /* A caller-chosen id is kept. */
+    CHECK(token_new_id(c.id) == 0);
+    n = token_link_seal(&kr, &c, tok, sizeof(tok));
+    CHECK(n > 0 && token_link_open(&kr, tok, (size_t)n, c.iat, &o) == TOK_OK);
+    CHECK(memcmp(o.id, c.id, 16) == 0);
+
+    /* Expiry: valid until exp, expired at exp. */
+    CHECK(token_link_open(&kr, tok, (size_t)n, c.exp - 1, &o) == TOK_OK);
+    CHECK(token_link_open(&kr, tok, (size_t)n, c.exp, &o) == TOK_EXPIRED);
+    CHECK(token_link_open(&kr, tok, (size_t)n, c.exp + 100000, &o) == TOK_EXPIRED);
+
+    /* Buffer too small, email empty or too long. */
+    CHECK(token_link_seal(&kr, &c, tok, (size_t)n) == -1);
+    CHECK(token_link_seal(&kr, &c, tok, (size_t)n + 1) == n);
+    {
+        link_claims_t e = link_claims("");
+        CHECK(token_link_seal(&kr, &e, tok, sizeof(tok)) == -1);
+        memset(e.email, 'a', sizeof(e.email)); /* 256 bytes, no NUL */
+        CHECK(token_link_seal(&kr, &e, tok, sizeof(tok)) == -1);
+        memset(e.email, 'a', 255);
+        e.email[255] = '\0';
+        n = token_link_seal(&kr, &e, tok, sizeof(tok));
+        CHECK(n > 0 && (size_t)n < TOKEN_LINK_MAX);
+        CHECK(token_link_open(&kr, tok, (size_t)n, e.iat, &o) == TOK_OK && strlen(o.email) == 255);
+    }
+}
+
+static void test_tamper(void)
+{
+    keyring_t kr;
+    link_claims_t c = link_claims("tamper@example.com"), o;
+    char tok[TOKEN_LINK_MAX];
+    uint8_t bin[400];
+    int n;
+    long bl;
+
+    ring(&kr, 2, -1);
+    n = token_link_seal(&kr, &c, tok, sizeof(tok));
+    CHECK(n > 0);
+    /* Every character changed to every other alphabet character. */
+    {
+        static const char alpha[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            char save = tok[i];
+            for (int a = 0; a < 64; a++) {
+                if (alpha[a] == save)
+                    continue;
+                tok[i] = alpha[a];
+                tok_result_t r = token_link_open(&kr, tok, (size_t)n, c.iat, &o);
+                if (r != TOK_FORGED && r != TOK_MALFORMED)
+                    bad++;
+            }
+            tok[i] = save;
+        }
+        CHECK(bad == 0);
+        CHECK(token_link_open(&kr, tok, (size_t)n, c.iat, &o) == TOK_OK); /* restored */
+    }
+    /* Every bit of the binary form. */
+    bl = b64url_decode(tok, (size_t)n, bin, sizeof(bin));
+    CHECK(bl > 0);
+    for (long i = 0; i < bl; i++) {
+        for (int b = 0; b < 8; b++) {
+            char t2[TOKEN_LINK_MAX];
+            bin[i] ^= (uint8_t)(1u << b);
+            size_t m = b64url_encode(bin, (size_t)bl, t2);
+            tok_result_t r = token_link_open(&kr, t2, m, c.iat, &o);
+            if (i == 0)
+                CHECK(r == TOK_MALFORMED); /* version */
+            else
+                CHECK(r == TOK_FORGED);
+            bin[i] ^= (uint8_t)(1u << b);
+        }
+    }
+    /* Truncation, extension, garbage, empty. */
+    for (int len = 0; len < n; len++) {
+        tok_result_t r = token_link_open(&kr, tok, (size_t)len, c.iat, &o);
+        CHECK(r == TOK_MALFORMED || r == TOK_FORGED);
+    }
+    {
+        char longer[TOKEN_LINK_MAX + 8];
+        snprintf(longer, sizeof(longer), "%sAAAA", tok);
+        CHECK(token_link_open(&kr, longer, strlen(longer), c.iat, &o) == TOK_FORGED);
+        char huge[2000];
+        memset(huge, 'A', sizeof(huge));
+        CHECK(token_link_open(&kr, huge, sizeof(huge), c.iat, &o) == TOK_MALFORMED);
+        CHECK(token_link_open(&kr, "", 0, c.iat, &o) == TOK_MALFORMED);
+        CHECK(token_link_open(&kr, "not a token!", 12, c.iat, &o) == TOK_MALFORMED);
+        CHECK(token_link_open(&kr, "a.b", 3, c.iat, &o) == TOK_MALFORMED);
+    }
+}
+
+static void test_purpose_and_keys(void)
+{
+    keyring_t k1, k2, k21, k12;
+    link_claims_t c = link_claims("who@example.com"), lo;
+    session_claims_t s, so;
+    char lt[TOKEN_LINK_MAX], st[TOKEN_SESSION_MAX];
+    int ln, sn;
+
+    ring(&k1, 1, -1);
+    ring(&k2, 2, -1);
+    ring(&k21, 2, 1); /* rotated: current 2, previous 1 */
+    ring(&k12, 1, 2);
+    memset(&s, 0, sizeof(s));
+    snprintf(s.email, sizeof(s.email), "who@example.com");
+    s.exp = 2000000000;
+
+    ln = token_link_seal(&k1, &c, lt, sizeof(lt));
+    sn = token_session_seal(&k1, &s, st, sizeof(st));
+    CHECK(ln > 0 && sn > 0 && sn < 90);
+    CHECK(token_session_open(&k1, st, (size_t)sn, 1900000000, &so) == TOK_OK);
+    CHECK(strcmp(so.email, s.email) == 0 && so.exp == s.exp);
+    CHECK(token_session_open(&k1, st, (size_t)sn, 2000000000, &so) == TOK_EXPIRED);
+
+    /* Wrong purpose: a session is not a link and vice versa. */
+    CHECK(token_link_open(&k1, st, (size_t)sn, 1900000000, &lo) == TOK_FORGED);
+    CHECK(token_session_open(&k1, lt, (size_t)ln, c.iat, &so) == TOK_FORGED);
+
+    /* Unknown key: a keyring without key 1. */
+    CHECK(token_link_open(&k2, lt, (size_t)ln, c.iat, &lo) == TOK_FORGED);
+    CHECK(token_session_open(&k2, st, (size_t)sn, 1900000000, &so) == TOK_FORGED);
+
+    /* After rotation, key 1 is the previous key: still accepted. */
+    CHECK(token_link_open(&k21, lt, (size_t)ln, c.iat, &lo) == TOK_OK);
+    CHECK(strcmp(lo.email, c.email) == 0);
+    CHECK(token_session_open(&k21, st, (size_t)sn, 1900000000, &so) == TOK_OK);
+    /* ... and expiry still applies to previous-key tokens. */
+    CHECK(token_link_open(&k21, lt, (size_t)ln, c.exp, &lo) == TOK_EXPIRED);
+
+    /* New tokens from the rotated ring use key 2: a ring with only key 1
+     * cannot open them, one with 1 current and 2 previous can. */
+    ln = token_link_seal(&k21, &c, lt, sizeof(lt));
+    CHECK(token_link_open(&k1, lt, (size_t)ln, c.iat, &lo) == TOK_FORGED);
+    CHECK(token_link_open(&k2, lt, (size_t)ln, c.iat, &lo) == TOK_OK);
+    CHECK(token_link_open(&k12, lt, (size_t)ln, c.iat, &lo) == TOK_OK);
+
+    /* A previous key that is configured but whose tokens are forged. */
+    {
+        keyring_t fake = k21;
+        fake.prev.link[0] ^= 1;
+        ln = token_link_seal(&k1, &c, lt, sizeof(lt));
+        CHECK(token_link_open(&fake, lt, (size_t)ln, c.iat, &lo) == TOK_FORGED);
+    }
+}
+
+/* The nonce of a token (binary bytes 5..16). */
+static void nonce_of(const char *tok, uint8_t out[12])
+{
+    uint8_t bin[400];
+    long n = b64url_decode(tok, strlen(tok), bin, sizeof(bin));
+    memset(out, 0, 12);
+    if (n > 17)
+        memcpy(out, bin + 5, 12);
+}
+
+static void test_fork_nonces(void)
+{
+    /* The random pool must not be shared with a forked child: parent and
+     * child sealing right after fork must use different nonces and ids. */
+    keyring_t kr;
+    link_claims_t c = link_claims("fork@example.com");
+    char tok[TOKEN_LINK_MAX];
+    uint8_t mine[28], theirs[28];
+    int fds[2], st;
+
+    ring(&kr, 5, -1);
+    CHECK(token_link_seal(&kr, &c, tok, sizeof(tok)) > 0); /* fill the pool */
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint8_t out[28];
+        int ok = token_link_seal_id(&kr, &c, out + 12, tok, sizeof(tok)) > 0;
+        nonce_of(tok, out);
+        _exit(ok && write(fds[1], out, sizeof(out)) == (ssize_t)sizeof(out) ? 0 : 1);
+    }
+    CHECK(token_link_seal_id(&kr, &c, mine + 12, tok, sizeof(tok)) > 0);
+    nonce_of(tok, mine);
+    CHECK(read(fds[0], theirs, sizeof(theirs)) == (ssize_t)sizeof(theirs));
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(memcmp(mine, theirs, 12) != 0);           /* nonces */
+    CHECK(memcmp(mine + 12, theirs + 12, 16) != 0); /* ids */
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void test_garbage(void)
+{
+    /* Random strings of random lengths, from the alphabet and from all
+     * bytes: never OK, never a crash (ASan/UBSan builds check the rest). */
+    keyring_t kr;
+    link_claims_t lo;
+    session_claims_t so;
+    char buf[600];
+    unsigned x = 777;
+    int ok = 0;
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    ring(&kr, 6, 7);
+    for (int i = 0; i < 20000; i++) {
+        size_t n = (x = x * 1103515245u + 12345u) % sizeof(buf);
+        int any = i & 1;
+        for (size_t k = 0; k < n; k++) {
+            x = x * 1103515245u + 12345u;
+            buf[k] = any ? (char)(x >> 16) : alpha[(x >> 16) % 64];
+        }
+        ok += token_link_open(&kr, buf, n, 0, &lo) == TOK_OK;
+        ok += token_session_open(&kr, buf, n, 0, &so) == TOK_OK;
+    }
+    CHECK(ok == 0);
+}
+
+static void test_speed(void)
+{
+    keyring_t kr;
+    link_claims_t c = link_claims("speed@example.com"), o;
+    char tok[TOKEN_LINK_MAX];
+    struct timespec a, b;
+    int n = 0, iters = 20000, ok = 1;
+
+    ring(&kr, 3, 4);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < iters; i++) {
+        n = token_link_seal(&kr, &c, tok, sizeof(tok));
+        ok &= token_link_open(&kr, tok, (size_t)n, c.iat, &o) == TOK_OK;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    CHECK(ok);
+    double us = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / iters;
+    printf("seal+open: %.2f us per pair\n", us);
+}
+
+int main(void)
+{
+    test_link_roundtrip();
+    test_tamper();
+    test_purpose_and_keys();
+    test_fork_nonces();
+    test_garbage();
+    test_speed();
+    printf("token result names: %s %s %s %s\n", token_result_str(TOK_OK),
+           token_result_str(TOK_MALFORMED), token_result_str(TOK_FORGED),
+           token_result_str(TOK_EXPIRED));
+    if (unit_failures) {
+        fprintf(stderr, "test_token: %d failure(s)\n", unit_failures);
+        return 1;
+    }
+    printf("test_token: ok\n");
+    return 0;
+}

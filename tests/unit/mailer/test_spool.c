@@ -1,0 +1,159 @@
+/*
+ * test_smtp_spool.c - the mail spool: enqueue is durable and atomic (only
+ * complete files appear in new/), idempotent per link id, refuses header
+ * injection, and round-trips through spool_read; spool_move and the name
+ * and format checks.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mailer/mailer.h"
+#include "core/spool.h"
+#include "tests/unit/unit.h"
+
+static int count_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void rm_rf(const char *dir)
+{
+    static const char *const subs[] = {"tmp", "new", "sent", "failed"};
+    char p[700], f[1000];
+
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, subs[i]);
+        DIR *d = opendir(p);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+            unlink(f);
+        }
+        if (d)
+            closedir(d);
+        rmdir(p);
+    }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    char base[] = "/tmp/magicd-spool-XXXXXX", dir[600], sub[700], err[256];
+    uint8_t id[16], id2[16];
+    spool_msg_t m;
+    struct stat st;
+
+    for (int i = 0; i < 16; i++) {
+        id[i] = (uint8_t)(i * 17);
+        id2[i] = (uint8_t)(255 - i);
+    }
+    if (!mkdtemp(base)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    /* enqueue creates the spool when missing */
+    snprintf(dir, sizeof(dir), "%s/spool", base);
+    CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t1", 2000000000, id, err,
+                        sizeof(err)) == 0);
+    snprintf(sub, sizeof(sub), "%s/new", dir);
+    CHECK(count_dir(sub) == 1);
+    snprintf(sub, sizeof(sub), "%s/tmp", dir);
+    CHECK(count_dir(sub) == 0);
+    snprintf(sub, sizeof(sub), "%s/new/00112233445566778899aabbccddeeff", dir);
+    CHECK(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(sub, sizeof(sub), "%s", dir);
+    CHECK(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0700);
+
+    /* same link id again: still one message (a retried request does not
+     * produce two mails) */
+    CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t1", 2000000000, id, err,
+                        sizeof(err)) == 0);
+    snprintf(sub, sizeof(sub), "%s/new", dir);
+    CHECK(count_dir(sub) == 1);
+    CHECK(spool_enqueue(dir, "other@example.com", "http://h/magic/verify/t2", 2000000001, id2, err,
+                        sizeof(err)) == 0);
+    CHECK(count_dir(sub) == 2);
+
+    /* round trip */
+    CHECK(spool_read(dir, "00112233445566778899aabbccddeeff", &m, err, sizeof(err)) == 0);
+    CHECK(strcmp(m.to, "demo@example.com") == 0);
+    CHECK(strcmp(m.url, "http://h/magic/verify/t1") == 0);
+    CHECK(m.expires_s == 2000000000);
+    CHECK(m.created_s > 1700000000);
+    CHECK(strcmp(m.id_hex, "00112233445566778899aabbccddeeff") == 0);
+
+    /* header injection and junk are refused before anything is written */
+    CHECK(spool_enqueue(dir, "a@b.c\r\nBcc: x@y.z", "http://h/", 1, id, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "a@b.c", "http://h/\nX: y", 1, id, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "no-at", "http://h/", 1, id, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "a@b@c", "http://h/", 1, id, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "<a@b.c>", "http://h/", 1, id, err, sizeof(err)) == -1);
+    CHECK(count_dir(sub) == 2);
+
+    /* format/parse */
+    {
+        char text[4096];
+        spool_msg_t a, b;
+        memset(&a, 0, sizeof(a));
+        strcpy(a.id_hex, "ffeeddccbbaa99887766554433221100");
+        strcpy(a.to, "x@y.z");
+        strcpy(a.url, "https://l.example/magic/verify/abc");
+        a.expires_s = 42;
+        a.created_s = 7;
+        int n = spool_format(&a, text, sizeof(text));
+        CHECK(n > 0);
+        CHECK(spool_parse(text, (size_t)n, &b) == 0 && memcmp(&a, &b, sizeof(a)) == 0);
+        CHECK(spool_parse("id: zz\n", 7, &b) == -1);
+        CHECK(spool_parse(text, (size_t)n - 20, &b) == -1); /* truncated */
+        CHECK(spool_name_ok("ffeeddccbbaa99887766554433221100"));
+        CHECK(!spool_name_ok("ffeeddccbbaa99887766554433221100.123"));
+        CHECK(!spool_name_ok("FFEEDDCCBBAA99887766554433221100"));
+        CHECK(!spool_name_ok(".."));
+    }
+
+    /* move to sent/ and to failed/, delete */
+    CHECK(spool_move(dir, "00112233445566778899aabbccddeeff", "sent") == 0);
+    CHECK(count_dir(sub) == 1);
+    snprintf(sub, sizeof(sub), "%s/sent", dir);
+    CHECK(count_dir(sub) == 1);
+    CHECK(spool_move(dir, "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0", "failed") == 0);
+    snprintf(sub, sizeof(sub), "%s/failed", dir);
+    CHECK(count_dir(sub) == 1);
+    CHECK(spool_move(dir, "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0", NULL) == -1);
+    CHECK(spool_read(dir, "00112233445566778899aabbccddeeff", &m, err, sizeof(err)) == -1);
+
+    /* mailer_spool_dir: explicit, or next to the user store */
+    {
+        static conf_t c;
+        char out[CONF_PATH_MAX];
+        memset(&c, 0, sizeof(c));
+        strcpy(c.users_db, "/var/lib/magicd/users.db");
+        CHECK(mailer_spool_dir(&c, out, sizeof(out)) == 0 &&
+              strcmp(out, "/var/lib/magicd/spool") == 0);
+        strcpy(c.smtp_spool, "/srv/spool");
+        CHECK(mailer_spool_dir(&c, out, sizeof(out)) == 0 && strcmp(out, "/srv/spool") == 0);
+    }
+
+    rm_rf(dir);
+    rmdir(base);
+    if (unit_failures)
+        return 1;
+    printf("ok\n");
+    return 0;
+}
