@@ -4,7 +4,8 @@
  * Chosen by the `delivery` directive:
  *   log       the link goes to the error log at notice level (development)
  *   outbox    one JSON line per link appended to a file, for an external
- *             mailer: {"to":..,"link":..,"expires":..,"id":..}
+ *             mailer: {"to":..,"link":..,"expires":..,"id":..}; lines with
+ *             "decoy":true carry nothing to send (deliver_decoy)
  *   smtp      the link is queued in the durable mail spool (smtp_spool) and
  *             the mailer process sends it; a worker never talks SMTP
  *   response  nothing to do here: the page shows the link (demo mode)
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/conf.h"
+#include "core/shmtx.h"
 
 typedef struct deliver deliver_t;
 
@@ -28,6 +30,15 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
  * why). */
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                  const uint8_t id[16]);
+
+/* The same work as deliver_send for the same arguments, and the same
+ * failures, without delivering anything: for an address that has no
+ * account, so the answer does not tell (see delivery.c). 0 / -1. */
+int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                  const uint8_t id[16]);
+
+/* The lock every worker takes around an outbox append (shm); NULL: none. */
+void deliver_set_lock(deliver_t *d, shmtx_t *lock);
 
 /* USR1: reopen the outbox file (after rotation). 0 / -1. */
 int deliver_reopen(deliver_t *d);
@@ -41,5 +52,10 @@ const char *deliver_error(const deliver_t *d);
  * including the final '\n', or -1 when it does not fit in outsz. */
 int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
                         const uint8_t id[16], char *out, size_t outsz);
+
+/* A decoy outbox line of exactly len bytes (>= about 100), with "decoy":true
+ * and no address or link; -1 when it cannot be that long. */
+int deliver_decoy_line(size_t len, uint64_t expires_s, const uint8_t id[16], char *out,
+                       size_t outsz);
 
 #endif

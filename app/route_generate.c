@@ -8,9 +8,12 @@
  *   4. per-email rate limit                                      -> 429
  *   5. look the user up; if known (or signup on), seal a link bound to this
  *      browser's CSRF token and deliver it.
- * The answer is the same page whether or not the address has an account,
- * and a token is sealed either way so the two paths cost about the same:
- * the endpoint does not reveal who has an account.
+ * The answer is the same page whether or not the address has an account:
+ * a token is sealed either way, and an unknown address goes through
+ * deliver_decoy(), which does the known address's durable write without
+ * delivering anything, so the two cost the same and fail the same way (a
+ * full disk answers 503 to both). The endpoint does not reveal who has an
+ * account.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -58,29 +61,17 @@ static int read_email(const http_request_t *req, char *out, size_t outsz)
     return email_normalize(raw, strlen(raw), out, outsz) >= 0;
 }
 
-static void link_base(app_t *app, const http_request_t *req, char *out, size_t n)
+/* The base of links is public_url and nothing else: a Host header (or an
+ * absolute-form target, or X-Forwarded-Host) is whatever the client wants
+ * it to be, and a link built from it would mail the victim's token to the
+ * attacker's server. The config check refuses to start without public_url
+ * except for `delivery response`, where the page links relatively. */
+static void link_base(const app_t *app, char *out, size_t n)
 {
-    if (app->conf->public_url[0]) {
-        snprintf(out, n, "%s", app->conf->public_url);
-        size_t l = strlen(out);
-        if (l && out[l - 1] == '/')
-            out[l - 1] = 0;
-        return;
-    }
-    /* The Host header is only used when no public_url is configured (the
-     * development setup); production configs should set public_url so a
-     * forged Host cannot point links elsewhere. */
-    int okhost = req->host.n > 0 && req->host.n < 200;
-    for (size_t i = 0; okhost && i < req->host.n; i++) {
-        char ch = req->host.p[i];
-        okhost = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                 ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']';
-    }
-    if (okhost)
-        snprintf(out, n, "%s://%.*s", app->conf->cookie_secure ? "https" : "http", (int)req->host.n,
-                 req->host.p);
-    else
-        snprintf(out, n, "http://localhost");
+    snprintf(out, n, "%s", app->conf->public_url);
+    size_t l = strlen(out);
+    if (l && out[l - 1] == '/')
+        out[l - 1] = 0;
 }
 
 void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
@@ -138,14 +129,17 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
     char link_html[LINK_MAX + 200] = "";
-    if (known == 1) {
-        link_base(app, req, base, sizeof base);
-        snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
-        if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
-            log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
-            page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
-            return;
-        }
+    link_base(app, base, sizeof base);
+    snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+    /* An address without an account gets a decoy: the same write, the same
+     * cost, the same failure on a full disk, so neither the answer nor its
+     * timing says whether the address is known. */
+    int rc = known == 1 ? deliver_send(app->deliver, email, url, cl.exp, id)
+                        : deliver_decoy(app->deliver, email, url, cl.exp, id);
+    if (rc < 0) {
+        log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
+        page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+        return;
     }
     if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,

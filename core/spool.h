@@ -42,6 +42,14 @@ int spool_init(const char *spool_dir, char *err, size_t errsz);
 int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, uint64_t expires_s,
                   const uint8_t id[16], char *err, size_t errsz);
 
+/* A decoy (no account enumeration): the same work and the same failures as
+ * spool_enqueue for an address of to_len and a link of url_len bytes (a
+ * file of that size written under tmp/, fsynced, new/ fsynced), but the
+ * file is unlinked instead of renamed into new/: the mailer never sees it.
+ * 0 / -1 with err. */
+int spool_enqueue_decoy(const char *spool_dir, size_t to_len, size_t url_len, const uint8_t id[16],
+                        char *err, size_t errsz);
+
 /* Serialise / parse a message file body (exposed for unit tests). */
 int spool_format(const spool_msg_t *m, char *out, size_t outsz);
 int spool_parse(const char *text, size_t len, spool_msg_t *m);

@@ -252,8 +252,9 @@ static void reap(master_t *m)
             log_error(crashed && !ch->quitting ? MG_LOG_ALERT : MG_LOG_NOTICE, 0,
                       "%s process %d exited with code %d", child_kind(ch), (int)pid,
                       WEXITSTATUS(status));
-        /* A dead child may hold the rate-limit lock: take it back. */
+        /* A dead child may hold the rate-limit or outbox lock: take it back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
+        shmtx_force_unlock(&m->shm.hdr->outbox_lock, pid);
         children_exited(m, ch, crashed);
     }
 }

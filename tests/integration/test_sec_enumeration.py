@@ -66,11 +66,23 @@ def timing(srv, rounds=300, budget_s=90):
     # Within noise: a shared machine moves single requests by a lot, the
     # medians of interleaved samples by little; a path that skips the
     # durable write shows as a multiple, not as a few per cent.
-    check(abs(mk - mu) <= 0.25 * max(mk, mu) + 0.00005,
-          f"known and unknown addresses take different times: {mk * 1e3:.3f} vs "
-          f"{mu * 1e3:.3f} ms")
-    print("ok: known and unknown medians within noise")
-    return 20 + len(known)
+    ok = abs(mk - mu) <= 0.35 * max(mk, mu) + 0.0001
+    if ok:
+        print("ok: known and unknown medians within noise")
+    return ok, 20 + len(known)
+
+
+def timing_within_noise(srv):
+    """A path that skips the durable write is several times faster and
+    shows in every run; a neighbour's burst of disk work shows in one. So
+    a second measurement decides before the test fails."""
+    ok, sent = timing(srv)
+    if not ok:
+        print("medians differ: measuring again")
+        ok, more = timing(srv)
+        sent += more
+    check(ok, "known and unknown addresses take different times (twice)")
+    return sent
 
 
 def spool_holds_no_unknown_address(srv):
@@ -178,7 +190,7 @@ def main():
     srv.write_conf(srv.extra + f"smtp_spool {srv.tmp}/spool;\nsmtp_starttls off;\n")
     try:
         with srv:
-            known_sent = timing(srv)
+            known_sent = timing_within_noise(srv)
             spool_holds_no_unknown_address(srv)
         mailer_sends_only_real_mail(srv, rport, known_sent)
     finally:

@@ -103,11 +103,10 @@ static void test_trust_and_headers(void)
     CHECK(!strcmp(client(&rc, "127.0.0.1", X, " , 198.51.100.7 ,", NULL), "198.51.100.7"));
     /* Two header lines are one list, the second line is the right end. */
     CHECK(!strcmp(client(&rc, "127.0.0.1", X, "198.51.100.7", "10.3.3.3"), "198.51.100.7"));
-    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "1.1.1.1", "198.51.100.9, 10.3.3.3"),
-                  "198.51.100.9"));
+    CHECK(
+        !strcmp(client(&rc, "127.0.0.1", X, "1.1.1.1", "198.51.100.9, 10.3.3.3"), "198.51.100.9"));
     /* IPv6 and IPv4-mapped peers. */
-    CHECK(!strcmp(client(&rc, "fd00::5", "x-forwarded-for", "2001:db8::1", NULL),
-                  "2001:db8::1"));
+    CHECK(!strcmp(client(&rc, "fd00::5", "x-forwarded-for", "2001:db8::1", NULL), "2001:db8::1"));
     CHECK(!strcmp(client(&rc, "::ffff:127.0.0.1", X, "[2001:db8::2]", NULL), "2001:db8::2"));
     /* An untrusted peer is the client, whatever it says. */
     CHECK(!strcmp(client(&rc, "192.0.2.9", X, "198.51.100.7", NULL), "192.0.2.9"));
@@ -139,11 +138,11 @@ static void test_key(void)
     CHECK(strcmp(k3, key(&rc, A("2001:db8:1:2::1"))) != 0);
     CHECK(!strcmp(key(&rc, A("::ffff:10.0.0.1")), "i:10.0.0.1"));
     rc.ipv6_prefix = 48;
-    CHECK(!strcmp(key(&rc, A("2001:db8:1:2::1")), "i:2001:db8:1::/48"),
-          "%s", key(&rc, A("2001:db8:1:2::1")));
+    CHECK(!strcmp(key(&rc, A("2001:db8:1:2::1")), "i:2001:db8:1::/48"), "%s",
+          key(&rc, A("2001:db8:1:2::1")));
     rc.ipv6_prefix = 56;
-    CHECK(!strcmp(key(&rc, A("2001:db8:1:2ff::1")), "i:2001:db8:1:200::/56"),
-          "%s", key(&rc, A("2001:db8:1:2ff::1")));
+    CHECK(!strcmp(key(&rc, A("2001:db8:1:2ff::1")), "i:2001:db8:1:200::/56"), "%s",
+          key(&rc, A("2001:db8:1:2ff::1")));
     rc.ipv6_prefix = 128;
     CHECK(!strcmp(key(&rc, A("2001:db8::1")), "i:2001:db8::1"));
     char small[8];
