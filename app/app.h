@@ -1,5 +1,5 @@
 /*
- * app.h - the login application a worker serves (routes of DESIGN.md §2).
+ * app.h - the login application a worker serves (the routes of docs/design.md).
  *
  * app_t holds what the handlers need for the life of the worker: the keys,
  * the SQLite store, the delivery channel, the loaded page templates and the

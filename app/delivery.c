@@ -144,16 +144,16 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
         snprintf(err, errsz, "delivery: out of memory");
         return NULL;
     }
-    d->mode = c->delivery;
+    d->mode = c->smtp.delivery;
     d->fd = -1;
     switch (d->mode) {
     case DELIVERY_OUTBOX:
-        if (!c->delivery_arg[0]) {
+        if (!c->smtp.delivery_arg[0]) {
             snprintf(err, errsz, "delivery outbox needs a file name");
             free(d);
             return NULL;
         }
-        snprintf(d->path, sizeof(d->path), "%s", c->delivery_arg);
+        snprintf(d->path, sizeof(d->path), "%s", c->smtp.delivery_arg);
         if (deliver_open_outbox(d) < 0) {
             snprintf(err, errsz, "%s", d->err);
             free(d);
@@ -161,7 +161,7 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
         }
         break;
     case DELIVERY_SMTP:
-        snprintf(d->path, sizeof(d->path), "%s", c->smtp_spool);
+        snprintf(d->path, sizeof(d->path), "%s", c->smtp.spool);
         break;
     case DELIVERY_LOG:
     case DELIVERY_RESPONSE:

@@ -84,13 +84,13 @@ void page_set_cookie(app_t *app, http_conn_t *c, const char *name, const char *v
 {
     http_reply_header(c, "Set-Cookie", "%s=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Lax%s",
                       name, value, (unsigned long long)max_age_s,
-                      app->conf->cookie_secure ? "; Secure" : "");
+                      app->conf->auth.cookie_secure ? "; Secure" : "");
 }
 
 void page_clear_cookie(app_t *app, http_conn_t *c, const char *name)
 {
     http_reply_header(c, "Set-Cookie", "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", name,
-                      app->conf->cookie_secure ? "; Secure" : "");
+                      app->conf->auth.cookie_secure ? "; Secure" : "");
 }
 
 static int csrf_cookie(const http_request_t *req, http_str_t *v)

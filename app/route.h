@@ -1,13 +1,22 @@
 /*
- * route.h - the route ids a worker publishes in shared memory.
+ * route.h - the route table of the login application: one row per
+ * (methods, path) with the id, the name and the handler.
  *
- * The worker stores the id of the route it is executing in its shm slot; the
- * SIGPROF handler copies it into each CPU sample, and the profiler turns it
- * into the `route` label. Ids are stable small integers so the handler only
- * does one relaxed atomic load.
+ * The table is the one place a route is described. Dispatch walks it
+ * (route_dispatch), a known path asked with a method it does not take gets
+ * 405 with an Allow header built from the rows that match the path, and the
+ * profiler labels samples with the row's name (route_name), so adding a
+ * route is adding a row here and a handler in routes.h.
+ *
+ * The id is what a worker publishes in its shm slot while a handler runs
+ * (read by the profiler process and its SIGPROF samples), so ids stay small and stable.
  */
 #ifndef MG_ROUTE_H
 #define MG_ROUTE_H
+
+#include <stdint.h>
+
+#include "core/http_conn.h"
 
 enum {
     ROUTE_NONE = 0,
@@ -26,7 +35,37 @@ enum {
     ROUTE_COUNT
 };
 
-/* "POST /magic/generate" etc.; "" for ROUTE_NONE. */
+/* Methods a row takes; GET also answers HEAD. */
+enum { ROUTE_M_GET = 1, ROUTE_M_POST = 2 };
+
+/* How a row's path matches the request path. */
+typedef enum {
+    ROUTE_EXACT,   /* the path itself */
+    ROUTE_SEGMENT, /* the path, then one non-empty segment (no '/'): the handler's arg */
+    ROUTE_PREFIX,  /* the path, then anything: the handler's arg */
+} route_match_t;
+
+struct app;
+typedef void (*route_fn)(struct app *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+
+typedef struct {
+    unsigned methods;
+    const char *path;
+    route_match_t match;
+    unsigned id;
+    const char *name; /* "POST /magic/generate": the profiler's `route` label */
+    route_fn fn;      /* NULL: not served by the app (the profiler's rows) */
+} route_t;
+
+/* Find the row for req and run it, publishing its id in *running while it
+ * runs; 404 / 405 (+Allow) / 501 pages otherwise. */
+void route_dispatch(struct app *app, http_conn_t *c, http_request_t *req,
+                    _Atomic uint32_t *running);
+
+/* "POST /magic/generate" etc.; "" for ROUTE_NONE or an unknown id. */
 const char *route_name(unsigned id);
+
+/* "GET, HEAD, POST" for a method mask, as an Allow header says it. */
+const char *route_allow(unsigned methods);
 
 #endif

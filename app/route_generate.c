@@ -68,14 +68,15 @@ static int read_email(const http_request_t *req, char *out, size_t outsz)
  * except for `delivery response`, where the page links relatively. */
 static void link_base(const app_t *app, char *out, size_t n)
 {
-    snprintf(out, n, "%s", app->conf->public_url);
+    snprintf(out, n, "%s", app->conf->http.public_url);
     size_t l = strlen(out);
     if (l && out[l - 1] == '/')
         out[l - 1] = 0;
 }
 
-void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
+void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
+    (void)arg; /* an exact path: nothing after it */
     const conf_t *cf = app->conf;
     if (!page_csrf_ok(app, req)) {
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
@@ -84,7 +85,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
     char key[300];
     int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_ip_n, cf->rate_ip_window_ms, now_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
                 &retry)) {
         page_rate_limited(app, c, retry, "from your address");
         return;
@@ -100,14 +101,14 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         return;
     }
     kn = snprintf(key, sizeof key, "e:%s", email);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate_email_n, cf->rate_email_window_ms, now_ms,
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
                 &retry)) {
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
 
     int known = store_user_exists(app->store, email);
-    if (known == 0 && cf->signup && store_user_add(app->store, email, 0) >= 0)
+    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0)
         known = 1;
     if (known < 0) {
         log_err("user lookup failed: %s", store_errmsg(app->store));
@@ -121,7 +122,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
     snprintf(cl.email, sizeof cl.email, "%s", email);
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
-    cl.exp = now + cf->link_ttl_ms / 1000;
+    cl.exp = now + cf->auth.link_ttl_ms / 1000;
     char token[LINK_MAX], base[256], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
@@ -141,13 +142,13 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req)
         page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
         return;
     }
-    if (cf->delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
+    if (cf->smtp.delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,
                  "<p class=\"demo\">Demo mode: <a id=\"magic-link\" href=\"/magic/verify/%s\">"
                  "open your sign-in link</a></p>",
                  token);
     char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->link_ttl_ms / 60000));
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->auth.link_ttl_ms / 60000));
     tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
     page_render(app, c, 200, TPL_SENT, v, 3);
 }

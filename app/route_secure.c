@@ -77,8 +77,9 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
     app->render = body; /* keep the (maybe grown) buffer for the next page */
 }
 
-void route_logout(app_t *app, http_conn_t *c, http_request_t *req)
+void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
+    (void)arg; /* an exact path: nothing after it */
     if (!page_csrf_ok(app, req)) {
         page_error(app, c, 403, "Missing or invalid CSRF token.");
         return;

@@ -79,7 +79,7 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     session_claims_t sc;
     memset(&sc, 0, sizeof sc);
     snprintf(sc.email, sizeof sc.email, "%s", cl.email);
-    sc.exp = now + app->conf->session_ttl_ms / 1000;
+    sc.exp = now + app->conf->auth.session_ttl_ms / 1000;
     char session[TOKEN_MAX];
     if (token_session_seal(&app->keys, &sc, session, sizeof session) < 0) {
         page_error(app, c, 500, "Could not start a session.");
@@ -87,6 +87,6 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     }
     store_event(app->store, "login", cl.email, now);
     http_reply_start(c, 303);
-    page_set_cookie(app, c, "session", session, app->conf->session_ttl_ms / 1000);
+    page_set_cookie(app, c, "session", session, app->conf->auth.session_ttl_ms / 1000);
     page_redirect(c, "/secure/1");
 }

@@ -1,11 +1,10 @@
 /*
  * routes.h - the handlers of the login app, one file per concern:
- *   route_pages.c     GET /, GET /login, GET /healthz
+ *   route_pages.c     GET /, GET /login, GET /healthz, GET /static/...
  *   route_generate.c  POST /magic/generate
  *   route_verify.c    GET|POST /magic/verify/:token
  *   route_secure.c    GET|POST /secure/:id, POST /logout
- *   static.c          GET /static/...
- * app.c dispatches to them.
+ * The route table in route.c maps methods and paths to them.
  */
 #ifndef MG_ROUTES_H
 #define MG_ROUTES_H
@@ -13,14 +12,15 @@
 #include "core/http_conn.h"
 #include "app/app.h"
 
-void route_home(app_t *app, http_conn_t *c, http_request_t *req);
-void route_login(app_t *app, http_conn_t *c, http_request_t *req);
-void route_healthz(app_t *app, http_conn_t *c, http_request_t *req);
-void route_generate(app_t *app, http_conn_t *c, http_request_t *req);
+void route_home(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_login(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_healthz(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
 void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token);
 void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token);
 void route_secure_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
-void route_logout(app_t *app, http_conn_t *c, http_request_t *req);
+void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_static(app_t *app, http_conn_t *c, http_request_t *req, http_str_t path);
 
 #endif

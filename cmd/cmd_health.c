@@ -64,8 +64,8 @@ int cmd_health(const conf_t *c, const char *url, int timeout_ms)
             return 1;
         }
     } else {
-        snprintf(host, sizeof host, "%s", c->listen[0].host);
-        snprintf(port, sizeof port, "%s", c->listen[0].port);
+        snprintf(host, sizeof host, "%s", c->http.listen[0].host);
+        snprintf(port, sizeof port, "%s", c->http.listen[0].port);
     }
     if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0"))
         snprintf(host, sizeof host, "127.0.0.1");

@@ -96,7 +96,7 @@ static int cmd_test(const char *file, const char *prefix, int dump)
     }
     keyring_t kr;
     char err[512];
-    if (keyring_load(&kr, c->key_file, c->previous_key_file, err, sizeof err) < 0) {
+    if (keyring_load(&kr, c->auth.key_file, c->auth.previous_key_file, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
         free(c);
@@ -130,9 +130,9 @@ static int cmd_signal(const char *file, const char *prefix, const char *name)
         free(c);
         return 1;
     }
-    pid_t pid = pidfile_read(c->pid_file);
+    pid_t pid = pidfile_read(c->proc.pid_file);
     if (pid <= 0) {
-        fprintf(stderr, "magicd: [error] invalid or missing pid file \"%s\"\n", c->pid_file);
+        fprintf(stderr, "magicd: [error] invalid or missing pid file \"%s\"\n", c->proc.pid_file);
         free(c);
         return 1;
     }
@@ -207,9 +207,9 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (!strcmp(cmd, "keygen"))
-                rc = cmd_keygen(i + 1 < argc ? argv[i + 1] : c->key_file);
+                rc = cmd_keygen(i + 1 < argc ? argv[i + 1] : c->auth.key_file);
             else if (!strcmp(cmd, "user"))
-                rc = cmd_user(c->users_db, argc - i - 1, argv + i + 1);
+                rc = cmd_user(c->auth.users_db, argc - i - 1, argv + i + 1);
             else
                 rc = cmd_health(c, i + 1 < argc ? argv[i + 1] : NULL, 3000);
         } else {

@@ -59,58 +59,6 @@ static int perr(parse_t *p, const char *fmt, ...)
     return -1;
 }
 
-void conf_defaults(conf_t *c)
-{
-    memset(c, 0, sizeof *c);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    c->worker_processes = ncpu > 0 ? (int)ncpu : 1;
-    c->worker_processes_auto = 1;
-    c->worker_connections = 1024;
-    snprintf(c->pid_file, sizeof c->pid_file, "run/magicd.pid");
-    c->shutdown_timeout_ms = 10000;
-    snprintf(c->error_log, sizeof c->error_log, "run/error.log");
-    c->error_log_level = MG_LOG_NOTICE;
-    snprintf(c->access_log, sizeof c->access_log, "run/access.log");
-    c->access_log_format = ACCESS_LOG_COMBINED;
-    c->access_log_buffer = 64 * 1024;
-    c->access_log_flush_ms = 1000;
-    snprintf(c->listen[0].host, sizeof c->listen[0].host, "127.0.0.1");
-    snprintf(c->listen[0].port, sizeof c->listen[0].port, "8080");
-    c->nlisten = 1;
-    c->listen_backlog = 511;
-    snprintf(c->html_root, sizeof c->html_root, "html");
-    c->max_request_line = 8 * 1024;
-    c->max_header_size = 16 * 1024;
-    c->max_headers = 64;
-    c->max_body_size = 16 * 1024;
-    c->header_timeout_ms = 10000;
-    c->body_timeout_ms = 10000;
-    c->keepalive_timeout_ms = 75000;
-    c->send_timeout_ms = 10000;
-    c->keepalive_requests = 10000;
-    snprintf(c->key_file, sizeof c->key_file, "run/magicd.key");
-    c->link_ttl_ms = 15 * 60 * 1000;
-    c->session_ttl_ms = 60 * 60 * 1000;
-    snprintf(c->users_db, sizeof c->users_db, "run/users.db");
-    c->delivery = DELIVERY_LOG;
-    snprintf(c->smtp_from, sizeof c->smtp_from, "magicd <login@localhost>");
-    snprintf(c->smtp_spool, sizeof c->smtp_spool, "run/spool");
-    c->smtp_starttls = 1;
-    c->rate_email_n = 5;
-    c->rate_email_window_ms = 15 * 60 * 1000;
-    c->rate_ip_n = 30;
-    c->rate_ip_window_ms = 60 * 1000;
-    c->ratelimit_entries = 65536;
-    c->profiler_enabled = 1;
-    snprintf(c->profiler_listen.host, sizeof c->profiler_listen.host, "127.0.0.1");
-    snprintf(c->profiler_listen.port, sizeof c->profiler_listen.port, "6060");
-    c->profile_hz = 100;
-    c->profile_max_seconds = 300;
-    c->heap_sample_bytes = 512 * 1024;
-    c->block_profile_rate_ns = 1000000;
-    c->mutex_profile_fraction = 10;
-}
-
 int64_t conf_parse_duration_ms(const char *s)
 {
     if (!*s)
@@ -276,30 +224,30 @@ static int d_worker_processes(parse_t *p, int argc, char **argv)
     (void)argc; /* checked against the directive table */
     if (!strcmp(argv[1], "auto")) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        p->c->worker_processes = n > 0 ? (int)n : 1;
-        p->c->worker_processes_auto = 1;
+        p->c->proc.worker_processes = n > 0 ? (int)n : 1;
+        p->c->proc.worker_processes_auto = 1;
         return 0;
     }
-    p->c->worker_processes_auto = 0;
-    return parse_int(p, argv[1], 1, 16, &p->c->worker_processes, argv[0]);
+    p->c->proc.worker_processes_auto = 0;
+    return parse_int(p, argv[1], 1, 16, &p->c->proc.worker_processes, argv[0]);
 }
 
 static int d_user(parse_t *p, int argc, char **argv)
 {
-    if (set_str(p, p->c->user, sizeof p->c->user, argv[1], argv[0]) < 0)
+    if (set_str(p, p->c->proc.user, sizeof p->c->proc.user, argv[1], argv[0]) < 0)
         return -1;
-    return set_str(p, p->c->group, sizeof p->c->group, argc > 2 ? argv[2] : "", argv[0]);
+    return set_str(p, p->c->proc.group, sizeof p->c->proc.group, argc > 2 ? argv[2] : "", argv[0]);
 }
 
 static int d_error_log(parse_t *p, int argc, char **argv)
 {
-    if (set_str(p, p->c->error_log, sizeof p->c->error_log, argv[1], argv[0]) < 0)
+    if (set_str(p, p->c->log.error_log, sizeof p->c->log.error_log, argv[1], argv[0]) < 0)
         return -1;
     if (argc > 2) {
         int lv = log_level_parse(argv[2]);
         if (lv < 0)
             return perr(p, "unknown log level \"%s\"", argv[2]);
-        p->c->error_log_level = lv;
+        p->c->log.error_log_level = lv;
     }
     return 0;
 }
@@ -307,18 +255,18 @@ static int d_error_log(parse_t *p, int argc, char **argv)
 static int d_access_log(parse_t *p, int argc, char **argv)
 {
     conf_t *c = p->c;
-    if (set_str(p, c->access_log, sizeof c->access_log, argv[1], argv[0]) < 0)
+    if (set_str(p, c->log.access_log, sizeof c->log.access_log, argv[1], argv[0]) < 0)
         return -1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "combined"))
-            c->access_log_format = ACCESS_LOG_COMBINED;
+            c->log.access_log_format = ACCESS_LOG_COMBINED;
         else if (!strcmp(argv[i], "json"))
-            c->access_log_format = ACCESS_LOG_JSON;
+            c->log.access_log_format = ACCESS_LOG_JSON;
         else if (!strncmp(argv[i], "buffer=", 7)) {
-            if (parse_sz(p, argv[i] + 7, &c->access_log_buffer, argv[0]) < 0)
+            if (parse_sz(p, argv[i] + 7, &c->log.access_log_buffer, argv[0]) < 0)
                 return -1;
         } else if (!strncmp(argv[i], "flush=", 6)) {
-            if (parse_dur(p, argv[i] + 6, &c->access_log_flush_ms, argv[0]) < 0)
+            if (parse_dur(p, argv[i] + 6, &c->log.access_log_flush_ms, argv[0]) < 0)
                 return -1;
         } else
             return perr(p, "invalid parameter \"%s\" in \"access_log\" directive", argv[i]);
@@ -331,25 +279,25 @@ static int d_listen(parse_t *p, int argc, char **argv)
     (void)argc; /* checked against the directive table */
     conf_t *c = p->c;
     if (!p->listen_set) {
-        c->nlisten = 0;
+        c->http.nlisten = 0;
         p->listen_set = 1;
     }
-    if (c->nlisten >= CONF_MAX_LISTEN)
+    if (c->http.nlisten >= CONF_MAX_LISTEN)
         return perr(p, "too many \"listen\" directives (at most %d)", CONF_MAX_LISTEN);
-    if (conf_parse_addr(argv[1], &c->listen[c->nlisten]) < 0)
+    if (conf_parse_addr(argv[1], &c->http.listen[c->http.nlisten]) < 0)
         return perr(p, "invalid address \"%s\" in \"listen\" directive", argv[1]);
-    for (int i = 0; i < c->nlisten; i++)
-        if (!strcmp(c->listen[i].host, c->listen[c->nlisten].host) &&
-            !strcmp(c->listen[i].port, c->listen[c->nlisten].port))
+    for (int i = 0; i < c->http.nlisten; i++)
+        if (!strcmp(c->http.listen[i].host, c->http.listen[c->http.nlisten].host) &&
+            !strcmp(c->http.listen[i].port, c->http.listen[c->http.nlisten].port))
             return perr(p, "duplicate listen \"%s\"", argv[1]);
-    c->nlisten++;
+    c->http.nlisten++;
     return 0;
 }
 
 static int d_profiler_listen(parse_t *p, int argc, char **argv)
 {
     (void)argc; /* checked against the directive table */
-    if (conf_parse_addr(argv[1], &p->c->profiler_listen) < 0)
+    if (conf_parse_addr(argv[1], &p->c->prof.listen) < 0)
         return perr(p, "invalid address \"%s\" in \"profiler_listen\" directive", argv[1]);
     return 0;
 }
@@ -358,11 +306,11 @@ static int d_delivery(parse_t *p, int argc, char **argv)
 {
     conf_t *c = p->c;
     const char *m = argv[1];
-    c->delivery_arg[0] = 0;
+    c->smtp.delivery_arg[0] = 0;
     if (!strcmp(m, "log") || !strcmp(m, "response")) {
         if (argc != 2)
             return perr(p, "\"delivery %s\" takes no argument", m);
-        c->delivery = m[0] == 'l' ? DELIVERY_LOG : DELIVERY_RESPONSE;
+        c->smtp.delivery = m[0] == 'l' ? DELIVERY_LOG : DELIVERY_RESPONSE;
         return 0;
     }
     if (!strcmp(m, "outbox") || !strcmp(m, "smtp")) {
@@ -373,8 +321,8 @@ static int d_delivery(parse_t *p, int argc, char **argv)
             if (conf_parse_addr(argv[2], &a) < 0 || !strcmp(a.host, "*"))
                 return perr(p, "invalid relay \"%s\" in \"delivery smtp\" (HOST:PORT)", argv[2]);
         }
-        c->delivery = m[0] == 'o' ? DELIVERY_OUTBOX : DELIVERY_SMTP;
-        return set_str(p, c->delivery_arg, sizeof c->delivery_arg, argv[2], argv[0]);
+        c->smtp.delivery = m[0] == 'o' ? DELIVERY_OUTBOX : DELIVERY_SMTP;
+        return set_str(p, c->smtp.delivery_arg, sizeof c->smtp.delivery_arg, argv[2], argv[0]);
     }
     return perr(p,
                 "invalid value \"%s\" in \"delivery\" directive (log|outbox FILE|smtp "
@@ -385,8 +333,8 @@ static int d_delivery(parse_t *p, int argc, char **argv)
 static int d_rate(parse_t *p, int argc, char **argv)
 {
     (void)argc; /* checked against the directive table */
-    int *n = argv[0][11] == 'e' ? &p->c->rate_email_n : &p->c->rate_ip_n;
-    uint64_t *w = argv[0][11] == 'e' ? &p->c->rate_email_window_ms : &p->c->rate_ip_window_ms;
+    int *n = argv[0][11] == 'e' ? &p->c->rate.email_n : &p->c->rate.ip_n;
+    uint64_t *w = argv[0][11] == 'e' ? &p->c->rate.email_window_ms : &p->c->rate.ip_window_ms;
     if (parse_int(p, argv[1], 1, 1000000000, n, argv[0]) < 0 ||
         parse_dur(p, argv[2], w, argv[0]) < 0)
         return -1;
@@ -398,85 +346,138 @@ static int d_rate(parse_t *p, int argc, char **argv)
 static int d_smtp_auth(parse_t *p, int argc, char **argv)
 {
     (void)argc; /* checked against the directive table */
-    if (set_str(p, p->c->smtp_auth_user, sizeof p->c->smtp_auth_user, argv[1], argv[0]) < 0)
+    if (set_str(p, p->c->smtp.auth_user, sizeof p->c->smtp.auth_user, argv[1], argv[0]) < 0)
         return -1;
-    return set_str(p, p->c->smtp_auth_password, sizeof p->c->smtp_auth_password, argv[2], argv[0]);
+    return set_str(p, p->c->smtp.auth_password, sizeof p->c->smtp.auth_password, argv[2], argv[0]);
 }
 
 static int d_smtp_starttls(parse_t *p, int argc, char **argv)
 {
     (void)argc; /* checked against the directive table */
     if (!strcmp(argv[1], "required")) {
-        p->c->smtp_starttls = 2;
+        p->c->smtp.starttls = 2;
         return 0;
     }
-    return parse_flag(p, argv[1], &p->c->smtp_starttls, argv[0]);
+    return parse_flag(p, argv[1], &p->c->smtp.starttls, argv[0]);
 }
 
 static int d_include(parse_t *p, int argc, char **argv);
 
-/* Generic handlers driven by the table's offset and kind. */
+/*
+ * The directive table: the one place a directive is described. Each row
+ * gives the name, the argument count, how the value is parsed and stored
+ * (a kind and the field it lands in, or a handler), the default as a user
+ * would write it (conf_defaults() parses these strings, so a default cannot
+ * disagree with what the parser accepts), and how -T prints it (the kind's
+ * printer, or a dump function for the compound ones). Rows are grouped by
+ * the section of conf_t they fill, which is what each subsystem is handed.
+ */
 enum { K_STR, K_FLAG, K_INT, K_DUR, K_SIZE, K_FN };
+enum { D_PATH = 1 }; /* a relative path, resolved against the prefix */
 
-typedef struct {
+typedef struct directive directive_t;
+typedef void (*dump_fn)(const conf_t *c, int fd, const directive_t *d);
+
+struct directive {
     const char *name;
     int lo, hi; /* argument count */
     int kind;
     size_t off;
     size_t len;    /* K_STR: buffer size */
     long min, max; /* K_INT range */
-    handler_fn fn;
-} directive_t;
+    handler_fn fn; /* K_FN */
+    dump_fn dump;  /* K_FN: prints the value; NULL prints nothing */
+    const char *def;
+    unsigned flags;
+};
+
+static int d_block_rate(parse_t *p, int argc, char **argv);
+static void dump_worker_processes(const conf_t *c, int fd, const directive_t *d);
+static void dump_user(const conf_t *c, int fd, const directive_t *d);
+static void dump_error_log(const conf_t *c, int fd, const directive_t *d);
+static void dump_access_log(const conf_t *c, int fd, const directive_t *d);
+static void dump_listen(const conf_t *c, int fd, const directive_t *d);
+static void dump_profiler_listen(const conf_t *c, int fd, const directive_t *d);
+static void dump_delivery(const conf_t *c, int fd, const directive_t *d);
+static void dump_smtp_auth(const conf_t *c, int fd, const directive_t *d);
+static void dump_smtp_starttls(const conf_t *c, int fd, const directive_t *d);
+static void dump_rate(const conf_t *c, int fd, const directive_t *d);
+static void dump_block_rate(const conf_t *c, int fd, const directive_t *d);
 
 #define F(field) offsetof(conf_t, field), sizeof(((conf_t *)0)->field)
 #define O(field) offsetof(conf_t, field), 0
+#define FN(fn, dump) K_FN, 0, 0, 0, 0, fn, dump
+/* a handler whose first argument is a path kept in `field` */
+#define FNP(fn, dump, field) K_FN, F(field), 0, 0, fn, dump
+#define STR(field) K_STR, F(field), 0, 0, NULL, NULL
+#define FLAG(field) K_FLAG, O(field), 0, 0, NULL, NULL
+#define INT(field, lo, hi) K_INT, O(field), lo, hi, NULL, NULL
+#define DUR(field) K_DUR, O(field), 0, 0, NULL, NULL
+#define SIZE(field) K_SIZE, O(field), 0, 0, NULL, NULL
 
 static const directive_t directives[] = {
-    {"include", 1, 1, K_FN, 0, 0, 0, 0, d_include},
-    {"worker_processes", 1, 1, K_FN, 0, 0, 0, 0, d_worker_processes},
-    {"worker_connections", 1, 1, K_INT, O(worker_connections), 16, 1000000, NULL},
-    {"user", 1, 2, K_FN, 0, 0, 0, 0, d_user},
-    {"pid", 1, 1, K_STR, F(pid_file), 0, 0, NULL},
-    {"shutdown_timeout", 1, 1, K_DUR, O(shutdown_timeout_ms), 0, 0, NULL},
-    {"error_log", 1, 2, K_FN, 0, 0, 0, 0, d_error_log},
-    {"access_log", 1, 4, K_FN, 0, 0, 0, 0, d_access_log},
-    {"listen", 1, 1, K_FN, 0, 0, 0, 0, d_listen},
-    {"listen_backlog", 1, 1, K_INT, O(listen_backlog), 1, 65535, NULL},
-    {"html_root", 1, 1, K_STR, F(html_root), 0, 0, NULL},
-    {"public_url", 1, 1, K_STR, F(public_url), 0, 0, NULL},
-    {"max_request_line", 1, 1, K_SIZE, O(max_request_line), 0, 0, NULL},
-    {"max_header_size", 1, 1, K_SIZE, O(max_header_size), 0, 0, NULL},
-    {"max_headers", 1, 1, K_INT, O(max_headers), 1, 64, NULL},
-    {"max_body_size", 1, 1, K_SIZE, O(max_body_size), 0, 0, NULL},
-    {"header_timeout", 1, 1, K_DUR, O(header_timeout_ms), 0, 0, NULL},
-    {"body_timeout", 1, 1, K_DUR, O(body_timeout_ms), 0, 0, NULL},
-    {"keepalive_timeout", 1, 1, K_DUR, O(keepalive_timeout_ms), 0, 0, NULL},
-    {"send_timeout", 1, 1, K_DUR, O(send_timeout_ms), 0, 0, NULL},
-    {"keepalive_requests", 1, 1, K_INT, O(keepalive_requests), 0, 100000000, NULL},
-    {"key_file", 1, 1, K_STR, F(key_file), 0, 0, NULL},
-    {"previous_key_file", 1, 1, K_STR, F(previous_key_file), 0, 0, NULL},
-    {"link_ttl", 1, 1, K_DUR, O(link_ttl_ms), 0, 0, NULL},
-    {"session_ttl", 1, 1, K_DUR, O(session_ttl_ms), 0, 0, NULL},
-    {"cookie_secure", 1, 1, K_FLAG, O(cookie_secure), 0, 0, NULL},
-    {"users_db", 1, 1, K_STR, F(users_db), 0, 0, NULL},
-    {"signup", 1, 1, K_FLAG, O(signup), 0, 0, NULL},
-    {"delivery", 1, 2, K_FN, 0, 0, 0, 0, d_delivery},
-    {"smtp_from", 1, 1, K_STR, F(smtp_from), 0, 0, NULL},
-    {"smtp_auth", 2, 2, K_FN, 0, 0, 0, 0, d_smtp_auth},
-    {"smtp_spool", 1, 1, K_STR, F(smtp_spool), 0, 0, NULL},
-    {"smtp_starttls", 1, 1, K_FN, 0, 0, 0, 0, d_smtp_starttls},
-    {"rate_limit_email", 2, 2, K_FN, 0, 0, 0, 0, d_rate},
-    {"rate_limit_ip", 2, 2, K_FN, 0, 0, 0, 0, d_rate},
-    {"rate_limit_entries", 1, 1, K_INT, O(ratelimit_entries), 64, 16777216, NULL},
-    {"profiler", 1, 1, K_FLAG, O(profiler_enabled), 0, 0, NULL},
-    {"profiler_listen", 1, 1, K_FN, 0, 0, 0, 0, d_profiler_listen},
-    {"profile_hz", 1, 1, K_INT, O(profile_hz), 1, 1000, NULL},
-    {"profile_continuous", 1, 1, K_FLAG, O(profile_continuous), 0, 0, NULL},
-    {"profile_max_seconds", 1, 1, K_INT, O(profile_max_seconds), 1, 86400, NULL},
-    {"heap_sample_bytes", 1, 1, K_SIZE, O(heap_sample_bytes), 0, 0, NULL},
-    {"block_profile_rate", 1, 1, K_FN, 0, 0, 0, 0, NULL},
-    {"mutex_profile_fraction", 1, 1, K_INT, O(mutex_profile_fraction), 0, 1000000, NULL},
-    {NULL, 0, 0, 0, 0, 0, 0, 0, NULL},
+    {"include", 1, 1, FN(d_include, NULL), NULL, 0},
+
+    /* proc: processes */
+    {"worker_processes", 1, 1, FN(d_worker_processes, dump_worker_processes), "auto", 0},
+    {"worker_connections", 1, 1, INT(proc.worker_connections, 16, 1000000), "1024", 0},
+    {"user", 1, 2, FN(d_user, dump_user), NULL, 0},
+    {"pid", 1, 1, STR(proc.pid_file), "run/magicd.pid", D_PATH},
+    {"shutdown_timeout", 1, 1, DUR(proc.shutdown_timeout_ms), "10s", 0},
+
+    /* log */
+    {"error_log", 1, 2, FNP(d_error_log, dump_error_log, log.error_log), "run/error.log notice",
+     D_PATH},
+    {"access_log", 1, 4, FNP(d_access_log, dump_access_log, log.access_log),
+     "run/access.log combined buffer=64k flush=1s", D_PATH},
+
+    /* http */
+    {"listen", 1, 1, FN(d_listen, dump_listen), "127.0.0.1:8080", 0},
+    {"listen_backlog", 1, 1, INT(http.listen_backlog, 1, 65535), "511", 0},
+    {"html_root", 1, 1, STR(http.html_root), "html", D_PATH},
+    {"public_url", 1, 1, STR(http.public_url), NULL, 0},
+    {"max_request_line", 1, 1, SIZE(http.max_request_line), "8k", 0},
+    {"max_header_size", 1, 1, SIZE(http.max_header_size), "16k", 0},
+    {"max_headers", 1, 1, INT(http.max_headers, 1, 64), "64", 0},
+    {"max_body_size", 1, 1, SIZE(http.max_body_size), "16k", 0},
+    {"header_timeout", 1, 1, DUR(http.header_timeout_ms), "10s", 0},
+    {"body_timeout", 1, 1, DUR(http.body_timeout_ms), "10s", 0},
+    {"keepalive_timeout", 1, 1, DUR(http.keepalive_timeout_ms), "75s", 0},
+    {"send_timeout", 1, 1, DUR(http.send_timeout_ms), "10s", 0},
+    {"keepalive_requests", 1, 1, INT(http.keepalive_requests, 0, 100000000), "10000", 0},
+
+    /* auth */
+    {"key_file", 1, 1, STR(auth.key_file), "run/magicd.key", D_PATH},
+    {"previous_key_file", 1, 1, STR(auth.previous_key_file), NULL, D_PATH},
+    {"link_ttl", 1, 1, DUR(auth.link_ttl_ms), "15m", 0},
+    {"session_ttl", 1, 1, DUR(auth.session_ttl_ms), "60m", 0},
+    {"cookie_secure", 1, 1, FLAG(auth.cookie_secure), "off", 0},
+    {"users_db", 1, 1, STR(auth.users_db), "run/users.db", D_PATH},
+    {"signup", 1, 1, FLAG(auth.signup), "off", 0},
+
+    /* smtp: delivery of links */
+    {"delivery", 1, 2, FN(d_delivery, dump_delivery), "log", 0},
+    {"smtp_from", 1, 1, STR(smtp.from), "\"magicd <login@localhost>\"", 0},
+    {"smtp_auth", 2, 2, FN(d_smtp_auth, dump_smtp_auth), NULL, 0},
+    {"smtp_spool", 1, 1, STR(smtp.spool), "run/spool", D_PATH},
+    {"smtp_starttls", 1, 1, FN(d_smtp_starttls, dump_smtp_starttls), "on", 0},
+
+    /* rate */
+    {"rate_limit_email", 2, 2, FN(d_rate, dump_rate), "5 15m", 0},
+    {"rate_limit_ip", 2, 2, FN(d_rate, dump_rate), "30 1m", 0},
+    {"rate_limit_entries", 1, 1, INT(rate.entries, 64, 16777216), "65536", 0},
+
+    /* prof */
+    {"profiler", 1, 1, FLAG(prof.enabled), "on", 0},
+    {"profiler_listen", 1, 1, FN(d_profiler_listen, dump_profiler_listen), "127.0.0.1:6060", 0},
+    {"profile_hz", 1, 1, INT(prof.hz, 1, 1000), "100", 0},
+    {"profile_continuous", 1, 1, FLAG(prof.continuous), "off", 0},
+    {"profile_max_seconds", 1, 1, INT(prof.max_seconds, 1, 86400), "300", 0},
+    {"heap_sample_bytes", 1, 1, SIZE(prof.heap_sample_bytes), "512k", 0},
+    {"block_profile_rate", 1, 1, FN(d_block_rate, dump_block_rate), "1ms", 0},
+    {"mutex_profile_fraction", 1, 1, INT(prof.mutex_profile_fraction, 0, 1000000), "10", 0},
+
+    {NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0},
 };
 
 /* block_profile_rate is a duration with sub-millisecond precision: "10us",
@@ -500,7 +501,7 @@ static int d_block_rate(parse_t *p, int argc, char **argv)
         mul = 1000000000ull;
     else
         return perr(p, "invalid time \"%s\" in \"block_profile_rate\" directive (ns|us|ms|s)", v);
-    p->c->block_profile_rate_ns = x * mul;
+    p->c->prof.block_profile_rate_ns = x * mul;
     return 0;
 }
 
@@ -526,7 +527,7 @@ static int run_directive(parse_t *p, int argc, char **argv)
     case K_SIZE:
         return parse_sz(p, argv[1], (size_t *)(base + d->off), d->name);
     default:
-        return d->fn ? d->fn(p, argc, argv) : d_block_rate(p, argc, argv);
+        return d->fn(p, argc, argv);
     }
 }
 
@@ -696,21 +697,16 @@ static void absolutize(const conf_t *c, char *path, size_t n)
 
 static int finish(conf_t *c, char *err, size_t errsz)
 {
-    absolutize(c, c->pid_file, sizeof c->pid_file);
-    absolutize(c, c->error_log, sizeof c->error_log);
-    absolutize(c, c->access_log, sizeof c->access_log);
-    absolutize(c, c->html_root, sizeof c->html_root);
-    absolutize(c, c->key_file, sizeof c->key_file);
-    absolutize(c, c->previous_key_file, sizeof c->previous_key_file);
-    absolutize(c, c->users_db, sizeof c->users_db);
-    absolutize(c, c->smtp_spool, sizeof c->smtp_spool);
-    if (c->delivery == DELIVERY_OUTBOX)
-        absolutize(c, c->delivery_arg, sizeof c->delivery_arg);
-    if (c->max_body_size > (64u << 20)) {
+    for (const directive_t *d = directives; d->name; d++)
+        if (d->flags & D_PATH)
+            absolutize(c, (char *)c + d->off, d->len);
+    if (c->smtp.delivery == DELIVERY_OUTBOX)
+        absolutize(c, c->smtp.delivery_arg, sizeof c->smtp.delivery_arg);
+    if (c->http.max_body_size > (64u << 20)) {
         snprintf(err, errsz, "max_body_size must be at most 64m in %s", c->file);
         return -1;
     }
-    if (c->max_request_line < 64 || c->max_header_size < 256) {
+    if (c->http.max_request_line < 64 || c->http.max_header_size < 256) {
         snprintf(err, errsz,
                  "max_request_line (>= 64) or max_header_size (>= 256) too small "
                  "in %s",
@@ -763,6 +759,27 @@ int conf_load_string(conf_t *c, const char *name, const char *text, char *err, s
     return finish(c, err, errsz);
 }
 
+/* ---- defaults: the table's strings, through the parser ---- */
+
+void conf_defaults(conf_t *c)
+{
+    char err[512], text[CONF_PATH_MAX + 64];
+    memset(c, 0, sizeof *c);
+    for (const directive_t *d = directives; d->name; d++) {
+        if (!d->def)
+            continue;
+        parse_t p = {
+            .c = c, .file = "the built-in defaults", .line = 1, .err = err, .errsz = sizeof err};
+        snprintf(text, sizeof text, "%s %s;", d->name, d->def);
+        if (parse_text(&p, text) < 0) { /* a bad row in the table: a bug, not a user error */
+            fprintf(stderr, "magicd: %s\n", err);
+            abort();
+        }
+    }
+}
+
+/* ---- -T: every directive prints itself ---- */
+
 static const char *onoff(int v)
 {
     return v ? "on" : "off";
@@ -782,67 +799,110 @@ static const char *level_name(int lv)
     return lv >= 0 && lv < 8 ? n[lv] : "notice";
 }
 
-void conf_dump(const conf_t *c, int fd)
+static void dump_addr(int fd, const char *name, const conf_addr_t *a)
+{
+    dprintf(fd, strchr(a->host, ':') ? "%s [%s]:%s;\n" : "%s %s:%s;\n", name, a->host, a->port);
+}
+
+static void dump_worker_processes(const conf_t *c, int fd, const directive_t *d)
+{
+    if (c->proc.worker_processes_auto)
+        dprintf(fd, "%s auto; # = %d\n", d->name, c->proc.worker_processes);
+    else
+        dprintf(fd, "%s %d;\n", d->name, c->proc.worker_processes);
+}
+
+static void dump_user(const conf_t *c, int fd, const directive_t *d)
+{
+    if (c->proc.user[0])
+        dprintf(fd, "%s %s %s;\n", d->name, c->proc.user, c->proc.group);
+}
+
+static void dump_error_log(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s %s %s;\n", d->name, c->log.error_log, level_name(c->log.error_log_level));
+}
+
+static void dump_access_log(const conf_t *c, int fd, const directive_t *d)
+{
+    if (!strcmp(c->log.access_log, "off"))
+        dprintf(fd, "%s off;\n", d->name);
+    else
+        dprintf(fd, "%s %s %s buffer=%zu flush=%llums;\n", d->name, c->log.access_log,
+                c->log.access_log_format == ACCESS_LOG_JSON ? "json" : "combined",
+                c->log.access_log_buffer, (unsigned long long)c->log.access_log_flush_ms);
+}
+
+static void dump_listen(const conf_t *c, int fd, const directive_t *d)
+{
+    for (int i = 0; i < c->http.nlisten; i++)
+        dump_addr(fd, d->name, &c->http.listen[i]);
+}
+
+static void dump_profiler_listen(const conf_t *c, int fd, const directive_t *d)
+{
+    dump_addr(fd, d->name, &c->prof.listen);
+}
+
+static void dump_delivery(const conf_t *c, int fd, const directive_t *d)
 {
     static const char *dl[] = {"log", "outbox", "smtp", "response"};
-    dprintf(fd, "# effective configuration of %s (prefix %s)\n", c->file, c->prefix);
-    if (c->worker_processes_auto)
-        dprintf(fd, "worker_processes auto; # = %d\n", c->worker_processes);
-    else
-        dprintf(fd, "worker_processes %d;\n", c->worker_processes);
-    dprintf(fd, "worker_connections %d;\n", c->worker_connections);
-    if (c->user[0])
-        dprintf(fd, "user %s %s;\n", c->user, c->group);
-    dprintf(fd, "pid %s;\n", c->pid_file);
-    dump_dur(fd, "shutdown_timeout", c->shutdown_timeout_ms);
-    dprintf(fd, "error_log %s %s;\n", c->error_log, level_name(c->error_log_level));
-    if (!strcmp(c->access_log, "off"))
-        dprintf(fd, "access_log off;\n");
-    else
-        dprintf(fd, "access_log %s %s buffer=%zu flush=%llums;\n", c->access_log,
-                c->access_log_format == ACCESS_LOG_JSON ? "json" : "combined", c->access_log_buffer,
-                (unsigned long long)c->access_log_flush_ms);
-    for (int i = 0; i < c->nlisten; i++)
-        dprintf(fd, strchr(c->listen[i].host, ':') ? "listen [%s]:%s;\n" : "listen %s:%s;\n",
-                c->listen[i].host, c->listen[i].port);
-    dprintf(fd, "listen_backlog %d;\n", c->listen_backlog);
-    dprintf(fd, "html_root %s;\npublic_url \"%s\";\n", c->html_root, c->public_url);
-    dprintf(fd, "max_request_line %zu;\nmax_header_size %zu;\nmax_headers %d;\n",
-            c->max_request_line, c->max_header_size, c->max_headers);
-    dprintf(fd, "max_body_size %zu;\n", c->max_body_size);
-    dump_dur(fd, "header_timeout", c->header_timeout_ms);
-    dump_dur(fd, "body_timeout", c->body_timeout_ms);
-    dump_dur(fd, "keepalive_timeout", c->keepalive_timeout_ms);
-    dump_dur(fd, "send_timeout", c->send_timeout_ms);
-    dprintf(fd, "keepalive_requests %d;\n", c->keepalive_requests);
-    dprintf(fd, "key_file %s;\n", c->key_file);
-    if (c->previous_key_file[0])
-        dprintf(fd, "previous_key_file %s;\n", c->previous_key_file);
-    dump_dur(fd, "link_ttl", c->link_ttl_ms);
-    dump_dur(fd, "session_ttl", c->session_ttl_ms);
-    dprintf(fd, "cookie_secure %s;\nusers_db %s;\nsignup %s;\n", onoff(c->cookie_secure),
-            c->users_db, onoff(c->signup));
-    dprintf(fd, "delivery %s%s%s;\n", dl[c->delivery], c->delivery_arg[0] ? " " : "",
-            c->delivery_arg);
-    if (c->delivery == DELIVERY_SMTP) {
-        dprintf(fd, "smtp_from \"%s\";\nsmtp_spool %s;\nsmtp_starttls %s;\n", c->smtp_from,
-                c->smtp_spool, c->smtp_starttls == 2 ? "required" : onoff(c->smtp_starttls));
-        if (c->smtp_auth_user[0])
-            dprintf(fd, "smtp_auth %s ********;\n", c->smtp_auth_user);
+    dprintf(fd, "%s %s%s%s;\n", d->name, dl[c->smtp.delivery], c->smtp.delivery_arg[0] ? " " : "",
+            c->smtp.delivery_arg);
+}
+
+static void dump_smtp_auth(const conf_t *c, int fd, const directive_t *d)
+{
+    if (c->smtp.auth_user[0]) /* never the password */
+        dprintf(fd, "%s %s ********;\n", d->name, c->smtp.auth_user);
+}
+
+static void dump_smtp_starttls(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s %s;\n", d->name, c->smtp.starttls == 2 ? "required" : onoff(c->smtp.starttls));
+}
+
+static void dump_rate(const conf_t *c, int fd, const directive_t *d)
+{
+    int email = d->name[11] == 'e';
+    dprintf(fd, "%s %d %llums;\n", d->name, email ? c->rate.email_n : c->rate.ip_n,
+            (unsigned long long)(email ? c->rate.email_window_ms : c->rate.ip_window_ms));
+}
+
+static void dump_block_rate(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s %lluns;\n", d->name, (unsigned long long)c->prof.block_profile_rate_ns);
+}
+
+static void dump_one(const conf_t *c, int fd, const directive_t *d)
+{
+    const char *v = (const char *)c + d->off;
+    switch (d->kind) {
+    case K_STR:
+        if (*v || d->def)
+            dprintf(fd, strpbrk(v, " \t;#") || !*v ? "%s \"%s\";\n" : "%s %s;\n", d->name, v);
+        break;
+    case K_FLAG:
+        dprintf(fd, "%s %s;\n", d->name, onoff(*(const int *)v));
+        break;
+    case K_INT:
+        dprintf(fd, "%s %d;\n", d->name, *(const int *)v);
+        break;
+    case K_DUR:
+        dump_dur(fd, d->name, *(const uint64_t *)v);
+        break;
+    case K_SIZE:
+        dprintf(fd, "%s %zu;\n", d->name, *(const size_t *)v);
+        break;
+    default:
+        if (d->dump)
+            d->dump(c, fd, d);
     }
-    dprintf(fd, "rate_limit_email %d %llums;\n", c->rate_email_n,
-            (unsigned long long)c->rate_email_window_ms);
-    dprintf(fd, "rate_limit_ip %d %llums;\n", c->rate_ip_n,
-            (unsigned long long)c->rate_ip_window_ms);
-    dprintf(fd, "rate_limit_entries %d;\n", c->ratelimit_entries);
-    dprintf(fd, "profiler %s;\n", onoff(c->profiler_enabled));
-    dprintf(fd,
-            strchr(c->profiler_listen.host, ':') ? "profiler_listen [%s]:%s;\n"
-                                                 : "profiler_listen %s:%s;\n",
-            c->profiler_listen.host, c->profiler_listen.port);
-    dprintf(fd, "profile_hz %d;\nprofile_continuous %s;\nprofile_max_seconds %d;\n", c->profile_hz,
-            onoff(c->profile_continuous), c->profile_max_seconds);
-    dprintf(fd, "heap_sample_bytes %zu;\nblock_profile_rate %lluns;\nmutex_profile_fraction %d;\n",
-            c->heap_sample_bytes, (unsigned long long)c->block_profile_rate_ns,
-            c->mutex_profile_fraction);
+}
+
+void conf_dump(const conf_t *c, int fd)
+{
+    dprintf(fd, "# effective configuration of %s (prefix %s)\n", c->file, c->prefix);
+    for (const directive_t *d = directives; d->name; d++)
+        dump_one(c, fd, d);
 }

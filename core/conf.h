@@ -26,12 +26,8 @@ typedef struct {
     char port[16];
 } conf_addr_t;
 
-typedef struct conf {
-    char file[CONF_PATH_MAX];   /* the main file */
-    char prefix[CONF_PATH_MAX]; /* relative paths resolve against it */
-    char cmdline[1024];         /* -g directives, applied after the file */
-
-    /* processes */
+/* One section per subsystem; each subsystem is handed its own. */
+typedef struct {
     int worker_processes; /* resolved: `auto` = number of CPUs */
     int worker_processes_auto;
     int worker_connections;
@@ -40,16 +36,18 @@ typedef struct conf {
     char pid_file[CONF_PATH_MAX];
     uint64_t shutdown_timeout_ms;
     int daemon; /* not used: magicd runs in the foreground, as under systemd */
+} conf_proc_t;
 
-    /* logs */
+typedef struct {
     char error_log[CONF_PATH_MAX];
     int error_log_level;
     char access_log[CONF_PATH_MAX]; /* "off" disables */
     access_log_format_t access_log_format;
     size_t access_log_buffer;
     uint64_t access_log_flush_ms;
+} conf_log_t;
 
-    /* http */
+typedef struct {
     conf_addr_t listen[CONF_MAX_LISTEN];
     int nlisten;
     int listen_backlog;
@@ -64,8 +62,9 @@ typedef struct conf {
     uint64_t send_timeout_ms;
     int keepalive_requests;
     char public_url[256]; /* base of links, e.g. https://login.example.com */
+} conf_http_t;
 
-    /* auth */
+typedef struct {
     char key_file[CONF_PATH_MAX];
     char previous_key_file[CONF_PATH_MAX];
     uint64_t link_ttl_ms;
@@ -73,29 +72,49 @@ typedef struct conf {
     int cookie_secure;
     char users_db[CONF_PATH_MAX];
     int signup;
+} conf_auth_t;
+
+typedef struct {
     delivery_t delivery;
     char delivery_arg[CONF_PATH_MAX]; /* outbox file, or smtp host:port */
-    char smtp_from[256];
-    char smtp_auth_user[128];
-    char smtp_auth_password[128];
-    char smtp_spool[CONF_PATH_MAX];
-    int smtp_starttls; /* 1 when offered (default), 0 off, 2 required */
-    /* rate limits: N requests per window */
-    int rate_email_n;
-    uint64_t rate_email_window_ms;
-    int rate_ip_n;
-    uint64_t rate_ip_window_ms;
-    int ratelimit_entries;
+    char from[256];
+    char auth_user[128];
+    char auth_password[128];
+    char spool[CONF_PATH_MAX];
+    int starttls; /* 1 when offered (default), 0 off, 2 required */
+} conf_smtp_t;
 
-    /* profiler */
-    int profiler_enabled;
-    conf_addr_t profiler_listen;
-    int profile_hz;
-    int profile_continuous;
-    int profile_max_seconds;
+typedef struct { /* N requests per window */
+    int email_n;
+    uint64_t email_window_ms;
+    int ip_n;
+    uint64_t ip_window_ms;
+    int entries;
+} conf_rate_t;
+
+typedef struct {
+    int enabled;
+    conf_addr_t listen;
+    int hz;
+    int continuous;
+    int max_seconds;
     size_t heap_sample_bytes;
     uint64_t block_profile_rate_ns; /* record blocking events >= this */
     int mutex_profile_fraction;     /* 1/N of contention events */
+} conf_prof_t;
+
+typedef struct conf {
+    char file[CONF_PATH_MAX];   /* the main file */
+    char prefix[CONF_PATH_MAX]; /* relative paths resolve against it */
+    char cmdline[1024];         /* -g directives, applied after the file */
+
+    conf_proc_t proc;
+    conf_log_t log;
+    conf_http_t http;
+    conf_auth_t auth;
+    conf_smtp_t smtp;
+    conf_rate_t rate;
+    conf_prof_t prof;
 } conf_t;
 
 /* Defaults for everything (the values written in conf/magicd.conf). */

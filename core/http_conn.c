@@ -643,8 +643,7 @@ void http_reply_error(http_conn_t *c, int status, const char *msg)
         n = 0;
     if ((size_t)n >= sizeof body)
         n = sizeof body - 1;
-    http_reply_start(c, status);
-    if (status == 405)
-        http_reply_header(c, "Allow", "GET, HEAD, POST");
+    if (!c->resp_started) /* a caller may have added headers (Allow for a 405) */
+        http_reply_start(c, status);
     http_reply_finish(c, "text/plain; charset=utf-8", body, (size_t)n);
 }

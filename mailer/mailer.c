@@ -25,8 +25,9 @@
  * Retry state lives in memory; after a restart every message is tried once
  * at once, which is what an operator who just fixed the relay wants.
  *
- * Signals: QUIT, TERM and INT stop the loop. They are installed without
- * SA_RESTART so a blocking SMTP read returns EINTR at once; the message in
+ * Signals (the child-process skeleton, core/child_proc.h): QUIT, TERM and
+ * INT stop the loop. They are installed without SA_RESTART so a blocking
+ * SMTP read returns EINTR at once; the message in
  * flight stays in new/ and is sent by the next mailer. USR1 reopens the
  * error log.
  */
@@ -46,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "mailer/smtp.h"
@@ -82,27 +84,9 @@ typedef struct {
     uint64_t relay_next_ms;
     mailer_retry_t retry[MAILER_MAX_TRACKED];
     int nretry;
+    cproc_t cp; /* signals, QUIT and TERM both finish the message in hand */
 } mailer_t;
 
-static volatile sig_atomic_t mailer_stop;
-static volatile sig_atomic_t mailer_reopen;
-/* Self-pipe: a signal that lands between the flag check and poll() still
- * wakes the wait at once. */
-static int mailer_wake[2] = {-1, -1};
-
-static void mailer_on_signal(int sig)
-{
-    int saved = errno;
-
-    if (sig == SIGUSR1)
-        mailer_reopen = 1;
-    else
-        mailer_stop = 1;
-    if (mailer_wake[1] >= 0 && write(mailer_wake[1], "", 1) < 0) {
-        /* full pipe: a wake-up is already pending */
-    }
-    errno = saved;
-}
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
 {
@@ -152,12 +136,12 @@ int mailer_spool_dir(const conf_t *c, char *out, size_t outsz)
     const char *slash;
     int n;
 
-    if (c->smtp_spool[0]) {
-        n = snprintf(out, outsz, "%s", c->smtp_spool);
+    if (c->smtp.spool[0]) {
+        n = snprintf(out, outsz, "%s", c->smtp.spool);
     } else {
-        slash = strrchr(c->users_db, '/');
+        slash = strrchr(c->auth.users_db, '/');
         if (slash)
-            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->users_db), c->users_db);
+            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->auth.users_db), c->auth.users_db);
         else
             n = snprintf(out, outsz, "spool");
     }
@@ -296,7 +280,7 @@ static uint64_t mailer_scan(mailer_t *m)
         log_error(MG_LOG_ERR, errno, "mailer: opendir %s", dir);
         return now + MAILER_RELAY_CAP_MS;
     }
-    while (!mailer_stop && (de = readdir(d)) != NULL) {
+    while (!cproc_stopping(&m->cp) && (de = readdir(d)) != NULL) {
         if (!spool_name_ok(de->d_name))
             continue;
         mailer_retry_t *r = mailer_retry_get(m, de->d_name);
@@ -317,7 +301,7 @@ static uint64_t mailer_scan(mailer_t *m)
         }
     }
     closedir(d);
-    if (!mailer_stop)
+    if (!cproc_stopping(&m->cp))
         mailer_retry_sweep(m);
     /* Idle sessions are closed: relays drop them anyway after a minute. */
     mailer_close_session(m);
@@ -359,12 +343,12 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
         log_emerg("mailer: %s", err);
         return -1;
     }
-    if (mailer_split_hostport(c->delivery_arg, m->host, sizeof(m->host), m->port, sizeof(m->port)) <
+    if (mailer_split_hostport(c->smtp.delivery_arg, m->host, sizeof(m->host), m->port, sizeof(m->port)) <
         0) {
-        log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->delivery_arg);
+        log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->smtp.delivery_arg);
         return -1;
     }
-    m->from = c->smtp_from[0] ? c->smtp_from : "magicd <magicd@localhost>";
+    m->from = c->smtp.from[0] ? c->smtp.from : "magicd <magicd@localhost>";
     if (smtp_addr_spec(m->from, m->from_addr, sizeof(m->from_addr)) < 0) {
         log_emerg("mailer: bad smtp_from \"%s\"", m->from);
         return -1;
@@ -374,35 +358,13 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
     m->relay.host = m->host;
     m->relay.port = m->port;
     m->relay.helo = m->helo;
-    m->relay.starttls = c->smtp_starttls;
-    m->relay.user = c->smtp_auth_user;
-    m->relay.password = c->smtp_auth_password;
+    m->relay.starttls = c->smtp.starttls;
+    m->relay.user = c->smtp.auth_user;
+    m->relay.password = c->smtp.auth_password;
     m->relay.timeout_ms = MAILER_TIMEOUT_MS;
     return 0;
 }
 
-static void mailer_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = mailer_on_signal; /* no SA_RESTART: interrupt SMTP waits */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL); /* the master restarts us on reload */
-    sigset_t un;
-    sigemptyset(&un);
-    sigaddset(&un, SIGQUIT);
-    sigaddset(&un, SIGTERM);
-    sigaddset(&un, SIGINT);
-    sigaddset(&un, SIGUSR1);
-    sigprocmask(SIG_UNBLOCK, &un, NULL);
-}
 
 static int mailer_watch(const char *spool)
 {
@@ -419,13 +381,13 @@ static int mailer_watch(const char *spool)
     return fd;
 }
 
-static void mailer_wait(int ifd, uint64_t next_ms)
+static void mailer_wait(mailer_t *m, int ifd, uint64_t next_ms)
 {
     uint64_t now = clock_mono_ms();
     int timeout = next_ms > now ? (int)(next_ms - now > INT_MAX ? INT_MAX : next_ms - now) : 0;
     char buf[4096];
 
-    struct pollfd p[2] = {{.fd = mailer_wake[0], .events = POLLIN}, {.fd = ifd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = cproc_fd(&m->cp), .events = POLLIN}, {.fd = ifd, .events = POLLIN}};
     int n = 2;
 
     if (ifd < 0) {
@@ -436,8 +398,6 @@ static void mailer_wait(int ifd, uint64_t next_ms)
     }
     if (poll(p, (nfds_t)n, timeout) <= 0)
         return;
-    while (p[0].revents && read(mailer_wake[0], buf, sizeof(buf)) > 0) {
-    }
     while (n == 2 && p[1].revents && read(ifd, buf, sizeof(buf)) > 0) {
     }
 }
@@ -449,33 +409,31 @@ int mailer_main(const conf_t *c)
     int ifd;
 
     memset(&m, 0, sizeof(m));
-    mailer_stop = 0;
-    if (pipe2(mailer_wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-        log_error(MG_LOG_EMERG, errno, "mailer: pipe2");
+    cproc_ops_t ops = {.name = "mailer", .drain_ms = c->proc.shutdown_timeout_ms};
+    if (cproc_init(&m.cp, &ops) < 0) {
+        log_error(MG_LOG_EMERG, errno, "mailer: signal pipe");
         return 1;
     }
-    mailer_signals();
     if (mailer_setup(&m, c) < 0)
         return 1;
     ifd = mailer_watch(m.spool);
     if (ifd < 0)
         log_error(MG_LOG_WARN, errno, "mailer: inotify on %s/new; polling instead", m.spool);
     log_notice("mailer: delivering %s via %s:%s (starttls %s)", m.spool, m.host, m.port,
-               c->smtp_starttls == SMTP_TLS_REQUIRED ? "required"
-               : c->smtp_starttls                    ? "when offered"
+               c->smtp.starttls == SMTP_TLS_REQUIRED ? "required"
+               : c->smtp.starttls                    ? "when offered"
                                                      : "off");
-    while (!mailer_stop) {
-        if (mailer_reopen) {
-            mailer_reopen = 0;
-            log_reopen();
-        }
+    for (;;) {
+        cproc_handle(&m.cp, clock_mono_ms()); /* reopen, or the order to stop */
+        if (cproc_stopping(&m.cp))
+            break;
         if (clock_mono_ms() >= next_prune) {
             mailer_prune_sent(&m);
             next_prune = clock_mono_ms() + 3600 * 1000ull;
         }
         uint64_t next = mailer_scan(&m);
-        if (!mailer_stop)
-            mailer_wait(ifd, next);
+        if (!cproc_stopping(&m.cp))
+            mailer_wait(&m, ifd, next);
     }
     mailer_close_session(&m);
     if (ifd >= 0)

@@ -36,16 +36,65 @@
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
 
+/* ---- the table of child kinds ---- */
+
+static int run_worker(master_t *m, int slot, int worker_no)
+{
+    return worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl);
+}
+
+static int run_profiler(master_t *m, int slot, int worker_no)
+{
+    (void)slot, (void)worker_no;
+    return profiler_main(m->conf, &m->shm, m->pfd);
+}
+
+static int run_mailer(master_t *m, int slot, int worker_no)
+{
+    (void)slot, (void)worker_no;
+    return mailer_main(m->conf);
+}
+
+static int want_workers(const master_t *m)
+{
+    int n = m->conf->proc.worker_processes;
+    return m->winched ? 0 : n < MAX_WORKERS ? n : MAX_WORKERS;
+}
+
+static int want_profiler(const master_t *m)
+{
+    return m->conf->prof.enabled && m->pfd >= 0;
+}
+
+static int want_mailer(const master_t *m)
+{
+    return m->conf->smtp.delivery == DELIVERY_SMTP;
+}
+
+/*
+ * One row per kind of child: what it is called in logs and `ps`, which of
+ * the master's descriptors it keeps, how many the current config wants,
+ * and the function it runs after fork. Adding a process is adding a row.
+ */
+typedef struct {
+    const char *name;
+    const char *title;
+    int keep_listen, keep_pfd;
+    int (*count)(const master_t *m);
+    int (*run)(master_t *m, int slot, int worker_no);
+} child_kind_t;
+
+static const child_kind_t kinds[] = {
+    [CHILD_WORKER] = {"worker", "magicd: worker process", 1, 0, want_workers, run_worker},
+    [CHILD_PROFILER] = {"profiler", "magicd: profiler process", 0, 1, want_profiler, run_profiler},
+    [CHILD_MAILER] = {"mailer", "magicd: mailer process", 0, 0, want_mailer, run_mailer},
+};
+
+#define NKINDS (sizeof kinds / sizeof kinds[0])
+
 const char *child_kind(const child_t *ch)
 {
-    switch (ch->type) {
-    case CHILD_WORKER:
-        return "worker";
-    case CHILD_PROFILER:
-        return "profiler";
-    default:
-        return "mailer";
-    }
+    return ch->type < NKINDS ? kinds[ch->type].name : "child";
 }
 
 child_t *children_find(master_t *m, pid_t pid)
@@ -140,24 +189,13 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
         if (getppid() != master)
             _exit(1);
         int rc = 1;
-        if (type == CHILD_WORKER) {
+        const child_kind_t *k = &kinds[type];
+        if (type == CHILD_WORKER)
             atomic_store(&shm_slot(&m->shm, (unsigned)slot)->pid, getpid());
-            proctitle_set("magicd: worker process");
-            close_except(m, 1, 0);
-            if (priv_drop(m->conf) == 0)
-                rc = worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds,
-                                 m->nl);
-        } else if (type == CHILD_PROFILER) {
-            proctitle_set("magicd: profiler process");
-            close_except(m, 0, 1);
-            if (priv_drop(m->conf) == 0)
-                rc = profiler_main(m->conf, &m->shm, m->pfd);
-        } else {
-            proctitle_set("magicd: mailer process");
-            close_except(m, 0, 0);
-            if (priv_drop(m->conf) == 0)
-                rc = mailer_main(m->conf);
-        }
+        proctitle_set(k->title);
+        close_except(m, k->keep_listen, k->keep_pfd);
+        if (priv_drop(m->conf) == 0)
+            rc = k->run(m, slot, worker_no);
         _exit(rc);
     }
     if (slot >= 0)
@@ -198,15 +236,11 @@ static void maybe_spawn(master_t *m, child_type_t type, int worker_no, uint64_t 
 void children_spawn_missing(master_t *m)
 {
     uint64_t now = clock_mono_ms();
-    if (!m->winched) {
-        int n = m->conf->worker_processes < MAX_WORKERS ? m->conf->worker_processes : MAX_WORKERS;
+    for (child_type_t t = 0; t < NKINDS; t++) {
+        int n = kinds[t].count(m);
         for (int i = 0; i < n; i++)
-            maybe_spawn(m, CHILD_WORKER, i, now);
+            maybe_spawn(m, t, i, now);
     }
-    if (m->conf->profiler_enabled && m->pfd >= 0)
-        maybe_spawn(m, CHILD_PROFILER, 0, now);
-    if (m->conf->delivery == DELIVERY_SMTP)
-        maybe_spawn(m, CHILD_MAILER, 0, now);
 }
 
 static void retire(master_t *m, child_t *ch)
@@ -214,7 +248,7 @@ static void retire(master_t *m, child_t *ch)
     if (ch->quitting)
         return;
     ch->quitting = 1;
-    ch->kill_at_ms = clock_mono_ms() + m->conf->shutdown_timeout_ms + 1000;
+    ch->kill_at_ms = clock_mono_ms() + m->conf->proc.shutdown_timeout_ms + 1000;
     if (ch->slot >= 0)
         atomic_store(&shm_slot(&m->shm, (unsigned)ch->slot)->draining, 1);
     kill(ch->pid, SIGQUIT);

@@ -68,21 +68,21 @@ static int sockets_sync(master_t *m, const conf_t *c, char *err, size_t errsz)
 {
     int fds[CONF_MAX_LISTEN];
     int used[CONF_MAX_LISTEN] = {0};
-    for (int i = 0; i < c->nlisten; i++) {
+    for (int i = 0; i < c->http.nlisten; i++) {
         fds[i] = -1;
         for (int j = 0; j < m->nl; j++)
-            if (!used[j] && m->lfds[j] >= 0 && listen_matches(m->lfds[j], &c->listen[i])) {
+            if (!used[j] && m->lfds[j] >= 0 && listen_matches(m->lfds[j], &c->http.listen[i])) {
                 fds[i] = m->lfds[j];
                 used[j] = 1;
                 break;
             }
         for (int j = 0; fds[i] < 0 && j < m->ninherited; j++)
-            if (m->inherited[j] >= 0 && listen_matches(m->inherited[j], &c->listen[i])) {
+            if (m->inherited[j] >= 0 && listen_matches(m->inherited[j], &c->http.listen[i])) {
                 fds[i] = m->inherited[j];
                 m->inherited[j] = -1;
             }
         if (fds[i] < 0)
-            fds[i] = listen_open(&c->listen[i], c->listen_backlog, err, errsz);
+            fds[i] = listen_open(&c->http.listen[i], c->http.listen_backlog, err, errsz);
         if (fds[i] < 0) {
             for (int k = 0; k < i; k++) {
                 int mine = 0;
@@ -98,21 +98,21 @@ static int sockets_sync(master_t *m, const conf_t *c, char *err, size_t errsz)
         if (!used[j] && m->lfds[j] >= 0)
             close(m->lfds[j]);
     memcpy(m->lfds, fds, sizeof fds);
-    m->nl = c->nlisten;
+    m->nl = c->http.nlisten;
 
     /* The profiler's socket is kept across reloads and respawns. */
-    if (c->profiler_enabled) {
-        if (m->pfd >= 0 && !listen_matches(m->pfd, &c->profiler_listen)) {
+    if (c->prof.enabled) {
+        if (m->pfd >= 0 && !listen_matches(m->pfd, &c->prof.listen)) {
             close(m->pfd);
             m->pfd = -1;
         }
         for (int j = 0; m->pfd < 0 && j < m->ninherited; j++)
-            if (m->inherited[j] >= 0 && listen_matches(m->inherited[j], &c->profiler_listen)) {
+            if (m->inherited[j] >= 0 && listen_matches(m->inherited[j], &c->prof.listen)) {
                 m->pfd = m->inherited[j];
                 m->inherited[j] = -1;
             }
         if (m->pfd < 0) {
-            m->pfd = listen_open(&c->profiler_listen, 128, err, errsz);
+            m->pfd = listen_open(&c->prof.listen, 128, err, errsz);
             if (m->pfd < 0)
                 return -1;
         }
@@ -125,8 +125,8 @@ static int sockets_sync(master_t *m, const conf_t *c, char *err, size_t errsz)
 
 static int open_logs(const conf_t *c)
 {
-    if (log_open(c->error_log, c->error_log_level) < 0) {
-        fprintf(stderr, "magicd: [emerg] cannot open error log \"%s\": %s\n", c->error_log,
+    if (log_open(c->log.error_log, c->log.error_log_level) < 0) {
+        fprintf(stderr, "magicd: [emerg] cannot open error log \"%s\": %s\n", c->log.error_log,
                 strerror(errno));
         return -1;
     }
@@ -155,8 +155,8 @@ static void reload(master_t *m)
         goto fail;
     keyring_wipe(&m->keys);
     m->keys = nk; /* a rotated key file takes effect on HUP */
-    if (strcmp(nc->error_log, m->conf->error_log) ||
-        nc->error_log_level != m->conf->error_log_level)
+    if (strcmp(nc->log.error_log, m->conf->log.error_log) ||
+        nc->log.error_log_level != m->conf->log.error_log_level)
         open_logs(nc);
     free(m->conf);
     m->conf = nc;
@@ -168,7 +168,7 @@ static void reload(master_t *m)
     children_spawn_missing(m);
     children_retire_old(m);
     log_notice("reconfigured: generation %u, %d worker processes", m->generation,
-               nc->worker_processes);
+               nc->proc.worker_processes);
     sd_notify_ready();
     return;
 fail:
@@ -183,7 +183,7 @@ static void reopen_logs(master_t *m)
 {
     log_notice("reopening logs (signal USR1)");
     if (log_reopen() < 0)
-        log_error(MG_LOG_ALERT, errno, "reopening error log \"%s\"", m->conf->error_log);
+        log_error(MG_LOG_ALERT, errno, "reopening error log \"%s\"", m->conf->log.error_log);
     children_signal_all(m, SIGUSR1);
 }
 
@@ -194,9 +194,9 @@ static void start_upgrade(master_t *m)
         return;
     }
     char old[CONF_PATH_MAX + 16];
-    snprintf(old, sizeof old, "%s.oldbin", m->conf->pid_file);
-    if (rename(m->conf->pid_file, old) < 0) {
-        log_error(MG_LOG_ALERT, errno, "rename(\"%s\", \"%s\") failed", m->conf->pid_file, old);
+    snprintf(old, sizeof old, "%s.oldbin", m->conf->proc.pid_file);
+    if (rename(m->conf->proc.pid_file, old) < 0) {
+        log_error(MG_LOG_ALERT, errno, "rename(\"%s\", \"%s\") failed", m->conf->proc.pid_file, old);
         return;
     }
     int fds[CONF_MAX_LISTEN + 1], n = 0;
@@ -207,7 +207,7 @@ static void start_upgrade(master_t *m)
     pid_t pid = upgrade_spawn(m->argv, fds, n);
     if (pid < 0) {
         log_error(MG_LOG_ALERT, errno, "starting the new binary failed");
-        rename(old, m->conf->pid_file);
+        rename(old, m->conf->proc.pid_file);
         return;
     }
     m->new_binary = pid;
@@ -218,11 +218,11 @@ static void start_upgrade(master_t *m)
 static void upgrade_failed(master_t *m, int status)
 {
     char old[CONF_PATH_MAX + 16];
-    snprintf(old, sizeof old, "%s.oldbin", m->conf->pid_file);
+    snprintf(old, sizeof old, "%s.oldbin", m->conf->proc.pid_file);
     log_alert("new binary %d exited (status %d): upgrade failed, the old master keeps serving",
               (int)m->new_binary, status);
     m->new_binary = 0;
-    rename(old, m->conf->pid_file);
+    rename(old, m->conf->proc.pid_file);
     if (!m->quitting && !m->terminating && m->winched) {
         m->winched = 0;
         children_spawn_missing(m);
@@ -307,7 +307,7 @@ static void begin_stop(master_t *m, int fast)
     } else if (!m->quitting && !m->terminating) {
         log_notice("gracefully shutting down (signal QUIT)");
         m->quitting = 1;
-        m->deadline_ms = clock_mono_ms() + m->conf->shutdown_timeout_ms + 1000;
+        m->deadline_ms = clock_mono_ms() + m->conf->proc.shutdown_timeout_ms + 1000;
         children_signal_all(m, SIGQUIT);
     }
     /* After USR2 the new master owns the service: our STOPPING=1 would make
@@ -370,10 +370,10 @@ int master_run(conf_t *conf, int argc, char **argv)
         return 1;
     }
     priv_chown_state(conf);
-    pid_t other = pidfile_read(conf->pid_file);
+    pid_t other = pidfile_read(conf->proc.pid_file);
     if (other > 0 && other != getpid() && kill(other, 0) == 0 && m->ninherited == 0) {
-        log_emerg("magicd is already running (pid %d, from \"%s\")", (int)other, conf->pid_file);
-        fprintf(stderr, "magicd: already running (pid %d from %s)\n", (int)other, conf->pid_file);
+        log_emerg("magicd is already running (pid %d, from \"%s\")", (int)other, conf->proc.pid_file);
+        fprintf(stderr, "magicd: already running (pid %d from %s)\n", (int)other, conf->proc.pid_file);
         return 1;
     }
     if (sockets_sync(m, conf, err, sizeof err) < 0) {
@@ -384,30 +384,30 @@ int master_run(conf_t *conf, int argc, char **argv)
     for (int j = 0; j < m->ninherited; j++)
         if (m->inherited[j] >= 0)
             close(m->inherited[j]); /* inherited but no longer configured */
-    if (shm_create(&m->shm, (uint32_t)conf->worker_connections,
-                   rl_zone_size(conf->ratelimit_entries)) < 0) {
+    if (shm_create(&m->shm, (uint32_t)conf->proc.worker_connections,
+                   rl_zone_size(conf->rate.entries)) < 0) {
         log_error(MG_LOG_EMERG, errno, "cannot create shared memory");
         return 1;
     }
-    rl_zone_init(shm_ratelimit_zone(&m->shm), m->shm.hdr->rl_size, conf->ratelimit_entries);
+    rl_zone_init(shm_ratelimit_zone(&m->shm), m->shm.hdr->rl_size, conf->rate.entries);
     atomic_store(&m->shm.hdr->master_pid, getpid());
     m->generation = 1;
     atomic_store(&m->shm.hdr->generation, 1);
     children_config_changed(m);
 
-    if (pidfile_write(conf->pid_file, getpid()) < 0) {
-        log_error(MG_LOG_EMERG, errno, "cannot write pid file \"%s\"", conf->pid_file);
-        fprintf(stderr, "magicd: [emerg] cannot write pid file \"%s\": %s\n", conf->pid_file,
+    if (pidfile_write(conf->proc.pid_file, getpid()) < 0) {
+        log_error(MG_LOG_EMERG, errno, "cannot write pid file \"%s\"", conf->proc.pid_file);
+        fprintf(stderr, "magicd: [emerg] cannot write pid file \"%s\": %s\n", conf->proc.pid_file,
                 strerror(errno));
         return 1;
     }
     proctitle_set("magicd: master process %s -c %s", argv[0], conf->file);
     log_notice("magicd started: master %d, %d worker processes, listening on %s:%s", (int)getpid(),
-               conf->worker_processes, conf->listen[0].host, conf->listen[0].port);
-    if (conf->delivery == DELIVERY_RESPONSE)
+               conf->proc.worker_processes, conf->http.listen[0].host, conf->http.listen[0].port);
+    if (conf->smtp.delivery == DELIVERY_RESPONSE)
         log_warn("\"delivery response\" shows magic links in the page (the original demo's "
                  "behaviour): anyone who can type an address can sign in as it. Development only.");
-    if (!conf->public_url[0] && conf->delivery != DELIVERY_RESPONSE)
+    if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
         log_notice("public_url is not set: links are built from the request's Host header");
     children_spawn_missing(m);
     if (children_wait_ready(m, 5000) == 0)
@@ -446,8 +446,8 @@ int master_run(conf_t *conf, int argc, char **argv)
     /* After an upgrade our pid lives in PID.oldbin; remove whichever file
      * still names us (never the new master's). */
     char oldbin[CONF_PATH_MAX + 16];
-    snprintf(oldbin, sizeof oldbin, "%s.oldbin", m->conf->pid_file);
-    pidfile_remove(m->conf->pid_file, getpid());
+    snprintf(oldbin, sizeof oldbin, "%s.oldbin", m->conf->proc.pid_file);
+    pidfile_remove(m->conf->proc.pid_file, getpid());
     pidfile_remove(oldbin, getpid());
     log_notice("exit");
     shm_destroy(&m->shm);

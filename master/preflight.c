@@ -29,8 +29,8 @@ static void child(const conf_t *c, int fd)
 {
     preflight_msg_t msg;
     memset(&msg, 0, sizeof msg);
-    if (keyring_load(&msg.keys, c->key_file, c->previous_key_file, msg.err, sizeof msg.err) == 0) {
-        store_t *s = store_open(c->users_db, 0, msg.err, sizeof msg.err);
+    if (keyring_load(&msg.keys, c->auth.key_file, c->auth.previous_key_file, msg.err, sizeof msg.err) == 0) {
+        store_t *s = store_open(c->auth.users_db, 0, msg.err, sizeof msg.err);
         if (s) {
             store_close(s);
             msg.ok = 1;

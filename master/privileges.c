@@ -19,17 +19,17 @@
 
 int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz)
 {
-    struct passwd *pw = getpwnam(c->user);
+    struct passwd *pw = getpwnam(c->proc.user);
     if (!pw) {
-        snprintf(err, errsz, "getpwnam(\"%s\") failed: no such user", c->user);
+        snprintf(err, errsz, "getpwnam(\"%s\") failed: no such user", c->proc.user);
         return -1;
     }
     *uid = pw->pw_uid;
     *gid = pw->pw_gid;
-    if (c->group[0]) {
-        struct group *gr = getgrnam(c->group);
+    if (c->proc.group[0]) {
+        struct group *gr = getgrnam(c->proc.group);
         if (!gr) {
-            snprintf(err, errsz, "getgrnam(\"%s\") failed: no such group", c->group);
+            snprintf(err, errsz, "getgrnam(\"%s\") failed: no such group", c->proc.group);
             return -1;
         }
         *gid = gr->gr_gid;
@@ -39,7 +39,7 @@ int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz
 
 int priv_drop(const conf_t *c)
 {
-    if (geteuid() != 0 || !c->user[0])
+    if (geteuid() != 0 || !c->proc.user[0])
         return 0;
     uid_t uid;
     gid_t gid;
@@ -48,8 +48,8 @@ int priv_drop(const conf_t *c)
         log_emerg("%s", err);
         return -1;
     }
-    if (initgroups(c->user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
-        log_error(MG_LOG_EMERG, errno, "cannot switch to user \"%s\"", c->user);
+    if (initgroups(c->proc.user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        log_error(MG_LOG_EMERG, errno, "cannot switch to user \"%s\"", c->proc.user);
         return -1;
     }
     if (setuid(0) == 0) {
@@ -67,23 +67,23 @@ static void chown_if_exists(const char *path, uid_t uid, gid_t gid)
 
 void priv_chown_state(const conf_t *c)
 {
-    if (geteuid() != 0 || !c->user[0])
+    if (geteuid() != 0 || !c->proc.user[0])
         return;
     uid_t uid;
     gid_t gid;
     char err[256], p[CONF_PATH_MAX + 8];
     if (priv_lookup(c, &uid, &gid, err, sizeof err) < 0)
         return;
-    chown_if_exists(c->users_db, uid, gid);
-    snprintf(p, sizeof p, "%s-wal", c->users_db);
+    chown_if_exists(c->auth.users_db, uid, gid);
+    snprintf(p, sizeof p, "%s-wal", c->auth.users_db);
     chown_if_exists(p, uid, gid);
-    snprintf(p, sizeof p, "%s-shm", c->users_db);
+    snprintf(p, sizeof p, "%s-shm", c->auth.users_db);
     chown_if_exists(p, uid, gid);
-    chown_if_exists(c->error_log, uid, gid);
-    if (strcmp(c->access_log, "off"))
-        chown_if_exists(c->access_log, uid, gid);
-    if (c->delivery == DELIVERY_OUTBOX)
-        chown_if_exists(c->delivery_arg, uid, gid);
-    if (c->delivery == DELIVERY_SMTP)
-        chown_if_exists(c->smtp_spool, uid, gid);
+    chown_if_exists(c->log.error_log, uid, gid);
+    if (strcmp(c->log.access_log, "off"))
+        chown_if_exists(c->log.access_log, uid, gid);
+    if (c->smtp.delivery == DELIVERY_OUTBOX)
+        chown_if_exists(c->smtp.delivery_arg, uid, gid);
+    if (c->smtp.delivery == DELIVERY_SMTP)
+        chown_if_exists(c->smtp.spool, uid, gid);
 }

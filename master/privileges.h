@@ -8,7 +8,7 @@
 
 #include "core/conf.h"
 
-/* Look up c->user/c->group. 0 (and uid, gid set) or -1 with err. */
+/* Look up c->proc.user/c->proc.group. 0 (and uid, gid set) or -1 with err. */
 int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz);
 /* Master, as root with `user` set: give the worker user the files workers
  * open or reopen themselves (user store and its WAL files, outbox, spool,

@@ -183,7 +183,7 @@ static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
         pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
         return;
     }
-    if (sec > s->conf->profile_max_seconds) {
+    if (sec > s->conf->prof.max_seconds) {
         pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
         return;
     }
@@ -373,7 +373,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
             pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
             return;
         }
-        if (sec > s->conf->profile_max_seconds) {
+        if (sec > s->conf->prof.max_seconds) {
             pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
             return;
         }

@@ -29,22 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "sampler/prof_ring.h"
 #include "profiler/prof_server.h"
 
-static volatile sig_atomic_t pm_quit, pm_term, pm_reopen;
-
-static void pm_on_signal(int sig)
-{
-    if (sig == SIGQUIT)
-        pm_quit = 1;
-    else if (sig == SIGUSR1)
-        pm_reopen = 1;
-    else
-        pm_term = 1;
-}
 
 prof_sym_t *prof_srv_sym(prof_srv_t *s)
 {
@@ -110,19 +100,21 @@ static int pm_loopback(const char *host)
            strcmp(host, "[::1]") == 0 || strcmp(host, "localhost") == 0;
 }
 
-static void pm_signals(void)
+/* ---- the child-process skeleton's hooks ---- */
+
+static void pm_drain(void *ctx)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = pm_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* the master's "reopen log files" */
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN); /* reload is the master's: it replaces us */
-    signal(SIGUSR2, SIG_IGN);
+    prof_srv_t *s = ctx;
+    s->quitting = 1;
+    http_server_stop_accepting(s->http);
+    prof_jobs_finish_all(s);
+    http_server_drain(s->http);
+}
+
+static int pm_busy(void *ctx)
+{
+    prof_srv_t *s = ctx;
+    return http_server_nconns(s->http);
 }
 
 int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
@@ -132,26 +124,33 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     memset(s, 0, sizeof *s);
     s->conf = c;
     s->shm = shm;
-    pm_signals();
+    cproc_t cp;
+    cproc_ops_t ops = {.name = "profiler",
+                       .ctx = s,
+                       .drain = pm_drain,
+                       .busy = pm_busy,
+                       .drain_ms = c->proc.shutdown_timeout_ms};
+    if (cproc_init(&cp, &ops) < 0)
+        return 1;
     if (atomic_load(&prof_ctl(shm)->conf_seq) == 0)
         prof_ctl_init(shm, c);
-    if (!pm_loopback(c->profiler_listen.host))
+    if (!pm_loopback(c->prof.listen.host))
         log_warn("profiler_listen %s:%s is not a loopback address: profiles show code, "
                  "memory and request lines to whoever can connect",
-                 c->profiler_listen.host, c->profiler_listen.port);
+                 c->prof.listen.host, c->prof.listen.port);
     s->loop = ev_loop_new();
-    if (!s->loop)
+    if (!s->loop || cproc_watch(&cp, s->loop) < 0)
         return 1;
     http_server_conf_t hc;
     memset(&hc, 0, sizeof hc);
-    hc.lim.max_request_line = c->max_request_line;
-    hc.lim.max_header_bytes = c->max_header_size;
-    hc.lim.max_headers = c->max_headers;
+    hc.lim.max_request_line = c->http.max_request_line;
+    hc.lim.max_header_bytes = c->http.max_header_size;
+    hc.lim.max_headers = c->http.max_headers;
     hc.max_body = 1 << 20; /* symbol POST bodies */
-    hc.header_timeout_ms = c->header_timeout_ms;
-    hc.body_timeout_ms = c->body_timeout_ms;
-    hc.idle_timeout_ms = c->keepalive_timeout_ms;
-    hc.send_timeout_ms = c->send_timeout_ms;
+    hc.header_timeout_ms = c->http.header_timeout_ms;
+    hc.body_timeout_ms = c->http.body_timeout_ms;
+    hc.idle_timeout_ms = c->http.keepalive_timeout_ms;
+    hc.send_timeout_ms = c->http.send_timeout_ms;
     hc.max_connections = 64;
     hc.max_keepalive_requests = 0;
     hc.arena_limit = 1 << 20;
@@ -167,26 +166,13 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     if (atomic_load(&prof_ctl(shm)->continuous))
         ev_timer_set(s->loop, &s->drain_timer, 100);
     prof_srv_sym(s);
-    log_notice("profiler process serving pprof on %s:%s", c->profiler_listen.host,
-               c->profiler_listen.port);
+    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host,
+               c->prof.listen.port);
 
-    uint64_t quit_deadline = 0;
-    while (!pm_term) {
+    for (;;) {
         ev_run_once(s->loop, 100);
-        if (pm_reopen) {
-            pm_reopen = 0;
-            if (log_reopen() < 0)
-                log_error(MG_LOG_ALERT, errno, "profiler: cannot reopen the error log");
-        }
-        if (pm_quit && !s->quitting) {
-            s->quitting = 1;
-            http_server_stop_accepting(s->http);
-            prof_jobs_finish_all(s);
-            http_server_drain(s->http);
-            quit_deadline =
-                clock_mono_ms() + (c->shutdown_timeout_ms ? c->shutdown_timeout_ms : 10000);
-        }
-        if (s->quitting && (http_server_nconns(s->http) == 0 || clock_mono_ms() >= quit_deadline))
+        cproc_handle(&cp, ev_now(s->loop));
+        if (cproc_done(&cp, ev_now(s->loop)))
             break;
         if (atomic_load(&prof_ctl(shm)->consumer_pid) != (int32_t)getpid()) {
             /* Replaced: answer CPU profiles with what we have. */

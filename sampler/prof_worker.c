@@ -59,12 +59,12 @@ static uint64_t pw_cpu_ns(void)
 void prof_ctl_init(shm_t *shm, const conf_t *c)
 {
     prof_ctl_t *ctl = prof_ctl(shm);
-    int on = c->profiler_enabled;
-    atomic_store(&ctl->hz, (uint32_t)(c->profile_hz > 0 ? c->profile_hz : 100));
-    atomic_store(&ctl->continuous, (uint32_t)(on && c->profile_continuous));
-    atomic_store(&ctl->heap_rate, on ? (uint64_t)c->heap_sample_bytes : 0);
-    atomic_store(&ctl->block_rate_ns, on ? c->block_profile_rate_ns : 0);
-    atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->mutex_profile_fraction : 0);
+    int on = c->prof.enabled;
+    atomic_store(&ctl->hz, (uint32_t)(c->prof.hz > 0 ? c->prof.hz : 100));
+    atomic_store(&ctl->continuous, (uint32_t)(on && c->prof.continuous));
+    atomic_store(&ctl->heap_rate, on ? (uint64_t)c->prof.heap_sample_bytes : 0);
+    atomic_store(&ctl->block_rate_ns, on ? c->prof.block_profile_rate_ns : 0);
+    atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->prof.mutex_profile_fraction : 0);
     atomic_store(&ctl->gor_sig, (uint32_t)(SIGRTMIN + 2));
     atomic_fetch_add(&ctl->conf_seq, 1);
 }

@@ -12,9 +12,9 @@
  *   TERM, INT   exit now
  *   USR1        reopen the access log, error log and outbox
  *
- * Signal handlers only set flags; the loop wakes from epoll_wait with EINTR
- * (no SA_RESTART) and acts on them. The loop also wakes every 100 ms so the
- * profiler hook can start or stop sampling promptly.
+ * Signals are the child-process skeleton's (core/child_proc.h): they arrive
+ * as an event in the loop and call the hooks below. The loop also wakes
+ * every 100 ms so the profiler hook can start or stop sampling promptly.
  *
  * The connection observer mirrors each connection into the worker's shm
  * connection table (state, peer, request line, route) — what the profiler's
@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/access_log.h"
+#include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/event.h"
 #include "core/http_conn.h"
@@ -54,36 +55,8 @@ typedef struct {
     access_log_t *alog;
     ev_timer_t flush_timer;
     app_t app;
+    cproc_t cproc;
 } worker_t;
-
-static volatile sig_atomic_t sig_quit, sig_term, sig_reopen;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGQUIT)
-        sig_quit = 1;
-    else if (sig == SIGUSR1)
-        sig_reopen = 1;
-    else
-        sig_term = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: epoll_wait must return EINTR */
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGUSR2, SIG_IGN);
-    signal(SIGWINCH, SIG_IGN);
-}
 
 /* ---- connection observer: shm table and counters ---- */
 
@@ -189,7 +162,7 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
     worker_t *w = t->data;
     access_log_flush(w->alog);
     store_flush(w->app.store); /* queued auth events */
-    ev_timer_set(l, t, w->conf->access_log_flush_ms ? w->conf->access_log_flush_ms : 1000);
+    ev_timer_set(l, t, w->conf->log.access_log_flush_ms ? w->conf->log.access_log_flush_ms : 1000);
 }
 
 /* ---- setup ---- */
@@ -203,8 +176,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         return -1;
     }
     w->alog =
-        access_log_open(c->access_log, c->access_log_format, c->access_log_buffer, err, sizeof err);
-    if (!w->alog && strcmp(c->access_log, "off") && c->access_log[0]) {
+        access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer, err, sizeof err);
+    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
         log_emerg("worker cannot start: %s", err);
         return -1;
     }
@@ -214,16 +187,16 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         return -1;
     }
     http_server_conf_t hc = {
-        .lim = {.max_request_line = c->max_request_line,
-                .max_header_bytes = c->max_header_size,
-                .max_headers = c->max_headers},
-        .max_body = c->max_body_size,
-        .header_timeout_ms = c->header_timeout_ms,
-        .body_timeout_ms = c->body_timeout_ms,
-        .idle_timeout_ms = c->keepalive_timeout_ms,
-        .send_timeout_ms = c->send_timeout_ms,
-        .max_connections = c->worker_connections,
-        .max_keepalive_requests = c->keepalive_requests,
+        .lim = {.max_request_line = c->http.max_request_line,
+                .max_header_bytes = c->http.max_header_size,
+                .max_headers = c->http.max_headers},
+        .max_body = c->http.max_body_size,
+        .header_timeout_ms = c->http.header_timeout_ms,
+        .body_timeout_ms = c->http.body_timeout_ms,
+        .idle_timeout_ms = c->http.keepalive_timeout_ms,
+        .send_timeout_ms = c->http.send_timeout_ms,
+        .max_connections = c->proc.worker_connections,
+        .max_keepalive_requests = c->http.keepalive_requests,
         .arena_limit = 1u << 20,
         .server_name = "magicd",
     };
@@ -244,7 +217,7 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
-    ev_timer_set(w->loop, &w->flush_timer, c->access_log_flush_ms ? c->access_log_flush_ms : 1000);
+    ev_timer_set(w->loop, &w->flush_timer, c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
     return 0;
 }
 
@@ -256,12 +229,25 @@ static int total_conns(worker_t *w)
     return n;
 }
 
-static void reopen(worker_t *w)
+/* ---- the child-process skeleton's hooks ---- */
+
+static void worker_reopen(void *ctx)
 {
-    if (log_reopen() < 0)
-        log_error(MG_LOG_ALERT, errno, "reopening error log");
+    worker_t *w = ctx;
     access_log_reopen(w->alog);
     app_reopen(&w->app);
+}
+
+static void worker_drain(void *ctx)
+{
+    worker_t *w = ctx;
+    for (int i = 0; i < w->nsrv; i++)
+        http_server_drain(w->srv[i]);
+}
+
+static int worker_busy(void *ctx)
+{
+    return total_conns(ctx);
 }
 
 int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot, int worker_no,
@@ -275,15 +261,27 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     w->self = shm_slot(shm, slot);
     w->conns = shm_slot_conns(shm, slot);
     w->nconns_tab = shm->hdr->conns_per_slot;
-    install_signals();
+    cproc_ops_t ops = {.name = "worker",
+                       .ctx = w,
+                       .reopen = worker_reopen,
+                       .drain = worker_drain,
+                       .busy = worker_busy,
+                       .drain_ms = c->proc.shutdown_timeout_ms};
+    if (cproc_init(&w->cproc, &ops) < 0) {
+        log_error(MG_LOG_EMERG, errno, "worker: signal pipe");
+        return 2;
+    }
 
     if (worker_setup(w, keys, lfds, nlfds) < 0)
         return 2;
+    if (cproc_watch(&w->cproc, w->loop) < 0) {
+        log_error(MG_LOG_EMERG, errno, "worker: watching the signal pipe");
+        return 2;
+    }
     prof_worker_init(c, shm, slot); /* the one place samplers are installed */
     w->self->started_ms = clock_mono_ms();
     log_info("worker %d (slot %u) serving", worker_no, slot);
 
-    uint64_t deadline = 0;
     for (;;) {
         if (ev_run_once(w->loop, LOOP_WAKE_MS) < 0 && errno != EINTR) {
             log_error(MG_LOG_ALERT, errno, "epoll_wait() failed");
@@ -291,23 +289,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         }
         uint64_t now = ev_now(w->loop);
         prof_worker_poll(now);
-        if (sig_term)
+        cproc_handle(&w->cproc, now); /* a signal that interrupted epoll_wait */
+        if (cproc_done(&w->cproc, now))
             break;
-        if (sig_reopen) {
-            sig_reopen = 0;
-            reopen(w);
-        }
-        if (sig_quit && !deadline) {
-            log_notice("gracefully shutting down");
-            for (int i = 0; i < w->nsrv; i++)
-                http_server_drain(w->srv[i]);
-            deadline = now + c->shutdown_timeout_ms;
-        }
-        if (deadline && (total_conns(w) == 0 || now >= deadline)) {
-            if (total_conns(w))
-                log_warn("shutdown_timeout: closing %d connections", total_conns(w));
-            break;
-        }
     }
     access_log_close(w->alog);
     for (int i = 0; i < w->nsrv; i++)

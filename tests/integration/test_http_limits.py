@@ -62,6 +62,13 @@ with Magicd(workers=2, extra="header_timeout 1s;\nbody_timeout 1s;\nmax_body_siz
             check(b"Allow:" in resp, "405 has Allow")
         healthy(srv)
 
+    # Allow says what the path really takes (from the route table)
+    for req, allow in [(b"DELETE /login", b"GET, HEAD"), (b"GET /magic/generate", b"POST"),
+                       (b"PUT /magic/verify/abc", b"GET, HEAD, POST"), (b"POST /healthz", b"GET, HEAD")]:
+        resp = raw(srv, req + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+        check(status(resp) == 405 and b"\r\nAllow: " + allow + b"\r\n" in resp,
+              f"{req!r}: want 405 with Allow: {allow!r}, got {resp[:200]!r}")
+
     # slow client: headers never finish -> 408 after header_timeout
     t0 = time.time()
     resp = raw(srv, b"GET / HTTP/1.1\r\nHost: a\r\n", timeout=5)

@@ -70,7 +70,7 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
         st3, _, extra = srv.pprof("/debug/pprof/profile?seconds=5")
         more.wait()
         top = pprof_tool(["-top", "-nodecount=400", "-nodefraction=0"], extra)
-    for fn in (r"\sapp_handle\b", r"\sroute_generate\b", seal):
+    for fn in (r"\sroute_dispatch\b", r"\sroute_generate\b", seal):
         check(re.search(fn, top), f"{fn} not in pprof -top:\n{top}")
 
     # file:line present, from DWARF, with the binary absent

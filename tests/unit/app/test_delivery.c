@@ -64,9 +64,9 @@ static void test_outbox(void)
     struct stat st;
 
     memset(&c, 0, sizeof(c));
-    c.delivery = DELIVERY_OUTBOX;
+    c.smtp.delivery = DELIVERY_OUTBOX;
     snprintf(path, sizeof(path), "%s/outbox.jsonl", dir);
-    snprintf(c.delivery_arg, sizeof(c.delivery_arg), "%s", path);
+    snprintf(c.smtp.delivery_arg, sizeof(c.smtp.delivery_arg), "%s", path);
     deliver_t *d = deliver_open(&c, err, sizeof(err));
     CHECK(d != NULL);
     if (!d)
@@ -102,7 +102,7 @@ static void test_outbox(void)
     deliver_close(d);
 
     /* An outbox that cannot be opened is an error at open time. */
-    snprintf(c.delivery_arg, sizeof(c.delivery_arg), "%s/missing/dir/outbox", dir);
+    snprintf(c.smtp.delivery_arg, sizeof(c.smtp.delivery_arg), "%s/missing/dir/outbox", dir);
     err[0] = '\0';
     CHECK(deliver_open(&c, err, sizeof(err)) == NULL && strstr(err, "missing/dir"));
 }
@@ -117,21 +117,21 @@ static void test_log_response_smtp(void)
     snprintf(logp, sizeof(logp), "%s/error.log", dir);
     CHECK(log_open(logp, MG_LOG_INFO) == 0);
     memset(&c, 0, sizeof(c));
-    c.delivery = DELIVERY_LOG;
+    c.smtp.delivery = DELIVERY_LOG;
     deliver_t *d = deliver_open(&c, err, sizeof(err));
     CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/LOGTOKEN", 1, id) == 0);
     CHECK(strstr(slurp(logp), "[notice]") &&
           strstr(slurp(logp), "magic link for demo@example.com: http://h/magic/verify/LOGTOKEN"));
     deliver_close(d);
 
-    c.delivery = DELIVERY_RESPONSE;
+    c.smtp.delivery = DELIVERY_RESPONSE;
     d = deliver_open(&c, err, sizeof(err));
     CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/R", 1, id) == 0);
     deliver_close(d);
 
-    c.delivery = DELIVERY_SMTP;
+    c.smtp.delivery = DELIVERY_SMTP;
     snprintf(spool, sizeof(spool), "%s/spool", dir);
-    snprintf(c.smtp_spool, sizeof(c.smtp_spool), "%s", spool);
+    snprintf(c.smtp.spool, sizeof(c.smtp.spool), "%s", spool);
     d = deliver_open(&c, err, sizeof(err));
     CHECK(d != NULL);
     CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/SMTPTOKEN", 4000000000u,

@@ -52,10 +52,10 @@ int main(void)
 
     /* an empty file is valid and means the defaults */
     CHECK(load("") == 0, "empty: %s", err);
-    CHECK(c.link_ttl_ms == 15 * 60000 && c.session_ttl_ms == 60 * 60000, "ttl defaults");
-    CHECK(c.worker_connections == 1024 && c.profile_hz == 100, "defaults");
-    CHECK(c.heap_sample_bytes == 512 * 1024, "heap default");
-    CHECK(!strcmp(c.users_db, "/srv/m/run/users.db"), "relative path resolved: %s", c.users_db);
+    CHECK(c.auth.link_ttl_ms == 15 * 60000 && c.auth.session_ttl_ms == 60 * 60000, "ttl defaults");
+    CHECK(c.proc.worker_connections == 1024 && c.prof.hz == 100, "defaults");
+    CHECK(c.prof.heap_sample_bytes == 512 * 1024, "heap default");
+    CHECK(!strcmp(c.auth.users_db, "/srv/m/run/users.db"), "relative path resolved: %s", c.auth.users_db);
 
     CHECK(load("worker_processes 3;\n# comment ; here\nlisten 127.0.0.1:9000;\nlisten [::1]:9001;\n"
                "link_ttl 5m; session_ttl 2h;\ndelivery outbox /var/spool/out.jsonl;\n"
@@ -63,18 +63,18 @@ int main(void)
                "rate_limit_ip 100 1m;\nsmtp_from \"Magic Login <a@b.c>\";\n"
                "block_profile_rate 10us;\nprofile_continuous on;\nsignup on;\n") == 0,
           "full: %s", err);
-    CHECK(c.worker_processes == 3 && !c.worker_processes_auto, "workers");
-    CHECK(c.nlisten == 2 && !strcmp(c.listen[1].host, "::1"), "listen list replaces default");
-    CHECK(c.link_ttl_ms == 300000 && c.session_ttl_ms == 7200000, "ttls");
-    CHECK(c.delivery == DELIVERY_OUTBOX && !strcmp(c.delivery_arg, "/var/spool/out.jsonl"),
+    CHECK(c.proc.worker_processes == 3 && !c.proc.worker_processes_auto, "workers");
+    CHECK(c.http.nlisten == 2 && !strcmp(c.http.listen[1].host, "::1"), "listen list replaces default");
+    CHECK(c.auth.link_ttl_ms == 300000 && c.auth.session_ttl_ms == 7200000, "ttls");
+    CHECK(c.smtp.delivery == DELIVERY_OUTBOX && !strcmp(c.smtp.delivery_arg, "/var/spool/out.jsonl"),
           "outbox");
-    CHECK(!strcmp(c.access_log, "off"), "access off");
-    CHECK(c.error_log_level == MG_LOG_DEBUG, "level");
-    CHECK(c.rate_email_n == 3 && c.rate_email_window_ms == 600000, "email rate");
-    CHECK(c.rate_ip_n == 100, "ip rate");
-    CHECK(!strcmp(c.smtp_from, "Magic Login <a@b.c>"), "quoted: %s", c.smtp_from);
-    CHECK(c.block_profile_rate_ns == 10000, "block rate");
-    CHECK(c.profile_continuous == 1 && c.signup == 1, "flags");
+    CHECK(!strcmp(c.log.access_log, "off"), "access off");
+    CHECK(c.log.error_log_level == MG_LOG_DEBUG, "level");
+    CHECK(c.rate.email_n == 3 && c.rate.email_window_ms == 600000, "email rate");
+    CHECK(c.rate.ip_n == 100, "ip rate");
+    CHECK(!strcmp(c.smtp.from, "Magic Login <a@b.c>"), "quoted: %s", c.smtp.from);
+    CHECK(c.prof.block_profile_rate_ns == 10000, "block rate");
+    CHECK(c.prof.continuous == 1 && c.auth.signup == 1, "flags");
 
     /* errors name the file and line */
     CHECK(load("worker_processes 2;\n\nbogus 1;\n") < 0 &&
@@ -111,7 +111,7 @@ int main(void)
     write_file(p3, "session_ttl 3h;\n");
     conf_defaults(&c);
     CHECK(conf_load(&c, p1, err, sizeof err) == 0, "include: %s", err);
-    CHECK(c.signup == 1 && c.session_ttl_ms == 3 * 3600000 && c.link_ttl_ms == 60000,
+    CHECK(c.auth.signup == 1 && c.auth.session_ttl_ms == 3 * 3600000 && c.auth.link_ttl_ms == 60000,
           "included values");
     CHECK(!strcmp(c.prefix, dir), "prefix is the file's directory: %s", c.prefix);
     write_file(p3, "\n\nnope on;\n");
@@ -141,13 +141,13 @@ int main(void)
     snprintf(defs.prefix, sizeof defs.prefix, "/srv/m");
     CHECK(conf_load(&shipped, "conf/magicd.conf", err, sizeof err) == 0, "shipped: %s", err);
     CHECK(conf_load_string(&defs, "empty", "", err, sizeof err) == 0, "defaults");
-    CHECK(shipped.link_ttl_ms == defs.link_ttl_ms &&
-              shipped.heap_sample_bytes == defs.heap_sample_bytes &&
-              shipped.block_profile_rate_ns == defs.block_profile_rate_ns &&
-              shipped.mutex_profile_fraction == defs.mutex_profile_fraction &&
-              shipped.rate_email_n == defs.rate_email_n &&
-              shipped.keepalive_timeout_ms == defs.keepalive_timeout_ms &&
-              shipped.max_body_size == defs.max_body_size,
+    CHECK(shipped.auth.link_ttl_ms == defs.auth.link_ttl_ms &&
+              shipped.prof.heap_sample_bytes == defs.prof.heap_sample_bytes &&
+              shipped.prof.block_profile_rate_ns == defs.prof.block_profile_rate_ns &&
+              shipped.prof.mutex_profile_fraction == defs.prof.mutex_profile_fraction &&
+              shipped.rate.email_n == defs.rate.email_n &&
+              shipped.http.keepalive_timeout_ms == defs.http.keepalive_timeout_ms &&
+              shipped.http.max_body_size == defs.http.max_body_size,
           "shipped file documents the defaults");
     if (unit_failures)
         fprintf(stderr, "%d failures\n", unit_failures);

@@ -143,10 +143,10 @@ int main(void)
         static conf_t c;
         char out[CONF_PATH_MAX];
         memset(&c, 0, sizeof(c));
-        strcpy(c.users_db, "/var/lib/magicd/users.db");
+        strcpy(c.auth.users_db, "/var/lib/magicd/users.db");
         CHECK(mailer_spool_dir(&c, out, sizeof(out)) == 0 &&
               strcmp(out, "/var/lib/magicd/spool") == 0);
-        strcpy(c.smtp_spool, "/srv/spool");
+        strcpy(c.smtp.spool, "/srv/spool");
         CHECK(mailer_spool_dir(&c, out, sizeof(out)) == 0 && strcmp(out, "/srv/spool") == 0);
     }
 

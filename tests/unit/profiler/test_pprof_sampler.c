@@ -132,9 +132,9 @@ int main(void)
     shm_t shm;
     conf_t c;
     conf_defaults(&c);
-    c.heap_sample_bytes = 16 * 1024;
-    c.block_profile_rate_ns = 1000000;
-    c.mutex_profile_fraction = 10;
+    c.prof.heap_sample_bytes = 16 * 1024;
+    c.prof.block_profile_rate_ns = 1000000;
+    c.prof.mutex_profile_fraction = 10;
     CHECK(shm_create(&shm, 16, 4096) == 0);
     prof_ctl_init(&shm, &c);
     prof_ctl_t *ctl = prof_ctl(&shm);
