@@ -3,7 +3,8 @@
  *
  * Order of checks, cheapest and most abusable first:
  *   1. CSRF (cookie + X-CSRF-Token header, constant-time)      -> 403
- *   2. per-client-IP rate limit                                  -> 429
+ *   2. per-client-IP rate limit (the client behind trusted proxies,
+ *      IPv6 per /64)                                              -> 429
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
  *   5. look the user up; if known (or signup on), seal a link bound to this
@@ -24,6 +25,7 @@
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/realip.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
@@ -74,6 +76,29 @@ static void link_base(const app_t *app, char *out, size_t n)
         out[l - 1] = 0;
 }
 
+/* The per-IP key: the client behind trusted proxies (real_ip_from,
+ * real_ip_header), IPv6 counted per rate_limit_ipv6_prefix (core/realip.h). */
+static int ip_key(const conf_t *cf, const http_conn_t *c, const http_request_t *req, char *out,
+                  size_t n)
+{
+    realip_addr_t peer, client;
+    if (realip_from_sockaddr((const struct sockaddr *)&c->peer, &peer) < 0)
+        return snprintf(out, n, "i:%s", c->peer_str); /* not IP (a unix socket in tests) */
+    realip_client(&cf->http.realip, &peer, req, &client);
+    return realip_key(cf->rate.ipv6_prefix, &client, out, n);
+}
+
+/* The per-email key. With rate_limit_email_fold_tags, user+tag@domain is
+ * user@domain: one mailbox, one limit, however many tags an attacker
+ * invents to flood it. */
+static int email_key(const conf_t *cf, const char *email, char *out, size_t n)
+{
+    const char *at = strrchr(email, '@'), *plus = strchr(email, '+');
+    if (cf->rate.email_fold_tags && at && plus && plus > email && plus < at)
+        return snprintf(out, n, "e:%.*s%s", (int)(plus - email), email, at);
+    return snprintf(out, n, "e:%s", email);
+}
+
 void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
     (void)arg; /* an exact path: nothing after it */
@@ -84,9 +109,9 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     }
     uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
     char key[300];
-    int kn = snprintf(key, sizeof key, "i:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
-                &retry)) {
+    int kn = ip_key(cf, c, req, key, sizeof key);
+    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
+                          now_ms, &retry)) {
         page_rate_limited(app, c, retry, "from your address");
         return;
     }
@@ -100,7 +125,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 400, "A valid email address is required.");
         return;
     }
-    kn = snprintf(key, sizeof key, "e:%s", email);
+    kn = email_key(cf, email, key, sizeof key);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
                 &retry)) {
         page_rate_limited(app, c, retry, "for this address");

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/conf.h"
+#include "core/conf_check.h"
 #include "core/keyfile.h"
 #include "core/log.h"
 #include "core/proctitle.h"
@@ -68,6 +69,9 @@ static void usage(FILE *f)
 
 /* -g "directives;": applied after the file, like nginx's -g. */
 static const char *global_directives;
+/* Several -g options add up (the container's entrypoint passes one of its
+ * own before the user's), in order. */
+static char global_buf[1024];
 
 static int load_conf(conf_t *c, const char *file, const char *prefix)
 {
@@ -95,7 +99,13 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_t kr;
-    char err[512];
+    char err[1024];
+    if (conf_check(c, err, sizeof err) < 0) {
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        fprintf(stderr, "magicd: configuration file %s test failed\n", file);
+        free(c);
+        return 1;
+    }
     if (keyring_load(&kr, c->auth.key_file, c->auth.previous_key_file, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
@@ -164,9 +174,15 @@ int main(int argc, char **argv)
             prefix = argv[++i];
         else if (!strcmp(a, "-s"))
             sig = argv[++i];
-        else if (!strcmp(a, "-g"))
-            global_directives = argv[++i];
-        else if (!strcmp(a, "-t"))
+        else if (!strcmp(a, "-g")) {
+            size_t used = strlen(global_buf), add = strlen(argv[++i]);
+            if (used + add + 2 > sizeof global_buf) {
+                fprintf(stderr, "magicd: -g directives too long\n");
+                return 2;
+            }
+            snprintf(global_buf + used, sizeof global_buf - used, "%s%s", used ? " " : "", argv[i]);
+            global_directives = global_buf;
+        } else if (!strcmp(a, "-t"))
             test = 1;
         else if (!strcmp(a, "-T"))
             test = dump = 1;

@@ -172,21 +172,21 @@ int realip_format(const realip_addr_t *a, char *out, size_t outsz)
     return r ? (int)strlen(out) : -1;
 }
 
-int realip_key(const realip_conf_t *rc, const realip_addr_t *client, char *out, size_t outsz)
+int realip_key(int ipv6_prefix, const realip_addr_t *client, char *out, size_t outsz)
 {
     char text[INET6_ADDRSTRLEN];
     realip_addr_t a = *client;
     int n;
 
-    if (realip_is_v4(&a) || rc->ipv6_prefix <= 0 || rc->ipv6_prefix >= 128) {
+    if (realip_is_v4(&a) || ipv6_prefix <= 0 || ipv6_prefix >= 128) {
         if (realip_format(&a, text, sizeof text) < 0)
             return -1;
         n = snprintf(out, outsz, "i:%s", text);
     } else {
-        realip_mask(&a, rc->ipv6_prefix);
+        realip_mask(&a, ipv6_prefix);
         if (realip_format(&a, text, sizeof text) < 0)
             return -1;
-        n = snprintf(out, outsz, "i:%s/%d", text, rc->ipv6_prefix);
+        n = snprintf(out, outsz, "i:%s/%d", text, ipv6_prefix);
     }
     return n < 0 || (size_t)n >= outsz ? -1 : n;
 }

@@ -48,8 +48,7 @@ typedef struct {
 typedef struct {
     realip_cidr_t from[REALIP_MAX_FROM];
     int nfrom;
-    int header;      /* REALIP_HEADER_* */
-    int ipv6_prefix; /* 1..128: bits of an IPv6 address that name a client */
+    int header; /* REALIP_HEADER_* */
 } realip_conf_t;
 
 /* "1.2.3.4", "::1", "[::1]" (not with a port). 0, or -1 when not an
@@ -70,9 +69,10 @@ int realip_trusted(const realip_conf_t *rc, const realip_addr_t *a);
 void realip_client(const realip_conf_t *rc, const realip_addr_t *peer, const http_request_t *req,
                    realip_addr_t *client);
 
-/* The rate-limit key for a client: "i:1.2.3.4" or "i:2001:db8:1:2::/64".
- * Returns its length, or -1 when it does not fit. */
-int realip_key(const realip_conf_t *rc, const realip_addr_t *client, char *out, size_t outsz);
+/* The rate-limit key for a client: "i:1.2.3.4" or, IPv6 masked to
+ * ipv6_prefix bits (1..128), "i:2001:db8:1:2::/64". Returns its length, or
+ * -1 when it does not fit. */
+int realip_key(int ipv6_prefix, const realip_addr_t *client, char *out, size_t outsz);
 
 /* Text form of an address (for logs): "1.2.3.4" or "2001:db8::1". */
 int realip_format(const realip_addr_t *a, char *out, size_t outsz);

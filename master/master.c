@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/conf_check.h"
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "core/sd_notify.h"
@@ -146,7 +147,7 @@ static void reload(master_t *m)
     conf_defaults(nc);
     snprintf(nc->prefix, sizeof nc->prefix, "%s", m->conf->prefix);
     snprintf(nc->cmdline, sizeof nc->cmdline, "%s", m->conf->cmdline);
-    if (conf_load(nc, m->conf->file, err, sizeof err) < 0)
+    if (conf_load(nc, m->conf->file, err, sizeof err) < 0 || conf_check(nc, err, sizeof err) < 0)
         goto fail;
     if (preflight_run(nc, &nk, err, sizeof err) < 0)
         goto fail;
@@ -364,7 +365,7 @@ int master_run(conf_t *conf, int argc, char **argv)
 
     if (open_logs(conf) < 0)
         return 1;
-    if (preflight_run(conf, &m->keys, err, sizeof err) < 0) {
+    if (conf_check(conf, err, sizeof err) < 0 || preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return 1;

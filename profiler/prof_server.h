@@ -58,6 +58,9 @@ struct prof_srv {
 
 /* prof_http.c */
 void prof_http_handler(http_conn_t *c, http_request_t *req, void *ctx);
+/* What the server calls: checks profiler_auth_token_file's bearer token (when
+ * one is set), then prof_http_handler (prof_auth.c). */
+void prof_auth_handler(http_conn_t *c, http_request_t *req, void *ctx);
 /* Answer every job now with what it has (QUIT). */
 void prof_jobs_finish_all(prof_srv_t *s);
 void prof_job_cpu_finish(prof_job_t *j);

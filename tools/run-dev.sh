@@ -5,11 +5,14 @@
 # so state lives in ./run: the key file (created once, never replaced), the
 # SQLite user store with demo@example.com, the pid file and the access log.
 # The error log goes to the terminal so `delivery log` shows each magic link.
+# Links are built from public_url only (never from the request's Host), so
+# this sets it to the shipped listen address; MAGICD_PUBLIC_URL overrides it
+# (e.g. http://devbox.example:8080 when the browser is on another machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=${MAGICD_BIN:-build/magicd}
-G="error_log stderr info;"
+G="error_log stderr info; public_url ${MAGICD_PUBLIC_URL:-http://127.0.0.1:8080};"
 M=("$BIN" -p "$ROOT" -c conf/magicd.conf -g "$G")
 mkdir -p run
 [ -f run/magicd.key ] || "${M[@]}" keygen

@@ -172,9 +172,9 @@ static void test_decoys(void)
     CHECK(deliver_decoy_line(4000, 1, id, line, 100) == -1);
 
     memset(&c, 0, sizeof(c));
-    c.delivery = DELIVERY_OUTBOX;
+    c.smtp.delivery = DELIVERY_OUTBOX;
     snprintf(path, sizeof(path), "%s/decoy.jsonl", dir);
-    snprintf(c.delivery_arg, sizeof(c.delivery_arg), "%s", path);
+    snprintf(c.smtp.delivery_arg, sizeof(c.smtp.delivery_arg), "%s", path);
     deliver_t *d = deliver_open(&c, err, sizeof(err));
     CHECK(d && deliver_decoy(d, "nobody@example.com", url, 1700000000, id) == 0);
     char *text = slurp(path);
@@ -182,9 +182,9 @@ static void test_decoys(void)
           !strstr(text, "nobody") && !strstr(text, "TOKEN"));
     deliver_close(d);
 
-    c.delivery = DELIVERY_SMTP;
+    c.smtp.delivery = DELIVERY_SMTP;
     snprintf(spool, sizeof(spool), "%s/decoyspool", dir);
-    snprintf(c.smtp_spool, sizeof(c.smtp_spool), "%s", spool);
+    snprintf(c.smtp.spool, sizeof(c.smtp.spool), "%s", spool);
     d = deliver_open(&c, err, sizeof(err));
     CHECK(d && deliver_decoy(d, "nobody@example.com", url, 4000000000u, id) == 0);
     char sub[500];
