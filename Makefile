@@ -176,7 +176,7 @@ fuzz:
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  -o $(BUILD)/fuzz/http_parse tests/fuzz/fuzz_http_parse.c core/http_parse.c
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/log.c
+	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/realip.c core/log.c
 	$(BUILD)/fuzz/http_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=$(BUILD)/fuzz/
 	$(BUILD)/fuzz/conf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/
