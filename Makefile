@@ -131,11 +131,16 @@ integration: all
 run: deps all
 	@tools/run-dev.sh
 
+# Every step runs even when an earlier one failed, and the last line is the
+# total, so a failure is never scrolled away by a later step's output.
 check:
 	@tools/deps.sh
-	$(MAKE) all unit
-	$(MAKE) integration
-	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
+	$(MAKE) all
+	@rm -f $(BUILD)/results; rc=0; \
+	  RESULTS=$(CURDIR)/$(BUILD)/results $(MAKE) --no-print-directory unit || rc=1; \
+	  RESULTS=$(CURDIR)/$(BUILD)/results $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5} || rc=1; \
+	  RESULTS=$(CURDIR)/$(BUILD)/results $(MAKE) --no-print-directory integration || rc=1; \
+	  tests/run summary $(BUILD)/results; exit $$rc
 
 check-asan:
 	@tools/deps.sh
@@ -169,17 +174,9 @@ install: all
 	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/magicd.service
 
-# Coverage-guided fuzzing of the parsers (clang's libFuzzer); FUZZ_SECONDS each.
-FUZZ_SECONDS ?= 30
-fuzz:
-	@mkdir -p $(BUILD)/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -o $(BUILD)/fuzz/http_parse tests/fuzz/fuzz_http_parse.c core/http_parse.c
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -o $(BUILD)/fuzz/conf tests/fuzz/fuzz_conf.c core/conf.c core/realip.c core/log.c
-	$(BUILD)/fuzz/http_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  -artifact_prefix=$(BUILD)/fuzz/
-	$(BUILD)/fuzz/conf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/
+# Coverage-guided fuzzing of every parser an attacker reaches (clang's
+# libFuzzer): the targets, their sources and corpora are in tests/fuzz/fuzz.mk.
+include tests/fuzz/fuzz.mk
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

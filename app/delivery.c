@@ -24,9 +24,11 @@
  * delivery and fails the same way: in the outbox a line of exactly the
  * length the real one would have had, marked "decoy":true and carrying no
  * address and no link (a mailer skips it; a mailer that does not know the
- * mark finds nobody to send to); in the spool the same file write, fsync,
- * and directory fsync, with the file unlinked instead of renamed into new/,
- * so the mailer never sees it; in the log a line of the same kind.
+ * mark finds nobody to send to); in the smtp group commit a decoy record in
+ * the same batch (deliver_decoy_async); on the synchronous spool path the
+ * same file write, fsync and directory fsync, with the file unlinked
+ * instead of renamed into new/, so the mailer never sees it; in the log a
+ * line of the same kind.
  *
  * JSON escaping: quotes, backslashes and control characters are escaped;
  * bytes >= 0x80 are written as \u00XX so the line is valid JSON whatever a
@@ -50,14 +52,16 @@
 #include "core/prof_hooks.h"
 #include "core/shmtx.h"
 #include "core/spool.h"
+#include "core/spool_commit.h"
 
 #define DELIVER_LINE_MAX 8192
 
 struct deliver {
     delivery_t mode;
-    int fd;                   /* outbox */
-    shmtx_t *lock;            /* outbox appends, shared by the workers; may be NULL */
-    char path[CONF_PATH_MAX]; /* outbox file or spool directory */
+    int fd;                    /* outbox */
+    shmtx_t *lock;             /* outbox appends, shared by the workers; may be NULL */
+    spool_committer_t *commit; /* smtp, from the first link on */
+    char path[CONF_PATH_MAX];  /* outbox file or spool directory */
     char err[CONF_PATH_MAX + 256];
 };
 
@@ -326,6 +330,66 @@ void deliver_set_lock(deliver_t *d, shmtx_t *lock)
         d->lock = lock;
 }
 
+int deliver_is_async(const deliver_t *d)
+{
+    return d && d->mode == DELIVERY_SMTP;
+}
+
+static spool_committer_t *deliver_committer(deliver_t *d, ev_loop_t *loop)
+{
+    if (!d->commit)
+        d->commit = spool_committer_new(loop, d->path, d->err, sizeof(d->err));
+    return d->commit;
+}
+
+int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                       uint64_t expires_s, const uint8_t id[16], void (*done)(void *, int),
+                       void *arg)
+{
+    spool_committer_t *q;
+
+    if (!d || !email || !link_url || !id || !done || d->mode != DELIVERY_SMTP)
+        return -1;
+    d->err[0] = '\0';
+    if (!(q = deliver_committer(d, loop)))
+        return -1;
+    if (spool_commit_add(q, email, link_url, expires_s, id, done, arg) < 0) {
+        snprintf(d->err, sizeof(d->err), "%s", spool_committer_error(q));
+        return -1;
+    }
+    return 0;
+}
+
+int deliver_decoy_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                        void (*done)(void *, int), void *arg)
+{
+    spool_committer_t *q;
+    /* What the real record would take: its keys, the id, two timestamps. */
+    size_t len = strlen(email) + strlen(link_url) + 96;
+
+    if (!d || !email || !link_url || !done || d->mode != DELIVERY_SMTP)
+        return -1;
+    d->err[0] = '\0';
+    if (!(q = deliver_committer(d, loop)))
+        return -1;
+    if (spool_commit_decoy(q, len, done, arg) < 0) {
+        snprintf(d->err, sizeof(d->err), "%s", spool_committer_error(q));
+        return -1;
+    }
+    return 0;
+}
+
+void deliver_cancel(deliver_t *d, void *arg)
+{
+    if (d && d->commit)
+        spool_commit_cancel(d->commit, arg);
+}
+
+const char *deliver_async_error(const deliver_t *d)
+{
+    return d && d->commit ? spool_committer_error(d->commit) : "";
+}
+
 int deliver_reopen(deliver_t *d)
 {
     if (!d || d->mode != DELIVERY_OUTBOX)
@@ -344,6 +408,7 @@ void deliver_close(deliver_t *d)
         return;
     if (d->fd >= 0)
         close(d->fd);
+    spool_committer_free(d->commit);
     free(d);
 }
 

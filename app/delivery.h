@@ -20,6 +20,7 @@
 
 #include "core/conf.h"
 #include "core/shmtx.h"
+#include "core/event.h"
 
 typedef struct deliver deliver_t;
 
@@ -39,6 +40,33 @@ int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_
 
 /* The lock every worker takes around an outbox append (shm); NULL: none. */
 void deliver_set_lock(deliver_t *d, shmtx_t *lock);
+
+/* smtp: the answer must wait until the link is durable, without blocking
+ * the loop, so links go through the worker's group commit
+ * (core/spool_commit.h) and the caller parks its request. 1 when the
+ * caller must use deliver_send_async / deliver_decoy_async. */
+int deliver_is_async(const deliver_t *d);
+
+/* Queue the link in this worker's group commit (started on `loop` on first
+ * use); done(arg, 0) runs on the loop once it is on stable storage,
+ * done(arg, -1) when its batch could not be written. -1 (done never runs)
+ * when it cannot be queued; deliver_error says why. */
+int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                       uint64_t expires_s, const uint8_t id[16], void (*done)(void *, int),
+                       void *arg);
+
+/* The same wait and about the same bytes in the same batch, and nothing is
+ * sent: the answer for an address without an account looks and takes the
+ * same as for one with an account. */
+int deliver_decoy_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                        void (*done)(void *, int), void *arg);
+
+/* The request waiting with arg went away: its entry is still committed, its
+ * done is not called. */
+void deliver_cancel(deliver_t *d, void *arg);
+
+/* Why the last batch failed (for a done(arg, -1)). */
+const char *deliver_async_error(const deliver_t *d);
 
 /* USR1: reopen the outbox file (after rotation). 0 / -1. */
 int deliver_reopen(deliver_t *d);

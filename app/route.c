@@ -92,7 +92,7 @@ void route_dispatch(struct app *app, http_conn_t *c, http_request_t *req, _Atomi
     }
     if (allow) {
         http_reply_start(c, 405);
-        http_reply_header(c, "Allow", route_allow(allow));
+        http_reply_header(c, "Allow", "%s", route_allow(allow));
         page_error(app, c, 405, "This page does not accept that method.");
     } else {
         page_error(app, c, 404, "There is no such page.");

@@ -9,23 +9,26 @@
  *   4. per-email rate limit                                      -> 429
  *   5. look the user up; if known (or signup on), seal a link bound to this
  *      browser's CSRF token and deliver it.
+ *   6. with `delivery smtp` the request is parked (gen_park) until the
+ *      worker's group commit has the link on stable storage; an address
+ *      without an account rides in the same batch as a decoy.
  * The answer is the same page whether or not the address has an account:
- * a token is sealed either way, and an unknown address goes through
- * deliver_decoy(), which does the known address's durable write without
- * delivering anything, so the two cost the same and fail the same way (a
- * full disk answers 503 to both). The endpoint does not reveal who has an
- * account.
+ * a token is sealed either way, and an unknown address gets a decoy that
+ * does the known address's durable write without delivering anything (in
+ * the outbox, deliver_decoy; in the smtp batch, deliver_decoy_async), so
+ * the two cost the same and fail the same way (a full disk answers 503 to
+ * both). The endpoint does not reveal who has an account.
  */
-#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/realip.h"
+#include "app/body.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
@@ -35,33 +38,6 @@
 #include "app/token.h"
 
 #define LINK_MAX 1024
-
-static int ctype_is(const http_request_t *req, const char *type)
-{
-    size_t n = strlen(type);
-    return req->content_type.n >= n && !strncasecmp(req->content_type.p, type, n) &&
-           (req->content_type.n == n || req->content_type.p[n] == ';' ||
-            req->content_type.p[n] == ' ');
-}
-
-/* 1 ok, 0 missing/invalid, -1 unsupported media type. */
-static int read_email(const http_request_t *req, char *out, size_t outsz)
-{
-    char raw[512];
-    if (ctype_is(req, "application/json")) {
-        json_error_t je;
-        json_t *root = json_loadb(req->body, req->body_len, 0, &je);
-        const char *s = root ? json_string_value(json_object_get(root, "email")) : NULL;
-        int ok = s && email_normalize(s, strlen(s), out, outsz) >= 0;
-        json_decref(root);
-        return ok;
-    }
-    if (req->body_len && !ctype_is(req, "application/x-www-form-urlencoded"))
-        return -1;
-    if (http_form_value(req->body, req->body_len, "email", raw, sizeof raw) != 1)
-        return 0;
-    return email_normalize(raw, strlen(raw), out, outsz) >= 0;
-}
 
 /* The base of links is public_url and nothing else: a Host header (or an
  * absolute-form target, or X-Forwarded-Host) is whatever the client wants
@@ -99,6 +75,75 @@ static int email_key(const conf_t *cf, const char *email, char *out, size_t n)
     return snprintf(out, n, "e:%s", email);
 }
 
+static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(app->conf->auth.link_ttl_ms / 60000));
+    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
+    page_render(app, c, 200, TPL_SENT, v, 3);
+}
+
+/* A request parked until its link (or decoy) is durable. */
+typedef struct {
+    app_t *app;
+    http_conn_t *c;
+    char email[EMAIL_MAX + 1];
+} gen_wait_t;
+
+static void gen_durable(void *arg, int rc)
+{
+    gen_wait_t *w = arg;
+    http_conn_t *c = w->c;
+
+    c->user = NULL;
+    c->on_abort = NULL;
+    if (rc < 0) {
+        log_err("spooling the link for %s failed: %s", w->email,
+                deliver_async_error(w->app->deliver));
+        page_error(w->app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+    } else {
+        gen_answer(w->app, c, w->email, "");
+    }
+    free(w);
+}
+
+static void gen_abort(http_conn_t *c)
+{
+    gen_wait_t *w = c->user;
+
+    if (!w)
+        return;
+    deliver_cancel(w->app->deliver, w);
+    c->user = NULL;
+    free(w);
+}
+
+static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
+                     const uint8_t id[16], int known)
+{
+    gen_wait_t *w = malloc(sizeof *w);
+    ev_loop_t *loop = http_server_loop(c->srv);
+    int rc;
+
+    if (!w) {
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    w->app = app;
+    w->c = c;
+    snprintf(w->email, sizeof w->email, "%s", email);
+    rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, gen_durable, w)
+               : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
+    if (rc < 0) {
+        log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
+        free(w);
+        page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+        return;
+    }
+    c->user = w;
+    c->on_abort = gen_abort;
+}
+
 void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
     (void)arg; /* an exact path: nothing after it */
@@ -116,7 +161,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
     char email[EMAIL_MAX + 1];
-    int r = read_email(req, email, sizeof email);
+    int r = body_email(req, email, sizeof email);
     if (r < 0) {
         page_error(app, c, 415, "Send the form as application/x-www-form-urlencoded or JSON.");
         return;
@@ -154,12 +199,18 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 500, "Could not create a sign-in link.");
         return;
     }
-    char link_html[LINK_MAX + 200] = "";
     link_base(app, base, sizeof base);
     snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+    if (deliver_is_async(app->deliver)) {
+        /* smtp: the answer waits for the spool's group commit. An address
+         * without an account waits for the same batch with a decoy. */
+        gen_park(app, c, email, url, cl.exp, id, known == 1);
+        return;
+    }
     /* An address without an account gets a decoy: the same write, the same
-     * cost, the same failure on a full disk, so neither the answer nor its
-     * timing says whether the address is known. */
+     * cost, the same failure on a full disk (deliver_decoy), so neither the
+     * answer nor its timing says whether the address is known. */
+    char link_html[LINK_MAX + 200] = "";
     int rc = known == 1 ? deliver_send(app->deliver, email, url, cl.exp, id)
                         : deliver_decoy(app->deliver, email, url, cl.exp, id);
     if (rc < 0) {
@@ -172,8 +223,5 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
                  "<p class=\"demo\">Demo mode: <a id=\"magic-link\" href=\"/magic/verify/%s\">"
                  "open your sign-in link</a></p>",
                  token);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(cf->auth.link_ttl_ms / 60000));
-    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
-    page_render(app, c, 200, TPL_SENT, v, 3);
+    gen_answer(app, c, email, link_html);
 }

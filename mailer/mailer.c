@@ -52,6 +52,7 @@
 #include "core/log.h"
 #include "mailer/smtp.h"
 #include "core/spool.h"
+#include "core/spool_batch.h"
 
 #define MAILER_MAX_TRACKED 4096
 #define MAILER_RELAY_BASE_MS 1000ul
@@ -86,7 +87,6 @@ typedef struct {
     int nretry;
     cproc_t cp; /* signals, QUIT and TERM both finish the message in hand */
 } mailer_t;
-
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
 {
@@ -141,7 +141,8 @@ int mailer_spool_dir(const conf_t *c, char *out, size_t outsz)
     } else {
         slash = strrchr(c->auth.users_db, '/');
         if (slash)
-            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->auth.users_db), c->auth.users_db);
+            n = snprintf(out, outsz, "%.*s/spool", (int)(slash - c->auth.users_db),
+                         c->auth.users_db);
         else
             n = snprintf(out, outsz, "spool");
     }
@@ -308,6 +309,24 @@ static uint64_t mailer_scan(mailer_t *m)
     return next;
 }
 
+/* Workers group-commit links into batch files (core/spool_batch.h); turn
+ * them into one file per message before anything is sent. While the relay
+ * is down there is no hurry: the batches stay as they are (one file per
+ * hundred links, not a hundred files) until it is back. */
+static void mailer_unpack(mailer_t *m)
+{
+    char err[512];
+    int left = 0, n;
+
+    if (m->relay_next_ms > clock_mono_ms())
+        return;
+    n = spool_unpack(m->spool, 64, &left, err, sizeof(err));
+    if (n < 0)
+        log_err("mailer: %s", err);
+    else if (n > 0)
+        log_info("mailer: unpacked %d links from batch files (%d batches left)", n, left);
+}
+
 static void mailer_prune_sent(mailer_t *m)
 {
     char dir[CONF_PATH_MAX + 8], path[CONF_PATH_MAX + 8 + 260];
@@ -343,8 +362,8 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
         log_emerg("mailer: %s", err);
         return -1;
     }
-    if (mailer_split_hostport(c->smtp.delivery_arg, m->host, sizeof(m->host), m->port, sizeof(m->port)) <
-        0) {
+    if (mailer_split_hostport(c->smtp.delivery_arg, m->host, sizeof(m->host), m->port,
+                              sizeof(m->port)) < 0) {
         log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->smtp.delivery_arg);
         return -1;
     }
@@ -364,7 +383,6 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
     m->relay.timeout_ms = MAILER_TIMEOUT_MS;
     return 0;
 }
-
 
 static int mailer_watch(const char *spool)
 {
@@ -387,7 +405,8 @@ static void mailer_wait(mailer_t *m, int ifd, uint64_t next_ms)
     int timeout = next_ms > now ? (int)(next_ms - now > INT_MAX ? INT_MAX : next_ms - now) : 0;
     char buf[4096];
 
-    struct pollfd p[2] = {{.fd = cproc_fd(&m->cp), .events = POLLIN}, {.fd = ifd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = cproc_fd(&m->cp), .events = POLLIN},
+                          {.fd = ifd, .events = POLLIN}};
     int n = 2;
 
     if (ifd < 0) {
@@ -431,9 +450,10 @@ int mailer_main(const conf_t *c)
             mailer_prune_sent(&m);
             next_prune = clock_mono_ms() + 3600 * 1000ull;
         }
+        mailer_unpack(&m);
         uint64_t next = mailer_scan(&m);
         if (!cproc_stopping(&m.cp))
-            mailer_wait(&m, ifd, next);
+            mailer_wait(&m, m.relay_next_ms > clock_mono_ms() ? -1 : ifd, next);
     }
     mailer_close_session(&m);
     if (ifd >= 0)

@@ -26,6 +26,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "profiler/prof_query.h"
 #include "profiler/prof_server.h"
 #include "sampler/prof_shm.h"
 
@@ -51,34 +52,14 @@ static void pp_send(http_conn_t *c, const char *ctype, const char *attach, const
     http_reply_finish(c, ctype, b->data, b->len);
 }
 
-/* Go's strconv.Atoi with the error ignored: anything else is 0. */
 static int pp_atoi(const http_request_t *req, const char *name)
 {
-    char v[32];
-    if (http_form_value(req->query.p, req->query.n, name, v, sizeof v) != 1)
-        return 0;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end)
-        return 0;
-    return (int)x;
+    return prof_query_int(req->query.p, req->query.n, name);
 }
 
-/* 1 = present and a positive integer, 0 = absent, -1 = bad. */
 static int pp_seconds(const http_request_t *req, int64_t *out)
 {
-    char v[32];
-    int r = http_form_value(req->query.p, req->query.n, "seconds", v, sizeof v);
-    if (r == 0 || (r == 1 && v[0] == 0))
-        return 0;
-    if (r < 0)
-        return -1;
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end || x <= 0)
-        return -1;
-    *out = x;
-    return 1;
+    return prof_query_seconds(req->query.p, req->query.n, out);
 }
 
 /* ---- jobs ---- */

@@ -3,6 +3,7 @@
  * include, which would touch the file system).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

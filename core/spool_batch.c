@@ -1,0 +1,352 @@
+/*
+ * spool_batch.c - the batch file format and the mailer's unpacking of it
+ * (see spool_batch.h for the format).
+ *
+ * Unpacking is the maildir recipe of spool_enqueue() once per message, done
+ * by the mailer process where waiting on the disk costs no client anything:
+ * write tmp/ID.PID, fsync, rename to new/ID; once every message of a batch
+ * is in new/, fsync new/ and only then remove the batch file (and fsync
+ * new/ again). The mailer sends nothing until the unpack has finished, so
+ * after a crash at any point a message is either still in its batch (and is
+ * unpacked again: the existing new/ID is kept) or in its own file, never
+ * sent and unpacked a second time. As a second guard, an id already in
+ * sent/ or failed/ is not unpacked again.
+ */
+#include "core/spool_batch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define SPOOL_BATCH_FILE_MAX (64u << 20) /* refuse to read more than this */
+
+static uint64_t spool_fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+int spool_batch_name_ok(const char *name)
+{
+    size_t i, n = strlen(SPOOL_BATCH_PREFIX);
+
+    if (strncmp(name, SPOOL_BATCH_PREFIX, n) != 0)
+        return 0;
+    for (i = 0; i < 16; i++) {
+        char ch = name[n + i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return 0;
+    }
+    if (name[n + 16] != '.')
+        return 0;
+    for (i = n + 17; name[i]; i++)
+        if (name[i] < '0' || name[i] > '9' || i - (n + 17) >= 20)
+            return 0;
+    return i > n + 17;
+}
+
+int spool_batch_put_msg(char *out, size_t outsz, const spool_msg_t *m)
+{
+    static const char hdr[] = "record\n";
+    int n;
+
+    if (!spool_name_ok(m->id_hex) || !spool_addr_ok(m->to) || !spool_url_ok(m->url) ||
+        outsz < sizeof(hdr))
+        return -1;
+    memcpy(out, hdr, sizeof(hdr) - 1);
+    n = spool_format(m, out + sizeof(hdr) - 1, outsz - (sizeof(hdr) - 1));
+    return n < 0 ? -1 : n + (int)(sizeof(hdr) - 1);
+}
+
+int spool_batch_put_decoy(char *out, size_t outsz, size_t len)
+{
+    static const char hdr[] = "record\ndecoy: ";
+    size_t pad = len > sizeof(hdr) ? len - sizeof(hdr) : 1; /* + '\n' = len */
+
+    if (pad > SPOOL_BATCH_RECORD_MAX)
+        pad = SPOOL_BATCH_RECORD_MAX;
+    if (outsz < sizeof(hdr) - 1 + pad + 1)
+        return -1;
+    memcpy(out, hdr, sizeof(hdr) - 1);
+    memset(out + sizeof(hdr) - 1, 'x', pad);
+    out[sizeof(hdr) - 1 + pad] = '\n';
+    return (int)(sizeof(hdr) - 1 + pad + 1);
+}
+
+int spool_batch_put_end(char *out, size_t outsz, const char *body, size_t n, unsigned count)
+{
+    int w = snprintf(out, outsz, "end %u %016" PRIx64 "\n", count, spool_fnv1a(body, n));
+    return (w < 0 || (size_t)w >= outsz) ? -1 : w;
+}
+
+/* Check magic and trailer; *body_end gets where the trailer starts. */
+static int spool_batch_check(const char *text, size_t len, unsigned *count, size_t *body_end)
+{
+    size_t ml = sizeof(SPOOL_BATCH_MAGIC) - 1, i;
+    char want[64];
+    unsigned c;
+
+    if (len < ml || memcmp(text, SPOOL_BATCH_MAGIC, ml) != 0 || text[len - 1] != '\n')
+        return -1;
+    for (i = len - 1; i > 0 && text[i - 1] != '\n'; i--)
+        ;
+    if (len - i < 5 || memcmp(text + i, "end ", 4) != 0)
+        return -1;
+    if (sscanf(text + i, "end %u ", &c) != 1)
+        return -1;
+    if (spool_batch_put_end(want, sizeof(want), text, i, c) != (int)(len - i) ||
+        memcmp(want, text + i, len - i) != 0)
+        return -1;
+    *count = c;
+    *body_end = i;
+    return 0;
+}
+
+int spool_batch_parse(const char *text, size_t len,
+                      int (*fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg),
+                      void *arg)
+{
+    static const char rh[] = "record\n";
+    size_t end, p = sizeof(SPOOL_BATCH_MAGIC) - 1, rl = sizeof(rh) - 1;
+    unsigned count, seen = 0;
+    int msgs = 0;
+    spool_msg_t m;
+
+    if (spool_batch_check(text, len, &count, &end) < 0)
+        return -1;
+    /* First pass: the shape is right and every message parses, so a
+     * malformed file delivers nothing rather than half of itself. */
+    for (int pass = 0; pass < 2; pass++) {
+        p = sizeof(SPOOL_BATCH_MAGIC) - 1;
+        seen = 0;
+        while (p < end) {
+            if (end - p < rl || memcmp(text + p, rh, rl) != 0)
+                return -1;
+            size_t s = p + rl, e = s;
+            while (e < end && !(end - e >= rl && memcmp(text + e, rh, rl) == 0 &&
+                                (e == s || text[e - 1] == '\n')))
+                e++;
+            seen++;
+            if (e - s > 7 && memcmp(text + s, "decoy: ", 7) == 0) {
+                p = e;
+                continue;
+            }
+            if (spool_parse(text + s, e - s, &m) < 0)
+                return -1;
+            if (pass == 1) {
+                int rc = fn ? fn(&m, text + s, e - s, arg) : 0;
+                if (rc < 0)
+                    return rc;
+                msgs++;
+            }
+            p = e;
+        }
+        if (seen != count)
+            return -1;
+    }
+    return msgs;
+}
+
+/* ---- unpacking (mailer side) ---- */
+
+typedef struct {
+    const char *dir;
+    int newfd, tmpfd, sentfd, failedfd;
+    int unpacked;
+} spool_unpack_t;
+
+static int spool_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int spool_unpack_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
+{
+    spool_unpack_t *u = arg;
+    char tmp[64];
+    struct stat st;
+    int fd;
+
+    /* Unpacked before a crash (kept as it is), or even sent or refused
+     * since: a link is never queued twice. */
+    if (fstatat(u->newfd, m->id_hex, &st, 0) == 0 ||
+        (u->sentfd >= 0 && fstatat(u->sentfd, m->id_hex, &st, 0) == 0) ||
+        (u->failedfd >= 0 && fstatat(u->failedfd, m->id_hex, &st, 0) == 0))
+        return 0;
+    snprintf(tmp, sizeof(tmp), "%s.%ld", m->id_hex, (long)getpid());
+    fd = openat(u->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -2;
+    if (spool_write_all(fd, rec, reclen) < 0 || fsync(fd) < 0) {
+        close(fd);
+        unlinkat(u->tmpfd, tmp, 0);
+        return -2;
+    }
+    close(fd);
+    if (renameat(u->tmpfd, tmp, u->newfd, m->id_hex) < 0) {
+        unlinkat(u->tmpfd, tmp, 0);
+        return -2;
+    }
+    u->unpacked++;
+    return 0;
+}
+
+static char *spool_slurp(int dirfd, const char *name, size_t *len)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *buf;
+    size_t got = 0;
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size > SPOOL_BATCH_FILE_MAX) {
+        close(fd);
+        errno = EFBIG;
+        return NULL;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return NULL;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+}
+
+static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name, char *err,
+                             size_t errsz)
+{
+    size_t len = 0;
+    char *text = spool_slurp(u->newfd, name, &len);
+    int rc;
+
+    if (!text) {
+        if (errno == ENOENT)
+            return 0; /* another mailer took it */
+        snprintf(err, errsz, "spool: read %s/new/%s: %s", u->dir, name, strerror(errno));
+        return -1;
+    }
+    rc = spool_batch_parse(text, len, spool_unpack_one, u);
+    free(text);
+    if (rc == -2) {
+        snprintf(err, errsz, "spool: unpacking %s/new/%s: %s", u->dir, name, strerror(errno));
+        return -1;
+    }
+    if (fsync(u->newfd) < 0) {
+        snprintf(err, errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
+        return -1;
+    }
+    if (rc == -1) {
+        log_err("spool: batch %s/new/%s is torn or malformed (written before a crash, never "
+                "acknowledged); moved to failed/",
+                u->dir, name);
+        if (faileddir < 0 || renameat(u->newfd, name, faileddir, name) < 0)
+            unlinkat(u->newfd, name, 0);
+        if (faileddir >= 0)
+            fsync(faileddir);
+    } else if (unlinkat(u->newfd, name, 0) < 0 && errno != ENOENT) {
+        snprintf(err, errsz, "spool: unlink %s/new/%s: %s", u->dir, name, strerror(errno));
+        return -1;
+    }
+    if (fsync(u->newfd) < 0) {
+        snprintf(err, errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int spool_opendir_at(const char *dir, const char *sub)
+{
+    char p[1024];
+
+    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) >= sizeof(p)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
+{
+    spool_unpack_t u = {.dir = spool_dir, .newfd = -1, .tmpfd = -1, .sentfd = -1, .failedfd = -1};
+    int faileddir = -1, done = 0, rc = 0, nleft = 0;
+    struct dirent *de;
+    DIR *d;
+
+    u.newfd = spool_opendir_at(spool_dir, "new");
+    u.tmpfd = spool_opendir_at(spool_dir, "tmp");
+    faileddir = u.failedfd = spool_opendir_at(spool_dir, "failed");
+    u.sentfd = spool_opendir_at(spool_dir, "sent");
+    if (u.newfd < 0 || u.tmpfd < 0) {
+        snprintf(err, errsz, "spool: open %s/new, %s/tmp: %s", spool_dir, spool_dir,
+                 strerror(errno));
+        rc = -1;
+        goto out;
+    }
+    d = fdopendir(dup(u.newfd));
+    if (!d) {
+        snprintf(err, errsz, "spool: opendir %s/new: %s", spool_dir, strerror(errno));
+        rc = -1;
+        goto out;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (!spool_batch_name_ok(de->d_name))
+            continue;
+        if (done >= max_files) {
+            nleft++;
+            continue;
+        }
+        if (spool_unpack_file(&u, faileddir, de->d_name, err, errsz) < 0) {
+            rc = -1;
+            break;
+        }
+        done++;
+    }
+    closedir(d);
+out:
+    if (u.newfd >= 0)
+        close(u.newfd);
+    if (u.tmpfd >= 0)
+        close(u.tmpfd);
+    if (faileddir >= 0)
+        close(faileddir);
+    if (u.sentfd >= 0)
+        close(u.sentfd);
+    if (left)
+        *left = nleft;
+    return rc < 0 ? -1 : u.unpacked;
+}

@@ -1,0 +1,72 @@
+/*
+ * spool_batch.h - many spool messages in one file, made durable together.
+ *
+ * A worker group-commits its links (core/spool_commit.h): every link that
+ * arrived while the previous commit was syncing goes into one batch file,
+ * which costs one file write and one fsync however many links it holds. The
+ * mailer unpacks batch files into the one-file-per-message layout of
+ * spool.h before it sends anything, so everything downstream (retries,
+ * sent/, failed/, idempotent names) is unchanged.
+ *
+ * A batch file is text, so an operator can read it:
+ *
+ *   magicd-spool-batch 1
+ *   record
+ *   id: 00112233445566778899aabbccddeeff      (spool_format's lines)
+ *   ...
+ *   record
+ *   decoy: xxxxxxxxxxxxxxxx                     (costs the same, sends nothing)
+ *   end 2 5c1b0e6f3a2d9e47
+ *
+ * The last line counts the records and carries a 64-bit FNV-1a checksum of
+ * every byte before it. A file that fails that check was cut short by a
+ * crash of the machine before its fsync returned, so no client was told its
+ * link was sent: the mailer moves it to failed/ and logs it.
+ *
+ * Names: DIR/new/b.<16 hex, random per process>.<sequence>. They never
+ * pass spool_name_ok, so a mailer that does not know batches ignores them.
+ */
+#ifndef MG_SPOOL_BATCH_H
+#define MG_SPOOL_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/spool.h"
+
+#define SPOOL_BATCH_MAGIC "magicd-spool-batch 1\n"
+#define SPOOL_BATCH_PREFIX "b."
+/* The most a record takes in a batch file (a message's lines + "record\n"). */
+#define SPOOL_BATCH_RECORD_MAX (sizeof(spool_msg_t) + 128)
+
+/* A batch file name: "b." then 16 lowercase hex digits, ".", 1-20 digits. */
+int spool_batch_name_ok(const char *name);
+
+/* Append a message record / a decoy record of about `len` bytes to out
+ * (at most outsz bytes). Return the bytes written, -1 when it does not fit
+ * or the message is malformed (spool_addr_ok / spool_url_ok). */
+int spool_batch_put_msg(char *out, size_t outsz, const spool_msg_t *m);
+int spool_batch_put_decoy(char *out, size_t outsz, size_t len);
+
+/* The trailer for body[0..n): "end COUNT CHECKSUM\n". Returns its length,
+ * -1 when it does not fit. */
+int spool_batch_put_end(char *out, size_t outsz, const char *body, size_t n, unsigned count);
+
+/* Walk a whole batch file: verify magic, trailer, count and checksum, then
+ * call fn for every message record (decoys are skipped). Returns the number
+ * of messages, -1 when the file is torn or malformed (fn not called), or
+ * what a negative fn returned (the walk stops there). */
+int spool_batch_parse(const char *text, size_t len,
+                      int (*fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg),
+                      void *arg);
+
+/* Mailer side: unpack up to max_files batch files of DIR/new into one
+ * message file each (tmp/ + fsync + rename, then fsync new/), then remove
+ * each batch (and fsync new/ again), so a message is never both sent and
+ * still in a batch. A message file that exists already is left alone (a
+ * crash during an earlier unpack). Torn batches go to failed/. Returns the
+ * number of messages unpacked, -1 with err on an I/O error. *left gets how
+ * many batch files were not looked at (max_files reached). */
+int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);
+
+#endif

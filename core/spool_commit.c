@@ -1,0 +1,480 @@
+/*
+ * spool_commit.c - group commit of spool messages on a sync thread (see
+ * spool_commit.h for what it promises).
+ *
+ * Why a thread. The sync has to happen somewhere other than the loop; the
+ * candidates were io_uring (the kernel has IORING_OP_FSYNC, but the
+ * open/write/rename around it would still block unless they go through the
+ * ring too, Debian's kernel config and seccomp profiles in containers
+ * often disable it, and it needs liburing or a hand-rolled ring), the
+ * mailer acking on a socket (a second process on every link's critical
+ * path: a mailer restart or a full socket would stall or fail generates,
+ * and the mailer would have to do the same group commit anyway), and a
+ * thread. A thread that does nothing but write a prepared buffer and sync
+ * it is the smallest thing that works everywhere: it shares no state with
+ * the loop but two batch buffers handed over under a mutex, calls no
+ * allocator (the heap sampler's tables are per-thread-unsafe by design),
+ * takes no signal (all blocked, so SIGPROF and the master's signals stay
+ * with the loop's thread), and reports back through an eventfd the loop
+ * already knows how to wait on.
+ *
+ * Two batches, double-buffered. The loop appends records to the batch "in
+ * formation"; at the end of the loop iteration in which the first record
+ * arrived (ev_defer, so every request of one epoll batch joins), if the
+ * thread is idle the two batches swap and the thread gets the full one.
+ * While it writes and syncs, new records form the next batch. When the
+ * eventfd fires, the loop answers the synced batch's waiters, resets it,
+ * and hands over the next one if it has records. So batches grow with the
+ * load: one record each when the server is quiet (no added latency beyond
+ * the sync), everything that came in during one sync when it is busy.
+ *
+ * The file: written as tmp/NAME, renamed to new/NAME, then the file and
+ * new/ are fsynced. The rename before the syncs lets one journal commit
+ * cover data and name on ext4/xfs; a power cut before the syncs can leave
+ * a torn file in new/, which the checksum trailer exposes (none of its
+ * waiters had been answered, and the mailer moves it to failed/).
+ */
+#include "core/spool_commit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/spool.h"
+#include "core/spool_batch.h"
+
+#define SC_TRAILER_MAX 64
+#define SC_DECOY_DEFAULT 400
+
+typedef struct {
+    spool_done_fn done; /* NULL: cancelled */
+    void *arg;
+} sc_waiter_t;
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    unsigned count;
+    sc_waiter_t *w;
+    size_t nw, capw;
+    char name[48];
+    /* set by the thread */
+    int rc;
+    int err;        /* errno of the failed step */
+    const char *op; /* which step failed */
+} sc_batch_t;
+
+struct spool_committer {
+    ev_loop_t *loop;
+    ev_io_t io;
+    int efd;
+    int newfd, tmpfd;
+    char dir[1024];
+    char tag[17]; /* random per process: names never collide across restarts */
+    uint64_t seq;
+    pthread_t th;
+    int th_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sc_batch_t b[2];
+    int forming;               /* index of the batch in formation */
+    int syncing;               /* loop's view: the thread owns b[!forming] */
+    uint64_t handed, finished; /* batches given to / done by the thread (mu) */
+    int stop;
+    int kick_pending;
+    uint64_t batches;
+    char err[1400];
+};
+
+static int sc_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Thread side: write, rename, sync one batch. No allocation, no logging. */
+static void sc_commit(spool_committer_t *q, sc_batch_t *b)
+{
+    int fd, n;
+
+    b->rc = -1;
+    n = spool_batch_put_end(b->buf + b->len, b->cap - b->len, b->buf, b->len, b->count);
+    if (n < 0) {
+        b->err = ENOSPC, b->op = "format";
+        return;
+    }
+    b->len += (size_t)n;
+    fd = openat(q->tmpfd, b->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        b->err = errno, b->op = "open";
+        return;
+    }
+    if (sc_write_all(fd, b->buf, b->len) < 0) {
+        b->err = errno, b->op = "write";
+        close(fd);
+        unlinkat(q->tmpfd, b->name, 0);
+        return;
+    }
+    if (renameat(q->tmpfd, b->name, q->newfd, b->name) < 0) {
+        b->err = errno, b->op = "rename";
+        close(fd);
+        unlinkat(q->tmpfd, b->name, 0);
+        return;
+    }
+    if (fsync(fd) < 0) {
+        b->err = errno, b->op = "fsync";
+        close(fd);
+        return;
+    }
+    close(fd);
+    if (fsync(q->newfd) < 0) {
+        b->err = errno, b->op = "fsync new/";
+        return;
+    }
+    b->rc = 0;
+}
+
+static void *sc_thread(void *arg)
+{
+    spool_committer_t *q = arg;
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (q->handed == q->finished && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->handed == q->finished)
+            break; /* stop, and nothing handed over */
+        sc_batch_t *b = &q->b[!q->forming];
+        pthread_mutex_unlock(&q->mu);
+        sc_commit(q, b);
+        pthread_mutex_lock(&q->mu);
+        q->finished++;
+        pthread_cond_broadcast(&q->cv); /* spool_committer_free may wait */
+        while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void sc_batch_reset(sc_batch_t *b)
+{
+    b->len = 0;
+    b->count = 0;
+    b->nw = 0;
+    b->rc = 0;
+    b->err = 0;
+    b->op = NULL;
+    if (b->cap > (1u << 20)) { /* a burst's buffer is not kept around */
+        free(b->buf);
+        b->buf = NULL;
+        b->cap = 0;
+    }
+    if (b->capw > 4096) {
+        free(b->w);
+        b->w = NULL;
+        b->capw = 0;
+    }
+}
+
+/* Loop side: hand the batch in formation to the thread if it is idle. */
+static void sc_kick(spool_committer_t *q)
+{
+    sc_batch_t *b = &q->b[q->forming];
+
+    if (q->syncing || b->count == 0)
+        return;
+    snprintf(b->name, sizeof(b->name), SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
+             (unsigned long long)++q->seq);
+    q->syncing = 1;
+    pthread_mutex_lock(&q->mu);
+    q->forming = !q->forming;
+    q->handed++;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void sc_kick_deferred(void *arg)
+{
+    spool_committer_t *q = arg;
+
+    q->kick_pending = 0;
+    sc_kick(q);
+}
+
+/* The eventfd: the thread finished a batch. */
+static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
+{
+    spool_committer_t *q = io->data;
+    uint64_t v;
+    sc_batch_t *b;
+
+    (void)l;
+    (void)events;
+    if (read(q->efd, &v, sizeof(v)) < 0 || !q->syncing)
+        return;                 /* EAGAIN: spurious */
+    pthread_mutex_lock(&q->mu); /* pairs with the thread's: its writes to b are seen */
+    int done = q->finished == q->handed;
+    pthread_mutex_unlock(&q->mu);
+    if (!done)
+        return;
+    b = &q->b[!q->forming];
+    q->syncing = 0;
+    q->batches++;
+    if (b->rc < 0)
+        snprintf(q->err, sizeof(q->err), "spool: %s %s/%s/%s: %s", b->op, q->dir,
+                 strcmp(b->op, "open") == 0 || strcmp(b->op, "write") == 0 ? "tmp" : "new", b->name,
+                 strerror(b->err));
+    /* Answer the waiters. A callback may queue more (a pipelined request);
+     * those go to the batch in formation, not this one. */
+    for (size_t i = 0; i < b->nw; i++)
+        if (b->w[i].done)
+            b->w[i].done(b->w[i].arg, b->rc);
+    sc_batch_reset(b);
+    sc_kick(q);
+}
+
+static int sc_reserve(sc_batch_t *b, size_t need)
+{
+    if (b->len + need + SC_TRAILER_MAX > SPOOL_COMMIT_MAX_BYTES)
+        return -1;
+    if (b->len + need + SC_TRAILER_MAX > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < b->len + need + SC_TRAILER_MAX)
+            cap *= 2;
+        char *p = realloc(b->buf, cap);
+        if (!p)
+            return -1;
+        b->buf = p;
+        b->cap = cap;
+    }
+    if (b->nw == b->capw) {
+        size_t cap = b->capw ? b->capw * 2 : 64;
+        sc_waiter_t *w = realloc(b->w, cap * sizeof(*w));
+        if (!w)
+            return -1;
+        b->w = w;
+        b->capw = cap;
+    }
+    if (b->len == 0) {
+        memcpy(b->buf, SPOOL_BATCH_MAGIC, sizeof(SPOOL_BATCH_MAGIC) - 1);
+        b->len = sizeof(SPOOL_BATCH_MAGIC) - 1;
+    }
+    return 0;
+}
+
+static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_fn done, void *arg)
+{
+    b->len += n;
+    b->count++;
+    b->w[b->nw].done = done;
+    b->w[b->nw].arg = arg;
+    b->nw++;
+    if (!q->syncing && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
+        q->kick_pending = 1;
+    else if (!q->syncing && !q->kick_pending)
+        sc_kick(q); /* cannot defer: go now */
+}
+
+int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url, uint64_t expires_s,
+                     const uint8_t id[16], spool_done_fn done, void *arg)
+{
+    static const char hx[] = "0123456789abcdef";
+    sc_batch_t *b = &q->b[q->forming];
+    spool_msg_t m;
+    int n;
+
+    if (strlen(to) >= sizeof(m.to) || strlen(link_url) >= sizeof(m.url)) {
+        snprintf(q->err, sizeof(q->err), "spool: refusing malformed message");
+        return -1;
+    }
+    for (int i = 0; i < 16; i++) {
+        m.id_hex[2 * i] = hx[id[i] >> 4];
+        m.id_hex[2 * i + 1] = hx[id[i] & 15];
+    }
+    m.id_hex[32] = '\0';
+    memcpy(m.to, to, strlen(to) + 1);
+    memcpy(m.url, link_url, strlen(link_url) + 1);
+    m.expires_s = expires_s;
+    m.created_s = (uint64_t)time(NULL);
+    if (sc_reserve(b, SPOOL_BATCH_RECORD_MAX) < 0) {
+        snprintf(q->err, sizeof(q->err), "spool: the batch in formation is full");
+        return -1;
+    }
+    n = spool_batch_put_msg(b->buf + b->len, b->cap - b->len - SC_TRAILER_MAX, &m);
+    if (n < 0) {
+        snprintf(q->err, sizeof(q->err), "spool: refusing malformed message");
+        return -1;
+    }
+    sc_queued(q, b, (size_t)n, done, arg);
+    return 0;
+}
+
+int spool_commit_decoy(spool_committer_t *q, size_t len, spool_done_fn done, void *arg)
+{
+    sc_batch_t *b = &q->b[q->forming];
+    int n;
+
+    if (len == 0)
+        len = SC_DECOY_DEFAULT;
+    if (len > SPOOL_BATCH_RECORD_MAX)
+        len = SPOOL_BATCH_RECORD_MAX;
+    if (sc_reserve(b, len + 32) < 0) {
+        snprintf(q->err, sizeof(q->err), "spool: the batch in formation is full");
+        return -1;
+    }
+    n = spool_batch_put_decoy(b->buf + b->len, b->cap - b->len - SC_TRAILER_MAX, len);
+    if (n < 0)
+        return -1;
+    sc_queued(q, b, (size_t)n, done, arg);
+    return 0;
+}
+
+void spool_commit_cancel(spool_committer_t *q, void *arg)
+{
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < q->b[k].nw; i++)
+            if (q->b[k].w[i].arg == arg)
+                q->b[k].w[i].done = NULL;
+}
+
+size_t spool_committer_pending(const spool_committer_t *q)
+{
+    return q->b[0].nw + q->b[1].nw;
+}
+
+uint64_t spool_committer_batches(const spool_committer_t *q)
+{
+    return q->batches;
+}
+
+const char *spool_committer_error(const spool_committer_t *q)
+{
+    return q->err;
+}
+
+static int sc_open_dir(const char *dir, const char *sub, char *err, size_t errsz)
+{
+    char p[1100];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, sub);
+    fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        snprintf(err, errsz, "spool: open %s: %s", p, strerror(errno));
+    return fd;
+}
+
+spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, char *err,
+                                       size_t errsz)
+{
+    spool_committer_t *q = calloc(1, sizeof(*q));
+    uint8_t rnd[8];
+    sigset_t all, old;
+
+    if (!q) {
+        snprintf(err, errsz, "spool: out of memory");
+        return NULL;
+    }
+    q->loop = loop;
+    q->efd = q->newfd = q->tmpfd = -1;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    if ((size_t)snprintf(q->dir, sizeof(q->dir), "%s", spool_dir) >= sizeof(q->dir)) {
+        snprintf(err, errsz, "spool: path too long");
+        goto fail;
+    }
+    if (spool_init(spool_dir, err, errsz) < 0)
+        goto fail;
+    if ((q->newfd = sc_open_dir(spool_dir, "new", err, errsz)) < 0 ||
+        (q->tmpfd = sc_open_dir(spool_dir, "tmp", err, errsz)) < 0)
+        goto fail;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        snprintf(err, errsz, "spool: getrandom: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(q->tag + 2 * i, 3, "%02x", rnd[i]);
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->efd < 0) {
+        snprintf(err, errsz, "spool: eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    q->io.fd = q->efd;
+    q->io.cb = sc_on_done;
+    q->io.data = q;
+    if (ev_io_add(loop, &q->io, EPOLLIN) < 0) {
+        snprintf(err, errsz, "spool: epoll: %s", strerror(errno));
+        goto fail;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&q->th, NULL, sc_thread, q);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errsz, "spool: cannot start the sync thread: %s", strerror(rc));
+        goto fail;
+    }
+    q->th_started = 1;
+    return q;
+fail:
+    spool_committer_free(q);
+    return NULL;
+}
+
+void spool_committer_free(spool_committer_t *q)
+{
+    if (!q)
+        return;
+    if (q->th_started) {
+        /* Let the batch in flight finish, then write what is in formation
+         * too (synchronously: the worker is exiting), so nothing queued is
+         * lost. Nobody is answered any more. */
+        pthread_mutex_lock(&q->mu);
+        while (q->handed != q->finished)
+            pthread_cond_wait(&q->cv, &q->mu);
+        q->stop = 1;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        pthread_join(q->th, NULL);
+        sc_batch_t *b = &q->b[q->forming];
+        if (b->count) {
+            snprintf(b->name, sizeof(b->name), SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
+                     (unsigned long long)++q->seq);
+            sc_commit(q, b);
+        }
+    }
+    if (q->efd >= 0) {
+        ev_io_del(q->loop, &q->io);
+        close(q->efd);
+    }
+    if (q->newfd >= 0)
+        close(q->newfd);
+    if (q->tmpfd >= 0)
+        close(q->tmpfd);
+    for (int k = 0; k < 2; k++) {
+        free(q->b[k].buf);
+        free(q->b[k].w);
+    }
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}

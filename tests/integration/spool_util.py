@@ -1,0 +1,201 @@
+"""Shared helpers for the durable-spool tests (test_spool_*.py).
+
+- build_slow_fsync(tmp): compiles an LD_PRELOAD shim that sleeps
+  SLOW_FSYNC_MS in fsync() and fdatasync() and appends "PID\n" to
+  SLOW_FSYNC_LOG for every call, so a test can make the disk as slow as it
+  likes and count who synced how often.
+- spool_records(dir): every message the spool holds, whether still in a
+  batch file (new/b.*) or already unpacked by the mailer (new/<32 hex>):
+  a list of dicts with the record's keys.
+- Sink: a plain SMTP relay on loopback (aiosmtpd) that keeps recipients.
+"""
+import os
+import subprocess
+import threading
+import time
+
+from harness import check, skip
+
+SHIM_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void slow(void)
+{
+    const char *ms = getenv("SLOW_FSYNC_MS"), *log = getenv("SLOW_FSYNC_LOG");
+    if (log) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            if (write(fd, line, (size_t)n) < 0) {}
+            close(fd);
+        }
+    }
+    long v = ms ? atol(ms) : 0;
+    struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
+    while (v > 0 && nanosleep(&ts, &ts) != 0) {}
+}
+
+int fsync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    slow();
+    return real(fd);
+}
+
+int fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    slow();
+    return real(fd);
+}
+"""
+
+
+def build_slow_fsync(tmp):
+    src = os.path.join(tmp, "slow_fsync.c")
+    so = os.path.join(tmp, "slow_fsync.so")
+    with open(src, "w") as f:
+        f.write(SHIM_C)
+    cc = os.environ.get("CC", "cc")
+    r = subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", so, src, "-ldl"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        skip("cannot build the fsync shim: " + r.stderr[-300:])
+    return so
+
+
+def shim_env(so, ms, log):
+    env = {"LD_PRELOAD": so, "SLOW_FSYNC_MS": str(ms), "SLOW_FSYNC_LOG": log}
+    # Under AddressSanitizer the runtime wants to be first in the link order;
+    # the shim only wraps two libc calls, so let it go first.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+    return env
+
+
+def fsync_counts(log):
+    counts = {}
+    try:
+        with open(log) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    counts[int(line)] = counts.get(int(line), 0) + 1
+    except FileNotFoundError:
+        pass
+    return counts
+
+
+def parse_records(text):
+    """Records of a batch file: blocks of "key: value" lines between
+    "record" markers; the trailer is checked by magicd, here we only read."""
+    recs, cur = [], None
+    for line in text.split("\n"):
+        if line == "record" or line.startswith("record "):
+            cur = {}
+            recs.append(cur)
+        elif cur is not None and ": " in line:
+            k, v = line.split(": ", 1)
+            cur[k] = v
+        elif line.startswith("end"):
+            cur = None
+    return recs
+
+
+def spool_records(spool):
+    """A file that vanishes while we read (the mailer unpacked a batch or
+    sent a message) makes us look again, so nothing is counted twice or
+    missed."""
+    for _ in range(20):
+        out = _spool_records_once(spool)
+        if out is not None:
+            # During an unpack a record is in its batch and in its own file.
+            return list({r.get("id"): r for r in out}.values())
+        time.sleep(0.05)
+    check(False, "the spool kept changing while it was read")
+
+
+def _spool_records_once(spool):
+    out = []
+    new = os.path.join(spool, "new")
+    try:
+        names = os.listdir(new)
+    except FileNotFoundError:
+        return out
+    for n in names:
+        p = os.path.join(new, n)
+        try:
+            text = open(p).read()
+        except OSError:
+            return None
+        if n.startswith("b."):
+            out += [r for r in parse_records(text) if "to" in r]
+        elif len(n) == 32:
+            rec = {}
+            for line in text.split("\n"):
+                if ": " in line:
+                    k, v = line.split(": ", 1)
+                    rec[k] = v
+            out.append(rec)
+    return out
+
+
+class Sink:
+    """A plain SMTP relay on loopback that keeps each mail's recipients."""
+
+    def __init__(self, port):
+        try:
+            from aiosmtpd.controller import Controller  # noqa: F401
+        except ImportError:
+            import sys
+            sys.path.append("/usr/lib/python3/dist-packages")
+            try:
+                from aiosmtpd.controller import Controller  # noqa: F401
+            except ImportError:
+                skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
+        self.port = port
+        self.rcpts = []
+        self.lock = threading.Lock()
+        self.ctrl = None
+
+    def start(self):
+        from aiosmtpd.controller import Controller
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                with sink.lock:
+                    sink.rcpts += list(envelope.rcpt_tos)
+                return "250 OK queued"
+
+        self.ctrl = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.ctrl.start()
+
+    def stop(self):
+        if self.ctrl:
+            self.ctrl.stop()
+            self.ctrl = None
+
+    def count(self):
+        with self.lock:
+            return len(self.rcpts)
+
+    def wait(self, n, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.count() >= n:
+                return
+            time.sleep(0.1)
+        check(False, f"{self.count()} mails after {timeout}s, want {n}")

@@ -1,0 +1,278 @@
+/*
+ * test_spool_batch - the batch file format, the mailer's unpacking, and the
+ * worker's group committer on a real event loop and a real directory.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/event.h"
+#include "core/spool.h"
+#include "core/spool_batch.h"
+#include "core/spool_commit.h"
+#include "../unit.h"
+
+static spool_msg_t msg(int i)
+{
+    spool_msg_t m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.id_hex, sizeof m.id_hex, "%032x", i + 1);
+    snprintf(m.to, sizeof m.to, "user%d@example.com", i);
+    snprintf(m.url, sizeof m.url, "https://login.example.com/magic/verify/tok%d", i);
+    m.expires_s = 2000000000u;
+    m.created_s = 1700000000u;
+    return m;
+}
+
+static size_t build(char *buf, size_t cap, int nmsg, int decoys)
+{
+    size_t n = sizeof(SPOOL_BATCH_MAGIC) - 1;
+    memcpy(buf, SPOOL_BATCH_MAGIC, n);
+    for (int i = 0; i < nmsg; i++) {
+        spool_msg_t m = msg(i);
+        int w = spool_batch_put_msg(buf + n, cap - n, &m);
+        CHECK(w > 0);
+        n += (size_t)w;
+    }
+    for (int i = 0; i < decoys; i++) {
+        int w = spool_batch_put_decoy(buf + n, cap - n, 300);
+        CHECK(w == 300, "decoy of %d bytes, want 300", w);
+        n += (size_t)w;
+    }
+    int w = spool_batch_put_end(buf + n, cap - n, buf, n, (unsigned)(nmsg + decoys));
+    CHECK(w > 0);
+    return n + (size_t)w;
+}
+
+static int seen_mask;
+static int collect(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
+{
+    spool_msg_t again;
+    (void)arg;
+    CHECK(spool_parse(rec, reclen, &again) == 0 && strcmp(again.to, m->to) == 0);
+    seen_mask |= 1 << (int)strtol(m->id_hex + 24, NULL, 16);
+    return 0;
+}
+
+static void test_format(void)
+{
+    char buf[16384];
+    size_t n = build(buf, sizeof buf, 3, 2);
+
+    seen_mask = 0;
+    CHECK(spool_batch_parse(buf, n, collect, NULL) == 3);
+    CHECK(seen_mask == ((1 << 1) | (1 << 2) | (1 << 3)), "seen %x", seen_mask);
+    /* Torn anywhere: refused whole, nothing delivered. */
+    for (size_t cut = 1; cut < n; cut += 7) {
+        seen_mask = 0;
+        CHECK(spool_batch_parse(buf, n - cut, collect, NULL) == -1, "cut %zu accepted", cut);
+        CHECK(seen_mask == 0);
+    }
+    /* One flipped byte: checksum. */
+    buf[40] ^= 1;
+    CHECK(spool_batch_parse(buf, n, collect, NULL) == -1);
+    buf[40] ^= 1;
+    /* A wrong count. */
+    char b2[16384];
+    memcpy(b2, buf, n);
+    size_t body = n;
+    while (body > 0 && b2[body - 1 - 1] != '\n')
+        body--;
+    body--; /* start of the "end" line */
+    int w = spool_batch_put_end(b2 + body, sizeof b2 - body, b2, body, 4);
+    CHECK(spool_batch_parse(b2, body + (size_t)w, collect, NULL) == -1);
+    /* Only decoys. */
+    n = build(buf, sizeof buf, 0, 3);
+    CHECK(spool_batch_parse(buf, n, collect, NULL) == 0);
+    /* Names. */
+    CHECK(spool_batch_name_ok("b.0123456789abcdef.1"));
+    CHECK(spool_batch_name_ok("b.0123456789abcdef.18446744073709551615"));
+    CHECK(!spool_batch_name_ok("b.0123456789abcdef."));
+    CHECK(!spool_batch_name_ok("b.0123456789ABCDEF.1"));
+    CHECK(!spool_batch_name_ok("b.0123456789abcdef.1x"));
+    CHECK(!spool_batch_name_ok("0123456789abcdef0123456789abcdef"));
+    CHECK(!spool_name_ok("b.0123456789abcdef.1"));
+}
+
+static int count_dir(const char *dir, const char *sub, int batches)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    DIR *d = opendir(p);
+    struct dirent *de;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((de = readdir(d)))
+        n += batches ? spool_batch_name_ok(de->d_name) : spool_name_ok(de->d_name);
+    closedir(d);
+    return n;
+}
+
+static void write_file(const char *path, const char *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && write(fd, p, n) == (ssize_t)n);
+    close(fd);
+}
+
+static void test_unpack(const char *dir)
+{
+    char err[256], buf[16384], p[700];
+    int left = -1;
+    size_t n = build(buf, sizeof buf, 3, 1);
+
+    CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/new/b.0000000000000001.1", dir);
+    write_file(p, buf, n);
+    snprintf(p, sizeof p, "%s/new/b.0000000000000001.2", dir);
+    write_file(p, buf, n / 2); /* torn */
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 3, "%s", err);
+    CHECK(left == 0);
+    CHECK(count_dir(dir, "new", 0) == 3);
+    CHECK(count_dir(dir, "new", 1) == 0, "batches left in new/");
+    CHECK(count_dir(dir, "failed", 1) == 1, "the torn batch is not in failed/");
+    spool_msg_t m;
+    CHECK(spool_read(dir, "00000000000000000000000000000002", &m, err, sizeof err) == 0, "%s", err);
+    CHECK(strcmp(m.to, "user1@example.com") == 0);
+    /* Unpacking again after a crash keeps what is there. */
+    snprintf(p, sizeof p, "%s/new/b.0000000000000001.3", dir);
+    write_file(p, buf, n);
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0, "%s", err);
+    CHECK(count_dir(dir, "new", 0) == 3 && count_dir(dir, "new", 1) == 0);
+    /* max_files */
+    snprintf(p, sizeof p, "%s/new/b.0000000000000002.1", dir);
+    write_file(p, buf, n);
+    snprintf(p, sizeof p, "%s/new/b.0000000000000002.2", dir);
+    write_file(p, buf, n);
+    CHECK(spool_unpack(dir, 1, &left, err, sizeof err) == 0 && left == 1);
+    CHECK(count_dir(dir, "new", 1) == 1);
+}
+
+/* ---- the committer on a real loop ---- */
+
+static int done_ok, done_fail, order_bad;
+static void on_done(void *arg, int rc)
+{
+    int *slot = arg;
+    if (rc == 0)
+        done_ok++;
+    else
+        done_fail++;
+    if (*slot != 0)
+        order_bad++; /* called twice */
+    *slot = rc == 0 ? 1 : -1;
+}
+
+static void run_until(ev_loop_t *l, int *counter, int want)
+{
+    for (int i = 0; i < 2000 && *counter < want; i++)
+        ev_run_once(l, 5);
+}
+
+static void test_committer(const char *dir)
+{
+    char err[256];
+    ev_loop_t *l = ev_loop_new();
+    spool_committer_t *q = spool_committer_new(l, dir, err, sizeof err);
+    int slots[300];
+    uint8_t id[16];
+
+    CHECK(q != NULL, "%s", err);
+    if (!q)
+        return;
+    memset(slots, 0, sizeof slots);
+    /* One link alone: its own batch. */
+    memset(id, 0xa0, sizeof id);
+    CHECK(spool_commit_add(q, "one@example.com", "https://x.example/magic/verify/t", 2000000000u,
+                           id, on_done, &slots[0]) == 0);
+    run_until(l, &done_ok, 1);
+    CHECK(done_ok == 1 && slots[0] == 1);
+    CHECK(spool_committer_batches(q) == 1);
+    /* 200 links and 50 decoys queued in one go: a handful of batches. */
+    for (int i = 1; i <= 250; i++) {
+        memset(id, 0, sizeof id);
+        id[14] = (uint8_t)(i >> 8);
+        id[15] = (uint8_t)i;
+        if (i > 200)
+            CHECK(spool_commit_decoy(q, 0, on_done, &slots[i]) == 0);
+        else
+            CHECK(spool_commit_add(q, "many@example.com", "https://x.example/magic/verify/t",
+                                   2000000000u, id, on_done, &slots[i]) == 0);
+    }
+    /* The waiter of #7 goes away: not called, still committed. */
+    spool_commit_cancel(q, &slots[7]);
+    run_until(l, &done_ok, 250);
+    CHECK(done_ok == 250 && done_fail == 0, "ok %d fail %d", done_ok, done_fail);
+    CHECK(slots[7] == 0, "a cancelled waiter was called");
+    CHECK(order_bad == 0);
+    CHECK(spool_committer_batches(q) <= 3, "%llu batches",
+          (unsigned long long)spool_committer_batches(q));
+    CHECK(spool_committer_pending(q) == 0);
+    /* Malformed: refused at once. */
+    CHECK(spool_commit_add(q, "bad address", "https://x", 1, id, on_done, &slots[299]) < 0);
+    /* Queued at exit: written by free, nobody called. */
+    id[0] = 0xee;
+    CHECK(spool_commit_add(q, "last@example.com", "https://x.example/magic/verify/t", 2000000000u,
+                           id, on_done, &slots[298]) == 0);
+    spool_committer_free(q);
+    CHECK(slots[298] == 0);
+    char err2[256];
+    int left;
+    /* 201 messages (the decoys are dropped), each exactly once. */
+    CHECK(spool_unpack(dir, 1000, &left, err2, sizeof err2) == 202, "%s", err2);
+    CHECK(count_dir(dir, "new", 0) == 202, "%d", count_dir(dir, "new", 0));
+    CHECK(count_dir(dir, "tmp", 1) == 0, "batch files left in tmp/");
+    ev_loop_free(l);
+}
+
+static void test_committer_error(const char *dir)
+{
+    char err[256], p[700];
+    ev_loop_t *l = ev_loop_new();
+    spool_committer_t *q = spool_committer_new(l, dir, err, sizeof err);
+    int slot = 0;
+    uint8_t id[16] = {1};
+
+    CHECK(q != NULL, "%s", err);
+    if (!q)
+        return;
+    /* tmp/ gone (an operator's mistake): the batch fails, the waiter hears. */
+    snprintf(p, sizeof p, "%s/tmp", dir);
+    CHECK(rmdir(p) == 0, "%s", strerror(errno));
+    done_ok = done_fail = 0;
+    CHECK(spool_commit_add(q, "x@example.com", "https://x.example/v", 2000000000u, id, on_done,
+                           &slot) == 0);
+    run_until(l, &done_fail, 1);
+    CHECK(done_fail == 1 && slot == -1);
+    CHECK(strstr(spool_committer_error(q), "tmp") != NULL, "%s", spool_committer_error(q));
+    spool_committer_free(q);
+    ev_loop_free(l);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100];
+    char *root = mkdtemp(tmpl);
+
+    CHECK(root != NULL);
+    if (!root)
+        return unit_done("test_spool_batch");
+    snprintf(d1, sizeof d1, "%s/a", root);
+    snprintf(d2, sizeof d2, "%s/b", root);
+    snprintf(d3, sizeof d3, "%s/c", root);
+    test_format();
+    test_unpack(d1);
+    test_committer(d2);
+    test_committer_error(d3);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", root);
+    return unit_done("test_spool_batch");
+}

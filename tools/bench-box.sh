@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# bench-box.sh - the article's box, three servers side by side.
+#
+# The original experiment ran its Gin server in a 64 MB / 0.5 CPU container
+# with GOMAXPROCS=1. This runs, one after the other in the same invocation
+# and each in its own `tools/constrain --memory 64m --cpus 0.5` group:
+#
+#   magicd   1 worker, POST /magic/generate with a valid CSRF pair and a
+#            known address, `delivery outbox` (a file in the box), no access
+#            log, rate limits lifted
+#   gin      tests/peers/gin (the demo re-created with Debian's Gin,
+#            gin.Default()'s logger to /dev/null, GOMAXPROCS=1), the same
+#            request
+#   nginx    1 worker, `return 200`, GET /
+#
+# and drives each with the same `wrk -c CONNS` from outside the box. Rounds
+# alternate (magicd, gin, nginx, magicd, ...) so a noisy neighbour hits all
+# three; the figures are the medians with the spread (min-max), and the
+# ratios are taken between medians of the same invocation.
+#
+# Knobs: ROUNDS (3), DURATION (8 s per run), CONNS (500), THREADS (2),
+# MEMORY (64m), CPUS (0.5), MAGICD_BIN, NGINX. Prints one FIGURE line per
+# ratio for tools/bench.sh. Exit 77 when wrk, nginx or Debian's Gin is
+# missing.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN=${MAGICD_BIN:-build/magicd}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+CONNS=${CONNS:-500}
+THREADS=${THREADS:-2}
+MEMORY=${MEMORY:-64m}
+CPUS=${CPUS:-0.5}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+GIN=build/peers/gin-magic
+
+command -v wrk >/dev/null || { echo "skip: wrk is not installed"; exit 77; }
+[ -x "$NGINX" ] || { echo "skip: nginx is not installed"; exit 77; }
+[ -x "$BIN" ] || { echo "bench-box: $BIN not built (run make)"; exit 1; }
+if [ ! -x "$GIN" ] || [ tests/peers/gin/main.go -nt "$GIN" ]; then
+    tests/peers/gin/build.sh "$GIN" || exit $?
+fi
+
+T=$(mktemp -d /tmp/magicd-box.XXXXXX)
+server=""
+stop_server() {
+    [ -n "$server" ] || return 0
+    kill -TERM "$server" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+    wait "$server" 2>/dev/null
+    server=""
+}
+trap 'stop_server; rm -rf "$T"' EXIT
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# ---- magicd's files, made once
+MPORT=$(port)
+cat >"$T/magicd.conf" <<CONF
+worker_processes 1;
+worker_connections $((CONNS + 100));
+listen 127.0.0.1:$MPORT;
+profiler off;
+pid $T/magicd.pid;
+error_log $T/error.log warn;
+access_log off;
+html_root $ROOT/html;
+key_file $T/magicd.key;
+users_db $T/users.db;
+delivery outbox $T/outbox.jsonl;
+rate_limit_email 1000000000 1s;
+rate_limit_ip 1000000000 1s;
+shutdown_timeout 2s;
+CONF
+"$BIN" -c "$T/magicd.conf" keygen >/dev/null
+"$BIN" -c "$T/magicd.conf" user add demo@example.com >/dev/null
+
+cat >"$T/nginx.conf" <<CONF
+daemon off; master_process on; worker_processes 1;
+error_log $T/nginx-error.log; pid $T/nginx.pid;
+events { worker_connections $((CONNS + 100)); }
+http { access_log off;
+  client_body_temp_path $T; proxy_temp_path $T; fastcgi_temp_path $T;
+  uwsgi_temp_path $T; scgi_temp_path $T;
+  server { listen 127.0.0.1:NPORT; location / { return 200 "ok"; } } }
+CONF
+
+boxed() { # name cmd...: start cmd in its own box, in the background
+    local name=$1
+    shift
+    tools/constrain --memory "$MEMORY" --cpus "$CPUS" --report "$T/$name.box.json" \
+        --name "bench-box-$name-$$" -- "$@" >"$T/$name.out" 2>"$T/$name.box.txt" &
+    server=$!
+}
+wait_url() {
+    for _ in $(seq 100); do
+        curl -sf -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "bench-box: $1 did not come up" >&2
+    return 1
+}
+
+# One run: start the server in its box, check the request, wrk, stop.
+# Prints "rps p99_ms non2xx errors peak_mb".
+run_one() { # magicd|gin|nginx
+    local name=$1 p url lua=""
+    p=$(port)
+    case $name in
+    magicd)
+        sed -i "s/^listen .*/listen 127.0.0.1:$p;/" "$T/magicd.conf"
+        boxed magicd "$BIN" -c "$T/magicd.conf"
+        url=http://127.0.0.1:$p/magic/generate
+        wait_url "http://127.0.0.1:$p/healthz" || return 1
+        local page token cookie
+        page=$(curl -s -c "$T/cookies" "http://127.0.0.1:$p/login")
+        token=$(printf '%s' "$page" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
+        cookie=$(awk '$6=="csrf"{print $7}' "$T/cookies")
+        lua=$T/generate.lua
+        ;;
+    gin)
+        GOMAXPROCS=1 GIN_MODE=release boxed gin "$GIN" -listen "127.0.0.1:$p" -pprof "" \
+            -static "$ROOT/html/static"
+        url=http://127.0.0.1:$p/magic/generate
+        wait_url "http://127.0.0.1:$p/healthz" || return 1
+        token=0123456789abcdef0123456789abcdef cookie=unused
+        lua=$T/generate.lua
+        ;;
+    nginx)
+        sed "s/NPORT/$p/" "$T/nginx.conf" >"$T/nginx-run.conf"
+        boxed nginx "$NGINX" -c "$T/nginx-run.conf" -p "$T"
+        url=http://127.0.0.1:$p/
+        wait_url "$url" || return 1
+        ;;
+    esac
+    if [ -n "$lua" ]; then
+        cat >"$lua" <<LUA
+wrk.method = "POST"
+wrk.body = "email=demo%40example.com"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["X-CSRF-Token"] = "$token"
+wrk.headers["Cookie"] = "csrf=$cookie"
+LUA
+        local code
+        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "csrf=$cookie" \
+            -H "X-CSRF-Token: $token" -d "email=demo%40example.com" "$url")
+        [ "$code" = 200 ] || { echo "bench-box: $name generate answered $code" >&2; stop_server; return 1; }
+        wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "$url" >"$T/$name.wrk"
+    else
+        wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$T/$name.wrk"
+    fi
+    stop_server
+    python3 - "$T/$name.wrk" "$T/$name.box.json" <<'EOF'
+import json, re, sys
+w = open(sys.argv[1]).read()
+def ms(v):
+    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", w, re.M).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", w)
+errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", w)
+try:
+    box = json.load(open(sys.argv[2]))
+    peak = box.get("peak_memory_bytes", box.get("memory_peak_bytes", 0)) / 1048576
+    oom = box.get("oom_kills", box.get("oom_kill", 0))
+except (OSError, ValueError):
+    peak, oom = 0, 0
+print("%.0f %.2f %d %d %.1f %s" % (rps, p99, int(non2xx.group(1)) if non2xx else 0,
+      sum(int(x) for x in errs.groups()) if errs else 0, peak, oom))
+EOF
+}
+
+echo "== bench-box: magicd vs Gin vs nginx, each in $MEMORY / $CPUS CPU; wrk -t$THREADS -c$CONNS -d${DURATION}s; $ROUNDS alternating rounds"
+: >"$T/results"
+for r in $(seq "$ROUNDS"); do
+    for name in magicd gin nginx; do
+        line=$(run_one $name) || { echo "bench-box: $name failed"; cat "$T/$name.box.txt" "$T/$name.out" 2>/dev/null | tail -5; exit 1; }
+        echo "$name $line" >>"$T/results"
+        read -r rps p99 non2xx errs peak oom <<<"$line"
+        printf '  round %d  %-7s %9.0f req/s   p99 %7.2f ms   non-2xx %s   socket errors %s   peak %s MB   oom %s\n' \
+            "$r" "$name" "$rps" "$p99" "$non2xx" "$errs" "$peak" "$oom"
+    done
+done
+
+python3 - "$T/results" <<'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    runs.setdefault(f[0], []).append((float(f[1]), float(f[2])))
+med = {k: statistics.median(r for r, _ in v) for k, v in runs.items()}
+p99 = {k: statistics.median(p for _, p in v) for k, v in runs.items()}
+for k, v in runs.items():
+    rs = [r for r, _ in v]
+    print("%-7s median %9.0f req/s (spread %.0f-%.0f)   median p99 %.2f ms" % (k, med[k], min(rs), max(rs), p99[k]))
+g = med["magicd"] / med["gin"]
+n = med["magicd"] / med["nginx"]
+per = ["%.1f" % (m / x) for (m, _), (x, _) in zip(runs["magicd"], runs["gin"])]
+print("magicd / Gin:   %.2fx requests/s (per round %s; target >= 10)" % (g, " ".join(per)))
+print("magicd / nginx: %.2fx requests/s (target >= 0.8); p99 %.2f vs %.2f ms (target <=)" % (n, p99["magicd"], p99["nginx"]))
+print("FIGURE|box-gin|generate in the 64 MB / 0.5 CPU box vs the Gin re-creation|%.0f req/s|%.0f req/s|%.2f" % (med["magicd"], med["gin"], g))
+print("FIGURE|box-nginx|generate in the box vs nginx return 200 in the box|%.0f req/s, p99 %.1f ms|%.0f req/s, p99 %.1f ms|%.2f" % (med["magicd"], p99["magicd"], med["nginx"], p99["nginx"], n))
+EOF
