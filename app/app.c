@@ -16,7 +16,10 @@
 #include "app/page.h"
 #include "core/ratelimit.h"
 #include "app/routes.h"
+#include "app/session.h"
 #include "app/store.h"
+#include "app/user_cache.h"
+#include "core/revoke.h"
 
 int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
              char *err, size_t errsz)
@@ -26,10 +29,23 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->shm = shm;
     app->self = shm_slot(shm, slot);
     app->rl_zone = shm_ratelimit_zone(shm);
+    app->rv_zone = shm_revoke_zone(shm);
     app->keys = *keys;
+    /* __Host- cookies are refused by browsers unless Secure, Path=/ and
+     * without Domain, which is how page_set_cookie writes them. */
+    app->ck_csrf = c->auth.cookie_secure ? "__Host-csrf" : "csrf";
+    app->ck_session = c->auth.cookie_secure ? "__Host-session" : "session";
     app->store = store_open(c->auth.users_db, 0, err, errsz);
     if (!app->store)
         return -1;
+    app->users = user_cache_new(); /* NULL: every lookup asks the store */
+    /* Every revocation in force before this worker serves its first
+     * request (a fresh shared set after a restart or upgrade is empty). */
+    if (session_poll(app, 0, 1) < 0) {
+        snprintf(err, errsz, "reading the session revocations from %s: %s", c->auth.users_db,
+                 store_errmsg(app->store));
+        return -1;
+    }
     app->deliver = deliver_open(c, err, errsz);
     if (!app->deliver)
         return -1;
@@ -47,6 +63,7 @@ void app_close(app_t *app)
 {
     if (app->store)
         store_close(app->store);
+    user_cache_free(app->users);
     if (app->deliver)
         deliver_close(app->deliver);
     tpl_free_set(&app->tpl);
@@ -59,6 +76,11 @@ void app_reopen(app_t *app)
 {
     if (app->deliver && deliver_reopen(app->deliver) < 0)
         log_err("reopening the outbox failed: %s", deliver_error(app->deliver));
+}
+
+void app_tick(app_t *app, uint64_t mono_ms)
+{
+    session_poll(app, mono_ms, 0);
 }
 
 void app_handle(http_conn_t *c, http_request_t *req, void *ctx)

@@ -19,6 +19,7 @@
 #include "app/template.h"
 
 struct store;
+struct user_cache;
 struct deliver;
 
 typedef struct app {
@@ -27,8 +28,13 @@ typedef struct app {
     shm_worker_t *self; /* this worker's shm slot (route, counters) */
     keyring_t keys;
     struct store *store;
+    struct user_cache *users; /* who has an account, as of <= 1 ms ago */
     struct deliver *deliver;
     void *rl_zone;
+    void *rv_zone;       /* revoked session ids (core/revoke.h) */
+    const char *ck_csrf; /* cookie names: "__Host-..." with cookie_secure */
+    const char *ck_session;
+    int poll_failing; /* the revocation log could not be read last time */
     tpl_set_t tpl;
     static_set_t statics;
     buf_t render; /* page bodies are rendered here: reused, not malloc'd per request */
@@ -41,6 +47,9 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
 void app_close(app_t *app);
 /* USR1: reopen files the app writes (outbox). */
 void app_reopen(app_t *app);
+/* From the worker's loop, at every wake-up (mono_ms: CLOCK_MONOTONIC):
+ * housekeeping that must not wait for a request (revocations). */
+void app_tick(app_t *app, uint64_t mono_ms);
 
 /* The http_handler_fn for the auth server (ctx = app_t *). */
 void app_handle(http_conn_t *c, http_request_t *req, void *ctx);

@@ -8,9 +8,11 @@
  * the key already set, which OpenSSL 3 documents for HMAC). Workers are
  * single threaded, so the cache has no lock.
  *
- * Only lengths are checked before the MAC: the secret is opaque bytes, and
- * a header of the right length is compared in constant time, so timing says
- * nothing about how much of a guess was right.
+ * A secret is checked before its token: its MAC (16 bytes, truncated
+ * HMAC-SHA256 over a label and r, so it can never equal a page token, whose
+ * input is the 43-character secret) is compared in constant time, and so is
+ * a header of the right length, so timing says nothing about how much of a
+ * guess was right.
  */
 #include "app/csrf.h"
 
@@ -62,15 +64,66 @@ static EVP_MAC_CTX *csrf_ctx(const uint8_t key[32])
     return m->ctx;
 }
 
-int csrf_new_secret(char out[CSRF_LEN + 1])
-{
-    uint8_t r[32];
+#define CSRF_LABEL "magicd csrf secret v1"
 
-    if (RAND_bytes(r, sizeof(r)) != 1) {
+/* MAC(r) under key: the first 16 bytes of HMAC-SHA256(key, label || r). */
+static int csrf_secret_mac(const uint8_t key[32], const uint8_t r[CSRF_ID_LEN],
+                           uint8_t out[CSRF_ID_LEN])
+{
+    uint8_t md[32];
+    size_t mdlen = 0;
+    EVP_MAC_CTX *ctx = csrf_ctx(key);
+
+    if (!ctx || EVP_MAC_update(ctx, (const uint8_t *)CSRF_LABEL, sizeof CSRF_LABEL - 1) != 1 ||
+        EVP_MAC_update(ctx, r, CSRF_ID_LEN) != 1 ||
+        EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen != sizeof(md))
+        return -1;
+    memcpy(out, md, CSRF_ID_LEN);
+    return 0;
+}
+
+int csrf_new_secret(const keyring_t *kr, char out[CSRF_LEN + 1])
+{
+    uint8_t raw[2 * CSRF_ID_LEN];
+
+    if (RAND_bytes(raw, CSRF_ID_LEN) != 1 ||
+        csrf_secret_mac(kr->cur.csrf, raw, raw + CSRF_ID_LEN) < 0) {
         out[0] = '\0';
         return -1;
     }
-    b64url_encode(r, sizeof(r), out);
+    b64url_encode(raw, sizeof(raw), out);
+    return 0;
+}
+
+static int csrf_decode(const char *secret, size_t n, uint8_t raw[2 * CSRF_ID_LEN])
+{
+    if (!secret || n != CSRF_LEN)
+        return -1;
+    return b64url_decode(secret, n, raw, 2 * CSRF_ID_LEN) == 2 * CSRF_ID_LEN ? 0 : -1;
+}
+
+int csrf_secret_id(const char *secret, size_t n, uint8_t out[CSRF_ID_LEN])
+{
+    uint8_t raw[2 * CSRF_ID_LEN];
+
+    if (csrf_decode(secret, n, raw) < 0)
+        return -1;
+    memcpy(out, raw, CSRF_ID_LEN);
+    return 0;
+}
+
+int csrf_secret_ok(const keyring_t *kr, const char *secret, size_t n)
+{
+    uint8_t raw[2 * CSRF_ID_LEN], mac[CSRF_ID_LEN];
+
+    if (csrf_decode(secret, n, raw) < 0)
+        return 0;
+    if (csrf_secret_mac(kr->cur.csrf, raw, mac) == 0 &&
+        CRYPTO_memcmp(mac, raw + CSRF_ID_LEN, CSRF_ID_LEN) == 0)
+        return 1;
+    if (kr->has_prev && csrf_secret_mac(kr->prev.csrf, raw, mac) == 0 &&
+        CRYPTO_memcmp(mac, raw + CSRF_ID_LEN, CSRF_ID_LEN) == 0)
+        return 1;
     return 0;
 }
 
@@ -102,7 +155,7 @@ int csrf_check(const keyring_t *kr, const char *secret, size_t sn, const char *h
 {
     char want[CSRF_LEN + 1];
 
-    if (!secret || !hdr || sn != CSRF_LEN || hn != CSRF_LEN)
+    if (!secret || !hdr || sn != CSRF_LEN || hn != CSRF_LEN || !csrf_secret_ok(kr, secret, sn))
         return 0;
     if (csrf_mac_of(&kr->cur, secret, sn, want) == 0 && CRYPTO_memcmp(want, hdr, CSRF_LEN) == 0)
         return 1;

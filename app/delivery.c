@@ -53,6 +53,7 @@
 #include "core/shmtx.h"
 #include "core/spool.h"
 #include "core/spool_commit.h"
+#include "core/strcat.h"
 
 #define DELIVER_LINE_MAX 8192
 
@@ -115,7 +116,8 @@ int deliver_outbox_line(const char *email, const char *link_url, uint64_t expire
         hex[2 * i + 1] = deliver_hex[id[i] & 15];
     }
     hex[32] = '\0';
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)expires_s);
+    sc_t ns = sc_init(num, sizeof(num)); /* per link: no printf */
+    sc_u64(&ns, expires_s);
     if (!(p = deliver_lit(p, end, "{\"to\":")) || !(p = deliver_json_str(p, end, email)) ||
         !(p = deliver_lit(p, end, ",\"link\":")) || !(p = deliver_json_str(p, end, link_url)) ||
         !(p = deliver_lit(p, end, ",\"expires\":")) || !(p = deliver_lit(p, end, num)) ||

@@ -6,7 +6,11 @@
  * magic-link tokens travel in URLs and must not leak through Referer.
  * Dynamic pages are never cached (no-store): they carry per-browser tokens.
  *
- * Cookies are HttpOnly and SameSite=Lax. Lax, not Strict, because the
+ * Cookies are HttpOnly and SameSite=Lax, and with cookie_secure on they
+ * are Secure and named with the `__Host-` prefix (app.c picks the names):
+ * a browser then accepts them only from this very host over HTTPS, with
+ * Path=/ and no Domain, so neither a sibling subdomain nor a plain-HTTP
+ * man-in-the-middle can plant one. Lax, not Strict, because the
  * magic link is opened from a mail client: that top-level navigation is
  * cross-site, and the browser must still send the CSRF cookie with it or the
  * link could not be matched to the browser that asked for it.
@@ -93,9 +97,11 @@ void page_clear_cookie(app_t *app, http_conn_t *c, const char *name)
                       app->conf->auth.cookie_secure ? "; Secure" : "");
 }
 
-static int csrf_cookie(const http_request_t *req, http_str_t *v)
+/* The browser's CSRF secret, if it holds one this server issued. */
+static int csrf_cookie(const app_t *app, const http_request_t *req, http_str_t *v)
 {
-    return http_cookie(&req->cookie, "csrf", v) && v->n == CSRF_LEN;
+    return http_cookie(&req->cookie, app->ck_csrf, v) && v->n == CSRF_LEN &&
+           csrf_secret_ok(&app->keys, v->p, v->n);
 }
 
 void page_csrf_for_page(app_t *app, http_conn_t *c, const http_request_t *req,
@@ -103,18 +109,20 @@ void page_csrf_for_page(app_t *app, http_conn_t *c, const http_request_t *req,
 {
     http_str_t v;
     char secret[CSRF_LEN + 1];
-    if (csrf_cookie(req, &v)) {
+    if (csrf_cookie(app, req, &v)) {
         memcpy(secret, v.p, CSRF_LEN);
         secret[CSRF_LEN] = 0;
     } else {
-        if (csrf_new_secret(secret) < 0) {
+        /* None, or not one of ours (planted, tampered, from an old key):
+         * replace it. */
+        if (csrf_new_secret(&app->keys, secret) < 0) {
             log_err("no randomness for a CSRF secret");
             token[0] = 0;
             return;
         }
         if (!c->resp_started)
             http_reply_start(c, 200);
-        page_set_cookie(app, c, "csrf", secret, 86400);
+        page_set_cookie(app, c, app->ck_csrf, secret, 86400);
     }
     csrf_token_for(&app->keys.cur, secret, CSRF_LEN, token);
 }
@@ -122,7 +130,7 @@ void page_csrf_for_page(app_t *app, http_conn_t *c, const http_request_t *req,
 int page_csrf_ok(app_t *app, const http_request_t *req)
 {
     http_str_t v;
-    if (!csrf_cookie(req, &v) || !req->csrf_header.n)
+    if (!http_cookie(&req->cookie, app->ck_csrf, &v) || !req->csrf_header.n)
         return 0;
     return csrf_check(&app->keys, v.p, v.n, req->csrf_header.p, req->csrf_header.n);
 }

@@ -32,6 +32,7 @@ enum {
     ROUTE_STATIC,      /* GET /static/... */
     ROUTE_OTHER,       /* anything else (404/405) */
     ROUTE_PPROF,       /* profiler process: /debug/pprof/... */
+    ROUTE_AUTH,        /* GET /auth (nginx auth_request) */
     ROUTE_COUNT
 };
 

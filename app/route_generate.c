@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/realip.h"
+#include "core/strcat.h"
 #include "app/body.h"
 #include "app/delivery.h"
 #include "app/email.h"
@@ -35,21 +36,26 @@
 #include "core/ratelimit.h"
 #include "app/routes.h"
 #include "app/store.h"
+#include "app/user_cache.h"
 #include "app/token.h"
 
 #define LINK_MAX 1024
 
-/* The base of links is public_url and nothing else: a Host header (or an
+/* public_url/magic/verify/TOKEN into out (no printf: this is per request).
+ * The base of links is public_url and nothing else: a Host header (or an
  * absolute-form target, or X-Forwarded-Host) is whatever the client wants
  * it to be, and a link built from it would mail the victim's token to the
  * attacker's server. The config check refuses to start without public_url
  * except for `delivery response`, where the page links relatively. */
-static void link_base(const app_t *app, char *out, size_t n)
+static void link_url(const app_t *app, const char *token, char *out, size_t n)
 {
-    snprintf(out, n, "%s", app->conf->http.public_url);
-    size_t l = strlen(out);
-    if (l && out[l - 1] == '/')
-        out[l - 1] = 0;
+    sc_t s = sc_init(out, n);
+    const char *pub = app->conf->http.public_url;
+    size_t l = strlen(pub);
+
+    sc_mem(&s, pub, l && pub[l - 1] == '/' ? l - 1 : l);
+    sc_str(&s, "/magic/verify/");
+    sc_str(&s, token);
 }
 
 /* The per-IP key: the client behind trusted proxies (real_ip_from,
@@ -58,8 +64,12 @@ static int ip_key(const conf_t *cf, const http_conn_t *c, const http_request_t *
                   size_t n)
 {
     realip_addr_t peer, client;
-    if (realip_from_sockaddr((const struct sockaddr *)&c->peer, &peer) < 0)
-        return snprintf(out, n, "i:%s", c->peer_str); /* not IP (a unix socket in tests) */
+    if (realip_from_sockaddr((const struct sockaddr *)&c->peer, &peer) < 0) {
+        sc_t k = sc_init(out, n); /* not IP (a unix socket in tests) */
+        sc_str(&k, "i:");
+        sc_str(&k, c->peer_str);
+        return sc_ok(&k) ? (int)sc_len(&k) : -1;
+    }
     realip_client(&cf->http.realip, &peer, req, &client);
     return realip_key(cf->rate.ipv6_prefix, &client, out, n);
 }
@@ -69,16 +79,26 @@ static int ip_key(const conf_t *cf, const http_conn_t *c, const http_request_t *
  * invents to flood it. */
 static int email_key(const conf_t *cf, const char *email, char *out, size_t n)
 {
-    const char *at = strrchr(email, '@'), *plus = strchr(email, '+');
-    if (cf->rate.email_fold_tags && at && plus && plus > email && plus < at)
-        return snprintf(out, n, "e:%.*s%s", (int)(plus - email), email, at);
-    return snprintf(out, n, "e:%s", email);
+    size_t len = strlen(email), plus = strcspn(email, "+"), at = len;
+    sc_t k = sc_init(out, n);
+
+    while (at > 0 && email[at - 1] != '@')
+        at--;
+    sc_str(&k, "e:");
+    if (cf->rate.email_fold_tags && at > 0 && plus > 0 && plus < at - 1) {
+        sc_mem(&k, email, plus);
+        sc_str(&k, email + at - 1); /* "@domain" */
+    } else {
+        sc_str(&k, email);
+    }
+    return sc_ok(&k) ? (int)sc_len(&k) : -1;
 }
 
 static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html)
 {
     char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(app->conf->auth.link_ttl_ms / 60000));
+    sc_t t = sc_init(ttl, sizeof ttl);
+    sc_u64(&t, app->conf->auth.link_ttl_ms / 60000);
     tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
     page_render(app, c, 200, TPL_SENT, v, 3);
 }
@@ -131,7 +151,8 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     }
     w->app = app;
     w->c = c;
-    snprintf(w->email, sizeof w->email, "%s", email);
+    sc_t e = sc_init(w->email, sizeof w->email);
+    sc_str(&e, email);
     rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, gen_durable, w)
                : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
     if (rc < 0) {
@@ -152,7 +173,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = clock_mono_ms(), retry; /* never steps back */
+    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry; /* monotonic; this iteration's */
     char key[300];
     int kn = ip_key(cf, c, req, key, sizeof key);
     if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
@@ -171,15 +192,17 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
     kn = email_key(cf, email, key, sizeof key);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
-                &retry)) {
+    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms,
+                          now_ms, &retry)) {
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
 
-    int known = store_user_exists(app->store, email);
-    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0)
+    int known = user_cache_exists(app->users, app->store, email, now_ms);
+    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0) {
         known = 1;
+        user_cache_put(app->users, email, 1); /* our own write: data_version does not move */
+    }
     if (known < 0) {
         log_err("user lookup failed: %s", store_errmsg(app->store));
         page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
@@ -189,18 +212,18 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     uint64_t now = (uint64_t)time(NULL);
     link_claims_t cl;
     memset(&cl, 0, sizeof cl);
-    snprintf(cl.email, sizeof cl.email, "%s", email);
+    _Static_assert(EMAIL_MAX < sizeof cl.email, "an address fits a link");
+    memcpy(cl.email, email, strlen(email) + 1);
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
     cl.exp = now + cf->auth.link_ttl_ms / 1000;
-    char token[LINK_MAX], base[256], url[LINK_MAX + 300];
+    char token[LINK_MAX], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
         page_error(app, c, 500, "Could not create a sign-in link.");
         return;
     }
-    link_base(app, base, sizeof base);
-    snprintf(url, sizeof url, "%s/magic/verify/%s", base, token);
+    link_url(app, token, url, sizeof url);
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */

@@ -4,7 +4,12 @@
  * As in the original app, GET /secure/:id is a check-auth page whose script
  * POSTs to the same URL (with the CSRF header); the POST answers the
  * protected content for the session's user, or sends the browser to /login
- * when there is no valid session.
+ * when there is no valid session (none, expired, idle or revoked: see
+ * app/session.h). A POST acting on a session must carry the CSRF secret
+ * that session was started with (session_bound), not just any valid pair.
+ *
+ * POST /logout ends the session server-side (session_end): a copy of the
+ * cookie is refused by every worker from then on, not only this browser's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +17,7 @@
 
 #include "app/page.h"
 #include "app/routes.h"
+#include "app/session.h"
 #include "app/token.h"
 
 #define ID_MAX 18
@@ -53,14 +59,24 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
         page_error(app, c, 403, "Missing or invalid CSRF token.");
         return;
     }
-    http_str_t tok;
     session_claims_t sc;
-    if (!http_cookie(&req->cookie, "session", &tok) ||
-        token_session_open(&app->keys, tok.p, tok.n, (uint64_t)time(NULL), &sc) != TOK_OK) {
+    int refresh;
+    uint64_t now = session_now_ms();
+    sess_state_t st = session_get(app, req, now, &sc, &refresh);
+    if (st == SESS_ERROR) {
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    if (st != SESS_OK) {
+        http_str_t tok;
         http_reply_start(c, 303);
-        if (tok.p && http_cookie(&req->cookie, "session", &tok))
-            page_clear_cookie(app, c, "session");
+        if (http_cookie(&req->cookie, app->ck_session, &tok))
+            page_clear_cookie(app, c, app->ck_session);
         page_redirect(c, "/login");
+        return;
+    }
+    if (!session_bound(app, req, &sc)) {
+        page_error(app, c, 403, "Missing or invalid CSRF token.");
         return;
     }
     buf_t body = app->render;
@@ -73,18 +89,37 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
                ids);
     http_reply_start(c, 200);
     page_security_headers(c);
+    if (refresh)
+        session_refresh(app, c, &sc, now);
     http_reply(c, 200, "text/html; charset=utf-8", body.data, body.len);
     app->render = body; /* keep the (maybe grown) buffer for the next page */
 }
 
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
-    (void)arg; /* an exact path: nothing after it */
+    session_claims_t sc;
+    int refresh;
+    uint64_t now = session_now_ms();
+
+    (void)arg;
     if (!page_csrf_ok(app, req)) {
         page_error(app, c, 403, "Missing or invalid CSRF token.");
         return;
     }
+    /* Whatever state the session is in, it is ended if the cookie names
+     * one; only a session this browser's CSRF secret does not belong to is
+     * refused (a planted pair must not be able to sign the victim out). */
+    if (session_get(app, req, now, &sc, &refresh) != SESS_NONE) {
+        if (!session_bound(app, req, &sc)) {
+            page_error(app, c, 403, "Missing or invalid CSRF token.");
+            return;
+        }
+        if (session_end(app, &sc, now) < 0) {
+            page_error(app, c, 503, "Signing out could not be recorded. Try again shortly.");
+            return;
+        }
+    }
     http_reply_start(c, 303);
-    page_clear_cookie(app, c, "session");
+    page_clear_cookie(app, c, app->ck_session);
     page_redirect(c, "/login");
 }

@@ -9,9 +9,16 @@
  *   CSRF cookie + header match                    else 403
  *   token decrypts and authenticates              else 400 (malformed/tampered)
  *   not expired                                   else 410
- *   bound to this browser's CSRF token            else 403 (different browser)
+ *   bound to this browser's CSRF token            else 410 if it was used (the
+ *                                                 browser then holds the fresh
+ *                                                 secret of that sign-in), else
+ *                                                 403 (different browser)
  *   first use (recorded in the used-link ledger)  else 410 (already used)
- * then sets the session cookie and sends the browser to /secure/1.
+ *   the user still exists, is enabled, and the link
+ *   was not voided (user removed or disabled since)  else 403
+ * then starts a server-side session (app/session.c: a record in the store,
+ * the sealed cookie, and a fresh CSRF secret the session is bound to) and
+ * sends the browser to /secure/1.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +27,8 @@
 #include "core/log.h"
 #include "app/page.h"
 #include "app/routes.h"
+#include "app/session.h"
+#include "app/store_session.h"
 #include "app/store.h"
 #include "app/token.h"
 
@@ -59,8 +68,12 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     /* The binding is checked against the browser's CSRF secret under the
      * current and the previous key, so links survive a key rotation. */
     http_str_t ck;
-    if (!http_cookie(&req->cookie, "csrf", &ck) ||
+    if (!http_cookie(&req->cookie, app->ck_csrf, &ck) ||
         !csrf_binding_match(&app->keys, ck.p, ck.n, cl.bind)) {
+        if (store_link_used(app->store, cl.id) == 1) {
+            page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
+            return;
+        }
         page_error(app, c, 403,
                    "This sign-in link was requested from a different browser. Open "
                    "it in the browser where you asked for it.");
@@ -76,17 +89,22 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
         return;
     }
-    session_claims_t sc;
-    memset(&sc, 0, sizeof sc);
-    snprintf(sc.email, sizeof sc.email, "%s", cl.email);
-    sc.exp = now + app->conf->auth.session_ttl_ms / 1000;
-    char session[TOKEN_MAX];
-    if (token_session_seal(&app->keys, &sc, session, sizeof session) < 0) {
-        page_error(app, c, 500, "Could not start a session.");
+    http_reply_start(c, 303);
+    signin_t si = session_begin(app, c, req, cl.email, cl.iat, session_now_ms());
+    if (si != SIGNIN_OK) {
+        /* An error page replaces the 303 (http_reply_start drops what was
+         * queued for it). */
+        http_reply_start(c, si == SIGNIN_REFUSED ? 403 : 503);
+        if (si == SIGNIN_REFUSED)
+            page_error(app, c, 403,
+                       "This account cannot sign in any more. If you think it should, "
+                       "ask whoever runs this site.");
+        else {
+            log_err("starting a session failed: %s", store_errmsg(app->store));
+            page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        }
         return;
     }
     store_event(app->store, "login", cl.email, now);
-    http_reply_start(c, 303);
-    page_set_cookie(app, c, "session", session, app->conf->auth.session_ttl_ms / 1000);
     page_redirect(c, "/secure/1");
 }

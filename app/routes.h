@@ -4,6 +4,7 @@
  *   route_generate.c  POST /magic/generate
  *   route_verify.c    GET|POST /magic/verify/:token
  *   route_secure.c    GET|POST /secure/:id, POST /logout
+ *   route_auth.c      GET /auth (nginx auth_request, forward-auth)
  * The route table in route.c maps methods and paths to them.
  */
 #ifndef MG_ROUTES_H
@@ -21,6 +22,7 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
 void route_secure_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
 void route_static(app_t *app, http_conn_t *c, http_request_t *req, http_str_t path);
 
 #endif

@@ -37,6 +37,7 @@
  * fails closed until a reload opens the new one.
  */
 #include "app/store.h"
+#include "app/store_session.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -77,11 +78,12 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_DATA_VERSION,
     ST_N
 };
 
 static const char *const store_sql[ST_N] = {
-    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE email = ?1",
+    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE email = ?1 AND disabled = 0",
     [ST_USER_ADMIN] = "SELECT is_admin FROM users WHERE email = ?1",
     [ST_USER_ADD] = "INSERT OR IGNORE INTO users(email, is_admin, created_at) VALUES (?1, ?2, ?3)",
     [ST_USER_DEL] = "DELETE FROM users WHERE email = ?1",
@@ -93,6 +95,7 @@ static const char *const store_sql[ST_N] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* What a read-only handle prepares (`magicd user list|export`, checks);
@@ -101,6 +104,7 @@ static const int store_readonly_ok[ST_N] = {
     [ST_USER_EXISTS] = 1,
     [ST_USER_ADMIN] = 1,
     [ST_USER_LIST] = 1,
+    [ST_DATA_VERSION] = 1,
 };
 
 static const char store_schema[] =
@@ -129,8 +133,9 @@ struct store {
     sqlite3_stmt *st[ST_N];
     unsigned consumes;
     int readonly;
-    int nev;              /* queued events */
-    uint64_t ev_first_ms; /* monotonic time the oldest was queued */
+    struct store_sess *sess; /* sessions, groups, accounts: store_session.c */
+    int nev;                 /* queued events */
+    uint64_t ev_first_ms;    /* monotonic time the oldest was queued */
     store_ev_t ev[STORE_EVENT_BATCH];
 };
 
@@ -202,7 +207,8 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
     if (!readonly && (store_exec(s->db, "PRAGMA journal_mode=WAL", err, errsz, path) < 0 ||
                       store_exec(s->db, "PRAGMA synchronous=NORMAL", err, errsz, path) < 0 ||
                       store_exec(s->db, "PRAGMA foreign_keys=ON", err, errsz, path) < 0 ||
-                      store_exec(s->db, store_schema, err, errsz, path) < 0))
+                      store_exec(s->db, store_schema, err, errsz, path) < 0 ||
+                      store_migrate(s->db, path, err, errsz) < 0))
         goto fail;
     for (int i = 0; i < ST_N; i++) {
         if (readonly && !store_readonly_ok[i])
@@ -213,6 +219,8 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
             goto fail;
         }
     }
+    if (store_sess_open(s->db, &s->sess, err, errsz) < 0)
+        goto fail;
     return s;
 fail:
     store_close(s);
@@ -227,8 +235,14 @@ void store_close(store_t *s)
         log_err("user store: %d audit events not written: %s", s->nev, sqlite3_errmsg(s->db));
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(s->st[i]);
+    store_sess_close(s->sess);
     sqlite3_close(s->db);
     sqlite3_free(s);
+}
+
+struct store_sess *store_sess_of(store_t *s)
+{
+    return s ? s->sess : NULL;
 }
 
 const char *store_errmsg(store_t *s)
@@ -277,6 +291,20 @@ int store_user_exists(store_t *s, const char *email)
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_data_version(store_t *s, int64_t *version)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_DATA_VERSION);
+    int rc;
+
+    if (!st)
+        return -1;
+    rc = store_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int store_user_is_admin(store_t *s, const char *email)

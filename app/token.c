@@ -33,8 +33,8 @@
 #define TOK_NONCE 12
 #define TOK_TAG 16
 #define TOK_PURPOSE_LINK 'L'
-#define TOK_PURPOSE_SESSION 'S'
-#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX)
+#define TOK_PURPOSE_SESSION 'R' /* 'S' was the session without a record */
+#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -51,11 +51,12 @@ static unsigned tok_next; /* round-robin victim */
  * by RAND_bytes 1 KiB at a time: one DRBG call costs about as much as the
  * whole AES-GCM seal, and a seal needs 28 bytes. A GCM nonce must never
  * repeat under one key, so a pool must never be shared by two processes: it
- * is tagged with the pid that filled it and emptied in a fork child (atfork
- * handler, and the pid check as a second guard), and used bytes are wiped. */
+ * is emptied in every fork child by an atfork handler, registered before the
+ * pool is first filled, and used bytes are wiped. (It used to be tagged with
+ * the filling pid too, but getpid() is a real system call in glibc, two per
+ * generate; magicd forks only through fork(), which runs the handlers.) */
 #define TOK_POOL 1024
 static struct {
-    pid_t pid;
     size_t off;
     uint8_t buf[TOK_POOL];
 } tok_pool = {.off = TOK_POOL};
@@ -65,7 +66,6 @@ static void tok_pool_drop(void)
 {
     OPENSSL_cleanse(tok_pool.buf, sizeof(tok_pool.buf));
     tok_pool.off = TOK_POOL;
-    tok_pool.pid = 0;
 }
 
 static void tok_pool_atfork(void)
@@ -75,17 +75,14 @@ static void tok_pool_atfork(void)
 
 static int tok_random(uint8_t *out, size_t n)
 {
-    pid_t pid = getpid();
-
     pthread_once(&tok_once, tok_pool_atfork);
     if (n > TOK_POOL)
         return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
-    if (tok_pool.pid != pid || tok_pool.off + n > TOK_POOL) {
+    if (tok_pool.off + n > TOK_POOL) {
         if (RAND_bytes(tok_pool.buf, TOK_POOL) != 1) {
             tok_pool_drop();
             return -1;
         }
-        tok_pool.pid = pid;
         tok_pool.off = 0;
     }
     memcpy(out, tok_pool.buf + tok_pool.off, n);
@@ -286,34 +283,53 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 
 int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out, size_t outsz)
 {
-    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_EMAIL_MAX];
+    uint8_t pt[TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX];
     size_t elen = strnlen(c->email, sizeof(c->email));
+    size_t glen = strnlen(c->groups, sizeof(c->groups));
     int r;
 
-    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || glen > TOKEN_GROUPS_MAX)
         return -1;
-    tok_put64(pt, c->exp);
-    memcpy(pt + TOKEN_SESSION_FIXED, c->email, elen);
-    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt, TOKEN_SESSION_FIXED + elen,
-                 out, outsz);
+    memcpy(pt, c->id, 16);
+    memcpy(pt + 16, c->csrf, 16);
+    tok_put64(pt + 32, c->uid);
+    tok_put64(pt + 40, c->iat_ms);
+    tok_put64(pt + 48, c->exp_ms);
+    tok_put64(pt + 56, c->seen_ms);
+    pt[64] = (uint8_t)glen;
+    memcpy(pt + TOKEN_SESSION_FIXED, c->groups, glen);
+    memcpy(pt + TOKEN_SESSION_FIXED + glen, c->email, elen);
+    r = tok_seal(&kr->cur, kr->cur.session, TOK_PURPOSE_SESSION, pt,
+                 TOKEN_SESSION_FIXED + glen + elen, out, outsz);
     OPENSSL_cleanse(pt, sizeof(pt));
     return r;
 }
 
-tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_ms,
                                 session_claims_t *out)
 {
     uint8_t pt[TOK_BIN_MAX];
-    size_t len;
+    size_t len, glen;
     tok_result_t r = tok_open(kr, 1, tok, n, pt, sizeof(pt), &len);
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_SESSION_FIXED ||
-        tok_email(pt + TOKEN_SESSION_FIXED, len - TOKEN_SESSION_FIXED, out->email) != TOK_OK)
+    if (len < TOKEN_SESSION_FIXED)
         return TOK_MALFORMED;
-    out->exp = tok_get64(pt);
-    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
+    glen = pt[64];
+    if (len < TOKEN_SESSION_FIXED + glen || memchr(pt + TOKEN_SESSION_FIXED, '\0', glen) ||
+        tok_email(pt + TOKEN_SESSION_FIXED + glen, len - TOKEN_SESSION_FIXED - glen, out->email) !=
+            TOK_OK)
+        return TOK_MALFORMED;
+    memcpy(out->id, pt, 16);
+    memcpy(out->csrf, pt + 16, 16);
+    out->uid = tok_get64(pt + 32);
+    out->iat_ms = tok_get64(pt + 40);
+    out->exp_ms = tok_get64(pt + 48);
+    out->seen_ms = tok_get64(pt + 56);
+    memcpy(out->groups, pt + TOKEN_SESSION_FIXED, glen);
+    out->groups[glen] = '\0';
+    return now_ms >= out->exp_ms ? TOK_EXPIRED : TOK_OK;
 }
 
 const char *token_result_str(tok_result_t r)

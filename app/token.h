@@ -14,8 +14,16 @@
  *
  * Claims (big-endian integers, email last so its length is implied):
  *     link:    id(16) bind(16) iat(8) exp(8) email
- *     session: exp(8) email
- * A link for a 20-character address is 135 characters, a session 82.
+ *     session: id(16) csrf(16) uid(8) iat(8) exp(8) seen(8) glen(1) groups email
+ * Session times are wall-clock milliseconds: iat the sign-in, exp its
+ * absolute end, seen the last refresh (the idle timeout runs from it); id
+ * names the session's record in the store (what a revocation names), csrf
+ * the CSRF secret issued at sign-in that POSTs must carry, uid and groups
+ * what GET /auth exports. The session purpose byte is 'R' ("revocable"):
+ * cookies of the earlier format, which named no server-side record, fail
+ * to authenticate instead of being misread.
+ * A link for a 20-character address is 135 characters, a session for the
+ * same address with no groups 168.
  */
 #ifndef MG_TOKEN_H
 #define MG_TOKEN_H
@@ -29,11 +37,12 @@
 #define TOKEN_EMAIL_MAX 255 /* bytes of email a token can carry */
 #define TOKEN_OVERHEAD (1 + 4 + 12 + 16)
 #define TOKEN_LINK_FIXED (16 + 16 + 8 + 8)
-#define TOKEN_SESSION_FIXED 8
+#define TOKEN_SESSION_FIXED (16 + 16 + 8 + 8 + 8 + 8 + 1)
+#define TOKEN_GROUPS_MAX 255 /* bytes of comma-separated group names */
 /* Longest encodings, with the NUL: size output buffers with these. */
 #define TOKEN_LINK_MAX (((TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX) * 4 + 2) / 3 + 1)
 #define TOKEN_SESSION_MAX                                                                          \
-    (((TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_EMAIL_MAX) * 4 + 2) / 3 + 1)
+    (((TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX) * 4 + 2) / 3 + 1)
 
 typedef struct {
     char email[256];
@@ -43,8 +52,12 @@ typedef struct {
 } link_claims_t;
 
 typedef struct {
+    uint8_t id[16];   /* the store's record of this session */
+    uint8_t csrf[16]; /* csrf_secret_id() of the secret issued at sign-in */
+    uint64_t uid;     /* users.id */
+    uint64_t iat_ms, exp_ms, seen_ms;
+    char groups[TOKEN_GROUPS_MAX + 1]; /* "a,b" or "" */
     char email[256];
-    uint64_t exp; /* unix seconds */
 } session_claims_t;
 
 typedef enum { TOK_OK = 0, TOK_MALFORMED, TOK_FORGED, TOK_EXPIRED } tok_result_t;
@@ -64,7 +77,8 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
                              link_claims_t *out);
 
 int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out, size_t outsz);
-tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+/* EXPIRED when now_ms is past exp_ms; the idle timeout is the caller's. */
+tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_ms,
                                 session_claims_t *out);
 
 const char *token_result_str(tok_result_t r);

@@ -1,16 +1,25 @@
 /*
  * cmd_user.c - user management and key generation from the command line.
  *
- *   magicd user add EMAIL [--admin]     add (an existing user is left as is)
- *   magicd user remove EMAIL            remove
- *   magicd user list                    one line per user
- *   magicd user import FILE|-           JSON array, in one transaction
- *   magicd user export [FILE|-]         JSON array (default: stdout)
- *   magicd keygen [PATH]                create the key file, never overwrite
+ *   magicd user add EMAIL [--group G]...  add (an existing user keeps what it
+ *                                         has, and joins the groups given)
+ *   magicd user remove EMAIL              remove: its sessions are revoked and
+ *                                         the links it was sent are void
+ *   magicd user disable|enable EMAIL      a disabled user cannot sign in, and
+ *                                         disabling revokes its sessions
+ *   magicd user list                      one line per user
+ *   magicd user import FILE|-             JSON array, in one transaction
+ *   magicd user export [FILE|-]           JSON array (default: stdout)
+ *   magicd keygen [PATH]                  create the key file, never overwrite
  *
- * The JSON form is [{"email": "...", "is_admin": false, "created_at": N}];
- * import also accepts bare strings in the array, and fills in is_admin=false
- * and created_at=now when they are missing. Every address goes through
+ * Groups are what GET /auth exports (X-Auth-Request-Groups) and checks
+ * (?group=NAME); names are 1-64 of [A-Za-z0-9._-]. They replace the old
+ * --admin flag, which nothing read: an old file's admins are in "admins".
+ *
+ * The JSON form is [{"email": "...", "groups": ["admins"], "disabled": false,
+ * "created_at": N}]; import also accepts bare strings in the array and the
+ * old "is_admin": true (the group "admins"), and fills in no groups and
+ * created_at=now when they are missing. Every address goes through
  * email_normalize, so the file may contain "  Demo@Example.com ". An import
  * is all or nothing: the first bad entry is reported by its index and
  * nothing is written.
@@ -32,6 +41,7 @@
 #include "core/keyfile.h"
 #include "app/email.h"
 #include "app/store.h"
+#include "app/store_session.h"
 
 #define CMD_OK 0
 #define CMD_ERR 1
@@ -39,8 +49,9 @@
 
 static int cmd_usage(void)
 {
-    fprintf(stderr, "usage: magicd [-c FILE] user add EMAIL [--admin]\n"
+    fprintf(stderr, "usage: magicd [-c FILE] user add EMAIL [--group GROUP]...\n"
                     "       magicd [-c FILE] user remove EMAIL\n"
+                    "       magicd [-c FILE] user disable|enable EMAIL\n"
                     "       magicd [-c FILE] user list\n"
                     "       magicd [-c FILE] user import FILE|-\n"
                     "       magicd [-c FILE] user export [FILE|-]\n");
@@ -71,20 +82,34 @@ static int cmd_email(const char *in, char out[EMAIL_MAX + 1])
     return 0;
 }
 
+#define CMD_GROUPS_MAX 16
+
 static int cmd_add(const char *db, int argc, char **argv)
 {
-    const char *addr = NULL;
+    const char *addr = NULL, *groups[CMD_GROUPS_MAX];
     char email[EMAIL_MAX + 1];
-    int admin = 0, rc;
+    int ngroups = 0, rc;
     store_t *s;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--admin") == 0)
-            admin = 1;
-        else if (!addr && argv[i][0] != '-')
-            addr = argv[i];
-        else
+        if (strcmp(argv[i], "--admin") == 0) {
+            fprintf(stderr, "magicd: --admin is replaced by groups: --group admins\n");
             return cmd_usage();
+        }
+        if (strcmp(argv[i], "--group") == 0 || strcmp(argv[i], "-g") == 0) {
+            if (i + 1 >= argc || ngroups == CMD_GROUPS_MAX)
+                return cmd_usage();
+            if (!store_group_name_ok(argv[++i])) {
+                fprintf(stderr, "magicd: \"%s\" is not a group name (1-64 of A-Z a-z 0-9 . _ -)\n",
+                        argv[i]);
+                return CMD_USAGE;
+            }
+            groups[ngroups++] = argv[i];
+        } else if (!addr && argv[i][0] != '-') {
+            addr = argv[i];
+        } else {
+            return cmd_usage();
+        }
     }
     if (!addr)
         return cmd_usage();
@@ -92,15 +117,46 @@ static int cmd_add(const char *db, int argc, char **argv)
         return CMD_ERR;
     if (!(s = cmd_store(db, 0)))
         return CMD_ERR;
-    rc = store_user_add(s, email, admin);
-    if (rc == 0)
-        printf("magicd: added %s%s\n", admin ? "admin " : "user ", email);
-    else if (rc == 1)
-        printf("magicd: user %s already exists (unchanged)\n", email);
-    else
+    rc = store_begin(s) < 0 ? -1 : store_user_add(s, email, 0);
+    for (int i = 0; rc >= 0 && i < ngroups; i++)
+        if (store_group_add(s, email, groups[i]) < 0)
+            rc = -1;
+    if (rc >= 0 && store_commit(s) < 0)
+        rc = -1;
+    if (rc < 0) {
         fprintf(stderr, "magicd: cannot add %s to %s: %s\n", email, db, store_errmsg(s));
+        store_rollback(s);
+    } else {
+        printf(rc == 0 ? "magicd: added user %s" : "magicd: user %s already exists", email);
+        for (int i = 0; i < ngroups; i++)
+            printf("%s%s", i ? ", " : " in group ", groups[i]);
+        printf(rc == 1 && !ngroups ? " (unchanged)\n" : "\n");
+    }
     store_close(s);
     return rc < 0 ? CMD_ERR : CMD_OK;
+}
+
+static int cmd_disable(const char *db, int argc, char **argv, int disable)
+{
+    char email[EMAIL_MAX + 1];
+    store_t *s;
+    int rc;
+
+    if (argc != 2)
+        return cmd_usage();
+    if (cmd_email(argv[1], email) < 0 || !(s = cmd_store(db, 0)))
+        return CMD_ERR;
+    rc = store_user_set_disabled(s, email, disable);
+    if (rc == 0)
+        printf(disable ? "magicd: disabled user %s (its sessions are revoked)\n"
+                       : "magicd: enabled user %s\n",
+               email);
+    else if (rc == 1)
+        fprintf(stderr, "magicd: no user %s\n", email);
+    else
+        fprintf(stderr, "magicd: cannot change %s in %s: %s\n", email, db, store_errmsg(s));
+    store_close(s);
+    return rc == 0 ? CMD_OK : CMD_ERR;
 }
 
 static int cmd_remove(const char *db, int argc, char **argv)
@@ -117,7 +173,7 @@ static int cmd_remove(const char *db, int argc, char **argv)
         return CMD_ERR;
     rc = store_user_remove(s, email);
     if (rc == 0)
-        printf("magicd: removed user %s\n", email);
+        printf("magicd: removed user %s (its sessions are revoked, its links void)\n", email);
     else if (rc == 1)
         fprintf(stderr, "magicd: no user %s\n", email);
     else
@@ -126,16 +182,17 @@ static int cmd_remove(const char *db, int argc, char **argv)
     return rc == 0 ? CMD_OK : CMD_ERR;
 }
 
-static void cmd_list_cb(const char *email, int is_admin, int64_t created_at, void *arg)
+static void cmd_list_cb(const store_user_row_t *u, void *arg)
 {
     char when[32] = "-";
-    time_t t = (time_t)created_at;
+    time_t t = (time_t)u->created_at;
     struct tm tm;
 
     (void)arg;
     if (gmtime_r(&t, &tm))
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    printf("%-40s %-5s %s\n", email, is_admin ? "admin" : "user", when);
+    printf("%-40s %-8s %-24s %s\n", u->email, u->disabled ? "disabled" : "active",
+           u->groups[0] ? u->groups : "-", when);
 }
 
 static int cmd_list(const char *db, int argc)
@@ -147,20 +204,28 @@ static int cmd_list(const char *db, int argc)
         return cmd_usage();
     if (!(s = cmd_store(db, 1)))
         return CMD_ERR;
-    n = store_user_list(s, cmd_list_cb, NULL);
+    n = store_user_each(s, cmd_list_cb, NULL);
     if (n < 0)
         fprintf(stderr, "magicd: cannot list users in %s: %s\n", db, store_errmsg(s));
     store_close(s);
     return n < 0 ? CMD_ERR : CMD_OK;
 }
 
-static void cmd_export_cb(const char *email, int is_admin, int64_t created_at, void *arg)
+static void cmd_export_cb(const store_user_row_t *u, void *arg)
 {
-    json_t *o = json_object();
+    json_t *o = json_object(), *g = json_array();
+    const char *p = u->groups;
 
-    json_object_set_new(o, "email", json_string(email));
-    json_object_set_new(o, "is_admin", json_boolean(is_admin));
-    json_object_set_new(o, "created_at", json_integer(created_at));
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        json_array_append_new(g, json_stringn(p, n));
+        p += n + (e ? 1 : 0);
+    }
+    json_object_set_new(o, "email", json_string(u->email));
+    json_object_set_new(o, "groups", g);
+    json_object_set_new(o, "disabled", json_boolean(u->disabled));
+    json_object_set_new(o, "created_at", json_integer(u->created_at));
     json_array_append_new(arg, o);
 }
 
@@ -177,7 +242,7 @@ static int cmd_export(const char *db, int argc, char **argv)
     if (!(s = cmd_store(db, 1)))
         return CMD_ERR;
     arr = json_array();
-    n = store_user_list(s, cmd_export_cb, arr);
+    n = store_user_each(s, cmd_export_cb, arr);
     store_close(s);
     if (n < 0) {
         fprintf(stderr, "magicd: cannot read users from %s\n", db);
@@ -211,19 +276,29 @@ static int cmd_export(const char *db, int argc, char **argv)
     return rc;
 }
 
-/* One import entry -> normalised email, admin flag, creation time. */
-static int cmd_import_entry(json_t *e, size_t i, char email[EMAIL_MAX + 1], int *admin,
-                            int64_t *created)
-{
-    json_t *em = e, *ad = NULL, *ca = NULL;
-    const char *s;
+typedef struct {
+    char email[EMAIL_MAX + 1];
+    const char *groups[CMD_GROUPS_MAX];
+    int ngroups;
+    int disabled;
+    int64_t created;
+} cmd_entry_t;
 
-    *admin = 0;
-    *created = (int64_t)time(NULL);
+/* One import entry -> normalised email, groups, state, creation time. */
+static int cmd_import_entry(json_t *e, size_t i, cmd_entry_t *out)
+{
+    json_t *em = e, *ad = NULL, *ca = NULL, *gr = NULL, *di = NULL, *g;
+    const char *s;
+    size_t k;
+
+    memset(out, 0, sizeof *out);
+    out->created = (int64_t)time(NULL);
     if (json_is_object(e)) {
         em = json_object_get(e, "email");
         ad = json_object_get(e, "is_admin");
         ca = json_object_get(e, "created_at");
+        gr = json_object_get(e, "groups");
+        di = json_object_get(e, "disabled");
     }
     if (!json_is_string(em)) {
         fprintf(stderr,
@@ -233,7 +308,7 @@ static int cmd_import_entry(json_t *e, size_t i, char email[EMAIL_MAX + 1], int 
         return -1;
     }
     s = json_string_value(em);
-    if (email_normalize(s, json_string_length(em), email, EMAIL_MAX + 1) < 0) {
+    if (email_normalize(s, json_string_length(em), out->email, EMAIL_MAX + 1) < 0) {
         fprintf(stderr, "magicd: import entry %zu: \"%s\" is not a valid email address\n", i, s);
         return -1;
     }
@@ -241,13 +316,32 @@ static int cmd_import_entry(json_t *e, size_t i, char email[EMAIL_MAX + 1], int 
         fprintf(stderr, "magicd: import entry %zu: \"is_admin\" must be true or false\n", i);
         return -1;
     }
-    *admin = ad ? (json_is_boolean(ad) ? json_is_true(ad) : json_integer_value(ad) != 0) : 0;
+    if (ad && (json_is_boolean(ad) ? json_is_true(ad) : json_integer_value(ad) != 0))
+        out->groups[out->ngroups++] = "admins";
+    if (gr && !json_is_array(gr)) {
+        fprintf(stderr, "magicd: import entry %zu: \"groups\" must be an array of names\n", i);
+        return -1;
+    }
+    json_array_foreach(gr, k, g)
+    {
+        if (!json_is_string(g) || !store_group_name_ok(json_string_value(g)) ||
+            out->ngroups == CMD_GROUPS_MAX) {
+            fprintf(stderr, "magicd: import entry %zu: group %zu is not a group name\n", i, k);
+            return -1;
+        }
+        out->groups[out->ngroups++] = json_string_value(g);
+    }
+    if (di && !json_is_boolean(di)) {
+        fprintf(stderr, "magicd: import entry %zu: \"disabled\" must be true or false\n", i);
+        return -1;
+    }
+    out->disabled = di && json_is_true(di);
     if (ca && !json_is_null(ca)) {
         if (!json_is_integer(ca) || json_integer_value(ca) < 0) {
             fprintf(stderr, "magicd: import entry %zu: \"created_at\" must be unix seconds\n", i);
             return -1;
         }
-        *created = json_integer_value(ca);
+        out->created = json_integer_value(ca);
     }
     return 0;
 }
@@ -288,17 +382,21 @@ static int cmd_import(const char *db, int argc, char **argv)
     }
     json_array_foreach(arr, i, e)
     {
-        char email[EMAIL_MAX + 1];
-        int admin, r;
-        int64_t created;
+        cmd_entry_t u;
+        int r;
 
-        if (cmd_import_entry(e, i, email, &admin, &created) < 0) {
+        if (cmd_import_entry(e, i, &u) < 0) {
             rc = CMD_ERR;
             break;
         }
-        r = store_user_add_at(s, email, admin, created);
+        r = store_user_add_at(s, u.email, 0, u.created);
+        for (int k = 0; r >= 0 && k < u.ngroups; k++)
+            if (store_group_add(s, u.email, u.groups[k]) < 0)
+                r = -1;
+        if (r >= 0 && u.disabled && store_user_set_disabled(s, u.email, 1) < 0)
+            r = -1;
         if (r < 0) {
-            fprintf(stderr, "magicd: import entry %zu (%s): %s\n", i, email, store_errmsg(s));
+            fprintf(stderr, "magicd: import entry %zu (%s): %s\n", i, u.email, store_errmsg(s));
             rc = CMD_ERR;
             break;
         }
@@ -343,6 +441,8 @@ int cmd_user(const char *users_db, int argc, char **argv)
         return cmd_add(users_db, argc, argv);
     if (strcmp(sub, "remove") == 0 || strcmp(sub, "rm") == 0)
         return cmd_remove(users_db, argc, argv);
+    if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0)
+        return cmd_disable(users_db, argc, argv, strcmp(sub, "disable") == 0);
     if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
         return cmd_list(users_db, argc);
     if (strcmp(sub, "import") == 0)

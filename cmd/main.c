@@ -5,7 +5,8 @@
  *   magicd [-c FILE] -t | -T                  test the config (-T: and print it)
  *   magicd [-c FILE] -s reload|quit|stop|reopen   signal the running master
  *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites)
- *   magicd [-c FILE] user add|remove|list|import|export ...
+ *   magicd [-c FILE] user add|remove|disable|enable|list|import|export ...
+ *   magicd [-c FILE] session list EMAIL | revoke ID | revoke-all EMAIL
  *   magicd [-c FILE] health [URL]             exit 0 if /healthz answers 200 within 3 s
  *   magicd version | -v                       version and build
  *   magicd -h                                 this help
@@ -26,6 +27,7 @@
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "cmd/cmd_health.h"
+#include "cmd/cmd_session.h"
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -57,9 +59,12 @@ static void usage(FILE *f)
             "\n"
             "Commands:\n"
             "  keygen [PATH]             create the key file (mode 0600; never overwrites)\n"
-            "  user add EMAIL [--admin]  add a user      user remove EMAIL   remove one\n"
+            "  user add EMAIL [--group G]...  add a user (in groups G)\n"
+            "  user remove EMAIL         remove one      user disable|enable EMAIL\n"
             "  user list                 list users      user import FILE|-  JSON import\n"
             "  user export [FILE|-]      JSON export\n"
+            "  session list EMAIL        a user's sessions\n"
+            "  session revoke ID         end one         session revoke-all EMAIL  end all\n"
             "  health [URL]              exit 0 when /healthz answers 200 within 3 s\n"
             "\n"
             "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast stop,\n"
@@ -217,7 +222,8 @@ int main(int argc, char **argv)
         if (!c)
             return 1;
         int rc;
-        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "health")) {
+        if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "session") ||
+            !strcmp(cmd, "health")) {
             if (load_conf(c, file, prefix) < 0) {
                 free(c);
                 return 1;
@@ -226,6 +232,8 @@ int main(int argc, char **argv)
                 rc = cmd_keygen(i + 1 < argc ? argv[i + 1] : c->auth.key_file);
             else if (!strcmp(cmd, "user"))
                 rc = cmd_user(c->auth.users_db, argc - i - 1, argv + i + 1);
+            else if (!strcmp(cmd, "session"))
+                rc = cmd_session(c->auth.users_db, argc - i - 1, argv + i + 1);
             else
                 rc = cmd_health(c, i + 1 < argc ? argv[i + 1] : NULL, 3000);
         } else {

@@ -490,6 +490,7 @@ static const directive_t directives[] = {
     {"previous_key_file", 1, 1, STR(auth.previous_key_file), NULL, D_PATH},
     {"link_ttl", 1, 1, DUR(auth.link_ttl_ms), "15m", 0},
     {"session_ttl", 1, 1, DUR(auth.session_ttl_ms), "60m", 0},
+    {"session_idle_timeout", 1, 1, DUR(auth.session_idle_timeout_ms), "30m", 0},
     {"cookie_secure", 1, 1, FLAG(auth.cookie_secure), "off", 0},
     {"users_db", 1, 1, STR(auth.users_db), "run/users.db", D_PATH},
     {"signup", 1, 1, FLAG(auth.signup), "off", 0},

@@ -74,6 +74,7 @@ typedef struct {
     char previous_key_file[CONF_PATH_MAX];
     uint64_t link_ttl_ms;
     uint64_t session_ttl_ms;
+    uint64_t session_idle_timeout_ms; /* 0: none */
     int cookie_secure;
     char users_db[CONF_PATH_MAX];
     int signup;

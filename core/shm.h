@@ -4,7 +4,8 @@
  * One MAP_SHARED|MAP_ANONYMOUS mapping, inherited by every child, laid out as
  *
  *   shm_header_t          magic, sizes, master pid, profiler control area
- *   shm_ratelimit zone    (offset rl_off, rl_size; owned by worker/ratelimit)
+ *   shm_ratelimit zone    (offset rl_off, rl_size; owned by core/ratelimit)
+ *   shm_revoke zone       (offset rv_off, rv_size; owned by core/revoke)
  *   slot 0 .. nslots-1    one per worker process *slot*:
  *       shm_worker_t      pid, generation, route now executing, counters
  *       shm_conn_t[conns] the worker's open connections (goroutine profile)
@@ -80,6 +81,8 @@ typedef struct {
     size_t slots_off;
     size_t rl_off;
     size_t rl_size;
+    size_t rv_off;
+    size_t rv_size;
     _Atomic int32_t master_pid;
     _Atomic int32_t profiler_pid;
     _Atomic uint32_t generation;
@@ -109,6 +112,8 @@ shm_conn_t *shm_slot_conns(const shm_t *shm, unsigned slot);
 /* SHM_PROF_AREA bytes, 64-byte aligned. */
 void *shm_slot_prof(const shm_t *shm, unsigned slot);
 void *shm_ratelimit_zone(const shm_t *shm);
+/* The revoked-session set, laid out by shm_create (core/revoke.h). */
+void *shm_revoke_zone(const shm_t *shm);
 
 /* Master: claim a free slot for a child about to be forked (-1: none). */
 int shm_slot_claim(shm_t *shm);

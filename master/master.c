@@ -50,6 +50,7 @@
 #include "master/privileges.h"
 #include "master/upgrade.h"
 #include "core/ratelimit.h"
+#include "core/revoke.h"
 
 #define STATUS_EVERY_MS 5000
 
@@ -197,7 +198,8 @@ static void start_upgrade(master_t *m)
     char old[CONF_PATH_MAX + 16];
     snprintf(old, sizeof old, "%s.oldbin", m->conf->proc.pid_file);
     if (rename(m->conf->proc.pid_file, old) < 0) {
-        log_error(MG_LOG_ALERT, errno, "rename(\"%s\", \"%s\") failed", m->conf->proc.pid_file, old);
+        log_error(MG_LOG_ALERT, errno, "rename(\"%s\", \"%s\") failed", m->conf->proc.pid_file,
+                  old);
         return;
     }
     int fds[CONF_MAX_LISTEN + 1], n = 0;
@@ -253,8 +255,10 @@ static void reap(master_t *m)
             log_error(crashed && !ch->quitting ? MG_LOG_ALERT : MG_LOG_NOTICE, 0,
                       "%s process %d exited with code %d", child_kind(ch), (int)pid,
                       WEXITSTATUS(status));
-        /* A dead child may hold the rate-limit or outbox lock: take it back. */
+        /* A dead child may hold the rate-limit, revocation or outbox lock:
+         * take them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
+        revoke_force_unlock(shm_revoke_zone(&m->shm), pid);
         shmtx_force_unlock(&m->shm.hdr->outbox_lock, pid);
         children_exited(m, ch, crashed);
     }
@@ -365,7 +369,8 @@ int master_run(conf_t *conf, int argc, char **argv)
 
     if (open_logs(conf) < 0)
         return 1;
-    if (conf_check(conf, err, sizeof err) < 0 || preflight_run(conf, &m->keys, err, sizeof err) < 0) {
+    if (conf_check(conf, err, sizeof err) < 0 ||
+        preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return 1;
@@ -373,8 +378,10 @@ int master_run(conf_t *conf, int argc, char **argv)
     priv_chown_state(conf);
     pid_t other = pidfile_read(conf->proc.pid_file);
     if (other > 0 && other != getpid() && kill(other, 0) == 0 && m->ninherited == 0) {
-        log_emerg("magicd is already running (pid %d, from \"%s\")", (int)other, conf->proc.pid_file);
-        fprintf(stderr, "magicd: already running (pid %d from %s)\n", (int)other, conf->proc.pid_file);
+        log_emerg("magicd is already running (pid %d, from \"%s\")", (int)other,
+                  conf->proc.pid_file);
+        fprintf(stderr, "magicd: already running (pid %d from %s)\n", (int)other,
+                conf->proc.pid_file);
         return 1;
     }
     if (sockets_sync(m, conf, err, sizeof err) < 0) {

@@ -35,6 +35,7 @@
 #include "core/event.h"
 #include "core/http_conn.h"
 #include "core/log.h"
+#include "core/strcat.h"
 #include "app/route.h"
 #include "sampler/sampler.h"
 #include "app/app.h"
@@ -113,11 +114,10 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
         break;
     case HTTP_CONN_HANDLING: {
         s = SHM_CONN_HANDLING;
-        size_t n = c->req.method_str.n + 1 + c->req.target.n;
-        if (n >= sizeof sc->request)
-            n = sizeof sc->request - 1;
-        snprintf(sc->request, sizeof sc->request, "%.*s %.*s", (int)c->req.method_str.n,
-                 c->req.method_str.p, (int)c->req.target.n, c->req.target.p);
+        sc_t r = sc_init(sc->request, sizeof sc->request); /* per request: no printf */
+        sc_mem(&r, c->req.method_str.p, c->req.method_str.n);
+        sc_mem(&r, " ", 1);
+        sc_mem(&r, c->req.target.p, c->req.target.n);
         sc->nrequests++;
         break;
     }
@@ -130,7 +130,7 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
     default:
         return;
     }
-    sc->state_ms = clock_mono_ms();
+    sc->state_ms = ev_now(w->loop); /* the loop's clock: no clock_gettime per change */
     atomic_store_explicit(&sc->state, s, memory_order_release);
 }
 
@@ -175,8 +175,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         log_emerg("worker cannot start: %s", err);
         return -1;
     }
-    w->alog =
-        access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer, err, sizeof err);
+    w->alog = access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer,
+                              err, sizeof err);
     if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
         log_emerg("worker cannot start: %s", err);
         return -1;
@@ -217,7 +217,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
-    ev_timer_set(w->loop, &w->flush_timer, c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
+    ev_timer_set(w->loop, &w->flush_timer,
+                 c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
     return 0;
 }
 
@@ -289,6 +290,7 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         }
         uint64_t now = ev_now(w->loop);
         prof_worker_poll(now);
+        app_tick(&w->app, now);       /* revocations from the store, every ~200 ms */
         cproc_handle(&w->cproc, now); /* a signal that interrupted epoll_wait */
         if (cproc_done(&w->cproc, now))
             break;

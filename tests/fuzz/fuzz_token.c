@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Random bytes never authenticate: a success here is a forgery. */
     if (token_link_open(&kr, tok, size, 1700000000, &lc) == TOK_OK)
         abort();
-    if (token_session_open(&kr, tok, size, 1700000000, &sc) == TOK_OK)
+    if (token_session_open(&kr, tok, size, 1700000000000ull, &sc) == TOK_OK)
         abort();
     return 0;
 }

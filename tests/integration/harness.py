@@ -233,11 +233,14 @@ class Browser:
         self.srv = srv
         self.cookies = {}
         self.csrf = None
+        self.agent = None  # User-Agent to send (None: http.client's)
 
     def _hdrs(self, extra=None):
         h = {}
         if self.cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self.agent:
+            h["User-Agent"] = self.agent
         if extra:
             h.update(extra)
         return h
@@ -263,6 +266,14 @@ class Browser:
             raw = r.getheaders()
             data = r.read()
             self._take_cookies(None, raw)
+            # Like csrf.js: every page's meta tag carries the token for the
+            # cookie the browser holds now (the server rotates it at sign-in).
+            # (and a sign-in names the token of the fresh cookie in a header)
+            m = re.search(rb'<meta name="csrf-token" content="([^"]+)"', data)
+            if m:
+                self.csrf = m.group(1).decode()
+            elif r.getheader("X-CSRF-Token"):
+                self.csrf = r.getheader("X-CSRF-Token")
             return r.status, dict((k.lower(), v) for k, v in raw), data
         finally:
             c.close()

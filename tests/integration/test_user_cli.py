@@ -53,8 +53,12 @@ def run(srv):
     # Users.
     r = srv.run_cli("user", "list")
     check(DEMO in r.stdout, r.stdout)
-    r = srv.run_cli("user", "add", "  Boss@Example.COM ", "--admin")
-    check("boss@example.com" in r.stdout, r.stdout)
+    r = srv.run_cli("user", "add", "  Boss@Example.COM ", "--admin", check_rc=False)
+    check(r.returncode == 2 and "--group admins" in r.stderr, (r.returncode, r.stderr))
+    r = srv.run_cli("user", "add", "  Boss@Example.COM ", "--group", "admins")
+    check("boss@example.com" in r.stdout and "admins" in r.stdout, r.stdout)
+    r = srv.run_cli("user", "add", "boss@example.com", "--group", "bad,name", check_rc=False)
+    check(r.returncode == 2 and "not a group name" in r.stderr, (r.returncode, r.stderr))
     r = srv.run_cli("user", "add", DEMO)
     check("already exists" in r.stdout, r.stdout)
     r = srv.run_cli("user", "add", "not an email", check_rc=False)
@@ -67,7 +71,8 @@ def run(srv):
     r = srv.run_cli("user", "export")
     users = json.loads(r.stdout)
     check([u["email"] for u in users] == ["boss@example.com", DEMO], users)
-    check(users[0]["is_admin"] is True and users[1]["is_admin"] is False, users)
+    check(users[0]["groups"] == ["admins"] and users[1]["groups"] == [], users)
+    check(users[0]["disabled"] is False, users)
     check(all(isinstance(u["created_at"], int) and u["created_at"] > 1600000000 for u in users),
           users)
 

@@ -217,6 +217,10 @@ void lt_scenario_header(void *ud, const char *n, size_t nl, const char *v, size_
     if (nl == 10 && strncasecmp(n, "set-cookie", 10) == 0) {
         if (!take_cookie(v, vl, "csrf", c->csrf_cookie, sizeof(c->csrf_cookie)))
             take_cookie(v, vl, "session", c->session, sizeof(c->session));
+    } else if (nl == 12 && strncasecmp(n, "x-csrf-token", 12) == 0 && vl < sizeof(c->token)) {
+        /* sign-in issues a fresh CSRF secret (Set-Cookie) and names its token here */
+        memcpy(c->token, v, vl);
+        c->token[vl] = 0;
     } else if (nl == 8 && strncasecmp(n, "location", 8) == 0 && vl < sizeof(c->location)) {
         memcpy(c->location, v, vl);
         c->location[vl] = 0;

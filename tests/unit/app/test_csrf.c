@@ -31,8 +31,35 @@ int main(void)
     ring(&k2, 2, -1);
     ring(&k21, 2, 1);
 
-    CHECK(csrf_new_secret(s1) == 0 && csrf_new_secret(s2) == 0);
+    CHECK(csrf_new_secret(&k1, s1) == 0 && csrf_new_secret(&k1, s2) == 0);
     CHECK(strlen(s1) == CSRF_LEN && strlen(s2) == CSRF_LEN && strcmp(s1, s2) != 0);
+
+    /* Only secrets this server issued are secrets. */
+    CHECK(csrf_secret_ok(&k1, s1, CSRF_LEN) == 1);
+    CHECK(csrf_secret_ok(&k21, s1, CSRF_LEN) == 1); /* issued under the previous key */
+    CHECK(csrf_secret_ok(&k2, s1, CSRF_LEN) == 0);  /* a key it was not issued under */
+    CHECK(csrf_secret_ok(&k1, s1, CSRF_LEN - 1) == 0);
+    CHECK(csrf_secret_ok(&k1, NULL, 0) == 0);
+    {
+        char planted[CSRF_LEN + 1], tampered[CSRF_LEN + 1], tp[CSRF_LEN + 1];
+        memset(planted, 'A', CSRF_LEN);
+        planted[CSRF_LEN] = 0;
+        CHECK(csrf_secret_ok(&k1, planted, CSRF_LEN) == 0);
+        /* the attacker's planted value with the token the server would
+         * compute for it: refused, because the secret is not genuine */
+        csrf_token_for(&k1.cur, planted, CSRF_LEN, tp);
+        CHECK(csrf_check(&k1, planted, CSRF_LEN, tp, CSRF_LEN) == 0);
+        for (int i = 0; i < CSRF_LEN; i++) {
+            memcpy(tampered, s1, sizeof tampered);
+            tampered[i] = tampered[i] == 'A' ? 'B' : 'A';
+            CHECK(csrf_secret_ok(&k1, tampered, CSRF_LEN) == 0 || i == CSRF_LEN - 1);
+        }
+        uint8_t id1[CSRF_ID_LEN], id1b[CSRF_ID_LEN], id2[CSRF_ID_LEN];
+        CHECK(csrf_secret_id(s1, CSRF_LEN, id1) == 0 && csrf_secret_id(s1, CSRF_LEN, id1b) == 0);
+        CHECK(csrf_secret_id(s2, CSRF_LEN, id2) == 0);
+        CHECK(memcmp(id1, id1b, CSRF_ID_LEN) == 0 && memcmp(id1, id2, CSRF_ID_LEN) != 0);
+        CHECK(csrf_secret_id("short", 5, id1) == -1);
+    }
 
     csrf_token_for(&k1.cur, s1, CSRF_LEN, t1);
     csrf_token_for(&k1.cur, s1, CSRF_LEN, t1b);
@@ -79,11 +106,12 @@ int main(void)
     for (int round = 0; round < 3; round++) {
         for (int k = 10; k < 20; k++) {
             keyring_t kr;
-            char t[CSRF_LEN + 1];
+            char t[CSRF_LEN + 1], sk[CSRF_LEN + 1];
             ring(&kr, (uint8_t)k, -1);
-            csrf_token_for(&kr.cur, s1, CSRF_LEN, t);
-            CHECK(csrf_check(&kr, s1, CSRF_LEN, t, CSRF_LEN) == 1);
-            CHECK(csrf_check(&kr, s1, CSRF_LEN, t1, CSRF_LEN) == 0);
+            CHECK(csrf_new_secret(&kr, sk) == 0);
+            csrf_token_for(&kr.cur, sk, CSRF_LEN, t);
+            CHECK(csrf_check(&kr, sk, CSRF_LEN, t, CSRF_LEN) == 1);
+            CHECK(csrf_check(&kr, s1, CSRF_LEN, t1, CSRF_LEN) == 0); /* s1 not issued here */
         }
     }
 

@@ -170,27 +170,52 @@ static void test_purpose_and_keys(void)
     ring(&k12, 1, 2);
     memset(&s, 0, sizeof(s));
     snprintf(s.email, sizeof(s.email), "who@example.com");
-    s.exp = 2000000000;
+    snprintf(s.groups, sizeof(s.groups), "admins,ops");
+    memset(s.id, 7, sizeof s.id);
+    memset(s.csrf, 9, sizeof s.csrf);
+    s.uid = 42;
+    s.iat_ms = 1800000000000ull;
+    s.seen_ms = 1850000000000ull;
+    s.exp_ms = 2000000000000ull;
 
     ln = token_link_seal(&k1, &c, lt, sizeof(lt));
     sn = token_session_seal(&k1, &s, st, sizeof(st));
-    CHECK(ln > 0 && sn > 0 && sn < 90);
-    CHECK(token_session_open(&k1, st, (size_t)sn, 1900000000, &so) == TOK_OK);
-    CHECK(strcmp(so.email, s.email) == 0 && so.exp == s.exp);
-    CHECK(token_session_open(&k1, st, (size_t)sn, 2000000000, &so) == TOK_EXPIRED);
+    CHECK(ln > 0 && sn > 0 && sn < 200);
+    CHECK(token_session_open(&k1, st, (size_t)sn, 1900000000000ull, &so) == TOK_OK);
+    CHECK(strcmp(so.email, s.email) == 0 && so.exp_ms == s.exp_ms && so.iat_ms == s.iat_ms &&
+          so.seen_ms == s.seen_ms && so.uid == 42 && strcmp(so.groups, "admins,ops") == 0 &&
+          memcmp(so.id, s.id, 16) == 0 && memcmp(so.csrf, s.csrf, 16) == 0);
+    CHECK(token_session_open(&k1, st, (size_t)sn, 2000000000000ull, &so) == TOK_EXPIRED);
+    {
+        /* no groups; the longest group list; one byte too long */
+        session_claims_t g = s;
+        char big[TOKEN_SESSION_MAX];
+        g.groups[0] = 0;
+        int gn = token_session_seal(&k1, &g, big, sizeof big);
+        CHECK(gn > 0 && token_session_open(&k1, big, (size_t)gn, 0, &so) == TOK_OK &&
+              so.groups[0] == 0 && strcmp(so.email, s.email) == 0);
+        memset(g.groups, 'g', TOKEN_GROUPS_MAX);
+        g.groups[TOKEN_GROUPS_MAX] = 0;
+        memset(g.email, 'e', TOKEN_EMAIL_MAX);
+        g.email[TOKEN_EMAIL_MAX] = 0;
+        gn = token_session_seal(&k1, &g, big, sizeof big);
+        CHECK(gn > 0 && gn < TOKEN_SESSION_MAX &&
+              token_session_open(&k1, big, (size_t)gn, 0, &so) == TOK_OK &&
+              strlen(so.groups) == TOKEN_GROUPS_MAX && strlen(so.email) == TOKEN_EMAIL_MAX);
+    }
 
     /* Wrong purpose: a session is not a link and vice versa. */
     CHECK(token_link_open(&k1, st, (size_t)sn, 1900000000, &lo) == TOK_FORGED);
-    CHECK(token_session_open(&k1, lt, (size_t)ln, c.iat, &so) == TOK_FORGED);
+    CHECK(token_session_open(&k1, lt, (size_t)ln, c.iat * 1000, &so) == TOK_FORGED);
 
     /* Unknown key: a keyring without key 1. */
     CHECK(token_link_open(&k2, lt, (size_t)ln, c.iat, &lo) == TOK_FORGED);
-    CHECK(token_session_open(&k2, st, (size_t)sn, 1900000000, &so) == TOK_FORGED);
+    CHECK(token_session_open(&k2, st, (size_t)sn, 1900000000000ull, &so) == TOK_FORGED);
 
     /* After rotation, key 1 is the previous key: still accepted. */
     CHECK(token_link_open(&k21, lt, (size_t)ln, c.iat, &lo) == TOK_OK);
     CHECK(strcmp(lo.email, c.email) == 0);
-    CHECK(token_session_open(&k21, st, (size_t)sn, 1900000000, &so) == TOK_OK);
+    CHECK(token_session_open(&k21, st, (size_t)sn, 1900000000000ull, &so) == TOK_OK);
     /* ... and expiry still applies to previous-key tokens. */
     CHECK(token_link_open(&k21, lt, (size_t)ln, c.exp, &lo) == TOK_EXPIRED);
 

@@ -14,6 +14,7 @@
 
 #include "cmd/cmd_user.h"
 #include "app/store.h"
+#include "app/store_session.h"
 #include "tests/unit/unit.h"
 
 static char db[400];
@@ -73,7 +74,20 @@ int main(void)
     CHECK(exists("demo@example.com") == 1);
     CHECK(run("add", "demo@example.com", NULL) == 0); /* already there: fine */
     CHECK(run("add", "not-an-email", NULL) == 1);
-    CHECK(run("add", "--admin", "boss@example.com") == 0);
+    CHECK(run("add", "--admin", "boss@example.com") == 2); /* replaced by --group */
+    CHECK(run("add", "--group", "boss@example.com") == 2); /* no group name */
+    {
+        char *argv[] = {"add", "boss@example.com", "--group", "admins", "-g", "ops", NULL};
+        CHECK(cmd_user(db, 6, argv) == 0);
+        char *bad[] = {"add", "boss@example.com", "--group", "no,commas", NULL};
+        CHECK(cmd_user(db, 4, bad) == 2);
+        char *dis[] = {"disable", "boss@example.com", NULL};
+        CHECK(cmd_user(db, 2, dis) == 0);
+        char *en[] = {"enable", "boss@example.com", NULL};
+        CHECK(cmd_user(db, 2, en) == 0);
+        char *none[] = {"disable", "nobody@example.com", NULL};
+        CHECK(cmd_user(db, 2, none) == 1);
+    }
     CHECK(run("user", "add", "third@example.com") == 0); /* leading "user" skipped */
     CHECK(run("list", NULL, NULL) == 0);
     CHECK(run("remove", "third@example.com", NULL) == 0);
@@ -90,9 +104,13 @@ int main(void)
         CHECK(json_is_array(a) && json_array_size(a) == 2);
         json_t *o = json_array_get(a, 0);
         CHECK(strcmp(json_string_value(json_object_get(o, "email")), "boss@example.com") == 0);
-        CHECK(json_is_true(json_object_get(o, "is_admin")));
+        json_t *g = json_object_get(o, "groups");
+        CHECK(json_array_size(g) == 2 &&
+              strcmp(json_string_value(json_array_get(g, 0)), "admins") == 0 &&
+              strcmp(json_string_value(json_array_get(g, 1)), "ops") == 0);
+        CHECK(json_is_false(json_object_get(o, "disabled")));
         CHECK(json_integer_value(json_object_get(json_array_get(a, 1), "created_at")) > 1700000000);
-        CHECK(json_is_false(json_object_get(json_array_get(a, 1), "is_admin")));
+        CHECK(json_array_size(json_object_get(json_array_get(a, 1), "groups")) == 0);
         json_decref(a);
     }
     CHECK(run("export", NULL, NULL) == 0); /* stdout */
@@ -106,7 +124,9 @@ int main(void)
         CHECK(exists("boss@example.com") == 1 && exists("demo@example.com") == 1);
         char err[512];
         store_t *s = store_open(db, 1, err, sizeof(err));
-        CHECK(s && store_user_is_admin(s, "boss@example.com") == 1);
+        store_user_info_t ui;
+        CHECK(s && store_user_info(s, "boss@example.com", &ui) == 1 &&
+              strcmp(ui.groups, "admins,ops") == 0 && !ui.disabled);
         store_close(s);
         CHECK(run("import", path, NULL) == 0); /* again: all already present */
         snprintf(db, sizeof(db), "%s", db2);
@@ -121,6 +141,19 @@ int main(void)
     CHECK(exists("good1@example.com") == 0 && exists("good2@example.com") == 0);
     write_file(path, "[{\"email\": \"x@example.com\", \"is_admin\": \"yes\"}]");
     CHECK(run("import", path, NULL) == 1);
+    write_file(path, "[{\"email\": \"x@example.com\", \"groups\": [\"a b\"]}]");
+    CHECK(run("import", path, NULL) == 1);
+    /* the old form: is_admin true is the group "admins" */
+    write_file(path, "[{\"email\": \"old@example.com\", \"is_admin\": true, \"disabled\": true}]");
+    CHECK(run("import", path, NULL) == 0);
+    {
+        char err[512];
+        store_user_info_t ui;
+        store_t *s = store_open(db, 1, err, sizeof(err));
+        CHECK(s && store_user_info(s, "old@example.com", &ui) == 1 &&
+              strcmp(ui.groups, "admins") == 0 && ui.disabled);
+        store_close(s);
+    }
     write_file(path, "{\"email\": \"x@example.com\"}");
     CHECK(run("import", path, NULL) == 1);
     write_file(path, "[\"x@example.com\",");

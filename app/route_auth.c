@@ -1,0 +1,142 @@
+/*
+ * route_auth.c - GET /auth, for nginx's auth_request and the forward-auth
+ * of Traefik and Caddy.
+ *
+ * The proxy asks before every request to the application it protects, so
+ * this is the hottest route of the product. The answer is only a status
+ * and headers, never a body and never a redirect (nginx turns a 401 into
+ * its own redirect to the login page):
+ *   200  a valid session: X-Auth-Request-Email, X-Auth-Request-User (the
+ *        account's number in the store) and X-Auth-Request-Groups (comma
+ *        separated, as oauth2-proxy sends them)
+ *   401  no session, or one that expired, went idle or was revoked
+ *   403  ?group=NAME (repeatable, or NAME,NAME) names no group the user is in
+ *   503  neither the revocation set nor the store could answer
+ * The identity comes from the sealed session cookie (groups are sealed in
+ * at sign-in) and the revocation check from shared memory, so a request
+ * here touches no store, allocates nothing and makes no system call beyond
+ * those that send the reply. A session past half its idle window gets its
+ * refreshed cookie on this answer too; nginx passes it to the browser with
+ * `auth_request_set $auth_cookie $upstream_http_set_cookie;
+ *  add_header Set-Cookie $auth_cookie;`.
+ */
+#include <string.h>
+
+#include "app/routes.h"
+#include "app/session.h"
+#include "app/store_session.h"
+
+#define AUTH_HDR_MAX (512 + TOKEN_EMAIL_MAX + TOKEN_GROUPS_MAX)
+
+static void auth_reply(http_conn_t *c, int status)
+{
+    static const char hdrs[] = "Cache-Control: no-store\r\n";
+
+    http_reply_start(c, status);
+    http_reply_headers_raw(c, hdrs, sizeof hdrs - 1);
+    http_reply(c, status, NULL, NULL, 0);
+}
+
+/* Is name (n bytes) one of the comma-separated groups? */
+static int auth_in_groups(const char *groups, const char *name, size_t n)
+{
+    const char *p = groups;
+
+    if (n == 0)
+        return 0;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && memcmp(p, name, n) == 0)
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* 1 when the query asks for no group or for one the user is in; 0 when
+ * it names groups and none is the user's (or a value does not decode). */
+static int auth_group_ok(http_str_t q, const char *groups)
+{
+    char v[STORE_GROUP_NAME_MAX * 8 + 1];
+    int asked = 0;
+    size_t i = 0;
+
+    while (i < q.n) {
+        const char *part = q.p + i;
+        const char *amp = memchr(part, '&', q.n - i);
+        size_t pn = amp ? (size_t)(amp - part) : q.n - i;
+        i += pn + 1;
+        if (pn < 6 || memcmp(part, "group=", 6) != 0)
+            continue;
+        asked = 1;
+        long vn = http_pct_decode(part + 6, pn - 6, v, sizeof v, 1);
+        if (vn < 0)
+            continue;
+        for (long s = 0; s <= vn;) {
+            const char *comma = memchr(v + s, ',', (size_t)(vn - s));
+            long e = comma ? comma - v : vn;
+            if (auth_in_groups(groups, v + s, (size_t)(e - s)))
+                return 1;
+            s = e + 1;
+        }
+    }
+    return !asked;
+}
+
+static char *auth_put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *auth_put_u64(char *p, uint64_t v)
+{
+    char d[20];
+    int n = 0;
+
+    do
+        d[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < 20);
+    while (n)
+        *p++ = d[--n];
+    return p;
+}
+
+#define AUTH_LIT(p, s) auth_put(p, s, sizeof s - 1)
+
+void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
+{
+    session_claims_t sc;
+    char hdrs[AUTH_HDR_MAX], *p = hdrs;
+    uint64_t now = session_now_ms();
+    int refresh;
+    sess_state_t st = session_get(app, req, now, &sc, &refresh);
+
+    (void)arg;
+    if (st != SESS_OK) {
+        auth_reply(c, st == SESS_ERROR ? 503 : 401);
+        return;
+    }
+    if (req->query.n && !auth_group_ok(req->query, sc.groups)) {
+        auth_reply(c, 403);
+        return;
+    }
+    /* The email and groups were checked when they were sealed (an address
+     * from email_normalize, names from store_group_name_ok): no CR, LF or
+     * comma can be in them. */
+    p = AUTH_LIT(p, "X-Auth-Request-Email: ");
+    p = auth_put(p, sc.email, strlen(sc.email));
+    p = AUTH_LIT(p, "\r\nX-Auth-Request-User: ");
+    p = auth_put_u64(p, sc.uid);
+    p = AUTH_LIT(p, "\r\nX-Auth-Request-Groups: ");
+    p = auth_put(p, sc.groups, strlen(sc.groups));
+    p = AUTH_LIT(p, "\r\nCache-Control: no-store\r\n");
+    http_reply_start(c, 200);
+    http_reply_headers_raw(c, hdrs, (size_t)(p - hdrs));
+    if (refresh)
+        session_refresh(app, c, &sc, now);
+    http_reply(c, 200, NULL, NULL, 0);
+}
