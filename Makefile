@@ -162,13 +162,14 @@ install: all
 	install -m 0644 html/static/* $(DESTDIR)$(PREFIX)/share/magicd/html/static/
 	@# The installed config uses the FHS places the systemd unit creates.
 	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
-	  sed -e 's|^html_root html;|html_root $(PREFIX)/share/magicd/html;|' \
+	  sed -e 's|^html_root [^ ;]*;|html_root $(PREFIX)/share/magicd/html;|' \
 	      -e 's| run/magicd.pid;| /run/magicd/magicd.pid;|' \
 	      -e 's| run/error.log | /var/log/magicd/error.log |' \
 	      -e 's| run/access.log | /var/log/magicd/access.log |' \
 	      -e 's| run/magicd.key| /var/lib/magicd/magicd.key|' \
 	      -e 's| run/users.db;| /var/lib/magicd/users.db;|' \
 	      -e 's| run/spool;| /var/lib/magicd/spool;|' \
+	      -e 's|^public_url http://127.0.0.1:8080;|#public_url https://login.example.com;|' \
 	      conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \

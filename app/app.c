@@ -34,7 +34,12 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     /* __Host- cookies are refused by browsers unless Secure, Path=/ and
      * without Domain, which is how page_set_cookie writes them. */
     app->ck_csrf = c->auth.cookie_secure ? "__Host-csrf" : "csrf";
-    app->ck_session = c->auth.cookie_secure ? "__Host-session" : "session";
+    /* A __Host- cookie may not carry Domain: with cookie_domain (single
+     * sign-on) the session cookie is __Secure- instead, still refused by
+     * browsers over plain HTTP; the CSRF cookie stays __Host-. */
+    app->ck_session = !c->auth.cookie_secure     ? "session"
+                      : c->auth.cookie_domain[0] ? "__Secure-session"
+                                                 : "__Host-session";
     app->store = store_open(c->auth.users_db, 0, err, errsz);
     if (!app->store)
         return -1;

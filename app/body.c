@@ -40,3 +40,30 @@ int body_email(const http_request_t *req, char *out, size_t outsz)
         return 0;
     return email_normalize(raw, strlen(raw), out, outsz) >= 0;
 }
+
+int body_text(const http_request_t *req, const char *name, char *out, size_t outsz)
+{
+    out[0] = 0;
+    if (body_ctype_is(req, "application/json")) {
+        json_t *root = json_loadb(req->body, req->body_len, 0, NULL);
+        json_t *v = root ? json_object_get(root, name) : NULL;
+        int r = 0;
+        if (json_is_string(v)) {
+            size_t n = json_string_length(v);
+            const char *s = json_string_value(v);
+            r = n < outsz && !memchr(s, 0, n) ? 1 : -1;
+            if (r == 1) {
+                memcpy(out, s, n);
+                out[n] = 0;
+            }
+        }
+        json_decref(root);
+        return r;
+    }
+    if (req->body_len && !body_ctype_is(req, "application/x-www-form-urlencoded"))
+        return -1;
+    int r = http_form_value(req->body, req->body_len, name, out, outsz);
+    if (r != 1)
+        out[0] = 0;
+    return r;
+}

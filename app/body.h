@@ -20,4 +20,10 @@ int body_ctype_is(const http_request_t *req, const char *type);
  * invalid, -1 unsupported media type (415). */
 int body_email(const http_request_t *req, char *out, size_t outsz);
 
+/* A text field as it was sent (percent-decoded for a form; a JSON string
+ * without NUL bytes), NUL-terminated in out: 1 found, 0 absent (or not a
+ * string), -1 longer than outsz-1, badly encoded or an unreadable media
+ * type. out is "" unless 1. */
+int body_text(const http_request_t *req, const char *name, char *out, size_t outsz);
+
 #endif

@@ -182,7 +182,7 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
 static int deliver_smtp(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                         const uint8_t id[16])
 {
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     int rc = spool_enqueue(d->path, email, link_url, expires_s, id, d->err, sizeof(d->err));
     prof_block_end(t, "spool_enqueue");
     return rc;
@@ -196,7 +196,7 @@ static int deliver_outbox_append(deliver_t *d, const char *line, size_t n)
     struct stat st;
     ssize_t w;
     int rc = 0, err = 0;
-    uint64_t t;
+    prof_block_t t;
 
     if (d->fd < 0 && deliver_open_outbox(d) < 0)
         return -1;
@@ -302,7 +302,7 @@ int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_
                   const uint8_t id[16])
 {
     int rc = 0;
-    uint64_t t;
+    prof_block_t t;
 
     if (!d || !email || !link_url || !id)
         return -1;

@@ -51,13 +51,17 @@ void page_render(app_t *app, http_conn_t *c, int status, int which, const tpl_va
     http_reply(c, status, "text/html; charset=utf-8", out->data, out->len);
 }
 
-void page_error(app_t *app, http_conn_t *c, int status, const char *message)
+void page_refuse(app_t *app, http_conn_t *c, int status, const char *title, const char *message)
 {
     char st[8];
     snprintf(st, sizeof st, "%d", status);
-    tpl_var_t v[] = {
-        {"status", st, 0}, {"title", http_status_text(status), 0}, {"message", message, 0}};
+    tpl_var_t v[] = {{"status", st, 0}, {"title", title, 0}, {"message", message, 0}};
     page_render(app, c, status, TPL_ERROR, v, 3);
+}
+
+void page_error(app_t *app, http_conn_t *c, int status, const char *message)
+{
+    page_refuse(app, c, status, http_status_text(status), message);
 }
 
 void page_rate_limited(app_t *app, http_conn_t *c, uint64_t retry_after_ms, const char *what)
@@ -77,24 +81,38 @@ void page_redirect(http_conn_t *c, const char *location)
 {
     if (!c->resp_started)
         http_reply_start(c, 303);
+    int status = c->resp_status; /* 303 unless the caller started another 3xx */
     http_reply_header(c, "Location", "%s", location);
     http_reply_header(c, "Cache-Control", "no-store");
     http_reply_header(c, "Referrer-Policy", "no-referrer");
-    http_reply(c, 303, NULL, NULL, 0);
+    http_reply(c, status, NULL, NULL, 0);
+}
+
+/* cookie_domain applies to the session cookie only: that is what the
+ * subdomains share (single sign-on; it is then named __Secure-, as a
+ * __Host- cookie may not carry a Domain). The CSRF cookie binds a link to
+ * the browser on the host that asked for it and stays host-only. */
+static const char *cookie_domain(const app_t *app, const char *name)
+{
+    return !strcmp(name, app->ck_session) ? app->conf->auth.cookie_domain : "";
 }
 
 void page_set_cookie(app_t *app, http_conn_t *c, const char *name, const char *value,
                      uint64_t max_age_s)
 {
-    http_reply_header(c, "Set-Cookie", "%s=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Lax%s",
+    const char *dom = cookie_domain(app, name);
+    http_reply_header(c, "Set-Cookie", "%s=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Lax%s%s%s",
                       name, value, (unsigned long long)max_age_s,
-                      app->conf->auth.cookie_secure ? "; Secure" : "");
+                      app->conf->auth.cookie_secure ? "; Secure" : "", dom[0] ? "; Domain=" : "",
+                      dom);
 }
 
 void page_clear_cookie(app_t *app, http_conn_t *c, const char *name)
 {
-    http_reply_header(c, "Set-Cookie", "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", name,
-                      app->conf->auth.cookie_secure ? "; Secure" : "");
+    const char *dom = cookie_domain(app, name);
+    http_reply_header(c, "Set-Cookie", "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s%s%s", name,
+                      app->conf->auth.cookie_secure ? "; Secure" : "", dom[0] ? "; Domain=" : "",
+                      dom);
 }
 
 /* The browser's CSRF secret, if it holds one this server issued. */

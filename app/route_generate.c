@@ -7,9 +7,12 @@
  *      IPv6 per /64)                                              -> 429
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
- *   5. look the user up; if known (or signup on), seal a link bound to this
- *      browser's CSRF token and deliver it.
- *   6. with `delivery smtp` the request is parked (gen_park) until the
+ *   5. who may sign in (app/access.h): an address outside the configured
+ *      domains gets a clear "not allowed" page                  -> 403
+ *   6. look the user up; if known (or allowed to join), seal a link bound
+ *      to this browser's CSRF token, with the return-to (field `rd`, when
+ *      allowed_return_urls allows it), and deliver it.
+ *   7. with `delivery smtp` the request is parked (gen_park) until the
  *      worker's group commit has the link on stable storage; an address
  *      without an account rides in the same batch as a decoy.
  * The answer is the same page whether or not the address has an account:
@@ -28,18 +31,34 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/realip.h"
+#include "app/access.h"
 #include "core/strcat.h"
 #include "app/body.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
 #include "core/ratelimit.h"
+#include "app/return_to.h"
 #include "app/routes.h"
 #include "app/store.h"
 #include "app/user_cache.h"
 #include "app/token.h"
 
-#define LINK_MAX 1024
+#define LINK_MAX TOKEN_LINK_MAX
+/* A link is one line of a mail, and the mailer refuses lines past 900
+ * bytes; a return-to that would make the link longer is dropped (the
+ * browser lands on default_return_url) rather than the link lost. */
+#define LINK_URL_SAFE 900
+
+/* The return-to the form or JSON body carries, canonical when allowed, else
+ * "" (the default applies at verify). */
+static void read_rd(const app_t *app, const http_request_t *req, char out[RETURN_URL_MAX + 1])
+{
+    char raw[RETURN_URL_MAX + 1];
+    out[0] = 0;
+    if (body_text(req, "rd", raw, sizeof raw) == 1)
+        return_to_allowed(&app->conf->auth, raw, strlen(raw), out);
+}
 
 /* public_url/magic/verify/TOKEN into out (no printf: this is per request).
  * The base of links is public_url and nothing else: a Host header (or an
@@ -173,7 +192,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry; /* monotonic; this iteration's */
+    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry = 0; /* monotonic; this iteration's */
     char key[300];
     int kn = ip_key(cf, c, req, key, sizeof key);
     if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
@@ -198,8 +217,15 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
 
+    if (!access_domain_ok(&cf->auth, email)) {
+        char msg[CONF_MAX_EMAIL_DOMAINS * 260];
+        access_refusal(&cf->auth, msg, sizeof msg);
+        page_refuse(app, c, 403, "Not allowed to sign in here", msg);
+        return;
+    }
     int known = user_cache_exists(app->users, app->store, email, now_ms);
-    if (known == 0 && cf->auth.signup && store_user_add(app->store, email, 0) >= 0) {
+    if (known == 0 && access_may_join(&cf->auth, email) &&
+        store_user_add(app->store, email, 0) >= 0) {
         known = 1;
         user_cache_put(app->users, email, 1); /* our own write: data_version does not move */
     }
@@ -217,6 +243,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
     cl.iat = now;
     cl.exp = now + cf->auth.link_ttl_ms / 1000;
+    read_rd(app, req, cl.rd);
     char token[LINK_MAX], url[LINK_MAX + 300];
     uint8_t id[16];
     if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
@@ -224,6 +251,16 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         return;
     }
     link_url(app, token, url, sizeof url);
+    if (strlen(url) > LINK_URL_SAFE && cl.rd[0]) {
+        log_info("return-to for %s dropped: the link would be %zu bytes long", email, strlen(url));
+        cl.rd[0] = 0;
+        memcpy(cl.id, id, sizeof id); /* same link id, sealed again without it */
+        if (token_link_seal_id(&app->keys, &cl, id, token, sizeof token) < 0) {
+            page_error(app, c, 500, "Could not create a sign-in link.");
+            return;
+        }
+        link_url(app, token, url, sizeof url);
+    }
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */

@@ -13,26 +13,31 @@
  *                                                 browser then holds the fresh
  *                                                 secret of that sign-in), else
  *                                                 403 (different browser)
+ *   the address may still sign in (app/access.h)  else 403 (a clear page)
  *   first use (recorded in the used-link ledger)  else 410 (already used)
  *   the user still exists, is enabled, and the link
  *   was not voided (user removed or disabled since)  else 403
  * then starts a server-side session (app/session.c: a record in the store,
  * the sealed cookie, and a fresh CSRF secret the session is bound to) and
- * sends the browser to /secure/1.
+ * sends the browser to the link's return-to when allowed_return_urls still
+ * allows it, else to default_return_url (303; or 200 {"location": URL} for
+ * the page script, see app/return_to.h).
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
+#include "app/access.h"
 #include "app/page.h"
+#include "app/return_to.h"
 #include "app/routes.h"
 #include "app/session.h"
 #include "app/store_session.h"
 #include "app/store.h"
 #include "app/token.h"
 
-#define TOKEN_MAX 1024
+#define TOKEN_MAX TOKEN_LINK_MAX
 
 void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token)
 {
@@ -79,6 +84,13 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
                    "it in the browser where you asked for it.");
         return;
     }
+    /* The rules may have changed since the link was mailed (a reload). */
+    if (!access_domain_ok(&app->conf->auth, cl.email)) {
+        char msg[CONF_MAX_EMAIL_DOMAINS * 260];
+        access_refusal(&app->conf->auth, msg, sizeof msg);
+        page_refuse(app, c, 403, "Not allowed to sign in here", msg);
+        return;
+    }
     int first = store_link_consume(app->store, cl.id, cl.exp, now);
     if (first < 0) {
         log_err("used-link ledger failed: %s", store_errmsg(app->store));
@@ -89,7 +101,8 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
         return;
     }
-    http_reply_start(c, 303);
+    int json = return_to_wants_json(req);
+    http_reply_start(c, return_to_status(json));
     signin_t si = session_begin(app, c, req, cl.email, cl.iat, session_now_ms());
     if (si != SIGNIN_OK) {
         /* An error page replaces the 303 (http_reply_start drops what was
@@ -106,5 +119,5 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         return;
     }
     store_event(app->store, "login", cl.email, now);
-    page_redirect(c, "/secure/1");
+    return_to_finish(&app->conf->auth, c, json, cl.rd);
 }

@@ -16,17 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define STATIC_MAX_FILES 64
-#define STATIC_MAX_SIZE (1 << 20)
-
-struct static_file {
-    char name[128];
-    char *data;
-    size_t len;
-    const char *ctype;
-    char etag[24];
-};
-
 static const char *ctype_of(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -59,47 +48,89 @@ static uint64_t fnv1a(const char *p, size_t n)
     return h;
 }
 
+static int load_one(static_file_t *sf, const char *path, const char *name, size_t size, char *err,
+                    size_t errsz)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errsz, "cannot read static file \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+    sf->data = malloc(size + 1);
+    if (!sf->data || fread(sf->data, 1, size, f) != size) {
+        snprintf(err, errsz, "cannot read static file \"%s\"", path);
+        free(sf->data);
+        sf->data = NULL;
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    sf->len = size;
+    snprintf(sf->name, sizeof sf->name, "%s", name); /* length checked by the caller */
+    sf->ctype = ctype_of(sf->name);
+    snprintf(sf->etag, sizeof sf->etag, "\"%016llx\"",
+             (unsigned long long)fnv1a(sf->data, sf->len));
+    return 0;
+}
+
 int static_load(static_set_t *s, const char *dir, char *err, size_t errsz)
 {
     memset(s, 0, sizeof *s);
-    s->files = calloc(STATIC_MAX_FILES, sizeof *s->files);
-    if (!s->files)
-        return -1;
     DIR *d = opendir(dir);
     if (!d) {
         snprintf(err, errsz, "cannot open static directory \"%s\": %s", dir, strerror(errno));
         return -1;
     }
+    s->files = calloc(STATIC_MAX_FILES, sizeof *s->files);
+    if (!s->files) {
+        closedir(d);
+        snprintf(err, errsz, "out of memory loading \"%s\"", dir);
+        return -1;
+    }
+    int rc = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && s->n < STATIC_MAX_FILES) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof s->files[0].name)
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
             continue;
         char path[1200];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX_SIZE)
-            continue;
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            continue;
-        static_file_t *sf = &s->files[s->n];
-        sf->data = malloc((size_t)st.st_size + 1);
-        if (!sf->data || fread(sf->data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-            free(sf->data);
-            sf->data = NULL;
-            fclose(f);
-            continue;
+        if (stat(path, &st) < 0) {
+            snprintf(err, errsz, "cannot read static file \"%s\": %s", path, strerror(errno));
+            rc = -1;
+        } else if (!S_ISREG(st.st_mode)) {
+            continue; /* a subdirectory: not served */
+        } else if (strlen(e->d_name) >= sizeof s->files[0].name) {
+            snprintf(err, errsz, "static file name \"%s\" is too long", path);
+            rc = -1;
+        } else if (st.st_size > STATIC_MAX_SIZE) {
+            snprintf(err, errsz, "static file \"%s\" is larger than %d bytes", path,
+                     STATIC_MAX_SIZE);
+            rc = -1;
+        } else if (s->n >= STATIC_MAX_FILES) {
+            snprintf(err, errsz, "more than %d files in static directory \"%s\"", STATIC_MAX_FILES,
+                     dir);
+            rc = -1;
+        } else {
+            rc = load_one(&s->files[s->n], path, e->d_name, (size_t)st.st_size, err, errsz);
+            if (rc == 0)
+                s->n++;
         }
-        fclose(f);
-        sf->len = (size_t)st.st_size;
-        memcpy(sf->name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
-        sf->ctype = ctype_of(sf->name);
-        snprintf(sf->etag, sizeof sf->etag, "\"%016llx\"",
-                 (unsigned long long)fnv1a(sf->data, sf->len));
-        s->n++;
     }
     closedir(d);
-    return 0;
+    if (rc < 0)
+        static_free(s);
+    return rc;
+}
+
+const static_file_t *static_find(const static_set_t *s, const char *name, size_t n)
+{
+    for (int i = 0; i < s->n; i++) {
+        const static_file_t *f = &s->files[i];
+        if (strlen(f->name) == n && memcmp(f->name, name, n) == 0)
+            return f;
+    }
+    return NULL;
 }
 
 void static_free(static_set_t *s)
@@ -113,21 +144,19 @@ void static_free(static_set_t *s)
 void static_serve(const static_set_t *s, http_conn_t *c, const http_request_t *req,
                   const char *name, size_t n)
 {
-    for (int i = 0; i < s->n; i++) {
-        const static_file_t *f = &s->files[i];
-        if (strlen(f->name) != n || memcmp(f->name, name, n))
-            continue;
-        const http_str_t *inm = http_header(req, "If-None-Match");
-        http_reply_start(c, 200);
-        http_reply_header(c, "ETag", "%s", f->etag);
-        http_reply_header(c, "Cache-Control", "public, max-age=300");
-        http_reply_header(c, "X-Content-Type-Options", "nosniff");
-        if (inm && inm->n == strlen(f->etag) && !memcmp(inm->p, f->etag, inm->n)) {
-            http_reply(c, 304, NULL, NULL, 0);
-            return;
-        }
-        http_reply(c, 200, f->ctype, f->data, f->len);
+    const static_file_t *f = static_find(s, name, n);
+    if (!f) {
+        http_reply_error(c, 404, "no such file");
         return;
     }
-    http_reply_error(c, 404, "no such file");
+    const http_str_t *inm = http_header(req, "If-None-Match");
+    http_reply_start(c, 200);
+    http_reply_header(c, "ETag", "%s", f->etag);
+    http_reply_header(c, "Cache-Control", "public, max-age=300");
+    http_reply_header(c, "X-Content-Type-Options", "nosniff");
+    if (inm && inm->n == strlen(f->etag) && !memcmp(inm->p, f->etag, inm->n)) {
+        http_reply(c, 304, NULL, NULL, 0);
+        return;
+    }
+    http_reply(c, 200, f->ctype, f->data, f->len);
 }

@@ -141,7 +141,7 @@ struct store {
 
 static int store_step(sqlite3_stmt *st)
 {
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     int rc = sqlite3_step(st);
     prof_block_end(t, "sqlite3_step");
     return rc;
@@ -150,7 +150,7 @@ static int store_step(sqlite3_stmt *st)
 static int store_exec(sqlite3 *db, const char *sql, char *err, size_t errsz, const char *path)
 {
     char *msg = NULL;
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
     prof_block_end(t, "sqlite3_step");
     if (rc != SQLITE_OK) {

@@ -81,7 +81,7 @@ static const char *const steps[] = {
 static int mg_exec(sqlite3 *db, const char *sql, const char *path, char *err, size_t errsz)
 {
     char *msg = NULL;
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
     prof_block_end(t, "sqlite3_step");
     if (rc != SQLITE_OK) {

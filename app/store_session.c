@@ -124,7 +124,7 @@ static sqlite3_stmt *ss_stmt(store_t *s, int which)
 
 static int ss_step(sqlite3_stmt *st)
 {
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     int rc = sqlite3_step(st);
     prof_block_end(t, "sqlite3_step");
     return rc;

@@ -129,14 +129,25 @@ int tpl_load_set(tpl_set_t *set, const char *root, char *err, size_t errsz)
         char *raw = read_file(path, err, errsz);
         char *text = raw ? expand_partials(root, raw, err, errsz) : NULL;
         free(raw);
-        if (!text || tpl_parse(&set->t[i], text, err, errsz) < 0) {
-            if (text && !set->t[i].text)
+        if (!text) {
+            tpl_free_set(set);
+            return -1;
+        }
+        char why[256] = "out of memory";
+        if (tpl_parse(&set->t[i], text, why, sizeof why) < 0) {
+            snprintf(err, errsz, "%s in template \"%s\"", why, path);
+            if (!set->t[i].text)
                 free(text);
             tpl_free_set(set);
             return -1;
         }
     }
     return 0;
+}
+
+const char *tpl_file_name(int i)
+{
+    return i >= 0 && i < TPL_COUNT ? files[i] : "?";
 }
 
 void tpl_free_set(tpl_set_t *set)

@@ -36,6 +36,8 @@ typedef struct {
 
 int tpl_parse(tpl_t *t, char *text, char *err, size_t errsz);
 int tpl_load_set(tpl_set_t *set, const char *html_root, char *err, size_t errsz);
+/* The file template i is read from ("login.html"). */
+const char *tpl_file_name(int i);
 void tpl_free_set(tpl_set_t *set);
 int tpl_render(const tpl_t *t, buf_t *out, const tpl_var_t *vars, int nvars);
 /* Append s HTML-escaped (& < > " '). */

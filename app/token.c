@@ -34,7 +34,10 @@
 #define TOK_TAG 16
 #define TOK_PURPOSE_LINK 'L'
 #define TOK_PURPOSE_SESSION 'R' /* 'S' was the session without a record */
-#define TOK_BIN_MAX (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
+/* The larger of the two claims records. */
+#define TOK_LINK_BIN (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
+#define TOK_SESSION_BIN (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
+#define TOK_BIN_MAX (TOK_LINK_BIN > TOK_SESSION_BIN ? TOK_LINK_BIN : TOK_SESSION_BIN)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -234,11 +237,12 @@ int token_new_id(uint8_t id[16])
 int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_out[16], char *out,
                        size_t outsz)
 {
-    uint8_t pt[TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX];
+    uint8_t pt[TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX];
     size_t elen = strnlen(c->email, sizeof(c->email));
+    size_t rlen = strnlen(c->rd, sizeof(c->rd));
     int r;
 
-    if (elen == 0 || elen > TOKEN_EMAIL_MAX)
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || rlen > RETURN_URL_MAX)
         return -1;
     if (tok_id_zero(c->id)) {
         if (token_new_id(pt) < 0)
@@ -250,7 +254,13 @@ int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_o
     tok_put64(pt + 32, c->iat);
     tok_put64(pt + 40, c->exp);
     memcpy(pt + TOKEN_LINK_FIXED, c->email, elen);
-    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_LINK, pt, TOKEN_LINK_FIXED + elen, out, outsz);
+    size_t n = TOKEN_LINK_FIXED + elen;
+    if (rlen) {
+        pt[n++] = 0;
+        memcpy(pt + n, c->rd, rlen);
+        n += rlen;
+    }
+    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_LINK, pt, n, out, outsz);
     if (r >= 0 && id_out)
         memcpy(id_out, pt, 16);
     OPENSSL_cleanse(pt, sizeof(pt));
@@ -271,9 +281,20 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_LINK_FIXED ||
-        tok_email(pt + TOKEN_LINK_FIXED, len - TOKEN_LINK_FIXED, out->email) != TOK_OK)
+    if (len < TOKEN_LINK_FIXED)
         return TOK_MALFORMED;
+    const uint8_t *em = pt + TOKEN_LINK_FIXED, *nul = memchr(em, 0, len - TOKEN_LINK_FIXED);
+    size_t elen = nul ? (size_t)(nul - em) : len - TOKEN_LINK_FIXED;
+    if (tok_email(em, elen, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    out->rd[0] = 0;
+    if (nul) {
+        size_t rlen = len - TOKEN_LINK_FIXED - elen - 1;
+        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
+            return TOK_MALFORMED;
+        memcpy(out->rd, nul + 1, rlen);
+        out->rd[rlen] = 0;
+    }
     memcpy(out->id, pt, 16);
     memcpy(out->bind, pt + 16, 16);
     out->iat = tok_get64(pt + 32);

@@ -13,8 +13,11 @@
  * configured. Every token has a fresh random 96-bit nonce.
  *
  * Claims (big-endian integers, email last so its length is implied):
- *     link:    id(16) bind(16) iat(8) exp(8) email
+ *     link:    id(16) bind(16) iat(8) exp(8) email [NUL return-to]
  *     session: id(16) csrf(16) uid(8) iat(8) exp(8) seen(8) glen(1) groups email
+ * A link's return-to URL (core/return_url.h) follows the email after a NUL,
+ * which no address contains; a link without one is the original format, so
+ * links issued before return-to existed still open.
  * Session times are wall-clock milliseconds: iat the sign-in, exp its
  * absolute end, seen the last refresh (the idle timeout runs from it); id
  * names the session's record in the store (what a revocation names), csrf
@@ -32,23 +35,27 @@
 #include <stdint.h>
 
 #include "core/keyfile.h"
+#include "core/return_url.h"
 
 #define TOKEN_VERSION 1
 #define TOKEN_EMAIL_MAX 255 /* bytes of email a token can carry */
 #define TOKEN_OVERHEAD (1 + 4 + 12 + 16)
 #define TOKEN_LINK_FIXED (16 + 16 + 8 + 8)
+#define TOKEN_LINK_RD_MAX (1 + RETURN_URL_MAX) /* NUL + return-to */
 #define TOKEN_SESSION_FIXED (16 + 16 + 8 + 8 + 8 + 8 + 1)
 #define TOKEN_GROUPS_MAX 255 /* bytes of comma-separated group names */
 /* Longest encodings, with the NUL: size output buffers with these. */
-#define TOKEN_LINK_MAX (((TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX) * 4 + 2) / 3 + 1)
+#define TOKEN_LINK_MAX                                                                             \
+    (((TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX) * 4 + 2) / 3 + 1)
 #define TOKEN_SESSION_MAX                                                                          \
     (((TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX) * 4 + 2) / 3 + 1)
 
 typedef struct {
     char email[256];
-    uint8_t bind[16];  /* csrf_binding() of the requesting browser's token */
-    uint64_t iat, exp; /* unix seconds */
-    uint8_t id[16];    /* unique; filled in by token_link_seal */
+    uint8_t bind[16];            /* csrf_binding() of the requesting browser's token */
+    uint64_t iat, exp;           /* unix seconds */
+    uint8_t id[16];              /* unique; filled in by token_link_seal */
+    char rd[RETURN_URL_MAX + 1]; /* canonical return-to, "" for none */
 } link_claims_t;
 
 typedef struct {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/check.h"
 #include "core/conf.h"
 #include "core/conf_check.h"
 #include "core/keyfile.h"
@@ -77,6 +78,8 @@ static const char *global_directives;
 /* Several -g options add up (the container's entrypoint passes one of its
  * own before the user's), in order. */
 static char global_buf[1024];
+/* -c was given: a missing file is the user's typo, not a missing install. */
+static int file_named;
 
 static int load_conf(conf_t *c, const char *file, const char *prefix)
 {
@@ -88,6 +91,9 @@ static int load_conf(conf_t *c, const char *file, const char *prefix)
         snprintf(c->cmdline, sizeof c->cmdline, "%s", global_directives);
     if (conf_load(c, file, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
+        if (!file_named && access(file, F_OK) < 0)
+            fprintf(stderr, "magicd: no configuration at the default place; name one with -c FILE "
+                            "(in a source tree: build/magicd -c conf/magicd.conf)\n");
         return -1;
     }
     return 0;
@@ -118,12 +124,34 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_wipe(&kr);
+    if (app_check_files(c, err, sizeof err) < 0) {
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        fprintf(stderr, "magicd: configuration file %s test failed\n", file);
+        free(c);
+        return 1;
+    }
     fprintf(stderr, "magicd: the configuration file %s syntax is ok\n", file);
     fprintf(stderr, "magicd: configuration file %s test is successful\n", file);
     if (dump)
         conf_dump(c, 1);
     free(c);
     return 0;
+}
+
+/* Whether pid is a magicd master (its title, see proctitle.c): a pid file
+ * left behind may name a pid the system has given to another program. When
+ * /proc cannot tell, trust the pid file as nginx does. */
+static int is_master(pid_t pid)
+{
+    char path[64], title[256];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(title, 1, sizeof title - 1, f);
+    fclose(f);
+    title[n] = 0;
+    return n == 0 || strstr(title, "master process") != NULL;
 }
 
 static int cmd_signal(const char *file, const char *prefix, const char *name)
@@ -147,7 +175,20 @@ static int cmd_signal(const char *file, const char *prefix, const char *name)
     }
     pid_t pid = pidfile_read(c->proc.pid_file);
     if (pid <= 0) {
-        fprintf(stderr, "magicd: [error] invalid or missing pid file \"%s\"\n", c->proc.pid_file);
+        if (access(c->proc.pid_file, F_OK) < 0)
+            fprintf(stderr, "magicd: [error] magicd is not running (no pid file \"%s\")\n",
+                    c->proc.pid_file);
+        else
+            fprintf(stderr, "magicd: [error] invalid pid file \"%s\"\n", c->proc.pid_file);
+        free(c);
+        return 1;
+    }
+    int alive = kill(pid, 0) == 0 || errno != ESRCH;
+    if (!alive || !is_master(pid)) {
+        fprintf(stderr,
+                "magicd: [error] magicd is not running (pid %d from the pid file \"%s\" is %s: "
+                "the file is left from a server that did not stop cleanly)\n",
+                (int)pid, c->proc.pid_file, alive ? "another program" : "gone");
         free(c);
         return 1;
     }
@@ -173,9 +214,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "magicd: option \"%s\" requires an argument\n", a);
             return 2;
         }
-        if (!strcmp(a, "-c"))
+        if (!strcmp(a, "-c")) {
             file = argv[++i];
-        else if (!strcmp(a, "-p"))
+            file_named = 1;
+        } else if (!strcmp(a, "-p"))
             prefix = argv[++i];
         else if (!strcmp(a, "-s"))
             sig = argv[++i];
@@ -218,6 +260,9 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        /* keygen PATH names its file: no config to read. */
+        if (!strcmp(cmd, "keygen") && i + 1 < argc)
+            return cmd_keygen(argv[i + 1]);
         conf_t *c = malloc(sizeof *c);
         if (!c)
             return 1;
@@ -229,7 +274,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (!strcmp(cmd, "keygen"))
-                rc = cmd_keygen(i + 1 < argc ? argv[i + 1] : c->auth.key_file);
+                rc = cmd_keygen(c->auth.key_file);
             else if (!strcmp(cmd, "user"))
                 rc = cmd_user(c->auth.users_db, argc - i - 1, argv + i + 1);
             else if (!strcmp(cmd, "session"))

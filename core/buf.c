@@ -6,6 +6,8 @@
  */
 #include "core/buf.h"
 
+#include "core/bufpool.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,8 @@ int buf_reserve(buf_t *b, size_t extra)
         return -1;
     if (need <= b->cap)
         return 0;
+    if (b->pool)
+        return bufpool_grow(b->pool, b, need);
     if (b->max && need > b->max)
         return -1;
     size_t cap = b->cap ? b->cap : 256;
@@ -102,6 +106,10 @@ void buf_reset(buf_t *b)
 
 void buf_free(buf_t *b)
 {
+    if (b->pool) {
+        bufpool_release(b->pool, b);
+        return;
+    }
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;

@@ -4,7 +4,8 @@
  * Used for connection input/output and for building responses and profiles.
  * A buffer may carry a hard cap (buf.max) so a client can never make a
  * connection's buffer grow past a configured limit: appends past the cap fail
- * with -1 and leave the buffer unchanged.
+ * with -1 and leave the buffer unchanged. A buffer may also take its
+ * storage from a bufpool (buf.pool), which counts it against a budget.
  */
 #ifndef MG_BUF_H
 #define MG_BUF_H
@@ -13,11 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bufpool;
+
 typedef struct {
     char *data;
     size_t len;
     size_t cap;
-    size_t max; /* 0 = unlimited */
+    size_t max;           /* 0 = unlimited */
+    struct bufpool *pool; /* NULL: plain malloc; else storage from a pool */
 } buf_t;
 
 int buf_reserve(buf_t *b, size_t extra);

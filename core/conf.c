@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/return_url.h"
 
 #define MAX_ARGS 8
 #define MAX_DEPTH 8
@@ -56,7 +57,12 @@ static int perr(parse_t *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(p->err, p->errsz, "%s in %s:%d", msg, p->file, p->line);
+    /* Line 0 is "before the file": the main file itself could not be read,
+     * and the message already names it. */
+    if (p->line > 0)
+        snprintf(p->err, p->errsz, "%s in %s:%d", msg, p->file, p->line);
+    else
+        snprintf(p->err, p->errsz, "%s", msg);
     return -1;
 }
 
@@ -396,6 +402,89 @@ static int d_smtp_starttls(parse_t *p, int argc, char **argv)
     return parse_flag(p, argv[1], &p->c->smtp.starttls, argv[0]);
 }
 
+/* allowed_return_urls PATTERN...; repeatable (core/return_url.h). */
+static int d_return_urls(parse_t *p, int argc, char **argv)
+{
+    conf_auth_t *a = &p->c->auth;
+    for (int i = 1; i < argc; i++) {
+        const char *why = "";
+        if (a->nallowed_return_urls >= CONF_MAX_RETURN_URLS)
+            return perr(p, "too many \"allowed_return_urls\" patterns (at most %d)",
+                        CONF_MAX_RETURN_URLS);
+        if (strlen(argv[i]) >= CONF_PATTERN_MAX || return_url_pattern_check(argv[i], &why) < 0)
+            return perr(p,
+                        "invalid pattern \"%s\" in \"allowed_return_urls\" directive: %s "
+                        "(write e.g. https://*.example.com/* or /app/*)",
+                        argv[i], strlen(argv[i]) >= CONF_PATTERN_MAX ? "too long" : why);
+        copy_str(a->allowed_return_urls[a->nallowed_return_urls++], CONF_PATTERN_MAX, argv[i]);
+    }
+    return 0;
+}
+
+static int d_default_return_url(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    const char *why = "";
+    if (return_url_canon(argv[1], strlen(argv[1]), p->c->auth.default_return_url,
+                         sizeof p->c->auth.default_return_url, &why) < 0)
+        return perr(p,
+                    "invalid URL \"%s\" in \"default_return_url\" directive: %s (write a path "
+                    "such as /secure/1 or an http(s):// URL)",
+                    argv[1], why);
+    return 0;
+}
+
+/* A domain name: labels of [a-z0-9-] separated by dots; lower-cased into
+ * out. A leading dot (".example.com", the old cookie spelling) is dropped. */
+static int domain_name(const char *in, char *out, size_t outsz)
+{
+    if (in[0] == '.')
+        in++;
+    size_t n = strlen(in);
+    if (n == 0 || n >= outsz || n > 253 || in[0] == '.' || in[n - 1] == '.' || strstr(in, ".."))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char)tolower((unsigned char)in[i]);
+        if (!(isalnum((unsigned char)ch) || ch == '-' || ch == '.'))
+            return -1;
+        out[i] = ch;
+    }
+    out[n] = 0;
+    return 0;
+}
+
+static int d_cookie_domain(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    if (!argv[1][0]) {
+        p->c->auth.cookie_domain[0] = 0;
+        return 0;
+    }
+    if (domain_name(argv[1], p->c->auth.cookie_domain, sizeof p->c->auth.cookie_domain) < 0)
+        return perr(p, "invalid domain \"%s\" in \"cookie_domain\" directive (e.g. example.com)",
+                    argv[1]);
+    return 0;
+}
+
+/* allow_email_domain DOMAIN...; repeatable. */
+static int d_email_domains(parse_t *p, int argc, char **argv)
+{
+    conf_auth_t *a = &p->c->auth;
+    for (int i = 1; i < argc; i++) {
+        if (a->nallow_email_domains >= CONF_MAX_EMAIL_DOMAINS)
+            return perr(p, "too many \"allow_email_domain\" domains (at most %d)",
+                        CONF_MAX_EMAIL_DOMAINS);
+        char *d = a->allow_email_domains[a->nallow_email_domains];
+        if (argv[i][0] == '.' || domain_name(argv[i], d, sizeof a->allow_email_domains[0]) < 0)
+            return perr(p,
+                        "invalid domain \"%s\" in \"allow_email_domain\" directive (e.g. "
+                        "example.com)",
+                        argv[i]);
+        a->nallow_email_domains++;
+    }
+    return 0;
+}
+
 static int d_include(parse_t *p, int argc, char **argv);
 
 /*
@@ -440,6 +529,10 @@ static void dump_smtp_auth(const conf_t *c, int fd, const directive_t *d);
 static void dump_smtp_starttls(const conf_t *c, int fd, const directive_t *d);
 static void dump_rate(const conf_t *c, int fd, const directive_t *d);
 static void dump_block_rate(const conf_t *c, int fd, const directive_t *d);
+static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d);
+static void dump_email_domains(const conf_t *c, int fd, const directive_t *d);
+static void dump_return_urls(const conf_t *c, int fd, const directive_t *d);
+static void dump_default_return_url(const conf_t *c, int fd, const directive_t *d);
 
 #define F(field) offsetof(conf_t, field), sizeof(((conf_t *)0)->field)
 #define O(field) offsetof(conf_t, field), 0
@@ -479,6 +572,9 @@ static const directive_t directives[] = {
     {"max_body_size", 1, 1, SIZE(http.max_body_size), "16k", 0},
     {"header_timeout", 1, 1, DUR(http.header_timeout_ms), "10s", 0},
     {"body_timeout", 1, 1, DUR(http.body_timeout_ms), "10s", 0},
+    {"body_deadline", 1, 1, DUR(http.body_deadline_ms), "30s", 0},
+    {"max_connections_per_ip", 1, 1, INT(http.max_connections_per_ip, 0, 1000000), "512", 0},
+    {"worker_connection_memory", 1, 1, SIZE(http.worker_connection_memory), "16m", 0},
     {"keepalive_timeout", 1, 1, DUR(http.keepalive_timeout_ms), "75s", 0},
     {"send_timeout", 1, 1, DUR(http.send_timeout_ms), "10s", 0},
     {"keepalive_requests", 1, 1, INT(http.keepalive_requests, 0, 100000000), "10000", 0},
@@ -492,8 +588,12 @@ static const directive_t directives[] = {
     {"session_ttl", 1, 1, DUR(auth.session_ttl_ms), "60m", 0},
     {"session_idle_timeout", 1, 1, DUR(auth.session_idle_timeout_ms), "30m", 0},
     {"cookie_secure", 1, 1, FLAG(auth.cookie_secure), "off", 0},
+    {"cookie_domain", 1, 1, FN(d_cookie_domain, dump_cookie_domain), NULL, 0},
     {"users_db", 1, 1, STR(auth.users_db), "run/users.db", D_PATH},
     {"signup", 1, 1, FLAG(auth.signup), "off", 0},
+    {"allow_email_domain", 1, MAX_ARGS - 1, FN(d_email_domains, dump_email_domains), NULL, 0},
+    {"allowed_return_urls", 1, MAX_ARGS - 1, FN(d_return_urls, dump_return_urls), NULL, 0},
+    {"default_return_url", 1, 1, FN(d_default_return_url, dump_default_return_url), "/secure/1", 0},
 
     /* smtp: delivery of links */
     {"delivery", 1, 2, FN(d_delivery, dump_delivery), "log", 0},
@@ -584,7 +684,8 @@ static int parse_file(parse_t *p, const char *path)
         return perr(p, "includes nested too deeply (loop?) at \"%s\"", path);
     FILE *f = fopen(path, "r");
     if (!f)
-        return perr(p, "cannot open \"%s\": %s", path, strerror(errno));
+        return perr(p, "cannot open %s\"%s\": %s", p->depth ? "" : "configuration file ", path,
+                    strerror(errno));
     char *text = NULL;
     size_t cap = 0, len = 0;
     for (;;) {
@@ -738,6 +839,27 @@ static void absolutize(const conf_t *c, char *path, size_t n)
         copy_str(path, n, tmp);
 }
 
+/* A browser drops a cookie whose Domain does not cover the host that sets
+ * it, and magicd's pages are served from public_url's host: say so now
+ * rather than let every sign-in fail without a cookie. */
+static int check_cookie_domain(const conf_t *c, char *err, size_t errsz)
+{
+    const char *h = strstr(c->http.public_url, "://"), *dom = c->auth.cookie_domain;
+    if (!dom[0] || !h)
+        return 0;
+    h += 3;
+    size_t hn = strcspn(h, ":/?#"), dn = strlen(dom);
+    int covered = hn == dn ? !strncasecmp(h, dom, dn)
+                           : hn > dn && h[hn - dn - 1] == '.' && !strncasecmp(h + hn - dn, dom, dn);
+    if (covered)
+        return 0;
+    snprintf(err, errsz,
+             "cookie_domain %s does not cover the host of public_url %s: browsers would refuse "
+             "the cookies (in %s)",
+             dom, c->http.public_url, c->file);
+    return -1;
+}
+
 static int finish(conf_t *c, char *err, size_t errsz)
 {
     for (const directive_t *d = directives; d->name; d++)
@@ -756,7 +878,7 @@ static int finish(conf_t *c, char *err, size_t errsz)
                  c->file);
         return -1;
     }
-    return 0;
+    return check_cookie_domain(c, err, errsz);
 }
 
 static void set_prefix(conf_t *c, const char *file)
@@ -880,6 +1002,28 @@ static void dump_listen(const conf_t *c, int fd, const directive_t *d)
 {
     for (int i = 0; i < c->http.nlisten; i++)
         dump_addr(fd, d->name, &c->http.listen[i]);
+}
+
+static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s \"%s\";\n", d->name, c->auth.cookie_domain);
+}
+
+static void dump_email_domains(const conf_t *c, int fd, const directive_t *d)
+{
+    for (int i = 0; i < c->auth.nallow_email_domains; i++)
+        dprintf(fd, "%s %s;\n", d->name, c->auth.allow_email_domains[i]);
+}
+
+static void dump_return_urls(const conf_t *c, int fd, const directive_t *d)
+{
+    for (int i = 0; i < c->auth.nallowed_return_urls; i++)
+        dprintf(fd, "%s %s;\n", d->name, c->auth.allowed_return_urls[i]);
+}
+
+static void dump_default_return_url(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s %s;\n", d->name, c->auth.default_return_url);
 }
 
 static void dump_profiler_listen(const conf_t *c, int fd, const directive_t *d)

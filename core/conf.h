@@ -16,9 +16,13 @@
 #include <stdint.h>
 
 #include "core/realip.h"
+#include "core/return_url.h"
 
 #define CONF_PATH_MAX 512
 #define CONF_MAX_LISTEN 4
+#define CONF_MAX_RETURN_URLS 16   /* allowed_return_urls patterns */
+#define CONF_MAX_EMAIL_DOMAINS 32 /* allow_email_domain entries */
+#define CONF_PATTERN_MAX 256
 #define CONF_TOKEN_MIN 16 /* profiler bearer token, characters */
 #define CONF_TOKEN_MAX 128
 
@@ -62,6 +66,9 @@ typedef struct {
     size_t max_body_size;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
+    uint64_t body_deadline_ms;       /* whole body, from the end of the head */
+    int max_connections_per_ip;      /* per worker; 0 = no cap */
+    size_t worker_connection_memory; /* all connection buffers of a worker */
     uint64_t keepalive_timeout_ms;
     uint64_t send_timeout_ms;
     int keepalive_requests;
@@ -76,8 +83,16 @@ typedef struct {
     uint64_t session_ttl_ms;
     uint64_t session_idle_timeout_ms; /* 0: none */
     int cookie_secure;
+    char cookie_domain[256]; /* "" = host-only cookies */
     char users_db[CONF_PATH_MAX];
     int signup;
+    /* who may sign in without an account; when set, nobody else may */
+    char allow_email_domains[CONF_MAX_EMAIL_DOMAINS][256];
+    int nallow_email_domains;
+    /* return-to: globs a return URL must match, and where to go otherwise */
+    char allowed_return_urls[CONF_MAX_RETURN_URLS][CONF_PATTERN_MAX];
+    int nallowed_return_urls;
+    char default_return_url[RETURN_URL_MAX + 1]; /* canonical (core/return_url.h) */
 } conf_auth_t;
 
 typedef struct {

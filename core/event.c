@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/prof_hooks.h"
 
 #define EV_BATCH 256
 
@@ -188,7 +189,7 @@ int ev_defer(ev_loop_t *l, void (*fn)(void *), void *arg)
     return 0;
 }
 
-static void run_deferred(ev_loop_t *l)
+void ev_run_deferred(ev_loop_t *l)
 {
     /* A deferred function may defer more; run until the list is empty. */
     for (int i = 0; i < l->ndefer; i++)
@@ -214,7 +215,9 @@ int ev_run_once(ev_loop_t *l, int max_wait_ms)
         if (wait < 0 || until < wait)
             wait = until;
     }
+    uint64_t idle = prof_idle_begin(); /* off-CPU profile: waiting for events */
     int n = epoll_wait(l->epfd, l->events, EV_BATCH, wait);
+    prof_idle_end(idle);
     l->now_ms = clock_mono_ms();
     if (n < 0) {
         if (errno == EINTR)
@@ -225,8 +228,8 @@ int ev_run_once(ev_loop_t *l, int max_wait_ms)
         ev_io_t *io = l->events[i].data.ptr;
         io->cb(l, io, l->events[i].events);
     }
-    run_deferred(l);
+    ev_run_deferred(l);
     run_timers(l);
-    run_deferred(l);
+    ev_run_deferred(l);
     return n;
 }

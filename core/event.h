@@ -63,6 +63,8 @@ static inline int ev_timer_armed(const ev_timer_t *t)
  * callback is freed without a later event of the same batch touching freed
  * memory. */
 int ev_defer(ev_loop_t *loop, void (*fn)(void *), void *arg);
+/* Run what was deferred now (teardown, outside any event callback). */
+void ev_run_deferred(ev_loop_t *loop);
 
 /* Cached monotonic time of the current iteration, in ms. */
 uint64_t ev_now(const ev_loop_t *loop);

@@ -7,7 +7,7 @@
  *   buffer holds, one at a time: parse the head, wait for the body, hand the
  *   request to the handler. The handler's answer (now or later) is appended
  *   to c->out by http_reply_finish(), which also consumes the request's
- *   bytes from c->in and resets the request arena; then conn_process() goes
+ *   bytes from c->in; then conn_process() goes
  *   on with the next pipelined request. A request is never handed to the
  *   handler while another one on the same connection is still HANDLING.
  *
@@ -18,11 +18,19 @@
  * output.
  *
  * One timer per connection, whose meaning follows the state: header timeout
- * while READING, body timeout while BODY, send timeout while WRITING,
- * keep-alive timeout while IDLE, none while HANDLING (a deferred handler owns
- * its own timing). Closing is deferred to the end of the event-loop
- * iteration (ev_defer) so no later event of the same epoll batch can touch
- * freed memory.
+ * while READING (armed at the first byte, never pushed back: a deadline),
+ * the earlier of the body gap timeout and the body deadline while BODY,
+ * send timeout while WRITING, keep-alive timeout while IDLE, none while
+ * HANDLING (a deferred handler owns its own timing). Closing is deferred to
+ * the end of the event-loop iteration (ev_defer) so no later event of the
+ * same epoll batch can touch freed memory.
+ *
+ * Memory follows the request, nginx-style: the input buffer, the request
+ * state and the output buffer come from the server's bufpool when needed
+ * and go back as soon as the connection is between requests with nothing
+ * buffered (conn_shrink), so an idle keep-alive connection is the struct
+ * alone. Idle connections are also kept on a list, oldest first: a full
+ * server closes the oldest for a new client instead of refusing it.
  */
 #include "core/http_conn.h"
 
@@ -37,11 +45,17 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/connlimit.h"
+#include "core/handoff.h"
 #include "core/log.h"
 
-#define READ_CHUNK 4096
-#define OUT_HIGH (256 * 1024)
+#define READ_CHUNK BUFPOOL_CHUNK
+/* Stop parsing pipelined requests while this much output waits: bounds the
+ * output a client that pipelines and never reads can make us hold. */
+#define OUT_HIGH (16 * 1024)
 #define ACCEPT_BATCH 64
+/* Slack above line + headers + body in the input buffer (final CRLFs). */
+#define IN_SLACK 1024
 
 struct http_server {
     ev_loop_t *loop;
@@ -55,6 +69,11 @@ struct http_server {
     http_observer_t obs;
     http_conn_t *conns; /* doubly linked list of open connections */
     int nconns;
+    http_conn_t *idle_head, *idle_tail; /* idle keep-alive, oldest first */
+    bufpool_t *pool;
+    connlimit_t *peers;
+    int owns_shared; /* pool and peers are ours to free */
+    int handoff;     /* hand-off channel (send end), -1 none */
     time_t date_sec;
     char date[40];
 };
@@ -81,8 +100,33 @@ static const char *http_date(http_server_t *s)
     return s->date;
 }
 
+static void idle_unlink(http_server_t *s, http_conn_t *c)
+{
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else if (s->idle_head == c)
+        s->idle_head = c->inext;
+    if (c->inext)
+        c->inext->iprev = c->iprev;
+    else if (s->idle_tail == c)
+        s->idle_tail = c->iprev;
+    c->inext = c->iprev = NULL;
+}
+
 static void set_state(http_conn_t *c, http_conn_state_t st)
 {
+    http_server_t *s = c->srv;
+    if (c->state == HTTP_CONN_IDLE && st != HTTP_CONN_IDLE)
+        idle_unlink(s, c);
+    else if (st == HTTP_CONN_IDLE && c->state != HTTP_CONN_IDLE) {
+        c->iprev = s->idle_tail;
+        c->inext = NULL;
+        if (s->idle_tail)
+            s->idle_tail->inext = c;
+        else
+            s->idle_head = c;
+        s->idle_tail = c;
+    }
     c->state = st;
     if (c->srv->obs.on_state)
         c->srv->obs.on_state(c, st, c->srv->obs.ctx);
@@ -103,34 +147,57 @@ static void peer_string(http_conn_t *c)
     snprintf(c->peer_str, sizeof c->peer_str, "%s", host);
 }
 
-static void refuse_overload(int fd)
+/* A 503 written straight to the socket: no buffer, no request state, so it
+ * works when the server is out of connections or buffer memory. */
+static void write_503(int fd, const char *why)
 {
-    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                              "Content-Length: 36\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-                              "503 Service Unavailable\nover limit\n";
-    ssize_t w = write(fd, msg, sizeof msg - 1);
-    (void)w;
+    char msg[256];
+    size_t blen = strlen("503 Service Unavailable\n\n") + strlen(why);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+                     "503 Service Unavailable\n%s\n",
+                     blen, why);
+    if (n > 0 && (size_t)n < sizeof msg) {
+        ssize_t w = write(fd, msg, (size_t)n);
+        (void)w;
+    }
+}
+
+static void refuse(int fd, const char *why)
+{
+    write_503(fd, why);
     close(fd);
 }
 
-static void conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
+/* Room for one more connection: close the oldest idle keep-alive one when
+ * the server is full. 1 when there is room. */
+static int make_room(http_server_t *s)
+{
+    if (s->nconns < s->conf.max_connections)
+        return 1;
+    http_conn_t *old = s->idle_head;
+    if (!old)
+        return 0;
+    conn_close(old);
+    return s->nconns < s->conf.max_connections;
+}
+
+static http_conn_t *conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
 {
     http_conn_t *c = calloc(1, sizeof *c);
-    arena_t *a = c ? arena_create(4096) : NULL;
-    if (!a) {
-        free(c);
+    if (!c) {
         close(fd);
         log_err("out of memory accepting a connection");
-        return;
+        return NULL;
     }
     c->srv = s;
     c->fd = fd;
     c->peer = *ss;
-    c->arena = a;
     c->slot = -1;
-    arena_set_limit(a, s->conf.arena_limit);
+    c->in.pool = c->out.pool = s->pool;
     c->in.max =
-        s->conf.lim.max_request_line + s->conf.lim.max_header_bytes + s->conf.max_body + READ_CHUNK;
+        s->conf.lim.max_request_line + s->conf.lim.max_header_bytes + s->conf.max_body + IN_SLACK;
     c->io = (ev_io_t){.fd = fd, .cb = conn_event, .data = c};
     ev_timer_init(&c->timer, conn_timeout, c);
     c->accepted_ms = ev_now(s->loop);
@@ -139,11 +206,13 @@ static void conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (ev_io_add(s->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
         log_error(MG_LOG_ERR, errno, "epoll_ctl(ADD) on accepted socket");
-        arena_destroy(a);
         free(c);
         close(fd);
-        return;
+        return NULL;
     }
+    connlimit_key_t k;
+    connlimit_key(ss, &k);
+    c->counted = (unsigned)connlimit_add(s->peers, &k, 0);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -151,8 +220,7 @@ static void conn_open(http_server_t *s, int fd, struct sockaddr_storage *ss)
     s->nconns++;
     if (s->obs.on_open)
         s->obs.on_open(c, s->obs.ctx);
-    set_state(c, HTTP_CONN_READING);
-    ev_timer_set(s->loop, &c->timer, s->conf.header_timeout_ms);
+    return c;
 }
 
 static void accept_ready(ev_loop_t *l, ev_io_t *io, uint32_t ev)
@@ -173,13 +241,25 @@ static void accept_ready(ev_loop_t *l, ev_io_t *io, uint32_t ev)
             log_error(MG_LOG_CRIT, errno, "accept4() failed");
             return;
         }
-        if (s->nconns >= s->conf.max_connections) {
+        if (s->conf.max_connections_per_ip > 0) {
+            connlimit_key_t k;
+            connlimit_key(&ss, &k);
+            if (connlimit_count(s->peers, &k) >= s->conf.max_connections_per_ip) {
+                refuse(fd, "too many connections from your address");
+                continue;
+            }
+        }
+        if (!make_room(s)) {
             log_warn("worker_connections (%d) are not enough, refusing a connection",
                      s->conf.max_connections);
-            refuse_overload(fd);
+            refuse(fd, "over limit");
             continue;
         }
-        conn_open(s, fd, &ss);
+        http_conn_t *c = conn_open(s, fd, &ss);
+        if (c) {
+            set_state(c, HTTP_CONN_READING);
+            ev_timer_set(s->loop, &c->timer, s->conf.header_timeout_ms);
+        }
     }
 }
 
@@ -196,8 +276,52 @@ http_server_t *http_server_new(ev_loop_t *loop, int lfd, const http_server_conf_
         s->conf.max_connections = 1024;
     s->handler = handler;
     s->ctx = ctx;
+    s->handoff = -1;
     s->lio = (ev_io_t){.fd = lfd, .cb = accept_ready, .data = s};
+    s->pool = bufpool_new(conf->buffer_budget, sizeof(http_rstate_t));
+    s->peers = connlimit_new(s->conf.max_connections);
+    s->owns_shared = 1;
+    if (!s->pool || !s->peers) {
+        bufpool_free(s->pool);
+        connlimit_free(s->peers);
+        free(s);
+        return NULL;
+    }
     return s;
+}
+
+void http_server_share(http_server_t *s, http_server_t *first)
+{
+    if (s == first || !s->owns_shared)
+        return;
+    bufpool_free(s->pool);
+    connlimit_free(s->peers);
+    s->pool = first->pool;
+    s->peers = first->peers;
+    s->owns_shared = 0;
+}
+
+bufpool_t *http_server_pool(const http_server_t *s)
+{
+    return s->pool;
+}
+
+int http_server_port(const http_server_t *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+void http_server_set_handoff(http_server_t *s, int chan)
+{
+    s->handoff = chan;
 }
 
 void http_server_set_observer(http_server_t *s, const http_observer_t *obs)
@@ -226,10 +350,41 @@ void http_server_stop_accepting(http_server_t *s)
     s->accepting = 0;
 }
 
+/* Is c between requests, with nothing to say and at most a part of the
+ * next request read? Then it can change hands. */
+static int at_boundary(const http_conn_t *c)
+{
+    return (c->state == HTTP_CONN_IDLE || c->state == HTTP_CONN_READING) &&
+           c->out.len == c->out_off && c->in.len <= HANDOFF_MAX_BYTES && !c->close_after;
+}
+
+/* 1 handed off (c is closed), 0 kept (try later, or no channel). */
+static int conn_handoff(http_conn_t *c)
+{
+    http_server_t *s = c->srv;
+    if (s->handoff < 0 || !at_boundary(c))
+        return 0;
+    if (handoff_send(s->handoff, c->fd, c->in.data, c->in.len) < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == ENOMEM ||
+            errno == ETOOMANYREFS)
+            return 0; /* the channel is full: the next turn tries again */
+        log_error(MG_LOG_ERR, errno, "handing a connection off failed; closing them instead");
+        s->handoff = -1;
+        http_server_drain(s);
+        return 0;
+    }
+    conn_close(c); /* our copy: the socket lives on in the message */
+    return 1;
+}
+
 void http_server_drain(http_server_t *s)
 {
     s->draining = 1;
     http_server_stop_accepting(s);
+    if (s->handoff >= 0) {
+        http_server_retire(s);
+        return;
+    }
     for (http_conn_t *c = s->conns, *n; c; c = n) {
         n = c->next;
         c->close_after = 1;
@@ -246,6 +401,54 @@ void http_server_drain(http_server_t *s)
                 conn_process(c);
         }
     }
+}
+
+void http_server_retire(http_server_t *s)
+{
+    if (!s->draining || s->handoff < 0)
+        return;
+    for (http_conn_t *c = s->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->state != HTTP_CONN_CLOSING)
+            conn_handoff(c);
+        if (s->handoff < 0)
+            return; /* fell back to closing: drain did the rest */
+    }
+}
+
+int http_server_adopt(http_server_t *s, int fd, const void *bytes, size_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        close(fd); /* the client left while the socket was in flight */
+        return -1;
+    }
+    if (n > s->conf.lim.max_request_line + s->conf.lim.max_header_bytes + s->conf.max_body ||
+        !make_room(s)) {
+        log_warn("no room for a handed-off connection, closing it");
+        refuse(fd, "over limit");
+        return -1;
+    }
+    http_conn_t *c = conn_open(s, fd, &ss);
+    if (!c)
+        return -1;
+    c->nrequests = 1; /* it has been used: an idle close is a keep-alive close */
+    if (n == 0) {
+        set_state(c, HTTP_CONN_IDLE);
+        ev_timer_set(s->loop, &c->timer, s->conf.idle_timeout_ms);
+        return 0;
+    }
+    if (buf_append(&c->in, bytes, n) < 0) {
+        write_503(fd, "out of memory");
+        conn_close(c);
+        return -1;
+    }
+    set_state(c, HTTP_CONN_READING);
+    ev_timer_set(s->loop, &c->timer, s->conf.header_timeout_ms);
+    conn_process(c);
+    return 0;
 }
 
 int http_server_nconns(const http_server_t *s)
@@ -270,18 +473,63 @@ void http_server_free(http_server_t *s)
     http_server_stop_accepting(s);
     while (s->conns)
         conn_close(s->conns);
+    /* conn_close deferred the frees: run them before the pool goes. */
+    ev_run_deferred(s->loop);
+    if (s->owns_shared) {
+        bufpool_free(s->pool);
+        connlimit_free(s->peers);
+    }
     free(s);
 }
 
 /* ---- connection ---- */
+
+static void rs_release(http_conn_t *c)
+{
+    if (!c->rs)
+        return;
+    buf_free(&c->rs->resp_hdrs);
+    bufpool_obj_put(c->srv->pool, c->rs);
+    c->rs = NULL;
+    c->req = NULL;
+}
+
+/* The request state for the request being read; NULL when the buffer
+ * budget is spent. */
+static http_rstate_t *rs_get(http_conn_t *c)
+{
+    if (!c->rs) {
+        c->rs = bufpool_obj_get(c->srv->pool);
+        if (!c->rs)
+            return NULL;
+        c->rs->resp_hdrs.pool = c->srv->pool;
+        c->rs->req.content_length = -1;
+        c->req = &c->rs->req;
+    }
+    return c->rs;
+}
+
+/* Between requests with nothing buffered: give every buffer back. */
+static void conn_shrink(http_conn_t *c)
+{
+    if (c->state == HTTP_CONN_HANDLING || c->resp_started)
+        return;
+    if (c->in.len == 0) {
+        buf_free(&c->in);
+        rs_release(c);
+    }
+    if (c->out.len == c->out_off) {
+        c->out.len = c->out_off = 0;
+        buf_free(&c->out);
+    }
+}
 
 static void conn_free(void *p)
 {
     http_conn_t *c = p;
     buf_free(&c->in);
     buf_free(&c->out);
-    buf_free(&c->resp_hdrs);
-    arena_destroy(c->arena);
+    rs_release(c);
     free(c);
 }
 
@@ -295,6 +543,12 @@ static void conn_close(http_conn_t *c)
     set_state(c, HTTP_CONN_CLOSING);
     if (s->obs.on_close)
         s->obs.on_close(c, s->obs.ctx);
+    if (c->counted) {
+        connlimit_key_t k;
+        connlimit_key(&c->peer, &k);
+        connlimit_del(s->peers, &k);
+        c->counted = 0;
+    }
     ev_timer_del(s->loop, &c->timer);
     ev_io_del(s->loop, &c->io);
     close(c->fd);
@@ -345,6 +599,8 @@ static void conn_update_io(http_conn_t *c)
         conn_close(c);
 }
 
+/* Read what the socket has. 0 ok (maybe nothing), -1 EOF or error, -2 the
+ * buffer budget is spent (the caller answers 503 and closes). */
 static int conn_read(http_conn_t *c)
 {
     for (;;) {
@@ -352,15 +608,19 @@ static int conn_read(http_conn_t *c)
             return 0;
         size_t want = c->in.max - c->in.len < READ_CHUNK ? c->in.max - c->in.len : READ_CHUNK;
         if (c->in.cap - c->in.len < want && buf_reserve(&c->in, want) < 0)
-            return 0;
+            return c->in.len < c->in.max ? -2 : 0;
         size_t room = c->in.cap - c->in.len;
         ssize_t n = read(c->fd, c->in.data + c->in.len, room);
         if (n > 0) {
             c->in.len += (size_t)n;
+            if (!rs_get(c))
+                return -2;
             if ((size_t)n < room)
                 return 0;
             continue;
         }
+        if (c->in.len == 0)
+            buf_free(&c->in); /* nothing came: an idle connection holds no buffer */
         if (n == 0)
             return -1;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -369,6 +629,34 @@ static int conn_read(http_conn_t *c)
             continue;
         return -1;
     }
+}
+
+/* Out of buffer memory: say so without a buffer, and close. */
+static void conn_no_memory(http_conn_t *c)
+{
+    static uint64_t last_log;
+    uint64_t now = ev_now(c->srv->loop);
+    if (now - last_log >= 1000) {
+        last_log = now;
+        log_warn("connection buffers are at their budget (%zu bytes): refusing %s",
+                 bufpool_budget(c->srv->pool), c->peer_str);
+    }
+    if (c->out.len == c->out_off)
+        write_503(c->fd, "server busy");
+    conn_close(c);
+}
+
+/* While BODY: the gap timeout, but never past the body deadline. */
+static void body_timer(http_conn_t *c)
+{
+    http_server_t *s = c->srv;
+    uint64_t now = ev_now(s->loop), ms = s->conf.body_timeout_ms;
+    if (c->deadline_ms) {
+        uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 0;
+        if (left < ms)
+            ms = left;
+    }
+    ev_timer_set(s->loop, &c->timer, ms);
 }
 
 static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev)
@@ -389,12 +677,17 @@ static void conn_event(ev_loop_t *l, ev_io_t *io, uint32_t ev)
     }
     if (ev & (EPOLLIN | EPOLLRDHUP)) {
         size_t before = c->in.len;
-        int eof = conn_read(c) < 0;
+        int r = conn_read(c);
+        if (r == -2) {
+            conn_no_memory(c);
+            return;
+        }
+        int eof = r < 0;
         if (c->in.len > before && c->state == HTTP_CONN_IDLE) {
             set_state(c, HTTP_CONN_READING);
             ev_timer_set(l, &c->timer, c->srv->conf.header_timeout_ms);
         } else if (c->in.len > before && c->state == HTTP_CONN_BODY) {
-            ev_timer_set(l, &c->timer, c->srv->conf.body_timeout_ms);
+            body_timer(c);
         }
         if (eof) {
             /* The peer closed (or half-closed) its side. Answer what is
@@ -437,8 +730,7 @@ static void conn_flush(http_conn_t *c)
         return;
     }
     c->out.len = c->out_off = 0;
-    if (c->out.cap > 64 * 1024) /* don't keep a big profile's buffer around */
-        buf_free(&c->out);
+    buf_free(&c->out); /* back to the pool: most connections are idle next */
     if (c->close_after && c->state != HTTP_CONN_HANDLING) {
         /* Pipelined requests still parseable are not answered after close. */
         conn_close(c);
@@ -448,6 +740,7 @@ static void conn_flush(http_conn_t *c)
         set_state(c, c->in.len ? HTTP_CONN_READING : HTTP_CONN_IDLE);
         ev_timer_set(c->srv->loop, &c->timer,
                      c->in.len ? c->srv->conf.header_timeout_ms : c->srv->conf.idle_timeout_ms);
+        conn_shrink(c);
         /* A reply made inside conn_process returns into its loop, which
          * goes on with pipelined input; a deferred reply restarts it. */
         if (!c->in_process)
@@ -460,8 +753,12 @@ static void conn_flush(http_conn_t *c)
 static void reply_parse_error(http_conn_t *c, int status, const char *why)
 {
     c->close_after = 1;
-    memset(&c->req, 0, sizeof c->req);
-    c->req.content_length = -1;
+    if (!rs_get(c)) {
+        conn_no_memory(c);
+        return;
+    }
+    memset(c->req, 0, sizeof *c->req);
+    c->req->content_length = -1;
     c->req_total = c->in.len;
     http_reply_error(c, status, why);
 }
@@ -480,8 +777,12 @@ static void conn_process(http_conn_t *c)
             }
             break;
         }
+        if (!rs_get(c)) {
+            conn_no_memory(c);
+            break;
+        }
         const char *why = NULL;
-        int r = http_parse_request(c->in.data, c->in.len, &s->conf.lim, &c->req, &why);
+        int r = http_parse_request(c->in.data, c->in.len, &s->conf.lim, c->req, &why);
         if (r == 0) {
             if (c->state == HTTP_CONN_IDLE) {
                 set_state(c, HTTP_CONN_READING);
@@ -497,7 +798,7 @@ static void conn_process(http_conn_t *c)
             reply_parse_error(c, -r, why ? why : "malformed request");
             break;
         }
-        size_t body = c->req.content_length > 0 ? (size_t)c->req.content_length : 0;
+        size_t body = c->req->content_length > 0 ? (size_t)c->req->content_length : 0;
         if (body > s->conf.max_body) {
             reply_parse_error(c, 413, "request body too large");
             break;
@@ -505,8 +806,10 @@ static void conn_process(http_conn_t *c)
         if (c->in.len < (size_t)r + body) {
             if (c->state != HTTP_CONN_BODY) {
                 set_state(c, HTTP_CONN_BODY);
-                ev_timer_set(s->loop, &c->timer, s->conf.body_timeout_ms);
-                if (c->req.expect_continue && c->req.version_minor >= 1) {
+                c->deadline_ms =
+                    s->conf.body_deadline_ms ? ev_now(s->loop) + s->conf.body_deadline_ms : 0;
+                body_timer(c);
+                if (c->req->expect_continue && c->req->version_minor >= 1) {
                     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                     buf_append(&c->out, cont, sizeof cont - 1);
                     conn_flush(c);
@@ -514,53 +817,74 @@ static void conn_process(http_conn_t *c)
             }
             break;
         }
-        c->req.body = c->in.data + r;
-        c->req.body_len = body;
+        c->req->body = c->in.data + r;
+        c->req->body_len = body;
         c->req_total = (size_t)r + body;
         c->req_start_ns = clock_mono_ns();
         c->nrequests++;
         if (s->conf.max_keepalive_requests > 0 && c->nrequests >= s->conf.max_keepalive_requests)
             c->close_after = 1;
-        if (!c->req.keep_alive || s->draining)
+        /* Draining with a hand-off channel keeps the connection: it moves
+         * to the new generation after this answer. */
+        if (!c->req->keep_alive || (s->draining && s->handoff < 0))
             c->close_after = 1;
         ev_timer_del(s->loop, &c->timer);
+        c->deadline_ms = 0;
         set_state(c, HTTP_CONN_HANDLING);
-        s->handler(c, &c->req, s->ctx);
+        s->handler(c, c->req, s->ctx);
         /* A synchronous handler has replied (state moved on); a deferred one
          * left the connection in HANDLING and will reply later. */
     }
     c->in_process--;
-    if (c->fd >= 0 && c->state != HTTP_CONN_CLOSING)
+    if (c->fd >= 0 && c->state != HTTP_CONN_CLOSING) {
+        if (!c->in_process)
+            conn_shrink(c);
         conn_update_io(c);
+    }
 }
 
 /* ---- responses ---- */
+
+/* Extra header lines go to the request state; a reply outside a request
+ * (cannot happen through the handler API) has nowhere to put them. */
+static buf_t *resp_hdrs(http_conn_t *c)
+{
+    return rs_get(c) ? &c->rs->resp_hdrs : NULL;
+}
 
 void http_reply_start(http_conn_t *c, int status)
 {
     c->resp_status = status;
     c->resp_started = 1;
-    c->resp_hdrs.len = 0;
+    buf_t *h = resp_hdrs(c);
+    if (h)
+        h->len = 0;
 }
 
 void http_reply_header(http_conn_t *c, const char *name, const char *fmt, ...)
 {
     if (!c->resp_started)
         http_reply_start(c, 200);
-    buf_puts(&c->resp_hdrs, name);
-    buf_append(&c->resp_hdrs, ": ", 2);
+    buf_t *h = resp_hdrs(c);
+    if (!h)
+        return;
+    size_t before = h->len;
     va_list ap;
     va_start(ap, fmt);
-    buf_vprintf(&c->resp_hdrs, fmt, ap);
+    int ok = buf_puts(h, name) == 0 && buf_append(h, ": ", 2) == 0 &&
+             buf_vprintf(h, fmt, ap) == 0 && buf_append(h, "\r\n", 2) == 0;
     va_end(ap);
-    buf_append(&c->resp_hdrs, "\r\n", 2);
+    if (!ok)
+        h->len = before; /* never half a header line */
 }
 
 void http_reply_headers_raw(http_conn_t *c, const char *lines, size_t n)
 {
     if (!c->resp_started)
         http_reply_start(c, 200);
-    buf_append(&c->resp_hdrs, lines, n);
+    buf_t *h = resp_hdrs(c);
+    if (h)
+        buf_append(h, lines, n);
 }
 
 void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size_t len)
@@ -570,8 +894,12 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
         return;
     if (!c->resp_started)
         http_reply_start(c, 200);
+    if (!rs_get(c)) {
+        conn_no_memory(c);
+        return;
+    }
     int st = c->resp_status;
-    if (s->draining)
+    if (s->draining && s->handoff < 0)
         c->close_after = 1;
     size_t before = c->out.len;
     /* The head is assembled with plain appends: this runs for every reply. */
@@ -592,19 +920,21 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
     if (st >= 200 && st != 204 && st != 304)
         ok &= buf_append(&c->out, "Content-Length: ", 16) == 0 && buf_put_u64(&c->out, len) == 0 &&
               buf_append(&c->out, "\r\n", 2) == 0;
-    if (c->resp_hdrs.len)
-        ok &= buf_append(&c->out, c->resp_hdrs.data, c->resp_hdrs.len) == 0;
+    if (c->rs->resp_hdrs.len)
+        ok &= buf_append(&c->out, c->rs->resp_hdrs.data, c->rs->resp_hdrs.len) == 0;
     if (c->close_after)
         ok &= buf_puts(&c->out, "Connection: close\r\n") == 0;
-    else if (c->req.version_minor == 0)
+    else if (c->req->version_minor == 0)
         ok &= buf_puts(&c->out, "Connection: keep-alive\r\n") == 0;
     ok &= buf_append(&c->out, "\r\n", 2) == 0;
-    if (len && c->req.method != HTTP_M_HEAD)
+    if (len && c->req->method != HTTP_M_HEAD)
         ok &= buf_append(&c->out, body, len) == 0;
     if (!ok) {
         c->out.len = before;
         c->close_after = 1;
         log_err("out of memory building a %d response for %s", st, c->peer_str);
+        if (c->out.len == c->out_off)
+            write_503(c->fd, "server busy");
     }
     size_t bytes = c->out.len - before;
 
@@ -617,10 +947,9 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
     c->req_total = 0;
     c->req_start_ns = 0;
     c->resp_started = 0;
-    c->resp_hdrs.len = 0;
+    c->rs->resp_hdrs.len = 0;
     c->user = NULL;
     c->on_abort = NULL;
-    arena_reset(c->arena);
 
     set_state(c, HTTP_CONN_WRITING);
     conn_flush(c);

@@ -180,7 +180,8 @@ int keyfile_load(const char *path, mg_key_t *k, char *err, size_t errsz)
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            snprintf(err, errsz, "key file %s does not exist; create it with `magicd keygen`",
+            snprintf(err, errsz,
+                     "key file %s does not exist; create it (once) with `magicd keygen %s`", path,
                      path);
         else
             snprintf(err, errsz, "cannot open key file %s: %s", path, strerror(errno));

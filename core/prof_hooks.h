@@ -1,36 +1,76 @@
 /*
- * prof_hooks.h - where ordinary code tells the profiler about blocking.
+ * prof_hooks.h - where ordinary code tells the profiler about waiting.
  *
  * Code on the request path that can block off-CPU (SQLite steps, file
- * writes, fsync, lock waits) brackets the call with prof_block_begin() /
- * prof_block_end(). The profiler code linked into workers installs the real
- * recorders at worker start (profiler/ decides the rate and records the
- * caller's stack); until then these are a load and a predictable branch.
- * Cross-process lock waits are reported by shmtx through prof_mutex_wait.
+ * writes, fsync) brackets the call with prof_block_begin() /
+ * prof_block_end(). What is recorded is the time the worker was *off* the
+ * CPU across the call: wall time minus the thread's CPU time. A call that
+ * ran on the CPU the whole time (a SQLite step over cached pages, a write
+ * into the page cache) is CPU time, and is in the CPU profile already; it
+ * contributes nothing here. The event loop reports its waits in epoll_wait
+ * (prof_idle_begin/end), and shmtx its contended lock waits
+ * (prof_hooks.mutex). The sampler installs the recorders at worker start
+ * (sampler/ decides the rate and records the caller's stack); until then
+ * each bracket is a load and a predictable branch.
  */
 #ifndef MG_PROF_HOOKS_H
 #define MG_PROF_HOOKS_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "core/clock.h"
 
 typedef struct {
-    void (*block)(uint64_t start_ns, uint64_t ns, const char *what);
+    /* a bracketed call took wall_ns, of which off_ns off the CPU */
+    void (*block)(uint64_t wall_ns, uint64_t off_ns, const char *what);
     void (*mutex)(uint64_t ns, const char *lock_name);
+    /* the event loop waited ns in epoll_wait */
+    void (*idle)(uint64_t ns);
 } prof_hooks_t;
 
 extern prof_hooks_t prof_hooks;
 
-static inline uint64_t prof_block_begin(void)
+typedef struct {
+    uint64_t wall_ns, cpu_ns; /* 0, 0: nobody records */
+} prof_block_t;
+
+/* The calling thread's CPU time (a worker is one thread). */
+static inline uint64_t prof_thread_cpu_ns(void)
 {
-    return prof_hooks.block ? clock_mono_ns() : 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline void prof_block_end(uint64_t start, const char *what)
+static inline prof_block_t prof_block_begin(void)
 {
-    if (start && prof_hooks.block)
-        prof_hooks.block(start, clock_mono_ns() - start, what);
+    prof_block_t b = {0, 0};
+    if (prof_hooks.block) {
+        b.wall_ns = clock_mono_ns();
+        b.cpu_ns = prof_thread_cpu_ns();
+    }
+    return b;
+}
+
+static inline void prof_block_end(prof_block_t b, const char *what)
+{
+    if (b.wall_ns && prof_hooks.block) {
+        uint64_t wall = clock_mono_ns() - b.wall_ns;
+        uint64_t cpu = prof_thread_cpu_ns() - b.cpu_ns;
+        prof_hooks.block(wall, wall > cpu ? wall - cpu : 0, what);
+    }
+}
+
+static inline uint64_t prof_idle_begin(void)
+{
+    return prof_hooks.idle ? clock_mono_ns() : 0;
+}
+
+static inline void prof_idle_end(uint64_t start)
+{
+    if (start && prof_hooks.idle)
+        prof_hooks.idle(clock_mono_ns() - start);
 }
 
 #endif

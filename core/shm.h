@@ -62,6 +62,7 @@ typedef struct {
     _Atomic uint32_t generation;
     _Atomic uint32_t route;     /* route id executing now (read from SIGPROF) */
     _Atomic uint32_t draining;  /* old generation, finishing up */
+    _Atomic uint32_t handoff;   /* retiring for a new generation: hand connections off */
     _Atomic uint32_t worker_no; /* 0..worker_processes-1 */
     uint64_t started_ms;
     _Atomic uint64_t requests;

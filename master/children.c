@@ -7,10 +7,11 @@
  * after fork a child unblocks signals, takes its title, closes what it must
  * not hold, drops privileges and runs its main function.
  *
- * Back-off: a child that dies within CRASH_WINDOW_MS of starting counts as
- * crashing in a loop; its next start waits 250 ms, doubling per crash up to
- * 30 s, so a broken deployment logs a few lines a minute instead of forking
- * thousands of times. One that ran for a while is replaced at once.
+ * Back-off: a child that keeps dying right after it starts is respawned
+ * with a growing delay (master/backoff.h has the rule), so a broken
+ * deployment logs a few lines a minute instead of forking thousands of
+ * times. A child that cannot start for a configuration reason is not
+ * respawned at all: the master stops (master.c).
  */
 #include "master/children.h"
 
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -32,15 +34,12 @@
 #include "sampler/sampler.h"
 #include "worker/worker.h"
 
-#define CRASH_WINDOW_MS 2000
-#define BACKOFF_FIRST_MS 250
-#define BACKOFF_MAX_MS 30000
-
 /* ---- the table of child kinds ---- */
 
 static int run_worker(master_t *m, int slot, int worker_no)
 {
-    return worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl);
+    return worker_main(m->conf, &m->keys, &m->shm, (unsigned)slot, worker_no, m->lfds, m->nl,
+                       m->hofd);
 }
 
 static int run_profiler(master_t *m, int slot, int worker_no)
@@ -150,6 +149,10 @@ static void close_except(master_t *m, int keep_listen, int keep_pfd)
             close(m->lfds[i]);
     if (!keep_pfd && m->pfd >= 0)
         close(m->pfd);
+    if (!keep_listen)
+        for (int i = 0; i < 2; i++)
+            if (m->hofd[i] >= 0)
+                close(m->hofd[i]);
 }
 
 static pid_t spawn(master_t *m, child_type_t type, int worker_no)
@@ -171,6 +174,7 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
         atomic_store(&w->generation, m->generation);
         atomic_store(&w->worker_no, (uint32_t)worker_no);
         atomic_store(&w->draining, 0);
+        atomic_store(&w->handoff, 0);
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -228,7 +232,7 @@ static void maybe_spawn(master_t *m, child_type_t type, int worker_no, uint64_t 
     if (have_current(m, type, worker_no))
         return;
     backoff_t *b = backoff_of(m, type, worker_no);
-    if (now < b->not_before_ms)
+    if (!backoff_ready(b, now))
         return;
     spawn(m, type, worker_no);
 }
@@ -243,14 +247,19 @@ void children_spawn_missing(master_t *m)
     }
 }
 
+/* Retire a child of an old generation: a new one serves in its place, so a
+ * worker hands its connections to it (handoff) instead of closing them. */
 static void retire(master_t *m, child_t *ch)
 {
     if (ch->quitting)
         return;
     ch->quitting = 1;
     ch->kill_at_ms = clock_mono_ms() + m->conf->proc.shutdown_timeout_ms + 1000;
-    if (ch->slot >= 0)
-        atomic_store(&shm_slot(&m->shm, (unsigned)ch->slot)->draining, 1);
+    if (ch->slot >= 0) {
+        shm_worker_t *w = shm_slot(&m->shm, (unsigned)ch->slot);
+        atomic_store(&w->handoff, m->hofd[1] >= 0);
+        atomic_store(&w->draining, 1);
+    }
     kill(ch->pid, SIGQUIT);
 }
 
@@ -296,16 +305,10 @@ void children_exited(master_t *m, child_t *ch, int crashed)
         atomic_store(&m->shm.hdr->profiler_pid, 0);
     if (!ch->quitting && ch->generation == m->generation) {
         backoff_t *b = backoff_of(m, ch->type, ch->worker_no);
-        if (crashed && now - ch->started_ms < CRASH_WINDOW_MS) {
-            uint64_t d = BACKOFF_FIRST_MS << (b->crashes < 7 ? b->crashes : 7);
-            b->crashes++;
-            b->not_before_ms = now + (d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS);
+        uint64_t d = backoff_exited(b, ch->started_ms, now, crashed);
+        if (d)
             log_warn("%s process crashed %d time(s) in a row, respawning in %llu ms",
-                     child_kind(ch), b->crashes, (unsigned long long)(b->not_before_ms - now));
-        } else {
-            b->crashes = 0;
-            b->not_before_ms = now;
-        }
+                     child_kind(ch), b->crashes, (unsigned long long)d);
     }
     memset(ch, 0, sizeof *ch);
 }
@@ -342,14 +345,34 @@ int children_wait_ready(master_t *m, int timeout_ms)
         for (int i = 0; i < MAX_CHILDREN; i++) {
             child_t *ch = &m->children[i];
             if (ch->pid > 0 && ch->type == CHILD_WORKER &&
-                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0)
+                shm_slot(&m->shm, (unsigned)ch->slot)->started_ms == 0) {
+                /* Dead before ready: say so now rather than wait it out.
+                 * WNOWAIT leaves the child for the main loop to reap. */
+                siginfo_t si = {0};
+                if (waitid(P_PID, (id_t)ch->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                    si.si_pid == ch->pid)
+                    return CHILDREN_EXITED;
                 ready = 0;
+            }
         }
         if (ready)
             return 0;
         usleep(5000);
     }
     return -1;
+}
+
+/* The profiler outlives a reload when its socket does: a CPU profile
+ * running across the HUP keeps sampling the old and the new workers, and
+ * its archive of exited workers' records stays. Making it part of the new
+ * generation is all it takes: retire_old passes it by. */
+void children_adopt_profiler(master_t *m)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        child_t *ch = &m->children[i];
+        if (ch->pid > 0 && ch->type == CHILD_PROFILER && !ch->quitting)
+            ch->generation = m->generation;
+    }
 }
 
 void children_config_changed(master_t *m)

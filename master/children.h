@@ -14,6 +14,7 @@
 #include "core/conf.h"
 #include "core/keyfile.h"
 #include "core/shm.h"
+#include "master/backoff.h"
 
 #define MAX_CHILDREN (SHM_MAX_SLOTS + 8)
 #define MAX_WORKERS 16
@@ -31,11 +32,6 @@ typedef struct {
     uint64_t kill_at_ms; /* retired: SIGKILL after this (shutdown_timeout) */
 } child_t;
 
-typedef struct {
-    int crashes;            /* consecutive quick crashes */
-    uint64_t not_before_ms; /* earliest respawn */
-} backoff_t;
-
 typedef struct master {
     conf_t *conf;
     keyring_t keys; /* read as root; children inherit them */
@@ -44,13 +40,15 @@ typedef struct master {
     char **argv;
     int lfds[CONF_MAX_LISTEN];
     int nl;
-    int pfd; /* profiler socket or -1 */
+    int pfd;     /* profiler socket or -1 */
+    int hofd[2]; /* connection hand-off channel (core/handoff.h), -1 none */
     int inherited[CONF_MAX_LISTEN + 1];
     int ninherited;
     unsigned generation;
     child_t children[MAX_CHILDREN];
     backoff_t backoff[MAX_WORKERS + 2]; /* workers, then profiler, mailer */
     int quitting, terminating, winched;
+    int exit_code; /* of the master: 1 after a child's configuration failure */
     uint64_t deadline_ms;
     pid_t new_binary;
     uint64_t last_status_ms, last_requests, retired_requests;
@@ -76,9 +74,13 @@ void children_exited(master_t *m, child_t *ch, int crashed);
 uint64_t children_next_respawn(master_t *m);
 /* SIGKILL retired children past their shutdown timeout. */
 void children_kill_overdue(master_t *m, uint64_t now);
-/* Wait until every worker has published its pid as ready. 0 or -1. */
+/* Wait until every worker has published its pid as ready: 0, -1 (timed
+ * out) or CHILDREN_EXITED. */
 int children_wait_ready(master_t *m, int timeout_ms);
+#define CHILDREN_EXITED 1 /* children_wait_ready: a worker exited before it was ready */
 /* Apply config-dependent state (profiler control block) after load/reload. */
 void children_config_changed(master_t *m);
+/* After a reload that kept the profiler socket: keep the profiler too. */
+void children_adopt_profiler(master_t *m);
 
 #endif

@@ -15,8 +15,10 @@
  * periodic work (sd_notify STATUS and watchdog, shutdown deadline).
  *
  *   HUP   reload: parse the file again; if it is bad, log why and keep
- *         running; if good, start a new generation of workers (and a new
- *         profiler), then QUIT the old ones, which finish what they have.
+ *         running; if good, start a new generation of workers, then QUIT
+ *         the old ones, which finish what they have. The profiler is kept
+ *         while its socket is (profiles span the reload; what it takes
+ *         from the config follows through prof_ctl in shm).
  *   QUIT  graceful stop (children finish in-flight requests, bounded by
  *         shutdown_timeout, after which they are killed).
  *   TERM, INT  fast stop.
@@ -37,8 +39,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/child_exit.h"
 #include "core/clock.h"
 #include "core/conf_check.h"
+#include "core/handoff.h"
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "core/sd_notify.h"
@@ -135,6 +139,13 @@ static int open_logs(const conf_t *c)
     return 0;
 }
 
+/* A socket's identity: the same fd number may be a new socket. */
+static ino_t sock_ino(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
 static void reload(master_t *m)
 {
     log_notice("reconfiguring (signal HUP)");
@@ -153,6 +164,8 @@ static void reload(master_t *m)
     if (preflight_run(nc, &nk, err, sizeof err) < 0)
         goto fail;
     have_keys = 1;
+    int pfd0 = m->pfd;
+    ino_t pino0 = sock_ino(m->pfd);
     if (sockets_sync(m, nc, err, sizeof err) < 0)
         goto fail;
     keyring_wipe(&m->keys);
@@ -165,6 +178,8 @@ static void reload(master_t *m)
     m->generation++;
     atomic_store(&m->shm.hdr->generation, m->generation);
     children_config_changed(m);
+    if (m->pfd >= 0 && m->pfd == pfd0 && sock_ino(m->pfd) == pino0)
+        children_adopt_profiler(m);
     /* New generation first, then retire the old one: the listening sockets
      * never lack an accepting worker. */
     children_spawn_missing(m);
@@ -202,11 +217,17 @@ static void start_upgrade(master_t *m)
                   old);
         return;
     }
-    int fds[CONF_MAX_LISTEN + 1], n = 0;
+    int fds[CONF_MAX_LISTEN + 3], n = 0;
     for (int i = 0; i < m->nl; i++)
         fds[n++] = m->lfds[i];
     if (m->pfd >= 0)
         fds[n++] = m->pfd;
+    /* The new master's workers read the same hand-off channel, so our
+     * workers, retired by WINCH, hand their connections to them. */
+    if (m->hofd[0] >= 0 && m->hofd[1] >= 0) {
+        fds[n++] = m->hofd[0];
+        fds[n++] = m->hofd[1];
+    }
     pid_t pid = upgrade_spawn(m->argv, fds, n);
     if (pid < 0) {
         log_error(MG_LOG_ALERT, errno, "starting the new binary failed");
@@ -232,6 +253,24 @@ static void upgrade_failed(master_t *m, int status)
     }
 }
 
+static void begin_stop(master_t *m, int fast);
+
+/* A child of the current generation could not start because of the
+ * configuration (core/child_exit.h): every respawn would fail the same way,
+ * so stop, saying why, on the terminal as well as in the log. */
+static void config_failure(master_t *m, child_t *ch, pid_t pid)
+{
+    char why[600];
+    child_exit_reason(pid, why, sizeof why);
+    if (!why[0])
+        snprintf(why, sizeof why, "see the error log");
+    log_emerg("%s process %d cannot start: %s; stopping (fix the configuration and start again)",
+              child_kind(ch), (int)pid, why);
+    fprintf(stderr, "magicd: [emerg] %s process cannot start: %s; stopping\n", child_kind(ch), why);
+    m->exit_code = 1;
+    begin_stop(m, 1);
+}
+
 static void reap(master_t *m)
 {
     for (;;) {
@@ -255,6 +294,10 @@ static void reap(master_t *m)
             log_error(crashed && !ch->quitting ? MG_LOG_ALERT : MG_LOG_NOTICE, 0,
                       "%s process %d exited with code %d", child_kind(ch), (int)pid,
                       WEXITSTATUS(status));
+        int config = WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_CONFIG &&
+                     !ch->quitting && ch->generation == m->generation;
+        if (config && !m->quitting && !m->terminating)
+            config_failure(m, ch, pid);
         /* A dead child may hold the rate-limit, revocation or outbox lock:
          * take them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
@@ -355,7 +398,7 @@ static void handle_signal(master_t *m, int sig)
 
 int master_run(conf_t *conf, int argc, char **argv)
 {
-    master_t m0 = {.conf = conf, .argc = argc, .argv = argv, .pfd = -1};
+    master_t m0 = {.conf = conf, .argc = argc, .argv = argv, .pfd = -1, .hofd = {-1, -1}};
     master_t *m = &m0;
     char err[1024];
     sigset_t set;
@@ -363,12 +406,21 @@ int master_run(conf_t *conf, int argc, char **argv)
     upgrade_init();
     sd_notify_init();
     m->watchdog_ms = sd_watchdog_usec() / 1000;
-    m->ninherited = upgrade_inherited(m->inherited, CONF_MAX_LISTEN + 1);
+    m->ninherited = upgrade_inherited(m->inherited, CONF_MAX_LISTEN + 1, m->hofd);
     if (m->ninherited < 0)
         m->ninherited = 0;
+    if ((m->hofd[0] < 0 || m->hofd[1] < 0) && handoff_channel(m->hofd) < 0) {
+        log_error(MG_LOG_WARN, errno,
+                  "no connection hand-off channel: reloads close idle keep-alive connections");
+        m->hofd[0] = m->hofd[1] = -1;
+    }
 
     if (open_logs(conf) < 0)
         return 1;
+    if (child_exit_open() < 0) {
+        log_error(MG_LOG_EMERG, errno, "pipe() failed");
+        return 1;
+    }
     if (conf_check(conf, err, sizeof err) < 0 ||
         preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
@@ -410,19 +462,29 @@ int master_run(conf_t *conf, int argc, char **argv)
         return 1;
     }
     proctitle_set("magicd: master process %s -c %s", argv[0], conf->file);
-    log_notice("magicd started: master %d, %d worker processes, listening on %s:%s", (int)getpid(),
-               conf->proc.worker_processes, conf->http.listen[0].host, conf->http.listen[0].port);
-    if (conf->smtp.delivery == DELIVERY_RESPONSE)
-        log_warn("\"delivery response\" shows magic links in the page (the original demo's "
-                 "behaviour): anyone who can type an address can sign in as it. Development only.");
-    if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
-        log_notice("public_url is not set: links are built from the request's Host header");
     children_spawn_missing(m);
-    if (children_wait_ready(m, 5000) == 0)
-        sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
-                   children_count(m, CHILD_WORKER, 1), (int)getpid());
-    else
-        log_warn("not every child reported ready within 5 s");
+    /* "started" is said once the workers serve, or are at least not dead:
+     * a worker that cannot start for a configuration reason stops the
+     * master here (reap), and the log then says why instead of "started". */
+    int ready = children_wait_ready(m, 5000);
+    if (ready == CHILDREN_EXITED)
+        reap(m);
+    if (!m->terminating) {
+        log_notice("magicd started: master %d, %d worker processes, listening on %s:%s",
+                   (int)getpid(), conf->proc.worker_processes, conf->http.listen[0].host,
+                   conf->http.listen[0].port);
+        if (conf->smtp.delivery == DELIVERY_RESPONSE)
+            log_warn(
+                "\"delivery response\" shows magic links in the page (the original demo's "
+                "behaviour): anyone who can type an address can sign in as it. Development only.");
+        if (!conf->http.public_url[0] && conf->smtp.delivery != DELIVERY_RESPONSE)
+            log_notice("public_url is not set: links are built from the request's Host header");
+        if (ready != -1) /* ready, or a crashed worker being replaced */
+            sd_notifyf("READY=1\nSTATUS=%d workers started\nMAINPID=%d",
+                       children_count(m, CHILD_WORKER, 1), (int)getpid());
+        else
+            log_warn("not every child reported ready within 5 s");
+    }
 
     while (!((m->quitting || m->terminating) && children_count(m, -1, 0) == 0)) {
         uint64_t now = clock_mono_ms();
@@ -461,5 +523,6 @@ int master_run(conf_t *conf, int argc, char **argv)
     shm_destroy(&m->shm);
     keyring_wipe(&m->keys);
     free(m->conf);
-    return 0;
+    child_exit_close();
+    return m->exit_code;
 }

@@ -1,5 +1,6 @@
 /*
- * preflight.c - key loading and store check in a child (see preflight.h).
+ * preflight.c - key loading, store and html_root checks in a child (see
+ * preflight.h).
  *
  * Why a child: the first OpenSSL 3 call initialises its provider tables
  * and the first SQLite open its library state, touching about 5 MB of
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "app/check.h"
 #include "app/store.h"
 
 typedef struct {
@@ -29,11 +31,13 @@ static void child(const conf_t *c, int fd)
 {
     preflight_msg_t msg;
     memset(&msg, 0, sizeof msg);
-    if (keyring_load(&msg.keys, c->auth.key_file, c->auth.previous_key_file, msg.err, sizeof msg.err) == 0) {
+    if (keyring_load(&msg.keys, c->auth.key_file, c->auth.previous_key_file, msg.err,
+                     sizeof msg.err) == 0) {
         store_t *s = store_open(c->auth.users_db, 0, msg.err, sizeof msg.err);
         if (s) {
             store_close(s);
-            msg.ok = 1;
+            /* Templates and static files too: a worker needs every one. */
+            msg.ok = app_check_files(c, msg.err, sizeof msg.err) == 0;
         }
     }
     size_t off = 0;

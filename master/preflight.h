@@ -1,7 +1,7 @@
 /*
  * preflight.h - check, before forking workers, what would make them all
- * die (key files, user store), and load the keys, without the master ever
- * initialising OpenSSL or SQLite itself.
+ * die (key files, user store, templates and static files), and load the
+ * keys, without the master ever initialising OpenSSL or SQLite itself.
  */
 #ifndef MG_PREFLIGHT_H
 #define MG_PREFLIGHT_H

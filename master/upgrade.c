@@ -17,6 +17,7 @@
  */
 #include "master/upgrade.h"
 
+#include "core/handoff.h"
 #include "core/sd_notify.h"
 
 #include <errno.h>
@@ -104,12 +105,15 @@ static int upgrade_is_listener(int fd)
     return on != 0;
 }
 
-int upgrade_inherited(int *fds, int max)
+int upgrade_inherited(int *fds, int max, int chan[2])
 {
     const char *e = getenv(UPGRADE_ENV);
     int got[UPGRADE_MAX_FDS];
     int n, k = 0;
 
+    int nchan = 0;
+    if (chan)
+        chan[0] = chan[1] = -1;
     if (!e)
         return 0;
     n = upgrade_parse_env(e, got, UPGRADE_MAX_FDS);
@@ -117,8 +121,13 @@ int upgrade_inherited(int *fds, int max)
     if (n < 0)
         return -1;
     for (int i = 0; i < n && k < max; i++) {
-        if (!upgrade_is_listener(got[i]))
+        if (!upgrade_is_listener(got[i])) {
+            if (chan && nchan < 2 && fcntl(got[i], F_GETFD) >= 0 && handoff_valid(got[i])) {
+                fcntl(got[i], F_SETFD, FD_CLOEXEC);
+                chan[nchan++] = got[i];
+            }
             continue;
+        }
         fcntl(got[i], F_SETFD, FD_CLOEXEC);
         fds[k++] = got[i];
     }

@@ -36,7 +36,9 @@ pid_t upgrade_spawn(char *const argv[], const int *fds, int nfds);
  * are listening sockets (SO_ACCEPTCONN) and set FD_CLOEXEC on them again.
  * Returns how many were stored in fds (at most max), 0 when not upgrading,
  * -1 when the variable is malformed. */
-int upgrade_inherited(int *fds, int max);
+/* chan (may be NULL) gets the connection hand-off channel the old master
+ * passed along after its listening sockets, or -1s. */
+int upgrade_inherited(int *fds, int max, int chan[2]);
 
 /* Format "fd;fd;" into out (exposed for unit tests). -1 if too small. */
 int upgrade_format_env(const int *fds, int nfds, char *out, size_t outsz);

@@ -15,8 +15,8 @@
  * delta-profile message instead of a silent 30 s, and a duration over
  * profile_max_seconds is the 400 Go gives past its WriteTimeout.
  *
- * Unlike Go, CPU profiles may overlap: each is a job with its own time
- * window, fed from the same rings (prof_main.c).
+ * Unlike Go, CPU profiles may overlap: each is a job (prof_job.h) with its
+ * own time window, fed from the same rings (prof_drain.c).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +26,10 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "profiler/prof_drain.h"
 #include "profiler/prof_query.h"
 #include "profiler/prof_server.h"
+#include "sampler/prof_timer.h"
 #include "sampler/prof_shm.h"
 
 #define PP_TEXT "text/plain; charset=utf-8"
@@ -64,55 +66,6 @@ static int pp_seconds(const http_request_t *req, int64_t *out)
 
 /* ---- jobs ---- */
 
-static void pp_job_unlink(prof_job_t *j)
-{
-    prof_srv_t *s = j->srv;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        s->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    ev_timer_del(s->loop, &j->timer);
-    if (j->c) {
-        j->c->on_abort = NULL;
-        j->c->user = NULL;
-    }
-    prof_cpu_free(&j->cpu);
-    prof_snap_free(&j->base);
-    int cpu = j->kind == JOB_CPU;
-    free(j);
-    if (cpu)
-        prof_cpu_want(s);
-}
-
-static void pp_on_abort(http_conn_t *c)
-{
-    prof_job_t *j = c->user;
-    if (j) {
-        j->c = NULL;
-        pp_job_unlink(j);
-    }
-}
-
-static prof_job_t *pp_job_new(prof_srv_t *s, http_conn_t *c, prof_job_kind_t kind, ev_timer_cb cb)
-{
-    prof_job_t *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
-    j->srv = s;
-    j->c = c;
-    j->kind = kind;
-    ev_timer_init(&j->timer, cb, j);
-    j->next = s->jobs;
-    if (s->jobs)
-        s->jobs->prev = j;
-    s->jobs = j;
-    c->user = j;
-    c->on_abort = pp_on_abort;
-    return j;
-}
-
 static void pp_setname(prof_job_t *j, const char *name)
 {
     size_t n = strlen(name);
@@ -124,36 +77,50 @@ static void pp_setname(prof_job_t *j, const char *name)
 
 /* ---- CPU ---- */
 
-void prof_job_cpu_finish(prof_job_t *j)
+static void pp_cpu_finish(prof_job_t *j, const char *cut)
 {
     prof_srv_t *s = j->srv;
     prof_drain(s);
     uint64_t now = clock_mono_ns();
-    uint64_t end = now < j->end_ns ? now : j->end_ns;
+    uint64_t end = now < j->u.cpu.end_ns ? now : j->u.cpu.end_ns;
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
+    uint32_t timer = 0, timer_max = 0;
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
+        /* workers share one kernel, so one source; name the worst seen */
+        if (atomic_load(&ps->cpu_timer) > timer) {
+            timer = atomic_load(&ps->cpu_timer);
+            timer_max = atomic_load(&ps->cpu_timer_max);
+        }
         uint64_t d = atomic_load(&ps->cpu_drops);
-        j->cpu.drops += d >= j->drops0[ws[i].slot] ? d - j->drops0[ws[i].slot] : d;
+        uint64_t d0 = j->u.cpu.drops0[ws[i].slot];
+        j->u.cpu.data.drops += d >= d0 ? d - d0 : d;
     }
     buf_t out = {0};
     http_conn_t *c = j->c;
-    if (prof_write_cpu(prof_srv_sym(s), &j->cpu, j->hz, j->start_wall_ns, end - j->start_ns, nw,
-                       &out) < 0) {
+    prof_cpu_meta_t meta = {.hz = j->u.cpu.hz,
+                            .start_wall_ns = j->u.cpu.start_wall_ns,
+                            .dur_ns = end - j->u.cpu.start_ns,
+                            .want_ns = j->u.cpu.end_ns - j->u.cpu.start_ns,
+                            .nworkers = nw,
+                            .cut = cut,
+                            .timer = timer ? prof_timer_name((int)timer) : NULL,
+                            .timer_max = timer_max};
+    if (prof_write_cpu(prof_srv_sym(s), &j->u.cpu.data, &meta, &out) < 0) {
         if (c)
             pp_error(c, 500, "Could not enable CPU profiling: out of memory");
     } else if (c) {
         pp_send(c, PP_BIN, "profile", &out);
     }
     buf_free(&out);
-    pp_job_unlink(j);
+    prof_job_free(j);
 }
 
 static void pp_cpu_done(ev_loop_t *loop, ev_timer_t *t)
 {
     (void)loop;
-    prof_job_cpu_finish(t->data);
+    pp_cpu_finish(t->data, NULL);
 }
 
 static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
@@ -164,24 +131,24 @@ static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
         pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
         return;
     }
-    if (sec > s->conf->prof.max_seconds) {
+    if (sec > (int64_t)atomic_load(&prof_ctl(s->shm)->max_seconds)) {
         pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
         return;
     }
-    prof_job_t *j = pp_job_new(s, c, JOB_CPU, pp_cpu_done);
+    prof_job_t *j = prof_job_new(s, c, JOB_CPU, pp_cpu_finish, pp_cpu_done);
     if (!j) {
         pp_error(c, 500, "Could not enable CPU profiling: out of memory");
         return;
     }
     prof_drain(s); /* what is in the rings now predates this profile */
-    j->hz = (int)atomic_load(&prof_ctl(s->shm)->hz);
-    j->start_ns = clock_mono_ns();
-    j->end_ns = j->start_ns + (uint64_t)sec * 1000000000ull;
-    j->start_wall_ns = clock_wall_ns();
+    j->u.cpu.hz = (int)atomic_load(&prof_ctl(s->shm)->hz);
+    j->u.cpu.start_ns = clock_mono_ns();
+    j->u.cpu.end_ns = j->u.cpu.start_ns + (uint64_t)sec * 1000000000ull;
+    j->u.cpu.start_wall_ns = clock_wall_ns();
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
     for (int i = 0; i < nw; i++)
-        j->drops0[ws[i].slot] =
+        j->u.cpu.drops0[ws[i].slot] =
             atomic_load(&prof_slot(shm_slot_prof(s->shm, ws[i].slot))->cpu_drops);
     prof_cpu_want(s);
     ev_timer_set(s->loop, &j->timer, (uint64_t)sec * 1000);
@@ -189,6 +156,15 @@ static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
 }
 
 /* ---- heap, allocs, block, mutex ---- */
+
+/* The live workers' records and those of workers that exited. */
+static int pp_snap(prof_srv_t *s, unsigned kind, prof_snap_t *out)
+{
+    prof_archive_scan(&s->archive, s->shm);
+    if (prof_snap_take(s->shm, kind, out) < 0)
+        return -1;
+    return prof_archive_add_to(&s->archive, kind, out);
+}
 
 static unsigned pp_bucket_kind(const char *name)
 {
@@ -198,6 +174,8 @@ static unsigned pp_bucket_kind(const char *name)
         return PROF_B_BLOCK;
     if (!strcmp(name, "mutex"))
         return PROF_B_MUTEX;
+    if (!strcmp(name, "offcpu"))
+        return PROF_B_OFFCPU;
     return PROF_B_FREE;
 }
 
@@ -214,72 +192,79 @@ static void pp_send_buckets(prof_srv_t *s, http_conn_t *c, const char *name, pro
     buf_free(&out);
 }
 
-static void pp_delta_done(ev_loop_t *loop, ev_timer_t *t)
+static void pp_delta_finish(prof_job_t *j, const char *cut)
 {
-    (void)loop;
-    prof_job_t *j = t->data;
+    (void)cut; /* a delta cut short is a shorter delta: its duration says so */
     prof_srv_t *s = j->srv;
     prof_snap_t cur;
     char attach[32];
     snprintf(attach, sizeof attach, "%s-delta", j->name);
-    if (prof_snap_take(s->shm, j->bkind, &cur) < 0) {
+    if (pp_snap(s, j->u.delta.bkind, &cur) < 0) {
         pp_error(j->c, 500, "failed to collect profile");
     } else {
-        prof_snap_sub(&cur, &j->base);
-        pp_send_buckets(s, j->c, j->name, &cur, 0, cur.time_ns - j->base.time_ns, attach);
+        prof_snap_sub(&cur, &j->u.delta.base);
+        pp_send_buckets(s, j->c, j->name, &cur, 0, cur.time_ns - j->u.delta.base.time_ns, attach);
     }
     prof_snap_free(&cur);
-    pp_job_unlink(j);
+    prof_job_free(j);
+}
+
+static void pp_delta_done(ev_loop_t *loop, ev_timer_t *t)
+{
+    (void)loop;
+    pp_delta_finish(t->data, NULL);
 }
 
 /* ---- goroutine ---- */
 
-static void pp_gor_reply(prof_job_t *j)
+static void pp_gor_reply(prof_job_t *j, const char *cut)
 {
+    (void)cut; /* workers that did not answer in time are marked in the dump */
     prof_srv_t *s = j->srv;
-    for (int i = 0; i < j->ngor; i++) {
-        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, j->gor[i].w.slot));
-        if (atomic_load_explicit(&ps->gor_ack, memory_order_acquire) != j->gor_req[i]) {
-            j->gor[i].n = 0;
+    for (int i = 0; i < j->u.gor.n; i++) {
+        prof_gor_t *g = &j->u.gor.gor[i];
+        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, g->w.slot));
+        if (atomic_load_explicit(&ps->gor_ack, memory_order_acquire) != j->u.gor.req[i]) {
+            g->n = 0;
             continue;
         }
         unsigned n = atomic_load(&ps->gor_n);
         if (n > PROF_GOR_DEPTH)
             n = PROF_GOR_DEPTH;
-        memcpy(j->gor[i].pcs, ps->gor_pcs, n * sizeof *ps->gor_pcs);
-        j->gor[i].n = n;
+        memcpy(g->pcs, ps->gor_pcs, n * sizeof *ps->gor_pcs);
+        g->n = n;
     }
     buf_t out = {0};
-    if (prof_write_goroutine(prof_srv_sym(s), s->shm, j->gor, j->ngor, j->debug, &out) < 0)
+    if (prof_write_goroutine(prof_srv_sym(s), s->shm, j->u.gor.gor, j->u.gor.n, j->debug, &out) < 0)
         pp_error(j->c, 500, "failed to collect profile");
     else if (j->debug != 0)
         pp_send(j->c, PP_TEXT, NULL, &out);
     else
         pp_send(j->c, PP_BIN, j->name, &out);
     buf_free(&out);
-    pp_job_unlink(j);
+    prof_job_free(j);
 }
 
 static void pp_gor_poll(ev_loop_t *loop, ev_timer_t *t)
 {
     prof_job_t *j = t->data;
     int done = 1;
-    for (int i = 0; i < j->ngor; i++) {
-        prof_slot_t *ps = prof_slot(shm_slot_prof(j->srv->shm, j->gor[i].w.slot));
-        if (atomic_load(&ps->gor_ack) != j->gor_req[i])
+    for (int i = 0; i < j->u.gor.n; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(j->srv->shm, j->u.gor.gor[i].w.slot));
+        if (atomic_load(&ps->gor_ack) != j->u.gor.req[i])
             done = 0;
     }
     /* 300 ms: a worker busy in a long request still answers through the
      * signal at once; one that is gone does not hold the dump up. */
-    if (done || ++j->polls >= 60)
-        pp_gor_reply(j);
+    if (done || ++j->u.gor.polls >= 60)
+        pp_gor_reply(j, NULL);
     else
         ev_timer_set(loop, t, 5);
 }
 
 static void pp_goroutine(prof_srv_t *s, http_conn_t *c, int debug, const char *attach)
 {
-    prof_job_t *j = pp_job_new(s, c, JOB_GOR, pp_gor_poll);
+    prof_job_t *j = prof_job_new(s, c, JOB_GOR, pp_gor_reply, pp_gor_poll);
     if (!j) {
         pp_error(c, 500, "failed to collect profile");
         return;
@@ -291,16 +276,29 @@ static void pp_goroutine(prof_srv_t *s, http_conn_t *c, int debug, const char *a
     int sig = (int)atomic_load(&prof_ctl(s->shm)->gor_sig);
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
-        j->gor[i].w = ws[i];
-        j->gor_req[i] = atomic_fetch_add(&ps->gor_req, 1) + 1;
+        j->u.gor.gor[i].w = ws[i];
+        j->u.gor.req[i] = atomic_fetch_add(&ps->gor_req, 1) + 1;
         if (sig)
             kill(ws[i].pid, sig);
     }
-    j->ngor = nw;
+    j->u.gor.n = nw;
     ev_timer_set(s->loop, &j->timer, 2);
 }
 
 /* ---- heap?gc=1 ---- */
+
+static void pp_gc_finish(prof_job_t *j, const char *cut)
+{
+    (void)cut;
+    prof_srv_t *s = j->srv;
+    prof_snap_t snap;
+    if (pp_snap(s, PROF_B_HEAP, &snap) < 0)
+        pp_error(j->c, 500, "failed to collect profile");
+    else
+        pp_send_buckets(s, j->c, j->name, &snap, j->debug, 0, j->name);
+    prof_snap_free(&snap);
+    prof_job_free(j);
+}
 
 static void pp_gc_poll(ev_loop_t *loop, ev_timer_t *t)
 {
@@ -309,27 +307,21 @@ static void pp_gc_poll(ev_loop_t *loop, ev_timer_t *t)
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws), done = 1;
     for (int i = 0; i < nw; i++)
-        if (atomic_load(&prof_slot(shm_slot_prof(s->shm, ws[i].slot))->gc_ack) != j->gc_seq)
+        if (atomic_load(&prof_slot(shm_slot_prof(s->shm, ws[i].slot))->gc_ack) != j->u.gc.seq)
             done = 0;
-    if (!done && ++j->polls < 60) {
+    if (!done && ++j->u.gc.polls < 60) {
         ev_timer_set(loop, t, 5);
         return;
     }
-    prof_snap_t snap;
-    if (prof_snap_take(s->shm, PROF_B_HEAP, &snap) < 0)
-        pp_error(j->c, 500, "failed to collect profile");
-    else
-        pp_send_buckets(s, j->c, j->name, &snap, j->debug, 0, j->name);
-    prof_snap_free(&snap);
-    pp_job_unlink(j);
+    pp_gc_finish(j, NULL);
 }
 
 /* ---- named profiles ---- */
 
 static int pp_known(const char *name)
 {
-    static const char *const names[] = {"allocs", "block", "goroutine",
-                                        "heap",   "mutex", "threadcreate"};
+    static const char *const names[] = {"allocs", "block",  "goroutine",   "heap",
+                                        "mutex",  "offcpu", "threadcreate"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -354,7 +346,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
             pp_error(c, 400, "invalid value for \"seconds\" - must be a positive integer");
             return;
         }
-        if (sec > s->conf->prof.max_seconds) {
+        if (sec > (int64_t)atomic_load(&prof_ctl(s->shm)->max_seconds)) {
             pp_error(c, 400, "profile duration exceeds server's WriteTimeout");
             return;
         }
@@ -377,15 +369,15 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
             }
             return;
         }
-        prof_job_t *j = pp_job_new(s, c, JOB_DELTA, pp_delta_done);
-        if (!j || prof_snap_take(s->shm, kind, &j->base) < 0) {
+        prof_job_t *j = prof_job_new(s, c, JOB_DELTA, pp_delta_finish, pp_delta_done);
+        if (!j || pp_snap(s, kind, &j->u.delta.base) < 0) {
             pp_error(c, 500, "failed to collect profile");
             if (j)
-                pp_job_unlink(j);
+                prof_job_free(j);
             return;
         }
         pp_setname(j, name);
-        j->bkind = kind;
+        j->u.delta.bkind = kind;
         ev_timer_set(s->loop, &j->timer, (uint64_t)sec * 1000);
         return;
     }
@@ -401,19 +393,19 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
         return;
     }
     if (!strcmp(name, "heap") && pp_atoi(req, "gc") > 0) {
-        prof_job_t *j = pp_job_new(s, c, JOB_GC, pp_gc_poll);
+        prof_job_t *j = prof_job_new(s, c, JOB_GC, pp_gc_finish, pp_gc_poll);
         if (!j) {
             pp_error(c, 500, "failed to collect profile");
             return;
         }
         pp_setname(j, name);
         j->debug = debug;
-        j->gc_seq = atomic_fetch_add(&prof_ctl(s->shm)->gc_seq, 1) + 1;
+        j->u.gc.seq = atomic_fetch_add(&prof_ctl(s->shm)->gc_seq, 1) + 1;
         ev_timer_set(s->loop, &j->timer, 5);
         return;
     }
     prof_snap_t snap;
-    if (prof_snap_take(s->shm, pp_bucket_kind(name), &snap) < 0)
+    if (pp_snap(s, pp_bucket_kind(name), &snap) < 0)
         pp_error(c, 500, "failed to collect profile");
     else
         pp_send_buckets(s, c, name, &snap, debug, 0, name);
@@ -426,7 +418,7 @@ static size_t pp_count(prof_srv_t *s, unsigned kind)
 {
     prof_snap_t snap;
     size_t n = 0;
-    if (prof_snap_take(s->shm, kind, &snap) == 0)
+    if (pp_snap(s, kind, &snap) == 0)
         n = snap.n;
     prof_snap_free(&snap);
     return n;
@@ -437,23 +429,43 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
     static const struct {
         const char *name, *desc;
     } rows[] = {
-        {"allocs", "A sampling of all past memory allocations"},
-        {"block", "Stack traces that led to blocking on synchronization primitives"},
-        {"cmdline", "The command line invocation of the current program"},
-        {"goroutine", "Stack traces of all current goroutines"},
-        {"heap", "A sampling of memory allocations of live objects. You can specify the gc GET "
-                 "parameter to run GC before taking the heap sample."},
-        {"mutex", "Stack traces of holders of contended mutexes"},
-        {"profile", "CPU profile. You can specify the duration in the seconds GET parameter. "
-                    "After you get the profile file, use the go tool pprof command to "
-                    "investigate the profile."},
-        {"threadcreate", "Stack traces that led to the creation of new OS threads"},
+        {"allocs", "Every allocation the workers made (malloc family, including OpenSSL, "
+                   "SQLite and jansson), sampled about once per heap_sample_bytes, since each "
+                   "worker started; exited workers' allocations stay. Opens on alloc_space."},
+        {"block", "Time the workers spent off the CPU inside calls on the request path "
+                  "(sqlite3_step, outbox and spool writes): wall time minus the worker's own "
+                  "CPU time across each call, so CPU-bound work counts nothing here. Label "
+                  "what."},
+        {"cmdline", "The master's command line, NUL-separated."},
+        {"goroutine", "One per worker process (its stack, taken by signalling it) and one per "
+                      "open connection (its state as frames: readRequest, handle + route, "
+                      "writeResponse, keepAliveIdle)."},
+        {"heap", "Allocations of the workers still in use, sampled as allocs. gc=1 first makes "
+                 "every worker return free memory to the system (malloc_trim)."},
+        {"mutex", "Waits on the cross-process shared-memory locks (rate limiter), 1 in "
+                  "mutex_profile_fraction recorded and scaled back. Label lock."},
+        {"offcpu",
+         "Time the workers were not running, by what they waited on (label wait): "
+         "epoll (no work), io (calls on the request path), lock (shared-memory "
+         "locks), preemption (off the CPU outside those: waiting for a CPU). seconds=N for "
+         "a window."},
+        {"profile", "CPU profile of every worker over seconds=N (default 30), sampled by the "
+                    "workers' own CPU time (see the profile's comments for the timer). Labels "
+                    "pid, worker, route. Several may run at once."},
+        {"threadcreate", "One per worker process: each is single-threaded."},
     };
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
     size_t heap = pp_count(s, PROF_B_HEAP);
-    size_t counts[] = {heap, pp_count(s, PROF_B_BLOCK), 0, (size_t)prof_count_goroutines(s->shm),
-                       heap, pp_count(s, PROF_B_MUTEX), 0, (size_t)nw};
+    size_t counts[] = {heap,
+                       pp_count(s, PROF_B_BLOCK),
+                       0,
+                       (size_t)prof_count_goroutines(s->shm),
+                       heap,
+                       pp_count(s, PROF_B_MUTEX),
+                       pp_count(s, PROF_B_OFFCPU),
+                       0,
+                       (size_t)nw};
     buf_t b = {0};
     buf_puts(&b, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n"
                  "\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
@@ -585,26 +597,4 @@ void prof_http_handler(http_conn_t *c, http_request_t *req, void *ctx)
         pp_symbol(s, c, req);
     else
         pp_named(s, c, req, name);
-}
-
-void prof_jobs_finish_all(prof_srv_t *s)
-{
-    while (s->jobs) {
-        prof_job_t *j = s->jobs;
-        switch (j->kind) {
-        case JOB_CPU:
-            prof_job_cpu_finish(j);
-            break;
-        case JOB_DELTA:
-            pp_delta_done(s->loop, &j->timer);
-            break;
-        case JOB_GOR:
-            pp_gor_reply(j);
-            break;
-        case JOB_GC:
-            j->polls = 1000;
-            pp_gc_poll(s->loop, &j->timer);
-            break;
-        }
-    }
 }

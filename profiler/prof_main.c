@@ -1,20 +1,22 @@
 /*
- * prof_main.c - the profiler process: loop, signals, ring draining.
+ * prof_main.c - the profiler process: loop, signals, timers.
  *
  * profiler_main() runs the same event loop and HTTP code as the workers on
  * the socket the master opened for profiler_listen. Every 100 ms while a
- * CPU profile runs (always, with profile_continuous) it drains each
- * worker's CPU ring and hands each sample to the CPU profiles whose time
- * window contains it; samples nobody wants are dropped, so the rings never
- * fill while nobody is looking.
+ * CPU profile runs (always, with profile_continuous) it drains the
+ * workers' CPU rings into the CPU jobs (prof_drain.c); every 250 ms it
+ * archives the records of workers that exited (prof_archive.c).
  *
- * Exactly one process may consume the rings (they are single-consumer). A
- * new profiler (a respawn, or the next generation after a reload) writes its
- * pid into prof_ctl.consumer_pid at start; an older one that sees another
- * pid there stops draining and answers its CPU profiles with what it has.
+ * The profiler outlives reloads (the master keeps it while its socket
+ * stays), so a profile spanning a HUP sees both generations of workers.
+ * Exactly one process may consume the rings (they are single-consumer): a
+ * respawned profiler writes its pid into prof_ctl.consumer_pid at start;
+ * an older one that sees another pid there stops draining and answers its
+ * CPU profiles with what it has, saying so.
  *
  * Signals: QUIT - stop accepting, answer running profiles now with what
- * they collected, finish writing, exit 0. TERM/INT - exit now. USR1 -
+ * they collected (their comments say they were cut short), finish
+ * writing, exit 0. TERM/INT - the same with a one-second grace. USR1 -
  * reopen the error log (the master relays its own USR1). HUP and USR2 are
  * the master's business and ignored here. Workers keep
  * serving whatever happens here; CPU sampling stops by itself because
@@ -32,66 +34,25 @@
 #include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "sampler/prof_ring.h"
+#include "profiler/prof_drain.h"
 #include "profiler/prof_server.h"
-
-
-prof_sym_t *prof_srv_sym(prof_srv_t *s)
-{
-    if (!s->sym)
-        s->sym = prof_sym_new();
-    return s->sym;
-}
-
-typedef struct {
-    prof_srv_t *s;
-    prof_worker_t w;
-} pm_drain_ctx_t;
-
-static void pm_on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts,
-                         const uint64_t *pcs, unsigned n)
-{
-    pm_drain_ctx_t *d = arg;
-    for (prof_job_t *j = d->s->jobs; j; j = j->next)
-        if (j->kind == JOB_CPU && ts >= j->start_ns && ts < j->end_ns)
-            prof_cpu_add(&j->cpu, &d->w, route, weight, pcs, n);
-}
-
-void prof_drain(prof_srv_t *s)
-{
-    prof_ctl_t *ctl = prof_ctl(s->shm);
-    if (atomic_load(&ctl->consumer_pid) != (int32_t)getpid())
-        return; /* a newer profiler owns the rings */
-    prof_worker_t ws[SHM_MAX_SLOTS];
-    int nw = prof_workers(s->shm, ws);
-    for (int i = 0; i < nw; i++) {
-        pm_drain_ctx_t d = {s, ws[i]};
-        void *area = shm_slot_prof(s->shm, ws[i].slot);
-        prof_ring_drain(prof_slot(area), prof_ring(area), pm_on_sample, &d);
-    }
-}
-
-/* Tell workers how long CPU samples are wanted: the latest end among the
- * running CPU profiles plus a little slack for the last drain. */
-void prof_cpu_want(prof_srv_t *s)
-{
-    uint64_t until = 0;
-    for (prof_job_t *j = s->jobs; j; j = j->next)
-        if (j->kind == JOB_CPU && j->end_ns / 1000000 + 300 > until)
-            until = j->end_ns / 1000000 + 300;
-    atomic_store(&prof_ctl(s->shm)->cpu_until_ms, until);
-}
 
 static void pm_drain_tick(ev_loop_t *loop, ev_timer_t *t)
 {
     prof_srv_t *s = t->data;
     prof_drain(s);
     int continuous = (int)atomic_load(&prof_ctl(s->shm)->continuous);
-    int cpu = 0;
-    for (prof_job_t *j = s->jobs; j; j = j->next)
-        cpu |= j->kind == JOB_CPU;
-    if (cpu || continuous)
+    if (prof_jobs_have(s, JOB_CPU) || continuous)
         ev_timer_set(loop, t, 100);
+}
+
+/* Every 250 ms: keep the records of workers that exited before a new
+ * worker claims their slot. */
+static void pm_archive_tick(ev_loop_t *loop, ev_timer_t *t)
+{
+    prof_srv_t *s = t->data;
+    prof_archive_scan(&s->archive, s->shm);
+    ev_timer_set(loop, t, 250);
 }
 
 static int pm_loopback(const char *host)
@@ -107,8 +68,22 @@ static void pm_drain(void *ctx)
     prof_srv_t *s = ctx;
     s->quitting = 1;
     http_server_stop_accepting(s->http);
-    prof_jobs_finish_all(s);
+    prof_jobs_finish(s, 0, "the profiler is stopping (QUIT)");
     http_server_drain(s->http);
+}
+
+/* TERM: no drain, but a profile in progress is still answered with what it
+ * has, saying so, and given a second to leave. */
+static void pm_cut_short(prof_srv_t *s)
+{
+    if (!s->jobs)
+        return;
+    http_server_stop_accepting(s->http);
+    prof_jobs_finish(s, 0, "the profiler is stopping (TERM)");
+    http_server_drain(s->http);
+    uint64_t end = clock_mono_ms() + 1000;
+    while (http_server_nconns(s->http) > 0 && clock_mono_ms() < end)
+        ev_run_once(s->loop, 50);
 }
 
 static int pm_busy(void *ctx)
@@ -153,7 +128,7 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     hc.send_timeout_ms = c->http.send_timeout_ms;
     hc.max_connections = 64;
     hc.max_keepalive_requests = 0;
-    hc.arena_limit = 1 << 20;
+    hc.body_deadline_ms = c->http.body_deadline_ms;
     s->http = http_server_new(s->loop, listen_fd, &hc, prof_auth_handler, s);
     if (!s->http || http_server_listen(s->http) < 0) {
         log_err("profiler: cannot serve on the profiler socket");
@@ -162,12 +137,13 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     /* Take the rings over from any older profiler, and drop what they hold. */
     atomic_store(&prof_ctl(shm)->consumer_pid, (int32_t)getpid());
     ev_timer_init(&s->drain_timer, pm_drain_tick, s);
+    ev_timer_init(&s->archive_timer, pm_archive_tick, s);
+    pm_archive_tick(s->loop, &s->archive_timer);
     prof_drain(s);
     if (atomic_load(&prof_ctl(shm)->continuous))
         ev_timer_set(s->loop, &s->drain_timer, 100);
     prof_srv_sym(s);
-    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host,
-               c->prof.listen.port);
+    log_notice("profiler process serving pprof on %s:%s", c->prof.listen.host, c->prof.listen.port);
 
     for (;;) {
         ev_run_once(s->loop, 100);
@@ -176,13 +152,10 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
             break;
         if (atomic_load(&prof_ctl(shm)->consumer_pid) != (int32_t)getpid()) {
             /* Replaced: answer CPU profiles with what we have. */
-            for (prof_job_t *j = s->jobs, *n; j; j = n) {
-                n = j->next;
-                if (j->kind == JOB_CPU)
-                    prof_job_cpu_finish(j);
-            }
+            prof_jobs_finish(s, JOB_CPU, "another profiler process took the sample rings over");
         }
     }
+    pm_cut_short(s);
     /* Leave no CPU profile wanted on our account. */
     if (atomic_load(&prof_ctl(shm)->consumer_pid) == (int32_t)getpid()) {
         atomic_store(&prof_ctl(shm)->cpu_until_ms, 0);

@@ -32,7 +32,7 @@ int prof_workers(const shm_t *shm, prof_worker_t *out)
     return n;
 }
 
-static prof_rec_t *snap_push(prof_snap_t *s)
+prof_rec_t *prof_snap_push(prof_snap_t *s)
 {
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 256;
@@ -70,7 +70,7 @@ int prof_snap_take(const shm_t *shm, unsigned kind, prof_snap_t *out)
             prof_bucket_t *b = &tab[k];
             if (!atomic_load_explicit(&b->hash, memory_order_acquire) || b->kind != kind)
                 continue;
-            prof_rec_t *r = snap_push(out);
+            prof_rec_t *r = prof_snap_push(out);
             if (!r)
                 return -1;
             r->w = ws[i];

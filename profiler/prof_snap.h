@@ -45,6 +45,8 @@ typedef struct {
 } prof_snap_t;
 
 int prof_snap_take(const shm_t *shm, unsigned kind, prof_snap_t *out);
+/* One more record at the end (NULL when out of memory). */
+prof_rec_t *prof_snap_push(prof_snap_t *s);
 /* cur -= base, per (worker, kind, what, stack); records left all-zero go. */
 void prof_snap_sub(prof_snap_t *cur, const prof_snap_t *base);
 void prof_snap_free(prof_snap_t *s);

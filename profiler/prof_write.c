@@ -10,6 +10,8 @@
  *  - block: contentions/count and delay/nanoseconds as recorded (the
  *    sampler already removed the sampling bias).
  *  - mutex: both values multiplied by mutex_profile_fraction.
+ *  - offcpu: waits/count and off_cpu/nanoseconds, labelled wait (epoll, io,
+ *    lock, preemption) and what (the call or lock).
  *  - goroutine: goroutine/count.
  */
 #include "profiler/prof_write.h"
@@ -50,25 +52,48 @@ static void wr_worker_labels(prof_label_t *l, char *pid, char *wno, int32_t p, u
     l[1] = (prof_label_t){"worker", wno, 0, NULL};
 }
 
-int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t start_wall_ns,
-                   uint64_t dur_ns, int nworkers, buf_t *out)
+/* The profile's comments: how it was sampled, and anything that makes it
+ * less than it looks (drops, a rate the timer cannot deliver, cut short). */
+static void wr_cpu_comments(prof_build_t *b, const prof_cpu_data_t *d, const prof_cpu_meta_t *m)
+{
+    char note[320];
+    snprintf(note, sizeof note,
+             "magicd: %llu SIGPROF samples at %d Hz from %d workers, standing for %llu periods",
+             (unsigned long long)d->nsamples, m->hz, m->nworkers, (unsigned long long)d->periods);
+    prof_build_comment(b, note);
+    if (m->timer) {
+        snprintf(note, sizeof note, "magicd: CPU timer: %s, up to %u Hz here", m->timer,
+                 m->timer_max);
+        prof_build_comment(b, note);
+        if (m->timer_max && (uint32_t)m->hz > m->timer_max) {
+            snprintf(note, sizeof note,
+                     "magicd: profile_hz %d is above the %u Hz this timer delivers: fewer "
+                     "samples, each weighed by the CPU time it stands for",
+                     m->hz, m->timer_max);
+            prof_build_comment(b, note);
+        }
+    }
+    snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
+             (unsigned long long)d->drops);
+    prof_build_comment(b, note);
+    if (m->cut) {
+        snprintf(note, sizeof note, "magicd: cut short after %.1f s of %.1f s: %s",
+                 (double)m->dur_ns / 1e9, (double)m->want_ns / 1e9, m->cut);
+        prof_build_comment(b, note);
+    }
+}
+
+int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, const prof_cpu_meta_t *m, buf_t *out)
 {
     prof_build_t *b = prof_build_new(sym);
     if (!b)
         return -1;
-    int64_t period = 1000000000ll / (hz > 0 ? hz : 100);
+    int64_t period = 1000000000ll / (m->hz > 0 ? m->hz : 100);
     prof_build_sample_type(b, "samples", "count");
     prof_build_sample_type(b, "cpu", "nanoseconds");
     prof_build_period(b, "cpu", "nanoseconds", period);
-    prof_build_time(b, (int64_t)start_wall_ns, (int64_t)dur_ns);
-    char note[160];
-    snprintf(note, sizeof note,
-             "magicd: %llu SIGPROF samples at %d Hz from %d workers, standing for %llu periods",
-             (unsigned long long)d->nsamples, hz, nworkers, (unsigned long long)d->periods);
-    prof_build_comment(b, note);
-    snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
-             (unsigned long long)d->drops);
-    prof_build_comment(b, note);
+    prof_build_time(b, (int64_t)m->start_wall_ns, (int64_t)m->dur_ns);
+    wr_cpu_comments(b, d, m);
     const uint64_t *w = (const uint64_t *)(const void *)d->words.data;
     size_t nw = d->words.len / sizeof *w, i = 0;
     while (i < nw) {
@@ -212,6 +237,7 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
     if (!b)
         return -1;
     int mutex = strcmp(name, "mutex") == 0;
+    int offcpu = strcmp(name, "offcpu") == 0;
     if (heap) {
         prof_build_sample_type(b, "alloc_objects", "count");
         prof_build_sample_type(b, "alloc_space", "bytes");
@@ -220,6 +246,12 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
         prof_build_period(b, "space", "bytes", (int64_t)s->rate);
         if (strcmp(name, "allocs") == 0)
             prof_build_default_type(b, "alloc_space");
+    } else if (offcpu) {
+        prof_build_sample_type(b, "waits", "count");
+        prof_build_sample_type(b, "off_cpu", "nanoseconds");
+        prof_build_period(b, "waits", "count", 1);
+        prof_build_comment(b, "magicd: time the workers were not running, by what they waited "
+                              "on (label wait: epoll, io, lock, preemption)");
     } else {
         prof_build_sample_type(b, "contentions", "count");
         prof_build_sample_type(b, "delay", "nanoseconds");
@@ -230,10 +262,11 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
     for (size_t i = 0; i < s->n; i++) {
         const prof_rec_t *r = &s->recs[i];
         char pid[16], wno[16];
-        prof_label_t l[3];
+        prof_label_t l[4];
         wr_worker_labels(l, pid, wno, r->w.pid, r->w.worker_no);
         int nl = 2;
         int64_t v[4];
+        char cls[24];
         if (heap) {
             wr_scale_heap(r->v[0], r->v[1], (int64_t)s->rate, &v[0], &v[1]);
             wr_scale_heap(r->v[0] - r->v[2], r->v[1] - r->v[3], (int64_t)s->rate, &v[2], &v[3]);
@@ -242,8 +275,18 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
         } else {
             v[0] = (r->v[0] + 500) / 1000 * mult;
             v[1] = r->v[1] * mult;
-            if (r->what[0])
+            const char *colon = offcpu ? strchr(r->what, ':') : NULL;
+            if (offcpu) {
+                /* "CLASS" or "CLASS:detail" */
+                size_t k = colon ? (size_t)(colon - r->what) : strlen(r->what);
+                memcpy(cls, r->what, k < sizeof cls ? k : sizeof cls - 1);
+                cls[k < sizeof cls ? k : sizeof cls - 1] = 0;
+                l[nl++] = (prof_label_t){"wait", cls, 0, NULL};
+                if (colon && colon[1])
+                    l[nl++] = (prof_label_t){"what", colon + 1, 0, NULL};
+            } else if (r->what[0]) {
                 l[nl++] = (prof_label_t){mutex ? "lock" : "what", r->what, 0, NULL};
+            }
         }
         prof_build_sample(b, r->pcs, (int)r->n, v, l, nl);
     }

@@ -28,8 +28,19 @@ typedef struct {
 void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,
                   const uint64_t *pcs, unsigned n);
 void prof_cpu_free(prof_cpu_data_t *d);
-int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, int hz, uint64_t start_wall_ns,
-                   uint64_t dur_ns, int nworkers, buf_t *out);
+/* What a CPU profile says about itself besides its samples. */
+typedef struct {
+    int hz;
+    uint64_t start_wall_ns;
+    uint64_t dur_ns;  /* what it covers */
+    uint64_t want_ns; /* what was asked for */
+    int nworkers;
+    const char *cut;    /* NULL, or why it ended before want_ns */
+    const char *timer;  /* the workers' CPU timer source (prof_timer_name) */
+    uint32_t timer_max; /* the highest rate that source delivers here */
+} prof_cpu_meta_t;
+
+int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, const prof_cpu_meta_t *m, buf_t *out);
 
 /* heap, allocs, block, mutex from a (possibly delta) snapshot. debug 0:
  * gzip profile.proto; > 0: text. dur_ns != 0 for delta profiles. */

@@ -40,7 +40,9 @@
 #define PROF_GOR_DEPTH 64
 #define PROF_SLOT_MAGIC 0x70726f66u /* "prof" */
 
-enum { PROF_B_FREE = 0, PROF_B_HEAP, PROF_B_BLOCK, PROF_B_MUTEX };
+/* OFFCPU: time the worker was not running, by what it waited on; `what`
+ * is "CLASS" or "CLASS:detail" with CLASS epoll, io, lock or preemption. */
+enum { PROF_B_FREE = 0, PROF_B_HEAP, PROF_B_BLOCK, PROF_B_MUTEX, PROF_B_OFFCPU };
 
 typedef struct {
     _Atomic uint64_t cpu_until_ms; /* CLOCK_MONOTONIC ms; sample while now < it */
@@ -53,6 +55,9 @@ typedef struct {
     _Atomic uint32_t gc_seq;         /* bumped by heap?gc=1 */
     _Atomic uint32_t gor_sig;        /* signal number workers answer dumps on */
     _Atomic int32_t consumer_pid;    /* the profiler process that drains rings */
+    /* For the profiler process, which outlives reloads: what it takes from
+     * the config is here, refreshed by every prof_ctl_init(). */
+    _Atomic uint32_t max_seconds; /* profile_max_seconds */
 } prof_ctl_t;
 static_assert(sizeof(prof_ctl_t) <= SHM_PROF_CTL, "prof_ctl_t must fit SHM_PROF_CTL");
 
@@ -79,14 +84,16 @@ typedef struct {
     _Atomic uint64_t heap_sample_ns; /* CPU spent recording heap samples */
     _Atomic uint64_t cpu_drops;      /* ring full: sample dropped */
     _Atomic uint64_t cpu_skipped;    /* in the loader: leaf only */
-    _Atomic uint32_t sampling;       /* itimer armed */
+    _Atomic uint32_t sampling;       /* CPU timer armed */
     _Atomic uint32_t hz;             /* the rate it is armed at */
+    _Atomic uint32_t cpu_timer;      /* PROF_TIMER_* (sampler/prof_timer.h) */
+    _Atomic uint32_t cpu_timer_max;  /* the highest rate it delivers here */
     _Atomic uint32_t gor_req, gor_ack;
     _Atomic uint32_t gor_n;
     _Atomic uint32_t gc_ack;
     uint64_t gor_pcs[PROF_GOR_DEPTH];
     _Atomic uint32_t nbuckets, bucket_drops;
-    _Atomic uint64_t heap_samples, block_events, mutex_events;
+    _Atomic uint64_t heap_samples, block_events, mutex_events, offcpu_events;
     _Atomic uint64_t heap_rate; /* the rate the worker samples at */
     _Atomic uint32_t mutex_fraction;
     /* malloc's own view, refreshed about once a second (mallinfo2):

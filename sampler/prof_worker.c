@@ -4,10 +4,13 @@
  * prof_worker_init() claims the slot's prof area (clearing what a previous
  * worker in the slot left), installs the SIGPROF and goroutine-dump
  * handlers, does the warm-up unwind, and turns on the heap, block and mutex
- * samplers at the configured rates. prof_worker_poll() reconciles the
- * worker with prof_ctl: ITIMER_PROF runs exactly while a CPU profile wants
- * samples (or always with profile_continuous), at profile_hz; rates follow a
- * reload; a heap?gc=1 request is answered with malloc_trim(0).
+ * samplers at the configured rates. It also opens the CPU-time clock that
+ * sends SIGPROF (prof_timer.h: a perf_event task-clock where the kernel
+ * allows one, else timer_create, else ITIMER_PROF) and publishes which one
+ * it got. prof_worker_poll() reconciles the worker with prof_ctl: the timer
+ * runs exactly while a CPU profile wants samples (or always with
+ * profile_continuous), at profile_hz; rates follow a reload; a heap?gc=1
+ * request is answered with malloc_trim(0).
  *
  * The SIGPROF handler: save errno, unwind from the signal context, read the
  * route this worker is executing from its shm slot (one relaxed load), put
@@ -26,9 +29,11 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "sampler/prof_heap.h"
 #include "sampler/prof_hooks_impl.h"
 #include "sampler/prof_ring.h"
+#include "sampler/prof_timer.h"
 #include "sampler/prof_unwind.h"
 
 static struct {
@@ -42,6 +47,7 @@ static struct {
     uint64_t period_ns;
     uint64_t last_cpu_ns; /* process CPU time at the last sample */
     uint64_t mi_ms;       /* when malloc statistics were last published */
+    prof_timer_t timer;   /* the CPU-time clock that sends SIGPROF */
     int sampling;
 } pw;
 
@@ -66,21 +72,24 @@ void prof_ctl_init(shm_t *shm, const conf_t *c)
     atomic_store(&ctl->block_rate_ns, on ? c->prof.block_profile_rate_ns : 0);
     atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->prof.mutex_profile_fraction : 0);
     atomic_store(&ctl->gor_sig, (uint32_t)(SIGRTMIN + 2));
+    atomic_store(&ctl->max_seconds, (uint32_t)c->prof.max_seconds);
     atomic_fetch_add(&ctl->conf_seq, 1);
+    /* Say it when the rate cannot be had here, rather than cap it quietly:
+     * the samples still add up to the CPU time (each is weighed by what it
+     * stands for) but there are fewer of them. */
+    int src = prof_timer_probe();
+    uint32_t max = prof_timer_max_hz(src);
+    if (on && (uint32_t)c->prof.hz > max)
+        log_warn("profile_hz %d is above the %u Hz the CPU timer here delivers (%s): CPU "
+                 "profiles will hold fewer samples, each weighed by the CPU time it stands for",
+                 c->prof.hz, max, prof_timer_name(src));
 }
 
 static void pw_itimer(uint32_t hz)
 {
-    struct itimerval it;
-    memset(&it, 0, sizeof it);
-    if (hz) {
-        it.it_interval.tv_sec = 0;
-        it.it_interval.tv_usec = hz >= 1000000 ? 1 : (suseconds_t)(1000000 / hz);
-        it.it_value = it.it_interval;
-    }
     pw.period_ns = hz ? 1000000000ull / hz : 0;
     pw.last_cpu_ns = pw_cpu_ns();
-    setitimer(ITIMER_PROF, &it, NULL);
+    prof_timer_arm(&pw.timer, hz);
     pw.hz = hz;
     atomic_store_explicit(&pw.slot->hz, hz, memory_order_relaxed);
     atomic_store_explicit(&pw.slot->sampling, hz != 0, memory_order_relaxed);
@@ -97,13 +106,16 @@ static void pw_on_sigprof(int sig, siginfo_t *si, void *uc)
     }
     /* Weigh the sample by the CPU time that passed since the last one
      * (clock_gettime is async-signal-safe), in whole periods, carrying the
-     * remainder, so the weights add up to the CPU time. Why: the kernel
-     * checks ITIMER_PROF on scheduler ticks that find this process running
-     * and advances the timer by one period per check. A worker running in
-     * short bursts between I/O waits falls behind (its periods would be
-     * lost if every signal counted one), then catches up one signal per
-     * tick; those catch-up signals stand for periods a weighted sample
-     * already counted, so they weigh 0 and cost no unwind. */
+     * remainder, so the weights add up to the CPU time. With the
+     * perf_event task-clock each signal comes after one period of CPU time
+     * and weighs about 1; two overflows merged into one pending SIGPROF
+     * weigh 2. The tick-checked fallbacks need it more: the kernel checks
+     * them on scheduler ticks that find this thread running and advances
+     * the timer by one period per check. A worker running in short bursts
+     * between I/O waits falls behind (its periods would be lost if every
+     * signal counted one), then catches up one signal per tick; those
+     * catch-up signals stand for periods a weighted sample already
+     * counted, so they weigh 0 and cost no unwind. */
     uint64_t now = pw_cpu_ns(), w = 1;
     if (pw.period_ns) {
         w = now > pw.last_cpu_ns ? (now - pw.last_cpu_ns) / pw.period_ns : 0;
@@ -205,6 +217,9 @@ void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot)
     /* keep the ring positions monotonic so a reader can tell a reset */
     atomic_store(&s->cpu_head, head);
     atomic_store(&s->cpu_tail, head);
+    int src = prof_timer_open(&pw.timer, SIGPROF);
+    atomic_store(&s->cpu_timer, (uint32_t)src);
+    atomic_store(&s->cpu_timer_max, prof_timer_max_hz(src));
     pw.slot = s;
     prof_heap_enable(pw.area, atomic_load(&pw.ctl->heap_rate));
     atomic_store(&s->heap_rate, atomic_load(&pw.ctl->heap_rate));
@@ -248,6 +263,7 @@ void prof_worker_poll(uint64_t now_ms)
     }
     if (now_ms - pw.mi_ms >= 1000)
         pw_mallinfo(now_ms);
+    prof_hooks_preempt_poll(now_ms);
     uint32_t req = atomic_load_explicit(&pw.slot->gor_req, memory_order_acquire);
     if (req != atomic_load_explicit(&pw.slot->gor_ack, memory_order_relaxed)) {
         /* The signal did not come (or came before the request was visible):

@@ -39,12 +39,60 @@ ULIMITS="--ulimit nofile=4096:4096 --ulimit nproc=4096:4096"
 t0=$(date +%s)
 say() { printf '[%3ds] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 
+# apt_mirror DIR SUITE: the first mirror that this machine's own apt sources
+# (DIR/sources.list.d/*.sources in deb822 form, then DIR/sources.list and
+# DIR/sources.list.d/*.list one-line entries) use for SUITE. The base image
+# comes from where the host already installs its packages; no address is
+# written here, so a machine whose apt points at a local mirror or proxy
+# needs no edit and one that has none fails instead of reaching elsewhere.
+apt_mirror() {
+    local dir=$1 suite=$2 f
+    for f in "$dir"/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        awk -v suite="$suite" '
+            BEGIN { RS = ""; FS = "\n" }
+            {
+                types = uris = suites = ""; enabled = 1
+                for (i = 1; i <= NF; i++) {
+                    line = $i
+                    if (line ~ /^[ \t]*#/) continue
+                    if (match(line, /^[A-Za-z-]+:/)) {
+                        key = tolower(substr(line, 1, RLENGTH - 1))
+                        val = substr(line, RLENGTH + 1)
+                        sub(/^[ \t]+/, "", val)
+                        if (key == "types") types = val
+                        else if (key == "uris") uris = val
+                        else if (key == "suites") suites = val
+                        else if (key == "enabled" && val ~ /no/) enabled = 0
+                    }
+                }
+                if (!enabled || (" " types " ") !~ /[ \t]deb[ \t]/) next
+                n = split(suites, s, /[ \t]+/)
+                for (j = 1; j <= n; j++)
+                    if (s[j] == suite) { split(uris, u, /[ \t]+/); print u[1]; exit }
+            }' "$f" | grep . && return 0
+    done
+    for f in "$dir"/sources.list "$dir"/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        awk -v suite="$suite" '
+            $1 == "deb" {
+                i = 2
+                if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                if ($(i + 1) == suite) { print $i; exit }
+            }' "$f" | grep . && return 0
+    done
+    return 1
+}
+
 make_base() {
     command -v debootstrap >/dev/null || { echo "debootstrap not installed"; exit 1; }
     local mirror root
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null ||
-             true)
-    mirror=${mirror:-http://deb.debian.org/debian}
+    mirror=$(apt_mirror /etc/apt bookworm) || {
+        echo "container-test: no Debian mirror for bookworm in this machine's apt sources" \
+             "(/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list): add one, or give" \
+             "BASE=IMAGE of an existing base image" >&2
+        exit 1
+    }
     root=$(mktemp -d /tmp/magicd-rootfs.XXXXXX)
     say "debootstrap bookworm from $mirror"
     debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null

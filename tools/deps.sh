@@ -3,14 +3,15 @@
 # but only those that are missing (so `make run` on a ready machine does not
 # touch apt at all). Runs apt-get through sudo when not root.
 #
-#   tools/deps.sh          build + test packages
+#   tools/deps.sh          build + test packages (graphviz: the graph views of
+#                          go tool pprof -http and -svg)
 #   tools/deps.sh build    only what `make` needs
 #   tools/deps.sh container   podman and what builds the base image
 set -euo pipefail
 
 BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev libelf-dev
        zlib1g-dev libsqlite3-dev sqlite3"
-TEST="curl python3 golang-go protobuf-compiler wrk nginx-light clang
+TEST="curl python3 golang-go graphviz protobuf-compiler wrk nginx-light clang
       chromium chromium-driver python3-aiosmtpd systemd linux-perf
       golang-github-gin-gonic-gin-dev"
 

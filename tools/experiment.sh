@@ -170,8 +170,9 @@ if lt:
         us(l[k]) for k in ("p50", "p90", "p99", "p99_9", "max")))
     print("statuses   " + "  ".join("%s: %d" % kv for kv in sorted(lt["status"].items())))
     e = lt["errors"]
-    print("errors     %d  (connect %d, read %d, write %d, timeout %d; flow %d)" % (
-        e["total"], e["connect"], e["read"], e["write"], e["timeout"], lt["flow_errors"]["total"]))
+    print("errors     %d  (connect %d, read %d, write %d, timeout %d, status %d; flow %d)" % (
+        e["total"], e["connect"], e["read"], e["write"], e["timeout"], e.get("status", 0),
+        lt["flow_errors"]["total"]))
     if e["total"] or lt["flow_errors"]["total"] or lt["requests"] == 0:
         ok = False
     bad = {k: v for k, v in lt["status"].items() if not (k.startswith("2") or k.startswith("3"))}

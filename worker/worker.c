@@ -12,6 +12,13 @@
  *   TERM, INT   exit now
  *   USR1        reopen the access log, error log and outbox
  *
+ * A QUIT that retires the worker for a new generation (the master sets
+ * `handoff` in our shm slot first: HUP, WINCH) stops reading the hand-off
+ * channel and passes each connection, at its next request boundary, to a
+ * current worker instead of closing it (core/handoff.h); a QUIT that stops
+ * the server closes them as before. Current workers take connections from
+ * the channel and serve them as their own.
+ *
  * Signals are the child-process skeleton's (core/child_proc.h): they arrive
  * as an event in the loop and call the hooks below. The loop also wakes
  * every 100 ms so the profiler hook can start or stop sampling promptly.
@@ -26,13 +33,16 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/access_log.h"
+#include "core/child_exit.h"
 #include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/event.h"
+#include "core/handoff.h"
 #include "core/http_conn.h"
 #include "core/log.h"
 #include "core/strcat.h"
@@ -42,6 +52,8 @@
 #include "app/store.h"
 
 #define LOOP_WAKE_MS 100
+#define RETIRE_WAKE_MS 10 /* while handing connections off */
+#define ADOPT_BATCH 64
 
 typedef struct {
     const conf_t *conf;
@@ -52,7 +64,11 @@ typedef struct {
     uint32_t nconns_tab;
     ev_loop_t *loop;
     http_server_t *srv[CONF_MAX_LISTEN];
+    int srv_port[CONF_MAX_LISTEN];
     int nsrv;
+    int hofd[2]; /* hand-off channel: [0] read (current), [1] write (retiring) */
+    ev_io_t hio; /* reading [0]; fd -1 when not */
+    char *hbuf;  /* bytes of a connection being taken over */
     access_log_t *alog;
     ev_timer_t flush_timer;
     app_t app;
@@ -115,9 +131,9 @@ static void conn_state(http_conn_t *c, http_conn_state_t st, void *ctx)
     case HTTP_CONN_HANDLING: {
         s = SHM_CONN_HANDLING;
         sc_t r = sc_init(sc->request, sizeof sc->request); /* per request: no printf */
-        sc_mem(&r, c->req.method_str.p, c->req.method_str.n);
+        sc_mem(&r, c->req->method_str.p, c->req->method_str.n);
         sc_mem(&r, " ", 1);
-        sc_mem(&r, c->req.target.p, c->req.target.n);
+        sc_mem(&r, c->req->target.p, c->req->target.n);
         sc->nrequests++;
         break;
     }
@@ -154,7 +170,7 @@ static void conn_done(http_conn_t *c, int status, size_t bytes, uint64_t usec, v
         atomic_fetch_add_explicit(&s->status[cls], 1, memory_order_relaxed);
     if (c->slot >= 0)
         w->conns[c->slot].route = atomic_load_explicit(&s->route, memory_order_relaxed);
-    access_log_write(w->alog, c->peer_str, &c->req, status, bytes, usec);
+    access_log_write(w->alog, c->peer_str, c->req, status, bytes, usec);
 }
 
 static void flush_log(ev_loop_t *l, ev_timer_t *t)
@@ -167,24 +183,31 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 
 /* ---- setup ---- */
 
+/* What the configuration names cannot be used (templates, user store,
+ * outbox, access log): starting again would fail the same way, so the
+ * master is told why and stops instead of respawning (core/child_exit.h). */
+static int config_failure(const char *err)
+{
+    log_emerg("worker cannot start: %s", err);
+    child_exit_tell("%s", err);
+    return CHILD_EXIT_CONFIG;
+}
+
+/* 0, CHILD_EXIT_CONFIG, or 1 (anything else: the master respawns it). */
 static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int nlfds)
 {
     char err[1024];
     const conf_t *c = w->conf;
-    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0) {
-        log_emerg("worker cannot start: %s", err);
-        return -1;
-    }
+    if (app_open(&w->app, c, keys, w->shm, w->slot, err, sizeof err) < 0)
+        return config_failure(err);
     w->alog = access_log_open(c->log.access_log, c->log.access_log_format, c->log.access_log_buffer,
                               err, sizeof err);
-    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0]) {
-        log_emerg("worker cannot start: %s", err);
-        return -1;
-    }
+    if (!w->alog && strcmp(c->log.access_log, "off") && c->log.access_log[0])
+        return config_failure(err);
     w->loop = ev_loop_new();
     if (!w->loop) {
         log_error(MG_LOG_EMERG, errno, "epoll_create1() failed");
-        return -1;
+        return 1;
     }
     http_server_conf_t hc = {
         .lim = {.max_request_line = c->http.max_request_line,
@@ -193,11 +216,13 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         .max_body = c->http.max_body_size,
         .header_timeout_ms = c->http.header_timeout_ms,
         .body_timeout_ms = c->http.body_timeout_ms,
+        .body_deadline_ms = c->http.body_deadline_ms,
+        .max_connections_per_ip = c->http.max_connections_per_ip,
+        .buffer_budget = c->http.worker_connection_memory,
         .idle_timeout_ms = c->http.keepalive_timeout_ms,
         .send_timeout_ms = c->http.send_timeout_ms,
         .max_connections = c->proc.worker_connections,
         .max_keepalive_requests = c->http.keepalive_requests,
-        .arena_limit = 1u << 20,
         .server_name = "magicd",
     };
     http_observer_t obs = {
@@ -209,17 +234,63 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
     };
     for (int i = 0; i < nlfds; i++) {
         http_server_t *s = http_server_new(w->loop, lfds[i], &hc, app_handle, &w->app);
+        if (s && w->nsrv > 0)
+            http_server_share(s, w->srv[0]); /* one budget, one per-IP table */
         if (!s || http_server_listen(s) < 0) {
             log_error(MG_LOG_EMERG, errno, "cannot serve listening socket %d", lfds[i]);
-            return -1;
+            return 1;
         }
         http_server_set_observer(s, &obs);
+        w->srv_port[w->nsrv] = http_server_port(s);
         w->srv[w->nsrv++] = s;
     }
     ev_timer_init(&w->flush_timer, flush_log, w);
     ev_timer_set(w->loop, &w->flush_timer,
                  c->log.access_log_flush_ms ? c->log.access_log_flush_ms : 1000);
     return 0;
+}
+
+/* A connection handed off by a retiring worker: serve it on the server of
+ * the port it was accepted on. */
+static void handoff_ready(ev_loop_t *l, ev_io_t *io, uint32_t ev)
+{
+    (void)l;
+    (void)ev;
+    worker_t *w = io->data;
+    if (!w->hbuf && !(w->hbuf = malloc(HANDOFF_MAX_BYTES)))
+        return;
+    for (int i = 0; i < ADOPT_BATCH; i++) {
+        int fd;
+        size_t n;
+        if (handoff_recv(w->hofd[0], &fd, w->hbuf, HANDOFF_MAX_BYTES, &n) < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_error(MG_LOG_WARN, errno, "taking over a handed-off connection");
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int port = -1;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+        http_server_t *s = w->srv[0];
+        for (int k = 0; k < w->nsrv; k++)
+            if (w->srv_port[k] == port)
+                s = w->srv[k];
+        http_server_adopt(s, fd, w->hbuf, n);
+    }
+}
+
+static void handoff_listen(worker_t *w)
+{
+    if (w->hofd[0] < 0)
+        return;
+    w->hio = (ev_io_t){.fd = w->hofd[0], .cb = handoff_ready, .data = w};
+    if (ev_io_add(w->loop, &w->hio, EPOLLIN | EPOLLEXCLUSIVE) < 0 &&
+        ev_io_add(w->loop, &w->hio, EPOLLIN) < 0) {
+        log_error(MG_LOG_WARN, errno, "cannot read the hand-off channel");
+        w->hio.fd = -1;
+    }
 }
 
 static int total_conns(worker_t *w)
@@ -242,8 +313,17 @@ static void worker_reopen(void *ctx)
 static void worker_drain(void *ctx)
 {
     worker_t *w = ctx;
-    for (int i = 0; i < w->nsrv; i++)
+    if (w->hio.fd >= 0)
+        ev_io_del(w->loop, &w->hio); /* take no more: we are the ones leaving */
+    w->hio.fd = -1;
+    int handoff = w->hofd[1] >= 0 && atomic_load(&w->self->handoff);
+    for (int i = 0; i < w->nsrv; i++) {
+        if (handoff)
+            http_server_set_handoff(w->srv[i], w->hofd[1]);
         http_server_drain(w->srv[i]);
+    }
+    if (handoff)
+        log_notice("handing connections to the new worker processes");
 }
 
 static int worker_busy(void *ctx)
@@ -252,7 +332,7 @@ static int worker_busy(void *ctx)
 }
 
 int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot, int worker_no,
-                const int *lfds, int nlfds)
+                const int *lfds, int nlfds, const int hofd[2])
 {
     static worker_t w0;
     worker_t *w = &w0;
@@ -262,6 +342,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     w->self = shm_slot(shm, slot);
     w->conns = shm_slot_conns(shm, slot);
     w->nconns_tab = shm->hdr->conns_per_slot;
+    w->hofd[0] = hofd ? hofd[0] : -1;
+    w->hofd[1] = hofd ? hofd[1] : -1;
+    w->hio.fd = -1;
     cproc_ops_t ops = {.name = "worker",
                        .ctx = w,
                        .reopen = worker_reopen,
@@ -273,8 +356,10 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         return 2;
     }
 
-    if (worker_setup(w, keys, lfds, nlfds) < 0)
-        return 2;
+    int rc = worker_setup(w, keys, lfds, nlfds);
+    if (rc != 0)
+        return rc;
+    handoff_listen(w);
     if (cproc_watch(&w->cproc, w->loop) < 0) {
         log_error(MG_LOG_EMERG, errno, "worker: watching the signal pipe");
         return 2;
@@ -284,7 +369,8 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     log_info("worker %d (slot %u) serving", worker_no, slot);
 
     for (;;) {
-        if (ev_run_once(w->loop, LOOP_WAKE_MS) < 0 && errno != EINTR) {
+        int draining = cproc_stopping(&w->cproc);
+        if (ev_run_once(w->loop, draining ? RETIRE_WAKE_MS : LOOP_WAKE_MS) < 0 && errno != EINTR) {
             log_error(MG_LOG_ALERT, errno, "epoll_wait() failed");
             break;
         }
@@ -292,6 +378,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         prof_worker_poll(now);
         app_tick(&w->app, now);       /* revocations from the store, every ~200 ms */
         cproc_handle(&w->cproc, now); /* a signal that interrupted epoll_wait */
+        if (draining)
+            for (int i = 0; i < w->nsrv; i++)
+                http_server_retire(w->srv[i]); /* those that reached a boundary */
         if (cproc_done(&w->cproc, now))
             break;
     }
@@ -299,6 +388,7 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
     for (int i = 0; i < w->nsrv; i++)
         http_server_free(w->srv[i]);
     app_close(&w->app);
+    free(w->hbuf);
     ev_loop_free(w->loop);
     log_info("worker %d exiting", worker_no);
     return 0;

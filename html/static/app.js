@@ -17,7 +17,10 @@
  * A POST that succeeds is answered with 303 See Other; fetch() follows it, so
  * the page looks at res.redirected and res.url to learn where the server sent
  * the browser and then navigates there with location.replace(), so that the
- * Back button does not return to a one-time link.
+ * Back button does not return to a one-time link. The verify page asks for
+ * JSON instead ({"location": URL}): after sign-in the browser may go back to
+ * another origin (return-to, single sign-on across subdomains), and fetch()
+ * cannot follow a redirect there, while a navigation can.
  */
 (function () {
     'use strict';
@@ -28,12 +31,12 @@
         return document.getElementById(id);
     }
 
-    function post(url, body) {
+    function post(url, body, accept) {
         var opts = {
             method: 'POST',
             credentials: 'same-origin',
             cache: 'no-store',
-            headers: { Accept: 'text/html, text/plain;q=0.9' }
+            headers: { Accept: accept || 'text/html, text/plain;q=0.9' }
         };
         var token = window.magicdCsrf ? window.magicdCsrf.token() : '';
         if (token) {
@@ -131,6 +134,7 @@
         var email = $('email');
         var submit = $('submit');
         var result = $('result');
+        var rd = $('rd');
         if (!form || !email || !submit || !result) {
             return;
         }
@@ -144,7 +148,11 @@
             }
             submit.disabled = true;
             submit.setAttribute('aria-busy', 'true');
-            post('/magic/generate', 'email=' + encodeURIComponent(value))
+            var body = 'email=' + encodeURIComponent(value);
+            if (rd && rd.value) {
+                body += '&rd=' + encodeURIComponent(rd.value);
+            }
+            post('/magic/generate', body)
                 .then(function (res) {
                     if (res.status === 429) {
                         var wait = waitText(res.headers.get('Retry-After'));
@@ -189,8 +197,14 @@
         if (!result) {
             return;
         }
-        post(window.location.pathname)
+        post(window.location.pathname, undefined, 'application/json, text/html;q=0.9')
             .then(function (res) {
+                var type = res.headers.get('Content-Type') || '';
+                if (res.ok && /^\s*application\/json/i.test(type)) {
+                    return res.json().then(function (data) {
+                        window.location.replace(data && data.location ? data.location : '/secure/1');
+                    });
+                }
                 if (res.ok && res.redirected && pathOf(res.url) !== window.location.pathname) {
                     window.location.replace(res.url);
                     return;

@@ -19,16 +19,17 @@ FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -I. -Wall -Wextra -Werror \
 FUZZ_LIBS     = -lssl -lcrypto -ljansson -lm -lpthread
 
 FUZZ_SRC_http_parse  = core/http_parse.c
-FUZZ_SRC_conf        = core/conf.c core/realip.c core/log.c
+FUZZ_SRC_conf        = core/conf.c core/log.c core/return_url.c core/realip.c
 FUZZ_SRC_cookie      = core/http_parse.c
 FUZZ_SRC_body        = app/body.c app/email.c core/http_parse.c
 FUZZ_SRC_token       = app/token.c core/keyfile.c core/base64url.c core/log.c
 FUZZ_SRC_base64url   = core/base64url.c
-FUZZ_SRC_smtp_reply  = mailer/smtp.c core/spool.c core/log.c core/buf.c
+FUZZ_SRC_smtp_reply  = mailer/smtp.c core/spool.c core/log.c core/buf.c core/bufpool.c
 FUZZ_SRC_spool       = core/spool.c core/log.c
 FUZZ_SRC_prof_query  = profiler/prof_query.c core/http_parse.c
+FUZZ_SRC_return_url  = core/return_url.c
 
-FUZZ_TARGETS = http_parse conf cookie body token base64url smtp_reply spool prof_query
+FUZZ_TARGETS = http_parse conf cookie body token base64url smtp_reply spool prof_query return_url
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
 $(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(wildcard core/*.[ch] app/*.[ch] mailer/*.[ch] profiler/*.[ch])

@@ -26,5 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ok = body_email(&r, out, sizeof out);
     if (ok == 1 && (strlen(out) >= sizeof out || !strchr(out, '@')))
         abort(); /* a normalized address is a terminated string with an '@' */
+    char rd[64];
+    int t2 = body_text(&r, "rd", rd, sizeof rd);
+    if ((t2 == 1 && strlen(rd) >= sizeof rd) || (t2 != 1 && rd[0]))
+        abort(); /* a field fits and is terminated; nothing is left behind on failure */
     return 0;
 }

@@ -1,10 +1,12 @@
 """Helpers shared by the profiler integration tests: load, go tool pprof,
 per-process CPU time. Python 3 stdlib only."""
+import gzip
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import http.client
 import re
 
@@ -107,3 +109,75 @@ class Load:
         self.stop = True
         for t in self.threads:
             t.join(timeout=30)
+
+
+def cpu_ns(pid):
+    """Nanoseconds the process has run (first field of schedstat); falls
+    back to utime+stime ticks where schedstat is missing."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except OSError:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) * 1000000000 // os.sysconf("SC_CLK_TCK")
+
+
+def varint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7f) << shift
+        shift += 7
+        if c < 0x80:
+            return x, i
+
+
+def profile_window(data):
+    """(time_nanos, duration_nanos) of a gzip'd profile.proto (fields 9, 10)."""
+    b = gzip.decompress(data)
+    i, t, d = 0, 0, 0
+    while i < len(b):
+        key, i = varint(b, i)
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = varint(b, i)
+            if field == 9:
+                t = v
+            elif field == 10:
+                d = v
+        elif wt == 2:
+            n, i = varint(b, i)
+            i += n
+        elif wt == 1:
+            i += 8
+        elif wt == 5:
+            i += 4
+    return t, d
+
+
+class CpuWatch:
+    """The workers' CPU time, read every 5 ms with the wall clock."""
+
+    def __init__(self, pids):
+        self.pids, self.points, self.stop = pids, [], False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            self.points.append((time.time_ns(), sum(cpu_ns(p) for p in self.pids)))
+            time.sleep(0.005)
+
+    def at(self, t):
+        pts = self.points
+        for (t0, c0), (t1, c1) in zip(pts, pts[1:]):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / max(1, t1 - t0)
+        return pts[-1][1] if t > pts[-1][0] else pts[0][1]
+
+    def done(self):
+        self.stop = True
+        self.t.join()

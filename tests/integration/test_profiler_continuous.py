@@ -5,13 +5,14 @@ never fill.
 Asserts: with no profile requested, the index page shows the workers
 taking CPU samples under load and dropping none; a profile?seconds=N then
 holds the samples of its own window only (its CPU total is within 20% of
-what the workers used in that window, not the whole run's).
+what the workers used in that window - the profile's own time and
+duration, /proc read meanwhile - not the whole run's).
 """
 import re
 import time
 
 from harness import Magicd, check
-from profiler_util import LOAD_CONF, CLK_TCK, Load, need_go, pprof_tool, proc_cpu_ticks
+from profiler_util import LOAD_CONF, CpuWatch, Load, need_go, pprof_tool, profile_window
 
 need_go()
 
@@ -36,16 +37,18 @@ with Magicd(workers=2, extra=LOAD_CONF + "profile_continuous on;\n") as srv:
 
     load = Load(srv, 6, connections=8).start()
     time.sleep(1)
-    cpu0 = sum(proc_cpu_ticks(p) for p in workers)
+    watch = CpuWatch(workers)
     st, _, body = srv.pprof("/debug/pprof/profile?seconds=3")
-    cpu1 = sum(proc_cpu_ticks(p) for p in workers)
+    time.sleep(0.05)
+    watch.done()
     load.wait()
     check(st == 200, f"profile status {st}")
     top = pprof_tool(["-top"], body)
     m = re.search(r"Total samples = ([\d.]+)(ms|s)", top)
     check(m, top[:400])
     total = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
-    used = (cpu1 - cpu0) / CLK_TCK
+    t0, dur = profile_window(body)
+    used = (watch.at(t0 + dur) - watch.at(t0)) / 1e9
     print(f"profile: {total:.2f}s of samples, workers used {used:.2f}s")
     check(used > 0.3 and abs(total - used) <= 0.2 * used,
           f"continuous-mode profile holds {total:.2f}s for {used:.2f}s of CPU")

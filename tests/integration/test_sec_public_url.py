@@ -134,6 +134,21 @@ def shipped_tools_set_it(tmp):
     check(r.returncode == 0 and "public_url https://login.example.org;" in r.stdout,
           f"entrypoint did not pass public_url: rc {r.returncode} {r.stdout!r} {r.stderr!r}")
     print("ok: make run sets public_url; the container takes it from MAGICD_PUBLIC_URL")
+    # The development config carries its loopback public_url; `make install`
+    # comments it out (its sed, applied here to the shipped file), so an
+    # installed server refuses to start until the operator sets one.
+    mk = open(os.path.join(ROOT, "Makefile")).read()
+    m = re.search(r"-e 's\|(\^public_url [^|]*)\|([^|]*)\|'", mk)
+    check(m, "make install does not take the development public_url out")
+    shipped = open(os.path.join(ROOT, "conf", "magicd.conf")).read()
+    installed = re.sub(m.group(1).replace(".", r"\."), m.group(2), shipped, flags=re.M)
+    check(installed != shipped, "the install sed does not match conf/magicd.conf")
+    conf = os.path.join(tmp, "installed.conf")
+    with open(conf, "w") as f:
+        f.write(installed + f"\nkey_file {tmp}/magicd.key;\n")
+    r = subprocess.run([BIN, "-c", conf, "-t"], capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "public_url" in r.stderr, f"installed config: {r.stderr}")
+    print("ok: the installed config refuses to start until public_url is set")
 
 
 def main():

@@ -25,6 +25,7 @@
 #include "tools/loadtest/loadtest.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -123,6 +124,23 @@ static void request_start(lt_conn_t *c, uint64_t due, uint64_t now)
     conn_write(c, now);
 }
 
+/* The gap to the next due time: the fixed period, or with --poisson an
+ * exponential draw with the same mean (inverse CDF of a uniform in (0,1]),
+ * so arrivals are a Poisson process at the same rate. */
+static uint64_t next_gap(lt_thread_t *t)
+{
+    if (!t->o->poisson)
+        return t->interval;
+    uint64_t x = t->arr_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    t->arr_rng = x;
+    double u = ((double)(x >> 11) + 1.0) / 9007199254740992.0;
+    double g = -log(u) * (double)t->interval;
+    return g < 1.0 ? 1 : (uint64_t)g;
+}
+
 /* Open loop: hand every request that is due to an idle connection. */
 static void dispatch(lt_thread_t *t, uint64_t now)
 {
@@ -132,7 +150,7 @@ static void dispatch(lt_thread_t *t, uint64_t now)
         if (c->state != C_IDLE)
             continue;
         request_start(c, t->sched_next, now);
-        t->sched_next += t->interval;
+        t->sched_next += next_gap(t);
     }
     if (t->sched_next > now && t->sched_next < t->end && t->sched_next != t->timer_armed) {
         struct itimerspec its = {0};
@@ -213,6 +231,8 @@ static void response_done(lt_conn_t *c, uint64_t now)
     INC(&st->kind[c->kind]);
     if (r->status > 0 && r->status < LT_STATUS_MAX)
         INC(&st->status[r->status]);
+    if (!lt_scenario_status_ok(t->o, r->status))
+        INC(&st->err[ER_STATUS]);
     lt_scenario_done(c, r->status);
     if (!r->keep_alive) {
         conn_close(c);
@@ -355,6 +375,7 @@ int lt_thread_init(lt_thread_t *t, const lt_opts_t *o, int id, int nconns, uint6
         if (t->interval == 0)
             t->interval = 1;
         t->sched_next = t0 + t->interval * (uint64_t)id / (uint64_t)o->threads;
+        t->arr_rng = (t0 ^ ((uint64_t)id + 1) * 0x9e3779b97f4a7c15ull) | 1;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TIMER_ID};
         if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->tfd, &ev) < 0)
             return -1;

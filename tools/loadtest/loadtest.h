@@ -49,7 +49,10 @@ typedef enum { FL_NO_TOKEN, FL_NO_COOKIE, FL_NO_LINK, FL_NO_SESSION, FL_KINDS } 
 enum { ST_LOGIN_PAGE, ST_GENERATE, ST_WAIT_LINK, ST_VERIFY, ST_SECURE };
 extern const char *const lt_flow_names[FL_KINDS];
 
-typedef enum { ER_CONNECT, ER_READ, ER_WRITE, ER_TIMEOUT, ER_KINDS } lt_err_kind;
+/* Socket errors, and ER_STATUS: an answer whose status is a failure (see
+ * lt_scenario_status_ok). A server that answers every request with 429 has
+ * served nothing, so those count as errors too. */
+typedef enum { ER_CONNECT, ER_READ, ER_WRITE, ER_TIMEOUT, ER_STATUS, ER_KINDS } lt_err_kind;
 extern const char *const lt_err_names[ER_KINDS];
 
 typedef struct {
@@ -57,6 +60,7 @@ typedef struct {
     int threads;
     double duration; /* seconds */
     double rate;     /* open loop: requests/s over all threads; 0 = closed loop */
+    int poisson;     /* open loop: exponential gaps (Poisson arrivals), not a fixed period */
     double timeout;  /* seconds, per request (and per connect) */
     lt_scenario_kind scenario;
     const char *scenario_name;
@@ -144,6 +148,7 @@ typedef struct lt_thread {
     uint64_t t0, end; /* ns, CLOCK_MONOTONIC */
     /* open loop schedule: request k is due at sched_next + k * interval */
     uint64_t sched_next, interval;
+    uint64_t arr_rng; /* --poisson: xorshift state of the arrival schedule */
     uint64_t timer_armed;
     int *idle; /* open loop: stack of idle connections */
     int nidle;
@@ -180,6 +185,10 @@ void lt_scenario_header(void *ud, const char *n, size_t nl, const char *v, size_
 void lt_scenario_body(void *ud, const char *p, size_t n);
 /* The response to c's request is complete. */
 void lt_scenario_done(lt_conn_t *c, int status);
+/* Whether an answer with this status was served (else it is a failure), and
+ * the rule in words for the report ("2xx/3xx"). */
+int lt_scenario_status_ok(const lt_opts_t *o, int status);
+const char *lt_scenario_ok_statuses(const lt_opts_t *o);
 
 /* outbox.c */
 void lt_outbox_open(lt_thread_t *t);

@@ -41,6 +41,8 @@ void lt_usage(FILE *f)
                "                        (default: one per CPU, at most one per connection)\n"
                "  -R, --rate R          open loop: R requests/s in total, latency measured\n"
                "                        from each request's intended start (default: closed loop)\n"
+               "      --poisson         with -R: Poisson arrivals (exponential gaps, mean 1/R)\n"
+               "                        instead of one request every 1/R s\n"
                "      --timeout T       per request and per connect (default 5s)\n"
                "  -s, --scenario NAME   same as the SCENARIO argument\n"
                "      --emails FILE     emails to use, one a line (default: generated\n"
@@ -239,7 +241,7 @@ static int load_emails(lt_opts_t *o, const char *file)
 
 int lt_opts_parse(lt_opts_t *o, int argc, char **argv)
 {
-    enum { OPT_TIMEOUT = 256, OPT_EMAILS, OPT_JSON, OPT_OUTBOX };
+    enum { OPT_TIMEOUT = 256, OPT_EMAILS, OPT_JSON, OPT_OUTBOX, OPT_POISSON };
     static const struct option lo[] = {{"connections", required_argument, 0, 'c'},
                                        {"duration", required_argument, 0, 'd'},
                                        {"threads", required_argument, 0, 't'},
@@ -249,6 +251,7 @@ int lt_opts_parse(lt_opts_t *o, int argc, char **argv)
                                        {"emails", required_argument, 0, OPT_EMAILS},
                                        {"json", required_argument, 0, OPT_JSON},
                                        {"outbox", required_argument, 0, OPT_OUTBOX},
+                                       {"poisson", no_argument, 0, OPT_POISSON},
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -291,6 +294,9 @@ int lt_opts_parse(lt_opts_t *o, int argc, char **argv)
         case OPT_TIMEOUT:
             if ((o->timeout = parse_duration(optarg)) <= 0)
                 return bad("--timeout wants a duration such as 5s or 500ms, not '%s'", optarg);
+            break;
+        case OPT_POISSON:
+            o->poisson = 1;
             break;
         case OPT_EMAILS:
             o->emails_file = optarg;

@@ -16,7 +16,7 @@
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
-const char *const lt_err_names[ER_KINDS] = {"connect", "read", "write", "timeout"};
+const char *const lt_err_names[ER_KINDS] = {"connect", "read", "write", "timeout", "status"};
 
 void lt_stats_snapshot(lt_stats_t *dst, const lt_stats_t *src)
 {
@@ -87,7 +87,7 @@ void lt_report(FILE *f, const lt_opts_t *o, const lt_stats_t *s, double secs)
     fprintf(f, "loadtest: %s %s  %d connections, %d threads, %.1fs, ", o->scenario_name, o->url,
             o->connections, o->threads, o->duration);
     if (o->rate > 0)
-        fprintf(f, "open loop at %.0f req/s\n", o->rate);
+        fprintf(f, "open loop at %.0f req/s%s\n", o->rate, o->poisson ? " (Poisson arrivals)" : "");
     else
         fprintf(f, "closed loop\n");
     fprintf(f, "  requests     %llu in %.2fs\n", (unsigned long long)s->requests, secs);
@@ -113,6 +113,20 @@ void lt_report(FILE *f, const lt_opts_t *o, const lt_stats_t *s, double secs)
             any = 1;
         }
     fprintf(f, "%s\n", any ? "" : " none");
+    if (s->err[ER_STATUS]) {
+        /* The failing statuses, on their own line: a run whose answers were
+         * refusals must not read like a clean one. */
+        fprintf(f, "  failures     %llu of %llu answers not %s (",
+                (unsigned long long)s->err[ER_STATUS], (unsigned long long)s->requests,
+                lt_scenario_ok_statuses(o));
+        int first = 1;
+        for (int i = 0; i < LT_STATUS_MAX; i++)
+            if (s->status[i] && !lt_scenario_status_ok(o, i)) {
+                fprintf(f, "%s%d: %llu", first ? "" : ", ", i, (unsigned long long)s->status[i]);
+                first = 0;
+            }
+        fprintf(f, ")\n");
+    }
     fprintf(f, "  errors       %llu  (", (unsigned long long)errors_total(s));
     for (int i = 0; i < ER_KINDS; i++)
         fprintf(f, "%s%s %llu", i ? ", " : "", lt_err_names[i], (unsigned long long)s->err[i]);

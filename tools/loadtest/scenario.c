@@ -325,3 +325,20 @@ void lt_scenario_done(lt_conn_t *c, int status)
         return;
     }
 }
+
+/* What counts as served: 2xx and 3xx (the login flow's verify answers 303).
+ * A 4xx or 5xx is the server saying no, and a load test that measured
+ * refusals would report the rate limiter's speed as the server's. The one
+ * exception is `original`, the article's tokenless request, which a
+ * CSRF-checking server is meant to refuse: its 403 is the expected answer. */
+int lt_scenario_status_ok(const lt_opts_t *o, int status)
+{
+    if (status >= 200 && status < 400)
+        return 1;
+    return o->scenario == SC_ORIGINAL && status == 403;
+}
+
+const char *lt_scenario_ok_statuses(const lt_opts_t *o)
+{
+    return o->scenario == SC_ORIGINAL ? "2xx/3xx/403" : "2xx/3xx";
+}

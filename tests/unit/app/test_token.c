@@ -90,6 +90,42 @@ static void test_link_roundtrip(void)
     }
 }
 
+/* A link carries a return-to after the email; without one it is the
+ * original format, so links from before return-to still open. */
+static void test_link_return_to(void)
+{
+    keyring_t kr;
+    link_claims_t c = link_claims("user@example.com"), o;
+    char tok[TOKEN_LINK_MAX];
+    int n;
+
+    ring(&kr, 1, -1);
+    snprintf(c.rd, sizeof(c.rd), "https://app.example.com/x?y=1&z=2#f");
+    n = token_link_seal(&kr, &c, tok, sizeof(tok));
+    CHECK(n > 0);
+    memset(&o, 0x55, sizeof(o));
+    CHECK(token_link_open(&kr, tok, (size_t)n, c.iat, &o) == TOK_OK);
+    CHECK(strcmp(o.email, c.email) == 0 && strcmp(o.rd, c.rd) == 0, "%s | %s", o.email, o.rd);
+
+    c.rd[0] = 0;
+    n = token_link_seal(&kr, &c, tok, sizeof(tok));
+    memset(&o, 0x55, sizeof(o));
+    CHECK(n > 0 && n < 140 && token_link_open(&kr, tok, (size_t)n, c.iat, &o) == TOK_OK);
+    CHECK(o.rd[0] == 0 && strcmp(o.email, c.email) == 0);
+
+    /* The longest return-to with the longest address still fits. */
+    link_claims_t big = link_claims("");
+    memset(big.email, 'a', 255);
+    big.email[255] = 0;
+    memset(big.rd, 'r', RETURN_URL_MAX);
+    big.rd[0] = '/';
+    big.rd[RETURN_URL_MAX] = 0;
+    n = token_link_seal(&kr, &big, tok, sizeof(tok));
+    CHECK(n > 0 && (size_t)n < TOKEN_LINK_MAX);
+    CHECK(token_link_open(&kr, tok, (size_t)n, big.iat, &o) == TOK_OK &&
+          strlen(o.rd) == RETURN_URL_MAX && strlen(o.email) == 255);
+}
+
 static void test_tamper(void)
 {
     keyring_t kr;
@@ -325,6 +361,7 @@ static void test_speed(void)
 int main(void)
 {
     test_link_roundtrip();
+    test_link_return_to();
     test_tamper();
     test_purpose_and_keys();
     test_fork_nonces();

@@ -55,7 +55,39 @@ int main(void)
     CHECK(c.auth.link_ttl_ms == 15 * 60000 && c.auth.session_ttl_ms == 60 * 60000, "ttl defaults");
     CHECK(c.proc.worker_connections == 1024 && c.prof.hz == 100, "defaults");
     CHECK(c.prof.heap_sample_bytes == 512 * 1024, "heap default");
-    CHECK(!strcmp(c.auth.users_db, "/srv/m/run/users.db"), "relative path resolved: %s", c.auth.users_db);
+    CHECK(!strcmp(c.auth.users_db, "/srv/m/run/users.db"), "relative path resolved: %s",
+          c.auth.users_db);
+    CHECK(!strcmp(c.auth.default_return_url, "/secure/1") && c.auth.nallowed_return_urls == 0 &&
+              c.auth.nallow_email_domains == 0 && !c.auth.cookie_domain[0],
+          "access and return-to defaults");
+
+    /* access rules and return-to: repeatable, checked, lower-cased */
+    CHECK(load("allowed_return_urls https://*.example.com/* /app/*;\n"
+               "allowed_return_urls http://127.0.0.1:*;\n"
+               "allow_email_domain Example.COM corp.example.org;\nallow_email_domain x.io;\n"
+               "default_return_url HTTPS://App.Example.com;\ncookie_domain .Example.com;\n") == 0,
+          "access: %s", err);
+    CHECK(c.auth.nallowed_return_urls == 3 &&
+          !strcmp(c.auth.allowed_return_urls[2], "http://127.0.0.1:*"));
+    CHECK(c.auth.nallow_email_domains == 3 &&
+          !strcmp(c.auth.allow_email_domains[0], "example.com") &&
+          !strcmp(c.auth.allow_email_domains[2], "x.io"));
+    CHECK(!strcmp(c.auth.default_return_url, "https://app.example.com/"), "%s",
+          c.auth.default_return_url);
+    CHECK(!strcmp(c.auth.cookie_domain, "example.com"), "%s", c.auth.cookie_domain);
+    CHECK(load("allowed_return_urls //evil.com;\n") < 0 && strstr(err, "allowed_return_urls") &&
+              strstr(err, "t.conf:1"),
+          "%s", err);
+    CHECK(load("default_return_url https:evil.com;\n") < 0 && strstr(err, "default_return_url"),
+          "%s", err);
+    CHECK(load("allow_email_domain @evil.com;\n") < 0 && strstr(err, "allow_email_domain"), "%s",
+          err);
+    CHECK(load("cookie_domain a..b;\n") < 0 && strstr(err, "cookie_domain"), "%s", err);
+    CHECK(load("public_url https://login.other.org;\ncookie_domain example.com;\n") < 0 &&
+              strstr(err, "does not cover"),
+          "%s", err);
+    CHECK(load("public_url https://login.example.com:8443/x;\ncookie_domain example.com;\n") == 0,
+          "%s", err);
 
     CHECK(load("worker_processes 3;\n# comment ; here\nlisten 127.0.0.1:9000;\nlisten [::1]:9001;\n"
                "link_ttl 5m; session_ttl 2h;\ndelivery outbox /var/spool/out.jsonl;\n"
@@ -64,9 +96,11 @@ int main(void)
                "block_profile_rate 10us;\nprofile_continuous on;\nsignup on;\n") == 0,
           "full: %s", err);
     CHECK(c.proc.worker_processes == 3 && !c.proc.worker_processes_auto, "workers");
-    CHECK(c.http.nlisten == 2 && !strcmp(c.http.listen[1].host, "::1"), "listen list replaces default");
+    CHECK(c.http.nlisten == 2 && !strcmp(c.http.listen[1].host, "::1"),
+          "listen list replaces default");
     CHECK(c.auth.link_ttl_ms == 300000 && c.auth.session_ttl_ms == 7200000, "ttls");
-    CHECK(c.smtp.delivery == DELIVERY_OUTBOX && !strcmp(c.smtp.delivery_arg, "/var/spool/out.jsonl"),
+    CHECK(c.smtp.delivery == DELIVERY_OUTBOX &&
+              !strcmp(c.smtp.delivery_arg, "/var/spool/out.jsonl"),
           "outbox");
     CHECK(!strcmp(c.log.access_log, "off"), "access off");
     CHECK(c.log.error_log_level == MG_LOG_DEBUG, "level");

@@ -23,7 +23,7 @@
 static int child(void)
 {
     int fds[8];
-    int n = upgrade_inherited(fds, 8);
+    int n = upgrade_inherited(fds, 8, NULL);
 
     if (n < 0)
         return 2;
@@ -65,9 +65,9 @@ int main(int argc, char **argv)
     CHECK(upgrade_parse_env("1;2;3;", fds, 2) == -1);
 
     unsetenv(UPGRADE_ENV);
-    CHECK(upgrade_inherited(fds, 8) == 0);
+    CHECK(upgrade_inherited(fds, 8, NULL) == 0);
     setenv(UPGRADE_ENV, "junk", 1);
-    CHECK(upgrade_inherited(fds, 8) == -1);
+    CHECK(upgrade_inherited(fds, 8, NULL) == -1);
     CHECK(getenv(UPGRADE_ENV) == NULL);
 
     CHECK(upgrade_init() == 0 && upgrade_self_path() != NULL);

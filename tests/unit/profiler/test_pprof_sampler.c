@@ -102,10 +102,21 @@ __attribute__((noinline)) static void alloc_known(void)
 
 __attribute__((noinline)) static void block_known(void)
 {
-    uint64_t t = prof_block_begin();
+    prof_block_t t = prof_block_begin();
     struct timespec d = {0, 2000000};
     nanosleep(&d, NULL);
     prof_block_end(t, "nanosleep");
+}
+
+/* CPU-bound work inside a bracket: on the CPU the whole time. */
+__attribute__((noinline)) static void block_cpu_bound(void)
+{
+    prof_block_t t = prof_block_begin();
+    uint64_t end = prof_thread_cpu_ns() + 20000000ull;
+    volatile uint64_t x = 0;
+    while (prof_thread_cpu_ns() < end)
+        x++;
+    prof_block_end(t, "cpu_bound");
 }
 
 static void sum_buckets(void *area, unsigned kind, const char *fn, int64_t *v)
@@ -188,7 +199,28 @@ int main(void)
     int64_t b[4];
     sum_buckets(area, PROF_B_BLOCK, "block_known", b);
     printf("block: count %.3f, delay %lld ns\n", (double)b[0] / 1000, (long long)b[1]);
-    CHECK(b[0] == 5000 && b[1] >= 5 * 2000000);
+    CHECK(b[0] == 5000 && b[1] >= 5 * 2000000 && b[1] < 5 * 2000000 + 40000000);
+    /* the same waits in the off-CPU profile, as io */
+    sum_buckets(area, PROF_B_OFFCPU, "block_known", b);
+    CHECK(b[1] >= 5 * 2000000 && b[1] < 5 * 2000000 + 40000000, "offcpu io %lld", (long long)b[1]);
+
+    /* block is off-CPU time: 60 ms of CPU inside brackets count ~0 */
+    for (int i = 0; i < 3; i++)
+        block_cpu_bound();
+    sum_buckets(area, PROF_B_BLOCK, "block_cpu_bound", b);
+    printf("block: CPU-bound bracket: delay %lld ns for 60 ms on CPU\n", (long long)b[1]);
+    CHECK(b[1] < 3000000, "a CPU-bound call counted %lld ns as blocked", (long long)b[1]);
+
+    /* the event loop's waits are epoll in the off-CPU profile */
+    CHECK(prof_hooks.idle != NULL);
+    prof_hooks.idle(5000000);
+    int64_t e[4] = {0};
+    prof_bucket_t *tab = prof_buckets(area);
+    for (size_t i = 0; i < PROF_NBUCKETS; i++)
+        if (atomic_load(&tab[i].hash) && tab[i].kind == PROF_B_OFFCPU &&
+            !strcmp(tab[i].what, "epoll"))
+            e[1] += atomic_load(&tab[i].v[1]);
+    CHECK(e[1] == 5000000, "epoll wait recorded as %lld", (long long)e[1]);
 
     /* mutex: 1 in 10 */
     CHECK(prof_hooks.mutex != NULL);

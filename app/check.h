@@ -1,0 +1,22 @@
+/*
+ * check.h - the application's files, checked before anything serves.
+ *
+ * `magicd -t`, the master's start-up check and every reload run this on the
+ * configuration: every template under html_root parses (its partials
+ * included), the static directory loads, every /static/NAME a page refers
+ * to is there, and the access log and the outbox can be opened (and are
+ * created, as a worker would). A wrong html_root is then a configuration error with
+ * the file's name, reported before the master says "started", instead of
+ * workers that die at start while the port accepts connections.
+ */
+#ifndef MG_APP_CHECK_H
+#define MG_APP_CHECK_H
+
+#include <stddef.h>
+
+#include "core/conf.h"
+
+/* 0, or -1 with the first problem in err. Reads the files and frees them. */
+int app_check_files(const conf_t *c, char *err, size_t errsz);
+
+#endif
