@@ -63,7 +63,7 @@ OBJ_LOADTEST = $(SRC_LOADTEST:%.c=$(BUILD)/obj/%.o)
 SRC_UNIT  = $(sort $(wildcard tests/unit/*/test_*.c))
 BIN_UNIT  = $(SRC_UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check check-asan unit integration bench loadtest install clean format \
+.PHONY: all deps run check check-asan unit integration bench bench-docs loadtest install clean format \
         container container-test fuzz
 
 all: $(BUILD)/magicd $(if $(SRC_LOADTEST),$(BUILD)/loadtest)
@@ -149,6 +149,10 @@ check-asan:
 
 bench: all
 	@tools/bench.sh
+
+# The same, then the results table in docs/results.md is this run's.
+bench-docs: all
+	@BENCH_DOCS=1 tools/bench.sh
 
 loadtest: all
 	@tools/experiment.sh

@@ -4,8 +4,9 @@
  * Chosen by the `delivery` directive:
  *   log       the link goes to the error log at notice level (development)
  *   outbox    one JSON line per link appended to a file, for an external
- *             mailer: {"to":..,"link":..,"expires":..,"id":..}; lines with
- *             "decoy":true carry nothing to send (deliver_decoy)
+ *             mailer: {"to":..,"link":..,"expires":..,"id":..,"code":..,
+ *             "lang":..,"ip":..,"ua":..} (the last four when known); lines
+ *             with "decoy":true carry nothing to send (deliver_decoy)
  *   smtp      the link is queued in the durable mail spool (smtp_spool) and
  *             the mailer process sends it; a worker never talks SMTP
  *   response  nothing to do here: the page shows the link (demo mode)
@@ -21,22 +22,24 @@
 #include "core/conf.h"
 #include "core/shmtx.h"
 #include "core/event.h"
+#include "core/spool.h"
 
 typedef struct deliver deliver_t;
 
 /* NULL with err when the outbox cannot be opened, etc. */
 deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
 
-/* Deliver one link. 0 ok / -1 error (not logged here; deliver_error says
- * why). */
+/* Deliver one link, with what the mail should say about it (meta: the
+ * sign-in code, language, requesting IP and browser; may be NULL). 0 ok / -1 error (not logged
+ * here; deliver_error says why). */
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                 const uint8_t id[16]);
+                 const uint8_t id[16], const spool_meta_t *meta);
 
 /* The same work as deliver_send for the same arguments, and the same
  * failures, without delivering anything: for an address that has no
  * account, so the answer does not tell (see delivery.c). 0 / -1. */
 int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                  const uint8_t id[16]);
+                  const uint8_t id[16], const spool_meta_t *meta);
 
 /* The lock every worker takes around an outbox append (shm); NULL: none. */
 void deliver_set_lock(deliver_t *d, shmtx_t *lock);
@@ -52,8 +55,8 @@ int deliver_is_async(const deliver_t *d);
  * done(arg, -1) when its batch could not be written. -1 (done never runs)
  * when it cannot be queued; deliver_error says why. */
 int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
-                       uint64_t expires_s, const uint8_t id[16], void (*done)(void *, int),
-                       void *arg);
+                       uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
+                       void (*done)(void *, int), void *arg);
 
 /* The same wait and about the same bytes in the same batch, and nothing is
  * sent: the answer for an address without an account looks and takes the
@@ -79,7 +82,7 @@ const char *deliver_error(const deliver_t *d);
 /* The JSON line for the outbox (exposed for tests): returns its length
  * including the final '\n', or -1 when it does not fit in outsz. */
 int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
-                        const uint8_t id[16], char *out, size_t outsz);
+                        const uint8_t id[16], const spool_meta_t *meta, char *out, size_t outsz);
 
 /* A decoy outbox line of exactly len bytes (>= about 100), with "decoy":true
  * and no address or link; -1 when it cannot be that long. */

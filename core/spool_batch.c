@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +44,8 @@ int spool_batch_name_ok(const char *name)
 {
     size_t i, n = strlen(SPOOL_BATCH_PREFIX);
 
+    if (name[0] == '.')
+        name++;
     if (strncmp(name, SPOOL_BATCH_PREFIX, n) != 0)
         return 0;
     for (i = 0; i < 16; i++) {
@@ -247,8 +250,8 @@ static char *spool_slurp(int dirfd, const char *name, size_t *len)
     return buf;
 }
 
-static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name, char *err,
-                             size_t errsz)
+static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *name, char *err,
+                               size_t errsz)
 {
     size_t len = 0;
     char *text = spool_slurp(u->newfd, name, &len);
@@ -287,6 +290,43 @@ static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name,
         return -1;
     }
     return 0;
+}
+
+/* A pre-made batch file (".b."): 1 when it is ours to take (lock free and
+ * not empty), 0 to leave it (being written, or waiting in a worker's pool;
+ * or an empty leftover of a dead worker, which is removed). The lock is
+ * held on *lockfd until the caller closes it. */
+static int spool_take(spool_unpack_t *u, const char *name, int *lockfd)
+{
+    struct stat st;
+    int fd = openat(u->newfd, name, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return 0;
+    }
+    if (fstat(fd, &st) == 0 && st.st_size == 0) {
+        unlinkat(u->newfd, name, 0);
+        close(fd);
+        return 0;
+    }
+    *lockfd = fd;
+    return 1;
+}
+
+static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name, char *err,
+                             size_t errsz)
+{
+    int lockfd = -1, rc;
+
+    if (name[0] == '.' && !spool_take(u, name, &lockfd))
+        return 0;
+    rc = spool_unpack_locked(u, faileddir, name, err, errsz);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
 }
 
 static int spool_opendir_at(const char *dir, const char *sub)

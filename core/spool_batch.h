@@ -23,8 +23,11 @@
  * crash of the machine before its fsync returned, so no client was told its
  * link was sent: the mailer moves it to failed/ and logs it.
  *
- * Names: DIR/new/b.<16 hex, random per process>.<sequence>. They never
- * pass spool_name_ok, so a mailer that does not know batches ignores them.
+ * Names: DIR/new/.b.<16 hex, random per process>.<sequence> (made empty
+ * and locked ahead of time by a worker's sync thread, see spool_commit.c;
+ * the mailer takes one only when it can lock it) or b.<...> (complete when
+ * it appears, e.g. renamed in by a tool). They never pass spool_name_ok,
+ * so a mailer that does not know batches ignores them.
  */
 #ifndef MG_SPOOL_BATCH_H
 #define MG_SPOOL_BATCH_H
@@ -39,7 +42,8 @@
 /* The most a record takes in a batch file (a message's lines + "record\n"). */
 #define SPOOL_BATCH_RECORD_MAX (sizeof(spool_msg_t) + 128)
 
-/* A batch file name: "b." then 16 lowercase hex digits, ".", 1-20 digits. */
+/* A batch file name: "b." or ".b.", then 16 lowercase hex digits, ".",
+ * 1-20 digits. */
 int spool_batch_name_ok(const char *name);
 
 /* Append a message record / a decoy record of about `len` bytes to out
@@ -64,7 +68,9 @@ int spool_batch_parse(const char *text, size_t len,
  * message file each (tmp/ + fsync + rename, then fsync new/), then remove
  * each batch (and fsync new/ again), so a message is never both sent and
  * still in a batch. A message file that exists already is left alone (a
- * crash during an earlier unpack). Torn batches go to failed/. Returns the
+ * crash during an earlier unpack). A ".b." file is taken only when its
+ * lock is free (its writer closed it or died); an empty one whose writer
+ * died is removed. Torn batches go to failed/. Returns the
  * number of messages unpacked, -1 with err on an I/O error. *left gets how
  * many batch files were not looked at (max_files reached). */
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);

@@ -28,11 +28,18 @@
  * load: one record each when the server is quiet (no added latency beyond
  * the sync), everything that came in during one sync when it is busy.
  *
- * The file: written as tmp/NAME, renamed to new/NAME, then the file and
- * new/ are fsynced. The rename before the syncs lets one journal commit
- * cover data and name on ext4/xfs; a power cut before the syncs can leave
- * a torn file in new/, which the checksum trailer exposes (none of its
- * waiters had been answered, and the mailer moves it to failed/).
+ * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
+ * rename to new/X, fsync new/) flushes the disk twice, and each flush is
+ * the whole cost on a busy disk. So the sync thread makes its batch files
+ * ahead of time: SC_POOL empty files new/.b.TAG.SEQ, each flock()ed by
+ * the thread, then one fsync of new/ makes all their names durable. A
+ * commit writes the batch into the next one, fdatasyncs it (data and size)
+ * and closes it, which drops the lock. The mailer takes only batch files
+ * it can lock (so never one being written, nor one waiting in a pool),
+ * removes empty ones whose owner died, and sends a complete one only
+ * after checking its count and checksum: a file cut short by a power loss
+ * before its fdatasync returned (none of its waiters was answered) fails
+ * the check and goes to failed/.
  */
 #include "core/spool_commit.h"
 
@@ -44,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +60,7 @@
 #include "core/spool_batch.h"
 
 #define SC_TRAILER_MAX 64
+#define SC_POOL 16
 #define SC_DECOY_DEFAULT 400
 
 typedef struct {
@@ -65,8 +74,8 @@ typedef struct {
     unsigned count;
     sc_waiter_t *w;
     size_t nw, capw;
-    char name[48];
     /* set by the thread */
+    char name[48]; /* the file it went to */
     int rc;
     int err;        /* errno of the failed step */
     const char *op; /* which step failed */
@@ -76,10 +85,14 @@ struct spool_committer {
     ev_loop_t *loop;
     ev_io_t io;
     int efd;
-    int newfd, tmpfd;
+    int newfd;
     char dir[1024];
     char tag[17]; /* random per process: names never collide across restarts */
     uint64_t seq;
+    /* empty batch files made ahead, locked (thread only) */
+    int pfd[SC_POOL];
+    char pname[SC_POOL][48];
+    int npool;
     pthread_t th;
     int th_started;
     pthread_mutex_t mu;
@@ -109,7 +122,44 @@ static int sc_write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Thread side: write, rename, sync one batch. No allocation, no logging. */
+/* Thread side: make SC_POOL empty batch files in new/, each locked by us,
+ * and one fsync of new/ for all of them: their names are durable before
+ * anything is written in them. */
+static int sc_refill(spool_committer_t *q, sc_batch_t *b)
+{
+    while (q->npool < SC_POOL) {
+        char *name = q->pname[q->npool];
+        snprintf(name, sizeof(q->pname[0]), "." SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
+                 (unsigned long long)++q->seq);
+        int fd = openat(q->newfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            b->err = errno, b->op = "create";
+            snprintf(b->name, sizeof(b->name), "%s", name);
+            break;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) { /* new file: nobody else has it */
+            b->err = errno, b->op = "lock";
+            snprintf(b->name, sizeof(b->name), "%s", name);
+            close(fd);
+            unlinkat(q->newfd, name, 0);
+            break;
+        }
+        q->pfd[q->npool++] = fd;
+    }
+    if (q->npool == 0)
+        return -1;
+    if (fsync(q->newfd) < 0) {
+        b->err = errno, b->op = "fsync";
+        snprintf(b->name, sizeof(b->name), ".");
+        return -1;
+    }
+    return 0;
+}
+
+/* Thread side: fill one pre-made file with the batch, fdatasync it, close
+ * it (which drops our lock: the mailer may take it from then on). One
+ * flush of the disk per batch, plus one per SC_POOL batches for the
+ * names. No allocation, no logging. */
 static void sc_commit(spool_committer_t *q, sc_batch_t *b)
 {
     int fd, n;
@@ -121,33 +171,20 @@ static void sc_commit(spool_committer_t *q, sc_batch_t *b)
         return;
     }
     b->len += (size_t)n;
-    fd = openat(q->tmpfd, b->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        b->err = errno, b->op = "open";
+    if (q->npool == 0 && sc_refill(q, b) < 0)
         return;
-    }
-    if (sc_write_all(fd, b->buf, b->len) < 0) {
+    q->npool--;
+    fd = q->pfd[q->npool];
+    snprintf(b->name, sizeof(b->name), "%s", q->pname[q->npool]);
+    if (sc_write_all(fd, b->buf, b->len) < 0 || fdatasync(fd) < 0) {
         b->err = errno, b->op = "write";
-        close(fd);
-        unlinkat(q->tmpfd, b->name, 0);
-        return;
-    }
-    if (renameat(q->tmpfd, b->name, q->newfd, b->name) < 0) {
-        b->err = errno, b->op = "rename";
-        close(fd);
-        unlinkat(q->tmpfd, b->name, 0);
-        return;
-    }
-    if (fsync(fd) < 0) {
-        b->err = errno, b->op = "fsync";
+        /* Nothing half-written is left for the mailer to find. */
+        if (ftruncate(fd, 0) < 0 || unlinkat(q->newfd, b->name, 0) < 0)
+            b->err = errno;
         close(fd);
         return;
     }
     close(fd);
-    if (fsync(q->newfd) < 0) {
-        b->err = errno, b->op = "fsync new/";
-        return;
-    }
     b->rc = 0;
 }
 
@@ -202,8 +239,6 @@ static void sc_kick(spool_committer_t *q)
 
     if (q->syncing || b->count == 0)
         return;
-    snprintf(b->name, sizeof(b->name), SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
-             (unsigned long long)++q->seq);
     q->syncing = 1;
     pthread_mutex_lock(&q->mu);
     q->forming = !q->forming;
@@ -240,8 +275,7 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
     q->syncing = 0;
     q->batches++;
     if (b->rc < 0)
-        snprintf(q->err, sizeof(q->err), "spool: %s %s/%s/%s: %s", b->op, q->dir,
-                 strcmp(b->op, "open") == 0 || strcmp(b->op, "write") == 0 ? "tmp" : "new", b->name,
+        snprintf(q->err, sizeof(q->err), "spool: %s %s/new/%s: %s", b->op, q->dir, b->name,
                  strerror(b->err));
     /* Answer the waiters. A callback may queue more (a pipelined request);
      * those go to the batch in formation, not this one. */
@@ -295,7 +329,7 @@ static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_
 }
 
 int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url, uint64_t expires_s,
-                     const uint8_t id[16], spool_done_fn done, void *arg)
+                     const uint8_t id[16], const spool_meta_t *meta, spool_done_fn done, void *arg)
 {
     static const char hx[] = "0123456789abcdef";
     sc_batch_t *b = &q->b[q->forming];
@@ -315,6 +349,7 @@ int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url,
     memcpy(m.url, link_url, strlen(link_url) + 1);
     m.expires_s = expires_s;
     m.created_s = (uint64_t)time(NULL);
+    spool_msg_meta(&m, meta);
     if (sc_reserve(b, SPOOL_BATCH_RECORD_MAX) < 0) {
         snprintf(q->err, sizeof(q->err), "spool: the batch in formation is full");
         return -1;
@@ -395,7 +430,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         return NULL;
     }
     q->loop = loop;
-    q->efd = q->newfd = q->tmpfd = -1;
+    q->efd = q->newfd = -1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     if ((size_t)snprintf(q->dir, sizeof(q->dir), "%s", spool_dir) >= sizeof(q->dir)) {
@@ -404,8 +439,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
     }
     if (spool_init(spool_dir, err, errsz) < 0)
         goto fail;
-    if ((q->newfd = sc_open_dir(spool_dir, "new", err, errsz)) < 0 ||
-        (q->tmpfd = sc_open_dir(spool_dir, "tmp", err, errsz)) < 0)
+    if ((q->newfd = sc_open_dir(spool_dir, "new", err, errsz)) < 0)
         goto fail;
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         snprintf(err, errsz, "spool: getrandom: %s", strerror(errno));
@@ -456,10 +490,13 @@ void spool_committer_free(spool_committer_t *q)
         pthread_mutex_unlock(&q->mu);
         pthread_join(q->th, NULL);
         sc_batch_t *b = &q->b[q->forming];
-        if (b->count) {
-            snprintf(b->name, sizeof(b->name), SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
-                     (unsigned long long)++q->seq);
+        if (b->count)
             sc_commit(q, b);
+        /* The files made ahead and not used: empty, gone. */
+        while (q->npool > 0) {
+            q->npool--;
+            unlinkat(q->newfd, q->pname[q->npool], 0);
+            close(q->pfd[q->npool]);
         }
     }
     if (q->efd >= 0) {
@@ -468,8 +505,6 @@ void spool_committer_free(spool_committer_t *q)
     }
     if (q->newfd >= 0)
         close(q->newfd);
-    if (q->tmpfd >= 0)
-        close(q->tmpfd);
     for (int k = 0; k < 2; k++) {
         free(q->b[k].buf);
         free(q->b[k].w);

@@ -98,9 +98,28 @@ def fsync_counts(log):
     return counts
 
 
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def batch_complete(raw):
+    """A batch file whose trailer ("end COUNT FNV1A64") matches: written
+    whole (an empty one is a worker's file made ahead, not yet used)."""
+    if not raw.endswith(b"\n"):
+        return False
+    i = raw.rfind(b"\n", 0, len(raw) - 1) + 1
+    parts = raw[i:].split()
+    if len(parts) != 3 or parts[0] != b"end":
+        return False
+    return int(parts[2], 16) == fnv1a64(raw[:i]) and raw.count(b"\nrecord\n") == int(parts[1])
+
+
 def parse_records(text):
     """Records of a batch file: blocks of "key: value" lines between
-    "record" markers; the trailer is checked by magicd, here we only read."""
+    "record" markers."""
     recs, cur = [], None
     for line in text.split("\n"):
         if line == "record" or line.startswith("record "):
@@ -137,11 +156,13 @@ def _spool_records_once(spool):
     for n in names:
         p = os.path.join(new, n)
         try:
-            text = open(p).read()
+            raw = open(p, "rb").read()
         except OSError:
             return None
-        if n.startswith("b."):
-            out += [r for r in parse_records(text) if "to" in r]
+        text = raw.decode()
+        if n.startswith("b.") or n.startswith(".b."):
+            if batch_complete(raw):
+                out += [r for r in parse_records(text) if "to" in r]
         elif len(n) == 32:
             rec = {}
             for line in text.split("\n"):

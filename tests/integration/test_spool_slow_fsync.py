@@ -116,7 +116,7 @@ def run(srv, users, spool, log):
     got = {r.get("to") for r in recs}
     missing = [u for u in users if u not in got]
     check(not missing, f"not in the spool: {missing[:5]}")
-    print(f"ok: all {N} links durable in {len(os.listdir(os.path.join(spool, 'new')))} spool files")
+    print(f"ok: all {N} links durable in the spool")
 
 
 if __name__ == "__main__":

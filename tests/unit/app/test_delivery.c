@@ -39,7 +39,7 @@ static void test_line(void)
     for (int i = 0; i < 16; i++)
         id[i] = (uint8_t)(i * 17);
     int n = deliver_outbox_line("a@b.co", "http://h/magic/verify/x\"\\\n\x01\xc3\xa9", 1700000900,
-                                id, line, sizeof(line));
+                                id, NULL, line, sizeof(line));
     CHECK(n > 0 && (size_t)n == strlen(line) && line[n - 1] == '\n');
     CHECK(strchr(line, '\n') == line + n - 1); /* one line, whatever the input */
     json_t *j = json_loadb(line, (size_t)n, 0, &je);
@@ -53,7 +53,20 @@ static void test_line(void)
                      "00112233445566778899aabbccddeeff") == 0);
         json_decref(j);
     }
-    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, line, 40) == -1);
+    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, NULL, line, 40) == -1);
+    /* with the mail's meta: code, language, who asked; empty ones left out */
+    spool_meta_t meta = {.code = "042917", .lang = "de", .ip = "127.0.0.1", .ua = ""};
+    n = deliver_outbox_line("a@b.co", "http://h/", 1, id, &meta, line, sizeof(line));
+    j = n > 0 ? json_loadb(line, (size_t)n, 0, &je) : NULL;
+    CHECK(j != NULL);
+    if (j) {
+        CHECK(strcmp(json_string_value(json_object_get(j, "code")), "042917") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(j, "lang")), "de") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(j, "ip")), "127.0.0.1") == 0);
+        CHECK(json_object_get(j, "ua") == NULL);
+        json_decref(j);
+    }
+    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, &meta, line, 90) == -1);
 }
 
 static void test_outbox(void)
@@ -74,10 +87,10 @@ static void test_outbox(void)
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     memset(id, 0xab, 16);
     CHECK(deliver_send(d, "demo@example.com", "http://127.0.0.1:8080/magic/verify/TOKEN1",
-                       1700000900, id) == 0);
+                       1700000900, id, NULL) == 0);
     memset(id, 0xcd, 16);
     CHECK(deliver_send(d, "other@example.com", "http://127.0.0.1:8080/magic/verify/TOKEN2",
-                       1700000901, id) == 0);
+                       1700000901, id, NULL) == 0);
     {
         char *text = slurp(path), *nl = strchr(text, '\n');
         json_error_t je;
@@ -96,7 +109,7 @@ static void test_outbox(void)
     snprintf(rotated, sizeof(rotated), "%s/outbox.jsonl.1", dir);
     CHECK(rename(path, rotated) == 0);
     CHECK(deliver_reopen(d) == 0);
-    CHECK(deliver_send(d, "demo@example.com", "http://x/magic/verify/T3", 1, id) == 0);
+    CHECK(deliver_send(d, "demo@example.com", "http://x/magic/verify/T3", 1, id, NULL) == 0);
     CHECK(strstr(slurp(path), "T3") && !strstr(slurp(path), "TOKEN1"));
     CHECK(strstr(slurp(rotated), "TOKEN2") && !strstr(slurp(rotated), "T3"));
     deliver_close(d);
@@ -119,14 +132,18 @@ static void test_log_response_smtp(void)
     memset(&c, 0, sizeof(c));
     c.smtp.delivery = DELIVERY_LOG;
     deliver_t *d = deliver_open(&c, err, sizeof(err));
-    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/LOGTOKEN", 1, id) == 0);
+    CHECK(d &&
+          deliver_send(d, "demo@example.com", "http://h/magic/verify/LOGTOKEN", 1, id, NULL) == 0);
     CHECK(strstr(slurp(logp), "[notice]") &&
           strstr(slurp(logp), "magic link for demo@example.com: http://h/magic/verify/LOGTOKEN"));
+    spool_meta_t lm = {.code = "123456"};
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/LOG2", 1, id, &lm) == 0);
+    CHECK(strstr(slurp(logp), "http://h/magic/verify/LOG2 (code 123456)") != NULL);
     deliver_close(d);
 
     c.smtp.delivery = DELIVERY_RESPONSE;
     d = deliver_open(&c, err, sizeof(err));
-    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/R", 1, id) == 0);
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/R", 1, id, NULL) == 0);
     deliver_close(d);
 
     c.smtp.delivery = DELIVERY_SMTP;
@@ -135,7 +152,7 @@ static void test_log_response_smtp(void)
     d = deliver_open(&c, err, sizeof(err));
     CHECK(d != NULL);
     CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/SMTPTOKEN", 4000000000u,
-                            id) == 0);
+                            id, NULL) == 0);
     {
         char msg[500];
         snprintf(msg, sizeof(msg), "%s/new/42424242424242424242424242424242", spool);
@@ -144,7 +161,7 @@ static void test_log_response_smtp(void)
     }
     /* A header-injection attempt is refused by the spool and reported. */
     CHECK(d && deliver_send(d, "demo@example.com\r\nBcc: x@evil.example", "http://h/x", 4000000000u,
-                            id) == -1);
+                            id, NULL) == -1);
     CHECK(d && strlen(deliver_error(d)) > 0);
     deliver_close(d);
     log_open(NULL, MG_LOG_NOTICE);
@@ -159,7 +176,8 @@ static void test_decoys(void)
 
     memset(id, 0x5a, 16);
     /* A decoy line is exactly as long as the real one and valid JSON. */
-    int n = deliver_outbox_line("nobody@example.com", url, 1700000000, id, real, sizeof(real));
+    int n =
+        deliver_outbox_line("nobody@example.com", url, 1700000000, id, NULL, real, sizeof(real));
     CHECK(n > 0 && deliver_decoy_line((size_t)n, 1700000000, id, line, sizeof(line)) == n);
     CHECK((int)strlen(line) == n && line[n - 1] == '\n');
     json_error_t je;
@@ -176,7 +194,7 @@ static void test_decoys(void)
     snprintf(path, sizeof(path), "%s/decoy.jsonl", dir);
     snprintf(c.smtp.delivery_arg, sizeof(c.smtp.delivery_arg), "%s", path);
     deliver_t *d = deliver_open(&c, err, sizeof(err));
-    CHECK(d && deliver_decoy(d, "nobody@example.com", url, 1700000000, id) == 0);
+    CHECK(d && deliver_decoy(d, "nobody@example.com", url, 1700000000, id, NULL) == 0);
     char *text = slurp(path);
     CHECK(text && (int)strlen(text) == n && strstr(text, "\"decoy\":true") &&
           !strstr(text, "nobody") && !strstr(text, "TOKEN"));
@@ -186,7 +204,7 @@ static void test_decoys(void)
     snprintf(spool, sizeof(spool), "%s/decoyspool", dir);
     snprintf(c.smtp.spool, sizeof(c.smtp.spool), "%s", spool);
     d = deliver_open(&c, err, sizeof(err));
-    CHECK(d && deliver_decoy(d, "nobody@example.com", url, 4000000000u, id) == 0);
+    CHECK(d && deliver_decoy(d, "nobody@example.com", url, 4000000000u, id, NULL) == 0);
     char sub[500];
     snprintf(sub, sizeof(sub), "%s/new/5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", spool);
     CHECK(access(sub, F_OK) != 0, "a decoy reached new/");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,6 +153,25 @@ static void test_unpack(const char *dir)
     write_file(p, buf, n);
     CHECK(spool_unpack(dir, 1, &left, err, sizeof err) == 0 && left == 1);
     CHECK(count_dir(dir, "new", 1) == 1);
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0 && left == 0);
+    /* Files made ahead by a worker: locked ones are left alone, an empty
+     * one whose owner died is removed, a complete one is taken. */
+    snprintf(p, sizeof p, "%s/new/.b.0000000000000003.1", dir);
+    write_file(p, "", 0);
+    snprintf(p, sizeof p, "%s/new/.b.0000000000000003.2", dir);
+    int held = open(p, O_WRONLY | O_CREAT, 0600);
+    CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
+    CHECK(write(held, buf, n) == (ssize_t)n);
+    snprintf(p, sizeof p, "%s/new/.b.0000000000000003.3", dir);
+    memset(buf + 30, 'z', 10); /* corrupted: fails its checksum */
+    write_file(p, buf, n);
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0, "%s", err);
+    CHECK(count_dir(dir, "new", 1) == 1, "%d batch files in new/, want the locked one",
+          count_dir(dir, "new", 1));
+    CHECK(count_dir(dir, "failed", 1) == 2, "the corrupted batch is not in failed/");
+    close(held);
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0, "%s", err); /* ids already there */
+    CHECK(count_dir(dir, "new", 1) == 0);
 }
 
 /* ---- the committer on a real loop ---- */
@@ -190,7 +210,7 @@ static void test_committer(const char *dir)
     /* One link alone: its own batch. */
     memset(id, 0xa0, sizeof id);
     CHECK(spool_commit_add(q, "one@example.com", "https://x.example/magic/verify/t", 2000000000u,
-                           id, on_done, &slots[0]) == 0);
+                           id, NULL, on_done, &slots[0]) == 0);
     run_until(l, &done_ok, 1);
     CHECK(done_ok == 1 && slots[0] == 1);
     CHECK(spool_committer_batches(q) == 1);
@@ -203,7 +223,7 @@ static void test_committer(const char *dir)
             CHECK(spool_commit_decoy(q, 0, on_done, &slots[i]) == 0);
         else
             CHECK(spool_commit_add(q, "many@example.com", "https://x.example/magic/verify/t",
-                                   2000000000u, id, on_done, &slots[i]) == 0);
+                                   2000000000u, id, NULL, on_done, &slots[i]) == 0);
     }
     /* The waiter of #7 goes away: not called, still committed. */
     spool_commit_cancel(q, &slots[7]);
@@ -214,18 +234,27 @@ static void test_committer(const char *dir)
     CHECK(spool_committer_batches(q) <= 3, "%llu batches",
           (unsigned long long)spool_committer_batches(q));
     CHECK(spool_committer_pending(q) == 0);
+    /* While the committer lives, the files it made ahead stay locked and
+     * untouched: unpacking takes the 201 written ones only. */
+    {
+        char e2[256];
+        int l2;
+        CHECK(spool_unpack(dir, 1000, &l2, e2, sizeof e2) == 201, "%s", e2);
+        CHECK(count_dir(dir, "new", 1) > 0, "the files made ahead are gone");
+    }
     /* Malformed: refused at once. */
-    CHECK(spool_commit_add(q, "bad address", "https://x", 1, id, on_done, &slots[299]) < 0);
+    CHECK(spool_commit_add(q, "bad address", "https://x", 1, id, NULL, on_done, &slots[299]) < 0);
     /* Queued at exit: written by free, nobody called. */
     id[0] = 0xee;
     CHECK(spool_commit_add(q, "last@example.com", "https://x.example/magic/verify/t", 2000000000u,
-                           id, on_done, &slots[298]) == 0);
+                           id, NULL, on_done, &slots[298]) == 0);
     spool_committer_free(q);
     CHECK(slots[298] == 0);
     char err2[256];
     int left;
-    /* 201 messages (the decoys are dropped), each exactly once. */
-    CHECK(spool_unpack(dir, 1000, &left, err2, sizeof err2) == 202, "%s", err2);
+    /* The last one, written at exit; the unused files are gone. */
+    CHECK(spool_unpack(dir, 1000, &left, err2, sizeof err2) == 1, "%s", err2);
+    CHECK(count_dir(dir, "new", 1) == 0, "batch files left in new/");
     CHECK(count_dir(dir, "new", 0) == 202, "%d", count_dir(dir, "new", 0));
     CHECK(count_dir(dir, "tmp", 1) == 0, "batch files left in tmp/");
     ev_loop_free(l);
@@ -242,15 +271,15 @@ static void test_committer_error(const char *dir)
     CHECK(q != NULL, "%s", err);
     if (!q)
         return;
-    /* tmp/ gone (an operator's mistake): the batch fails, the waiter hears. */
-    snprintf(p, sizeof p, "%s/tmp", dir);
+    /* new/ gone (an operator's mistake): the batch fails, the waiter hears. */
+    snprintf(p, sizeof p, "%s/new", dir);
     CHECK(rmdir(p) == 0, "%s", strerror(errno));
     done_ok = done_fail = 0;
-    CHECK(spool_commit_add(q, "x@example.com", "https://x.example/v", 2000000000u, id, on_done,
-                           &slot) == 0);
+    CHECK(spool_commit_add(q, "x@example.com", "https://x.example/v", 2000000000u, id, NULL,
+                           on_done, &slot) == 0);
     run_until(l, &done_fail, 1);
     CHECK(done_fail == 1 && slot == -1);
-    CHECK(strstr(spool_committer_error(q), "tmp") != NULL, "%s", spool_committer_error(q));
+    CHECK(strstr(spool_committer_error(q), "create") != NULL, "%s", spool_committer_error(q));
     spool_committer_free(q);
     ev_loop_free(l);
 }
