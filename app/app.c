@@ -56,6 +56,8 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
         return -1;
     if (tpl_load_set(&app->tpl, c->http.html_root, err, errsz) < 0)
         return -1;
+    if (mail_load(&app->mail, c->http.html_root, err, errsz) < 0)
+        return -1;
     char dir[CONF_PATH_MAX + 16];
     snprintf(dir, sizeof dir, "%s/static", c->http.html_root);
     if (static_load(&app->statics, dir, err, errsz) < 0)
@@ -71,6 +73,7 @@ void app_close(app_t *app)
     if (app->deliver)
         deliver_close(app->deliver);
     tpl_free_set(&app->tpl);
+    mail_free(&app->mail);
     buf_free(&app->render);
     static_free(&app->statics);
     keyring_wipe(&app->keys);

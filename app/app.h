@@ -15,6 +15,7 @@
 #include "core/http_conn.h"
 #include "core/keyfile.h"
 #include "core/shm.h"
+#include "app/mail.h"
 #include "app/static.h"
 #include "app/template.h"
 
@@ -37,7 +38,8 @@ typedef struct app {
     int poll_failing; /* the revocation log could not be read last time */
     tpl_set_t tpl;
     static_set_t statics;
-    buf_t render; /* page bodies are rendered here: reused, not malloc'd per request */
+    mail_set_t mail; /* the mail languages, to pick one per request */
+    buf_t render;    /* page bodies are rendered here: reused, not malloc'd per request */
 } app_t;
 
 /* keys: loaded by the master (which keeps root-only key files readable

@@ -84,8 +84,19 @@ static char *deliver_lit(char *p, char *end, const char *s)
     return p + n;
 }
 
+/* ,"key":"value" for a non-empty meta value. */
+static char *deliver_meta(char *p, char *end, const char *key, const char *v)
+{
+    if (!p || !v || !*v)
+        return p;
+    if (!(p = deliver_lit(p, end, ",\"")) || !(p = deliver_lit(p, end, key)) ||
+        !(p = deliver_lit(p, end, "\":")))
+        return NULL;
+    return deliver_json_str(p, end, v);
+}
+
 int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
-                        const uint8_t id[16], char *out, size_t outsz)
+                        const uint8_t id[16], const spool_meta_t *meta, char *out, size_t outsz)
 {
     char *p = out, *end = out + outsz, num[24], hex[33];
 
@@ -100,7 +111,15 @@ int deliver_outbox_line(const char *email, const char *link_url, uint64_t expire
         !(p = deliver_lit(p, end, ",\"link\":")) || !(p = deliver_json_str(p, end, link_url)) ||
         !(p = deliver_lit(p, end, ",\"expires\":")) || !(p = deliver_lit(p, end, num)) ||
         !(p = deliver_lit(p, end, ",\"id\":\"")) || !(p = deliver_lit(p, end, hex)) ||
-        !(p = deliver_lit(p, end, "\"}\n")) || p == end)
+        !(p = deliver_lit(p, end, "\"")))
+        return -1;
+    if (meta) {
+        p = deliver_meta(p, end, "code", meta->code);
+        p = deliver_meta(p, end, "lang", meta->lang);
+        p = deliver_meta(p, end, "ip", meta->ip);
+        p = deliver_meta(p, end, "ua", meta->ua);
+    }
+    if (!p || !(p = deliver_lit(p, end, "}\n")) || p == end)
         return -1;
     *p = '\0'; /* callers may treat the line as a C string */
     return (int)(p - out);
@@ -158,20 +177,20 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz)
  * Hands the link to the mail spool; the mailer process does the SMTP. This
  * is the one place the worker touches mail: change it here only. */
 static int deliver_smtp(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                        const uint8_t id[16])
+                        const uint8_t id[16], const spool_meta_t *meta)
 {
     prof_block_t t = prof_block_begin();
-    int rc = spool_enqueue(d->path, email, link_url, expires_s, id, d->err, sizeof(d->err));
+    int rc = spool_enqueue(d->path, email, link_url, expires_s, id, meta, d->err, sizeof(d->err));
     prof_block_end(t, "spool_enqueue");
     return rc;
 }
 /* ---- end of smtp hook ---------------------------------------------- */
 
 static int deliver_outbox(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                          const uint8_t id[16])
+                          const uint8_t id[16], const spool_meta_t *meta)
 {
     char line[DELIVER_LINE_MAX];
-    int n = deliver_outbox_line(email, link_url, expires_s, id, line, sizeof(line));
+    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, line, sizeof(line));
     ssize_t w;
     prof_block_t t;
 
@@ -200,7 +219,7 @@ static int deliver_outbox(deliver_t *d, const char *email, const char *link_url,
 }
 
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                 const uint8_t id[16])
+                 const uint8_t id[16], const spool_meta_t *meta)
 {
     int rc = 0;
 
@@ -209,13 +228,16 @@ int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t
     d->err[0] = '\0';
     switch (d->mode) {
     case DELIVERY_LOG:
-        log_notice("magic link for %s: %s", email, link_url);
+        if (meta && meta->code && *meta->code)
+            log_notice("magic link for %s: %s (code %s)", email, link_url, meta->code);
+        else
+            log_notice("magic link for %s: %s", email, link_url);
         break;
     case DELIVERY_OUTBOX:
-        rc = deliver_outbox(d, email, link_url, expires_s, id);
+        rc = deliver_outbox(d, email, link_url, expires_s, id, meta);
         break;
     case DELIVERY_SMTP:
-        rc = deliver_smtp(d, email, link_url, expires_s, id);
+        rc = deliver_smtp(d, email, link_url, expires_s, id, meta);
         break;
     case DELIVERY_RESPONSE:
         break;
@@ -236,8 +258,8 @@ static spool_committer_t *deliver_committer(deliver_t *d, ev_loop_t *loop)
 }
 
 int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
-                       uint64_t expires_s, const uint8_t id[16], void (*done)(void *, int),
-                       void *arg)
+                       uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
+                       void (*done)(void *, int), void *arg)
 {
     spool_committer_t *q;
 
@@ -246,7 +268,7 @@ int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const c
     d->err[0] = '\0';
     if (!(q = deliver_committer(d, loop)))
         return -1;
-    if (spool_commit_add(q, email, link_url, expires_s, id, done, arg) < 0) {
+    if (spool_commit_add(q, email, link_url, expires_s, id, meta, done, arg) < 0) {
         snprintf(d->err, sizeof(d->err), "%s", spool_committer_error(q));
         return -1;
     }

@@ -4,7 +4,8 @@
  * Chosen by the `delivery` directive:
  *   log       the link goes to the error log at notice level (development)
  *   outbox    one JSON line per link appended to a file, for an external
- *             mailer: {"to":..,"link":..,"expires":..,"id":..}
+ *             mailer: {"to":..,"link":..,"expires":..,"id":..,"code":..,
+ *             "lang":..,"ip":..,"ua":..} (the last four when known)
  *   smtp      the link is queued in the durable mail spool (smtp_spool) and
  *             the mailer process sends it; a worker never talks SMTP
  *   response  nothing to do here: the page shows the link (demo mode)
@@ -19,16 +20,18 @@
 
 #include "core/conf.h"
 #include "core/event.h"
+#include "core/spool.h"
 
 typedef struct deliver deliver_t;
 
 /* NULL with err when the outbox cannot be opened, etc. */
 deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
 
-/* Deliver one link. 0 ok / -1 error (not logged here; deliver_error says
- * why). */
+/* Deliver one link, with what the mail should say about it (meta: the
+ * sign-in code, language, requesting IP and browser; may be NULL). 0 ok / -1 error (not logged
+ * here; deliver_error says why). */
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                 const uint8_t id[16]);
+                 const uint8_t id[16], const spool_meta_t *meta);
 
 /* smtp: the answer must wait until the link is durable, without blocking
  * the loop, so links go through the worker's group commit
@@ -41,8 +44,8 @@ int deliver_is_async(const deliver_t *d);
  * done(arg, -1) when its batch could not be written. -1 (done never runs)
  * when it cannot be queued; deliver_error says why. */
 int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
-                       uint64_t expires_s, const uint8_t id[16], void (*done)(void *, int),
-                       void *arg);
+                       uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
+                       void (*done)(void *, int), void *arg);
 
 /* The same wait and about the same bytes in the same batch, and nothing is
  * sent: the answer for an address without an account looks and takes the
@@ -68,6 +71,6 @@ const char *deliver_error(const deliver_t *d);
 /* The JSON line for the outbox (exposed for tests): returns its length
  * including the final '\n', or -1 when it does not fit in outsz. */
 int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
-                        const uint8_t id[16], char *out, size_t outsz);
+                        const uint8_t id[16], const spool_meta_t *meta, char *out, size_t outsz);
 
 #endif

@@ -33,6 +33,7 @@ enum {
     ROUTE_OTHER,       /* anything else (404/405) */
     ROUTE_PPROF,       /* profiler process: /debug/pprof/... */
     ROUTE_AUTH,        /* GET /auth (nginx auth_request) */
+    ROUTE_CODE,        /* POST /magic/code */
     ROUTE_COUNT
 };
 

@@ -10,7 +10,9 @@
  *      domains gets a clear "not allowed" page                  -> 403
  *   6. look the user up; if known (or allowed to join), seal a link bound
  *      to this browser's CSRF token, with the return-to (field `rd`, when
- *      allowed_return_urls allows it), and deliver it.
+ *      allowed_return_urls allows it), and deliver it with a 6-digit
+ *      code; the page gets the code's sealed ticket (app/signin_code.h),
+ *      the mail the language picked from Accept-Language and who asked.
  *   7. with `delivery smtp` the request is parked (gen_park) until the
  *      worker's group commit has the link on stable storage; an address
  *      without an account rides in the same batch as a decoy.
@@ -26,6 +28,8 @@
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/spool.h"
 #include "app/access.h"
 #include "core/strcat.h"
 #include "app/body.h"
@@ -35,6 +39,7 @@
 #include "core/ratelimit.h"
 #include "app/return_to.h"
 #include "app/routes.h"
+#include "app/signin_code.h"
 #include "app/store.h"
 #include "app/user_cache.h"
 #include "app/token.h"
@@ -86,20 +91,42 @@ static void link_url(app_t *app, const http_request_t *req, const char *token, c
     sc_str(&s, token);
 }
 
-static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html)
+static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html,
+                       const char *ticket)
 {
     char ttl[24];
     sc_t t = sc_init(ttl, sizeof ttl);
     sc_u64(&t, app->conf->auth.link_ttl_ms / 60000);
-    tpl_var_t v[] = {{"email", email, 0}, {"ttl_minutes", ttl, 0}, {"link_html", link_html, 1}};
-    page_render(app, c, 200, TPL_SENT, v, 3);
+    tpl_var_t v[] = {{"email", email, 0},
+                     {"ttl_minutes", ttl, 0},
+                     {"link_html", link_html, 1},
+                     {"ticket", ticket, 0}};
+    page_render(app, c, 200, TPL_SENT, v, 4);
+}
+
+/* What the mail says besides the link: the code, the language the browser
+ * asked for, and who asked. ua is the caller's buffer for the header. */
+static void gen_meta(app_t *app, http_conn_t *c, const http_request_t *req, const char *code,
+                     char ua[SPOOL_UA_MAX + 1], spool_meta_t *meta)
+{
+    const http_str_t *al = http_header(req, "Accept-Language");
+    size_t un = req->user_agent.n < SPOOL_UA_MAX ? req->user_agent.n : SPOOL_UA_MAX;
+
+    memcpy(ua, req->user_agent.p ? req->user_agent.p : "", un);
+    ua[un] = '\0';
+    meta->code = code;
+    meta->lang = mail_negotiate(&app->mail, al ? al->p : NULL, al ? al->n : 0);
+    meta->ip = c->peer_str;
+    meta->ua = ua;
 }
 
 /* A request parked until its link (or decoy) is durable. */
 typedef struct {
     app_t *app;
     http_conn_t *c;
+    int known;
     char email[EMAIL_MAX + 1];
+    char ticket[TOKEN_CODE_MAX];
 } gen_wait_t;
 
 static void gen_durable(void *arg, int rc)
@@ -112,9 +139,12 @@ static void gen_durable(void *arg, int rc)
     if (rc < 0) {
         log_err("spooling the link for %s failed: %s", w->email,
                 deliver_async_error(w->app->deliver));
+        mx_inc(&w->app->self->metrics, MX_DELIVERY_ERRORS);
         page_error(w->app, c, 503, "The sign-in link could not be sent. Try again shortly.");
     } else {
-        gen_answer(w->app, c, w->email, "");
+        if (w->known)
+            mx_inc(&w->app->self->metrics, MX_LINKS_ISSUED);
+        gen_answer(w->app, c, w->email, "", w->ticket);
     }
     free(w);
 }
@@ -131,7 +161,8 @@ static void gen_abort(http_conn_t *c)
 }
 
 static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
-                     const uint8_t id[16], int known)
+                     const uint8_t id[16], int known, const spool_meta_t *meta,
+                     const char *ticket)
 {
     gen_wait_t *w = malloc(sizeof *w);
     ev_loop_t *loop = http_server_loop(c->srv);
@@ -143,11 +174,15 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     }
     w->app = app;
     w->c = c;
+    w->known = known;
     sc_t e = sc_init(w->email, sizeof w->email);
     sc_str(&e, email);
-    rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, gen_durable, w)
+    sc_t tk = sc_init(w->ticket, sizeof w->ticket);
+    sc_str(&tk, ticket);
+    rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, meta, gen_durable, w)
                : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
     if (rc < 0) {
+        mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
         log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
         free(w);
         page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
@@ -173,6 +208,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     int kn = (int)sc_len(&k);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
                 &retry)) {
+        mx_inc(&app->self->metrics, MX_RATE_IP);
         page_rate_limited(app, c, retry, "from your address");
         return;
     }
@@ -192,6 +228,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     kn = (int)sc_len(&k);
     if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
                 &retry)) {
+        mx_inc(&app->self->metrics, MX_RATE_EMAIL);
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
@@ -240,24 +277,49 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         }
         link_url(app, req, token, url, sizeof url);
     }
+    /* The code and its ticket are made whether or not the address is known,
+     * like the link: the answer costs the same either way. */
+    char code[SIGNIN_CODE_DIGITS + 1], ticket[TOKEN_CODE_MAX], ua[SPOOL_UA_MAX + 1];
+    code_ticket_t ct;
+    memset(&ct, 0, sizeof ct);
+    memcpy(ct.email, cl.email, sizeof ct.email);
+    memcpy(ct.rd, cl.rd, sizeof ct.rd);
+    memcpy(ct.id, id, sizeof ct.id);
+    memcpy(ct.bind, cl.bind, sizeof ct.bind);
+    ct.iat = cl.iat;
+    ct.exp = cl.exp;
+    ct.known = known == 1;
+    if (signin_code_new(code) < 0) {
+        page_error(app, c, 500, "Could not create a sign-in code.");
+        return;
+    }
+    signin_code_mac(&app->keys.cur, id, code, ct.mac);
+    if (token_code_seal(&app->keys, &ct, ticket, sizeof ticket) < 0) {
+        page_error(app, c, 500, "Could not create a sign-in code.");
+        return;
+    }
+    spool_meta_t meta;
+    gen_meta(app, c, req, code, ua, &meta);
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */
-        gen_park(app, c, email, url, cl.exp, id, known == 1);
+        gen_park(app, c, email, url, cl.exp, id, known == 1, &meta, ticket);
         return;
     }
     char link_html[LINK_MAX + 200] = "";
     if (known == 1) {
-        if (deliver_send(app->deliver, email, url, cl.exp, id) < 0) {
+        if (deliver_send(app->deliver, email, url, cl.exp, id, &meta) < 0) {
+            mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
             log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
             page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
             return;
         }
+        mx_inc(&app->self->metrics, MX_LINKS_ISSUED);
     }
     if (cf->smtp.delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */
         snprintf(link_html, sizeof link_html,
                  "<p class=\"demo\">Demo mode: <a id=\"magic-link\" href=\"/magic/verify/%s\">"
                  "open your sign-in link</a></p>",
                  token);
-    gen_answer(app, c, email, link_html);
+    gen_answer(app, c, email, link_html, ticket);
 }

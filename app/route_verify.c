@@ -28,11 +28,13 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "app/access.h"
 #include "app/page.h"
 #include "app/return_to.h"
 #include "app/routes.h"
 #include "app/session.h"
+#include "app/signin_code.h"
 #include "app/store_session.h"
 #include "app/store.h"
 #include "app/token.h"
@@ -50,7 +52,9 @@ void route_verify_page(app_t *app, http_conn_t *c, http_request_t *req, http_str
 
 void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t token)
 {
+    mx_worker_t *mx = &app->self->metrics;
     if (!page_csrf_ok(app, req)) {
+        mx_inc(mx, MX_REFUSED_CSRF);
         page_error(app, c, 403,
                    "Missing or invalid CSRF token. Open the link in the browser "
                    "where you asked for it.");
@@ -61,12 +65,14 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     tok_result_t r = token.n > TOKEN_MAX ? TOK_MALFORMED
                                          : token_link_open(&app->keys, token.p, token.n, now, &cl);
     if (r == TOK_MALFORMED || r == TOK_FORGED) {
+        mx_inc(mx, MX_REFUSED_MALFORMED);
         page_error(app, c, 400,
                    "This sign-in link is malformed or was altered. Ask for a new "
                    "one.");
         return;
     }
     if (r == TOK_EXPIRED) {
+        mx_inc(mx, MX_REFUSED_EXPIRED);
         page_error(app, c, 410, "This sign-in link has expired. Ask for a new one.");
         return;
     }
@@ -76,9 +82,11 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
     if (!http_cookie(&req->cookie, app->ck_csrf, &ck) ||
         !csrf_binding_match(&app->keys, ck.p, ck.n, cl.bind)) {
         if (store_link_used(app->store, cl.id) == 1) {
+            mx_inc(mx, MX_REFUSED_USED);
             page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
             return;
         }
+        mx_inc(mx, MX_REFUSED_BROWSER);
         page_error(app, c, 403,
                    "This sign-in link was requested from a different browser. Open "
                    "it in the browser where you asked for it.");
@@ -98,12 +106,28 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         return;
     }
     if (first == 0) {
+        /* A link whose code was guessed at too often is dead too: say so. */
+        if (store_code_tries(app->store, cl.id) >= SIGNIN_CODE_TRIES) {
+            mx_inc(mx, MX_REFUSED_LOCKED);
+            page_error(app, c, 410,
+                       "Too many wrong codes were entered for this sign-in link, so it no "
+                       "longer works. Ask for a new one.");
+            return;
+        }
+        mx_inc(mx, MX_REFUSED_USED);
         page_error(app, c, 410, "This sign-in link was already used. Ask for a new one.");
         return;
     }
+    mx_inc(mx, MX_REDEEMED_LINK);
+    route_sign_in(app, c, req, cl.email, cl.iat, cl.rd, now);
+}
+
+void route_sign_in(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
+                   uint64_t link_iat, const char *rd, uint64_t now)
+{
     int json = return_to_wants_json(req);
     http_reply_start(c, return_to_status(json));
-    signin_t si = session_begin(app, c, req, cl.email, cl.iat, session_now_ms());
+    signin_t si = session_begin(app, c, req, email, link_iat, session_now_ms());
     if (si != SIGNIN_OK) {
         /* An error page replaces the 303 (http_reply_start drops what was
          * queued for it). */
@@ -118,6 +142,7 @@ void route_verify(app_t *app, http_conn_t *c, http_request_t *req, http_str_t to
         }
         return;
     }
-    store_event(app->store, "login", cl.email, now);
-    return_to_finish(&app->conf->auth, c, json, cl.rd);
+    store_event(app->store, "login", email, now);
+    mx_inc(&app->self->metrics, MX_SESSIONS_STARTED);
+    return_to_finish(&app->conf->auth, c, json, rd);
 }

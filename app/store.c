@@ -65,6 +65,9 @@ enum {
     ST_USER_LIST,
     ST_LINK_USE,
     ST_LINK_SWEEP,
+    ST_CODE_TRIES,
+    ST_CODE_FAIL,
+    ST_CODE_SWEEP,
     ST_EVENT,
     ST_BEGIN,
     ST_COMMIT,
@@ -81,6 +84,10 @@ static const char *const store_sql[ST_N] = {
     [ST_USER_LIST] = "SELECT email, is_admin, created_at FROM users ORDER BY email",
     [ST_LINK_USE] = "INSERT OR IGNORE INTO used_links(id, expires_at) VALUES (?1, ?2)",
     [ST_LINK_SWEEP] = "DELETE FROM used_links WHERE expires_at < ?1",
+    [ST_CODE_TRIES] = "SELECT tries FROM code_tries WHERE id = ?1",
+    [ST_CODE_FAIL] = ("INSERT INTO code_tries(id, tries, expires_at) VALUES (?1, 1, ?2) "
+                      "ON CONFLICT(id) DO UPDATE SET tries = tries + 1 RETURNING tries"),
+    [ST_CODE_SWEEP] = "DELETE FROM code_tries WHERE expires_at < ?1",
     [ST_EVENT] = ("INSERT INTO auth_events(event_type, user_id, created_at) "
                   "VALUES (?1, (SELECT id FROM users WHERE email = ?2), ?3)"),
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -113,7 +120,11 @@ static const char store_schema[] =
     "CREATE TABLE IF NOT EXISTS used_links("
     "  id BLOB PRIMARY KEY,"
     "  expires_at INT NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS used_links_expiry ON used_links(expires_at);";
+    "CREATE INDEX IF NOT EXISTS used_links_expiry ON used_links(expires_at);"
+    "CREATE TABLE IF NOT EXISTS code_tries("
+    "  id BLOB PRIMARY KEY,"
+    "  tries INT NOT NULL,"
+    "  expires_at INT NOT NULL) WITHOUT ROWID;";
 
 struct store {
     sqlite3 *db;
@@ -353,11 +364,50 @@ int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uin
         sqlite3_stmt *sw = s->st[ST_LINK_SWEEP];
         sqlite3_bind_int64(sw, 1, (int64_t)(now_s - STORE_SWEEP_SLACK));
         store_run(s, sw); /* best effort: a failed sweep is retried later */
+        sw = s->st[ST_CODE_SWEEP];
+        sqlite3_bind_int64(sw, 1, (int64_t)(now_s - STORE_SWEEP_SLACK));
+        store_run(s, sw);
     }
     sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)expires_s);
     n = store_run(s, st);
     return n < 0 ? -1 : n == 1 ? 1 : 0;
+}
+
+int store_code_tries(store_t *s, const uint8_t id[16])
+{
+    sqlite3_stmt *st = store_stmt(s, ST_CODE_TRIES);
+    int rc, tries = 0;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    rc = store_step(st);
+    if (rc == SQLITE_ROW)
+        tries = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? tries : -1;
+}
+
+int store_code_fail(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_CODE_FAIL);
+    int rc, tries = -1;
+
+    (void)now_s;
+    if (!st)
+        return -1;
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)expires_s);
+    rc = store_step(st);
+    if (rc == SQLITE_ROW) {
+        tries = sqlite3_column_int(st, 0);
+        rc = store_step(st); /* runs the statement to its end */
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? tries : -1;
 }
 
 /* Write the queue in one transaction. The queue is kept when it fails, so

@@ -14,6 +14,7 @@
  *     auth_events(id INTEGER PRIMARY KEY, event_type TEXT NOT NULL,
  *                 user_id INT, created_at INT NOT NULL)
  *     used_links(id BLOB PRIMARY KEY, expires_at INT NOT NULL)
+ *     code_tries(id BLOB PRIMARY KEY, tries INT NOT NULL, expires_at INT NOT NULL)
  *
  * Callers pass normalised addresses (email_normalize); the NOCASE collation
  * is a second line of defence for rows written by other tools.
@@ -55,6 +56,14 @@ int store_user_list(store_t *s,
 /* Record a link's use. 1 first use (recorded) / 0 already used / -1 error.
  * Now and then deletes ledger rows long past their expiry. */
 int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s);
+
+/* Wrong sign-in codes entered for the link `id` so far (0 when none), or
+ * -1. The row is what limits the guesses a code can take; see
+ * app/signin_code.h. */
+int store_code_tries(store_t *s, const uint8_t id[16]);
+/* Count one more wrong code for `id`; returns the new count, or -1. Rows
+ * are swept with the used-link ledger once long past expires_s. */
+int store_code_fail(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s);
 
 /* Append an auth event ("link_issued", "login", "logout", ...); user_id is
  * looked up from email when written (NULL when unknown). Events are queued

@@ -34,10 +34,13 @@
 #define TOK_TAG 16
 #define TOK_PURPOSE_LINK 'L'
 #define TOK_PURPOSE_SESSION 'R' /* 'S' was the session without a record */
-/* The larger of the two claims records. */
+#define TOK_PURPOSE_CODE 'C'
+/* The largest claims record: link, session or code ticket. */
 #define TOK_LINK_BIN (TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
 #define TOK_SESSION_BIN (TOKEN_OVERHEAD + TOKEN_SESSION_FIXED + TOKEN_GROUPS_MAX + TOKEN_EMAIL_MAX)
-#define TOK_BIN_MAX (TOK_LINK_BIN > TOK_SESSION_BIN ? TOK_LINK_BIN : TOK_SESSION_BIN)
+#define TOK_CODE_BIN (TOKEN_OVERHEAD + TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX)
+#define TOK_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define TOK_BIN_MAX TOK_MAX2(TOK_MAX2(TOK_LINK_BIN, TOK_SESSION_BIN), TOK_CODE_BIN)
 #define TOK_CACHE 8
 
 typedef struct {
@@ -168,7 +171,7 @@ static int tok_seal(const mg_key_t *k, const uint8_t key[32], int purpose, const
 }
 
 /* Decode, pick the key, decrypt into pt. *ptlen gets the plaintext length.
- * which: 0 link, 1 session. */
+ * which: 0 link, 1 session, 2 code ticket (under the link key). */
 static tok_result_t tok_open(const keyring_t *kr, int which, const char *tok, size_t n, uint8_t *pt,
                              size_t ptcap, size_t *ptlen)
 {
@@ -194,9 +197,11 @@ static tok_result_t tok_open(const keyring_t *kr, int which, const char *tok, si
     else
         return TOK_FORGED;
     memcpy(aad, bin, TOK_HDR);
-    aad[TOK_HDR] = which ? TOK_PURPOSE_SESSION : TOK_PURPOSE_LINK;
+    aad[TOK_HDR] = which == 1   ? TOK_PURPOSE_SESSION
+                   : which == 2 ? TOK_PURPOSE_CODE
+                                : TOK_PURPOSE_LINK;
 
-    ctx = tok_ctx(which ? k->session : k->link, 0);
+    ctx = tok_ctx(which == 1 ? k->session : k->link, 0);
     if (!ctx || EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, bin + TOK_HDR) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &len, aad, sizeof(aad)) != 1 ||
         EVP_DecryptUpdate(ctx, pt, &len, bin + TOK_HDR + TOK_NONCE, (int)clen) != 1 ||
@@ -351,6 +356,66 @@ tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, 
     memcpy(out->groups, pt + TOKEN_SESSION_FIXED, glen);
     out->groups[glen] = '\0';
     return now_ms >= out->exp_ms ? TOK_EXPIRED : TOK_OK;
+}
+
+int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size_t outsz)
+{
+    uint8_t pt[TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX];
+    size_t elen = strnlen(t->email, sizeof(t->email));
+    size_t rlen = strnlen(t->rd, sizeof(t->rd));
+    int r;
+
+    if (elen == 0 || elen > TOKEN_EMAIL_MAX || rlen > RETURN_URL_MAX)
+        return -1;
+    memcpy(pt, t->id, 16);
+    memcpy(pt + 16, t->bind, 16);
+    tok_put64(pt + 32, t->iat);
+    tok_put64(pt + 40, t->exp);
+    memcpy(pt + 48, t->mac, 16);
+    pt[64] = t->known ? 1 : 0;
+    memcpy(pt + TOKEN_CODE_FIXED, t->email, elen);
+    size_t n = TOKEN_CODE_FIXED + elen;
+    if (rlen) { /* as in a link: NUL, then the return-to */
+        pt[n++] = 0;
+        memcpy(pt + n, t->rd, rlen);
+        n += rlen;
+    }
+    r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_CODE, pt, n, out, outsz);
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return r;
+}
+
+tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+                             code_ticket_t *out)
+{
+    uint8_t pt[TOK_BIN_MAX];
+    size_t len;
+    tok_result_t r = tok_open(kr, 2, tok, n, pt, sizeof(pt), &len);
+
+    if (r != TOK_OK)
+        return r;
+    if (len < TOKEN_CODE_FIXED)
+        return TOK_MALFORMED;
+    const uint8_t *em = pt + TOKEN_CODE_FIXED, *nul = memchr(em, 0, len - TOKEN_CODE_FIXED);
+    size_t elen = nul ? (size_t)(nul - em) : len - TOKEN_CODE_FIXED;
+    if (tok_email(em, elen, out->email) != TOK_OK)
+        return TOK_MALFORMED;
+    out->rd[0] = 0;
+    if (nul) {
+        size_t rlen = len - TOKEN_CODE_FIXED - elen - 1;
+        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
+            return TOK_MALFORMED;
+        memcpy(out->rd, nul + 1, rlen);
+        out->rd[rlen] = 0;
+    }
+    memcpy(out->id, pt, 16);
+    memcpy(out->bind, pt + 16, 16);
+    out->iat = tok_get64(pt + 32);
+    out->exp = tok_get64(pt + 40);
+    memcpy(out->mac, pt + 48, 16);
+    out->known = pt[64] == 1;
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return now_s >= out->exp ? TOK_EXPIRED : TOK_OK;
 }
 
 const char *token_result_str(tok_result_t r)

@@ -27,6 +27,8 @@
  * to authenticate instead of being misread.
  * A link for a 20-character address is 135 characters, a session for the
  * same address with no groups 168.
+ *     code ticket: id(16) bind(16) iat(8) exp(8) mac(16) known(1) email [NUL rd]
+ * (purpose 'C', under the link key; app/signin_code.h).
  */
 #ifndef MG_TOKEN_H
 #define MG_TOKEN_H
@@ -44,6 +46,9 @@
 #define TOKEN_LINK_RD_MAX (1 + RETURN_URL_MAX) /* NUL + return-to */
 #define TOKEN_SESSION_FIXED (16 + 16 + 8 + 8 + 8 + 8 + 1)
 #define TOKEN_GROUPS_MAX 255 /* bytes of comma-separated group names */
+#define TOKEN_CODE_FIXED (16 + 16 + 8 + 8 + 16 + 1)
+#define TOKEN_CODE_MAX                                                                             \
+    (((TOKEN_OVERHEAD + TOKEN_CODE_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX) * 4 + 2) / 3 + 1)
 /* Longest encodings, with the NUL: size output buffers with these. */
 #define TOKEN_LINK_MAX                                                                             \
     (((TOKEN_OVERHEAD + TOKEN_LINK_FIXED + TOKEN_EMAIL_MAX + TOKEN_LINK_RD_MAX) * 4 + 2) / 3 + 1)
@@ -67,6 +72,19 @@ typedef struct {
     char email[256];
 } session_claims_t;
 
+/* The ticket on the "link sent" page that lets its sign-in code be
+ * checked without the server keeping anything (app/signin_code.h). */
+typedef struct {
+    char email[256];
+    uint8_t id[16];   /* the link's id: the code and the link share it */
+    uint8_t bind[16]; /* csrf_binding() of the requesting browser's token */
+    uint64_t iat;     /* the link's issue time (revocations void older ones) */
+    uint64_t exp;     /* the link's expiry */
+    uint8_t mac[16];  /* signin_code_mac() of the mailed code */
+    int known;        /* 0: no account, no code was sent, every code is wrong */
+    char rd[RETURN_URL_MAX + 1]; /* the link's return-to, "" for none */
+} code_ticket_t;
+
 typedef enum { TOK_OK = 0, TOK_MALFORMED, TOK_FORGED, TOK_EXPIRED } tok_result_t;
 
 /* 16 random bytes for link_claims_t.id. 0 or -1. */
@@ -87,6 +105,11 @@ int token_session_seal(const keyring_t *kr, const session_claims_t *c, char *out
 /* EXPIRED when now_ms is past exp_ms; the idle timeout is the caller's. */
 tok_result_t token_session_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_ms,
                                 session_claims_t *out);
+
+/* Code tickets: purpose 'C' under the link sub-key. */
+int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size_t outsz);
+tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uint64_t now_s,
+                             code_ticket_t *out);
 
 const char *token_result_str(tok_result_t r);
 

@@ -8,6 +8,7 @@
  *   magicd [-c FILE] user add|remove|disable|enable|list|import|export ...
  *   magicd [-c FILE] session list EMAIL | revoke ID | revoke-all EMAIL
  *   magicd [-c FILE] health [URL]             exit 0 if /healthz answers 200 within 3 s
+ *   magicd [-c FILE] mail preview [--lang TAG] [--html|--text]   the sign-in mail
  *   magicd version | -v                       version and build
  *   magicd -h                                 this help
  *
@@ -27,6 +28,7 @@
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "cmd/cmd_health.h"
+#include "cmd/cmd_mail.h"
 #include "cmd/cmd_session.h"
 #include "cmd/cmd_user.h"
 #include "master/master.h"
@@ -66,6 +68,8 @@ static void usage(FILE *f)
             "  session list EMAIL        a user's sessions\n"
             "  session revoke ID         end one         session revoke-all EMAIL  end all\n"
             "  health [URL]              exit 0 when /healthz answers 200 within 3 s\n"
+            "  mail preview [--lang TAG] [--html|--text]\n"
+            "                            render the sign-in mail (html/mail/) to stdout\n"
             "\n"
             "Signals to the master: HUP reload, QUIT graceful stop, TERM/INT fast stop,\n"
             "USR1 reopen logs, USR2 binary upgrade, WINCH stop workers (after USR2).\n",
@@ -252,7 +256,7 @@ int main(int argc, char **argv)
             return 1;
         int rc;
         if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "session") ||
-            !strcmp(cmd, "health")) {
+            !strcmp(cmd, "health") || !strcmp(cmd, "mail")) {
             if (load_conf(c, file, prefix) < 0) {
                 free(c);
                 return 1;
@@ -261,6 +265,8 @@ int main(int argc, char **argv)
                 rc = cmd_keygen(c->auth.key_file);
             else if (!strcmp(cmd, "user"))
                 rc = cmd_user(c->auth.users_db, argc - i - 1, argv + i + 1);
+            else if (!strcmp(cmd, "mail"))
+                rc = cmd_mail(c, argc - i - 1, argv + i + 1);
             else if (!strcmp(cmd, "session"))
                 rc = cmd_session(c->auth.users_db, argc - i - 1, argv + i + 1);
             else

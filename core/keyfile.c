@@ -84,7 +84,8 @@ int keyfile_derive(const uint8_t master[KEYFILE_MASTER_LEN], mg_key_t *k)
     OPENSSL_cleanse(buf, sizeof(buf));
     if (kf_sub(master, "magicd link v1", k->link) < 0 ||
         kf_sub(master, "magicd session v1", k->session) < 0 ||
-        kf_sub(master, "magicd csrf v1", k->csrf) < 0) {
+        kf_sub(master, "magicd csrf v1", k->csrf) < 0 ||
+        kf_sub(master, "magicd code v1", k->code) < 0) {
         OPENSSL_cleanse(k, sizeof(*k));
         return -1;
     }

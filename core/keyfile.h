@@ -29,7 +29,7 @@
 
 typedef struct {
     uint8_t id[4];
-    uint8_t link[32], session[32], csrf[32];
+    uint8_t link[32], session[32], csrf[32], code[32];
 } mg_key_t;
 
 typedef struct {

@@ -7,7 +7,8 @@
  *   shm_ratelimit zone    (offset rl_off, rl_size; owned by core/ratelimit)
  *   shm_revoke zone       (offset rv_off, rv_size; owned by core/revoke)
  *   slot 0 .. nslots-1    one per worker process *slot*:
- *       shm_worker_t      pid, generation, route now executing, counters
+ *       shm_worker_t      pid, generation, route now executing, counters,
+ *                         the /metrics block (core/metrics.h)
  *       shm_conn_t[conns] the worker's open connections (goroutine profile)
  *       prof area         SHM_PROF_AREA bytes: the worker's sample ring(s),
  *                         laid out by profiler/ (CPU, heap, block, mutex)
@@ -28,6 +29,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/metrics.h"
 #include "core/shmtx.h"
 
 #define SHM_MAGIC 0x6d616769636430ull /* "magicd0" */
@@ -71,6 +73,7 @@ typedef struct {
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t status[SHM_ST_N];
     _Atomic uint64_t cpu_ns; /* last published CPU time (informational) */
+    mx_worker_t metrics;     /* /metrics counters; kept when the slot is reused */
 } shm_worker_t;
 
 typedef struct {
@@ -90,6 +93,7 @@ typedef struct {
     uint64_t started_ms;
     _Atomic uint64_t total_requests; /* master's sum, for STATUS= */
     _Atomic(void *) binary_base;     /* for profilers; informational */
+    mx_global_t metrics;             /* master's and mailer's /metrics counters */
     /* Owned by profiler/: whether CPU profiling is on, rates, etc. */
     _Alignas(64) uint8_t prof_ctl[SHM_PROF_CTL];
 } shm_header_t;

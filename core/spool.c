@@ -16,6 +16,14 @@
  *   url: https://login.example.com/magic/verify/...
  *   expires: 1764093601
  *   created: 1764092701
+ *   code: 042917
+ *   lang: de
+ *   ip: 203.0.113.7
+ *   ua: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0
+ *
+ * The last four carry what the mail tells its reader (the sign-in code,
+ * the language the browser asked for, who asked); files without them,
+ * from before they existed, still parse.
  *
  * Worker side, this is a few small synchronous writes; they go through the
  * page cache except for the fsyncs, which is the price of not losing a link.
@@ -119,15 +127,55 @@ int spool_name_ok(const char *name)
 int spool_format(const spool_msg_t *m, char *out, size_t outsz)
 {
     int n = snprintf(out, outsz,
-                     "id: %s\nto: %s\nurl: %s\nexpires: %" PRIu64 "\ncreated: %" PRIu64 "\n",
-                     m->id_hex, m->to, m->url, m->expires_s, m->created_s);
+                     "id: %s\nto: %s\nurl: %s\nexpires: %" PRIu64 "\ncreated: %" PRIu64
+                     "\ncode: %s\nlang: %s\nip: %s\nua: %s\n",
+                     m->id_hex, m->to, m->url, m->expires_s, m->created_s, m->code, m->lang, m->ip,
+                     m->ua);
     return (n < 0 || (size_t)n >= outsz) ? -1 : n;
+}
+
+char *spool_clean(char *dst, size_t dstsz, const char *src, const char *allowed)
+{
+    size_t o = 0;
+
+    if (!dstsz)
+        return dst;
+    for (const char *p = src ? src : ""; *p && o + 1 < dstsz; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch >= 0x7f || (allowed && !strchr(allowed, ch)))
+            continue;
+        dst[o++] = (char)ch;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+void spool_msg_meta(spool_msg_t *m, const spool_meta_t *meta)
+{
+    static const spool_meta_t none;
+
+    if (!meta)
+        meta = &none;
+    spool_clean(m->code, sizeof(m->code), meta->code, "0123456789");
+    spool_clean(m->lang, sizeof(m->lang), meta->lang,
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+    spool_clean(m->ip, sizeof(m->ip), meta->ip, "0123456789abcdefABCDEF.:[]");
+    spool_clean(m->ua, sizeof(m->ua), meta->ua, NULL);
 }
 
 static int spool_copy_val(char *dst, size_t dstsz, const char *v, size_t vn)
 {
     if (vn >= dstsz)
         return -1;
+    memcpy(dst, v, vn);
+    dst[vn] = '\0';
+    return 0;
+}
+
+static int spool_copy_cut(char *dst, size_t dstsz, const char *v, size_t vn)
+{
+    if (vn >= dstsz)
+        vn = dstsz - 1;
     memcpy(dst, v, vn);
     dst[vn] = '\0';
     return 0;
@@ -172,6 +220,16 @@ static int spool_parse_line(const char *k, size_t kn, const char *v, size_t vn, 
         *seen |= 16;
         return spool_parse_u64(v, vn, &m->created_s);
     }
+    /* Optional (older files lack them); too long a value is cut, not an
+     * error: the mail is still worth sending. */
+    if (KEY("code"))
+        return spool_copy_cut(m->code, sizeof(m->code), v, vn);
+    if (KEY("lang"))
+        return spool_copy_cut(m->lang, sizeof(m->lang), v, vn);
+    if (KEY("ip"))
+        return spool_copy_cut(m->ip, sizeof(m->ip), v, vn);
+    if (KEY("ua"))
+        return spool_copy_cut(m->ua, sizeof(m->ua), v, vn);
 #undef KEY
     return 0; /* unknown keys are ignored: newer writers may add some */
 }
@@ -241,7 +299,7 @@ static void spool_hex(const uint8_t id[16], char out[33])
 }
 
 int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, uint64_t expires_s,
-                  const uint8_t id[16], char *err, size_t errsz)
+                  const uint8_t id[16], const spool_meta_t *meta, char *err, size_t errsz)
 {
     spool_msg_t m;
     char body[sizeof(m) + 128], tmp[1024], dst[1024], newdir[1024];
@@ -261,6 +319,7 @@ int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, u
     snprintf(m.url, sizeof(m.url), "%s", link_url);
     m.expires_s = expires_s;
     m.created_s = (uint64_t)time(NULL);
+    spool_msg_meta(&m, meta);
     n = spool_format(&m, body, sizeof(body));
     if (n < 0) {
         snprintf(err, errsz, "spool: message too large");

@@ -24,6 +24,19 @@
 #define SPOOL_ADDR_MAX 320
 #define SPOOL_URL_MAX 2048
 
+#define SPOOL_UA_MAX 200
+
+/* What the request told us that the mail repeats back: the sign-in code,
+ * the language chosen from Accept-Language, and who asked (IP, browser).
+ * Any field may be NULL or "". Values are cleaned when spooled: the file is
+ * line-based and they end up in a mail. */
+typedef struct {
+    const char *code;
+    const char *lang;
+    const char *ip;
+    const char *ua;
+} spool_meta_t;
+
 /* One spooled message: what is needed to build the mail at send time. */
 typedef struct {
     char id_hex[33];
@@ -31,6 +44,10 @@ typedef struct {
     char url[SPOOL_URL_MAX];
     uint64_t expires_s; /* unix time the link stops working */
     uint64_t created_s; /* unix time of enqueue: the Date header */
+    char code[12];      /* "" in files spooled before codes existed */
+    char lang[16];      /* "" = the default language */
+    char ip[64];
+    char ua[SPOOL_UA_MAX + 1];
 } spool_msg_t;
 
 /* Create DIR and its subdirectories (mode 0700) if missing. */
@@ -40,7 +57,14 @@ int spool_init(const char *spool_dir, char *err, size_t errsz);
  * new/. Returns 0, or -1 with a message in err. `to` and `link_url` must not
  * contain control characters (they end up in mail headers). */
 int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, uint64_t expires_s,
-                  const uint8_t id[16], char *err, size_t errsz);
+                  const uint8_t id[16], const spool_meta_t *meta, char *err, size_t errsz);
+
+/* Copy a meta value into dst (dstsz bytes) keeping only what is safe in a
+ * spool line and a mail: printable ASCII, at most dstsz-1 bytes; `allowed`
+ * (when not NULL) narrows the set further. Returns dst. */
+char *spool_clean(char *dst, size_t dstsz, const char *src, const char *allowed);
+/* Fill m's code, lang, ip and ua from meta (NULL: all empty), cleaned. */
+void spool_msg_meta(spool_msg_t *m, const spool_meta_t *meta);
 
 /* Serialise / parse a message file body (exposed for unit tests). */
 int spool_format(const spool_msg_t *m, char *out, size_t outsz);

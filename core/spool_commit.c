@@ -329,7 +329,7 @@ static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_
 }
 
 int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url, uint64_t expires_s,
-                     const uint8_t id[16], spool_done_fn done, void *arg)
+                     const uint8_t id[16], const spool_meta_t *meta, spool_done_fn done, void *arg)
 {
     static const char hx[] = "0123456789abcdef";
     sc_batch_t *b = &q->b[q->forming];
@@ -349,6 +349,7 @@ int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url,
     memcpy(m.url, link_url, strlen(link_url) + 1);
     m.expires_s = expires_s;
     m.created_s = (uint64_t)time(NULL);
+    spool_msg_meta(&m, meta);
     if (sc_reserve(b, SPOOL_BATCH_RECORD_MAX) < 0) {
         snprintf(q->err, sizeof(q->err), "spool: the batch in formation is full");
         return -1;

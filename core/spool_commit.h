@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/event.h"
+#include "core/spool.h"
 
 typedef struct spool_committer spool_committer_t;
 
@@ -39,7 +40,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
  * -1 (done never called) when the message is malformed or the batch in
  * formation is full (SPOOL_COMMIT_MAX_BYTES). */
 int spool_commit_add(spool_committer_t *q, const char *to, const char *link_url, uint64_t expires_s,
-                     const uint8_t id[16], spool_done_fn done, void *arg);
+                     const uint8_t id[16], const spool_meta_t *meta, spool_done_fn done, void *arg);
 
 /* Queue a decoy of about len bytes (0: the size of a typical link). */
 int spool_commit_decoy(spool_committer_t *q, size_t len, spool_done_fn done, void *arg);

@@ -47,9 +47,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/mail.h"
 #include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/shm.h"
 #include "mailer/smtp.h"
 #include "core/spool.h"
 #include "core/spool_batch.h"
@@ -85,7 +87,10 @@ typedef struct {
     uint64_t relay_next_ms;
     mailer_retry_t retry[MAILER_MAX_TRACKED];
     int nretry;
-    cproc_t cp; /* signals, QUIT and TERM both finish the message in hand */
+    cproc_t cp;      /* signals, QUIT and TERM both finish the message in hand */
+    mail_set_t mail; /* the templates under html/mail/ */
+    mx_global_t *mx; /* /metrics counters in shm (NULL: not counted) */
+    int left;        /* the message just handled left new/ */
 } mailer_t;
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
@@ -208,34 +213,53 @@ static int mailer_ensure_session(mailer_t *m)
     return -1;
 }
 
+static void mailer_count(mailer_t *m, _Atomic uint64_t *counter)
+{
+    if (m->mx)
+        mx_global_inc(counter);
+}
+
+/* Give up on a message: failed/ and counted. */
+static void mailer_fail(mailer_t *m, const char *name)
+{
+    spool_move(m->spool, name, "failed");
+    m->left = 1;
+    if (m->mx)
+        mailer_count(m, &m->mx->mails_failed);
+}
+
 /* Deliver one message. Returns -1 when the relay is unusable (stop the
- * round), 0 otherwise. */
+ * round), 0 otherwise; m->left says whether it left new/. */
 static int mailer_deliver(mailer_t *m, mailer_retry_t *r, const char *name)
 {
     spool_msg_t msg;
     char err[512], *text;
     int len, rc;
 
+    m->left = 0;
     if (spool_read(m->spool, name, &msg, err, sizeof(err)) < 0) {
         log_err("mailer: %s; moved to failed/", err);
-        spool_move(m->spool, name, "failed");
+        mailer_fail(m, name);
         return 0;
     }
     if ((uint64_t)time(NULL) >= msg.expires_s) {
         log_warn("mailer: link %s for %s expired before delivery; moved to failed/", name, msg.to);
-        spool_move(m->spool, name, "failed");
+        mailer_fail(m, name);
         return 0;
     }
-    if (mailer_ensure_session(m) < 0)
+    if (mailer_ensure_session(m) < 0) {
+        if (m->mx)
+            mailer_count(m, &m->mx->mails_deferred);
         return -1;
+    }
     text = malloc(MAILER_MSG_MAX);
     if (!text)
         return -1;
-    len = smtp_format_message(&msg, m->from, text, MAILER_MSG_MAX);
+    len = smtp_format_message(&m->mail, &msg, m->from, text, MAILER_MSG_MAX);
     if (len < 0) {
         free(text);
         log_err("mailer: message %s cannot be formatted (link too long); moved to failed/", name);
-        spool_move(m->spool, name, "failed");
+        mailer_fail(m, name);
         return 0;
     }
     rc = smtp_send(m->session, m->from_addr, msg.to, text, (size_t)len, err, sizeof(err));
@@ -243,15 +267,20 @@ static int mailer_deliver(mailer_t *m, mailer_retry_t *r, const char *name)
     if (rc == SMTP_OK) {
         if (spool_move(m->spool, name, "sent") < 0)
             log_error(MG_LOG_ERR, errno, "mailer: moving %s to sent/", name);
+        m->left = 1;
+        if (m->mx)
+            mailer_count(m, &m->mx->mails_sent);
         log_info("mailer: delivered %s to %s via %s:%s%s", name, msg.to, m->host, m->port,
                  smtp_session_tls(m->session) ? " (TLS)" : "");
         return 0;
     }
     if (rc == SMTP_PERMFAIL) {
         log_err("mailer: relay refused %s for %s: %s; moved to failed/", name, msg.to, err);
-        spool_move(m->spool, name, "failed");
+        mailer_fail(m, name);
         return 0;
     }
+    if (m->mx)
+        mailer_count(m, &m->mx->mails_deferred);
     if (r) {
         unsigned long d = mailer_backoff_ms(r->attempts, MAILER_MSG_BASE_MS, MAILER_MSG_CAP_MS);
         r->attempts++;
@@ -272,6 +301,7 @@ static uint64_t mailer_scan(mailer_t *m)
     char dir[CONF_PATH_MAX + 8];
     uint64_t now = clock_mono_ms(), next = now + MAILER_IDLE_MS;
     int relay_down = 0;
+    int64_t pending = 0;
     struct dirent *de;
     DIR *d;
 
@@ -284,6 +314,7 @@ static uint64_t mailer_scan(mailer_t *m)
     while (!cproc_stopping(&m->cp) && (de = readdir(d)) != NULL) {
         if (!spool_name_ok(de->d_name))
             continue;
+        pending++;
         mailer_retry_t *r = mailer_retry_get(m, de->d_name);
         if (r)
             r->seen = 1;
@@ -293,7 +324,9 @@ static uint64_t mailer_scan(mailer_t *m)
                 next = due;
             continue;
         }
-        if (mailer_deliver(m, r, de->d_name) < 0) {
+        int rc = mailer_deliver(m, r, de->d_name);
+        pending -= m->left;
+        if (rc < 0) {
             relay_down = 1;
             if (m->relay_next_ms < next)
                 next = m->relay_next_ms;
@@ -302,6 +335,8 @@ static uint64_t mailer_scan(mailer_t *m)
         }
     }
     closedir(d);
+    if (m->mx && !cproc_stopping(&m->cp))
+        atomic_store(&m->mx->mail_queue, pending);
     if (!cproc_stopping(&m->cp))
         mailer_retry_sweep(m);
     /* Idle sessions are closed: relays drop them anyway after a minute. */
@@ -381,6 +416,10 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
     m->relay.user = c->smtp.auth_user;
     m->relay.password = c->smtp.auth_password;
     m->relay.timeout_ms = MAILER_TIMEOUT_MS;
+    if (mail_load(&m->mail, c->http.html_root, err, sizeof(err)) < 0) {
+        log_emerg("mailer: %s", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -421,13 +460,14 @@ static void mailer_wait(mailer_t *m, int ifd, uint64_t next_ms)
     }
 }
 
-int mailer_main(const conf_t *c)
+int mailer_main(const conf_t *c, shm_t *shm)
 {
     static mailer_t m; /* the retry table is large: keep it off the stack */
     uint64_t next_prune = 0;
     int ifd;
 
     memset(&m, 0, sizeof(m));
+    m.mx = shm && shm->hdr ? &shm->hdr->metrics : NULL;
     cproc_ops_t ops = {.name = "mailer", .drain_ms = c->proc.shutdown_timeout_ms};
     if (cproc_init(&m.cp, &ops) < 0) {
         log_error(MG_LOG_EMERG, errno, "mailer: signal pipe");
@@ -456,6 +496,7 @@ int mailer_main(const conf_t *c)
             mailer_wait(&m, m.relay_next_ms > clock_mono_ms() ? -1 : ifd, next);
     }
     mailer_close_session(&m);
+    mail_free(&m.mail);
     if (ifd >= 0)
         close(ifd);
     log_notice("mailer: exiting");

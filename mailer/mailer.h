@@ -11,9 +11,11 @@
 #include <stddef.h>
 
 #include "core/conf.h"
+#include "core/shm.h"
 
-/* The process main. Returns the exit status: 0 after QUIT/TERM/INT. */
-int mailer_main(const conf_t *c);
+/* The process main; shm carries the mail counters of /metrics (may be
+ * NULL). Returns the exit status: 0 after QUIT/TERM/INT. */
+int mailer_main(const conf_t *c, shm_t *shm);
 
 /* The spool directory for c: smtp_spool, or "spool" next to users_db when
  * unset. Workers and the mailer must agree, so both use this. */

@@ -15,10 +15,9 @@
  * host name. AUTH PLAIN is preferred, AUTH LOGIN is the fallback; both
  * only when the relay advertises them.
  *
- * The message is 7-bit: the link and the addresses are ASCII (the spool
- * refuses anything else), the text is ours. So no transfer encoding is
- * needed, and lines stay far below the 998-octet limit because links longer
- * than SMTP_URL_LINE_MAX are refused.
+ * The message itself is rendered from the templates under html/mail/ by
+ * app/mail.c (UTF-8, quoted-printable parts, so every line stays under 77
+ * octets); links longer than SMTP_URL_LINE_MAX are refused.
  */
 #include "mailer/smtp.h"
 
@@ -166,84 +165,23 @@ int smtp_date(uint64_t unix_s, char *out, size_t outsz)
     return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
 }
 
-/* The link inside href="...": the spool already refused quotes and angle
- * brackets, so only '&' needs escaping. */
-static int smtp_html_url(const char *url, char *out, size_t outsz)
+int smtp_format_message(const mail_set_t *set, const spool_msg_t *m, const char *from, char *out,
+                        size_t outsz)
 {
-    size_t o = 0;
+    char date[64], mid[SPOOL_ADDR_MAX + 40];
+    buf_t b = {0};
+    int n = -1;
 
-    for (const char *p = url; *p; p++) {
-        const char *rep = *p == '&' ? "&amp;" : NULL;
-        size_t rn = rep ? 5 : 1;
-        if (o + rn >= outsz)
-            return -1;
-        if (rep)
-            memcpy(out + o, rep, rn);
-        else
-            out[o] = *p;
-        o += rn;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-int smtp_format_message(const spool_msg_t *m, const char *from, char *out, size_t outsz)
-{
-    char date[64], mid[SPOOL_ADDR_MAX + 40], until[64], hurl[SMTP_URL_LINE_MAX * 5 + 1];
-    time_t exp = (time_t)m->expires_s;
-    struct tm tm;
-    int n;
-
-    if (strlen(m->url) > SMTP_URL_LINE_MAX || smtp_html_url(m->url, hurl, sizeof(hurl)) < 0)
-        return -1;
-    if (smtp_date(m->created_s, date, sizeof(date)) < 0 ||
+    if (strlen(m->url) > SMTP_URL_LINE_MAX || smtp_date(m->created_s, date, sizeof(date)) < 0 ||
         smtp_message_id(m->id_hex, from, mid, sizeof(mid)) < 0)
         return -1;
-    if (!gmtime_r(&exp, &tm))
-        return -1;
-    snprintf(until, sizeof(until), "%04d-%02d-%02d %02d:%02d UTC", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min);
-    n = snprintf(out, outsz,
-                 "From: %s\n"
-                 "To: <%s>\n"
-                 "Subject: Your sign-in link\n"
-                 "Date: %s\n"
-                 "Message-ID: %s\n"
-                 "MIME-Version: 1.0\n"
-                 "Auto-Submitted: auto-generated\n"
-                 "Content-Type: multipart/alternative; boundary=\"=_magicd_%s\"\n"
-                 "\n"
-                 "This is a multi-part message in MIME format.\n"
-                 "\n"
-                 "--=_magicd_%s\n"
-                 "Content-Type: text/plain; charset=us-ascii\n"
-                 "Content-Transfer-Encoding: 7bit\n"
-                 "\n"
-                 "Hello,\n"
-                 "\n"
-                 "Open this link to sign in:\n"
-                 "\n"
-                 "%s\n"
-                 "\n"
-                 "It works once, in the browser where you asked for it, until %s.\n"
-                 "If you did not ask to sign in, ignore this message.\n"
-                 "\n"
-                 "--=_magicd_%s\n"
-                 "Content-Type: text/html; charset=us-ascii\n"
-                 "Content-Transfer-Encoding: 7bit\n"
-                 "\n"
-                 "<!DOCTYPE html>\n"
-                 "<html><body>\n"
-                 "<p>Hello,</p>\n"
-                 "<p><a href=\"%s\">Sign in</a></p>\n"
-                 "<p>The link works once, in the browser where you asked for it, until %s.\n"
-                 "If you did not ask to sign in, ignore this message.</p>\n"
-                 "</body></html>\n"
-                 "\n"
-                 "--=_magicd_%s--\n",
-                 from, m->to, date, mid, m->id_hex, m->id_hex, m->url, until, m->id_hex, hurl,
-                 until, m->id_hex);
-    return (n < 0 || (size_t)n >= outsz) ? -1 : n;
+    if (mail_format(set, m, from, date, mid, &b) == 0 && b.len < outsz) {
+        memcpy(out, b.data, b.len);
+        out[b.len] = '\0';
+        n = (int)b.len;
+    }
+    buf_free(&b);
+    return n;
 }
 
 /* ---- session I/O ----------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/mail.h"
 #include "core/spool.h"
 
 enum { SMTP_TLS_OFF = 0, SMTP_TLS_OPPORTUNISTIC = 1, SMTP_TLS_REQUIRED = 2 };
@@ -50,10 +51,12 @@ int smtp_session_tls(const smtp_session_t *s);
 /* QUIT (best effort) and free. */
 void smtp_close(smtp_session_t *s);
 
-/* Build the mail for m: From, To, Subject, Date, Message-ID, MIME
- * multipart/alternative with a text and an HTML part, LF line ends.
- * Returns its length, or -1 when out is too small or the link too long. */
-int smtp_format_message(const spool_msg_t *m, const char *from, char *out, size_t outsz);
+/* Build the mail for m from the templates in set (app/mail.h): From, To,
+ * Subject, Date, Message-ID, MIME multipart/alternative with a text and an
+ * HTML part, LF line ends. Returns its length, or -1 when out is too small
+ * or the link too long. */
+int smtp_format_message(const mail_set_t *set, const spool_msg_t *m, const char *from, char *out,
+                        size_t outsz);
 
 /* The addr-spec inside "Name <addr>" (or the whole string). 0 or -1. */
 int smtp_addr_spec(const char *from, char *out, size_t outsz);

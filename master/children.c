@@ -51,7 +51,7 @@ static int run_profiler(master_t *m, int slot, int worker_no)
 static int run_mailer(master_t *m, int slot, int worker_no)
 {
     (void)slot, (void)worker_no;
-    return mailer_main(m->conf);
+    return mailer_main(m->conf, &m->shm);
 }
 
 static int want_workers(const master_t *m)
@@ -305,6 +305,8 @@ void children_exited(master_t *m, child_t *ch, int crashed)
         atomic_store(&m->shm.hdr->profiler_pid, 0);
     if (!ch->quitting && ch->generation == m->generation) {
         backoff_t *b = backoff_of(m, ch->type, ch->worker_no);
+        if (ch->type == CHILD_WORKER) /* it will be started again: /metrics counts it */
+            mx_global_inc(&m->shm.hdr->metrics.worker_restarts);
         uint64_t d = backoff_exited(b, ch->started_ms, now, crashed);
         if (d)
             log_warn("%s process crashed %d time(s) in a row, respawning in %llu ms",

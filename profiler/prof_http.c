@@ -9,6 +9,7 @@
  *                            ?debug=N text, ?seconds=N delta, heap ?gc=1
  *   /debug/pprof/cmdline     the master's command line, NUL-separated
  *   /debug/pprof/symbol      GET/POST "0xPC+0xPC..." -> "0xPC name" lines
+ * and, not Go's, /metrics: Prometheus text (prof_metrics.c).
  * Errors go through pp_error(), Go's serveError(): text/plain, X-Go-Pprof: 1,
  * no Content-Disposition. One deliberate difference, from the design: a bad
  * ?seconds on profile (negative, zero, not a number) is a 400 with the
@@ -27,6 +28,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "profiler/prof_drain.h"
+#include "profiler/prof_metrics.h"
 #include "profiler/prof_query.h"
 #include "profiler/prof_server.h"
 #include "sampler/prof_timer.h"
@@ -573,6 +575,10 @@ void prof_http_handler(http_conn_t *c, http_request_t *req, void *ctx)
     size_t pl = req->path.n < sizeof path - 1 ? req->path.n : sizeof path - 1;
     memcpy(path, req->path.p, pl);
     path[pl] = 0;
+    if (!strcmp(path, "/metrics")) {
+        prof_metrics_serve(s->shm, s->conf, c);
+        return;
+    }
     if (!strcmp(path, "/debug/pprof")) {
         http_reply_start(c, 301);
         http_reply_header(c, "Location", "/debug/pprof/");

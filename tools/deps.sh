@@ -13,7 +13,7 @@ BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev lib
        zlib1g-dev libsqlite3-dev sqlite3"
 TEST="curl python3 golang-go graphviz protobuf-compiler wrk nginx-light clang
       chromium chromium-driver python3-aiosmtpd systemd linux-perf
-      golang-github-gin-gonic-gin-dev"
+      golang-github-gin-gonic-gin-dev prometheus"
 
 CONTAINER="podman runc debootstrap"
 

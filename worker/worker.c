@@ -168,8 +168,10 @@ static void conn_done(http_conn_t *c, int status, size_t bytes, uint64_t usec, v
     int cls = status / 100 - 1;
     if (cls >= 0 && cls < SHM_ST_N)
         atomic_fetch_add_explicit(&s->status[cls], 1, memory_order_relaxed);
+    uint32_t route = atomic_load_explicit(&s->route, memory_order_relaxed);
     if (c->slot >= 0)
-        w->conns[c->slot].route = atomic_load_explicit(&s->route, memory_order_relaxed);
+        w->conns[c->slot].route = route;
+    mx_request(&s->metrics, route, status, usec);
     access_log_write(w->alog, c->peer_str, c->req, status, bytes, usec);
 }
 

@@ -162,7 +162,9 @@
                     }
                     return bodyNodes(res).then(function (nodes) {
                         if (res.ok) {
-                            return show(result, box('notice', nodes), res.status);
+                            show(result, box('notice', nodes), res.status);
+                            codeForm(result);
+                            return;
                         }
                         if (!nodes.hasChildNodes()) {
                             nodes = para(res.status === 400
@@ -186,6 +188,55 @@
         });
         email.addEventListener('input', function () {
             email.removeAttribute('aria-invalid');
+        });
+    }
+
+    /* The code form inside the "link sent" answer: POST /magic/code with the
+     * form's ticket, then go where the server sends the browser (303 to the
+     * protected page) or show why not (wrong code, too many tries, expired). */
+    function codeForm(root) {
+        var form = root.querySelector('#code-form');
+        var input = root.querySelector('#code');
+        var button = root.querySelector('#code-submit');
+        var out = root.querySelector('#code-result');
+        if (!form || !input || !button || !out) {
+            return;
+        }
+        form.addEventListener('submit', function (ev) {
+            ev.preventDefault();
+            var ticket = form.querySelector('input[name="ticket"]');
+            var code = input.value.replace(/[\s-]/g, '');
+            if (!/^[0-9]{6}$/.test(code)) {
+                show(out, box('error', para('Enter the 6 digits of the code from the mail.')), 400);
+                input.focus();
+                return;
+            }
+            button.disabled = true;
+            var body = 'ticket=' + encodeURIComponent(ticket ? ticket.value : '') +
+                       '&code=' + encodeURIComponent(code);
+            post('/magic/code', body)
+                .then(function (res) {
+                    if (res.ok && res.redirected) {
+                        window.location.replace(res.url);
+                        return;
+                    }
+                    return bodyNodes(res).then(function (nodes) {
+                        if (!nodes.hasChildNodes()) {
+                            nodes = para('The code was not accepted (' + res.status + ').');
+                        }
+                        input.setAttribute('aria-invalid', 'true');
+                        show(out, box('error', nodes), res.status);
+                    });
+                })
+                .catch(function () {
+                    networkError(out);
+                })
+                .then(function () {
+                    button.disabled = false;
+                });
+        });
+        input.addEventListener('input', function () {
+            input.removeAttribute('aria-invalid');
         });
     }
 

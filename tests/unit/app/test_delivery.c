@@ -38,7 +38,7 @@ static void test_line(void)
     for (int i = 0; i < 16; i++)
         id[i] = (uint8_t)(i * 17);
     int n = deliver_outbox_line("a@b.co", "http://h/magic/verify/x\"\\\n\x01\xc3\xa9", 1700000900,
-                                id, line, sizeof(line));
+                                id, NULL, line, sizeof(line));
     CHECK(n > 0 && (size_t)n == strlen(line) && line[n - 1] == '\n');
     CHECK(strchr(line, '\n') == line + n - 1); /* one line, whatever the input */
     json_t *j = json_loadb(line, (size_t)n, 0, &je);
@@ -52,7 +52,20 @@ static void test_line(void)
                      "00112233445566778899aabbccddeeff") == 0);
         json_decref(j);
     }
-    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, line, 40) == -1);
+    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, NULL, line, 40) == -1);
+    /* with the mail's meta: code, language, who asked; empty ones left out */
+    spool_meta_t meta = {.code = "042917", .lang = "de", .ip = "127.0.0.1", .ua = ""};
+    n = deliver_outbox_line("a@b.co", "http://h/", 1, id, &meta, line, sizeof(line));
+    j = n > 0 ? json_loadb(line, (size_t)n, 0, &je) : NULL;
+    CHECK(j != NULL);
+    if (j) {
+        CHECK(strcmp(json_string_value(json_object_get(j, "code")), "042917") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(j, "lang")), "de") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(j, "ip")), "127.0.0.1") == 0);
+        CHECK(json_object_get(j, "ua") == NULL);
+        json_decref(j);
+    }
+    CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, &meta, line, 90) == -1);
 }
 
 static void test_outbox(void)
@@ -73,10 +86,10 @@ static void test_outbox(void)
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     memset(id, 0xab, 16);
     CHECK(deliver_send(d, "demo@example.com", "http://127.0.0.1:8080/magic/verify/TOKEN1",
-                       1700000900, id) == 0);
+                       1700000900, id, NULL) == 0);
     memset(id, 0xcd, 16);
     CHECK(deliver_send(d, "other@example.com", "http://127.0.0.1:8080/magic/verify/TOKEN2",
-                       1700000901, id) == 0);
+                       1700000901, id, NULL) == 0);
     {
         char *text = slurp(path), *nl = strchr(text, '\n');
         json_error_t je;
@@ -95,7 +108,7 @@ static void test_outbox(void)
     snprintf(rotated, sizeof(rotated), "%s/outbox.jsonl.1", dir);
     CHECK(rename(path, rotated) == 0);
     CHECK(deliver_reopen(d) == 0);
-    CHECK(deliver_send(d, "demo@example.com", "http://x/magic/verify/T3", 1, id) == 0);
+    CHECK(deliver_send(d, "demo@example.com", "http://x/magic/verify/T3", 1, id, NULL) == 0);
     CHECK(strstr(slurp(path), "T3") && !strstr(slurp(path), "TOKEN1"));
     CHECK(strstr(slurp(rotated), "TOKEN2") && !strstr(slurp(rotated), "T3"));
     deliver_close(d);
@@ -118,14 +131,18 @@ static void test_log_response_smtp(void)
     memset(&c, 0, sizeof(c));
     c.smtp.delivery = DELIVERY_LOG;
     deliver_t *d = deliver_open(&c, err, sizeof(err));
-    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/LOGTOKEN", 1, id) == 0);
+    CHECK(d &&
+          deliver_send(d, "demo@example.com", "http://h/magic/verify/LOGTOKEN", 1, id, NULL) == 0);
     CHECK(strstr(slurp(logp), "[notice]") &&
           strstr(slurp(logp), "magic link for demo@example.com: http://h/magic/verify/LOGTOKEN"));
+    spool_meta_t lm = {.code = "123456"};
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/LOG2", 1, id, &lm) == 0);
+    CHECK(strstr(slurp(logp), "http://h/magic/verify/LOG2 (code 123456)") != NULL);
     deliver_close(d);
 
     c.smtp.delivery = DELIVERY_RESPONSE;
     d = deliver_open(&c, err, sizeof(err));
-    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/R", 1, id) == 0);
+    CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/R", 1, id, NULL) == 0);
     deliver_close(d);
 
     c.smtp.delivery = DELIVERY_SMTP;
@@ -134,7 +151,7 @@ static void test_log_response_smtp(void)
     d = deliver_open(&c, err, sizeof(err));
     CHECK(d != NULL);
     CHECK(d && deliver_send(d, "demo@example.com", "http://h/magic/verify/SMTPTOKEN", 4000000000u,
-                            id) == 0);
+                            id, NULL) == 0);
     {
         char msg[500];
         snprintf(msg, sizeof(msg), "%s/new/42424242424242424242424242424242", spool);
@@ -143,7 +160,7 @@ static void test_log_response_smtp(void)
     }
     /* A header-injection attempt is refused by the spool and reported. */
     CHECK(d && deliver_send(d, "demo@example.com\r\nBcc: x@evil.example", "http://h/x", 4000000000u,
-                            id) == -1);
+                            id, NULL) == -1);
     CHECK(d && strlen(deliver_error(d)) > 0);
     deliver_close(d);
     log_open(NULL, MG_LOG_NOTICE);

@@ -210,7 +210,7 @@ static void test_committer(const char *dir)
     /* One link alone: its own batch. */
     memset(id, 0xa0, sizeof id);
     CHECK(spool_commit_add(q, "one@example.com", "https://x.example/magic/verify/t", 2000000000u,
-                           id, on_done, &slots[0]) == 0);
+                           id, NULL, on_done, &slots[0]) == 0);
     run_until(l, &done_ok, 1);
     CHECK(done_ok == 1 && slots[0] == 1);
     CHECK(spool_committer_batches(q) == 1);
@@ -223,7 +223,7 @@ static void test_committer(const char *dir)
             CHECK(spool_commit_decoy(q, 0, on_done, &slots[i]) == 0);
         else
             CHECK(spool_commit_add(q, "many@example.com", "https://x.example/magic/verify/t",
-                                   2000000000u, id, on_done, &slots[i]) == 0);
+                                   2000000000u, id, NULL, on_done, &slots[i]) == 0);
     }
     /* The waiter of #7 goes away: not called, still committed. */
     spool_commit_cancel(q, &slots[7]);
@@ -243,11 +243,11 @@ static void test_committer(const char *dir)
         CHECK(count_dir(dir, "new", 1) > 0, "the files made ahead are gone");
     }
     /* Malformed: refused at once. */
-    CHECK(spool_commit_add(q, "bad address", "https://x", 1, id, on_done, &slots[299]) < 0);
+    CHECK(spool_commit_add(q, "bad address", "https://x", 1, id, NULL, on_done, &slots[299]) < 0);
     /* Queued at exit: written by free, nobody called. */
     id[0] = 0xee;
     CHECK(spool_commit_add(q, "last@example.com", "https://x.example/magic/verify/t", 2000000000u,
-                           id, on_done, &slots[298]) == 0);
+                           id, NULL, on_done, &slots[298]) == 0);
     spool_committer_free(q);
     CHECK(slots[298] == 0);
     char err2[256];
@@ -275,8 +275,8 @@ static void test_committer_error(const char *dir)
     snprintf(p, sizeof p, "%s/new", dir);
     CHECK(rmdir(p) == 0, "%s", strerror(errno));
     done_ok = done_fail = 0;
-    CHECK(spool_commit_add(q, "x@example.com", "https://x.example/v", 2000000000u, id, on_done,
-                           &slot) == 0);
+    CHECK(spool_commit_add(q, "x@example.com", "https://x.example/v", 2000000000u, id, NULL,
+                           on_done, &slot) == 0);
     run_until(l, &done_fail, 1);
     CHECK(done_fail == 1 && slot == -1);
     CHECK(strstr(spool_committer_error(q), "create") != NULL, "%s", spool_committer_error(q));

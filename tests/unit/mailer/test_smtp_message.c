@@ -70,51 +70,87 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
+/* A quoted-printable text with its soft line breaks taken out. */
+static const char *unfold(const char *qp)
+{
+    static char out[16384];
+    size_t o = 0;
+    for (const char *p = qp; *p && o + 1 < sizeof(out); p++) {
+        if (p[0] == '=' && p[1] == '\n') {
+            p++;
+            continue;
+        }
+        out[o++] = *p;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void test_format(void)
 {
+    static mail_set_t set;
     spool_msg_t m;
-    char out[16384], out2[16384];
+    char out[16384], out2[16384], err[512];
     int n, n2;
 
+    CHECK(mail_load(&set, "html", err, sizeof(err)) == 0);
     memset(&m, 0, sizeof(m));
     strcpy(m.id_hex, "00112233445566778899aabbccddeeff");
     strcpy(m.to, "demo@example.com");
     strcpy(m.url, "http://127.0.0.1:8080/magic/verify/v1.abc_DEF-ghi?x=1&y=2");
+    strcpy(m.code, "042917");
+    strcpy(m.ip, "203.0.113.7");
     m.created_s = 1764088801;
     m.expires_s = 1764088801 + 900;
-    n = smtp_format_message(&m, "magicd <login@example.com>", out, sizeof(out));
+    n = smtp_format_message(&set, &m, "magicd <login@example.com>", out, sizeof(out));
     CHECK(n > 0 && (size_t)n == strlen(out));
     CHECK(strncmp(out, "From: magicd <login@example.com>\n", 33) == 0);
     CHECK(strstr(out, "\nTo: <demo@example.com>\n") != NULL);
-    CHECK(strstr(out, "\nSubject: ") != NULL);
+    CHECK(strstr(out, "\nSubject: Your sign-in link for magicd\n") != NULL);
     CHECK(strstr(out, "\nDate: Tue, 25 Nov 2025 16:40:01 +0000\n") != NULL);
     CHECK(strstr(out, "\nMessage-ID: <00112233445566778899aabbccddeeff@example.com>\n") != NULL);
     CHECK(strstr(out, "\nMIME-Version: 1.0\n") != NULL);
-    CHECK(strstr(out, "multipart/alternative; boundary=\"=_magicd_0011") != NULL);
-    CHECK(strstr(out, "Content-Type: text/plain") != NULL);
-    CHECK(strstr(out, "Content-Type: text/html") != NULL);
+    CHECK(strstr(out, "\nContent-Language: en\n") != NULL);
+    CHECK(strstr(out, "multipart/alternative;\n boundary=\"=_magicd_0011") != NULL);
+    CHECK(strstr(out, "Content-Type: text/plain; charset=utf-8") != NULL);
+    CHECK(strstr(out, "Content-Type: text/html; charset=utf-8") != NULL);
+    CHECK(count(out, "Content-Transfer-Encoding: quoted-printable\n") == 2);
     CHECK(count(out, "--=_magicd_00112233445566778899aabbccddeeff\n") == 2);
     CHECK(count(out, "--=_magicd_00112233445566778899aabbccddeeff--\n") == 1);
-    /* text part carries the raw link, HTML the escaped one */
-    CHECK(strstr(out, "\nhttp://127.0.0.1:8080/magic/verify/v1.abc_DEF-ghi?x=1&y=2\n") != NULL);
-    CHECK(strstr(out, "href=\"http://127.0.0.1:8080/magic/verify/v1.abc_DEF-ghi?x=1&amp;y=2\"") !=
-          NULL);
+    /* quoted-printable: '=' is =3D; the HTML part escapes '&' */
+    CHECK(strstr(out, "\nhttp://127.0.0.1:8080/magic/verify/v1.abc_DEF-ghi?x=3D1&y=3D2\n") != NULL);
+    CHECK(strstr(unfold(out),
+                 "href=3D\"http://127.0.0.1:8080/magic/verify/v1.abc_DEF-ghi?x=3D1&amp;"
+                 "y=3D2") != NULL);
     CHECK(strstr(out, "2025-11-25 16:55 UTC") != NULL);
+    CHECK(strstr(out, "\n    042917\n") != NULL);
+    CHECK(strstr(out, "203.0.113.7") != NULL);
     /* the same spool entry always gives the same mail: retries are stable */
-    n2 = smtp_format_message(&m, "magicd <login@example.com>", out2, sizeof(out2));
+    n2 = smtp_format_message(&set, &m, "magicd <login@example.com>", out2, sizeof(out2));
     CHECK(n == n2 && memcmp(out, out2, (size_t)n) == 0);
-    /* no line beyond the 998-octet limit */
+    /* no line beyond 78 characters (headers folded, parts quoted-printable) */
     for (const char *p = out, *nl; *p; p = nl + 1) {
         nl = strchr(p, '\n');
-        CHECK(nl && nl - p < 998);
+        CHECK(nl && nl - p <= 78);
         if (!nl)
             break;
     }
+    /* German: the subject is an RFC 2047 encoded word, umlauts are =C3=BC */
+    strcpy(m.lang, "de");
+    n = smtp_format_message(&set, &m, "magicd <login@example.com>", out, sizeof(out));
+    CHECK(n > 0 && strstr(out, "\nSubject: =?utf-8?B?") != NULL);
+    CHECK(strstr(out, "\nContent-Language: de\n") != NULL);
+    CHECK(strstr(out, "g=C3=BCltig") != NULL);
+    /* an unknown language falls back to the default */
+    strcpy(m.lang, "xx");
+    n = smtp_format_message(&set, &m, "magicd <login@example.com>", out, sizeof(out));
+    CHECK(n > 0 && strstr(out, "\nContent-Language: en\n") != NULL);
     /* too small a buffer, too long a link */
-    CHECK(smtp_format_message(&m, "a@b.c", out, 100) == -1);
+    CHECK(smtp_format_message(&set, &m, "a@b.c", out, 100) == -1);
     memset(m.url, 'a', 1000);
     m.url[1000] = '\0';
-    CHECK(smtp_format_message(&m, "a@b.c", out, sizeof(out)) == -1);
+    CHECK(smtp_format_message(&set, &m, "a@b.c", out, sizeof(out)) == -1);
+    mail_free(&set);
 }
 
 static void test_relay_addr(void)

@@ -69,8 +69,8 @@ int main(void)
     }
     /* enqueue creates the spool when missing */
     snprintf(dir, sizeof(dir), "%s/spool", base);
-    CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t1", 2000000000, id, err,
-                        sizeof(err)) == 0);
+    CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t1", 2000000000, id, NULL,
+                        err, sizeof(err)) == 0);
     snprintf(sub, sizeof(sub), "%s/new", dir);
     CHECK(count_dir(sub) == 1);
     snprintf(sub, sizeof(sub), "%s/tmp", dir);
@@ -82,12 +82,12 @@ int main(void)
 
     /* same link id again: still one message (a retried request does not
      * produce two mails) */
-    CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t1", 2000000000, id, err,
-                        sizeof(err)) == 0);
+    CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t1", 2000000000, id, NULL,
+                        err, sizeof(err)) == 0);
     snprintf(sub, sizeof(sub), "%s/new", dir);
     CHECK(count_dir(sub) == 1);
-    CHECK(spool_enqueue(dir, "other@example.com", "http://h/magic/verify/t2", 2000000001, id2, err,
-                        sizeof(err)) == 0);
+    CHECK(spool_enqueue(dir, "other@example.com", "http://h/magic/verify/t2", 2000000001, id2, NULL,
+                        err, sizeof(err)) == 0);
     CHECK(count_dir(sub) == 2);
 
     /* round trip */
@@ -97,13 +97,33 @@ int main(void)
     CHECK(m.expires_s == 2000000000);
     CHECK(m.created_s > 1700000000);
     CHECK(strcmp(m.id_hex, "00112233445566778899aabbccddeeff") == 0);
+    CHECK(m.code[0] == '\0' && m.lang[0] == '\0'); /* no meta given */
+
+    /* meta round trip, cleaned: nothing that could break a line or a mail */
+    {
+        uint8_t id3[16];
+        memset(id3, 0x33, 16);
+        spool_meta_t meta = {.code = "04 29-17",
+                             .lang = "de\nX",
+                             .ip = "127.0.0.1\r",
+                             .ua = "Mozilla/5.0 \x01(X11)\n\xc3\xa9 Firefox/128.0"};
+        CHECK(spool_enqueue(dir, "demo@example.com", "http://h/magic/verify/t3", 2000000000, id3,
+                            &meta, err, sizeof(err)) == 0);
+        CHECK(spool_read(dir, "33333333333333333333333333333333", &m, err, sizeof(err)) == 0);
+        CHECK(strcmp(m.code, "042917") == 0);
+        CHECK(strcmp(m.lang, "deX") == 0);
+        CHECK(strcmp(m.ip, "127.0.0.1") == 0);
+        CHECK(strcmp(m.ua, "Mozilla/5.0 (X11) Firefox/128.0") == 0);
+        CHECK(spool_move(dir, "33333333333333333333333333333333", NULL) == 0);
+    }
 
     /* header injection and junk are refused before anything is written */
-    CHECK(spool_enqueue(dir, "a@b.c\r\nBcc: x@y.z", "http://h/", 1, id, err, sizeof(err)) == -1);
-    CHECK(spool_enqueue(dir, "a@b.c", "http://h/\nX: y", 1, id, err, sizeof(err)) == -1);
-    CHECK(spool_enqueue(dir, "no-at", "http://h/", 1, id, err, sizeof(err)) == -1);
-    CHECK(spool_enqueue(dir, "a@b@c", "http://h/", 1, id, err, sizeof(err)) == -1);
-    CHECK(spool_enqueue(dir, "<a@b.c>", "http://h/", 1, id, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "a@b.c\r\nBcc: x@y.z", "http://h/", 1, id, NULL, err, sizeof(err)) ==
+          -1);
+    CHECK(spool_enqueue(dir, "a@b.c", "http://h/\nX: y", 1, id, NULL, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "no-at", "http://h/", 1, id, NULL, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "a@b@c", "http://h/", 1, id, NULL, err, sizeof(err)) == -1);
+    CHECK(spool_enqueue(dir, "<a@b.c>", "http://h/", 1, id, NULL, err, sizeof(err)) == -1);
     CHECK(count_dir(sub) == 2);
 
     /* format/parse */

@@ -1,0 +1,167 @@
+/*
+ * route_code.c - POST /magic/code: sign in with the code from the mail.
+ *
+ * The "link sent" page posts back the ticket it was given (see
+ * signin_code.h) and the code the user typed. Checks, in this order, so
+ * that nothing but a wrong code for a live link costs a try:
+ *
+ *   CSRF cookie + header match                     else 403
+ *   per-client-IP limit on code tries              else 429
+ *   the code is 6 digits (spaces, dashes dropped)  else 400, no try counted
+ *   the ticket opens (authentic, ours)             else 400
+ *   not past the link's expiry                     else 410 "expired"
+ *   bound to this browser's CSRF token             else 403, no try counted
+ *   fewer than SIGNIN_CODE_TRIES wrong tries        else 410 "too many"
+ *   the code matches                               else a try is counted:
+ *                                                   403 "not right, N left",
+ *                                                   or the try that locks it:
+ *                                                   the link id goes into the
+ *                                                   used-link ledger, 410
+ *   first use of the link id                       else 410 "already used"
+ *
+ * and then signs the browser in exactly as the link would
+ * (route_sign_in). The tries row and the ledger entry are keyed by the
+ * link id, which is in the ticket and in the link alike: that is what
+ * burns the other when one of them is used.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/page.h"
+#include "app/routes.h"
+#include "app/signin_code.h"
+#include "app/store.h"
+#include "app/store_session.h"
+#include "app/token.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/ratelimit.h"
+
+#define CODE_TICKET_MAX TOKEN_CODE_MAX
+
+static void code_refuse(app_t *app, http_conn_t *c, unsigned mx, int status, const char *msg)
+{
+    mx_inc(&app->self->metrics, mx);
+    page_error(app, c, status, msg);
+}
+
+static void code_unavailable(app_t *app, http_conn_t *c)
+{
+    log_err("sign-in code store failed: %s", store_errmsg(app->store));
+    page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+}
+
+/* A wrong code for a live link: count it, and lock code and link on the
+ * last allowed try. */
+static void code_wrong(app_t *app, http_conn_t *c, const code_ticket_t *t, uint64_t now)
+{
+    int tries = store_code_fail(app->store, t->id, t->exp, now);
+    if (tries < 0) {
+        code_unavailable(app, c);
+        return;
+    }
+    if (tries >= SIGNIN_CODE_TRIES) {
+        if (store_link_consume(app->store, t->id, t->exp, now) < 0) {
+            code_unavailable(app, c);
+            return;
+        }
+        log_notice("sign-in code locked after %d wrong tries from %s", tries, c->peer_str);
+        code_refuse(app, c, MX_CODE_LOCKED, 410,
+                    "Too many wrong codes. This code and its sign-in link no longer work. "
+                    "Ask for a new link.");
+        return;
+    }
+    char msg[160];
+    int left = SIGNIN_CODE_TRIES - tries;
+    snprintf(msg, sizeof msg, "That code is not right. Check the mail and try again: %d %s left.",
+             left, left == 1 ? "try" : "tries");
+    code_refuse(app, c, MX_CODE_WRONG, 403, msg);
+}
+
+void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
+{
+    (void)arg;
+    const conf_t *cf = app->conf;
+    char raw[CODE_TICKET_MAX + 1], code[SIGNIN_CODE_DIGITS + 1], ticket[CODE_TICKET_MAX + 1];
+
+    if (!page_csrf_ok(app, req)) {
+        code_refuse(app, c, MX_CODE_CSRF, 403,
+                    "Missing or invalid CSRF token. Reload the sign-in page.");
+        return;
+    }
+    char key[300];
+    uint64_t retry;
+    int kn = snprintf(key, sizeof key, "c:%s", c->peer_str);
+    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
+                clock_mono_ms(), &retry)) {
+        mx_inc(&app->self->metrics, MX_RATE_CODE);
+        page_rate_limited(app, c, retry, "from your address");
+        return;
+    }
+    if (http_form_value(req->body, req->body_len, "code", raw, sizeof raw) != 1 ||
+        signin_code_normalize(raw, code) < 0) {
+        code_refuse(app, c, MX_CODE_MALFORMED, 400,
+                    "Enter the 6 digits of the code from the sign-in mail.");
+        return;
+    }
+    int tn = http_form_value(req->body, req->body_len, "ticket", ticket, sizeof ticket);
+    uint64_t now = (uint64_t)time(NULL);
+    code_ticket_t t;
+    tok_result_t r =
+        tn == 1 ? token_code_open(&app->keys, ticket, strlen(ticket), now, &t) : TOK_MALFORMED;
+    if (r == TOK_MALFORMED || r == TOK_FORGED) {
+        code_refuse(app, c, MX_CODE_MALFORMED, 400,
+                    "This sign-in form is malformed or was altered. Ask for a new link.");
+        return;
+    }
+    if (r == TOK_EXPIRED) {
+        code_refuse(app, c, MX_CODE_EXPIRED, 410,
+                    "This sign-in code has expired. Ask for a new link.");
+        return;
+    }
+    http_str_t ck;
+    if (!http_cookie(&req->cookie, app->ck_csrf, &ck) ||
+        !csrf_binding_match(&app->keys, ck.p, ck.n, t.bind)) {
+        /* Signing in gives the browser a new CSRF secret, so a used code
+         * comes back unbound: say what really happened. */
+        if (store_link_used(app->store, t.id) == 1) {
+            code_refuse(app, c, MX_CODE_USED, 410,
+                        "This sign-in code (or its link) was already used. Ask for a new link.");
+            return;
+        }
+        code_refuse(app, c, MX_CODE_BROWSER, 403,
+                    "This sign-in code was requested from a different browser. Enter it in "
+                    "the browser where you asked for it.");
+        return;
+    }
+    int tries = store_code_tries(app->store, t.id);
+    if (tries < 0) {
+        code_unavailable(app, c);
+        return;
+    }
+    if (tries >= SIGNIN_CODE_TRIES) {
+        code_refuse(app, c, MX_CODE_LOCKED, 410,
+                    "Too many wrong codes. This code and its sign-in link no longer work. "
+                    "Ask for a new link.");
+        return;
+    }
+    if (!t.known || !signin_code_match(&app->keys, t.id, code, t.mac)) {
+        code_wrong(app, c, &t, now);
+        return;
+    }
+    int first = store_link_consume(app->store, t.id, t.exp, now);
+    if (first < 0) {
+        code_unavailable(app, c);
+        return;
+    }
+    if (first == 0) {
+        code_refuse(app, c, MX_CODE_USED, 410,
+                    "This sign-in code (or its link) was already used. Ask for a new link.");
+        return;
+    }
+    mx_inc(&app->self->metrics, MX_CODE_OK);
+    mx_inc(&app->self->metrics, MX_REDEEMED_CODE);
+    route_sign_in(app, c, req, t.email, t.iat, t.rd, now);
+}
