@@ -4,7 +4,8 @@
  *   magicd [-c FILE] [-p PREFIX] [-g DIRS]    run (master in the foreground)
  *   magicd [-c FILE] -t | -T                  test the config (-T: and print it)
  *   magicd [-c FILE] -s reload|quit|stop|reopen   signal the running master
- *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites)
+ *   magicd [-c FILE] keygen [PATH]            create the key file (never overwrites;
+ *                                             with PATH, no config is read)
  *   magicd [-c FILE] user add|remove|disable|enable|list|import|export ...
  *   magicd [-c FILE] session list EMAIL | revoke ID | revoke-all EMAIL
  *   magicd [-c FILE] health [URL]             exit 0 if /healthz answers 200 within 3 s
@@ -60,7 +61,8 @@ static void usage(FILE *f)
             "  -v, version  print the version\n"
             "\n"
             "Commands:\n"
-            "  keygen [PATH]             create the key file (mode 0600; never overwrites)\n"
+            "  keygen [PATH]             create the key file (mode 0600; never overwrites;\n"
+            "                            PATH: no config needed, else key_file)\n"
             "  user add EMAIL [--group G]...  add a user (in groups G)\n"
             "  user remove EMAIL         remove one      user disable|enable EMAIL\n"
             "  user list                 list users      user import FILE|-  JSON import\n"

@@ -247,9 +247,11 @@ void children_spawn_missing(master_t *m)
     }
 }
 
-/* Retire a child of an old generation: a new one serves in its place, so a
- * worker hands its connections to it (handoff) instead of closing them. */
-static void retire(master_t *m, child_t *ch)
+/* Retire a child. With handoff, a new generation (ours after HUP, or the
+ * new binary's after USR2) serves in its place, so a worker hands its
+ * connections to it instead of closing them; without (WINCH with no new
+ * binary: nobody will read the channel) it closes them. */
+static void retire(master_t *m, child_t *ch, int handoff)
 {
     if (ch->quitting)
         return;
@@ -257,7 +259,7 @@ static void retire(master_t *m, child_t *ch)
     ch->kill_at_ms = clock_mono_ms() + m->conf->proc.shutdown_timeout_ms + 1000;
     if (ch->slot >= 0) {
         shm_worker_t *w = shm_slot(&m->shm, (unsigned)ch->slot);
-        atomic_store(&w->handoff, m->hofd[1] >= 0);
+        atomic_store(&w->handoff, handoff && m->hofd[1] >= 0);
         atomic_store(&w->draining, 1);
     }
     kill(ch->pid, SIGQUIT);
@@ -268,7 +270,7 @@ void children_retire_old(master_t *m)
     for (int i = 0; i < MAX_CHILDREN; i++) {
         child_t *ch = &m->children[i];
         if (ch->pid > 0 && ch->generation != m->generation)
-            retire(m, ch);
+            retire(m, ch, 1);
     }
 }
 
@@ -277,7 +279,7 @@ void children_retire_workers(master_t *m)
     for (int i = 0; i < MAX_CHILDREN; i++) {
         child_t *ch = &m->children[i];
         if (ch->pid > 0 && ch->type == CHILD_WORKER)
-            retire(m, ch);
+            retire(m, ch, m->new_binary > 0);
     }
 }
 

@@ -187,3 +187,4 @@ finally:
         os.kill(new_master, signal.SIGTERM)
         wait_until(lambda: not alive(new_master), 15, "the new master to stop")
     srv.stop()
+srv.check_sanitizers()
