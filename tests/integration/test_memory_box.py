@@ -12,7 +12,7 @@ allow:
     so responses pile up on the server's side.
 The box must not OOM, no worker may die, /healthz must still answer, and
 once the attack ends the server serves normally. The arithmetic behind it is
-in docs/security-notes-connections.md.
+in SECURITY.md.
 """
 import json
 import os
