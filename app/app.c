@@ -28,6 +28,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->conf = c;
     app->shm = shm;
     app->self = shm_slot(shm, slot);
+    request_id_init(&app->rid);
     app->rl_zone = shm_ratelimit_zone(shm);
     app->rv_zone = shm_revoke_zone(shm);
     app->keys = *keys;
@@ -93,5 +94,9 @@ void app_tick(app_t *app, uint64_t mono_ms)
 void app_handle(http_conn_t *c, http_request_t *req, void *ctx)
 {
     app_t *app = ctx;
+    /* named for the access log and the CPU samples taken while it runs */
+    request_id_assign(&app->rid, req);
+    request_id_publish(app->self, req->request_id);
     route_dispatch(app, c, req, &app->self->route);
+    request_id_clear(app->self);
 }

@@ -14,6 +14,7 @@
 #include "core/conf.h"
 #include "core/http_conn.h"
 #include "core/keyfile.h"
+#include "core/request_id.h"
 #include "core/shm.h"
 #include "app/mail.h"
 #include "app/static.h"
@@ -40,6 +41,7 @@ typedef struct app {
     static_set_t statics;
     mail_set_t mail; /* the mail languages, to pick one per request */
     buf_t render;    /* page bodies are rendered here: reused, not malloc'd per request */
+    request_id_gen_t rid;
 } app_t;
 
 /* keys: loaded by the master (which keeps root-only key files readable

@@ -39,6 +39,7 @@ static const route_t routes[] = {
     {ROUTE_M_POST, "/secure/", ROUTE_SEGMENT, ROUTE_SECURE, "POST /secure/:id", route_secure},
     {ROUTE_M_POST, "/logout", ROUTE_EXACT, ROUTE_LOGOUT, "POST /logout", route_logout},
     {ROUTE_M_GET, "/auth", ROUTE_EXACT, ROUTE_AUTH, "GET /auth", route_auth},
+    {ROUTE_M_GET, "/magic/denied", ROUTE_EXACT, ROUTE_DENIED, "GET /magic/denied", route_denied},
     {ROUTE_M_GET, "/healthz", ROUTE_EXACT, ROUTE_HEALTHZ, "GET /healthz", route_healthz},
     {ROUTE_M_GET, "/static/", ROUTE_PREFIX, ROUTE_STATIC, "GET /static/*", route_static},
     /* not dispatched here: names for the profiler's labels */

@@ -33,6 +33,7 @@ enum {
     ROUTE_OTHER,       /* anything else (404/405) */
     ROUTE_PPROF,       /* profiler process: /debug/pprof/... */
     ROUTE_AUTH,        /* GET /auth (nginx auth_request) */
+    ROUTE_DENIED,      /* GET /magic/denied (the page for /auth's 403) */
     ROUTE_CODE,        /* POST /magic/code */
     ROUTE_COUNT
 };

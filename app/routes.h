@@ -6,6 +6,7 @@
  *   route_code.c      POST /magic/code (the code from the mail)
  *   route_secure.c    GET|POST /secure/:id, POST /logout
  *   route_auth.c      GET /auth (nginx auth_request, forward-auth)
+ *   route_denied.c    GET /magic/denied (the page for /auth's 403)
  * The route table in route.c maps methods and paths to them.
  */
 #ifndef MG_ROUTES_H
@@ -29,6 +30,7 @@ void route_secure_page(app_t *app, http_conn_t *c, http_request_t *req, http_str
 void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id);
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
 void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
+void route_denied(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg);
 void route_static(app_t *app, http_conn_t *c, http_request_t *req, http_str_t path);
 
 #endif

@@ -31,6 +31,7 @@
 #include "app/store_session.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/revoke.h"
 
 #define SESS_POLL_BATCH 128
@@ -202,6 +203,7 @@ int session_end(app_t *app, const session_claims_t *sc, uint64_t now_ms)
     /* First the shared set: every worker refuses the id from now on. A
      * full set still leaves it refused, through the store fallback. */
     revoke_add(app->rv_zone, sc->id, session_end_ms(app, sc), now_ms);
+    mx_inc(&app->self->metrics, MX_SESSIONS_REVOKED);
     r = store_session_revoke(app->store, sc->id, (int64_t)(now_ms / 1000));
     if (r < 0) {
         log_err("recording a logout failed: %s", store_errmsg(app->store));

@@ -34,10 +34,8 @@
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
+#include "core/version.h"
 
-#ifndef MAGICD_VERSION
-#define MAGICD_VERSION "0.1.0"
-#endif
 #ifndef MAGICD_DEFAULT_CONF
 #define MAGICD_DEFAULT_CONF "/etc/magicd/magicd.conf"
 #endif

@@ -131,7 +131,14 @@ void access_log_write(access_log_t *al, const char *peer, const http_request_t *
         put_escaped(b, have_req ? req->referer.p : NULL, have_req ? req->referer.n : 0, 0);
         buf_append(b, "\" \"", 3);
         put_escaped(b, have_req ? req->user_agent.p : NULL, have_req ? req->user_agent.n : 0, 0);
-        buf_append(b, "\"\n", 2); /* exactly nginx's combined; json has timings */
+        /* nginx's combined, then the request id as nginx's $request_id is
+         * usually logged: a last quoted field ("-" when there is none) */
+        buf_append(b, "\" \"", 3);
+        if (have_req && req->request_id[0])
+            buf_puts(b, req->request_id);
+        else
+            buf_append(b, "-", 1);
+        buf_append(b, "\"\n", 2);
     } else {
         buf_printf(b, "{\"time\":\"%s\",\"remote_addr\":\"%s\",\"method\":\"", al->tiso, peer);
         if (have_req)
@@ -148,6 +155,9 @@ void access_log_write(access_log_t *al, const char *peer, const http_request_t *
         buf_puts(b, "\",\"user_agent\":\"");
         if (have_req)
             put_escaped(b, req->user_agent.p, req->user_agent.n, 1);
+        buf_puts(b, "\",\"request_id\":\"");
+        if (have_req)
+            buf_puts(b, req->request_id); /* a sane token: nothing to escape */
         buf_puts(b, "\"}\n");
     }
     if (b->len >= al->flush_at)

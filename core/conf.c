@@ -578,6 +578,7 @@ static const directive_t directives[] = {
     {"heap_sample_bytes", 1, 1, SIZE(prof.heap_sample_bytes), "512k", 0},
     {"block_profile_rate", 1, 1, FN(d_block_rate, dump_block_rate), "1ms", 0},
     {"mutex_profile_fraction", 1, 1, INT(prof.mutex_profile_fraction, 0, 1000000), "10", 0},
+    {"node_name", 1, 1, STR(prof.node_name), NULL, 0},
 
     {NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0},
 };

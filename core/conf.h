@@ -118,6 +118,7 @@ typedef struct {
     size_t heap_sample_bytes;
     uint64_t block_profile_rate_ns; /* record blocking events >= this */
     int mutex_profile_fraction;     /* 1/N of contention events */
+    char node_name[64];             /* the node label; "" = the host name */
 } conf_prof_t;
 
 typedef struct conf {

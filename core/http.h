@@ -52,7 +52,11 @@ typedef struct {
     int keep_alive;
     int expect_continue;
     http_str_t host, cookie, content_type, csrf_header, user_agent, referer;
-    size_t header_bytes; /* request line + headers incl. final CRLF */
+    http_str_t request_id_hdr; /* X-Request-Id as sent */
+    size_t header_bytes;       /* request line + headers incl. final CRLF */
+    /* The request's id (X-Request-Id when it is a sane token, else made by
+     * the worker): the access log and the CPU profile's request_id label. */
+    char request_id[40];
     /* Filled by the connection layer once the body is complete. */
     const char *body;
     size_t body_len;

@@ -223,6 +223,8 @@ static int parse_header(const char *p, size_t n, http_request_t *req, int *seen_
             req->content_type = h->value;
         else if (name_is(nm, "x-csrf-token", 12))
             req->csrf_header = h->value;
+        else if (name_is(nm, "x-request-id", 12))
+            req->request_id_hdr = h->value;
         break;
     case 14:
         if (name_is(nm, "content-length", 14)) {
@@ -283,7 +285,8 @@ int http_parse_request(const char *buf, size_t len, const http_limits_t *lim, ht
     req->keep_alive = -1;
     req->expect_continue = 0;
     req->host = req->cookie = req->content_type = req->csrf_header = (http_str_t){NULL, 0};
-    req->user_agent = req->referer = (http_str_t){NULL, 0};
+    req->user_agent = req->referer = req->request_id_hdr = (http_str_t){NULL, 0};
+    req->request_id[0] = 0;
     req->body = NULL;
     req->body_len = 0;
 

@@ -62,7 +62,12 @@ enum { SHM_ST_1XX, SHM_ST_2XX, SHM_ST_3XX, SHM_ST_4XX, SHM_ST_5XX, SHM_ST_N };
 typedef struct {
     _Atomic int32_t pid; /* 0 = slot free */
     _Atomic uint32_t generation;
-    _Atomic uint32_t route;     /* route id executing now (read from SIGPROF) */
+    _Atomic uint32_t route; /* route id executing now (read from SIGPROF) */
+    /* The request running now, for the CPU profile's request_id label:
+     * written by the worker around each request, read by its SIGPROF
+     * handler, so a sequence number guards it (odd while it changes). */
+    _Atomic uint32_t req_seq;
+    char req_id[40];
     _Atomic uint32_t draining;  /* old generation, finishing up */
     _Atomic uint32_t handoff;   /* retiring for a new generation: hand connections off */
     _Atomic uint32_t worker_no; /* 0..worker_processes-1 */

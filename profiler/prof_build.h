@@ -19,7 +19,7 @@
 #include "profiler/prof_sym.h"
 
 #define PROF_MAX_VALUES 4
-#define PROF_MAX_LABELS 4
+#define PROF_MAX_LABELS 8
 
 typedef struct {
     const char *key;

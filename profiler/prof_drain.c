@@ -13,13 +13,13 @@ typedef struct {
     prof_worker_t w;
 } dr_ctx_t;
 
-static void dr_on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts,
+static void dr_on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts, const char *rid,
                          const uint64_t *pcs, unsigned n)
 {
     dr_ctx_t *d = arg;
     for (prof_job_t *j = d->s->jobs; j; j = j->next)
         if (j->kind == JOB_CPU && ts >= j->u.cpu.start_ns && ts < j->u.cpu.end_ns)
-            prof_cpu_add(&j->u.cpu.data, &d->w, route, weight, pcs, n);
+            prof_cpu_add(&j->u.cpu.data, &d->w, route, weight, rid, pcs, n);
 }
 
 void prof_drain(prof_srv_t *s)

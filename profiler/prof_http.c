@@ -109,7 +109,7 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
                             .cut = cut,
                             .timer = timer ? prof_timer_name((int)timer) : NULL,
                             .timer_max = timer_max};
-    if (prof_write_cpu(prof_srv_sym(s), &j->u.cpu.data, &meta, &out) < 0) {
+    if (prof_write_cpu(prof_srv_out(s), &j->u.cpu.data, &meta, &out) < 0) {
         if (c)
             pp_error(c, 500, "Could not enable CPU profiling: out of memory");
     } else if (c) {
@@ -185,7 +185,7 @@ static void pp_send_buckets(prof_srv_t *s, http_conn_t *c, const char *name, pro
                             int debug, uint64_t dur_ns, const char *attach)
 {
     buf_t out = {0};
-    if (prof_write_buckets(prof_srv_sym(s), name, snap, debug, dur_ns, &out) < 0)
+    if (prof_write_buckets(prof_srv_out(s), name, snap, debug, dur_ns, &out) < 0)
         pp_error(c, 500, "failed to collect profile");
     else if (debug != 0)
         pp_send(c, PP_TEXT, NULL, &out);
@@ -237,7 +237,7 @@ static void pp_gor_reply(prof_job_t *j, const char *cut)
         g->n = n;
     }
     buf_t out = {0};
-    if (prof_write_goroutine(prof_srv_sym(s), s->shm, j->u.gor.gor, j->u.gor.n, j->debug, &out) < 0)
+    if (prof_write_goroutine(prof_srv_out(s), s->shm, j->u.gor.gor, j->u.gor.n, j->debug, &out) < 0)
         pp_error(j->c, 500, "failed to collect profile");
     else if (j->debug != 0)
         pp_send(j->c, PP_TEXT, NULL, &out);
@@ -365,7 +365,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
                 pp_goroutine(s, c, 0, "goroutine-delta");
             else {
                 buf_t out = {0};
-                prof_write_threadcreate(prof_srv_sym(s), s->shm, 0, &out);
+                prof_write_threadcreate(prof_srv_out(s), s->shm, 0, &out);
                 pp_send(c, PP_BIN, "threadcreate-delta", &out);
                 buf_free(&out);
             }
@@ -389,7 +389,7 @@ static void pp_named(prof_srv_t *s, http_conn_t *c, http_request_t *req, const c
     }
     if (!strcmp(name, "threadcreate")) {
         buf_t out = {0};
-        prof_write_threadcreate(prof_srv_sym(s), s->shm, debug, &out);
+        prof_write_threadcreate(prof_srv_out(s), s->shm, debug, &out);
         pp_send(c, debug ? PP_TEXT : PP_BIN, debug ? NULL : name, &out);
         buf_free(&out);
         return;

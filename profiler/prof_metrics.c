@@ -76,7 +76,7 @@ static const mx_family_t mx_families[] = {
      NULL,
      {{MX_SESSIONS_STARTED, NULL}}},
     {"magicd_sessions_revoked_total",
-     "Sessions revoked server-side (logout, user removal, revoke commands).",
+     "Sessions ended server-side by a worker (POST /logout).",
      NULL,
      {{MX_SESSIONS_REVOKED, NULL}}},
     {"magicd_delivery_errors_total",

@@ -13,9 +13,14 @@
 #include "core/event.h"
 #include "core/http_conn.h"
 #include "core/shm.h"
+#include "core/version.h"
 #include "profiler/prof_archive.h"
 #include "profiler/prof_job.h"
 #include "profiler/prof_sym.h"
+#include "profiler/prof_write.h"
+#include "sampler/prof_shm.h"
+
+#include <string.h>
 
 struct prof_srv {
     const conf_t *conf;
@@ -26,6 +31,8 @@ struct prof_srv {
     ev_timer_t drain_timer;
     ev_timer_t archive_timer;
     prof_archive_t archive; /* records of workers that exited */
+    prof_out_t out;         /* symbolizer and the node and version labels */
+    char node[64];
     prof_job_t *jobs;
     int quitting;
 };
@@ -36,6 +43,17 @@ static inline prof_sym_t *prof_srv_sym(prof_srv_t *s)
     if (!s->sym)
         s->sym = prof_sym_new();
     return s->sym;
+}
+
+/* For the writers: the symbolizer, this node's name (prof_ctl, which
+ * follows reloads) and the build's version. */
+static inline const prof_out_t *prof_srv_out(prof_srv_t *s)
+{
+    const prof_ctl_t *ctl = prof_ctl(s->shm);
+    memcpy(s->node, ctl->node, sizeof s->node);
+    s->node[sizeof s->node - 1] = 0;
+    s->out = (prof_out_t){prof_srv_sym(s), s->node, MAGICD_VERSION};
+    return &s->out;
 }
 
 /* prof_http.c: the request handler prof_main.c installs. */

@@ -26,12 +26,20 @@
 #include "profiler/prof_build.h"
 
 void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,
-                  const uint64_t *pcs, unsigned n)
+                  const char *rid, const uint64_t *pcs, unsigned n)
 {
     uint64_t h = (uint64_t)n | (uint64_t)(route & 0xff) << 8 |
                  (uint64_t)(w->worker_no & 0xffff) << 16 | (uint64_t)(uint32_t)w->pid << 32;
     uint64_t wt = weight ? weight : 1;
-    if (buf_append(&d->words, &h, sizeof h) < 0 || buf_append(&d->words, &wt, sizeof wt) < 0 ||
+    uint64_t ridw[PROF_RID_WORDS];
+    if (rid) {
+        memset(ridw, 0, sizeof ridw);
+        size_t k = strnlen(rid, PROF_RID_BYTES - 1);
+        memcpy(ridw, rid, k);
+    }
+    uint64_t wf = wt | (rid ? 1ull << 63 : 0);
+    if (buf_append(&d->words, &h, sizeof h) < 0 || buf_append(&d->words, &wf, sizeof wf) < 0 ||
+        (rid && buf_append(&d->words, ridw, sizeof ridw) < 0) ||
         buf_append(&d->words, pcs, n * sizeof *pcs) < 0)
         return;
     d->nsamples++;
@@ -44,12 +52,17 @@ void prof_cpu_free(prof_cpu_data_t *d)
     d->nsamples = 0;
 }
 
-static void wr_worker_labels(prof_label_t *l, char *pid, char *wno, int32_t p, uint32_t w)
+/* pid, worker, node, version: the labels on every sample. Returns 4. */
+static int wr_worker_labels(const prof_out_t *o, prof_label_t *l, char *pid, char *wno, int32_t p,
+                            uint32_t w)
 {
     snprintf(pid, 16, "%d", (int)p);
     snprintf(wno, 16, "%u", w);
     l[0] = (prof_label_t){"pid", pid, 0, NULL};
     l[1] = (prof_label_t){"worker", wno, 0, NULL};
+    l[2] = (prof_label_t){"node", o->node ? o->node : "", 0, NULL};
+    l[3] = (prof_label_t){"version", o->version ? o->version : "", 0, NULL};
+    return 4;
 }
 
 /* The profile's comments: how it was sampled, and anything that makes it
@@ -83,9 +96,10 @@ static void wr_cpu_comments(prof_build_t *b, const prof_cpu_data_t *d, const pro
     }
 }
 
-int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, const prof_cpu_meta_t *m, buf_t *out)
+int prof_write_cpu(const prof_out_t *o, const prof_cpu_data_t *d, const prof_cpu_meta_t *m,
+                   buf_t *out)
 {
-    prof_build_t *b = prof_build_new(sym);
+    prof_build_t *b = prof_build_new(o->sym);
     if (!b)
         return -1;
     int64_t period = 1000000000ll / (m->hz > 0 ? m->hz : 100);
@@ -99,18 +113,28 @@ int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, const prof_cpu_met
     while (i < nw) {
         uint64_t h = w[i];
         unsigned n = (unsigned)(h & 0xff), route = (unsigned)((h >> 8) & 0xff);
-        if (i + 2 + n > nw)
+        if (i + 2 > nw)
             break;
-        int64_t wt = (int64_t)w[i + 1];
-        char pid[16], wno[16];
-        prof_label_t l[3];
-        wr_worker_labels(l, pid, wno, (int32_t)(h >> 32), (uint32_t)((h >> 16) & 0xffff));
-        int nl = 2;
+        uint64_t wf = w[i + 1];
+        size_t extra = (wf >> 63) ? PROF_RID_WORDS : 0;
+        if (i + 2 + extra + n > nw)
+            break;
+        int64_t wt = (int64_t)(wf & ~(1ull << 63));
+        char pid[16], wno[16], rid[PROF_RID_BYTES];
+        prof_label_t l[7];
+        int nl =
+            wr_worker_labels(o, l, pid, wno, (int32_t)(h >> 32), (uint32_t)((h >> 16) & 0xffff));
         if (route != 0 && route_name(route)[0])
             l[nl++] = (prof_label_t){"route", route_name(route), 0, NULL};
+        if (extra) {
+            memcpy(rid, &w[i + 2], sizeof rid);
+            rid[sizeof rid - 1] = 0;
+            if (rid[0])
+                l[nl++] = (prof_label_t){"request_id", rid, 0, NULL};
+        }
         int64_t v[2] = {wt, wt * period};
-        prof_build_sample(b, &w[i + 2], (int)n, v, l, nl);
-        i += 2 + n;
+        prof_build_sample(b, &w[i + 2 + extra], (int)n, v, l, nl);
+        i += 2 + extra + n;
     }
     int rc = prof_build_gzip(b, out);
     prof_build_free(b);
@@ -227,13 +251,13 @@ static int wr_contention_text(prof_sym_t *sym, const char *name, const prof_snap
     return 0;
 }
 
-int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, int debug,
+int prof_write_buckets(const prof_out_t *o, const char *name, const prof_snap_t *s, int debug,
                        uint64_t dur_ns, buf_t *out)
 {
     int heap = strcmp(name, "heap") == 0 || strcmp(name, "allocs") == 0;
     if (debug > 0)
-        return heap ? wr_heap_text(sym, s, out) : wr_contention_text(sym, name, s, out);
-    prof_build_t *b = prof_build_new(sym);
+        return heap ? wr_heap_text(o->sym, s, out) : wr_contention_text(o->sym, name, s, out);
+    prof_build_t *b = prof_build_new(o->sym);
     if (!b)
         return -1;
     int mutex = strcmp(name, "mutex") == 0;
@@ -262,9 +286,8 @@ int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, 
     for (size_t i = 0; i < s->n; i++) {
         const prof_rec_t *r = &s->recs[i];
         char pid[16], wno[16];
-        prof_label_t l[4];
-        wr_worker_labels(l, pid, wno, r->w.pid, r->w.worker_no);
-        int nl = 2;
+        prof_label_t l[7];
+        int nl = wr_worker_labels(o, l, pid, wno, r->w.pid, r->w.worker_no);
         int64_t v[4];
         char cls[24];
         if (heap) {
@@ -488,8 +511,8 @@ static void wr_gor_text1(prof_sym_t *sym, buf_t *out, const prof_gor_t *g, int n
     free(gs);
 }
 
-int prof_write_goroutine(prof_sym_t *sym, const shm_t *shm, const prof_gor_t *g, int ng, int debug,
-                         buf_t *out)
+int prof_write_goroutine(const prof_out_t *o, const shm_t *shm, const prof_gor_t *g, int ng,
+                         int debug, buf_t *out)
 {
     wr_conn_t *cs = NULL;
     int nc = wr_conns(shm, g, ng, &cs);
@@ -499,13 +522,13 @@ int prof_write_goroutine(prof_sym_t *sym, const shm_t *shm, const prof_gor_t *g,
     if (debug >= 2) {
         uint64_t now = clock_mono_ms();
         for (int i = 0; i < ng; i++)
-            wr_worker_text2(sym, out, &g[i]);
+            wr_worker_text2(o->sym, out, &g[i]);
         for (int i = 0; i < nc; i++)
             wr_conn_text2(out, i + 1, &cs[i], now);
     } else if (debug == 1) {
-        wr_gor_text1(sym, out, g, ng, cs, nc);
+        wr_gor_text1(o->sym, out, g, ng, cs, nc);
     } else {
-        prof_build_t *b = prof_build_new(sym);
+        prof_build_t *b = prof_build_new(o->sym);
         if (!b) {
             free(cs);
             return -1;
@@ -517,16 +540,15 @@ int prof_write_goroutine(prof_sym_t *sym, const shm_t *shm, const prof_gor_t *g,
         int64_t one = 1;
         for (int i = 0; i < ng; i++) {
             char pid[16], wno[16];
-            prof_label_t l[3];
-            wr_worker_labels(l, pid, wno, g[i].w.pid, g[i].w.worker_no);
-            prof_build_sample(b, g[i].pcs, (int)g[i].n, &one, l, 2);
+            prof_label_t l[6];
+            int nl = wr_worker_labels(o, l, pid, wno, g[i].w.pid, g[i].w.worker_no);
+            prof_build_sample(b, g[i].pcs, (int)g[i].n, &one, l, nl);
         }
         for (int i = 0; i < nc; i++) {
             char pid[16], wno[16];
-            prof_label_t l[4];
-            wr_worker_labels(l, pid, wno, cs[i].w.pid, cs[i].w.worker_no);
-            l[2] = (prof_label_t){"state", wr_state_name[cs[i].c.state], 0, NULL};
-            int nl = 3;
+            prof_label_t l[7];
+            int nl = wr_worker_labels(o, l, pid, wno, cs[i].w.pid, cs[i].w.worker_no);
+            l[nl++] = (prof_label_t){"state", wr_state_name[cs[i].c.state], 0, NULL};
             if (cs[i].c.state == SHM_CONN_HANDLING)
                 l[nl++] = (prof_label_t){"route", route_name(cs[i].c.route), 0, NULL};
             prof_build_sample(b, cs[i].pcs, (int)cs[i].n, &one, l, nl);
@@ -538,7 +560,7 @@ int prof_write_goroutine(prof_sym_t *sym, const shm_t *shm, const prof_gor_t *g,
     return rc;
 }
 
-int prof_write_threadcreate(prof_sym_t *sym, const shm_t *shm, int debug, buf_t *out)
+int prof_write_threadcreate(const prof_out_t *o, const shm_t *shm, int debug, buf_t *out)
 {
     /* Each worker is one single-threaded process: one "thread" each. */
     prof_worker_t ws[SHM_MAX_SLOTS];
@@ -549,7 +571,7 @@ int prof_write_threadcreate(prof_sym_t *sym, const shm_t *shm, int debug, buf_t 
             buf_printf(out, "1 @\n# worker %u (pid %d)\n\n", ws[i].worker_no, (int)ws[i].pid);
         return 0;
     }
-    prof_build_t *b = prof_build_new(sym);
+    prof_build_t *b = prof_build_new(o->sym);
     if (!b)
         return -1;
     prof_build_sample_type(b, "threadcreate", "count");
@@ -558,9 +580,9 @@ int prof_write_threadcreate(prof_sym_t *sym, const shm_t *shm, int debug, buf_t 
     int64_t one = 1;
     for (int i = 0; i < nw; i++) {
         char pid[16], wno[16];
-        prof_label_t l[2];
-        wr_worker_labels(l, pid, wno, ws[i].pid, ws[i].worker_no);
-        prof_build_sample(b, NULL, 0, &one, l, 2);
+        prof_label_t l[5];
+        int nl = wr_worker_labels(o, l, pid, wno, ws[i].pid, ws[i].worker_no);
+        prof_build_sample(b, NULL, 0, &one, l, nl);
     }
     int rc = prof_build_gzip(b, out);
     prof_build_free(b);

@@ -17,16 +17,27 @@
 #include "profiler/prof_snap.h"
 #include "profiler/prof_sym.h"
 
+/* Who writes: the symbolizer, and the labels every sample carries besides
+ * pid and worker - node (node_name) and version - so profiles from several
+ * nodes and builds can be merged and told apart. */
+typedef struct {
+    prof_sym_t *sym;
+    const char *node;
+    const char *version;
+} prof_out_t;
+
 /* CPU samples collected for one profile?seconds=N request. */
 typedef struct {
-    buf_t words; /* [n | route << 8 | worker_no << 16 | pid << 32] [weight] [pc]... */
+    /* [n | route << 8 | worker_no << 16 | pid << 32] [weight | rid << 63]
+     * [request id: PROF_RID_WORDS, if rid] [pc]... */
+    buf_t words;
     uint64_t nsamples;
     uint64_t periods; /* sum of the samples' weights */
     uint64_t drops;
 } prof_cpu_data_t;
 
 void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,
-                  const uint64_t *pcs, unsigned n);
+                  const char *rid, const uint64_t *pcs, unsigned n);
 void prof_cpu_free(prof_cpu_data_t *d);
 /* What a CPU profile says about itself besides its samples. */
 typedef struct {
@@ -40,11 +51,12 @@ typedef struct {
     uint32_t timer_max; /* the highest rate that source delivers here */
 } prof_cpu_meta_t;
 
-int prof_write_cpu(prof_sym_t *sym, const prof_cpu_data_t *d, const prof_cpu_meta_t *m, buf_t *out);
+int prof_write_cpu(const prof_out_t *o, const prof_cpu_data_t *d, const prof_cpu_meta_t *m,
+                   buf_t *out);
 
 /* heap, allocs, block, mutex from a (possibly delta) snapshot. debug 0:
  * gzip profile.proto; > 0: text. dur_ns != 0 for delta profiles. */
-int prof_write_buckets(prof_sym_t *sym, const char *name, const prof_snap_t *s, int debug,
+int prof_write_buckets(const prof_out_t *o, const char *name, const prof_snap_t *s, int debug,
                        uint64_t dur_ns, buf_t *out);
 
 typedef struct {
@@ -55,8 +67,8 @@ typedef struct {
 
 /* Goroutines: one per worker (its live stack) + one per open connection. */
 int prof_count_goroutines(const shm_t *shm);
-int prof_write_goroutine(prof_sym_t *sym, const shm_t *shm, const prof_gor_t *g, int ng, int debug,
-                         buf_t *out);
-int prof_write_threadcreate(prof_sym_t *sym, const shm_t *shm, int debug, buf_t *out);
+int prof_write_goroutine(const prof_out_t *o, const shm_t *shm, const prof_gor_t *g, int ng,
+                         int debug, buf_t *out);
+int prof_write_threadcreate(const prof_out_t *o, const shm_t *shm, int debug, buf_t *out);
 
 #endif

@@ -16,13 +16,15 @@
 
 #include "sampler/prof_shm.h"
 
-/* Append one CPU sample standing for `weight` timer periods; 0, or -1 when
- * dropped (ring full). */
+/* Append one CPU sample standing for `weight` timer periods, taken while
+ * request `rid` (PROF_RID_BYTES, NUL-terminated; NULL: none) ran; 0, or -1
+ * when dropped (ring full). */
 int prof_ring_put(prof_slot_t *s, _Atomic uint64_t *ring, unsigned route, unsigned weight,
-                  uint64_t ts, const uint64_t *pcs, unsigned n);
+                  uint64_t ts, const char *rid, const uint64_t *pcs, unsigned n);
 
+/* rid: NULL or the request id, NUL-terminated */
 typedef void (*prof_ring_fn)(void *arg, unsigned route, unsigned weight, uint64_t ts,
-                             const uint64_t *pcs, unsigned n);
+                             const char *rid, const uint64_t *pcs, unsigned n);
 
 /* Consume every complete record; returns how many. A record that does not
  * look like one (the slot was re-initialised under us) discards the rest. */

@@ -13,8 +13,9 @@
  *     CPU ring     - written only by the worker's SIGPROF handler
  *                    (single producer), read only by the profiler process
  *                    (single consumer); variable-length records of words:
- *                    [hdr: nframes | route << 8 | weight << 16 | 1 << 63]
- *                    [mono ns][pc...]
+ *                    [hdr: nframes | route << 8 | weight << 16 | rid << 62
+ *                     | 1 << 63] [mono ns] [request id: 5 words, if rid]
+ *                    [pc...]
  *     buckets      - cumulative heap / block / mutex records keyed by stack
  *                    (Go's runtime keeps its mprof buckets the same way):
  *                    written only by the worker's ordinary code, read by the
@@ -58,6 +59,7 @@ typedef struct {
     /* For the profiler process, which outlives reloads: what it takes from
      * the config is here, refreshed by every prof_ctl_init(). */
     _Atomic uint32_t max_seconds; /* profile_max_seconds */
+    char node[64];                /* node_name (default: the host name) */
 } prof_ctl_t;
 static_assert(sizeof(prof_ctl_t) <= SHM_PROF_CTL, "prof_ctl_t must fit SHM_PROF_CTL");
 
@@ -128,6 +130,9 @@ static inline prof_bucket_t *prof_buckets(void *area)
 
 /* Ring record header word. */
 #define PROF_REC_MARK (1ull << 63)
+#define PROF_REC_RID (1ull << 62) /* PROF_RID_WORDS of request id follow the time */
+#define PROF_RID_BYTES 40
+#define PROF_RID_WORDS (PROF_RID_BYTES / 8)
 #define PROF_REC_N(h) ((unsigned)((h)&0xff))
 #define PROF_REC_ROUTE(h) ((unsigned)(((h) >> 8) & 0xff))
 #define PROF_REC_WEIGHT(h) ((unsigned)(((h) >> 16) & 0xffff))

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
@@ -30,6 +31,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/request_id.h"
 #include "sampler/prof_heap.h"
 #include "sampler/prof_hooks_impl.h"
 #include "sampler/prof_ring.h"
@@ -62,6 +64,16 @@ static uint64_t pw_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* node_name, or the host name when it is not set. */
+static void prof_node_name(const conf_t *c, char *out, size_t n)
+{
+    if (c->prof.node_name[0])
+        snprintf(out, n, "%s", c->prof.node_name);
+    else if (gethostname(out, n - 1) != 0)
+        snprintf(out, n, "localhost");
+    out[n - 1] = 0;
+}
+
 void prof_ctl_init(shm_t *shm, const conf_t *c)
 {
     prof_ctl_t *ctl = prof_ctl(shm);
@@ -73,6 +85,7 @@ void prof_ctl_init(shm_t *shm, const conf_t *c)
     atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->prof.mutex_profile_fraction : 0);
     atomic_store(&ctl->gor_sig, (uint32_t)(SIGRTMIN + 2));
     atomic_store(&ctl->max_seconds, (uint32_t)c->prof.max_seconds);
+    prof_node_name(c, ctl->node, sizeof ctl->node);
     atomic_fetch_add(&ctl->conf_seq, 1);
     /* Say it when the rate cannot be had here, rather than cap it quietly:
      * the samples still add up to the CPU time (each is weighed by what it
@@ -137,8 +150,10 @@ static void pw_on_sigprof(int sig, siginfo_t *si, void *uc)
         pcs[n++] = (uint64_t)u->uc_mcontext.gregs[REG_RIP];
     }
     unsigned route = atomic_load_explicit(&pw.me->route, memory_order_relaxed);
-    prof_ring_put(pw.slot, prof_ring(pw.area), route, (unsigned)w, clock_mono_ns(), pcs,
-                  (unsigned)n);
+    char rid[PROF_RID_BYTES];
+    int have_rid = request_id_read(pw.me, rid);
+    prof_ring_put(pw.slot, prof_ring(pw.area), route, (unsigned)w, clock_mono_ns(),
+                  have_rid ? rid : NULL, pcs, (unsigned)n);
     /* what sampling costs this worker, measured rather than estimated */
     atomic_fetch_add_explicit(&pw.slot->cpu_handler_ns, pw_cpu_ns() - now, memory_order_relaxed);
     errno = saved;

@@ -11,7 +11,7 @@ set -euo pipefail
 
 BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev libelf-dev
        zlib1g-dev libsqlite3-dev sqlite3"
-TEST="curl python3 golang-go graphviz protobuf-compiler wrk nginx-light clang
+TEST="curl python3 golang-go graphviz protobuf-compiler wrk nginx clang
       chromium chromium-driver python3-aiosmtpd systemd linux-perf
       golang-github-gin-gonic-gin-dev prometheus"
 

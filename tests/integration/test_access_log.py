@@ -1,7 +1,8 @@
-"""The access log: `json` lines parse and carry the request; `combined`
-matches nginx's format; writes are buffered and flushed on the interval;
-USR1 after a logrotate-style move (create) starts a new file and loses no
-line."""
+"""The access log: `json` lines parse and carry the request and its id (a
+sane X-Request-Id kept, otherwise one made by the worker); `combined`
+matches nginx's format with the request id as a last field; writes are
+buffered and flushed on the interval; USR1 after a logrotate-style move
+(create) starts a new file and loses no line."""
 import json
 import os
 import re
@@ -15,7 +16,8 @@ srv.write_conf()
 path = os.path.join(srv.tmp, "json.log")
 with srv:
     srv.request("GET", "/login?from=%22test%22", headers={"User-Agent": 'ua "quoted"'})
-    srv.request("GET", "/nope")
+    srv.request("GET", "/nope", headers={"X-Request-Id": "req-42.a"})
+    srv.request("GET", "/nope", headers={"X-Request-Id": "bad id\twith spaces"})
     # buffered: nothing written before the flush interval...
     check(not os.path.exists(path) or os.path.getsize(path) == 0, "buffered, not written at once")
     time.sleep(1.6)
@@ -26,6 +28,12 @@ with srv:
     check(first["user_agent"] == 'ua "quoted"', f"escaping: {first['user_agent']}")
     check(first["remote_addr"] == "127.0.0.1" and "request_time_us" in first, f"{first}")
     check(any(l["uri"] == "/nope" and l["status"] == 404 for l in lines), "404 logged")
+    # request ids: a sane X-Request-Id is kept, anything else is replaced
+    ids = [l["request_id"] for l in lines]
+    check("req-42.a" in ids, f"X-Request-Id not honoured: {ids}")
+    made = [i for i in ids if i != "req-42.a"]
+    check(len(made) == len(set(made)) and all(re.fullmatch(r"[0-9a-f]{16}", i) for i in made),
+          f"generated request ids: {made}")
 
     # logrotate `create`: move the file, signal USR1, the next lines go to a new file
     os.rename(path, path + ".1")
@@ -43,6 +51,6 @@ with srv:
     time.sleep(1.6)
     line = [l for l in open(srv.access_log).read().splitlines() if "/login" in l][0]
     check(re.match(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
-                   r'"GET /login HTTP/1\.1" 200 \d+ "http://x/" "curl/8"$', line),
+                   r'"GET /login HTTP/1\.1" 200 \d+ "http://x/" "curl/8" "[0-9a-f]{16}"$', line),
           f"combined format: {line}")
 print("access log ok")

@@ -11,14 +11,13 @@ a real upstream (echo_app.py): the browser uses the application every
 the sign-in page, must receive refreshed cookies, and the cookie it held
 at sign-in must be refused once idle."""
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEMO, Magicd, check, free_port, skip  # noqa: E402
-from test_nginx_auth_request import (EXAMPLE, HERE, NGINX, Client, nginx_conf,  # noqa: E402
-                                     sign_in, wait_port)
+import nginx_front  # noqa: E402
+from harness import DEMO, Magicd, check, skip  # noqa: E402
+from test_nginx_auth_request import Client, sign_in  # noqa: E402
 
 
 def run(srv, nport):
@@ -48,44 +47,25 @@ def run(srv, nport):
 
 
 def main():
-    if not os.access(NGINX, os.X_OK):
-        skip("nginx is not installed (Debian package nginx)")
-    nport, aport = free_port(), free_port()
-    extra = (f"public_url http://127.0.0.1:{nport};\n"
-             f"allowed_return_urls http://127.0.0.1:{nport}/*;\n"
-             "session_idle_timeout 3s;\nsession_ttl 1h;\n")
-    srv = Magicd(workers=2, extra=extra).start()
-    tmp = srv.tmp
-    app = ngx = None
+    why = nginx_front.available()
+    if why:
+        skip(why)
+    srv = Magicd(workers=2)
+    front = nginx_front.Front(srv.tmp)
+    srv.write_conf(f"public_url {front.base_url};\nallowed_return_urls {front.base_url}/*;\n"
+                   "session_idle_timeout 3s;\nsession_ttl 1h;\n")
+    srv.start()
     try:
-        app = subprocess.Popen([sys.executable, os.path.join(HERE, "echo_app.py"), str(aport),
-                                os.path.join(tmp, "app.jsonl")])
-        wait_port(aport, app, "the upstream application")
-        with open(os.path.join(tmp, "nginx.conf"), "w") as f:
-            f.write(nginx_conf(tmp, nport, srv.port, aport))
-        ngx = subprocess.Popen([NGINX, "-c", f"{tmp}/nginx.conf", "-p", tmp],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_port(nport, ngx, "nginx")
-        run(srv, nport)
+        front.start(srv.port)
+        run(srv, front.port)
     except BaseException:
         sys.stderr.write("---- magicd error log ----\n" + srv.log() + "\n")
-        try:
-            sys.stderr.write("---- nginx ----\n" + open(f"{tmp}/nginx-error.log").read()[-3000:])
-        except OSError:
-            pass
+        sys.stderr.write("---- nginx ----\n" + front.error_log() + "\n")
         raise
     finally:
-        for p in (ngx, app):
-            if p and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        front.stop()
         srv.stop()
     srv.check_sanitizers()
-    check(os.path.exists(EXAMPLE), "example")
     print("PASS test_auth_refresh_nginx")
 
 

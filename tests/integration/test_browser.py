@@ -13,17 +13,26 @@ under the server's strict Content-Security-Policy: it starts the real magicd
   4. opens the same link again and sees the 410 "already used" error;
   5. asks for a new link and opens it in a second browser (its own profile,
      so no CSRF cookie of the first): 403, the link is bound to the browser.
+  6. behind real nginx running conf/nginx-auth-request.conf (when nginx is
+     installed): opens a page of the protected application, lands on the
+     sign-in page, signs in through the form and the mailed link, and is
+     back on the very page it asked for, where the application shows the
+     identity headers nginx set; a page for a group it is not in shows
+     magicd's "Not allowed here" page; after signing out, the application
+     sends it to the sign-in page again.
 Throughout, the browser console must show no CSP violation (an inline
 script or style slipping into a page would be refused and logged).
 
 Skips (exit 77) only when chromium or chromedriver is not installed.
 """
+import json
 import os
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nginx_front  # noqa: E402
 import webdriver  # noqa: E402
 from harness import DEMO, Magicd, check, skip  # noqa: E402
 
@@ -176,6 +185,102 @@ def wrong_browser(drv, s, srv, base, console):
     print(f"ok: link in another browser -> 403: {' '.join(text.split())!r}")
 
 
+def code_sign_in(s, srv, base, console):
+    """The code from the mail, typed into the "link sent" answer: a wrong one
+    is refused on the page, the right one signs in."""
+    seen = len(srv.outbox_links())
+    request_link(s, base, console)
+    rec = poll(lambda: srv.outbox_links()[-1] if len(srv.outbox_links()) > seen else None,
+               "a new link in the outbox")
+    code = rec.get("code", "")
+    check(len(code) == 6 and code.isdigit(), f"outbox line has no code: {rec}")
+    check(s.find("#code-form").displayed(), "no code form in the 'sent' answer")
+    if os.environ.get("MAGICD_SCREENSHOTS"):
+        s.set_window_size(800, 1000)
+        s.screenshot(os.path.join(os.environ["MAGICD_SCREENSHOTS"], "sent-code.png"))
+    wrong = "%06d" % ((int(code) + 1) % 1000000)
+    s.find("#code").send_keys(wrong)
+    s.find("#code-submit").click()
+    msg = s.wait_until(lambda: s.text_of("#code-result"), WAIT, what="the wrong-code message")
+    check("not right" in msg and "4 tries" in msg, f"wrong code message: {msg!r}")
+    check(s.find("#code-result").attribute("data-status") == "403", "wrong code status")
+    s.find("#code").clear()
+    s.find("#code").send_keys(code[:3] + " " + code[3:])
+    s.find("#code-submit").click()
+    s.wait_until(lambda: path_of(s.current_url) == "/secure/1", WAIT,
+                 what="the code to land on /secure/1")
+    who = s.wait_until(lambda: s.text_of("#whoami"), WAIT, what="#whoami after the code")
+    check(who.strip() == DEMO, f"#whoami shows {who!r} after the code")
+    console.drain()
+    print("ok: code form: a wrong code is refused on the page (4 tries left), the right one signs in")
+
+
+def behind_nginx(drv, console):
+    why = nginx_front.available()
+    if why:
+        print(f"note: {why}; the journey through nginx is not run")
+        return
+    srv = Magicd(workers=2)
+    front = nginx_front.Front(srv.tmp)
+    srv.write_conf(f"public_url {front.base_url};\nallowed_return_urls {front.base_url}/*;\n")
+    with srv, webdriver.Session(drv) as s:
+        front.start(srv.port)
+        try:
+            want = front.base_url + "/app/report?q=1&page=two"
+            s.get(want)
+            s.wait_until(lambda: path_of(s.current_url) == "/login" and s.find_all("#email"), WAIT,
+                         what="the application to send the browser to the sign-in page")
+            rd = s.execute("var e = document.getElementById('rd'); return e ? e.value : null")
+            check(rd == want, f"the sign-in page carries return-to {rd!r}, want {want!r}")
+            check_assets(s, "/login through nginx")
+            s.find("#email").send_keys(DEMO)
+            s.find("#submit").click()
+            s.wait_until(lambda: "sign-in link" in (s.text_of("#result") or ""), WAIT,
+                         what="the 'sent' fragment through nginx")
+            rec = poll(lambda: srv.outbox_links()[-1] if srv.outbox_links() else None,
+                       "a link in the outbox")
+            check(rec["link"].startswith(front.base_url + "/magic/verify/"),
+                  f"the mailed link does not point at nginx: {rec['link']}")
+            s.get(rec["link"])
+            s.wait_until(lambda: s.current_url == want, WAIT,
+                         what=f"the link to bring the browser back to {want}")
+            echo = json.loads(body_text(s))
+            got = {k.lower(): v for k, v in echo["headers"]}
+            check(echo["target"] == "/app/report?q=1&page=two" and
+                  got.get("x-auth-request-email") == DEMO,
+                  f"the application saw {echo}")
+            print(f"ok: through nginx: {want} -> /login -> link -> back on {want}, "
+                  f"the application sees X-Auth-Request-Email {DEMO}")
+
+            s.get(front.base_url + "/admin/panel")
+            text = s.wait_until(lambda: (lambda t: t if t and "Not allowed here" in t else None)(
+                body_text(s)), WAIT, what="magicd's 403 page for /admin/")
+            check(DEMO in text and "admins" in text, f"403 page: {text!r}")
+            print(f"ok: /admin/ outside the group: {' '.join(text.split())[:90]!r}...")
+
+            # Sign out the way a page would: the sign-in page's token, POST /logout.
+            s.get(front.base_url + "/login")
+            s.wait_until(lambda: s.find_all("#email"), WAIT, what="the sign-in page")
+            s.execute("window.__out = null; fetch('/logout', {method: 'POST', credentials: "
+                      "'same-origin', headers: {'X-CSRF-Token': window.magicdCsrf.token()}})"
+                      ".then(function (r) { window.__out = r.status; })")
+            st = s.wait_until(lambda: s.execute("return window.__out"), WAIT, what="logout")
+            check(st == 200, f"logout through nginx answered {st} (after following its 303)")
+            s.get(want)
+            s.wait_until(lambda: path_of(s.current_url) == "/login", WAIT,
+                         what="the application to send a signed-out browser to sign in")
+            print("ok: after sign-out the application sends the browser to /login again")
+            c2 = Console(s)
+            c2.drain()
+            console.entries.extend(c2.entries)
+        except AssertionError:
+            sys.stderr.write(f"---- browser at {s.current_url} ----\n{body_text(s)}\n"
+                             f"---- nginx ----\n{front.error_log()}\n")
+            raise
+        finally:
+            front.stop()
+
+
 def main():
     why = webdriver.available()
     if why:
@@ -194,6 +299,10 @@ def main():
             sign_out(s, console)
             reuse_link(s, link, console)
             wrong_browser(drv, s, srv, base, console)
+            code_sign_in(s, srv, base, console)
+
+
+            behind_nginx(drv, console)
         except AssertionError:
             sys.stderr.write(f"---- browser at {s.current_url} ----\n{body_text(s)}\n")
             console.drain()

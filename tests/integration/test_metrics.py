@@ -74,7 +74,8 @@ def delta(a, b, name, **labels):
     return val(b, name, **labels) - val(a, name, **labels)
 
 
-with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;") as srv:
+with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;",
+            users=(DEMO, "other@example.com")) as srv:
     text = scrape(srv)
     promtool(text)
     s0, types = samples(text)
@@ -164,6 +165,24 @@ with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;") 
           "accepted connections did not move")
     print("ok: requests by route/code, latency histogram, links issued/redeemed/refused, "
           "codes tried, rate limits all move with real requests")
+
+    # a sign-in, then a logout: one session started, one revoked
+    lo = Browser(srv)
+    lo.login_page()
+    st, _, _ = lo.generate("other@example.com")
+    check(st == 200, f"generate for the second user: {st}")
+    lp = srv.outbox_links()[-1]["link"]
+    st, _, _ = lo.req("POST", lp[lp.index("/magic/verify/"):])
+    check(st == 303, f"verify before logout: {st}")
+    lo.login_page()
+    st, _, _ = lo.req("POST", "/logout")
+    check(st in (200, 303), f"logout: {st}")
+    s1b, _ = samples(scrape(srv))
+    check(delta(s1, s1b, "magicd_sessions_revoked_total") == 1,
+          f"sessions revoked moved by {delta(s1, s1b, 'magicd_sessions_revoked_total')}")
+    check(delta(s1, s1b, "magicd_sessions_started_total") == 1, "sessions started (2nd)")
+    s1 = s1b
+    print("ok: a logout counts one revoked session")
 
     # 3. a worker killed: one restart, no counter lost
     victim = srv.worker_pids()[0]

@@ -68,12 +68,13 @@ static void test_combined(void)
     http_request_t req;
     parse(&req, RAW);
     time_t before = time(NULL);
+    snprintf(req.request_id, sizeof req.request_id, "req-7");
     access_log_write(al, "127.0.0.1", &req, 200, 1234, 567);
     CHECK(access_log_pending(al) > 0 && file_size(path) == 0,
           "buffered: %zu bytes pending, %zu in the file", access_log_pending(al), file_size(path));
     CHECK(access_log_flush(al) == 0 && access_log_pending(al) == 0);
     char *got = slurp(path);
-    /* 127.0.0.1 - - [01/Dec/2026:10:00:00 +0000] "GET ... HTTP/1.1" 200 1234 "ref" "ua" */
+    /* 127.0.0.1 - - [01/Dec/2026:10:00:00 +0000] "GET ... HTTP/1.1" 200 1234 "ref" "ua" "id" */
     char when[40];
     struct tm tm;
     localtime_r(&before, &tm);
@@ -81,7 +82,7 @@ static void test_combined(void)
     char want[512];
     snprintf(want, sizeof want,
              "127.0.0.1 - - [%s] \"GET /login?rd=%%2Fsecure HTTP/1.1\" 200 1234 "
-             "\"http://127.0.0.1/\" \"curl/8.0\"\n",
+             "\"http://127.0.0.1/\" \"curl/8.0\" \"req-7\"\n",
              when);
     CHECK(got && (strcmp(got, want) == 0 || time(NULL) != before), "combined line:\n%s\nwant:\n%s",
           got ? got : "(none)", want);
@@ -92,7 +93,7 @@ static void test_combined(void)
     access_log_write(al, "::1", NULL, 400, 0, 0);
     access_log_flush(al);
     got = slurp(path);
-    CHECK(got && strstr(got, "\n::1 - - [") && strstr(got, "] \"-\" 400 0 \"-\" \"-\"\n"),
+    CHECK(got && strstr(got, "\n::1 - - [") && strstr(got, "] \"-\" 400 0 \"-\" \"-\" \"-\"\n"),
           "no request: %s", got ? got : "");
 
     /* A hostile user agent cannot start a new line or close the quote. */
@@ -102,7 +103,7 @@ static void test_combined(void)
     access_log_close(al); /* flushes */
     got = slurp(path);
     const char *line = got ? strstr(got, "10.0.0.1 ") : NULL;
-    CHECK(line && strstr(line, "\"GET /x HTTP/1.0\" 404 9 \"-\" \"a\\x22b\\x5cc\\xe9\"\n"),
+    CHECK(line && strstr(line, "\"GET /x HTTP/1.0\" 404 9 \"-\" \"a\\x22b\\x5cc\\xe9\" \"-\"\n"),
           "escaped: %s", line ? line : "");
     int lines = 0;
     for (const char *p = got; p && *p; p++)

@@ -78,11 +78,12 @@ typedef struct {
     unsigned n, in_burn, with_route;
 } cpu_acc_t;
 
-static void on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts, const uint64_t *pcs,
-                      unsigned n)
+static void on_sample(void *arg, unsigned route, unsigned weight, uint64_t ts, const char *rid,
+                      const uint64_t *pcs, unsigned n)
 {
     cpu_acc_t *a = arg;
     (void)ts;
+    (void)rid;
     a->n += weight;
     /* Count weights on both sides: under CPU contention one sample can
      * stand for several timer periods. */

@@ -107,12 +107,13 @@ int main(void)
     put(area, PROF_B_BLOCK, "sqlite3_step", 2500, 5000000, 0, 0);
     put(area, PROF_B_MUTEX, "ratelimit", 1000, 2000, 0, 0);
     prof_sym_t *sym = prof_sym_new();
+    prof_out_t wo = {sym, "node-a", "9.9.9"};
 
     /* heap: Go's scaleHeapSample */
     prof_snap_t snap;
     CHECK(prof_snap_take(&shm, PROF_B_HEAP, &snap) == 0 && snap.n == 1);
     buf_t out = {0};
-    CHECK(prof_write_buckets(sym, "heap", &snap, 0, 0, &out) == 0);
+    CHECK(prof_write_buckets(&wo, "heap", &snap, 0, 0, &out) == 0);
     char *txt = decode(&out);
     CHECK(txt != NULL);
     double scale = 1.0 / (1.0 - exp(-1024.0 / (512.0 * 1024)));
@@ -123,6 +124,10 @@ int main(void)
     CHECK(txt && strstr(txt, want));
     CHECK(txt && strstr(txt, "string_table: \"inuse_space\""));
     CHECK(txt && strstr(txt, "period: 524288"));
+    /* every sample names its node and version */
+    CHECK(txt && strstr(txt, "string_table: \"node-a\"") && strstr(txt, "string_table: \"node\""));
+    CHECK(txt && strstr(txt, "string_table: \"9.9.9\"") &&
+          strstr(txt, "string_table: \"version\""));
     CHECK(txt && strstr(txt, "string_table: \"alloc_site\""));
     snprintf(want, sizeof want, "string_table: \"%d\"", (int)getpid());
     CHECK(txt && strstr(txt, want) && strstr(txt, "string_table: \"worker\"") &&
@@ -133,7 +138,7 @@ int main(void)
     buf_reset(&out);
 
     /* heap text form */
-    CHECK(prof_write_buckets(sym, "heap", &snap, 1, 0, &out) == 0);
+    CHECK(prof_write_buckets(&wo, "heap", &snap, 1, 0, &out) == 0);
     buf_append(&out, "", 1);
     CHECK(strncmp(out.data, "heap profile: 6: 6144 [10: 10240] @ heap/1048576\n", 49) == 0);
     if (!strstr(out.data, "\talloc_site+0x")) {
@@ -168,7 +173,7 @@ int main(void)
 
     /* block: counts kept in thousandths, rounded */
     CHECK(prof_snap_take(&shm, PROF_B_BLOCK, &snap) == 0 && snap.n == 1);
-    CHECK(prof_write_buckets(sym, "block", &snap, 0, 0, &out) == 0);
+    CHECK(prof_write_buckets(&wo, "block", &snap, 0, 0, &out) == 0);
     txt = decode(&out);
     CHECK(txt && strstr(txt, "  value: 3\n  value: 5000000\n"));
     CHECK(txt && strstr(txt, "string_table: \"contentions\"") &&
@@ -179,12 +184,12 @@ int main(void)
 
     /* mutex: multiplied by the fraction */
     CHECK(prof_snap_take(&shm, PROF_B_MUTEX, &snap) == 0 && snap.n == 1);
-    CHECK(prof_write_buckets(sym, "mutex", &snap, 0, 0, &out) == 0);
+    CHECK(prof_write_buckets(&wo, "mutex", &snap, 0, 0, &out) == 0);
     txt = decode(&out);
     CHECK(txt && strstr(txt, "  value: 10\n  value: 20000\n"));
     free(txt);
     buf_reset(&out);
-    CHECK(prof_write_buckets(sym, "mutex", &snap, 1, 0, &out) == 0);
+    CHECK(prof_write_buckets(&wo, "mutex", &snap, 1, 0, &out) == 0);
     buf_append(&out, "", 1);
     CHECK(strncmp(out.data,
                   "--- contention:\ncycles/second=1000000000\nsampling period=10\n20000 10 @",

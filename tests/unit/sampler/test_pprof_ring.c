@@ -29,9 +29,10 @@ static unsigned rec_len(uint64_t seq)
     return (unsigned)(1 + seq * 7 % PROF_CPU_DEPTH);
 }
 
-static void on_rec(void *arg, unsigned route, unsigned weight, uint64_t ts, const uint64_t *pcs,
-                   unsigned n)
+static void on_rec(void *arg, unsigned route, unsigned weight, uint64_t ts, const char *rid,
+                   const uint64_t *pcs, unsigned n)
 {
+    (void)rid;
     expect_t *e = arg;
     if (ts != e->next || n != rec_len(ts) || route != (unsigned)(ts % 13) ||
         weight != (unsigned)(1 + ts % 3))
@@ -49,7 +50,7 @@ static int put(prof_slot_t *s, _Atomic uint64_t *ring, uint64_t seq)
     unsigned n = rec_len(seq);
     for (unsigned i = 0; i < n; i++)
         pcs[i] = seq * 1000 + i;
-    return prof_ring_put(s, ring, (unsigned)(seq % 13), (unsigned)(1 + seq % 3), seq, pcs, n);
+    return prof_ring_put(s, ring, (unsigned)(seq % 13), (unsigned)(1 + seq % 3), seq, NULL, pcs, n);
 }
 
 int main(void)

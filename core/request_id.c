@@ -1,0 +1,87 @@
+/*
+ * request_id.c - request ids (see request_id.h).
+ */
+#include "core/request_id.h"
+
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+void request_id_init(request_id_gen_t *g)
+{
+    uint32_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+    g->prefix = r;
+    g->counter = 0;
+}
+
+static int rid_sane(const http_str_t *v)
+{
+    if (v->n == 0 || v->n > 36)
+        return 0;
+    for (size_t i = 0; i < v->n; i++) {
+        char c = v->p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void rid_hex(char *out, uint32_t v)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--) {
+        out[i] = hx[v & 15];
+        v >>= 4;
+    }
+}
+
+void request_id_assign(request_id_gen_t *g, http_request_t *req)
+{
+    if (rid_sane(&req->request_id_hdr)) {
+        memcpy(req->request_id, req->request_id_hdr.p, req->request_id_hdr.n);
+        req->request_id[req->request_id_hdr.n] = 0;
+        return;
+    }
+    rid_hex(req->request_id, g->prefix);
+    rid_hex(req->request_id + 8, ++g->counter);
+    req->request_id[16] = 0;
+}
+
+void request_id_publish(shm_worker_t *w, const char *id)
+{
+    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_relaxed); /* odd: changing */
+    atomic_signal_fence(memory_order_seq_cst);
+    size_t n = strlen(id);
+    if (n >= sizeof w->req_id)
+        n = sizeof w->req_id - 1;
+    memcpy(w->req_id, id, n);
+    w->req_id[n] = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_release); /* even: stable */
+}
+
+void request_id_clear(shm_worker_t *w)
+{
+    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    w->req_id[0] = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_release);
+}
+
+int request_id_read(const shm_worker_t *w, char out[40])
+{
+    uint32_t s0 = atomic_load_explicit(&w->req_seq, memory_order_acquire);
+    if (s0 & 1)
+        return 0;
+    memcpy(out, w->req_id, 40);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&w->req_seq, memory_order_relaxed) != s0)
+        return 0;
+    out[39] = 0;
+    return out[0] != 0;
+}
