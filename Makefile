@@ -24,14 +24,14 @@ SAN     ?=
 OPT     ?= -O2
 
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
-              -fno-omit-frame-pointer -I. $(SAN)
+              -fno-omit-frame-pointer -I. -I/usr/include/postgresql $(SAN)
 CFLAGS  ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) -MMD -MP
 LDFLAGS ?=
 # --build-id so the profiler can name the binary in its mappings; -rdynamic
 # keeps symbol names visible to libunwind for unsymbolized fallbacks.
 ALL_LDFLAGS = -Wl,--build-id -rdynamic $(SAN) $(LDFLAGS)
-LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lunwind -ldw -lelf -lz -lm -lpthread
+LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lpq -lunwind -ldw -lelf -lz -lm -lpthread
 
 # Top to bottom; a layer's archive may reference only those after it.
 LAYERS  = cmd master worker profiler mailer app sampler core

@@ -17,6 +17,7 @@
 
 #include "app/static.h"
 #include "app/template.h"
+#include "core/spool.h"
 
 static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char *root, char *err,
                         size_t errsz)
@@ -62,6 +63,8 @@ int app_check_files(const conf_t *c, char *err, size_t errsz)
     if (c->smtp.delivery == DELIVERY_OUTBOX &&
         appendable(c->smtp.delivery_arg, "outbox", err, errsz) < 0)
         return -1;
+    if (c->smtp.delivery == DELIVERY_SMTP && spool_init(c->smtp.spool, err, errsz) < 0)
+        return -1; /* the directories workers write to and the mailer reads */
     tpl_set_t tpl;
     if (tpl_load_set(&tpl, c->http.html_root, err, errsz) < 0)
         return -1;

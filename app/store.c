@@ -30,6 +30,7 @@
  */
 #include "app/store.h"
 #include "app/store_session.h"
+#include "app/store_pg.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -132,6 +133,7 @@ struct store {
     unsigned consumes;
     int readonly;
     struct store_sess *sess; /* sessions, groups, accounts: store_session.c */
+    store_pg_t *pg;          /* a PostgreSQL URL (store_open_any): store_pg.c */
     int nev;                 /* queued events */
     uint64_t ev_first_ms;    /* monotonic time the oldest was queued */
     store_ev_t ev[STORE_EVENT_BATCH];
@@ -180,6 +182,13 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
         snprintf(err, errsz, "no user store configured (users_db)");
         return NULL;
     }
+    if (store_pg_is_url(path)) {
+        snprintf(err, errsz,
+                 "users_db %s: the server cannot use PostgreSQL yet, only `magicd store "
+                 "migrate`, `magicd user` and `magicd session` can (see docs/nodes.md)",
+                 path);
+        return NULL;
+    }
     s = sqlite3_malloc(sizeof(*s));
     if (!s) {
         snprintf(err, errsz, "user store %s: out of memory", path);
@@ -219,10 +228,35 @@ fail:
     return NULL;
 }
 
+store_t *store_open_any(const char *users_db, int readonly, char *err, size_t errsz)
+{
+    store_t *s;
+
+    if (!store_pg_is_url(users_db))
+        return store_open(users_db, readonly, err, errsz);
+    if (!(s = sqlite3_malloc(sizeof *s))) {
+        snprintf(err, errsz, "user store: out of memory");
+        return NULL;
+    }
+    memset(s, 0, sizeof *s);
+    s->readonly = readonly;
+    if (!(s->pg = store_pg_open(users_db, 1, err, errsz))) {
+        sqlite3_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+store_pg_t *store_pg_of(store_t *s)
+{
+    return s ? s->pg : NULL;
+}
+
 void store_close(store_t *s)
 {
     if (!s)
         return;
+    store_pg_close(s->pg);
     if (s->nev && store_flush(s) < 0)
         log_err("user store: %d audit events not written: %s", s->nev, sqlite3_errmsg(s->db));
     for (int i = 0; i < ST_N; i++)
@@ -239,6 +273,8 @@ struct store_sess *store_sess_of(store_t *s)
 
 const char *store_errmsg(store_t *s)
 {
+    if (s && s->pg)
+        return store_pg_errmsg(s->pg);
     return s && s->db ? sqlite3_errmsg(s->db) : "no user store";
 }
 
@@ -260,6 +296,8 @@ static sqlite3_stmt *store_stmt(store_t *s, int which)
 
 int store_user_exists(store_t *s, const char *email)
 {
+    if (store_pg_of(s))
+        return store_pg_user_exists(s->pg, email);
     sqlite3_stmt *st = store_stmt(s, ST_USER_EXISTS);
     int rc;
 
@@ -304,6 +342,8 @@ int store_user_is_admin(store_t *s, const char *email)
 
 int store_user_add_at(store_t *s, const char *email, int is_admin, int64_t created_at)
 {
+    if (store_pg_of(s))
+        return store_pg_user_add_at(s->pg, email, is_admin, created_at);
     sqlite3_stmt *st = store_stmt(s, ST_USER_ADD);
     int n;
 
@@ -323,6 +363,8 @@ int store_user_add(store_t *s, const char *email, int is_admin)
 
 int store_user_remove(store_t *s, const char *email)
 {
+    if (store_pg_of(s))
+        return store_pg_user_remove(s->pg, email);
     sqlite3_stmt *st = store_stmt(s, ST_USER_DEL);
     int n;
 
@@ -355,6 +397,8 @@ int store_user_list(store_t *s,
 
 int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s)
 {
+    if (store_pg_of(s))
+        return store_pg_link_consume(s->pg, id, expires_s, now_s);
     sqlite3_stmt *st = store_stmt(s, ST_LINK_USE);
     int n;
 
@@ -446,6 +490,8 @@ int store_flush(store_t *s)
 
 int store_event(store_t *s, const char *type, const char *email, uint64_t now_s)
 {
+    if (store_pg_of(s))
+        return store_pg_event(s->pg, type, email, now_s);
     uint64_t now_ms = clock_mono_ms();
     store_ev_t *e;
 
@@ -471,18 +517,24 @@ int store_events_queued(store_t *s)
 
 int store_begin(store_t *s)
 {
+    if (store_pg_of(s))
+        return store_pg_tx(s->pg, "BEGIN");
     sqlite3_stmt *st = store_stmt(s, ST_BEGIN);
     return st && store_run(s, st) >= 0 ? 0 : -1;
 }
 
 int store_commit(store_t *s)
 {
+    if (store_pg_of(s))
+        return store_pg_tx(s->pg, "COMMIT");
     sqlite3_stmt *st = store_stmt(s, ST_COMMIT);
     return st && store_run(s, st) >= 0 ? 0 : -1;
 }
 
 int store_rollback(store_t *s)
 {
+    if (store_pg_of(s))
+        return store_pg_tx(s->pg, "ROLLBACK");
     sqlite3_stmt *st = store_stmt(s, ST_ROLLBACK);
     return st && store_run(s, st) >= 0 ? 0 : -1;
 }

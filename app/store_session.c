@@ -14,6 +14,7 @@
  * link cutoffs are kept for a week, longer than any link lives.
  */
 #include "app/store_session.h"
+#include "app/store_pg.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,8 @@ static void ss_copy(char *dst, size_t cap, const unsigned char *src)
 
 int store_user_info(store_t *s, const char *email, store_user_info_t *out)
 {
+    if (store_pg_of(s))
+        return store_pg_user_info(store_pg_of(s), email, out);
     sqlite3_stmt *st = ss_stmt(s, SS_USER_INFO);
     int rc, r;
 
@@ -181,6 +184,8 @@ int store_user_info(store_t *s, const char *email, store_user_info_t *out)
 
 int store_user_set_disabled(store_t *s, const char *email, int disabled)
 {
+    if (store_pg_of(s))
+        return store_pg_user_set_disabled(store_pg_of(s), email, disabled);
     sqlite3_stmt *st = ss_stmt(s, SS_USER_DISABLE);
     int n;
 
@@ -209,6 +214,8 @@ int store_group_name_ok(const char *name)
 
 int store_group_add(store_t *s, const char *email, const char *group)
 {
+    if (store_pg_of(s))
+        return store_pg_group_add(store_pg_of(s), email, group);
     sqlite3_stmt *st = ss_stmt(s, SS_GROUP_ADD);
     int n;
 
@@ -222,6 +229,8 @@ int store_group_add(store_t *s, const char *email, const char *group)
 
 int store_user_each(store_t *s, void (*cb)(const store_user_row_t *u, void *arg), void *arg)
 {
+    if (store_pg_of(s))
+        return store_pg_user_each(store_pg_of(s), cb, arg);
     sqlite3_stmt *st = ss_stmt(s, SS_USER_EACH);
     int rc, count = 0;
 
@@ -260,6 +269,8 @@ static void ss_sweep(store_t *s, int64_t now_s)
 
 int store_session_create(store_t *s, const store_session_t *ss, int64_t link_iat)
 {
+    if (store_pg_of(s))
+        return store_pg_session_create(store_pg_of(s), ss, link_iat);
     sqlite3_stmt *st = ss_stmt(s, SS_CREATE);
     int n;
 
@@ -280,6 +291,8 @@ int store_session_create(store_t *s, const store_session_t *ss, int64_t link_iat
 
 int store_session_revoke(store_t *s, const uint8_t id[16], int64_t now_s)
 {
+    if (store_pg_of(s))
+        return store_pg_session_revoke(store_pg_of(s), id, now_s);
     sqlite3_stmt *st = ss_stmt(s, SS_REVOKE);
     int n;
 
@@ -293,6 +306,8 @@ int store_session_revoke(store_t *s, const uint8_t id[16], int64_t now_s)
 
 int store_session_revoke_all(store_t *s, const char *email, int64_t now_s)
 {
+    if (store_pg_of(s))
+        return store_pg_session_revoke_all(store_pg_of(s), email, now_s);
     sqlite3_stmt *st = ss_stmt(s, SS_REVOKE_ALL);
 
     if (!st)
@@ -304,6 +319,8 @@ int store_session_revoke_all(store_t *s, const char *email, int64_t now_s)
 
 int store_session_active(store_t *s, const uint8_t id[16])
 {
+    if (store_pg_of(s))
+        return store_pg_session_active(store_pg_of(s), id);
     sqlite3_stmt *st = ss_stmt(s, SS_ACTIVE);
     int rc, r;
 
@@ -319,6 +336,8 @@ int store_session_active(store_t *s, const uint8_t id[16])
 int store_session_each(store_t *s, const char *email,
                        void (*cb)(const store_session_t *ss, void *arg), void *arg)
 {
+    if (store_pg_of(s))
+        return store_pg_session_each(store_pg_of(s), email, cb, arg);
     sqlite3_stmt *st = ss_stmt(s, SS_EACH);
     int rc, count = 0;
 
@@ -374,6 +393,8 @@ int store_revocations(store_t *s, uint64_t after, revoke_entry_t *out, int max, 
 
 int store_link_used(store_t *s, const uint8_t id[16])
 {
+    if (store_pg_of(s))
+        return store_pg_link_used(store_pg_of(s), id);
     sqlite3_stmt *st = ss_stmt(s, SS_LINK_USED);
     int rc;
 

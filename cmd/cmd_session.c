@@ -22,6 +22,7 @@
 
 #include "app/email.h"
 #include "app/store.h"
+#include "app/store_pg.h"
 #include "app/store_session.h"
 
 #define CMD_OK 0
@@ -41,11 +42,11 @@ static store_t *cs_store(const char *db, int readonly)
     char err[1024];
     store_t *s;
 
-    if (access(db, F_OK) < 0) {
+    if (!store_pg_is_url(db) && access(db, F_OK) < 0) {
         fprintf(stderr, "magicd: user store %s does not exist yet (add a user first)\n", db);
         return NULL;
     }
-    s = store_open(db, readonly, err, sizeof err);
+    s = store_open_any(db, readonly, err, sizeof err);
     if (!s)
         fprintf(stderr, "magicd: %s\n", err);
     return s;

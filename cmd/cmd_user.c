@@ -41,6 +41,7 @@
 #include "core/keyfile.h"
 #include "app/email.h"
 #include "app/store.h"
+#include "app/store_pg.h"
 #include "app/store_session.h"
 
 #define CMD_OK 0
@@ -63,11 +64,11 @@ static store_t *cmd_store(const char *users_db, int readonly)
     char err[1024];
     store_t *s;
 
-    if (readonly && access(users_db, F_OK) < 0) {
+    if (readonly && !store_pg_is_url(users_db) && access(users_db, F_OK) < 0) {
         fprintf(stderr, "magicd: user store %s does not exist yet (add a user first)\n", users_db);
         return NULL;
     }
-    s = store_open(users_db, readonly, err, sizeof(err));
+    s = store_open_any(users_db, readonly, err, sizeof(err));
     if (!s)
         fprintf(stderr, "magicd: %s\n", err);
     return s;

@@ -31,6 +31,7 @@
 #include "cmd/cmd_health.h"
 #include "cmd/cmd_mail.h"
 #include "cmd/cmd_session.h"
+#include "cmd/cmd_store.h"
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -67,6 +68,7 @@ static void usage(FILE *f)
             "  user export [FILE|-]      JSON export\n"
             "  session list EMAIL        a user's sessions\n"
             "  session revoke ID         end one         session revoke-all EMAIL  end all\n"
+            "  store migrate             create or upgrade the user store's schema\n"
             "  health [URL]              exit 0 when /healthz answers 200 within 3 s\n"
             "  mail preview [--lang TAG] [--html|--text]\n"
             "                            render the sign-in mail (html/mail/) to stdout\n"
@@ -256,7 +258,7 @@ int main(int argc, char **argv)
             return 1;
         int rc;
         if (!strcmp(cmd, "keygen") || !strcmp(cmd, "user") || !strcmp(cmd, "session") ||
-            !strcmp(cmd, "health") || !strcmp(cmd, "mail")) {
+            !strcmp(cmd, "store") || !strcmp(cmd, "health") || !strcmp(cmd, "mail")) {
             if (load_conf(c, file, prefix) < 0) {
                 free(c);
                 return 1;
@@ -269,6 +271,8 @@ int main(int argc, char **argv)
                 rc = cmd_mail(c, argc - i - 1, argv + i + 1);
             else if (!strcmp(cmd, "session"))
                 rc = cmd_session(c->auth.users_db, argc - i - 1, argv + i + 1);
+            else if (!strcmp(cmd, "store"))
+                rc = cmd_store(c->auth.users_db, argc - i - 1, argv + i + 1);
             else
                 rc = cmd_health(c, i + 1 < argc ? argv[i + 1] : NULL, 3000);
         } else {

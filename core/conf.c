@@ -793,6 +793,8 @@ static void absolutize(const conf_t *c, char *path, size_t n)
 {
     if (!path[0] || path[0] == '/' || !strcmp(path, "stderr") || !strcmp(path, "off"))
         return;
+    if (strstr(path, "://")) /* a URL, not a path: users_db postgresql://... */
+        return;
     char tmp[CONF_PATH_MAX * 2];
     snprintf(tmp, sizeof tmp, "%s/%s", c->prefix, path);
     if (strlen(tmp) < n)

@@ -39,6 +39,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include "app/mail.h"
+#include "core/child_exit.h"
 #include "core/child_proc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -384,29 +386,38 @@ static void mailer_prune_sent(mailer_t *m)
     closedir(d);
 }
 
+/* The configuration names a spool or relay the mailer cannot use: every
+ * restart would fail the same way, so the master is told why and stops
+ * (core/child_exit.h) instead of respawning the mailer in a loop. */
+static int setup_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int setup_failed(const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    log_emerg("%s", why);
+    child_exit_tell("%s", why);
+    return -1;
+}
+
 static int mailer_setup(mailer_t *m, const conf_t *c)
 {
     char err[512];
 
     m->conf = c;
-    if (mailer_spool_dir(c, m->spool, sizeof(m->spool)) < 0) {
-        log_emerg("mailer: spool path too long");
-        return -1;
-    }
-    if (spool_init(m->spool, err, sizeof(err)) < 0) {
-        log_emerg("mailer: %s", err);
-        return -1;
-    }
+    if (mailer_spool_dir(c, m->spool, sizeof(m->spool)) < 0)
+        return setup_failed("mailer: spool path too long");
+    if (spool_init(m->spool, err, sizeof(err)) < 0)
+        return setup_failed("mailer: %s", err);
     if (mailer_split_hostport(c->smtp.delivery_arg, m->host, sizeof(m->host), m->port,
-                              sizeof(m->port)) < 0) {
-        log_emerg("mailer: bad relay address \"%s\" (want HOST:PORT)", c->smtp.delivery_arg);
-        return -1;
-    }
+                              sizeof(m->port)) < 0)
+        return setup_failed("mailer: bad relay address \"%s\" (want HOST:PORT)",
+                            c->smtp.delivery_arg);
     m->from = c->smtp.from[0] ? c->smtp.from : "magicd <magicd@localhost>";
-    if (smtp_addr_spec(m->from, m->from_addr, sizeof(m->from_addr)) < 0) {
-        log_emerg("mailer: bad smtp_from \"%s\"", m->from);
-        return -1;
-    }
+    if (smtp_addr_spec(m->from, m->from_addr, sizeof(m->from_addr)) < 0)
+        return setup_failed("mailer: bad smtp_from \"%s\"", m->from);
     if (gethostname(m->helo, sizeof(m->helo)) < 0 || !m->helo[0] || strchr(m->helo, ' '))
         snprintf(m->helo, sizeof(m->helo), "localhost");
     m->relay.host = m->host;
@@ -416,10 +427,8 @@ static int mailer_setup(mailer_t *m, const conf_t *c)
     m->relay.user = c->smtp.auth_user;
     m->relay.password = c->smtp.auth_password;
     m->relay.timeout_ms = MAILER_TIMEOUT_MS;
-    if (mail_load(&m->mail, c->http.html_root, err, sizeof(err)) < 0) {
-        log_emerg("mailer: %s", err);
-        return -1;
-    }
+    if (mail_load(&m->mail, c->http.html_root, err, sizeof(err)) < 0)
+        return setup_failed("mailer: %s", err);
     return 0;
 }
 
@@ -474,7 +483,7 @@ int mailer_main(const conf_t *c, shm_t *shm)
         return 1;
     }
     if (mailer_setup(&m, c) < 0)
-        return 1;
+        return CHILD_EXIT_CONFIG;
     ifd = mailer_watch(m.spool);
     if (ifd < 0)
         log_error(MG_LOG_WARN, errno, "mailer: inotify on %s/new; polling instead", m.spool);

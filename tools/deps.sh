@@ -5,15 +5,17 @@
 #
 #   tools/deps.sh          build + test packages (graphviz: the graph views of
 #                          go tool pprof -http and -svg)
-#   tools/deps.sh build    only what `make` needs
+#   tools/deps.sh build    only what `make` needs (libpq, hiredis: the shared
+#                          store of several nodes, docs/nodes.md)
 #   tools/deps.sh container   podman and what builds the base image
+# postgresql and redis-server: the integration tests start throwaway servers.
 set -euo pipefail
 
 BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev libelf-dev
-       zlib1g-dev libsqlite3-dev sqlite3"
+       zlib1g-dev libsqlite3-dev sqlite3 libpq-dev libhiredis-dev"
 TEST="curl python3 golang-go graphviz protobuf-compiler wrk nginx clang
       chromium chromium-driver python3-aiosmtpd systemd linux-perf
-      golang-github-gin-gonic-gin-dev prometheus"
+      golang-github-gin-gonic-gin-dev prometheus postgresql redis-server"
 
 CONTAINER="podman runc debootstrap"
 

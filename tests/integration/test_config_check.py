@@ -1,6 +1,6 @@
 """A wrong html_root, or a template or static file that is missing or broken,
-or an access log or outbox in a directory that does not exist, is a
-configuration error: `magicd -t` fails naming the file, and starting
+or an access log, outbox or smtp spool in a directory that cannot exist, is
+a configuration error: `magicd -t` fails naming the file, and starting
 fails at once with the reason, before the master says "started" and before
 the port accepts connections that no worker would answer. A reload with
 such a tree is refused and the server goes on with the old one.
@@ -72,6 +72,10 @@ def main():
     nodir = os.path.join(srv.tmp, "no", "such", "dir")
     test_conf(srv, html, "access log", f"access_log {nodir}/access.log;")
     test_conf(srv, html, "outbox", f"delivery outbox {nodir}/outbox.jsonl;")
+    # An smtp spool whose directory cannot be made (a file where a directory
+    # should be): without the check, the mailer died and was respawned in a loop.
+    test_conf(srv, html, "spool",
+              f"delivery smtp 127.0.0.1:9;\nsmtp_spool {srv.conf}/spool;")
 
     srv.extra = f"html_root {html};"
     srv.write_conf()
