@@ -116,6 +116,14 @@ const char *route_name(unsigned id)
     return "";
 }
 
+route_fn route_handler(unsigned id)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (routes[i].id == id)
+            return routes[i].fn;
+    return NULL;
+}
+
 const char *route_allow(unsigned methods)
 {
     switch (methods & (ROUTE_M_GET | ROUTE_M_POST)) {

@@ -68,6 +68,10 @@ void route_dispatch(struct app *app, http_conn_t *c, http_request_t *req,
 /* "POST /magic/generate" etc.; "" for ROUTE_NONE or an unknown id. */
 const char *route_name(unsigned id);
 
+/* The handler of route `id`, or NULL: the goroutine profile shows a
+ * connection being handled at its handler's code. */
+route_fn route_handler(unsigned id);
+
 /* "GET, HEAD, POST" for a method mask, as an Allow header says it. */
 const char *route_allow(unsigned methods);
 

@@ -63,8 +63,7 @@ static PGresult *pg_run(store_pg_t *p, const char *sql, int n, const char *const
     st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
-    snprintf(p->err, sizeof p->err, "%s",
-             r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
+    snprintf(p->err, sizeof p->err, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
     p->err[strcspn(p->err, "\n")] = 0;
     PQclear(r);
     return NULL;
@@ -87,8 +86,7 @@ static int pg_script(store_pg_t *p, const char *sql)
 }
 
 /* A statement without rows: the rows it touched, or -1. */
-static int pg_count(store_pg_t *p, const char *sql, int n, const char *const *vals,
-                    const int *lens)
+static int pg_count(store_pg_t *p, const char *sql, int n, const char *const *vals, const int *lens)
 {
     PGresult *r = pg_run(p, sql, n, vals, lens);
     int c;
@@ -144,8 +142,7 @@ store_pg_t *store_pg_open(const char *url, int need_schema, char *err, size_t er
     }
     p->conn = PQconnectdb(url);
     if (PQstatus(p->conn) != CONNECTION_OK) {
-        snprintf(err, errsz, "cannot connect to user store %s: %s", url,
-                 PQerrorMessage(p->conn));
+        snprintf(err, errsz, "cannot connect to user store %s: %s", url, PQerrorMessage(p->conn));
         err[strcspn(err, "\n")] = 0;
         store_pg_close(p);
         return NULL;
@@ -199,8 +196,8 @@ int store_pg_migrate(store_pg_t *p, int *from, int *to, char *err, size_t errsz)
         pg_i64(ver, v + 1);
         pg_i64(at, (int64_t)time(NULL));
         if (pg_script(p, store_pg_steps[v]) < 0 ||
-            pg_count(p, "INSERT INTO schema_version(version, applied_at) VALUES ($1, $2)", 2,
-                     vals, NULL) < 0)
+            pg_count(p, "INSERT INTO schema_version(version, applied_at) VALUES ($1, $2)", 2, vals,
+                     NULL) < 0)
             goto fail;
     }
     if (store_pg_tx(p, "COMMIT") < 0)
@@ -266,11 +263,11 @@ int store_pg_group_add(store_pg_t *p, const char *email, const char *group)
 int store_pg_user_info(store_pg_t *p, const char *email, store_user_info_t *out)
 {
     const char *v[1] = {email};
-    PGresult *r = pg_run(p,
-                         "SELECT id, disabled, COALESCE((SELECT not_before FROM link_cutoffs "
-                         "WHERE email = u.email), 0), " PG_USER_GROUPS
-                         " FROM users u WHERE email = $1",
-                         1, v, NULL);
+    PGresult *r =
+        pg_run(p,
+               "SELECT id, disabled, COALESCE((SELECT not_before FROM link_cutoffs "
+               "WHERE email = u.email), 0), " PG_USER_GROUPS " FROM users u WHERE email = $1",
+               1, v, NULL);
     int found;
 
     if (!r)
@@ -295,10 +292,9 @@ int store_pg_user_info(store_pg_t *p, const char *email, store_user_info_t *out)
 
 int store_pg_user_each(store_pg_t *p, void (*cb)(const store_user_row_t *u, void *arg), void *arg)
 {
-    PGresult *r = pg_run(p,
-                         "SELECT email, created_at, disabled, " PG_USER_GROUPS
-                         " FROM users u ORDER BY email",
-                         0, NULL, NULL);
+    PGresult *r = pg_run(
+        p, "SELECT email, created_at, disabled, " PG_USER_GROUPS " FROM users u ORDER BY email", 0,
+        NULL, NULL);
     int n;
 
     if (!r)
@@ -325,8 +321,7 @@ int store_pg_link_consume(store_pg_t *p, const uint8_t id[16], uint64_t expires_
     int n;
 
     pg_i64(exp, (int64_t)expires_s);
-    n = pg_count(p,
-                 "INSERT INTO used_links(id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    n = pg_count(p, "INSERT INTO used_links(id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                  2, v, lens);
     if (n >= 0 && ++p->consumes % STORE_PG_SWEEP_EVERY == 0) {
         const char *sv[1] = {old};
@@ -346,8 +341,13 @@ int store_pg_link_used(store_pg_t *p, const uint8_t id[16])
 int store_pg_session_create(store_pg_t *p, const store_session_t *ss, int64_t link_iat)
 {
     char c[24], e[24], iat[24];
-    const char *v[7] = {(const char *)ss->id,        ss->email, c, e, ss->ip ? ss->ip : "",
-                        ss->user_agent ? ss->user_agent : "", iat};
+    const char *v[7] = {(const char *)ss->id,
+                        ss->email,
+                        c,
+                        e,
+                        ss->ip ? ss->ip : "",
+                        ss->user_agent ? ss->user_agent : "",
+                        iat};
     const int lens[7] = {16, 0, 0, 0, 0, 0, 0};
     int n;
 

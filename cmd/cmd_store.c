@@ -82,8 +82,7 @@ int cmd_store(const char *users_db, int argc, char **argv)
         return CMD_ERR;
     }
     if (!strcmp(argv[0], "migrate") && argc == 1)
-        return store_pg_is_url(users_db) ? cst_migrate_pg(users_db)
-                                         : cst_migrate_sqlite(users_db);
+        return store_pg_is_url(users_db) ? cst_migrate_pg(users_db) : cst_migrate_sqlite(users_db);
     if (!strcmp(argv[0], "help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
         cst_usage();
         return CMD_OK;

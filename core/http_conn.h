@@ -164,4 +164,7 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
 /* Simple error page: text/plain "STATUS Reason\nmessage\n". */
 void http_reply_error(http_conn_t *c, int status, const char *msg);
 
+/* The code a connection in shm state `state` is in (goroutine profile). */
+const void *http_conn_state_code(int state);
+
 #endif

@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "app/route.h"
+#include "core/http_conn.h"
 #include "profiler/prof_build.h"
 
 void prof_cpu_add(prof_cpu_data_t *d, const prof_worker_t *w, unsigned route, unsigned weight,
@@ -170,7 +171,8 @@ static void wr_text_stack(prof_sym_t *sym, buf_t *out, const uint64_t *pcs, unsi
         uint64_t off = prof_sym_offset(sym, pcs[i]);
         for (int j = 0; j < k; j++)
             buf_printf(out, "#\t%#llx\t%s+0x%llx\t%s:%lld\n", (unsigned long long)pcs[i],
-                       fr[j].func, (unsigned long long)off, fr[j].file, (long long)fr[j].line);
+                       fr[j].func[0] ? fr[j].func : "??", (unsigned long long)off,
+                       fr[j].file[0] ? fr[j].file : "??", (long long)fr[j].line);
     }
 }
 
@@ -320,6 +322,30 @@ int prof_write_buckets(const prof_out_t *o, const char *name, const prof_snap_t 
 
 /* ---- goroutines ---- */
 
+/*
+ * Go's formats. debug=2 is runtime.Stack(all): for each goroutine
+ *     goroutine ID [STATE, N minutes]:\n
+ *     FUNC(...)\n
+ *     \tFILE:LINE +0xOFF\n      (FILE ending .c, .go or .s, or "??")
+ *     ...\n
+ *     \n
+ * which Go stack-dump parsers (panicparse and the like) read. IDs are
+ * small integers as Go's are: 1..N for the workers, then the connections.
+ * A worker is "running"; a connection waiting on its socket is "IO wait",
+ * one being handled "running", with ", N minutes" after a minute in that
+ * state as Go writes it. magicd's per-connection detail (state, peer,
+ * requests, age, worker, the request line) rides in the wait reason, the
+ * one free-text place the header has: "IO wait (keep-alive idle; peer
+ * 127.0.0.1:5000; ...)", kept free of "]" and ", " so the header still
+ * parses. debug=1 is runtime/pprof's "goroutine profile: total N" with
+ * identical stacks grouped, "#\t0xPC\tFUNC+0xOFF\tFILE:LINE" per frame.
+ *
+ * A connection's frames are named for its state (magicd.(*conn).readRequest
+ * ...), at real code addresses: inside the function of core/http_conn.c
+ * that serves that state (http_conn_state_code) and the route's handler,
+ * so every PC printed symbolizes to code magicd has.
+ */
+
 static const char *const wr_state_name[] = {
     [SHM_CONN_FREE] = "free",         [SHM_CONN_READING] = "reading request",
     [SHM_CONN_BODY] = "reading body", [SHM_CONN_HANDLING] = "handling",
@@ -335,9 +361,23 @@ static const char *const wr_state_func[] = {
     [SHM_CONN_IDLE] = "magicd.(*conn).keepAliveIdle",
 };
 
-#define WR_PC_SERVE 1ull
-#define WR_PC_STATE(s) (2ull + (s))
-#define WR_PC_ROUTE(r) (16ull + (r))
+/* Within the prologue of the function, where no call returns: distinct
+ * per state, never equal to a return address of a real stack. */
+static uint64_t wr_pc_state(unsigned st)
+{
+    return (uint64_t)(uintptr_t)http_conn_state_code((int)st) + st;
+}
+
+static uint64_t wr_pc_serve(void)
+{
+    return (uint64_t)(uintptr_t)http_conn_state_code(0);
+}
+
+static uint64_t wr_pc_route(unsigned r)
+{
+    route_fn fn = route_handler(r);
+    return fn ? (uint64_t)(uintptr_t)fn + 1 + (r & 7) : 0;
+}
 
 int prof_count_goroutines(const shm_t *shm)
 {
@@ -357,6 +397,7 @@ typedef struct {
     shm_conn_t c; /* copy */
     unsigned n;
     uint64_t pcs[4];
+    unsigned route; /* the route of pcs[0] when handling, else 0 */
 } wr_conn_t;
 
 static int wr_conns(const shm_t *shm, const prof_gor_t *g, int ng, wr_conn_t **out)
@@ -384,76 +425,120 @@ static int wr_conns(const shm_t *shm, const prof_gor_t *g, int ng, wr_conn_t **o
             e->c.peer[sizeof e->c.peer - 1] = 0;
             e->c.request[sizeof e->c.request - 1] = 0;
             e->n = 0;
-            if (st == SHM_CONN_HANDLING && e->c.route < ROUTE_COUNT)
-                e->pcs[e->n++] = WR_PC_ROUTE(e->c.route);
-            e->pcs[e->n++] = WR_PC_STATE(st);
-            e->pcs[e->n++] = WR_PC_SERVE;
+            e->route = 0;
+            if (st == SHM_CONN_HANDLING && e->c.route < ROUTE_COUNT && wr_pc_route(e->c.route)) {
+                e->pcs[e->n++] = wr_pc_route(e->c.route);
+                e->route = e->c.route;
+            }
+            e->pcs[e->n++] = wr_pc_state(st);
+            e->pcs[e->n++] = wr_pc_serve();
         }
     }
     *out = v;
     return (int)n;
 }
 
-static void wr_virtual_frames(prof_build_t *b)
+/* The name of a connection frame, or NULL for an ordinary PC. */
+static const char *wr_conn_frame(const wr_conn_t *e, uint64_t pc, char *tmp, size_t n)
 {
-    prof_build_virtual(b, WR_PC_SERVE, "magicd.(*conn).serve", "core/http_conn.c");
-    for (unsigned s = SHM_CONN_READING; s <= SHM_CONN_IDLE; s++)
-        prof_build_virtual(b, WR_PC_STATE(s), wr_state_func[s], "core/http_conn.c");
-    for (unsigned r = 1; r < ROUTE_COUNT; r++) {
-        char fn[96];
-        snprintf(fn, sizeof fn, "magicd.route(%s)", route_name(r));
-        prof_build_virtual(b, WR_PC_ROUTE(r), fn, "worker");
+    if (pc == wr_pc_serve())
+        return "magicd.(*conn).serve";
+    if (pc == wr_pc_state(e->c.state))
+        return wr_state_func[e->c.state];
+    if (e->route && pc == wr_pc_route(e->route)) {
+        snprintf(tmp, n, "magicd.route(%s)", route_name(e->route));
+        return tmp;
+    }
+    return NULL;
+}
+
+static void wr_virtual_frames(prof_build_t *b, const wr_conn_t *cs, int nc)
+{
+    char tmp[96];
+    for (int i = 0; i < nc; i++)
+        for (unsigned k = 0; k < cs[i].n; k++)
+            prof_build_virtual(b, cs[i].pcs[k],
+                               wr_conn_frame(&cs[i], cs[i].pcs[k], tmp, sizeof tmp),
+                               "core/http_conn.c");
+}
+
+/* A file name Go's dump format can carry: .c, .go or .s, else "??". */
+static const char *wr_go_file(const char *f)
+{
+    size_t n = f ? strlen(f) : 0;
+    if (n > 2 && (!strcmp(f + n - 2, ".c") || !strcmp(f + n - 2, ".s")))
+        return f;
+    if (n > 3 && !strcmp(f + n - 3, ".go"))
+        return f;
+    return "??";
+}
+
+/* Free text for a wait reason: no "]" (ends the header) and no ", " (Go's
+ * item separator there). */
+static void wr_reason_text(buf_t *out, const char *s)
+{
+    for (; *s; s++) {
+        char ch = *s;
+        if (ch == ']')
+            ch = ')';
+        else if (ch == '[')
+            ch = '(';
+        else if (ch == ',' || (unsigned char)ch < 0x20 || (unsigned char)ch >= 0x7f)
+            ch = ';';
+        buf_append(out, &ch, 1);
     }
 }
 
-static const char *wr_virtual_name(uint64_t pc, char *tmp, size_t n)
+/* A frame of debug=2: FUNC(...)\n\tFILE:LINE +0xOFF\n */
+static void wr_frame2(buf_t *out, const char *func, const char *file, long long line, uint64_t off)
 {
-    if (pc == WR_PC_SERVE)
-        return "magicd.(*conn).serve";
-    if (pc >= WR_PC_STATE(SHM_CONN_READING) && pc <= WR_PC_STATE(SHM_CONN_IDLE))
-        return wr_state_func[pc - 2];
-    snprintf(tmp, n, "magicd.route(%s)", route_name((unsigned)(pc - 16)));
-    return tmp;
+    buf_printf(out, "%s(...)\n\t%s:%lld +0x%llx\n", func[0] ? func : "??", wr_go_file(file), line,
+               (unsigned long long)off);
 }
 
-static void wr_conn_text2(buf_t *out, int id, const wr_conn_t *e, uint64_t now_ms)
+static void wr_conn_text2(prof_sym_t *sym, buf_t *out, int id, const wr_conn_t *e, uint64_t now_ms)
 {
     uint64_t age = now_ms > e->c.accepted_ms ? now_ms - e->c.accepted_ms : 0;
     uint64_t in_state = now_ms > e->c.state_ms ? now_ms - e->c.state_ms : 0;
     const char *st = wr_state_name[e->c.state];
-    if (e->c.state == SHM_CONN_HANDLING)
-        buf_printf(out, "goroutine %d [handling %s, %llu ms]:\n", id, route_name(e->c.route),
-                   (unsigned long long)in_state);
-    else
-        buf_printf(out, "goroutine %d [%s, %llu ms]:\n", id, st, (unsigned long long)in_state);
+    int running = e->c.state == SHM_CONN_HANDLING;
+    buf_printf(out, "goroutine %d [%s (", id, running ? "running" : "IO wait");
+    char detail[512];
+    snprintf(detail, sizeof detail,
+             "%s%s%s; peer %s; %u requests; age %llu ms; worker %u pid %d; fd %d; \"%s\"", st,
+             running ? " " : "", running ? route_name(e->c.route) : "", e->c.peer, e->c.nrequests,
+             (unsigned long long)age, e->w.worker_no, (int)e->w.pid, e->c.fd, e->c.request);
+    wr_reason_text(out, detail);
+    buf_puts(out, ")");
+    if (in_state >= 60000)
+        buf_printf(out, ", %llu minutes", (unsigned long long)(in_state / 60000));
+    buf_puts(out, "]:\n");
     char tmp[96];
     for (unsigned i = 0; i < e->n; i++) {
-        buf_printf(out, "%s(...)\n", wr_virtual_name(e->pcs[i], tmp, sizeof tmp));
-        if (i == 0)
-            buf_printf(out,
-                       "\tpeer=%s age=%llums state=%s requests=%u fd=%d\n"
-                       "\trequest=\"%s\"\n",
-                       e->c.peer, (unsigned long long)age, st, e->c.nrequests, e->c.fd,
-                       e->c.request);
-        else
-            buf_printf(out, "\tworker %u (pid %d)\n", e->w.worker_no, (int)e->w.pid);
+        const prof_frame_t *fr;
+        int m;
+        int k = prof_sym_lookup(sym, e->pcs[i], &fr, &m);
+        wr_frame2(out, wr_conn_frame(e, e->pcs[i], tmp, sizeof tmp), k > 0 ? fr[k - 1].file : "",
+                  k > 0 ? (long long)fr[k - 1].line : 0, prof_sym_offset(sym, e->pcs[i]));
     }
     buf_puts(out, "\n");
 }
 
-static void wr_worker_text2(prof_sym_t *sym, buf_t *out, const prof_gor_t *g)
+static void wr_worker_text2(prof_sym_t *sym, buf_t *out, int id, const prof_gor_t *g)
 {
-    buf_printf(out, "goroutine %d [running, worker %u]:\n", (int)g->w.pid, g->w.worker_no);
+    buf_printf(out, "goroutine %d [running (worker %u pid %d)]:\n", id, g->w.worker_no,
+               (int)g->w.pid);
     if (!g->n)
-        buf_puts(out, "magicd.worker(...)\n\t(stack not captured: the worker did not answer)\n");
+        buf_puts(out, "magicd.worker(...)\n\t??:0\n"); /* did not answer in time */
     for (unsigned i = 0; i < g->n; i++) {
         const prof_frame_t *fr;
         int m;
         int k = prof_sym_lookup(sym, g->pcs[i], &fr, &m);
         uint64_t off = prof_sym_offset(sym, g->pcs[i]);
         for (int j = 0; j < k; j++)
-            buf_printf(out, "%s(...)\n\t%s:%lld +0x%llx\n", fr[j].func, fr[j].file,
-                       (long long)fr[j].line, (unsigned long long)off);
+            wr_frame2(out, fr[j].func, fr[j].file, (long long)fr[j].line, off);
+        if (k <= 0)
+            wr_frame2(out, "??", "", 0, off);
     }
     buf_puts(out, "\n");
 }
@@ -463,6 +548,7 @@ typedef struct {
     const uint64_t *pcs;
     unsigned n;
     int count;
+    const wr_conn_t *conn; /* a connection with this stack, for frame names */
 } wr_group_t;
 
 static int wr_cmp_group(const void *a, const void *b)
@@ -470,14 +556,15 @@ static int wr_cmp_group(const void *a, const void *b)
     return ((const wr_group_t *)b)->count - ((const wr_group_t *)a)->count;
 }
 
-static void wr_group_add(wr_group_t *gs, int *ng, const uint64_t *pcs, unsigned n)
+static void wr_group_add(wr_group_t *gs, int *ng, const uint64_t *pcs, unsigned n,
+                         const wr_conn_t *conn)
 {
     for (int i = 0; i < *ng; i++)
         if (gs[i].n == n && memcmp(gs[i].pcs, pcs, n * sizeof *pcs) == 0) {
             gs[i].count++;
             return;
         }
-    gs[*ng] = (wr_group_t){pcs, n, 1};
+    gs[*ng] = (wr_group_t){pcs, n, 1, conn};
     (*ng)++;
 }
 
@@ -489,22 +576,28 @@ static void wr_gor_text1(prof_sym_t *sym, buf_t *out, const prof_gor_t *g, int n
     if (!gs)
         return;
     for (int i = 0; i < ng; i++)
-        wr_group_add(gs, &n, g[i].pcs, g[i].n);
+        wr_group_add(gs, &n, g[i].pcs, g[i].n, NULL);
     for (int i = 0; i < nc; i++)
-        wr_group_add(gs, &n, cs[i].pcs, cs[i].n);
+        wr_group_add(gs, &n, cs[i].pcs, cs[i].n, &cs[i]);
     qsort(gs, (size_t)n, sizeof *gs, wr_cmp_group);
     buf_printf(out, "goroutine profile: total %d\n", ng + nc);
     char tmp[96];
     for (int i = 0; i < n; i++) {
         buf_printf(out, "%d", gs[i].count);
         wr_text_pcs(out, gs[i].pcs, gs[i].n);
-        if (gs[i].n && gs[i].pcs[gs[i].n - 1] == WR_PC_SERVE) {
-            for (unsigned k = 0; k < gs[i].n; k++)
-                buf_printf(out, "#\t%#llx\t%s+0x0\tcore/http_conn.c:0\n",
-                           (unsigned long long)gs[i].pcs[k],
-                           wr_virtual_name(gs[i].pcs[k], tmp, sizeof tmp));
-        } else {
+        if (!gs[i].conn) {
             wr_text_stack(sym, out, gs[i].pcs, gs[i].n);
+        } else {
+            for (unsigned k = 0; k < gs[i].n; k++) {
+                const prof_frame_t *fr;
+                int m;
+                int kk = prof_sym_lookup(sym, gs[i].pcs[k], &fr, &m);
+                buf_printf(out, "#\t%#llx\t%s+0x%llx\t%s:%lld\n", (unsigned long long)gs[i].pcs[k],
+                           wr_conn_frame(gs[i].conn, gs[i].pcs[k], tmp, sizeof tmp),
+                           (unsigned long long)prof_sym_offset(sym, gs[i].pcs[k]),
+                           kk > 0 ? fr[kk - 1].file : "core/http_conn.c",
+                           kk > 0 ? (long long)fr[kk - 1].line : 0);
+            }
         }
         buf_puts(out, "\n");
     }
@@ -522,9 +615,9 @@ int prof_write_goroutine(const prof_out_t *o, const shm_t *shm, const prof_gor_t
     if (debug >= 2) {
         uint64_t now = clock_mono_ms();
         for (int i = 0; i < ng; i++)
-            wr_worker_text2(o->sym, out, &g[i]);
+            wr_worker_text2(o->sym, out, i + 1, &g[i]);
         for (int i = 0; i < nc; i++)
-            wr_conn_text2(out, i + 1, &cs[i], now);
+            wr_conn_text2(o->sym, out, ng + i + 1, &cs[i], now);
     } else if (debug == 1) {
         wr_gor_text1(o->sym, out, g, ng, cs, nc);
     } else {
@@ -536,7 +629,7 @@ int prof_write_goroutine(const prof_out_t *o, const shm_t *shm, const prof_gor_t
         prof_build_sample_type(b, "goroutine", "count");
         prof_build_period(b, "goroutine", "count", 1);
         prof_build_time(b, (int64_t)clock_wall_ns(), 0);
-        wr_virtual_frames(b);
+        wr_virtual_frames(b, cs, nc);
         int64_t one = 1;
         for (int i = 0; i < ng; i++) {
             char pid[16], wno[16];

@@ -1,6 +1,6 @@
 # fuzz.mk - libFuzzer targets (clang), included by the Makefile.
 #
-# One row per target: tests/fuzz/fuzz_NAME.c plus the sources it reaches.
+# One row per target: tests/fuzz/fuzz_NAME.c and the layer it reaches.
 # Each target has a seed corpus in tests/fuzz/corpus/NAME/ and may have a
 # dictionary tests/fuzz/NAME.dict. A crash found once is saved in
 # tests/fuzz/regress/NAME/ and replayed by every `make fuzz` before new
@@ -14,28 +14,41 @@
 
 FUZZ_SECONDS ?= 30
 FUZZ_CC      ?= clang
-FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -I. -Wall -Wextra -Werror \
-                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIBS     = -lssl -lcrypto -ljansson -lm -lpthread
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# The layers are built once more with coverage instrumentation into their
+# own archives (build/fuzz/lib/), and each target links the archives of its
+# layer and those below: no per-target source lists to keep in step with
+# the code.
+FUZZ_LIBDIR   = $(BUILD)/fuzz/lib
 
-FUZZ_SRC_http_parse  = core/http_parse.c
-FUZZ_SRC_conf        = core/conf.c core/log.c core/return_url.c
-FUZZ_SRC_cookie      = core/http_parse.c
-FUZZ_SRC_body        = app/body.c app/email.c core/http_parse.c
-FUZZ_SRC_token       = app/token.c core/keyfile.c core/base64url.c core/log.c
-FUZZ_SRC_base64url   = core/base64url.c
-FUZZ_SRC_smtp_reply  = mailer/smtp.c core/spool.c core/log.c core/buf.c core/bufpool.c app/mail.c app/template.c
-FUZZ_SRC_spool       = core/spool.c core/log.c
-FUZZ_SRC_prof_query  = profiler/prof_query.c core/http_parse.c
-FUZZ_SRC_return_url  = core/return_url.c
+# The layer whose code a target reaches (it links that layer and below).
+FUZZ_LAYER_http_parse = core
+FUZZ_LAYER_conf       = core
+FUZZ_LAYER_cookie     = core
+FUZZ_LAYER_body       = app
+FUZZ_LAYER_token      = app
+FUZZ_LAYER_base64url  = core
+FUZZ_LAYER_smtp_reply = mailer
+FUZZ_LAYER_spool      = core
+FUZZ_LAYER_prof_query = profiler
+FUZZ_LAYER_return_url = core
 
 FUZZ_TARGETS = http_parse conf cookie body token base64url smtp_reply spool prof_query return_url
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(wildcard core/*.[ch] app/*.[ch] mailer/*.[ch] profiler/*.[ch])
+fuzz_libs = $(foreach l,$(call deps_of,$(FUZZ_LAYER_$(1))),$(FUZZ_LIBDIR)/lib$(l).a)
+
+.PHONY: fuzz-libs
+fuzz-libs:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_LIBDIR) CC=$(FUZZ_CC) OPT=-O1 \
+	  SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	  $(foreach l,$(LAYERS),$(FUZZ_LIBDIR)/lib$(l).a)
+
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c fuzz-libs
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) $(FUZZ_LIBS)
+	$(Q)$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -Wall -Wextra -Werror \
+	  -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(call fuzz_libs,$*) $(LIBS)
 
 fuzz: $(FUZZ_BINS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) tests/fuzz/run $(FUZZ_TARGETS)

@@ -178,11 +178,11 @@ with Magicd(workers=2, extra=LOAD_CONF + "heap_sample_bytes 16k;\n") as srv:
     check(int(m.group(1)) >= 2 + len(idle_socks), f"goroutines {m.group(1)} < workers + 5")
     check("ev_run_once" in gor1 or "epoll_wait" in gor1, "worker stack missing:\n" + gor1[:1500])
     # our five idle keep-alive connections, each with peer, age, state, request
-    ours = re.findall(r"^\tpeer=127\.0\.0\.1\S* age=\d+ms state=keep-alive idle .*\n"
-                      r"\trequest=\"GET /healthz[^\"]*\"$", gor2, re.M)
+    ours = re.findall(r"^goroutine \d+ \[IO wait \(keep-alive idle; peer 127\.0\.0\.1:\d+; "
+                      r"\d+ requests; age \d+ ms; .*\"GET /healthz[^\"]*\"\)\]:$", gor2, re.M)
     check(len(ours) >= len(idle_socks), f"{len(ours)} idle /healthz connections in debug=2:\n"
           + gor2[-2000:])
-    check(re.search(r"goroutine \d+ \[running, worker \d\]:", gor2), gor2[:500])
+    check(re.search(r"goroutine \d+ \[running \(worker \d pid \d+\)\]:", gor2), gor2[:500])
     gtags = pprof_tool(["-tags"], gor)
     check("state:" in gtags and "keep-alive idle" in gtags, gtags)
     for s in idle_socks:
