@@ -57,6 +57,11 @@ int store_user_list(store_t *s,
                     void (*cb)(const char *email, int is_admin, int64_t created_at, void *arg),
                     void *arg);
 
+/* 1 while the path still names the file the handle opened; 0 when it was
+ * deleted or replaced (store_errmsg then says so). store_link_consume
+ * checks it itself and fails (-1) on 0. */
+int store_file_same(store_t *s);
+
 /* Record a link's use. 1 first use (recorded) / 0 already used / -1 error.
  * Now and then deletes ledger rows long past their expiry. */
 int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64_t now_s);

@@ -13,7 +13,7 @@ allow:
 The box must not OOM, no worker may die, /healthz must still get an answer
 (200, or 503 from a worker whose buffer budget the attack holds), and once
 the attack ends the server serves normally. The arithmetic behind it is
-in docs/security-notes-connections.md.
+in SECURITY.md.
 """
 import json
 import os

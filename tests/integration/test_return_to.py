@@ -229,7 +229,9 @@ def main():
 
         # cookie_domain: the session cookie is shared with the subdomains; the
         # CSRF cookie stays on this host (it binds a link to the browser here).
-        srv.write_conf(extra + "cookie_domain example.com;\n")
+        # (public_url under the cookie domain, as the config check insists.)
+        srv.write_conf(extra + f"public_url http://login.example.com:{srv.port};\n"
+                       "cookie_domain example.com;\n")
         srv.start()
         b = Browser(srv)
         st, h, _ = b.req("GET", "/login")
