@@ -344,9 +344,12 @@ int store_user_exists(store_t *s, const char *email)
 
 int store_data_version(store_t *s, int64_t *version)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_DATA_VERSION);
+    sqlite3_stmt *st;
     int rc;
 
+    if (store_pg_of(s))
+        return -1; /* other nodes write too: nothing cheap says when */
+    st = store_stmt(s, ST_DATA_VERSION);
     if (!st)
         return -1;
     rc = store_step(st);

@@ -42,7 +42,8 @@ const char *store_errmsg(store_t *s);
 int store_user_exists(store_t *s, const char *email);
 /* SQLite's data_version: changes when another connection (another worker,
  * the `magicd user` CLI) committed anything since this handle last looked.
- * For caches of what the store says (app/user_cache.h). 0 / -1. */
+ * For caches of what the store says (app/user_cache.h). 0 / -1 (also for
+ * a PostgreSQL store: there is no such cheap signal, callers do not cache). */
 int store_data_version(store_t *s, int64_t *version);
 /* 1 admin / 0 not admin / -1 no such user or error */
 int store_user_is_admin(store_t *s, const char *email);
