@@ -173,6 +173,7 @@ install: all
 	      -e 's| run/magicd.key| /var/lib/magicd/magicd.key|' \
 	      -e 's| run/users.db;| /var/lib/magicd/users.db;|' \
 	      -e 's| run/spool;| /var/lib/magicd/spool;|' \
+	      -e 's|^public_url http://127.0.0.1:8080;|#public_url https://login.example.com;|' \
 	      conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \

@@ -55,6 +55,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->deliver = deliver_open(c, err, errsz);
     if (!app->deliver)
         return -1;
+    deliver_set_lock(app->deliver, &shm->hdr->outbox_lock);
     if (tpl_load_set(&app->tpl, c->http.html_root, err, errsz) < 0)
         return -1;
     if (mail_load(&app->mail, c->http.html_root, err, errsz) < 0)

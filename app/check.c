@@ -13,8 +13,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "app/static.h"
 #include "app/template.h"
 #include "core/spool.h"
@@ -41,13 +43,14 @@ static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char
 }
 
 /* A file every worker opens for appending (created if missing, as the
- * worker would): a directory that does not exist is found here, not by
- * each worker in turn. */
-static int appendable(const char *path, const char *what, char *err, size_t errsz)
+ * worker would, and with the mode the worker would give it: the access log
+ * and the outbox hold tokens): a directory that does not exist is found
+ * here, not by each worker in turn. */
+static int appendable(const char *path, const char *what, mode_t mode, char *err, size_t errsz)
 {
     if (!path[0] || !strcmp(path, "off") || !strcmp(path, "stderr"))
         return 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode);
     if (fd < 0) {
         snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, strerror(errno));
         return -1;
@@ -58,10 +61,10 @@ static int appendable(const char *path, const char *what, char *err, size_t errs
 
 int app_check_files(const conf_t *c, char *err, size_t errsz)
 {
-    if (appendable(c->log.access_log, "access log", err, errsz) < 0)
+    if (appendable(c->log.access_log, "access log", LOG_FILE_MODE, err, errsz) < 0)
         return -1;
     if (c->smtp.delivery == DELIVERY_OUTBOX &&
-        appendable(c->smtp.delivery_arg, "outbox", err, errsz) < 0)
+        appendable(c->smtp.delivery_arg, "outbox", 0600, err, errsz) < 0)
         return -1;
     if (c->smtp.delivery == DELIVERY_SMTP && spool_init(c->smtp.spool, err, errsz) < 0)
         return -1; /* the directories workers write to and the mailer reads */

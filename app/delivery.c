@@ -5,11 +5,30 @@
  * on the benchmarked POST /magic/generate path, so it costs one write(2) per
  * link: the JSON line is formatted into a stack buffer by hand (the fields
  * are a few known strings and numbers; no allocation) and appended to a
- * descriptor opened once with O_APPEND, so lines from all workers interleave
- * whole. The write is bracketed for the block profile. It is not fsynced:
- * the outbox is a hand-off to a mailer on the same machine, and a worker that
- * fsynced per request would serialise on the disk; `delivery smtp` is the
- * durable path (the spool fsyncs).
+ * descriptor opened once with O_APPEND. It is not fsynced: the outbox is a
+ * hand-off to a mailer on the same machine, and a worker that fsynced per
+ * request would serialise on the disk; `delivery smtp` is the durable path
+ * (the spool fsyncs).
+ *
+ * A full disk must not cost a link that was already promised. A write(2)
+ * that runs out of space mid-line leaves a partial line; left there, the
+ * next link would be glued to it and unreadable. So each append runs under
+ * the shared-memory outbox lock (every worker appends to the same file):
+ * note the size, write, and on a short write ftruncate back to that size,
+ * all before any other worker can append. The lock is held for one write,
+ * a few microseconds; a worker that dies holding it is forgiven by the
+ * master, like the rate-limit lock.
+ *
+ * Decoys (no account enumeration): for an address without an account the
+ * caller asks for deliver_decoy(), which does the same work as a real
+ * delivery and fails the same way: in the outbox a line of exactly the
+ * length the real one would have had, marked "decoy":true and carrying no
+ * address and no link (a mailer skips it; a mailer that does not know the
+ * mark finds nobody to send to); in the smtp group commit a decoy record in
+ * the same batch (deliver_decoy_async); on the synchronous spool path the
+ * same file write, fsync and directory fsync, with the file unlinked
+ * instead of renamed into new/, so the mailer never sees it; in the log a
+ * line of the same kind.
  *
  * JSON escaping: quotes, backslashes and control characters are escaped;
  * bytes >= 0x80 are written as \u00XX so the line is valid JSON whatever a
@@ -26,10 +45,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/prof_hooks.h"
+#include "core/shmtx.h"
 #include "core/spool.h"
 #include "core/spool_commit.h"
 #include "core/strcat.h"
@@ -39,6 +60,7 @@
 struct deliver {
     delivery_t mode;
     int fd;                    /* outbox */
+    shmtx_t *lock;             /* outbox appends, shared by the workers; may be NULL */
     spool_committer_t *commit; /* smtp, from the first link on */
     char path[CONF_PATH_MAX];  /* outbox file or spool directory */
     char err[CONF_PATH_MAX + 256];
@@ -186,36 +208,89 @@ static int deliver_smtp(deliver_t *d, const char *email, const char *link_url, u
 }
 /* ---- end of smtp hook ---------------------------------------------- */
 
+/* Append one whole line or nothing: on a short write the partial line is
+ * cut off again before the lock is released. */
+static int deliver_outbox_append(deliver_t *d, const char *line, size_t n)
+{
+    struct stat st;
+    ssize_t w;
+    int rc = 0, err = 0;
+    prof_block_t t;
+
+    if (d->fd < 0 && deliver_open_outbox(d) < 0)
+        return -1;
+    t = prof_block_begin();
+    if (d->lock)
+        shmtx_lock(d->lock);
+    if (fstat(d->fd, &st) < 0) {
+        err = errno;
+        rc = -1;
+    } else {
+        do
+            w = write(d->fd, line, n);
+        while (w < 0 && errno == EINTR);
+        if (w != (ssize_t)n) {
+            err = w < 0 ? errno : ENOSPC;
+            rc = -1;
+            if (w > 0 && ftruncate(d->fd, st.st_size) < 0)
+                err = errno; /* could not roll back: say so below */
+        }
+    }
+    if (d->lock)
+        shmtx_unlock(d->lock);
+    prof_block_end(t, "write");
+    if (rc < 0)
+        snprintf(d->err, sizeof(d->err), "cannot write outbox %s: %s", d->path, strerror(err));
+    return rc;
+}
+
 static int deliver_outbox(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                           const uint8_t id[16], const spool_meta_t *meta)
 {
     char line[DELIVER_LINE_MAX];
     int n = deliver_outbox_line(email, link_url, expires_s, id, meta, line, sizeof(line));
-    ssize_t w;
-    prof_block_t t;
 
     if (n < 0) {
         snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
         return -1;
     }
-    if (d->fd < 0 && deliver_open_outbox(d) < 0)
+    return deliver_outbox_append(d, line, (size_t)n);
+}
+
+int deliver_decoy_line(size_t len, uint64_t expires_s, const uint8_t id[16], char *out,
+                       size_t outsz)
+{
+    char num[24], hex[33];
+    int n;
+
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = deliver_hex[id[i] >> 4];
+        hex[2 * i + 1] = deliver_hex[id[i] & 15];
+    }
+    hex[32] = '\0';
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)expires_s);
+    n = snprintf(
+        out, outsz,
+        "{\"decoy\":true,\"to\":\"\",\"link\":\"\",\"expires\":%s,\"id\":\"%s\",\"pad\":\"", num,
+        hex);
+    if (n < 0 || (size_t)n + 3 > len || len >= outsz)
         return -1;
-    t = prof_block_begin();
-    do
-        w = write(d->fd, line, (size_t)n);
-    while (w < 0 && errno == EINTR);
-    prof_block_end(t, "write");
-    if (w != n) {
-        /* A short write to a regular file means the disk is full; the
-         * partial line is left for the reader to skip (it is not valid
-         * JSON), the next line starts on its own. */
-        snprintf(d->err, sizeof(d->err), "cannot write outbox %s: %s", d->path,
-                 w < 0 ? strerror(errno) : "short write (disk full?)");
-        if (w > 0 && write(d->fd, "\n", 1) != 1)
-            errno = 0;
+    memset(out + n, 'x', len - (size_t)n - 3);
+    memcpy(out + len - 3, "\"}\n", 4); /* with the NUL */
+    return (int)len;
+}
+
+static int deliver_outbox_decoy(deliver_t *d, const char *email, const char *link_url,
+                                uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta)
+{
+    char real[DELIVER_LINE_MAX], line[DELIVER_LINE_MAX];
+    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, real, sizeof(real));
+
+    if (n < 0 || (n = deliver_decoy_line((size_t)n, expires_s, id, line, sizeof(line))) < 0) {
+        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
         return -1;
     }
-    return 0;
+    return deliver_outbox_append(d, line, (size_t)n);
 }
 
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
@@ -243,6 +318,40 @@ int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t
         break;
     }
     return rc; /* the caller logs deliver_error(d), with its own context */
+}
+
+int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                  const uint8_t id[16], const spool_meta_t *meta)
+{
+    int rc = 0;
+    prof_block_t t;
+
+    if (!d || !email || !link_url || !id)
+        return -1;
+    d->err[0] = '\0';
+    switch (d->mode) {
+    case DELIVERY_LOG:
+        log_notice("sign-in link asked for %s: no account, nothing sent", email);
+        break;
+    case DELIVERY_OUTBOX:
+        rc = deliver_outbox_decoy(d, email, link_url, expires_s, id, meta);
+        break;
+    case DELIVERY_SMTP:
+        t = prof_block_begin();
+        rc = spool_enqueue_decoy(d->path, strlen(email), strlen(link_url), id, d->err,
+                                 sizeof(d->err));
+        prof_block_end(t, "spool_enqueue");
+        break;
+    case DELIVERY_RESPONSE:
+        break;
+    }
+    return rc;
+}
+
+void deliver_set_lock(deliver_t *d, shmtx_t *lock)
+{
+    if (d)
+        d->lock = lock;
 }
 
 int deliver_is_async(const deliver_t *d)

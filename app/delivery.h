@@ -5,7 +5,8 @@
  *   log       the link goes to the error log at notice level (development)
  *   outbox    one JSON line per link appended to a file, for an external
  *             mailer: {"to":..,"link":..,"expires":..,"id":..,"code":..,
- *             "lang":..,"ip":..,"ua":..} (the last four when known)
+ *             "lang":..,"ip":..,"ua":..} (the last four when known); lines
+ *             with "decoy":true carry nothing to send (deliver_decoy)
  *   smtp      the link is queued in the durable mail spool (smtp_spool) and
  *             the mailer process sends it; a worker never talks SMTP
  *   response  nothing to do here: the page shows the link (demo mode)
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/conf.h"
+#include "core/shmtx.h"
 #include "core/event.h"
 #include "core/spool.h"
 
@@ -32,6 +34,15 @@ deliver_t *deliver_open(const conf_t *c, char *err, size_t errsz);
  * here; deliver_error says why). */
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                  const uint8_t id[16], const spool_meta_t *meta);
+
+/* The same work as deliver_send for the same arguments, and the same
+ * failures, without delivering anything: for an address that has no
+ * account, so the answer does not tell (see delivery.c). 0 / -1. */
+int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
+                  const uint8_t id[16], const spool_meta_t *meta);
+
+/* The lock every worker takes around an outbox append (shm); NULL: none. */
+void deliver_set_lock(deliver_t *d, shmtx_t *lock);
 
 /* smtp: the answer must wait until the link is durable, without blocking
  * the loop, so links go through the worker's group commit
@@ -72,5 +83,10 @@ const char *deliver_error(const deliver_t *d);
  * including the final '\n', or -1 when it does not fit in outsz. */
 int deliver_outbox_line(const char *email, const char *link_url, uint64_t expires_s,
                         const uint8_t id[16], const spool_meta_t *meta, char *out, size_t outsz);
+
+/* A decoy outbox line of exactly len bytes (>= about 100), with "decoy":true
+ * and no address or link; -1 when it cannot be that long. */
+int deliver_decoy_line(size_t len, uint64_t expires_s, const uint8_t id[16], char *out,
+                       size_t outsz);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Order of checks, cheapest and most abusable first:
  *   1. CSRF (cookie + X-CSRF-Token header, constant-time)      -> 403
- *   2. per-client-IP rate limit                                  -> 429
+ *   2. per-client-IP rate limit (the client behind trusted proxies,
+ *      IPv6 per /64)                                              -> 429
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
  *   5. who may sign in (app/access.h): an address outside the configured
@@ -16,9 +17,12 @@
  *   7. with `delivery smtp` the request is parked (gen_park) until the
  *      worker's group commit has the link on stable storage; an address
  *      without an account rides in the same batch as a decoy.
- * The answer is the same page whether or not the address has an account,
- * and a token is sealed either way so the two paths cost about the same:
- * the endpoint does not reveal who has an account.
+ * The answer is the same page whether or not the address has an account:
+ * a token is sealed either way, and an unknown address gets a decoy that
+ * does the known address's durable write without delivering anything (in
+ * the outbox, deliver_decoy; in the smtp batch, deliver_decoy_async), so
+ * the two cost the same and fail the same way (a full disk answers 503 to
+ * both). The endpoint does not reveal who has an account.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@
 #include "core/base64url.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/realip.h"
 #include "core/metrics.h"
 #include "core/spool.h"
 #include "app/access.h"
@@ -60,35 +65,57 @@ static void read_rd(const app_t *app, const http_request_t *req, char out[RETURN
         return_to_allowed(&app->conf->auth, raw, strlen(raw), out);
 }
 
-/* BASE/magic/verify/TOKEN into out (no printf: this is per request). */
-static void link_url(app_t *app, const http_request_t *req, const char *token, char *out, size_t n)
+/* public_url/magic/verify/TOKEN into out (no printf: this is per request).
+ * The base of links is public_url and nothing else: a Host header (or an
+ * absolute-form target, or X-Forwarded-Host) is whatever the client wants
+ * it to be, and a link built from it would mail the victim's token to the
+ * attacker's server. The config check refuses to start without public_url
+ * except for `delivery response`, where the page links relatively. */
+static void link_url(const app_t *app, const char *token, char *out, size_t n)
 {
     sc_t s = sc_init(out, n);
     const char *pub = app->conf->http.public_url;
+    size_t l = strlen(pub);
 
-    if (pub[0]) {
-        size_t l = strlen(pub);
-        sc_mem(&s, pub, l && pub[l - 1] == '/' ? l - 1 : l);
-    } else {
-        /* The Host header is only used when no public_url is configured
-         * (the development setup); production configs should set
-         * public_url so a forged Host cannot point links elsewhere. */
-        int okhost = req->host.n > 0 && req->host.n < 200;
-        for (size_t i = 0; okhost && i < req->host.n; i++) {
-            char ch = req->host.p[i];
-            okhost = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':' || ch == '[' ||
-                     ch == ']';
-        }
-        if (okhost) {
-            sc_str(&s, app->conf->auth.cookie_secure ? "https://" : "http://");
-            sc_mem(&s, req->host.p, req->host.n);
-        } else {
-            sc_str(&s, "http://localhost");
-        }
-    }
+    sc_mem(&s, pub, l && pub[l - 1] == '/' ? l - 1 : l);
     sc_str(&s, "/magic/verify/");
     sc_str(&s, token);
+}
+
+/* The per-IP key: the client behind trusted proxies (real_ip_from,
+ * real_ip_header), IPv6 counted per rate_limit_ipv6_prefix (core/realip.h). */
+static int ip_key(const conf_t *cf, const http_conn_t *c, const http_request_t *req, char *out,
+                  size_t n)
+{
+    realip_addr_t peer, client;
+    if (realip_from_sockaddr((const struct sockaddr *)&c->peer, &peer) < 0) {
+        sc_t k = sc_init(out, n); /* not IP (a unix socket in tests) */
+        sc_str(&k, "i:");
+        sc_str(&k, c->peer_str);
+        return sc_ok(&k) ? (int)sc_len(&k) : -1;
+    }
+    realip_client(&cf->http.realip, &peer, req, &client);
+    return realip_key(cf->rate.ipv6_prefix, &client, out, n);
+}
+
+/* The per-email key. With rate_limit_email_fold_tags, user+tag@domain is
+ * user@domain: one mailbox, one limit, however many tags an attacker
+ * invents to flood it. */
+static int email_key(const conf_t *cf, const char *email, char *out, size_t n)
+{
+    size_t len = strlen(email), plus = strcspn(email, "+"), at = len;
+    sc_t k = sc_init(out, n);
+
+    while (at > 0 && email[at - 1] != '@')
+        at--;
+    sc_str(&k, "e:");
+    if (cf->rate.email_fold_tags && at > 0 && plus > 0 && plus < at - 1) {
+        sc_mem(&k, email, plus);
+        sc_str(&k, email + at - 1); /* "@domain" */
+    } else {
+        sc_str(&k, email);
+    }
+    return sc_ok(&k) ? (int)sc_len(&k) : -1;
 }
 
 static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char *link_html,
@@ -161,8 +188,7 @@ static void gen_abort(http_conn_t *c)
 }
 
 static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
-                     const uint8_t id[16], int known, const spool_meta_t *meta,
-                     const char *ticket)
+                     const uint8_t id[16], int known, const spool_meta_t *meta, const char *ticket)
 {
     gen_wait_t *w = malloc(sizeof *w);
     ev_loop_t *loop = http_server_loop(c->srv);
@@ -200,14 +226,11 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry; /* monotonic; this iteration's */
+    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry = 0; /* monotonic; this iteration's */
     char key[300];
-    sc_t k = sc_init(key, sizeof key);
-    sc_str(&k, "i:");
-    sc_str(&k, c->peer_str);
-    int kn = (int)sc_len(&k);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms, now_ms,
-                &retry)) {
+    int kn = ip_key(cf, c, req, key, sizeof key);
+    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
+                          now_ms, &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_IP);
         page_rate_limited(app, c, retry, "from your address");
         return;
@@ -222,12 +245,9 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 400, "A valid email address is required.");
         return;
     }
-    k = sc_init(key, sizeof key);
-    sc_str(&k, "e:");
-    sc_str(&k, email);
-    kn = (int)sc_len(&k);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms, now_ms,
-                &retry)) {
+    kn = email_key(cf, email, key, sizeof key);
+    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms,
+                          now_ms, &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_EMAIL);
         page_rate_limited(app, c, retry, "for this address");
         return;
@@ -266,7 +286,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 500, "Could not create a sign-in link.");
         return;
     }
-    link_url(app, req, token, url, sizeof url);
+    link_url(app, token, url, sizeof url);
     if (strlen(url) > LINK_URL_SAFE && cl.rd[0]) {
         log_info("return-to for %s dropped: the link would be %zu bytes long", email, strlen(url));
         cl.rd[0] = 0;
@@ -275,7 +295,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
             page_error(app, c, 500, "Could not create a sign-in link.");
             return;
         }
-        link_url(app, req, token, url, sizeof url);
+        link_url(app, token, url, sizeof url);
     }
     /* The code and its ticket are made whether or not the address is known,
      * like the link: the answer costs the same either way. */
@@ -306,14 +326,19 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         gen_park(app, c, email, url, cl.exp, id, known == 1, &meta, ticket);
         return;
     }
+    /* An address without an account gets a decoy: the same write, the same
+     * cost, the same failure on a full disk (deliver_decoy), so neither the
+     * answer nor its timing says whether the address is known. */
     char link_html[LINK_MAX + 200] = "";
+    int rc = known == 1 ? deliver_send(app->deliver, email, url, cl.exp, id, &meta)
+                        : deliver_decoy(app->deliver, email, url, cl.exp, id, &meta);
+    if (rc < 0) {
+        mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
+        log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
+        page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
+        return;
+    }
     if (known == 1) {
-        if (deliver_send(app->deliver, email, url, cl.exp, id, &meta) < 0) {
-            mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
-            log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
-            page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
-            return;
-        }
         mx_inc(&app->self->metrics, MX_LINKS_ISSUED);
     }
     if (cf->smtp.delivery == DELIVERY_RESPONSE && known == 1) /* token is base64url: safe markup */

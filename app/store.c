@@ -27,6 +27,14 @@
  * from a timer) and on store_close. A worker that crashes loses at most its
  * queue of audit rows; used links, which security depends on, are never
  * queued.
+ *
+ * The file under the handle: SQLite keeps using the file it opened even
+ * after it was deleted or replaced by rename (a backup restored, a careless
+ * cleanup). A ledger written there is lost at the next start, and every
+ * link redeemed in the meantime could be redeemed again. So the handle
+ * remembers the file's device and inode, and store_link_consume() stats the
+ * path first (one stat(2), only on a redeem): a different file or none
+ * fails closed until a reload opens the new one.
  */
 #include "app/store.h"
 #include "app/store_session.h"
@@ -35,6 +43,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +138,10 @@ static const char store_schema[] =
 
 struct store {
     sqlite3 *db;
+    char path[1024];
+    dev_t dev; /* the file opened, to notice it being replaced */
+    ino_t ino;
+    int moved; /* the path no longer names that file */
     sqlite3_stmt *st[ST_N];
     unsigned consumes;
     int readonly;
@@ -203,6 +216,12 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        s->dev = sb.st_dev;
+        s->ino = sb.st_ino;
+    }
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
     sqlite3_extended_result_codes(s->db, 1);
     if (!readonly && (store_exec(s->db, "PRAGMA journal_mode=WAL", err, errsz, path) < 0 ||
@@ -273,9 +292,22 @@ struct store_sess *store_sess_of(store_t *s)
 
 const char *store_errmsg(store_t *s)
 {
+    if (s && s->moved)
+        return "the store file was deleted or replaced under the running server; "
+               "reload (HUP) to open the new one";
     if (s && s->pg)
         return store_pg_errmsg(s->pg);
     return s && s->db ? sqlite3_errmsg(s->db) : "no user store";
+}
+
+int store_file_same(store_t *s)
+{
+    struct stat sb;
+
+    if (!s)
+        return 0;
+    s->moved = stat(s->path, &sb) < 0 || sb.st_dev != s->dev || sb.st_ino != s->ino;
+    return !s->moved;
 }
 
 /* Run a statement that returns no rows; returns sqlite3_changes or -1. */
@@ -312,9 +344,12 @@ int store_user_exists(store_t *s, const char *email)
 
 int store_data_version(store_t *s, int64_t *version)
 {
-    sqlite3_stmt *st = store_stmt(s, ST_DATA_VERSION);
+    sqlite3_stmt *st;
     int rc;
 
+    if (store_pg_of(s))
+        return -1; /* other nodes write too: nothing cheap says when */
+    st = store_stmt(s, ST_DATA_VERSION);
     if (!st)
         return -1;
     rc = store_step(st);
@@ -402,7 +437,7 @@ int store_link_consume(store_t *s, const uint8_t id[16], uint64_t expires_s, uin
     sqlite3_stmt *st = store_stmt(s, ST_LINK_USE);
     int n;
 
-    if (!st)
+    if (!st || !store_file_same(s))
         return -1;
     if (++s->consumes % STORE_SWEEP_EVERY == 0 && now_s > STORE_SWEEP_SLACK) {
         sqlite3_stmt *sw = s->st[ST_LINK_SWEEP];
@@ -423,7 +458,7 @@ int store_code_tries(store_t *s, const uint8_t id[16])
     sqlite3_stmt *st = store_stmt(s, ST_CODE_TRIES);
     int rc, tries = 0;
 
-    if (!st)
+    if (!st || !store_file_same(s)) /* a code's tries are a ledger too */
         return -1;
     sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
     rc = store_step(st);
@@ -440,7 +475,7 @@ int store_code_fail(store_t *s, const uint8_t id[16], uint64_t expires_s, uint64
     int rc, tries = -1;
 
     (void)now_s;
-    if (!st)
+    if (!st || !store_file_same(s))
         return -1;
     sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)expires_s);

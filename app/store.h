@@ -42,7 +42,8 @@ const char *store_errmsg(store_t *s);
 int store_user_exists(store_t *s, const char *email);
 /* SQLite's data_version: changes when another connection (another worker,
  * the `magicd user` CLI) committed anything since this handle last looked.
- * For caches of what the store says (app/user_cache.h). 0 / -1. */
+ * For caches of what the store says (app/user_cache.h). 0 / -1 (also for
+ * a PostgreSQL store: there is no such cheap signal, callers do not cache). */
 int store_data_version(store_t *s, int64_t *version);
 /* 1 admin / 0 not admin / -1 no such user or error */
 int store_user_is_admin(store_t *s, const char *email);
@@ -56,6 +57,11 @@ int store_user_remove(store_t *s, const char *email);
 int store_user_list(store_t *s,
                     void (*cb)(const char *email, int is_admin, int64_t created_at, void *arg),
                     void *arg);
+
+/* 1 while the path still names the file the handle opened; 0 when it was
+ * deleted or replaced (store_errmsg then says so). store_link_consume
+ * checks it itself and fails (-1) on 0. */
+int store_file_same(store_t *s);
 
 /* Record a link's use. 1 first use (recorded) / 0 already used / -1 error.
  * Now and then deletes ledger rows long past their expiry. */

@@ -79,7 +79,7 @@ static void tok_pool_atfork(void)
     pthread_atfork(NULL, NULL, tok_pool_drop);
 }
 
-static int tok_random(uint8_t *out, size_t n)
+int token_random(uint8_t *out, size_t n)
 {
     pthread_once(&tok_once, tok_pool_atfork);
     if (n > TOK_POOL)
@@ -155,7 +155,7 @@ static int tok_seal(const mg_key_t *k, const uint8_t key[32], int purpose, const
         return -1;
     bin[0] = TOKEN_VERSION;
     memcpy(bin + 1, k->id, 4);
-    if (tok_random(bin + TOK_HDR, TOK_NONCE) < 0)
+    if (token_random(bin + TOK_HDR, TOK_NONCE) < 0)
         return -1;
     memcpy(aad, bin, TOK_HDR);
     aad[TOK_HDR] = (uint8_t)purpose;
@@ -236,7 +236,7 @@ static int tok_id_zero(const uint8_t id[16])
 
 int token_new_id(uint8_t id[16])
 {
-    return tok_random(id, 16);
+    return token_random(id, 16);
 }
 
 int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_out[16], char *out,

@@ -76,12 +76,12 @@ typedef struct {
  * checked without the server keeping anything (app/signin_code.h). */
 typedef struct {
     char email[256];
-    uint8_t id[16];   /* the link's id: the code and the link share it */
-    uint8_t bind[16]; /* csrf_binding() of the requesting browser's token */
-    uint64_t iat;     /* the link's issue time (revocations void older ones) */
-    uint64_t exp;     /* the link's expiry */
-    uint8_t mac[16];  /* signin_code_mac() of the mailed code */
-    int known;        /* 0: no account, no code was sent, every code is wrong */
+    uint8_t id[16];              /* the link's id: the code and the link share it */
+    uint8_t bind[16];            /* csrf_binding() of the requesting browser's token */
+    uint64_t iat;                /* the link's issue time (revocations void older ones) */
+    uint64_t exp;                /* the link's expiry */
+    uint8_t mac[16];             /* signin_code_mac() of the mailed code */
+    int known;                   /* 0: no account, no code was sent, every code is wrong */
     char rd[RETURN_URL_MAX + 1]; /* the link's return-to, "" for none */
 } code_ticket_t;
 
@@ -89,6 +89,9 @@ typedef enum { TOK_OK = 0, TOK_MALFORMED, TOK_FORGED, TOK_EXPIRED } tok_result_t
 
 /* 16 random bytes for link_claims_t.id. 0 or -1. */
 int token_new_id(uint8_t id[16]);
+/* n random bytes from this process's pool (refilled by RAND_bytes 1 KiB at
+ * a time, emptied in every fork child). 0 / -1. */
+int token_random(uint8_t *out, size_t n);
 
 /* Seal c under kr->cur. c->id is used as given when the caller filled it
  * (token_new_id); when it is all zero a random id is chosen. Returns the

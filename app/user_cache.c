@@ -112,8 +112,10 @@ int user_cache_exists(user_cache_t *uc, store_t *s, const char *email, uint64_t 
 
     if (!uc || n > EMAIL_MAX)
         return store_user_exists(s, email);
+    /* No data_version (a PostgreSQL store, shared by several nodes, or a
+     * failing read): no caching, ask the store itself. */
     if (uc_revalidate(uc, s, now_ms) < 0)
-        return -1;
+        return store_user_exists(s, email);
     sl = uc_slot(uc, email, n);
     if (sl->gen == uc->gen && sl->len == n && memcmp(sl->email, email, n) == 0) {
         uc->st.hits++;

@@ -25,6 +25,7 @@
 
 #include "app/check.h"
 #include "core/conf.h"
+#include "core/conf_check.h"
 #include "core/keyfile.h"
 #include "core/log.h"
 #include "core/proctitle.h"
@@ -80,6 +81,9 @@ static void usage(FILE *f)
 
 /* -g "directives;": applied after the file, like nginx's -g. */
 static const char *global_directives;
+/* Several -g options add up (the container's entrypoint passes one of its
+ * own before the user's), in order. */
+static char global_buf[1024];
 /* -c was given: a missing file is the user's typo, not a missing install. */
 static int file_named;
 
@@ -112,7 +116,13 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_t kr;
-    char err[512];
+    char err[1024];
+    if (conf_check(c, err, sizeof err) < 0) {
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        fprintf(stderr, "magicd: configuration file %s test failed\n", file);
+        free(c);
+        return 1;
+    }
     if (keyring_load(&kr, c->auth.key_file, c->auth.previous_key_file, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
@@ -217,9 +227,15 @@ int main(int argc, char **argv)
             prefix = argv[++i];
         else if (!strcmp(a, "-s"))
             sig = argv[++i];
-        else if (!strcmp(a, "-g"))
-            global_directives = argv[++i];
-        else if (!strcmp(a, "-t"))
+        else if (!strcmp(a, "-g")) {
+            size_t used = strlen(global_buf), add = strlen(argv[++i]);
+            if (used + add + 2 > sizeof global_buf) {
+                fprintf(stderr, "magicd: -g directives too long\n");
+                return 2;
+            }
+            snprintf(global_buf + used, sizeof global_buf - used, "%s%s", used ? " " : "", argv[i]);
+            global_directives = global_buf;
+        } else if (!strcmp(a, "-t"))
             test = 1;
         else if (!strcmp(a, "-T"))
             test = dump = 1;

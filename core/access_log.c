@@ -42,7 +42,7 @@ access_log_t *access_log_open(const char *path, access_log_format_t fmt, size_t 
         return NULL;
     }
     snprintf(al->path, sizeof al->path, "%s", path);
-    al->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    al->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, LOG_FILE_MODE);
     if (al->fd < 0) {
         snprintf(err, errsz, "cannot open access log \"%s\": %s", path, strerror(errno));
         free(al);
@@ -191,7 +191,7 @@ int access_log_reopen(access_log_t *al)
     if (!al)
         return 0;
     access_log_flush(al);
-    int fd = open(al->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(al->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, LOG_FILE_MODE);
     if (fd < 0) {
         log_error(MG_LOG_ALERT, errno, "reopening access log \"%s\"", al->path);
         return -1;

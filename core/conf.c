@@ -303,9 +303,43 @@ static int d_listen(parse_t *p, int argc, char **argv)
 
 static int d_profiler_listen(parse_t *p, int argc, char **argv)
 {
-    (void)argc; /* checked against the directive table */
     if (conf_parse_addr(argv[1], &p->c->prof.listen) < 0)
         return perr(p, "invalid address \"%s\" in \"profiler_listen\" directive", argv[1]);
+    p->c->prof.listen_public = 0;
+    if (argc == 3) {
+        if (strcmp(argv[2], "public"))
+            return perr(p, "invalid parameter \"%s\" in \"profiler_listen\" (only \"public\")",
+                        argv[2]);
+        p->c->prof.listen_public = 1;
+    }
+    return 0;
+}
+
+static int d_real_ip_from(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    realip_conf_t *rc = &p->c->http.realip;
+    if (rc->nfrom >= REALIP_MAX_FROM)
+        return perr(p, "too many \"real_ip_from\" directives (at most %d)", REALIP_MAX_FROM);
+    if (realip_parse_cidr(argv[1], &rc->from[rc->nfrom]) < 0)
+        return perr(p, "invalid network \"%s\" in \"real_ip_from\" (ADDRESS or ADDRESS/BITS)",
+                    argv[1]);
+    rc->nfrom++;
+    return 0;
+}
+
+static int d_real_ip_header(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    if (!strcasecmp(argv[1], "X-Forwarded-For"))
+        p->c->http.realip.header = REALIP_HEADER_XFF;
+    else if (!strcasecmp(argv[1], "X-Real-IP"))
+        p->c->http.realip.header = REALIP_HEADER_X_REAL_IP;
+    else
+        return perr(p,
+                    "invalid value \"%s\" in \"real_ip_header\" directive (X-Forwarded-For or "
+                    "X-Real-IP)",
+                    argv[1]);
     return 0;
 }
 
@@ -488,6 +522,8 @@ static void dump_error_log(const conf_t *c, int fd, const directive_t *d);
 static void dump_access_log(const conf_t *c, int fd, const directive_t *d);
 static void dump_listen(const conf_t *c, int fd, const directive_t *d);
 static void dump_profiler_listen(const conf_t *c, int fd, const directive_t *d);
+static void dump_real_ip_from(const conf_t *c, int fd, const directive_t *d);
+static void dump_real_ip_header(const conf_t *c, int fd, const directive_t *d);
 static void dump_delivery(const conf_t *c, int fd, const directive_t *d);
 static void dump_smtp_auth(const conf_t *c, int fd, const directive_t *d);
 static void dump_smtp_starttls(const conf_t *c, int fd, const directive_t *d);
@@ -542,6 +578,8 @@ static const directive_t directives[] = {
     {"keepalive_timeout", 1, 1, DUR(http.keepalive_timeout_ms), "75s", 0},
     {"send_timeout", 1, 1, DUR(http.send_timeout_ms), "10s", 0},
     {"keepalive_requests", 1, 1, INT(http.keepalive_requests, 0, 100000000), "10000", 0},
+    {"real_ip_from", 1, 1, FN(d_real_ip_from, dump_real_ip_from), NULL, 0},
+    {"real_ip_header", 1, 1, FN(d_real_ip_header, dump_real_ip_header), "X-Real-IP", 0},
 
     /* auth */
     {"key_file", 1, 1, STR(auth.key_file), "run/magicd.key", D_PATH},
@@ -568,10 +606,13 @@ static const directive_t directives[] = {
     {"rate_limit_email", 2, 2, FN(d_rate, dump_rate), "5 15m", 0},
     {"rate_limit_ip", 2, 2, FN(d_rate, dump_rate), "30 1m", 0},
     {"rate_limit_entries", 1, 1, INT(rate.entries, 64, 16777216), "65536", 0},
+    {"rate_limit_ipv6_prefix", 1, 1, INT(rate.ipv6_prefix, 1, 128), "64", 0},
+    {"rate_limit_email_fold_tags", 1, 1, FLAG(rate.email_fold_tags), "off", 0},
 
     /* prof */
     {"profiler", 1, 1, FLAG(prof.enabled), "on", 0},
-    {"profiler_listen", 1, 1, FN(d_profiler_listen, dump_profiler_listen), "127.0.0.1:6060", 0},
+    {"profiler_listen", 1, 2, FN(d_profiler_listen, dump_profiler_listen), "127.0.0.1:6060", 0},
+    {"profiler_auth_token_file", 1, 1, STR(prof.auth_token_file), NULL, D_PATH},
     {"profile_hz", 1, 1, INT(prof.hz, 1, 1000), "100", 0},
     {"profile_continuous", 1, 1, FLAG(prof.continuous), "off", 0},
     {"profile_max_seconds", 1, 1, INT(prof.max_seconds, 1, 86400), "300", 0},
@@ -990,7 +1031,26 @@ static void dump_default_return_url(const conf_t *c, int fd, const directive_t *
 
 static void dump_profiler_listen(const conf_t *c, int fd, const directive_t *d)
 {
-    dump_addr(fd, d->name, &c->prof.listen);
+    const conf_addr_t *a = &c->prof.listen;
+    dprintf(fd, strchr(a->host, ':') ? "%s [%s]:%s%s;\n" : "%s %s:%s%s;\n", d->name, a->host,
+            a->port, c->prof.listen_public ? " public" : "");
+}
+
+static void dump_real_ip_from(const conf_t *c, int fd, const directive_t *d)
+{
+    for (int i = 0; i < c->http.realip.nfrom; i++) {
+        const realip_cidr_t *r = &c->http.realip.from[i];
+        char t[64];
+        int v4 = r->bits >= 96 && !memcmp(r->net.a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
+        realip_format(&r->net, t, sizeof t);
+        dprintf(fd, "%s %s/%d;\n", d->name, t, v4 ? r->bits - 96 : r->bits);
+    }
+}
+
+static void dump_real_ip_header(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s %s;\n", d->name,
+            c->http.realip.header == REALIP_HEADER_XFF ? "X-Forwarded-For" : "X-Real-IP");
 }
 
 static void dump_delivery(const conf_t *c, int fd, const directive_t *d)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/realip.h"
 #include "core/return_url.h"
 
 #define CONF_PATH_MAX 512
@@ -22,6 +23,8 @@
 #define CONF_MAX_RETURN_URLS 16   /* allowed_return_urls patterns */
 #define CONF_MAX_EMAIL_DOMAINS 32 /* allow_email_domain entries */
 #define CONF_PATTERN_MAX 256
+#define CONF_TOKEN_MIN 16 /* profiler bearer token, characters */
+#define CONF_TOKEN_MAX 128
 
 typedef enum { DELIVERY_LOG = 0, DELIVERY_OUTBOX, DELIVERY_SMTP, DELIVERY_RESPONSE } delivery_t;
 typedef enum { ACCESS_LOG_COMBINED = 0, ACCESS_LOG_JSON } access_log_format_t;
@@ -70,6 +73,7 @@ typedef struct {
     uint64_t send_timeout_ms;
     int keepalive_requests;
     char public_url[256]; /* base of links, e.g. https://login.example.com */
+    realip_conf_t realip; /* real_ip_from, real_ip_header */
 } conf_http_t;
 
 typedef struct {
@@ -107,11 +111,16 @@ typedef struct { /* N requests per window */
     int ip_n;
     uint64_t ip_window_ms;
     int entries;
+    int ipv6_prefix;     /* per-IP limits count IPv6 clients per /N */
+    int email_fold_tags; /* user+tag@d counts as user@d */
 } conf_rate_t;
 
 typedef struct {
     int enabled;
     conf_addr_t listen;
+    int listen_public; /* `profiler_listen ADDR public`: exposed on purpose */
+    char auth_token_file[CONF_PATH_MAX];
+    char auth_token[CONF_TOKEN_MAX + 1]; /* loaded by conf_check(); never printed */
     int hz;
     int continuous;
     int max_seconds;

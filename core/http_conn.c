@@ -593,6 +593,11 @@ static void conn_update_io(http_conn_t *c)
     uint32_t ev = c->peer_eof ? 0 : EPOLLRDHUP;
     if (c->in.len < c->in.max && !c->peer_eof)
         ev |= EPOLLIN;
+    /* A deferred handler holds pointers into the input buffer, which must
+     * not move: while it runs we read only into the room it already has,
+     * and once that is full we wait (ERR and HUP are reported anyway). */
+    if (c->state == HTTP_CONN_HANDLING && c->in.len >= c->in.cap)
+        ev = 0;
     if (c->out.len > c->out_off)
         ev |= EPOLLOUT;
     if (ev_io_mod(c->srv->loop, &c->io, ev) < 0)
@@ -607,6 +612,12 @@ static int conn_read(http_conn_t *c)
         if (c->in.len >= c->in.max)
             return 0;
         size_t want = c->in.max - c->in.len < READ_CHUNK ? c->in.max - c->in.len : READ_CHUNK;
+        if (c->state == HTTP_CONN_HANDLING) { /* no growth: see conn_update_io */
+            if (c->in.cap == c->in.len)
+                return 0;
+            if (want > c->in.cap - c->in.len)
+                want = c->in.cap - c->in.len;
+        }
         if (c->in.cap - c->in.len < want && buf_reserve(&c->in, want) < 0)
             return c->in.len < c->in.max ? -2 : 0;
         size_t room = c->in.cap - c->in.len;

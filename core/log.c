@@ -41,7 +41,7 @@ static int open_path(const char *path)
 {
     if (!path || !*path || strcmp(path, "stderr") == 0)
         return 2;
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, LOG_FILE_MODE);
 }
 
 int log_open(const char *path, int level)

@@ -10,6 +10,12 @@
 #ifndef MG_LOG_H
 #define MG_LOG_H
 
+/* Mode of log files magicd creates (error and access log): owner and group
+ * only. The access log holds request lines with tokens in them, and with
+ * `delivery log` the error log holds every link; 0640 lets an `adm`-style
+ * group read them, as logrotate's `create 0640` does. */
+#define LOG_FILE_MODE 0640
+
 enum {
     MG_LOG_EMERG,
     MG_LOG_ALERT,

@@ -22,16 +22,18 @@
  * key takes the first slot that is unused or expired (tat <= now, which
  * means that key is back to a clean state, so dropping it loses nothing).
  *
- * When every slot in the neighbourhood is live, the entry with the smallest
- * TAT is evicted. That is the key closest to being fully recovered, i.e. the
- * one whose state is worth least to an attacker: a client hammering its own
- * limit holds a TAT up to a whole window ahead and is the last to go, while
- * flooding the table with fresh keys only evicts other near-idle keys (each
- * fresh key's TAT is just now + T). An evicted key restarts with a full
- * burst, so the most a flood can buy a victim key is the small remaining
- * debt of the least-limited neighbour; evictions are counted so operators
- * can size rate_limit_entries. The table never refuses a request because it
- * is full (that would let a flood lock everyone out).
+ * When every slot in the neighbourhood is live, nothing is evicted: a live
+ * entry is a limit in force (its TAT is still ahead of now), and dropping
+ * it would hand its key a fresh burst. (An earlier version evicted the
+ * smallest TAT; junk keys pushed to their own limits then held larger TATs
+ * than a victim's exhausted email limit, and a few thousand requests from a
+ * handful of addresses reset it.) Instead the new key is refused: rl_hit
+ * answers "limited" with the time until the first entry of the
+ * neighbourhood decays, which fails closed for the newcomer only, and only
+ * while the table is full of live limits. Refusals are counted, and the
+ * first one (then at most one a minute) is logged so operators can raise
+ * rate_limit_entries. Every entry decays within its window, so a full table
+ * empties by itself once the flood stops.
  *
  * The whole update is under one shmtx (pid-owned, recoverable after a crash
  * by rl_force_unlock from the master): a few hundred nanoseconds of work, far
@@ -44,11 +46,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/shmtx.h"
 
 #define RL_MAGIC 0x726c696d69743031ull /* "rlimit01" */
 #define RL_PROBE 16
 #define RL_MAX_ENTRIES (1 << 24) /* 256 MiB of slots: far past any real need */
+#define RL_FULL_LOG_EVERY_MS 60000
 
 typedef struct {
     uint64_t hash; /* 0 = never used */
@@ -60,7 +64,9 @@ typedef struct {
     uint32_t capacity; /* power of two */
     uint32_t mask;
     uint64_t sipkey[2];
-    uint64_t evictions;
+    uint64_t evictions;     /* stays 0: live entries are never dropped */
+    uint64_t refusals;      /* new keys refused: their neighbourhood was all live */
+    uint64_t last_full_log; /* ms of the last "table full" log line, 0 = never */
     shmtx_t lock;
     rl_slot_t slots[];
 } rl_zone_t;
@@ -165,10 +171,14 @@ void rl_zone_init(void *zone, size_t size, int entries)
     z->magic = RL_MAGIC;
 }
 
-/* Find key's slot, or claim one for it (resetting its state). Lock held. */
-static rl_slot_t *rl_slot(rl_zone_t *z, uint64_t h, uint64_t now)
+/* Find key's slot, or claim an unused or fully decayed one for it (its
+ * state then starts clean). NULL when every slot of the neighbourhood holds
+ * a limit in force; *next_free gets the earliest time one decays. Lock
+ * held. */
+static rl_slot_t *rl_slot(rl_zone_t *z, uint64_t h, uint64_t now, uint64_t *next_free)
 {
-    rl_slot_t *free_slot = NULL, *oldest = NULL;
+    rl_slot_t *free_slot = NULL;
+    uint64_t soonest = UINT64_MAX;
     uint32_t home = (uint32_t)h & z->mask;
 
     for (uint32_t i = 0; i < RL_PROBE; i++) {
@@ -177,12 +187,12 @@ static rl_slot_t *rl_slot(rl_zone_t *z, uint64_t h, uint64_t now)
             return s;
         if (!free_slot && (s->hash == 0 || s->tat <= now))
             free_slot = s;
-        if (!oldest || s->tat < oldest->tat)
-            oldest = s;
+        if (s->tat < soonest)
+            soonest = s->tat;
     }
     if (!free_slot) {
-        free_slot = oldest;
-        z->evictions++;
+        *next_free = soonest;
+        return NULL;
     }
     free_slot->hash = h;
     free_slot->tat = 0;
@@ -209,15 +219,34 @@ int rl_hit(void *zone, const char *key, size_t klen, int limit, uint64_t window_
     if (h == 0)
         h = 1;
 
+    uint64_t next_free = 0, refusals = 0;
+    int log_full = 0;
+
     shmtx_lock(&z->lock);
-    s = rl_slot(z, h, now_ms);
-    tat = s->tat > now_ms ? s->tat : now_ms;
-    allowed = tat - now_ms <= tau;
-    if (allowed)
-        s->tat = tat + t;
-    else if (retry_after_ms)
-        *retry_after_ms = tat - tau - now_ms;
+    s = rl_slot(z, h, now_ms, &next_free);
+    if (!s) {
+        allowed = 0;
+        refusals = ++z->refusals;
+        if (retry_after_ms)
+            *retry_after_ms = next_free > now_ms ? next_free - now_ms : 1;
+        if (!z->last_full_log || now_ms - z->last_full_log >= RL_FULL_LOG_EVERY_MS) {
+            z->last_full_log = now_ms ? now_ms : 1;
+            log_full = 1;
+        }
+    } else {
+        tat = s->tat > now_ms ? s->tat : now_ms;
+        allowed = tat - now_ms <= tau;
+        if (allowed)
+            s->tat = tat + t;
+        else if (retry_after_ms)
+            *retry_after_ms = tat - tau - now_ms;
+    }
     shmtx_unlock(&z->lock);
+    if (log_full) /* outside the lock: a log write is a syscall */
+        log_warn("rate-limit table full: a new key was refused (429) because every entry "
+                 "near it is a limit in force; %llu refused so far; raise rate_limit_entries "
+                 "(now %u slots)",
+                 (unsigned long long)refusals, z->capacity);
     return allowed;
 }
 
@@ -237,6 +266,7 @@ int rl_stats(void *zone, rl_stats_t *out)
         return -1;
     out->capacity = z->capacity;
     out->evictions = __atomic_load_n(&z->evictions, __ATOMIC_RELAXED);
+    out->refusals = __atomic_load_n(&z->refusals, __ATOMIC_RELAXED);
     return 0;
 }
 

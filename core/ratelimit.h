@@ -10,7 +10,9 @@
  * cell rate algorithm): a burst of `limit` is allowed, then one request per
  * window/limit. It needs a single timestamp per key, and an entry whose
  * timestamp has passed is indistinguishable from a fresh one, so expired
- * entries are free slots.
+ * entries are free slots. A live entry is never dropped to make room: when
+ * a key's neighbourhood is full of limits in force, the new key is refused
+ * (rl_hit returns 0) until one of them decays, and that is logged.
  */
 #ifndef MG_RATELIMIT_H
 #define MG_RATELIMIT_H
@@ -43,7 +45,8 @@ void *rl_lock(void *zone);
 /* For tests and status pages. */
 typedef struct {
     uint32_t capacity;  /* slots */
-    uint64_t evictions; /* live entries dropped because their neighbourhood was full */
+    uint64_t evictions; /* live entries dropped: always 0 (a limit in force is never reset) */
+    uint64_t refusals;  /* new keys refused (429) because their neighbourhood was all live */
 } rl_stats_t;
 int rl_stats(void *zone, rl_stats_t *out);
 

@@ -53,6 +53,7 @@ int shm_create(shm_t *shm, uint32_t conns_per_slot, size_t rl_size)
     h->slots_off = hdr + rl + rv;
     revoke_zone_init((char *)p + h->rv_off, rv);
     h->started_ms = clock_mono_ms();
+    shmtx_init(&h->outbox_lock, "outbox");
     shm->hdr = h;
     shm->size = size;
     return 0;

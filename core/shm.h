@@ -98,7 +98,11 @@ typedef struct {
     uint64_t started_ms;
     _Atomic uint64_t total_requests; /* master's sum, for STATUS= */
     _Atomic(void *) binary_base;     /* for profilers; informational */
-    mx_global_t metrics;             /* master's and mailer's /metrics counters */
+    /* Held by a worker across an outbox append and its rollback, so a
+     * short write is cut off before anyone appends after it
+     * (app/delivery.c); the master frees it when its holder dies. */
+    shmtx_t outbox_lock;
+    mx_global_t metrics; /* master's and mailer's /metrics counters */
     /* Owned by profiler/: whether CPU profiling is on, rates, etc. */
     _Alignas(64) uint8_t prof_ctl[SHM_PROF_CTL];
 } shm_header_t;

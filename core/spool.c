@@ -358,6 +358,53 @@ int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, u
     return 0;
 }
 
+int spool_enqueue_decoy(const char *spool_dir, size_t to_len, size_t url_len, const uint8_t id[16],
+                        char *err, size_t errsz)
+{
+    char body[sizeof(spool_msg_t) + 128], tmp[1024], tmpdir[1024], hex[33];
+    size_t n;
+    int fd;
+
+    if (to_len >= SPOOL_ADDR_MAX || url_len >= SPOOL_URL_MAX) {
+        snprintf(err, errsz, "spool: message too large");
+        return -1;
+    }
+    /* The bytes a real message for these lengths takes (spool_format). */
+    n = strlen("id: \nto: \nurl: \nexpires: \ncreated: \n") + 32 + to_len + url_len + 10 + 10;
+    memset(body, 'x', n);
+    body[n - 1] = '\n';
+    spool_hex(id, hex);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s.%ld", spool_dir, hex, (long)getpid()) >=
+            sizeof(tmp) ||
+        (size_t)snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", spool_dir) >= sizeof(tmpdir)) {
+        snprintf(err, errsz, "spool: path too long");
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && spool_init(spool_dir, err, errsz) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "spool: open %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (spool_write_all(fd, body, n) < 0 || fsync(fd) < 0) {
+        snprintf(err, errsz, "spool: write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (unlink(tmp) < 0) {
+        snprintf(err, errsz, "spool: unlink %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (spool_fsync_dir(tmpdir) < 0) {
+        snprintf(err, errsz, "spool: fsync %s: %s", tmpdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int spool_read(const char *spool_dir, const char *name, spool_msg_t *m, char *err, size_t errsz)
 {
     char path[1024], buf[sizeof(spool_msg_t) + 256];

@@ -437,8 +437,18 @@ static int smtp_auth(smtp_session_t *s, const smtp_relay_t *r, char *err, size_t
     size_t un = strlen(r->user), pn = strlen(r->password ? r->password : "");
     int code;
 
-    if (!s->tls)
-        log_warn("mailer: sending SMTP credentials to %s without TLS", r->host);
+    /* Credentials go only over TLS whose certificate and host name were
+     * verified: a relay (or whoever sits in between) that offers no
+     * STARTTLS, or a certificate nobody vouches for, never sees them. The
+     * config check already insists on smtp_starttls required; this is
+     * the last line. */
+    if (!s->tls || r->starttls != SMTP_TLS_REQUIRED) {
+        smtp_err(err, errsz,
+                 "not sending SMTP credentials to %s without a verified TLS connection "
+                 "(smtp_starttls required)",
+                 r->host);
+        return -1;
+    }
     if (s->cap_auth_plain) {
         if (un + pn + 2 > sizeof(raw))
             return -1;

@@ -41,6 +41,7 @@
 
 #include "core/child_exit.h"
 #include "core/clock.h"
+#include "core/conf_check.h"
 #include "core/handoff.h"
 #include "core/log.h"
 #include "core/proctitle.h"
@@ -158,7 +159,7 @@ static void reload(master_t *m)
     conf_defaults(nc);
     snprintf(nc->prefix, sizeof nc->prefix, "%s", m->conf->prefix);
     snprintf(nc->cmdline, sizeof nc->cmdline, "%s", m->conf->cmdline);
-    if (conf_load(nc, m->conf->file, err, sizeof err) < 0)
+    if (conf_load(nc, m->conf->file, err, sizeof err) < 0 || conf_check(nc, err, sizeof err) < 0)
         goto fail;
     if (preflight_run(nc, &nk, err, sizeof err) < 0)
         goto fail;
@@ -297,10 +298,11 @@ static void reap(master_t *m)
                      !ch->quitting && ch->generation == m->generation;
         if (config && !m->quitting && !m->terminating)
             config_failure(m, ch, pid);
-        /* A dead child may hold the rate-limit or revocation lock: take
-         * them back. */
+        /* A dead child may hold the rate-limit, revocation or outbox lock:
+         * take them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
         revoke_force_unlock(shm_revoke_zone(&m->shm), pid);
+        shmtx_force_unlock(&m->shm.hdr->outbox_lock, pid);
         children_exited(m, ch, crashed);
     }
 }
@@ -419,7 +421,8 @@ int master_run(conf_t *conf, int argc, char **argv)
         log_error(MG_LOG_EMERG, errno, "pipe() failed");
         return 1;
     }
-    if (preflight_run(conf, &m->keys, err, sizeof err) < 0) {
+    if (conf_check(conf, err, sizeof err) < 0 ||
+        preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return 1;

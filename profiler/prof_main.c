@@ -129,7 +129,7 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
     hc.max_connections = 64;
     hc.max_keepalive_requests = 0;
     hc.body_deadline_ms = c->http.body_deadline_ms;
-    s->http = http_server_new(s->loop, listen_fd, &hc, prof_http_handler, s);
+    s->http = http_server_new(s->loop, listen_fd, &hc, prof_auth_handler, s);
     if (!s->http || http_server_listen(s->http) < 0) {
         log_err("profiler: cannot serve on the profiler socket");
         return 1;

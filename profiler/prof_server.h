@@ -56,7 +56,10 @@ static inline const prof_out_t *prof_srv_out(prof_srv_t *s)
     return &s->out;
 }
 
-/* prof_http.c: the request handler prof_main.c installs. */
+/* prof_http.c: the request handler (behind prof_auth_handler). */
 void prof_http_handler(http_conn_t *c, http_request_t *req, void *ctx);
+/* What prof_main.c installs: checks profiler_auth_token_file's bearer token
+ * (when one is set), then prof_http_handler (prof_auth.c). */
+void prof_auth_handler(http_conn_t *c, http_request_t *req, void *ctx);
 
 #endif

@@ -68,6 +68,7 @@ html_root $ROOT/html;
 key_file $T/magicd.key;
 users_db $T/users.db;
 delivery outbox $T/outbox.jsonl;
+public_url http://127.0.0.1:$MPORT;
 rate_limit_email 1000000000 1s;
 rate_limit_ip 1000000000 1s;
 shutdown_timeout 2s;

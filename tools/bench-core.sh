@@ -38,6 +38,7 @@ access_log $T/access.log combined buffer=64k flush=1s;
 html_root $PWD/html;
 key_file $T/magicd.key;
 users_db $T/users.db;
+public_url http://127.0.0.1:$MPORT;
 delivery log;
 rate_limit_email 1000000000 1s;
 rate_limit_ip 1000000000 1s;

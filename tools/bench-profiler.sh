@@ -70,6 +70,7 @@ access_log off;
 html_root $PWD/html;
 key_file $d/magicd.key;
 users_db $d/users.db;
+public_url http://127.0.0.1:$port;
 delivery outbox $d/outbox.jsonl;
 rate_limit_email 1000000000 1m;
 rate_limit_ip 1000000000 1m;

@@ -40,6 +40,7 @@ html_root $ROOT/html;
 key_file $T/magicd.key;
 users_db $T/users.db;
 delivery log;
+public_url http://127.0.0.1:$MPORT;
 shutdown_timeout 5s;
 CONF
 "$BIN" -c "$T/magicd.conf" keygen >/dev/null

@@ -156,7 +156,7 @@ sed -e "s/^listen .*/listen 127.0.0.1:$PORT;/" \
 printf 'rate_limit_ip 1000000 1m;\nrate_limit_email 1000000 1m;\n' >> "$tmp/etc/magicd.conf"
 
 run() {
-    $PODMAN run -d --name "$NAME" --network=host $ULIMITS \
+    $PODMAN run -d --name "$NAME" --network=host $ULIMITS -e MAGICD_PUBLIC_URL="http://127.0.0.1:$PORT" \
         --memory=64m --memory-swap=64m --cpus=0.5 \
         -v "$tmp/etc:/etc/magicd:ro" -v "$tmp/state:/var/lib/magicd" "$IMAGE" 2>"$tmp/run.err" >/dev/null ||
         { cat "$tmp/run.err"; exit 1; }

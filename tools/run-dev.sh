@@ -12,10 +12,14 @@
 #
 # MAGICD_DIRECTIVES adds directives for this run only (e.g. another port:
 # make run MAGICD_DIRECTIVES='listen 127.0.0.1:8081;').
+# Links are built from public_url only, never from the request's Host; the
+# shipped config's is http://127.0.0.1:8080, and MAGICD_PUBLIC_URL replaces
+# it for this run (e.g. http://devbox.example:8080 when the browser is on
+# another machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${MAGICD_BIN:-build/magicd}
-G="error_log stderr info; ${MAGICD_DIRECTIVES:-}"
+G="error_log stderr info; ${MAGICD_PUBLIC_URL:+public_url $MAGICD_PUBLIC_URL;} ${MAGICD_DIRECTIVES:-}"
 M=("$BIN" -c conf/magicd.conf -g "$G")
 # Older versions kept make run's state in ./run (with -p): carry it over
 # rather than make a second key.

@@ -72,6 +72,7 @@ pid {self.pid_file};
 error_log {self.error_log} info;
 access_log {self.access_log} combined buffer=4k flush=200ms;
 html_root {ROOT}/html;
+public_url http://127.0.0.1:{self.port};
 key_file {self.tmp}/magicd.key;
 users_db {self.tmp}/users.db;
 delivery {self.delivery};
@@ -216,7 +217,9 @@ shutdown_timeout 10s;
         try:
             with open(self.outbox) as f:
                 for line in f:
-                    links.append(json.loads(line))
+                    e = json.loads(line)
+                    if not e.get("decoy"):  # an unknown address's record: nothing to send
+                        links.append(e)
         except FileNotFoundError:
             pass
         return links

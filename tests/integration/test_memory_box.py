@@ -10,9 +10,10 @@ allow:
     byte short of max_body_size, so the server buffers all of it;
   - some pipeline requests for the biggest static file and read nothing,
     so responses pile up on the server's side.
-The box must not OOM, no worker may die, /healthz must still answer, and
-once the attack ends the server serves normally. The arithmetic behind it is
-in docs/security-notes-connections.md.
+The box must not OOM, no worker may die, /healthz must still get an answer
+(200, or 503 from a worker whose buffer budget the attack holds), and once
+the attack ends the server serves normally. The arithmetic behind it is
+in SECURITY.md.
 """
 import json
 import os
@@ -158,7 +159,10 @@ def main():
             except OSError as e:
                 st = repr(e)
             time.sleep(0.2)
-        check(st == b"HTTP/1.1 200", f"/healthz under the attack: {st!r}")
+        # While the attack holds a worker's whole buffer budget, a newcomer
+        # may get 503 from it: degraded, not dead. An answer is required.
+        check(st in (b"HTTP/1.1 200", b"HTTP/1.1 503"), f"/healthz under the attack: {st!r}")
+        print(f"/healthz under the attack: {st.decode()}")
         for s in socks:
             s.close()
         socks = []

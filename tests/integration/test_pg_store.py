@@ -32,6 +32,7 @@ html_root {ROOT}/html;
 key_file {tmp}/magicd.key;
 users_db {url};
 delivery outbox {tmp}/outbox.jsonl;
+public_url http://127.0.0.1:8080;
 """)
     return path
 

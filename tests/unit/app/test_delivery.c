@@ -1,7 +1,8 @@
 /*
  * test_delivery.c - links leaving the worker: the outbox's JSON lines (real
  * file, parsed back with jansson), the log line, the smtp spool hand-off,
- * response mode, reopen after rotation.
+ * response mode, reopen after rotation, and decoys (same length as the
+ * real line, nothing to send, nothing in the spool's new/).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -166,6 +167,53 @@ static void test_log_response_smtp(void)
     log_open(NULL, MG_LOG_NOTICE);
 }
 
+static void test_decoys(void)
+{
+    conf_t c;
+    char path[400], err[512], spool[400], real[2048], line[2048];
+    uint8_t id[16];
+    const char *url = "https://login.example.com/magic/verify/TOKENTOKENTOKEN";
+
+    memset(id, 0x5a, 16);
+    /* A decoy line is exactly as long as the real one and valid JSON. */
+    int n =
+        deliver_outbox_line("nobody@example.com", url, 1700000000, id, NULL, real, sizeof(real));
+    CHECK(n > 0 && deliver_decoy_line((size_t)n, 1700000000, id, line, sizeof(line)) == n);
+    CHECK((int)strlen(line) == n && line[n - 1] == '\n');
+    json_error_t je;
+    json_t *j = json_loadb(line, (size_t)n, 0, &je);
+    CHECK(j && json_is_true(json_object_get(j, "decoy")), "%s", line);
+    CHECK(j && !strcmp(json_string_value(json_object_get(j, "to")), "") &&
+          !strcmp(json_string_value(json_object_get(j, "link")), ""));
+    json_decref(j);
+    CHECK(deliver_decoy_line(20, 1, id, line, sizeof(line)) == -1);
+    CHECK(deliver_decoy_line(4000, 1, id, line, 100) == -1);
+
+    memset(&c, 0, sizeof(c));
+    c.smtp.delivery = DELIVERY_OUTBOX;
+    snprintf(path, sizeof(path), "%s/decoy.jsonl", dir);
+    snprintf(c.smtp.delivery_arg, sizeof(c.smtp.delivery_arg), "%s", path);
+    deliver_t *d = deliver_open(&c, err, sizeof(err));
+    CHECK(d && deliver_decoy(d, "nobody@example.com", url, 1700000000, id, NULL) == 0);
+    char *text = slurp(path);
+    CHECK(text && (int)strlen(text) == n && strstr(text, "\"decoy\":true") &&
+          !strstr(text, "nobody") && !strstr(text, "TOKEN"));
+    deliver_close(d);
+
+    c.smtp.delivery = DELIVERY_SMTP;
+    snprintf(spool, sizeof(spool), "%s/decoyspool", dir);
+    snprintf(c.smtp.spool, sizeof(c.smtp.spool), "%s", spool);
+    d = deliver_open(&c, err, sizeof(err));
+    CHECK(d && deliver_decoy(d, "nobody@example.com", url, 4000000000u, id, NULL) == 0);
+    char sub[500];
+    snprintf(sub, sizeof(sub), "%s/new/5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", spool);
+    CHECK(access(sub, F_OK) != 0, "a decoy reached new/");
+    snprintf(sub, sizeof(sub), "%s/tmp/5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a.%ld", spool,
+             (long)getpid());
+    CHECK(access(sub, F_OK) != 0, "a decoy was left in tmp/");
+    deliver_close(d);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -178,6 +226,7 @@ int main(void)
     test_line();
     test_outbox();
     test_log_response_smtp();
+    test_decoys();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

@@ -235,6 +235,25 @@ int main(void)
         id[0] = 7;
         id[15] = 0x99;
         CHECK(s && store_link_consume(s, id, 101000, 100600) == 0);
+
+        /* The file replaced under the handle (a backup renamed over it):
+         * redeems fail closed and say why; the file put back, they work. */
+        char aside[400], copy[1400];
+        snprintf(aside, sizeof(aside), "%s/users.aside", dir);
+        snprintf(copy, sizeof(copy), "cp '%s' '%s/users.copy' && mv '%s/users.copy' '%s'", path,
+                 dir, dir, path);
+        CHECK(store_file_same(s) == 1);
+        CHECK(rename(path, aside) == 0);
+        id[14] = 0x51;
+        CHECK(store_file_same(s) == 0);
+        CHECK(store_link_consume(s, id, 101000, 100600) == -1);
+        CHECK(strstr(store_errmsg(s), "deleted or replaced") != NULL, "%s", store_errmsg(s));
+        CHECK(rename(aside, path) == 0);
+        int r1 = store_link_consume(s, id, 101000, 100600);
+        CHECK(r1 == 1, "%d %s", r1, store_errmsg(s));
+        CHECK(system(copy) == 0);
+        id[14] = 0x52;
+        CHECK(store_link_consume(s, id, 101000, 100600) == -1, "a copy is another file");
     }
     store_close(s);
     store_close(NULL);

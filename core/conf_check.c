@@ -1,0 +1,156 @@
+/*
+ * conf_check.c - the rules a config must meet before a server runs it.
+ *
+ * conf_load() checks each directive on its own; some mistakes only show in
+ * how directives combine, and those are the ones that hand an attacker a
+ * way in. They are refused here, by `magicd -t`, at start and on reload
+ * (a reload that fails them keeps the old config), each with a message
+ * that says what to set:
+ *
+ *   - links are built from public_url only. Every delivery but `response`
+ *     (which links relatively in the page) mails or logs a full URL, so it
+ *     needs public_url, and the value must be a plain http(s)://host[:port]
+ *     [/path] base, since it ends up in every mail.
+ *   - smtp_auth sends a password: only with `smtp_starttls required`,
+ *     which verifies the relay's certificate and name. `on` upgrades when
+ *     offered, and a man in the middle simply does not offer it.
+ *   - the profiler shows code, memory and request lines: a non-loopback
+ *     profiler_listen needs either `public` written after the address (the
+ *     operator says they mean it) or profiler_auth_token_file.
+ *
+ * It also loads the profiler's bearer token, in the master, so the
+ * profiler process inherits it by fork whatever user it runs as.
+ */
+#include "core/conf_check.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+static int cc_public_url_ok(const char *u)
+{
+    const char *host;
+
+    if (!strncasecmp(u, "https://", 8))
+        host = u + 8;
+    else if (!strncasecmp(u, "http://", 7))
+        host = u + 7;
+    else
+        return 0;
+    if (!*host || *host == '/' || *host == ':')
+        return 0;
+    for (const char *p = host; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ' || ch >= 0x7f || strchr("\"'<>\\^`{|}?#@", ch))
+            return 0;
+    }
+    return 1;
+}
+
+int conf_check_loopback(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (!strcmp(host, "localhost"))
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0; /* "*", a wildcard or a name: not loopback */
+}
+
+static int cc_token(conf_t *c, char *err, size_t errsz)
+{
+    const char *path = c->prof.auth_token_file;
+    struct stat st;
+    char buf[CONF_TOKEN_MAX + 2];
+    ssize_t n;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot open profiler_auth_token_file \"%s\": %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0007)) {
+        snprintf(err, errsz,
+                 "profiler_auth_token_file \"%s\" must be a regular file not accessible to "
+                 "others (chmod 0600)",
+                 path);
+        close(fd);
+        return -1;
+    }
+    n = read(fd, buf, sizeof buf);
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    if (n < CONF_TOKEN_MIN || n > CONF_TOKEN_MAX) {
+        snprintf(err, errsz,
+                 "profiler_auth_token_file \"%s\": the token must be %d to %d characters "
+                 "(e.g. openssl rand -base64 32)",
+                 path, CONF_TOKEN_MIN, CONF_TOKEN_MAX);
+        return -1;
+    }
+    for (ssize_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] <= ' ' || (unsigned char)buf[i] >= 0x7f) {
+            snprintf(err, errsz,
+                     "profiler_auth_token_file \"%s\": the token must be printable ASCII "
+                     "without spaces",
+                     path);
+            return -1;
+        }
+    memcpy(c->prof.auth_token, buf, (size_t)n);
+    c->prof.auth_token[n] = '\0';
+    memset(buf, 0, sizeof buf);
+    return 0;
+}
+
+int conf_check(conf_t *c, char *err, size_t errsz)
+{
+    if (c->smtp.delivery != DELIVERY_RESPONSE && !c->http.public_url[0]) {
+        snprintf(err, errsz,
+                 "public_url is not set in %s: links are built from it, never from the "
+                 "request's Host; set `public_url https://login.example.com;` (the address "
+                 "users reach this server at), or use `delivery response` for a demo",
+                 c->file);
+        return -1;
+    }
+    if (c->http.public_url[0] && !cc_public_url_ok(c->http.public_url)) {
+        snprintf(err, errsz,
+                 "invalid public_url \"%s\" in %s: it must be http(s)://HOST[:PORT][/PATH], "
+                 "without query, fragment or user",
+                 c->http.public_url, c->file);
+        return -1;
+    }
+    if (c->smtp.auth_user[0] && c->smtp.starttls != 2) {
+        snprintf(err, errsz,
+                 "smtp_auth needs `smtp_starttls required;` in %s: the password is sent only "
+                 "over TLS with a verified certificate",
+                 c->file);
+        return -1;
+    }
+    c->prof.auth_token[0] = '\0';
+    if (c->prof.auth_token_file[0] && cc_token(c, err, errsz) < 0)
+        return -1;
+    if (c->prof.enabled && !conf_check_loopback(c->prof.listen.host) && !c->prof.listen_public &&
+        !c->prof.auth_token[0]) {
+        snprintf(err, errsz,
+                 "profiler_listen %s:%s is not a loopback address in %s: profiles show code, "
+                 "memory and request lines; set profiler_auth_token_file FILE, or write "
+                 "`profiler_listen %s:%s public;` to expose it without a token",
+                 c->prof.listen.host, c->prof.listen.port, c->file, c->prof.listen.host,
+                 c->prof.listen.port);
+        return -1;
+    }
+    return 0;
+}

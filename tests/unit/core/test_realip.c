@@ -1,0 +1,156 @@
+/*
+ * test_realip.c - the client address behind trusted proxies: address and
+ * CIDR parsing, X-Forwarded-For walked from the right, X-Real-IP, peers
+ * that are not trusted, and the IPv6 prefix in the rate-limit key.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "core/realip.h"
+#include "tests/unit/unit.h"
+
+static realip_addr_t A(const char *s)
+{
+    realip_addr_t a;
+    memset(&a, 0, sizeof a);
+    if (realip_parse_addr(s, strlen(s), &a) < 0)
+        fprintf(stderr, "bad test address %s\n", s);
+    return a;
+}
+
+static const char *key(int prefix, realip_addr_t a)
+{
+    static char out[80];
+    if (realip_key(prefix, &a, out, sizeof out) < 0)
+        return "(none)";
+    return out;
+}
+
+static const char *client(const realip_conf_t *rc, const char *peer, const char *hname,
+                          const char *v1, const char *v2)
+{
+    static char out[64];
+    http_request_t req;
+    memset(&req, 0, sizeof req);
+    const char *vals[2] = {v1, v2};
+    for (int i = 0; i < 2; i++) {
+        if (!vals[i])
+            continue;
+        req.headers[req.nheaders].name = (http_str_t){hname, strlen(hname)};
+        req.headers[req.nheaders].value = (http_str_t){vals[i], strlen(vals[i])};
+        req.nheaders++;
+    }
+    realip_addr_t p = A(peer), c;
+    realip_client(rc, &p, &req, &c);
+    realip_format(&c, out, sizeof out);
+    return out;
+}
+
+static void test_parse(void)
+{
+    realip_addr_t a;
+    CHECK(realip_parse_addr("1.2.3.4", 7, &a) == 0 && a.a[10] == 0xff && a.a[15] == 4);
+    CHECK(realip_parse_addr(" [::1] ", 7, &a) == 0 && a.a[15] == 1 && a.a[10] == 0);
+    CHECK(realip_parse_addr("1.2.3.4:80", 10, &a) < 0);
+    CHECK(realip_parse_addr("unknown", 7, &a) < 0);
+    CHECK(realip_parse_addr("", 0, &a) < 0);
+    CHECK(realip_parse_addr("1.2.3", 5, &a) < 0);
+
+    realip_cidr_t c;
+    CHECK(realip_parse_cidr("10.1.2.3/8", &c) == 0 && c.bits == 104 && c.net.a[13] == 0);
+    CHECK(realip_parse_cidr("127.0.0.1", &c) == 0 && c.bits == 128);
+    CHECK(realip_parse_cidr("2001:db8::/32", &c) == 0 && c.bits == 32);
+    CHECK(realip_parse_cidr("::1", &c) == 0 && c.bits == 128);
+    CHECK(realip_parse_cidr("10.0.0.0/33", &c) < 0);
+    CHECK(realip_parse_cidr("::/129", &c) < 0);
+    CHECK(realip_parse_cidr("10.0.0.0/", &c) < 0);
+    CHECK(realip_parse_cidr("10.0.0.0/8x", &c) < 0);
+    CHECK(realip_parse_cidr("example.com", &c) < 0);
+
+    struct sockaddr_in6 s6;
+    memset(&s6, 0, sizeof s6);
+    s6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::ffff:192.0.2.1", &s6.sin6_addr);
+    CHECK(realip_from_sockaddr((struct sockaddr *)&s6, &a) == 0);
+    char t[64];
+    realip_format(&a, t, sizeof t);
+    CHECK(!strcmp(t, "192.0.2.1"), "%s", t);
+}
+
+static void test_trust_and_headers(void)
+{
+    realip_conf_t rc;
+    memset(&rc, 0, sizeof rc);
+    realip_parse_cidr("127.0.0.1", &rc.from[rc.nfrom++]);
+    realip_parse_cidr("10.0.0.0/8", &rc.from[rc.nfrom++]);
+    realip_parse_cidr("fd00::/8", &rc.from[rc.nfrom++]);
+    rc.header = REALIP_HEADER_XFF;
+
+    const char *X = "X-Forwarded-For";
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "198.51.100.7", NULL), "198.51.100.7"));
+    /* Rightmost untrusted: what the client prepends does not count. */
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "1.1.1.1, 198.51.100.7", NULL), "198.51.100.7"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "1.1.1.1, 198.51.100.7, 10.9.9.9", NULL),
+                  "198.51.100.7"));
+    /* Every hop trusted: the leftmost. */
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "10.1.1.1, 10.2.2.2", NULL), "10.1.1.1"));
+    /* A bad entry stops the walk at the last hop we believe. */
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "1.1.1.1, garbage, 10.2.2.2", NULL), "10.2.2.2"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "garbage", NULL), "127.0.0.1"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "", NULL), "127.0.0.1"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, " , 198.51.100.7 ,", NULL), "198.51.100.7"));
+    /* Two header lines are one list, the second line is the right end. */
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "198.51.100.7", "10.3.3.3"), "198.51.100.7"));
+    CHECK(
+        !strcmp(client(&rc, "127.0.0.1", X, "1.1.1.1", "198.51.100.9, 10.3.3.3"), "198.51.100.9"));
+    /* IPv6 and IPv4-mapped peers. */
+    CHECK(!strcmp(client(&rc, "fd00::5", "x-forwarded-for", "2001:db8::1", NULL), "2001:db8::1"));
+    CHECK(!strcmp(client(&rc, "::ffff:127.0.0.1", X, "[2001:db8::2]", NULL), "2001:db8::2"));
+    /* An untrusted peer is the client, whatever it says. */
+    CHECK(!strcmp(client(&rc, "192.0.2.9", X, "198.51.100.7", NULL), "192.0.2.9"));
+    CHECK(!strcmp(client(&rc, "127.0.0.2", X, "198.51.100.7", NULL), "127.0.0.2"));
+
+    rc.header = REALIP_HEADER_X_REAL_IP;
+    const char *R = "X-Real-IP";
+    CHECK(!strcmp(client(&rc, "127.0.0.1", R, "198.51.100.7", NULL), "198.51.100.7"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", R, "junk", NULL), "127.0.0.1"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", R, "1.1.1.1", "198.51.100.8"), "198.51.100.8"));
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "198.51.100.7", NULL), "127.0.0.1"),
+          "X-Forwarded-For is ignored in X-Real-IP mode");
+    CHECK(!strcmp(client(&rc, "192.0.2.9", R, "198.51.100.7", NULL), "192.0.2.9"));
+
+    rc.header = REALIP_HEADER_NONE;
+    CHECK(!strcmp(client(&rc, "127.0.0.1", X, "198.51.100.7", NULL), "127.0.0.1"));
+}
+
+static void test_key(void)
+{
+    int pfx = 64;
+    CHECK(!strcmp(key(pfx, A("192.0.2.1")), "i:192.0.2.1"), "%s", key(pfx, A("192.0.2.1")));
+    CHECK(!strcmp(key(pfx, A("2001:db8:1:2:aaaa::1")), "i:2001:db8:1:2::/64"));
+    CHECK(!strcmp(key(pfx, A("2001:db8:1:2:ffff:ffff:ffff:ffff")), "i:2001:db8:1:2::/64"));
+    char k3[80];
+    snprintf(k3, sizeof k3, "%s", key(pfx, A("2001:db8:1:3::1")));
+    CHECK(strcmp(k3, key(pfx, A("2001:db8:1:2::1"))) != 0);
+    CHECK(!strcmp(key(pfx, A("::ffff:10.0.0.1")), "i:10.0.0.1"));
+    pfx = 48;
+    CHECK(!strcmp(key(pfx, A("2001:db8:1:2::1")), "i:2001:db8:1::/48"), "%s",
+          key(pfx, A("2001:db8:1:2::1")));
+    pfx = 56;
+    CHECK(!strcmp(key(pfx, A("2001:db8:1:2ff::1")), "i:2001:db8:1:200::/56"), "%s",
+          key(pfx, A("2001:db8:1:2ff::1")));
+    pfx = 128;
+    CHECK(!strcmp(key(pfx, A("2001:db8::1")), "i:2001:db8::1"));
+    char small[8];
+    realip_addr_t a = A("2001:db8::1");
+    CHECK(realip_key(pfx, &a, small, sizeof small) < 0);
+}
+
+int main(void)
+{
+    test_parse();
+    test_trust_and_headers();
+    test_key();
+    return unit_done("test_realip");
+}
