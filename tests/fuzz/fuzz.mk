@@ -40,9 +40,12 @@ fuzz_libs = $(foreach l,$(call deps_of,$(FUZZ_LAYER_$(1))),$(FUZZ_LIBDIR)/lib$(l
 
 .PHONY: fuzz-libs
 fuzz-libs:
+	@mkdir -p $(FUZZ_LIBDIR)
+	$(call say,FUZZ,$(FUZZ_LIBDIR) (the layers, instrumented; log in $(FUZZ_LIBDIR).log))
 	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_LIBDIR) CC=$(FUZZ_CC) OPT=-O1 \
 	  SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
-	  $(foreach l,$(LAYERS),$(FUZZ_LIBDIR)/lib$(l).a)
+	  $(foreach l,$(LAYERS),$(FUZZ_LIBDIR)/lib$(l).a) > $(FUZZ_LIBDIR).log 2>&1 || \
+	  { tail -40 $(FUZZ_LIBDIR).log; exit 1; }
 
 $(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c fuzz-libs
 	@mkdir -p $(dir $@)
