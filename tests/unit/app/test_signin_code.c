@@ -49,7 +49,9 @@ static void test_codes(void)
     CHECK(signin_code_normalize("0429170", out) == -1);
     CHECK(signin_code_normalize("04a917", out) == -1);
     CHECK(signin_code_normalize("", out) == -1);
-    CHECK(signin_code_normalize("\xd9\xa0" "42917", out) == -1); /* Arabic-Indic zero */
+    CHECK(signin_code_normalize("\xd9\xa0"
+                                "42917",
+                                out) == -1); /* Arabic-Indic zero */
 }
 
 static void test_mac(void)
@@ -64,7 +66,7 @@ static void test_mac(void)
     signin_code_mac(&kr.cur, id, "123456", mac);
     CHECK(signin_code_match(&kr, id, "123456", mac));
     CHECK(!signin_code_match(&kr, id, "123457", mac));
-    CHECK(!signin_code_match(&kr, id2, "123456", mac)); /* another link's code */
+    CHECK(!signin_code_match(&kr, id2, "123456", mac));    /* another link's code */
     CHECK(signin_code_match(&rotated, id, "123456", mac)); /* previous key */
     CHECK(!signin_code_match(&other, id, "123456", mac));
 }

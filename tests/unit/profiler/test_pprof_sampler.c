@@ -203,7 +203,8 @@ int main(void)
     CHECK(b[0] == 5000 && b[1] >= 5 * 2000000 && b[1] < 5 * 2000000 + 1000000000);
     /* the same waits in the off-CPU profile, as io */
     sum_buckets(area, PROF_B_OFFCPU, "block_known", b);
-    CHECK(b[1] >= 5 * 2000000 && b[1] < 5 * 2000000 + 1000000000, "offcpu io %lld", (long long)b[1]);
+    CHECK(b[1] >= 5 * 2000000 && b[1] < 5 * 2000000 + 1000000000, "offcpu io %lld",
+          (long long)b[1]);
 
     /* block is off-CPU time: 60 ms of CPU inside brackets count ~0 */
     for (int i = 0; i < 3; i++)
