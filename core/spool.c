@@ -272,7 +272,7 @@ static int spool_fsync_dir(const char *path)
     return rc;
 }
 
-static int spool_write_all(int fd, const char *p, size_t n)
+int spool_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);

@@ -88,6 +88,9 @@ int spool_move(const char *spool_dir, const char *name, const char *subdir);
 /* A usable spool file name: 32 hex digits, nothing else. */
 int spool_name_ok(const char *name);
 
+/* write(2) all of p, past EINTR and short writes: 0, or -1 with errno. */
+int spool_write_all(int fd, const char *p, size_t n);
+
 /* Rejects empty strings, control characters and, for addresses, anything
  * that is not local@domain without spaces or angle brackets. */
 int spool_addr_ok(const char *addr);

@@ -171,21 +171,6 @@ typedef struct {
     int unpacked;
 } spool_unpack_t;
 
-static int spool_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int spool_unpack_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
 {
     spool_unpack_t *u = arg;

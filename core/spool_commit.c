@@ -107,21 +107,6 @@ struct spool_committer {
     char err[1400];
 };
 
-static int sc_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Thread side: make SC_POOL empty batch files in new/, each locked by us,
  * and one fsync of new/ for all of them: their names are durable before
  * anything is written in them. */
@@ -176,7 +161,7 @@ static void sc_commit(spool_committer_t *q, sc_batch_t *b)
     q->npool--;
     fd = q->pfd[q->npool];
     snprintf(b->name, sizeof(b->name), "%s", q->pname[q->npool]);
-    if (sc_write_all(fd, b->buf, b->len) < 0 || fdatasync(fd) < 0) {
+    if (spool_write_all(fd, b->buf, b->len) < 0 || fdatasync(fd) < 0) {
         b->err = errno, b->op = "write";
         /* Nothing half-written is left for the mailer to find. */
         if (ftruncate(fd, 0) < 0 || unlinkat(q->newfd, b->name, 0) < 0)
