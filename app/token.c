@@ -226,6 +226,26 @@ static tok_result_t tok_email(const uint8_t *p, size_t n, char email[256])
     return TOK_OK;
 }
 
+/* The variable tail of a link or code token: the address, then optionally
+ * a NUL and the return-to (links issued before return-to have no NUL). */
+static tok_result_t tok_email_rd(const uint8_t *p, size_t n, char email[256],
+                                 char rd[RETURN_URL_MAX + 1])
+{
+    const uint8_t *nul = memchr(p, 0, n);
+    size_t elen = nul ? (size_t)(nul - p) : n;
+    if (tok_email(p, elen, email) != TOK_OK)
+        return TOK_MALFORMED;
+    rd[0] = 0;
+    if (nul) {
+        size_t rlen = n - elen - 1;
+        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
+            return TOK_MALFORMED;
+        memcpy(rd, nul + 1, rlen);
+        rd[rlen] = 0;
+    }
+    return TOK_OK;
+}
+
 static int tok_id_zero(const uint8_t id[16])
 {
     uint8_t acc = 0;
@@ -286,20 +306,9 @@ tok_result_t token_link_open(const keyring_t *kr, const char *tok, size_t n, uin
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_LINK_FIXED)
+    if (len < TOKEN_LINK_FIXED ||
+        tok_email_rd(pt + TOKEN_LINK_FIXED, len - TOKEN_LINK_FIXED, out->email, out->rd) != TOK_OK)
         return TOK_MALFORMED;
-    const uint8_t *em = pt + TOKEN_LINK_FIXED, *nul = memchr(em, 0, len - TOKEN_LINK_FIXED);
-    size_t elen = nul ? (size_t)(nul - em) : len - TOKEN_LINK_FIXED;
-    if (tok_email(em, elen, out->email) != TOK_OK)
-        return TOK_MALFORMED;
-    out->rd[0] = 0;
-    if (nul) {
-        size_t rlen = len - TOKEN_LINK_FIXED - elen - 1;
-        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
-            return TOK_MALFORMED;
-        memcpy(out->rd, nul + 1, rlen);
-        out->rd[rlen] = 0;
-    }
     memcpy(out->id, pt, 16);
     memcpy(out->bind, pt + 16, 16);
     out->iat = tok_get64(pt + 32);
@@ -394,20 +403,9 @@ tok_result_t token_code_open(const keyring_t *kr, const char *tok, size_t n, uin
 
     if (r != TOK_OK)
         return r;
-    if (len < TOKEN_CODE_FIXED)
+    if (len < TOKEN_CODE_FIXED ||
+        tok_email_rd(pt + TOKEN_CODE_FIXED, len - TOKEN_CODE_FIXED, out->email, out->rd) != TOK_OK)
         return TOK_MALFORMED;
-    const uint8_t *em = pt + TOKEN_CODE_FIXED, *nul = memchr(em, 0, len - TOKEN_CODE_FIXED);
-    size_t elen = nul ? (size_t)(nul - em) : len - TOKEN_CODE_FIXED;
-    if (tok_email(em, elen, out->email) != TOK_OK)
-        return TOK_MALFORMED;
-    out->rd[0] = 0;
-    if (nul) {
-        size_t rlen = len - TOKEN_CODE_FIXED - elen - 1;
-        if (rlen == 0 || rlen > RETURN_URL_MAX || memchr(nul + 1, 0, rlen))
-            return TOK_MALFORMED;
-        memcpy(out->rd, nul + 1, rlen);
-        out->rd[rlen] = 0;
-    }
     memcpy(out->id, pt, 16);
     memcpy(out->bind, pt + 16, 16);
     out->iat = tok_get64(pt + 32);
