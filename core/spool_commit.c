@@ -31,15 +31,15 @@
  * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
  * the whole cost on a busy disk. So the sync thread makes its batch files
- * ahead of time: SC_POOL empty files new/.b.TAG.SEQ, each flock()ed by
- * the thread, then one fsync of new/ makes all their names durable. A
- * commit writes the batch into the next one, fdatasyncs it (data and size)
- * and closes it, which drops the lock. The mailer takes only batch files
- * it can lock (so never one being written, nor one waiting in a pool),
- * removes empty ones whose owner died, and sends a complete one only
- * after checking its count and checksum: a file cut short by a power loss
- * before its fdatasync returned (none of its waiters was answered) fails
- * the check and goes to failed/.
+ * ahead of time: SC_POOL empty files new/.b.TAG.SEQ, each flock()ed by the
+ * thread (in tmp/, before it is renamed into new/), then one fsync of new/
+ * makes all their names durable. A commit writes the batch into the next
+ * one, fdatasyncs it (data and size) and closes it, which drops the lock.
+ * The mailer takes only batch files it can lock (so never one being
+ * written, nor one waiting in a pool), removes empty ones whose owner died,
+ * and sends a complete one only after checking its count and checksum: a
+ * file cut short by a power loss before its fdatasync returned (none of its
+ * waiters was answered) fails the check and goes to failed/.
  */
 #include "core/spool_commit.h"
 
@@ -85,7 +85,7 @@ struct spool_committer {
     ev_loop_t *loop;
     ev_io_t io;
     int efd;
-    int newfd;
+    int newfd, tmpfd;
     char dir[1024];
     char tag[17]; /* random per process: names never collide across restarts */
     uint64_t seq;
@@ -109,24 +109,32 @@ struct spool_committer {
 
 /* Thread side: make SC_POOL empty batch files in new/, each locked by us,
  * and one fsync of new/ for all of them: their names are durable before
- * anything is written in them. */
+ * anything is written in them.
+ *
+ * Each is created in tmp/ and locked there, and only then renamed into
+ * new/. Created straight in new/, there is a moment between open() and
+ * flock() when the file is there and unlocked: a mailer scanning new/
+ * takes it as an empty leftover of a dead worker and unlinks it, our
+ * flock() then succeeds on the unlinked inode, and the batch later
+ * written into it (and acknowledged to its clients) is in no directory. */
 static int sc_refill(spool_committer_t *q, sc_batch_t *b)
 {
     while (q->npool < SC_POOL) {
         char *name = q->pname[q->npool];
         snprintf(name, sizeof(q->pname[0]), "." SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
                  (unsigned long long)++q->seq);
-        int fd = openat(q->newfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        int fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
             b->err = errno, b->op = "create";
             snprintf(b->name, sizeof(b->name), "%s", name);
             break;
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) { /* new file: nobody else has it */
-            b->err = errno, b->op = "lock";
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || /* only tmp/: nobody else has it */
+            renameat(q->tmpfd, name, q->newfd, name) < 0) {
+            b->err = errno, b->op = "rename";
             snprintf(b->name, sizeof(b->name), "%s", name);
             close(fd);
-            unlinkat(q->newfd, name, 0);
+            unlinkat(q->tmpfd, name, 0);
             break;
         }
         q->pfd[q->npool++] = fd;
@@ -415,7 +423,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         return NULL;
     }
     q->loop = loop;
-    q->efd = q->newfd = -1;
+    q->efd = q->newfd = q->tmpfd = -1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     if ((size_t)snprintf(q->dir, sizeof(q->dir), "%s", spool_dir) >= sizeof(q->dir)) {
@@ -424,7 +432,8 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
     }
     if (spool_init(spool_dir, err, errsz) < 0)
         goto fail;
-    if ((q->newfd = sc_open_dir(spool_dir, "new", err, errsz)) < 0)
+    if ((q->newfd = sc_open_dir(spool_dir, "new", err, errsz)) < 0 ||
+        (q->tmpfd = sc_open_dir(spool_dir, "tmp", err, errsz)) < 0)
         goto fail;
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         snprintf(err, errsz, "spool: getrandom: %s", strerror(errno));
@@ -490,6 +499,8 @@ void spool_committer_free(spool_committer_t *q)
     }
     if (q->newfd >= 0)
         close(q->newfd);
+    if (q->tmpfd >= 0)
+        close(q->tmpfd);
     for (int k = 0; k < 2; k++) {
         free(q->b[k].buf);
         free(q->b[k].w);

@@ -6,7 +6,7 @@ net/http/pprof sends them.
 Asserts: index page with counts and drop counters; heap, allocs, block,
 mutex, goroutine, threadcreate parse and carry Go's headers; alloc_space
 grows with the number of requests; heap/block ?seconds=N delta profiles
-subtract (a delta over an idle window is empty, one over a busy window is
+subtract (a delta over an idle window is a sliver, one over a busy window is
 smaller than the cumulative profile); heap?gc=1; debug=1 text forms and
 goroutine?debug=2 with one entry per open connection (peer, age, state,
 request line); cmdline; symbol GET and POST; every bad parameter gets Go's
@@ -87,11 +87,6 @@ with Magicd(workers=2, extra=LOAD_CONF + "heap_sample_bytes 16k;\n") as srv:
     st, h, body = srv.pprof("/nothing-here")
     check(st == 404 and body == b"404 page not found\n", f"non-pprof path: {st} {body!r}")
 
-    # ---- a delta over an idle window is empty: delta profiles subtract
-    idle = binary(srv, "/debug/pprof/allocs?seconds=1", "allocs-delta")
-    check(samples_total(pprof_tool(["-sample_index=alloc_space", "-top"], idle)) == 0,
-          "allocs delta over an idle second is not empty")
-
     # ---- alloc_space grows with the number of requests
     def alloc_space():
         return total_of(pprof_tool(["-sample_index=alloc_space", "-top"],
@@ -105,6 +100,17 @@ with Magicd(workers=2, extra=LOAD_CONF + "heap_sample_bytes 16k;\n") as srv:
         a2 = alloc_space()
         print(f"alloc_space: {a0:.0f} -> {a1:.0f} -> {a2:.0f} bytes")
         check(a0 < a1 < a2, f"alloc_space does not grow with requests: {a0} {a1} {a2}")
+
+    # ---- delta profiles subtract: over an idle second, only what an idle
+    # worker allocates (the revocation poll's store reads, every ~200 ms)
+    # is left, a sliver of the cumulative profile the load built up.
+    idle = samples_total(pprof_tool(["-sample_index=alloc_space", "-top"],
+                                    binary(srv, "/debug/pprof/allocs?seconds=1", "allocs-delta")))
+    if ASAN:
+        check(idle == 0, f"allocs delta under ASan holds {idle} bytes")
+    else:
+        print(f"allocs delta over an idle second: {idle:.0f} bytes of {a2:.0f}")
+        check(idle < 0.05 * a2, f"allocs delta over an idle second: {idle} of {a2} bytes")
 
     # ---- keep-alive connections the goroutine profile must show
     idle_socks = []
