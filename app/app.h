@@ -34,6 +34,7 @@ typedef struct app {
     struct deliver *deliver;
     void *rl_zone;
     void *rv_zone;       /* revoked session ids (core/revoke.h) */
+    void *sl_zone;       /* live sessions, for the gauge (core/sesslive.h) */
     const char *ck_csrf; /* cookie names: "__Host-..." with cookie_secure */
     const char *ck_session;
     int poll_failing; /* the revocation log could not be read last time */
