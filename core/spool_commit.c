@@ -30,16 +30,31 @@
  *
  * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
- * the whole cost on a busy disk. So the sync thread makes its batch files
- * ahead of time: SC_POOL empty files new/.b.TAG.SEQ, each flock()ed by the
- * thread (in tmp/, before it is renamed into new/), then one fsync of new/
- * makes all their names durable. A commit writes the batch into the next
- * one, fdatasyncs it (data and size) and closes it, which drops the lock.
+ * the whole cost on a busy disk. So the batch files are made ahead of time
+ * by the worker's pool thread (core/spool_pool.h): each is already named
+ * durably in new/, locked by this process, and SPOOL_POOL_FILE_BYTES of
+ * zeros on stable storage. A commit writes the batch over the start of the
+ * next one, fdatasyncs it and closes it, which drops the lock.
+ *
+ * Why over zeros. An fdatasync after an append must also commit the file's
+ * new size and its newly allocated blocks: on ext4 that is a journal
+ * commit, which waits for everything else in the running transaction
+ * (every other process's metadata on the same file system), then a cache
+ * flush. An overwrite of blocks that are allocated, written and inside the
+ * size changes nothing fdatasync must carry (only the times), so it is a
+ * data write and a cache flush. Measured on the machine this was written on
+ * (ext4 on a virtio disk, 200 tries each): 4 KiB written to an empty file +
+ * fdatasync, p50 0.41-0.46 ms; the same over a zero-filled synced file,
+ * 0.19-0.25 ms; over fallocate()d blocks, 0.28-0.40 ms (their unwritten
+ * extents are converted at the first write: metadata again). A batch larger
+ * than the file still works: the file grows, and that commit pays for it.
+ *
  * The mailer takes only batch files it can lock (so never one being
- * written, nor one waiting in a pool), removes empty ones whose owner died,
- * and sends a complete one only after checking its count and checksum: a
- * file cut short by a power loss before its fdatasync returned (none of its
- * waiters was answered) fails the check and goes to failed/.
+ * written, nor one waiting in a pool), removes never-written ones (empty
+ * or all zeros) whose owner died, drops the zero padding after a batch's
+ * trailer, and sends a complete one only after checking its count and
+ * checksum: a file cut short by a power loss before its fdatasync returned
+ * (none of its waiters was answered) fails the check and goes to failed/.
  */
 #include "core/spool_commit.h"
 
@@ -51,16 +66,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/spool.h"
 #include "core/spool_batch.h"
+#include "core/spool_pool.h"
 
 #define SC_TRAILER_MAX 64
-#define SC_POOL 16
 #define SC_DECOY_DEFAULT 400
 
 typedef struct {
@@ -75,7 +89,7 @@ typedef struct {
     sc_waiter_t *w;
     size_t nw, capw;
     /* set by the thread */
-    char name[48]; /* the file it went to */
+    char name[SPOOL_POOL_NAME_MAX]; /* the file it went to */
     int rc;
     int err;        /* errno of the failed step */
     const char *op; /* which step failed */
@@ -87,12 +101,8 @@ struct spool_committer {
     int efd;
     int newfd, tmpfd;
     char dir[1024];
-    char tag[17]; /* random per process: names never collide across restarts */
-    uint64_t seq;
-    /* empty batch files made ahead, locked (thread only) */
-    int pfd[SC_POOL];
-    char pname[SC_POOL][48];
-    int npool;
+    char tag[17];       /* random per process: names never collide across restarts */
+    spool_pool_t *pool; /* batch files made ahead */
     pthread_t th;
     int th_started;
     pthread_mutex_t mu;
@@ -107,52 +117,11 @@ struct spool_committer {
     char err[1400];
 };
 
-/* Thread side: make SC_POOL empty batch files in new/, each locked by us,
- * and one fsync of new/ for all of them: their names are durable before
- * anything is written in them.
- *
- * Each is created in tmp/ and locked there, and only then renamed into
- * new/. Created straight in new/, there is a moment between open() and
- * flock() when the file is there and unlocked: a mailer scanning new/
- * takes it as an empty leftover of a dead worker and unlinks it, our
- * flock() then succeeds on the unlinked inode, and the batch later
- * written into it (and acknowledged to its clients) is in no directory. */
-static int sc_refill(spool_committer_t *q, sc_batch_t *b)
-{
-    while (q->npool < SC_POOL) {
-        char *name = q->pname[q->npool];
-        snprintf(name, sizeof(q->pname[0]), "." SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
-                 (unsigned long long)++q->seq);
-        int fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            b->err = errno, b->op = "create";
-            snprintf(b->name, sizeof(b->name), "%s", name);
-            break;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || /* only tmp/: nobody else has it */
-            renameat(q->tmpfd, name, q->newfd, name) < 0) {
-            b->err = errno, b->op = "rename";
-            snprintf(b->name, sizeof(b->name), "%s", name);
-            close(fd);
-            unlinkat(q->tmpfd, name, 0);
-            break;
-        }
-        q->pfd[q->npool++] = fd;
-    }
-    if (q->npool == 0)
-        return -1;
-    if (fsync(q->newfd) < 0) {
-        b->err = errno, b->op = "fsync";
-        snprintf(b->name, sizeof(b->name), ".");
-        return -1;
-    }
-    return 0;
-}
-
-/* Thread side: fill one pre-made file with the batch, fdatasync it, close
- * it (which drops our lock: the mailer may take it from then on). One
- * flush of the disk per batch, plus one per SC_POOL batches for the
- * names. No allocation, no logging. */
+/* Thread side: write the batch over the start of a pre-made file,
+ * fdatasync it, close it (which drops our lock: the mailer may take it
+ * from then on). One flush of the disk per batch, with no metadata to
+ * commit when the batch fits in SPOOL_POOL_FILE_BYTES. No allocation, no
+ * logging. */
 static void sc_commit(spool_committer_t *q, sc_batch_t *b)
 {
     int fd, n;
@@ -164,11 +133,8 @@ static void sc_commit(spool_committer_t *q, sc_batch_t *b)
         return;
     }
     b->len += (size_t)n;
-    if (q->npool == 0 && sc_refill(q, b) < 0)
+    if (spool_pool_take(q->pool, &fd, b->name, &b->err, &b->op) < 0)
         return;
-    q->npool--;
-    fd = q->pfd[q->npool];
-    snprintf(b->name, sizeof(b->name), "%s", q->pname[q->npool]);
     if (spool_write_all(fd, b->buf, b->len) < 0 || fdatasync(fd) < 0) {
         b->err = errno, b->op = "write";
         /* Nothing half-written is left for the mailer to find. */
@@ -441,6 +407,8 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
     }
     for (int i = 0; i < 8; i++)
         snprintf(q->tag + 2 * i, 3, "%02x", rnd[i]);
+    if (!(q->pool = spool_pool_new(q->newfd, q->tmpfd, q->tag, err, errsz)))
+        goto fail;
     q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (q->efd < 0) {
         snprintf(err, errsz, "spool: eventfd: %s", strerror(errno));
@@ -486,13 +454,8 @@ void spool_committer_free(spool_committer_t *q)
         sc_batch_t *b = &q->b[q->forming];
         if (b->count)
             sc_commit(q, b);
-        /* The files made ahead and not used: empty, gone. */
-        while (q->npool > 0) {
-            q->npool--;
-            unlinkat(q->newfd, q->pname[q->npool], 0);
-            close(q->pfd[q->npool]);
-        }
     }
+    spool_pool_free(q->pool); /* the files made ahead and not used: gone */
     if (q->efd >= 0) {
         ev_io_del(q->loop, &q->io);
         close(q->efd);

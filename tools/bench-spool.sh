@@ -54,6 +54,7 @@ run_one() { # smtp|outbox -> "rps p99_ms healthz_p99_ms"
 worker_processes 1;
 worker_connections 1024;
 listen 127.0.0.1:$p;
+public_url http://127.0.0.1:$p;
 profiler off;
 pid $T/run/magicd.pid;
 error_log $T/run/error.log warn;

@@ -1,0 +1,235 @@
+/*
+ * spool_pool.c - the pool of pre-made batch files and its thread (see
+ * spool_pool.h for what a file in it is).
+ *
+ * The thread sleeps until the pool is down to SP_LOW files, then makes
+ * enough to fill it to SP_SIZE in one burst: every file is created, locked,
+ * renamed and zero-filled with its writeback started (sync_file_range)
+ * before the first fsync, so that fsync's journal commit covers all of the
+ * burst's files and the later ones mostly wait for their own data only;
+ * one fsync of new/ then makes all the names durable. Only then are they
+ * added to the pool, so a file is never handed out before it is durable.
+ *
+ * Measured on the machine this was written on (ext4 on a virtio disk, the
+ * same 64 KiB per file): a burst of 16 took 15-36 ms, about 1-2 ms a file,
+ * while the commit that uses a file took about 1 ms. Made on the sync
+ * thread, the bursts were two thirds of its time; here they overlap the
+ * commits (they share the disk, but not the waiting).
+ *
+ * A failure (disk full, a directory gone) stops the refills, and is kept
+ * until a taker finds the pool empty and sees it: that taker's batch fails
+ * with the error and the next take tries again. Files of a burst not known
+ * to be durable are removed, not used.
+ */
+#include "core/spool_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/spool_batch.h"
+
+#define SP_SIZE 32 /* files kept ready */
+#define SP_LOW 16  /* refill when down to this */
+
+typedef struct {
+    int fd;
+    char name[SPOOL_POOL_NAME_MAX];
+} sp_file_t;
+
+struct spool_pool {
+    int newfd, tmpfd;
+    char tag[17];
+    unsigned long long seq; /* thread only */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sp_file_t ready[SP_SIZE];
+    int n;
+    int stop;
+    int failed; /* err/op/ename hold an error no taker has seen yet */
+    int err;
+    const char *op;
+    char ename[SPOOL_POOL_NAME_MAX];
+};
+
+static const char sp_zeros[SPOOL_POOL_FILE_BYTES];
+
+typedef struct {
+    int err;
+    const char *op;
+    char name[SPOOL_POOL_NAME_MAX];
+} sp_error_t;
+
+static void sp_fail(sp_error_t *e, const char *op, const char *name)
+{
+    e->err = errno;
+    e->op = op;
+    snprintf(e->name, sizeof(e->name), "%s", name);
+}
+
+/* One file: created and locked in tmp/, renamed into new/, zero-filled,
+ * writeback started. -1 with e filled (and nothing left behind). */
+static int sp_make(spool_pool_t *p, sp_file_t *f, sp_error_t *e)
+{
+    snprintf(f->name, sizeof(f->name), "." SPOOL_BATCH_PREFIX "%s.%llu", p->tag, ++p->seq);
+    f->fd = openat(p->tmpfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f->fd < 0) {
+        sp_fail(e, "create", f->name);
+        return -1;
+    }
+    if (flock(f->fd, LOCK_EX | LOCK_NB) < 0 || /* only tmp/: nobody else has it */
+        renameat(p->tmpfd, f->name, p->newfd, f->name) < 0) {
+        sp_fail(e, "rename", f->name);
+        close(f->fd);
+        unlinkat(p->tmpfd, f->name, 0);
+        return -1;
+    }
+    /* Locked and in new/: the mailer leaves it alone. The zeros give it
+     * its blocks and its size now, so no commit has to. */
+    ssize_t w = pwrite(f->fd, sp_zeros, sizeof(sp_zeros), 0);
+    if (w >= 0 && w < (ssize_t)sizeof(sp_zeros))
+        errno = ENOSPC, w = -1;
+    if (w < 0 || sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0) {
+        sp_fail(e, "zero-fill", f->name);
+        unlinkat(p->newfd, f->name, 0);
+        close(f->fd);
+        return -1;
+    }
+    return 0;
+}
+
+static void sp_discard(spool_pool_t *p, sp_file_t *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        unlinkat(p->newfd, f[i].name, 0);
+        close(f[i].fd);
+    }
+}
+
+/* A burst of up to want files, all durable when it returns; how many. */
+static int sp_burst(spool_pool_t *p, sp_file_t *f, int want, sp_error_t *e)
+{
+    int n = 0;
+
+    while (n < want && sp_make(p, &f[n], e) == 0)
+        n++;
+    for (int i = 0; i < n; i++)
+        if (fsync(f[i].fd) < 0) {
+            sp_fail(e, "fsync", f[i].name);
+            sp_discard(p, f, n);
+            return 0;
+        }
+    if (n > 0 && fsync(p->newfd) < 0) {
+        sp_fail(e, "fsync", ".");
+        sp_discard(p, f, n);
+        return 0;
+    }
+    return n;
+}
+
+static void *sp_thread(void *arg)
+{
+    spool_pool_t *p = arg;
+    sp_file_t made[SP_SIZE];
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && (p->failed || p->n > SP_LOW))
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop)
+            break;
+        int want = SP_SIZE - p->n;
+        pthread_mutex_unlock(&p->mu);
+        sp_error_t e = {0};
+        int got = sp_burst(p, made, want, &e);
+        pthread_mutex_lock(&p->mu);
+        memcpy(&p->ready[p->n], made, (size_t)got * sizeof(made[0]));
+        p->n += got;
+        if (got < want) { /* no retry until a taker has run out and seen why */
+            p->failed = 1;
+            p->err = e.err;
+            p->op = e.op;
+            snprintf(p->ename, sizeof(p->ename), "%s", e.name);
+        }
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+spool_pool_t *spool_pool_new(int newfd, int tmpfd, const char *tag, char *err, size_t errsz)
+{
+    spool_pool_t *p = calloc(1, sizeof(*p));
+    sigset_t all, old;
+
+    if (!p) {
+        snprintf(err, errsz, "spool: out of memory");
+        return NULL;
+    }
+    p->newfd = newfd;
+    p->tmpfd = tmpfd;
+    snprintf(p->tag, sizeof(p->tag), "%s", tag);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&p->th, NULL, sp_thread, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errsz, "spool: cannot start the batch file thread: %s", strerror(rc));
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int spool_pool_take(spool_pool_t *p, int *fd, char name[SPOOL_POOL_NAME_MAX], int *err,
+                    const char **op)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->n == 0 && !p->failed) {
+        pthread_cond_broadcast(&p->cv); /* the thread may be waiting for a low pool */
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    if (p->n == 0) {
+        *err = p->err;
+        *op = p->op;
+        snprintf(name, SPOOL_POOL_NAME_MAX, "%s", p->ename);
+        p->failed = 0; /* seen: the next take tries again */
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return -1;
+    }
+    sp_file_t *f = &p->ready[--p->n];
+    *fd = f->fd;
+    snprintf(name, SPOOL_POOL_NAME_MAX, "%s", f->name);
+    if (p->n <= SP_LOW)
+        pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void spool_pool_free(spool_pool_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    sp_discard(p, p->ready, p->n);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
