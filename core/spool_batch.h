@@ -68,10 +68,10 @@ int spool_batch_put_end(char *out, size_t outsz, const char *body, size_t n, uns
  * it (0: the file was made ahead and never written). */
 size_t spool_batch_len(const char *text, size_t len);
 
-/* Walk a whole batch file (zero padding after the trailer is allowed): verify magic, trailer, count and checksum, then
- * call fn for every message record (decoys are skipped). Returns the number
- * of messages, -1 when the file is torn or malformed (fn not called), or
- * what a negative fn returned (the walk stops there). */
+/* Walk a whole batch file (zero padding after the trailer is allowed): verify magic, trailer, count
+ * and checksum, then call fn for every message record (decoys are skipped). Returns the number of
+ * messages, -1 when the file is torn or malformed (fn not called), or what a negative fn returned
+ * (the walk stops there). */
 int spool_batch_parse(const char *text, size_t len,
                       int (*fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg),
                       void *arg);

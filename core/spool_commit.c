@@ -18,15 +18,18 @@
  * with the loop's thread), and reports back through an eventfd the loop
  * already knows how to wait on.
  *
- * Two batches, double-buffered. The loop appends records to the batch "in
- * formation"; at the end of the loop iteration in which the first record
- * arrived (ev_defer, so every request of one epoll batch joins), if the
- * thread is idle the two batches swap and the thread gets the full one.
- * While it writes and syncs, new records form the next batch. When the
- * eventfd fires, the loop answers the synced batch's waiters, resets it,
- * and hands over the next one if it has records. So batches grow with the
- * load: one record each when the server is quiet (no added latency beyond
- * the sync), everything that came in during one sync when it is busy.
+ * Three batches. The loop appends records to the batch "in formation"; at
+ * the end of the loop iteration in which the first record arrived
+ * (ev_defer, so every request of one epoll batch joins), if the thread is
+ * idle it gets that batch and an empty one starts forming. While it writes
+ * and syncs, new records form the next batch. When the eventfd fires, the
+ * loop first hands the batch in formation to the thread (if it has
+ * records), then answers the synced batch's waiters and resets it: the
+ * disk does not wait for the loop's writes to every client, which is why
+ * there are three and not two (forming, syncing, being answered). So
+ * batches grow with the load: one record each when the server is quiet (no
+ * added latency beyond the sync), everything that came in during one sync
+ * when it is busy.
  *
  * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
@@ -107,9 +110,10 @@ struct spool_committer {
     int th_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sc_batch_t b[2];
-    int forming;               /* index of the batch in formation */
-    int syncing;               /* loop's view: the thread owns b[!forming] */
+    sc_batch_t b[3];
+    int forming;               /* index of the batch in formation (loop) */
+    int inflight;              /* index of the batch the thread owns, -1: none */
+    int answering;             /* index of the batch whose waiters sc_on_done answers, -1 */
     uint64_t handed, finished; /* batches given to / done by the thread (mu) */
     int stop;
     int kick_pending;
@@ -158,7 +162,7 @@ static void *sc_thread(void *arg)
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->handed == q->finished)
             break; /* stop, and nothing handed over */
-        sc_batch_t *b = &q->b[!q->forming];
+        sc_batch_t *b = &q->b[q->inflight];
         pthread_mutex_unlock(&q->mu);
         sc_commit(q, b);
         pthread_mutex_lock(&q->mu);
@@ -191,16 +195,21 @@ static void sc_batch_reset(sc_batch_t *b)
     }
 }
 
-/* Loop side: hand the batch in formation to the thread if it is idle. */
+/* Loop side: hand the batch in formation to the thread if it is idle; the
+ * third batch (neither the one forming nor the one being answered) forms next. */
 static void sc_kick(spool_committer_t *q)
 {
     sc_batch_t *b = &q->b[q->forming];
 
-    if (q->syncing || b->count == 0)
+    int next = 0;
+
+    if (q->inflight >= 0 || b->count == 0)
         return;
-    q->syncing = 1;
+    while (next == q->forming || next == q->answering)
+        next++;
     pthread_mutex_lock(&q->mu);
-    q->forming = !q->forming;
+    q->inflight = q->forming;
+    q->forming = next; /* empty: reset when it was last answered */
     q->handed++;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
@@ -223,16 +232,21 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
 
     (void)l;
     (void)events;
-    if (read(q->efd, &v, sizeof(v)) < 0 || !q->syncing)
+    if (read(q->efd, &v, sizeof(v)) < 0 || q->inflight < 0)
         return;                 /* EAGAIN: spurious */
     pthread_mutex_lock(&q->mu); /* pairs with the thread's: its writes to b are seen */
     int done = q->finished == q->handed;
     pthread_mutex_unlock(&q->mu);
     if (!done)
         return;
-    b = &q->b[!q->forming];
-    q->syncing = 0;
+    q->answering = q->inflight;
+    b = &q->b[q->answering];
+    q->inflight = -1;
     q->batches++;
+    /* Give the thread the next batch before answering this one's waiters:
+     * the disk starts on it now, not after our writes to every client
+     * (three batches: one forming, one syncing, this one being answered). */
+    sc_kick(q);
     if (b->rc < 0)
         snprintf(q->err, sizeof(q->err), "spool: %s %s/new/%s: %s", b->op, q->dir, b->name,
                  strerror(b->err));
@@ -242,6 +256,7 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
         if (b->w[i].done)
             b->w[i].done(b->w[i].arg, b->rc);
     sc_batch_reset(b);
+    q->answering = -1;
     sc_kick(q);
 }
 
@@ -281,9 +296,9 @@ static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_
     b->w[b->nw].done = done;
     b->w[b->nw].arg = arg;
     b->nw++;
-    if (!q->syncing && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
+    if (q->inflight < 0 && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
         q->kick_pending = 1;
-    else if (!q->syncing && !q->kick_pending)
+    else if (q->inflight < 0 && !q->kick_pending)
         sc_kick(q); /* cannot defer: go now */
 }
 
@@ -344,7 +359,7 @@ int spool_commit_decoy(spool_committer_t *q, size_t len, spool_done_fn done, voi
 
 void spool_commit_cancel(spool_committer_t *q, void *arg)
 {
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         for (size_t i = 0; i < q->b[k].nw; i++)
             if (q->b[k].w[i].arg == arg)
                 q->b[k].w[i].done = NULL;
@@ -352,7 +367,7 @@ void spool_commit_cancel(spool_committer_t *q, void *arg)
 
 size_t spool_committer_pending(const spool_committer_t *q)
 {
-    return q->b[0].nw + q->b[1].nw;
+    return q->b[0].nw + q->b[1].nw + q->b[2].nw;
 }
 
 uint64_t spool_committer_batches(const spool_committer_t *q)
@@ -389,6 +404,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         return NULL;
     }
     q->loop = loop;
+    q->inflight = q->answering = -1;
     q->efd = q->newfd = q->tmpfd = -1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
@@ -464,7 +480,7 @@ void spool_committer_free(spool_committer_t *q)
         close(q->newfd);
     if (q->tmpfd >= 0)
         close(q->tmpfd);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         free(q->b[k].buf);
         free(q->b[k].w);
     }
