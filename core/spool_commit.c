@@ -35,8 +35,8 @@
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
  * the whole cost on a busy disk. So the batch files are made ahead of time
  * by the worker's pool thread (core/spool_pool.h): each is already named
- * durably in new/, locked by this process, and SPOOL_POOL_FILE_BYTES of
- * zeros on stable storage. A commit writes the batch over the start of the
+ * durably in new/, locked by this process, and zeros on stable storage
+ * (sized from the recent batches). A commit writes the batch over the start of the
  * next one, fdatasyncs it and closes it, which drops the lock.
  *
  * Why over zeros. An fdatasync after an append must also commit the file's
@@ -124,7 +124,7 @@ struct spool_committer {
 /* Thread side: write the batch over the start of a pre-made file,
  * fdatasync it, close it (which drops our lock: the mailer may take it
  * from then on). One flush of the disk per batch, with no metadata to
- * commit when the batch fits in SPOOL_POOL_FILE_BYTES. No allocation, no
+ * commit when the batch fits in the zeros. No allocation, no
  * logging. */
 static void sc_commit(spool_committer_t *q, sc_batch_t *b)
 {
@@ -139,6 +139,7 @@ static void sc_commit(spool_committer_t *q, sc_batch_t *b)
     b->len += (size_t)n;
     if (spool_pool_take(q->pool, &fd, b->name, &b->err, &b->op) < 0)
         return;
+    spool_pool_hint(q->pool, b->len);
     if (spool_write_all(fd, b->buf, b->len) < 0 || fdatasync(fd) < 0) {
         b->err = errno, b->op = "write";
         /* Nothing half-written is left for the mailer to find. */

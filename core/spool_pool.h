@@ -13,7 +13,9 @@
  * path unless the pool ran dry.
  *
  * Every file handed out is: named DIR/new/.b.TAG.SEQ with that name
- * durable, SPOOL_POOL_FILE_BYTES of zeros on stable storage, and flock()ed
+ * durable, zeros on stable storage (half again the size of the largest
+ * recent batch, spool_pool_hint, between SPOOL_POOL_FILE_MIN and _MAX: the
+ * zeros are disk writes too, so they are sized by need), and flock()ed
  * by this process (so the mailer leaves it alone until it is closed).
  * Created in tmp/ and locked there before it is renamed into new/: a mailer
  * must never see it unlocked (it would remove it as a dead worker's
@@ -27,7 +29,8 @@
 
 #include <stddef.h>
 
-#define SPOOL_POOL_FILE_BYTES (64u << 10) /* zero-filled: most batches fit */
+#define SPOOL_POOL_FILE_MIN (16u << 10) /* zero-filled bytes per file, at least */
+#define SPOOL_POOL_FILE_MAX (1u << 20)  /* ... and at most */
 #define SPOOL_POOL_NAME_MAX 48
 
 typedef struct spool_pool spool_pool_t;
@@ -43,6 +46,10 @@ spool_pool_t *spool_pool_new(int newfd, int tmpfd, const char *tag, char *err, s
  * file concerned in name. The next take tries again. */
 int spool_pool_take(spool_pool_t *p, int *fd, char name[SPOOL_POOL_NAME_MAX], int *err,
                     const char **op);
+
+/* The commit just written was n bytes: files made from now on are sized
+ * for batches like it (the largest recent one, decaying slowly). */
+void spool_pool_hint(spool_pool_t *p, size_t n);
 
 /* Stop the thread, remove the files not taken, free. */
 void spool_pool_free(spool_pool_t *p);
