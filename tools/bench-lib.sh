@@ -77,7 +77,7 @@ bench_stop() {
     [ -n "${1:-}" ] || return 0
     kill -TERM "$1" 2>/dev/null || return 0
     for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    wait "$1" 2>/dev/null
+    wait "$1" 2>/dev/null || true
     return 0
 }
 
