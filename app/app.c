@@ -33,6 +33,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->conns = shm_slot_conns(shm, slot);
     app->rl_zone = shm_ratelimit_zone(shm);
     app->rv_zone = shm_revoke_zone(shm);
+    app->sl_zone = shm_sesslive_zone(shm);
     app->keys = *keys;
     /* __Host- cookies are refused by browsers unless Secure, Path=/ and
      * without Domain, which is how page_set_cookie writes them. */

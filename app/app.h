@@ -36,6 +36,7 @@ typedef struct app {
     void *rl_zone;
     struct rlstore *rls; /* rate_limit_store, NULL when off (app/rate_check.h) */
     void *rv_zone;       /* revoked session ids (core/revoke.h) */
+    void *sl_zone;       /* live sessions, for the gauge (core/sesslive.h) */
     const char *ck_csrf; /* cookie names: "__Host-..." with cookie_secure */
     const char *ck_session;
     int poll_failing; /* the revocation log could not be read last time */
