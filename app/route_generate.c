@@ -256,7 +256,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     rate_check(app, c, req, lims, n, gen_limited);
 }
 
-static void gen_issue(app_t *app, http_conn_t *c, http_request_t *req, const char *email);
+static void gen_allowed(app_t *app, http_conn_t *c, http_request_t *req, const char *email);
 
 static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int which, uint64_t retry)
 {
@@ -280,10 +280,10 @@ static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int whi
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
-    gen_issue(app, c, req, email);
+    gen_allowed(app, c, req, email);
 }
 
-static void gen_issue(app_t *app, http_conn_t *c, http_request_t *req, const char *email)
+static void gen_allowed(app_t *app, http_conn_t *c, http_request_t *req, const char *email)
 {
     const conf_t *cf = app->conf;
     uint64_t now_ms = ev_now(http_server_loop(c->srv)); /* monotonic; this iteration's */
