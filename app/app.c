@@ -14,6 +14,7 @@
 #include "app/route.h"
 #include "app/delivery.h"
 #include "app/page.h"
+#include "app/rate_check.h"
 #include "core/ratelimit.h"
 #include "app/routes.h"
 #include "app/session.h"
@@ -69,8 +70,14 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     return 0;
 }
 
+int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
+{
+    return rate_check_start(app, loop, err, errsz);
+}
+
 void app_close(app_t *app)
 {
+    rate_check_stop(app);
     if (app->store)
         store_close(app->store);
     user_cache_free(app->users);

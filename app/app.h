@@ -23,6 +23,7 @@
 struct store;
 struct user_cache;
 struct deliver;
+struct rlstore;
 
 typedef struct app {
     const conf_t *conf;
@@ -33,6 +34,7 @@ typedef struct app {
     struct user_cache *users; /* who has an account, as of <= 1 ms ago */
     struct deliver *deliver;
     void *rl_zone;
+    struct rlstore *rls; /* rate_limit_store, NULL when off (app/rate_check.h) */
     void *rv_zone;       /* revoked session ids (core/revoke.h) */
     void *sl_zone;       /* live sessions, for the gauge (core/sesslive.h) */
     const char *ck_csrf; /* cookie names: "__Host-..." with cookie_secure */
@@ -51,6 +53,10 @@ typedef struct app {
 int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
              char *err, size_t errsz);
 void app_close(app_t *app);
+/* Once the worker's event loop exists, before it serves: what talks to
+ * other servers from the loop starts connecting here (rate_limit_store,
+ * app/rate_check.h). 0, or -1 with err. */
+int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz);
 /* USR1: reopen files the app writes (outbox). */
 void app_reopen(app_t *app);
 /* From the worker's loop, at every wake-up (mono_ms: CLOCK_MONOTONIC):

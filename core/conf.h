@@ -111,8 +111,11 @@ typedef struct { /* N requests per window */
     int ip_n;
     uint64_t ip_window_ms;
     int entries;
-    int ipv6_prefix;     /* per-IP limits count IPv6 clients per /N */
-    int email_fold_tags; /* user+tag@d counts as user@d */
+    int ipv6_prefix;           /* per-IP limits count IPv6 clients per /N */
+    int email_fold_tags;       /* user+tag@d counts as user@d */
+    int store_on;              /* rate_limit_store redis://...: limits shared by every node */
+    conf_addr_t store;         /* its host and port */
+    uint64_t store_timeout_ms; /* past this, the local limiter decides */
 } conf_rate_t;
 
 typedef struct {
@@ -124,6 +127,8 @@ typedef struct {
     int hz;
     int continuous;
     int max_seconds;
+    uint64_t history_ms;     /* profile_history: how far back (continuous) */
+    size_t history_max_size; /* profile_history_max_size: its memory cap */
     size_t heap_sample_bytes;
     uint64_t block_profile_rate_ns; /* record blocking events >= this */
     int mutex_profile_fraction;     /* 1/N of contention events */

@@ -74,6 +74,11 @@ static const mx_family_t mx_families[] = {
      "Requests refused with 429 by a rate limit, by limit.",
      "scope",
      {{MX_RATE_IP, "ip"}, {MX_RATE_EMAIL, "email"}, {MX_RATE_CODE, "code"}}},
+    {"magicd_rate_limit_fallbacks_total",
+     "Requests whose rate limits this node decided alone because rate_limit_store did not "
+     "answer (unreachable, or slower than rate_limit_store_timeout).",
+     NULL,
+     {{MX_RATE_FALLBACK, NULL}}},
     {"magicd_sessions_started_total",
      "Session cookies issued (successful sign-ins).",
      NULL,
@@ -243,6 +248,11 @@ int prof_metrics_write(const shm_t *shm, const conf_t *conf, buf_t *b)
     mx_scalar(b, "magicd_worker_restarts_total", "counter",
               "Workers that died unexpectedly and were started again by the master.",
               atomic_load(&g->worker_restarts));
+    if (conf->rate.store_on)
+        mx_scalar(b, "magicd_rate_limit_store_up", "gauge",
+                  "1 while rate_limit_store (Redis) answers, so the rate limits hold across "
+                  "nodes; 0 while this node falls back to its own.",
+                  atomic_load(&g->rl_store_state) == 1);
     int64_t q = atomic_load(&g->mail_queue);
     mx_scalar(b, "magicd_mail_queue_depth", "gauge",
               "Mails waiting in the spool for the relay (delivery smtp), after the mailer's "

@@ -212,6 +212,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         log_error(MG_LOG_EMERG, errno, "epoll_create1() failed");
         return 1;
     }
+    if (app_start(&w->app, w->loop, err, sizeof err) < 0)
+        return config_failure(err);
     http_server_conf_t hc = {
         .lim = {.max_request_line = c->http.max_request_line,
                 .max_header_bytes = c->http.max_header_size,
