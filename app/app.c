@@ -70,6 +70,11 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     return 0;
 }
 
+int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
+{
+    return rate_check_start(app, loop, err, errsz);
+}
+
 void app_close(app_t *app)
 {
     rate_check_stop(app);

@@ -115,8 +115,8 @@ int rate_check_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
 
     if (!r->store_on)
         return 0;
-    if (keyfile_hkdf(app->keys.cur.csrf, sizeof app->keys.cur.csrf, NULL, 0,
-                     (const uint8_t *)info, sizeof info - 1, name_key, sizeof name_key) < 0) {
+    if (keyfile_hkdf(app->keys.cur.csrf, sizeof app->keys.cur.csrf, NULL, 0, (const uint8_t *)info,
+                     sizeof info - 1, name_key, sizeof name_key) < 0) {
         snprintf(err, errsz, "rate_limit_store: deriving the key names failed");
         return -1;
     }

@@ -321,8 +321,7 @@ static void rls_reply(redisAsyncContext *ac, void *r, void *priv)
         reply->element[0]->type == REDIS_REPLY_INTEGER &&
         reply->element[1]->type == REDIS_REPLY_INTEGER) {
         long long i = reply->element[0]->integer, ms = reply->element[1]->integer;
-        rls_answer(q, i >= 1 && i <= q->n ? (int)(i - 1) : RLS_ALLOWED,
-                   ms > 0 ? (uint64_t)ms : 0);
+        rls_answer(q, i >= 1 && i <= q->n ? (int)(i - 1) : RLS_ALLOWED, ms > 0 ? (uint64_t)ms : 0);
     } else {
         log_warn("rate_limit_store %s: unexpected answer (%s): this request uses the local limits",
                  q->s->where, reply->type == REDIS_REPLY_ERROR ? reply->str : "not {i, ms}");
@@ -390,8 +389,7 @@ static void rls_name(const rlstore_t *s, const char *key, size_t klen, char out[
     }
 }
 
-int rlstore_hit(rlstore_t *s, const rls_limit_t *lims, int n, rls_cb cb, void *arg,
-                rls_req_t **req)
+int rlstore_hit(rlstore_t *s, const rls_limit_t *lims, int n, rls_cb cb, void *arg, rls_req_t **req)
 {
     rls_req_t *q;
 
@@ -440,8 +438,7 @@ int rlstore_up(const rlstore_t *s)
 }
 
 rlstore_t *rlstore_new(ev_loop_t *loop, const char *host, const char *port, uint64_t timeout_ms,
-                       const uint8_t name_key[32], _Atomic int64_t *state, char *err,
-                       size_t errsz)
+                       const uint8_t name_key[32], _Atomic int64_t *state, char *err, size_t errsz)
 {
     struct addrinfo hints, *ai = NULL;
     rlstore_t *s;
@@ -452,8 +449,7 @@ rlstore_t *rlstore_new(ev_loop_t *loop, const char *host, const char *port, uint
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0 || !ai) {
-        snprintf(err, errsz, "rate_limit_store: cannot resolve \"%s\": %s", host,
-                 gai_strerror(rc));
+        snprintf(err, errsz, "rate_limit_store: cannot resolve \"%s\": %s", host, gai_strerror(rc));
         return NULL;
     }
     s = calloc(1, sizeof *s);

@@ -53,8 +53,7 @@ typedef void (*rls_cb)(void *arg, int verdict, uint64_t retry_ms);
  * loop is not). name_key: 32 bytes every node shares (derived from the key
  * file), for the key names. state: the node's shared word. NULL with err. */
 rlstore_t *rlstore_new(ev_loop_t *loop, const char *host, const char *port, uint64_t timeout_ms,
-                       const uint8_t name_key[32], _Atomic int64_t *state, char *err,
-                       size_t errsz);
+                       const uint8_t name_key[32], _Atomic int64_t *state, char *err, size_t errsz);
 void rlstore_free(rlstore_t *s);
 
 /* Check lims[0..n) in order, consuming each that allows, stopping at the
