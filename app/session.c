@@ -17,6 +17,7 @@
  * sign-in either happens first and the sign-in is refused, or second and
  * its trigger revokes the new session.
  */
+#include "app/client.h"
 #include "app/session.h"
 
 #include <stdio.h>
@@ -185,13 +186,15 @@ signin_t session_begin(app_t *app, http_conn_t *c, const http_request_t *req, co
     session_groups(sc.groups, sizeof sc.groups, ui.groups);
     snprintf(sc.email, sizeof sc.email, "%s", email);
 
+    char ip[64];
     session_agent(req, agent, sizeof agent);
     memset(&row, 0, sizeof row);
     memcpy(row.id, sc.id, sizeof row.id);
     row.email = email;
     row.created_at = (int64_t)(now_ms / 1000);
     row.expires_at = (int64_t)((sc.exp_ms + 999) / 1000);
-    row.ip = c->peer_str;
+    client_addr(app->conf, c, req, ip, sizeof ip);
+    row.ip = ip;
     row.user_agent = agent;
     r = store_session_create(app->store, &row, (int64_t)link_iat_s);
     if (r <= 0)

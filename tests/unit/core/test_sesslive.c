@@ -38,8 +38,8 @@ int main(void)
     CHECK(sesslive_set(z, id, now + 1000, now) == 0);
     CHECK(sesslive_set(z, id, now + 1000, now) == 0); /* twice: one session */
     CHECK(sesslive_count(z, now, &of) == 1);
-    CHECK(sesslive_count(z, now + 1000, &of) == 0); /* its end: over */
-    CHECK(sesslive_set(z, id, now + hour, now) == 0);  /* a refresh moves it later */
+    CHECK(sesslive_count(z, now + 1000, &of) == 0);   /* its end: over */
+    CHECK(sesslive_set(z, id, now + hour, now) == 0); /* a refresh moves it later */
     CHECK(sesslive_count(z, now + 1000, &of) == 1);
     CHECK(sesslive_set(z, id, now + 10, now) == 0); /* an older cookie does not shorten it */
     CHECK(sesslive_count(z, now + 1000, &of) == 1);
@@ -62,10 +62,10 @@ int main(void)
     for (unsigned i = 100; n < limit; i++, n++)
         CHECK(sesslive_set(z, (id_of(i, id), id), now + 5000, now) == 0 || n + 2 >= limit);
     id_of(99, id);
-    CHECK(sesslive_set(z, id, now + hour, now) == -1); /* full: not stored */
-    CHECK(sesslive_count(z, now, &of) == limit && of); /* id 1 + all but the last */
+    CHECK(sesslive_set(z, id, now + hour, now) == -1);       /* full: not stored */
+    CHECK(sesslive_count(z, now, &of) == limit && of);       /* id 1 + all but the last */
     CHECK(sesslive_set(z, id, now + hour, now + 6000) == 0); /* the short ones are over */
-    CHECK(sesslive_count(z, now + 6000, &of) == 2 && of);   /* the dropped one still lives */
+    CHECK(sesslive_count(z, now + 6000, &of) == 2 && of);    /* the dropped one still lives */
     CHECK(sesslive_count(z, now + hour + 1, &of) == 0 && !of);
 
     /* Two processes, one mapping. */
