@@ -180,7 +180,8 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 {
     worker_t *w = t->data;
     access_log_flush(w->alog);
-    store_flush(w->app.store); /* queued auth events */
+    if (w->app.store)
+        store_flush(w->app.store); /* queued auth events (SQLite) */
     ev_timer_set(l, t, w->conf->log.access_log_flush_ms ? w->conf->log.access_log_flush_ms : 1000);
 }
 
@@ -212,6 +213,8 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         log_error(MG_LOG_EMERG, errno, "epoll_create1() failed");
         return 1;
     }
+    if (app_start(&w->app, w->loop, err, sizeof err) < 0)
+        return config_failure(err);
     http_server_conf_t hc = {
         .lim = {.max_request_line = c->http.max_request_line,
                 .max_header_bytes = c->http.max_header_size,
