@@ -32,8 +32,7 @@ static const char *sq_error(void *be)
     return store_errmsg(((sq_t *)be)->s);
 }
 
-static void sq_user_exists(void *be, const char *email, uint64_t mono_ms, sa_done_fn cb,
-                           void *arg)
+static void sq_user_exists(void *be, const char *email, uint64_t mono_ms, sa_done_fn cb, void *arg)
 {
     sq_t *q = be;
     cb(arg, user_cache_exists(q->uc, q->s, email, mono_ms));
@@ -72,8 +71,8 @@ static void sq_code_fail(void *be, const uint8_t id[16], uint64_t exp_s, uint64_
 
 /* The user's state, then the record (which checks it again in its own
  * statement, so a `user remove` in between still refuses). */
-static void sq_session_start(void *be, const store_session_t *row, int64_t link_iat,
-                             sa_user_fn cb, void *arg)
+static void sq_session_start(void *be, const store_session_t *row, int64_t link_iat, sa_user_fn cb,
+                             void *arg)
 {
     sq_t *q = be;
     store_user_info_t ui;

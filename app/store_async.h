@@ -48,12 +48,11 @@ typedef struct store_async_ops {
                          sa_done_fn cb, void *arg);
     void (*link_used)(void *be, const uint8_t id[16], sa_done_fn cb, void *arg);
     void (*code_tries)(void *be, const uint8_t id[16], sa_done_fn cb, void *arg);
-    void (*code_fail)(void *be, const uint8_t id[16], uint64_t exp_s, uint64_t now_s,
-                      sa_done_fn cb, void *arg);
+    void (*code_fail)(void *be, const uint8_t id[16], uint64_t exp_s, uint64_t now_s, sa_done_fn cb,
+                      void *arg);
     void (*session_start)(void *be, const store_session_t *row, int64_t link_iat, sa_user_fn cb,
                           void *arg);
-    void (*session_revoke)(void *be, const uint8_t id[16], int64_t now_s, sa_done_fn cb,
-                           void *arg);
+    void (*session_revoke)(void *be, const uint8_t id[16], int64_t now_s, sa_done_fn cb, void *arg);
     /* Fire and forget: the audit trail. */
     void (*event)(void *be, const char *type, const char *email, uint64_t now_s);
     void (*close)(void *be);

@@ -122,9 +122,9 @@ struct store_pgw {
     struct user_cache *uc;
     void *rv_zone;
     int closing;
-    int listening;  /* both LISTENs done since the listener last connected */
-    int listen_ask; /* LISTENs in flight */
-    int reading;    /* a log read is in flight */
+    int listening;      /* both LISTENs done since the listener last connected */
+    int listen_ask;     /* LISTENs in flight */
+    int reading;        /* a log read is in flight */
     uint64_t read_from; /* the seq it asked past */
     int was_up;
     unsigned consumes;
@@ -234,8 +234,7 @@ static void pgw_answer(void *arg, const PGresult *res, const char *err)
 
 /* Run statement kind; on refusal (store down, queue full) the callback
  * runs now with -1. */
-static void pgw_call(store_pgw_t *p, pq_t *q, int nparams, const char *const *vals,
-                     const int *lens)
+static void pgw_call(store_pgw_t *p, pq_t *q, int nparams, const char *const *vals, const int *lens)
 {
     if (!pgw_up(p) || pgc_query(p->pool, p->st[q->kind], nparams, vals, lens, pgw_answer, q) < 0) {
         char msg[300];
@@ -264,8 +263,7 @@ static pq_t *pgw_q(store_pgw_t *p, int kind, sa_done_fn done, sa_user_fn user, v
     return q;
 }
 
-static void pgw_user_exists(void *be, const char *email, uint64_t mono_ms, sa_done_fn cb,
-                            void *arg)
+static void pgw_user_exists(void *be, const char *email, uint64_t mono_ms, sa_done_fn cb, void *arg)
 {
     store_pgw_t *p = be;
     pq_t *q;
@@ -367,8 +365,8 @@ static void pgw_session_revoke(void *be, const uint8_t id[16], int64_t now_s, sa
     pgw_by_id(be, S_REVOKE, id, now, cb, arg);
 }
 
-static void pgw_session_start(void *be, const store_session_t *row, int64_t link_iat,
-                              sa_user_fn cb, void *arg)
+static void pgw_session_start(void *be, const store_session_t *row, int64_t link_iat, sa_user_fn cb,
+                              void *arg)
 {
     store_pgw_t *p = be;
     pq_t *q = pgw_q(p, S_START, NULL, cb, arg);
@@ -544,6 +542,7 @@ static void pgw_listened(void *arg, const PGresult *res, const char *err)
         user_cache_clear(p->uc);
         p->st_.cache_clears++;
         p->listening = 1;
+        log_info("user store: listening for user and session changes");
     }
 }
 
@@ -582,8 +581,8 @@ static void pgw_notify(void *arg, const char *channel, const char *payload)
 
 /* ---- life ---- */
 
-store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc,
-                            void *rv_zone, char *err, size_t errsz)
+store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc, void *rv_zone,
+                            char *err, size_t errsz)
 {
     store_pgw_t *p = calloc(1, sizeof *p);
     int tmo = (int)c->auth.users_db_timeout_ms;

@@ -43,8 +43,8 @@ struct user_cache;
 /* Pools created and connecting (in the background, forever). NULL with
  * err only for bad arguments or no memory: a database that is down is
  * not an error here. */
-store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc,
-                            void *rv_zone, char *err, size_t errsz);
+store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc, void *rv_zone,
+                            char *err, size_t errsz);
 void store_pgw_close(store_pgw_t *p);
 /* Fill sa with the interface over p (sa_close on it is a no-op: close p). */
 void store_pgw_async(store_pgw_t *p, store_async_t *sa);
