@@ -31,7 +31,7 @@ LDFLAGS ?=
 # --build-id so the profiler can name the binary in its mappings; -rdynamic
 # keeps symbol names visible to libunwind for unsymbolized fallbacks.
 ALL_LDFLAGS = -Wl,--build-id -rdynamic $(SAN) $(LDFLAGS)
-LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lpq -lunwind -ldw -lelf -lz -lm -lpthread
+LIBS    = -lssl -lcrypto -ljansson -lsqlite3 -lpq -lhiredis -lunwind -ldw -lelf -lz -lm -lpthread
 
 # Top to bottom; a layer's archive may reference only those after it.
 LAYERS  = cmd master worker profiler mailer app sampler core

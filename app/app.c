@@ -14,6 +14,7 @@
 #include "app/route.h"
 #include "app/delivery.h"
 #include "app/page.h"
+#include "app/rate_check.h"
 #include "core/ratelimit.h"
 #include "app/routes.h"
 #include "app/session.h"
@@ -34,6 +35,7 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->conns = shm_slot_conns(shm, slot);
     app->rl_zone = shm_ratelimit_zone(shm);
     app->rv_zone = shm_revoke_zone(shm);
+    app->sl_zone = shm_sesslive_zone(shm);
     app->keys = *keys;
     /* __Host- cookies are refused by browsers unless Secure, Path=/ and
      * without Domain, which is how page_set_cookie writes them. */
@@ -90,6 +92,7 @@ int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
 
 void app_close(app_t *app)
 {
+    rate_check_stop(app);
     sa_close(&app->sa);
     if (app->pgw)
         store_pgw_close(app->pgw);

@@ -24,6 +24,7 @@
 struct store;
 struct user_cache;
 struct deliver;
+struct rlstore;
 
 typedef struct app {
     const conf_t *conf;
@@ -36,7 +37,9 @@ typedef struct app {
     struct user_cache *users; /* who has an account, as of <= 1 ms ago */
     struct deliver *deliver;
     void *rl_zone;
+    struct rlstore *rls; /* rate_limit_store, NULL when off (app/rate_check.h) */
     void *rv_zone;       /* revoked session ids (core/revoke.h) */
+    void *sl_zone;       /* live sessions, for the gauge (core/sesslive.h) */
     const char *ck_csrf; /* cookie names: "__Host-..." with cookie_secure */
     const char *ck_session;
     int poll_failing; /* the revocation log could not be read last time */

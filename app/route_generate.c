@@ -7,6 +7,9 @@
  *      IPv6 per /64)                                              -> 429
  *   3. the email, from a urlencoded form or a JSON body          -> 400/415
  *   4. per-email rate limit                                      -> 429
+ *      (2 and 4 are one check, app/rate_check.h: with rate_limit_store
+ *      one round trip to the Redis every node shares, the request parked
+ *      meanwhile)
  *   5. who may sign in (app/access.h): an address outside the configured
  *      domains gets a clear "not allowed" page                  -> 403
  *   6. look the user up; if known (or allowed to join), seal a link bound
@@ -42,7 +45,7 @@
 #include "app/email.h"
 #include "app/page.h"
 #include "app/park.h"
-#include "core/ratelimit.h"
+#include "app/rate_check.h"
 #include "app/return_to.h"
 #include "app/routes.h"
 #include "app/signin_code.h"
@@ -218,7 +221,7 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     c->on_abort = gen_abort;
 }
 
-static void gen_issue(app_t *app, http_conn_t *c, const char *email, int known);
+static void gen_link(app_t *app, http_conn_t *c, const char *email, int known);
 
 /* A request waiting for the store's answer about its address (step 6):
  * parked on a PostgreSQL store, answered at once on SQLite. */
@@ -254,7 +257,7 @@ static void gen_known(void *arg, int known)
         log_err("user lookup failed: %s", sa_error(&app->sa));
         page_store_down(app, c);
     } else if (c) {
-        gen_issue(app, c, g->email, known);
+        gen_link(app, c, g->email, known);
     }
     free(g);
 }
@@ -275,6 +278,9 @@ static void gen_lookup(app_t *app, http_conn_t *c, const char *email, uint64_t n
     SA_CALL(&app->sa, user_exists, g->email, now_ms, gen_known, g);
 }
 
+/* After the limits (rate_check): answer 429, 415 or 400, or go on. */
+static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int which, uint64_t retry);
+
 void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
     (void)arg; /* an exact path: nothing after it */
@@ -283,16 +289,40 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 403, "Missing or invalid CSRF token. Reload the sign-in page.");
         return;
     }
-    uint64_t now_ms = ev_now(http_server_loop(c->srv)), retry = 0; /* monotonic; this iteration's */
-    char key[300];
-    int kn = ip_key(cf, c, req, key, sizeof key);
-    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
-                          now_ms, &retry)) {
+    /* Both limits in one check (with rate_limit_store, one round trip):
+     * the per-IP key first, then, when the body names a valid address, the
+     * per-email key. A request the IP limit refuses does not count against
+     * the address; a malformed body still counts against the IP. */
+    rate_limit_t lims[RATE_CHECK_MAX];
+    int n = 0, kn = ip_key(cf, c, req, lims[0].key, sizeof lims[0].key);
+    if (kn < 0) {
+        mx_inc(&app->self->metrics, MX_RATE_IP);
+        page_rate_limited(app, c, 0, "from your address");
+        return;
+    }
+    lims[n].klen = (size_t)kn;
+    lims[n].limit = cf->rate.ip_n;
+    lims[n++].window_ms = cf->rate.ip_window_ms;
+    char email[EMAIL_MAX + 1];
+    if (body_email(req, email, sizeof email) > 0 &&
+        (kn = email_key(cf, email, lims[1].key, sizeof lims[1].key)) >= 0) {
+        lims[n].klen = (size_t)kn;
+        lims[n].limit = cf->rate.email_n;
+        lims[n++].window_ms = cf->rate.email_window_ms;
+    }
+    rate_check(app, c, req, lims, n, gen_limited);
+}
+
+static void gen_issue(app_t *app, http_conn_t *c, http_request_t *req, const char *email);
+
+static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int which, uint64_t retry)
+{
+    if (which == 0) {
         mx_inc(&app->self->metrics, MX_RATE_IP);
         page_rate_limited(app, c, retry, "from your address");
         return;
     }
-    char email[EMAIL_MAX + 1];
+    char email[EMAIL_MAX + 1], key[RATE_KEY_MAX];
     int r = body_email(req, email, sizeof email);
     if (r < 0) {
         page_error(app, c, 415, "Send the form as application/x-www-form-urlencoded or JSON.");
@@ -302,13 +332,19 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
         page_error(app, c, 400, "A valid email address is required.");
         return;
     }
-    kn = email_key(cf, email, key, sizeof key);
-    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.email_n, cf->rate.email_window_ms,
-                          now_ms, &retry)) {
+    if (which == 1 || email_key(app->conf, email, key, sizeof key) < 0) {
         mx_inc(&app->self->metrics, MX_RATE_EMAIL);
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
+    gen_issue(app, c, req, email);
+}
+
+static void gen_issue(app_t *app, http_conn_t *c, http_request_t *req, const char *email)
+{
+    (void)req; /* c->req, until the answer */
+    const conf_t *cf = app->conf;
+    uint64_t now_ms = ev_now(http_server_loop(c->srv)); /* monotonic; this iteration's */
 
     if (!access_domain_ok(&cf->auth, email)) {
         char msg[CONF_MAX_EMAIL_DOMAINS * 260];
@@ -320,7 +356,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
 }
 
 /* Steps 6 and 7, once the store said whether email has an account. */
-static void gen_issue(app_t *app, http_conn_t *c, const char *email, int known)
+static void gen_link(app_t *app, http_conn_t *c, const char *email, int known)
 {
     const conf_t *cf = app->conf;
     http_request_t *req = c->req;

@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/revoke.h"
+#include "core/sesslive.h"
 
 #define SESS_POLL_BATCH 128
 #define SESS_POLL_ROUNDS 4 /* batches per turn; a force poll reads them all */
@@ -119,11 +120,25 @@ static int session_cookie(app_t *app, http_conn_t *c, const session_claims_t *sc
     return 0;
 }
 
+/* Until when the session is live with the cookie it was just given: its
+ * end, or sooner its idle end. This is what the sessions gauge counts. */
+static void session_live(app_t *app, const session_claims_t *sc, uint64_t now_ms)
+{
+    uint64_t end = session_end_ms(app, sc), idle = app->conf->auth.session_idle_timeout_ms;
+
+    if (idle && sc->seen_ms + idle < end)
+        end = sc->seen_ms + idle;
+    sesslive_set(app->sl_zone, sc->id, end, now_ms);
+}
+
 void session_refresh(app_t *app, http_conn_t *c, session_claims_t *sc, uint64_t now_ms)
 {
     sc->seen_ms = now_ms;
-    if (session_cookie(app, c, sc, now_ms) < 0)
+    if (session_cookie(app, c, sc, now_ms) < 0) {
         log_err("could not reseal a session cookie");
+        return;
+    }
+    session_live(app, sc, now_ms);
 }
 
 /* The User-Agent as the session list shows it: printable ASCII, bounded. */
@@ -177,6 +192,7 @@ static signin_t session_finish(app_t *app, http_conn_t *c, begin_wait_t *w,
     session_groups(sc->groups, sizeof sc->groups, ui->groups);
     if (session_cookie(app, c, sc, w->now_ms) < 0)
         return SIGNIN_ERROR;
+    session_live(app, &sc, now_ms);
     /* A fresh CSRF secret: whatever the browser held before sign-in (maybe
      * planted) is not what this session accepts. */
     uint64_t csrf_age = a->session_ttl_ms / 1000;
@@ -273,6 +289,7 @@ void session_end(app_t *app, http_conn_t *c, const session_claims_t *sc, uint64_
     /* First the shared set: every worker refuses the id from now on. A
      * full set still leaves it refused, through the store fallback. */
     revoke_add(app->rv_zone, sc->id, session_end_ms(app, sc), now_ms);
+    sesslive_end(app->sl_zone, sc->id);
     mx_inc(&app->self->metrics, MX_SESSIONS_REVOKED);
     if (!w) {
         done(arg, c, -1);
@@ -312,6 +329,9 @@ int session_poll(app_t *app, uint64_t mono_ms, int force)
         if (last == from)
             return 0;
         int r = revoke_apply(app->rv_zone, from, batch, n, last, session_now_ms());
+        if (r != 1)
+            for (int i = 0; i < n; i++)
+                sesslive_end(app->sl_zone, batch[i].id);
         if (r < 0)
             log_warn("session revocation set full: revoked sessions are checked in the store "
                      "until some expire");

@@ -480,6 +480,32 @@ static int d_cookie_domain(parse_t *p, int argc, char **argv)
     return 0;
 }
 
+/* rate_limit_store off | redis://HOST:PORT: where the per-email and per-IP
+ * limits are kept so that every node enforces the same ones
+ * (core/rlstore.h). A bare port or a path is refused: the URL names the
+ * engine, so a later one can be told apart. */
+static int d_rate_store(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    conf_rate_t *r = &p->c->rate;
+    const char *v = argv[1];
+
+    if (!strcmp(v, "off")) {
+        r->store_on = 0;
+        memset(&r->store, 0, sizeof r->store);
+        return 0;
+    }
+    if (strncmp(v, "redis://", 8) || strchr(v + 8, '/') || strchr(v + 8, '@') ||
+        conf_parse_addr(v + 8, &r->store) < 0 || !strcmp(r->store.host, "*") ||
+        !strcmp(r->store.port, "0"))
+        return perr(p,
+                    "invalid \"rate_limit_store\" \"%s\" (off, or redis://HOST:PORT, e.g. "
+                    "redis://127.0.0.1:6379)",
+                    v);
+    r->store_on = 1;
+    return 0;
+}
+
 /* allow_email_domain DOMAIN...; repeatable. */
 static int d_email_domains(parse_t *p, int argc, char **argv)
 {
@@ -545,6 +571,8 @@ static void dump_rate(const conf_t *c, int fd, const directive_t *d);
 static void dump_auth_store_down(const conf_t *c, int fd, const directive_t *d);
 static void dump_block_rate(const conf_t *c, int fd, const directive_t *d);
 static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d);
+static int d_rate_store(parse_t *p, int argc, char **argv);
+static void dump_rate_store(const conf_t *c, int fd, const directive_t *d);
 static void dump_email_domains(const conf_t *c, int fd, const directive_t *d);
 static void dump_return_urls(const conf_t *c, int fd, const directive_t *d);
 static void dump_default_return_url(const conf_t *c, int fd, const directive_t *d);
@@ -626,6 +654,8 @@ static const directive_t directives[] = {
     {"rate_limit_entries", 1, 1, INT(rate.entries, 64, 16777216), "65536", 0},
     {"rate_limit_ipv6_prefix", 1, 1, INT(rate.ipv6_prefix, 1, 128), "64", 0},
     {"rate_limit_email_fold_tags", 1, 1, FLAG(rate.email_fold_tags), "off", 0},
+    {"rate_limit_store", 1, 1, FN(d_rate_store, dump_rate_store), "off", 0},
+    {"rate_limit_store_timeout", 1, 1, DUR(rate.store_timeout_ms), "100ms", 0},
 
     /* prof */
     {"profiler", 1, 1, FLAG(prof.enabled), "on", 0},
@@ -1023,6 +1053,16 @@ static void dump_listen(const conf_t *c, int fd, const directive_t *d)
 {
     for (int i = 0; i < c->http.nlisten; i++)
         dump_addr(fd, d->name, &c->http.listen[i]);
+}
+
+static void dump_rate_store(const conf_t *c, int fd, const directive_t *d)
+{
+    const conf_addr_t *a = &c->rate.store;
+    if (!c->rate.store_on)
+        dprintf(fd, "%s off;\n", d->name);
+    else
+        dprintf(fd, strchr(a->host, ':') ? "%s redis://[%s]:%s;\n" : "%s redis://%s:%s;\n", d->name,
+                a->host, a->port);
 }
 
 static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d)

@@ -114,8 +114,11 @@ typedef struct { /* N requests per window */
     int ip_n;
     uint64_t ip_window_ms;
     int entries;
-    int ipv6_prefix;     /* per-IP limits count IPv6 clients per /N */
-    int email_fold_tags; /* user+tag@d counts as user@d */
+    int ipv6_prefix;           /* per-IP limits count IPv6 clients per /N */
+    int email_fold_tags;       /* user+tag@d counts as user@d */
+    int store_on;              /* rate_limit_store redis://...: limits shared by every node */
+    conf_addr_t store;         /* its host and port */
+    uint64_t store_timeout_ms; /* past this, the local limiter decides */
 } conf_rate_t;
 
 typedef struct {

@@ -58,6 +58,7 @@ enum {
     MX_SESSIONS_STARTED, /* session cookies issued */
     MX_SESSIONS_REVOKED, /* server-side revocations (wired by the session store) */
     MX_DELIVERY_ERRORS,  /* deliver_send failed (outbox or spool write) */
+    MX_RATE_FALLBACK,    /* limits decided locally: rate_limit_store did not answer */
     MX_APP_COUNT
 };
 
@@ -75,8 +76,9 @@ typedef struct {
     _Atomic uint64_t mails_sent;
     _Atomic uint64_t mails_deferred;
     _Atomic uint64_t mails_failed;
-    _Atomic int64_t mail_queue; /* gauge: messages waiting in the spool, -1 unknown */
-    _Atomic uint64_t reserved[11];
+    _Atomic int64_t mail_queue;     /* gauge: messages waiting in the spool, -1 unknown */
+    _Atomic int64_t rl_store_state; /* rate_limit_store: 0 new, 1 up, 2 down (core/rlstore.h) */
+    _Atomic uint64_t reserved[10];
 } mx_global_t;
 
 /* The bucket upper bounds in microseconds (the profiler prints them as

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/revoke.h"
+#include "core/sesslive.h"
 
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((size_t)(a)-1))
 
@@ -32,11 +33,12 @@ int shm_create(shm_t *shm, uint32_t conns_per_slot, size_t rl_size)
     size_t hdr = ALIGN_UP(sizeof(shm_header_t), 4096);
     size_t rl = ALIGN_UP(rl_size, 4096);
     size_t rv = ALIGN_UP(revoke_zone_size(), 4096);
+    size_t sl = ALIGN_UP(sesslive_zone_size(), 4096);
     /* The prof area starts page-aligned so profiler/ can treat it as a
      * fresh region of its own. */
     size_t slot =
         ALIGN_UP(slot_header_size() + slot_conns_size(conns_per_slot), 4096) + SHM_PROF_AREA;
-    size_t size = hdr + rl + rv + slot * SHM_MAX_SLOTS;
+    size_t size = hdr + rl + rv + sl + slot * SHM_MAX_SLOTS;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -1;
@@ -50,8 +52,11 @@ int shm_create(shm_t *shm, uint32_t conns_per_slot, size_t rl_size)
     h->rl_size = rl;
     h->rv_off = hdr + rl;
     h->rv_size = rv;
-    h->slots_off = hdr + rl + rv;
+    h->sl_off = hdr + rl + rv;
+    h->sl_size = sl;
+    h->slots_off = hdr + rl + rv + sl;
     revoke_zone_init((char *)p + h->rv_off, rv);
+    sesslive_zone_init((char *)p + h->sl_off, sl);
     h->started_ms = clock_mono_ms();
     shmtx_init(&h->outbox_lock, "outbox");
     shm->hdr = h;
@@ -89,6 +94,11 @@ void *shm_slot_prof(const shm_t *shm, unsigned slot)
 void *shm_revoke_zone(const shm_t *shm)
 {
     return (char *)shm->hdr + shm->hdr->rv_off;
+}
+
+void *shm_sesslive_zone(const shm_t *shm)
+{
+    return (char *)shm->hdr + shm->hdr->sl_off;
 }
 
 void *shm_ratelimit_zone(const shm_t *shm)

@@ -6,6 +6,7 @@
  *   shm_header_t          magic, sizes, master pid, profiler control area
  *   shm_ratelimit zone    (offset rl_off, rl_size; owned by core/ratelimit)
  *   shm_revoke zone       (offset rv_off, rv_size; owned by core/revoke)
+ *   shm_sesslive zone     (offset sl_off, sl_size; owned by core/sesslive)
  *   slot 0 .. nslots-1    one per worker process *slot*:
  *       shm_worker_t      pid, generation, route now executing, counters,
  *                         the /metrics block (core/metrics.h)
@@ -93,6 +94,8 @@ typedef struct {
     size_t rl_size;
     size_t rv_off;
     size_t rv_size;
+    size_t sl_off;
+    size_t sl_size;
     _Atomic int32_t master_pid;
     _Atomic int32_t profiler_pid;
     _Atomic uint32_t generation;
@@ -125,6 +128,8 @@ void *shm_slot_prof(const shm_t *shm, unsigned slot);
 void *shm_ratelimit_zone(const shm_t *shm);
 /* The revoked-session set, laid out by shm_create (core/revoke.h). */
 void *shm_revoke_zone(const shm_t *shm);
+/* The live-session table behind the sessions gauge (core/sesslive.h). */
+void *shm_sesslive_zone(const shm_t *shm);
 
 /* Master: claim a free slot for a child about to be forked (-1: none). */
 int shm_slot_claim(shm_t *shm);

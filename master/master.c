@@ -55,6 +55,7 @@
 #include "master/upgrade.h"
 #include "core/ratelimit.h"
 #include "core/revoke.h"
+#include "core/sesslive.h"
 
 #define STATUS_EVERY_MS 5000
 
@@ -302,6 +303,7 @@ static void reap(master_t *m)
          * take them back. */
         rl_force_unlock(shm_ratelimit_zone(&m->shm), pid);
         revoke_force_unlock(shm_revoke_zone(&m->shm), pid);
+        sesslive_force_unlock(shm_sesslive_zone(&m->shm), pid);
         shmtx_force_unlock(&m->shm.hdr->outbox_lock, pid);
         children_exited(m, ch, crashed);
     }

@@ -13,7 +13,10 @@ server:
   3. kill -9 of a worker counts one restart, and the counters the dead
      worker had published are not lost (a slot is reused, never reset);
   4. with `delivery smtp` and no relay, the delivery queue depth is the
-     number of links waiting in the spool.
+     number of links waiting in the spool;
+  5. the sessions-active gauge goes up at each sign-in and down at a logout,
+     a revocation from the command line, and a session's idle timeout, and
+     a killed worker does not take its sessions out of the count.
 """
 import os
 import re
@@ -88,6 +91,7 @@ with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;",
                        ("magicd_rate_limited_total", "counter"),
                        ("magicd_sessions_started_total", "counter"),
                        ("magicd_sessions_revoked_total", "counter"),
+                       ("magicd_sessions_active", "gauge"),
                        ("magicd_mail_queue_depth", "gauge"),
                        ("magicd_mails_sent_total", "counter"),
                        ("magicd_mails_deferred_total", "counter"),
@@ -156,6 +160,8 @@ with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;",
     check(d("magicd_links_issued_total") == 3, f"links issued moved by {d('magicd_links_issued_total')}")
     check(d("magicd_links_redeemed_total", via="link") == 1, "links redeemed did not move")
     check(d("magicd_sessions_started_total") == 1, "sessions started did not move")
+    check(val(s1, "magicd_sessions_active") == 1,
+          f"sessions active {val(s1, 'magicd_sessions_active')} after one sign-in")
     for reason in ("used", "malformed", "wrong_browser"):
         check(d("magicd_links_refused_total", reason=reason) == 1,
               f"links refused {reason} moved by {d('magicd_links_refused_total', reason=reason)}")
@@ -174,6 +180,9 @@ with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;",
     lp = srv.outbox_links()[-1]["link"]
     st, _, _ = lo.req("POST", lp[lp.index("/magic/verify/"):])
     check(st == 303, f"verify before logout: {st}")
+    sa, _ = samples(scrape(srv))
+    check(val(sa, "magicd_sessions_active") == 2,
+          f"sessions active {val(sa, 'magicd_sessions_active')} after a second sign-in, want 2")
     lo.login_page()
     st, _, _ = lo.req("POST", "/logout")
     check(st in (200, 303), f"logout: {st}")
@@ -181,8 +190,10 @@ with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;",
     check(delta(s1, s1b, "magicd_sessions_revoked_total") == 1,
           f"sessions revoked moved by {delta(s1, s1b, 'magicd_sessions_revoked_total')}")
     check(delta(s1, s1b, "magicd_sessions_started_total") == 1, "sessions started (2nd)")
+    check(val(s1b, "magicd_sessions_active") == 1,
+          f"sessions active {val(s1b, 'magicd_sessions_active')} after the logout, want 1")
     s1 = s1b
-    print("ok: a logout counts one revoked session")
+    print("ok: a logout counts one revoked session; sessions active 1 -> 2 -> 1")
 
     # 3. a worker killed: one restart, no counter lost
     victim = srv.worker_pids()[0]
@@ -202,6 +213,8 @@ with Magicd(workers=2, extra="rate_limit_email 3 15m;\nrate_limit_ip 1000 1m;",
     for key, v in s1.items():
         if key.startswith(("magicd_http_requests_total", "magicd_links_", "magicd_codes_")):
             check(s2.get(key, 0) >= v, f"{key} went down after a worker died: {v} -> {s2.get(key)}")
+    check(val(s2, "magicd_sessions_active") == 1,
+          f"sessions active {val(s2, 'magicd_sessions_active')} after a worker died, want 1")
     print("ok: kill -9 of a worker counts one restart; no counter goes backwards")
 
 # 4. queue depth with the relay down
@@ -226,3 +239,42 @@ with srv:
     check(depth == 3, f"queue depth {depth}, want 3 links waiting for the relay")
     check(val(s, "magicd_mails_deferred_total") >= 1, "no deferred mail counted with the relay down")
     print("ok: relay down -> queue depth 3, deferred mails counted")
+
+# 5. sessions active: down at a revocation from the command line and at the
+# idle timeout (3 s here), with no logout
+with Magicd(workers=2, extra="rate_limit_ip 1000 1m;\nsession_idle_timeout 3s;",
+            users=(DEMO, "other@example.com")) as srv:
+    def active():
+        return val(samples(scrape(srv))[0], "magicd_sessions_active")
+
+    def wait_active(want, seconds):
+        end, n = time.time() + seconds, -1
+        while time.time() < end:
+            n = active()
+            if n == want:
+                return n
+            time.sleep(0.1)
+        return n
+
+    check(active() == 0, f"sessions active {active()} before any sign-in")
+    t0 = time.time()
+    for who in (DEMO, "other@example.com"):
+        b = Browser(srv)
+        b.login_page()
+        st, _, _ = b.generate(who)
+        check(st == 200, f"generate for {who}: {st}")
+        lp = srv.outbox_links()[-1]["link"]
+        st, _, _ = b.req("POST", lp[lp.index("/magic/verify/"):])
+        check(st == 303, f"verify for {who}: {st}")
+    check(active() == 2, f"sessions active {active()} after two sign-ins")
+    ids = srv.run_cli("session", "list", "other@example.com").stdout.split()
+    sid = [w for w in ids if re.fullmatch(r"[0-9a-f]{32}", w)]
+    check(len(sid) == 1, f"session list: {ids}")
+    srv.run_cli("session", "revoke", sid[0])
+    n = wait_active(1, 3)
+    check(n == 1, f"sessions active {n} after a revocation from the command line, want 1")
+    check(time.time() - t0 < 3, "too slow to tell the revocation from the idle timeout")
+    n = wait_active(0, 6)
+    check(n == 0, f"sessions active {n} after the idle timeout, want 0")
+    promtool(scrape(srv))
+    print("ok: sessions active 0 -> 2 -> 1 (revoked from the command line) -> 0 (idle timeout)")
