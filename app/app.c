@@ -83,7 +83,7 @@ int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
 {
     if (!store_pg_is_url(app->conf->auth.users_db))
         return 0;
-    app->pgw = store_pgw_open(app->conf, loop, app->users, app->rv_zone, err, errsz);
+    app->pgw = store_pgw_open(app->conf, loop, app->users, app->rv_zone, app->sl_zone, err, errsz);
     if (!app->pgw)
         return -1;
     store_pgw_async(app->pgw, &app->sa);

@@ -192,7 +192,7 @@ static signin_t session_finish(app_t *app, http_conn_t *c, begin_wait_t *w,
     session_groups(sc->groups, sizeof sc->groups, ui->groups);
     if (session_cookie(app, c, sc, w->now_ms) < 0)
         return SIGNIN_ERROR;
-    session_live(app, &sc, now_ms);
+    session_live(app, sc, w->now_ms);
     /* A fresh CSRF secret: whatever the browser held before sign-in (maybe
      * planted) is not what this session accepts. */
     uint64_t csrf_age = a->session_ttl_ms / 1000;

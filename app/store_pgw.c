@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "core/pgc.h"
 #include "core/revoke.h"
+#include "core/sesslive.h"
 #include "app/email.h"
 #include "app/user_cache.h"
 
@@ -120,7 +121,7 @@ struct store_pgw {
     pgc_t *pool, *lis;
     int st[S_N], lst[L_N];
     struct user_cache *uc;
-    void *rv_zone;
+    void *rv_zone, *sl_zone;
     int closing;
     int listening;      /* both LISTENs done since the listener last connected */
     int listen_ask;     /* LISTENs in flight */
@@ -506,6 +507,9 @@ static void pgw_log_rows(void *arg, const PGresult *res, const char *err)
     /* from is what the set held when the rows were asked for (the query's
      * $1); a worker that applied them meanwhile makes this one stale. */
     int r = revoke_apply(p->rv_zone, from, batch, n, last, pgw_wall_ms());
+    if (r != 1)
+        for (int i = 0; i < n; i++)
+            sesslive_end(p->sl_zone, batch[i].id); /* no longer counted as live */
     if (r < 0)
         log_warn("session revocation set full: revoked sessions are checked by auth_store_down "
                  "until some expire");
@@ -575,6 +579,7 @@ static void pgw_notify(void *arg, const char *channel, const char *payload)
          * exact end (and advances the set's seq) later. */
         uint64_t now = pgw_wall_ms();
         revoke_add(p->rv_zone, id, now + p->conf->auth.session_ttl_ms, now);
+        sesslive_end(p->sl_zone, id);
         p->st_.revoked_by_notify++;
     }
 }
@@ -582,7 +587,7 @@ static void pgw_notify(void *arg, const char *channel, const char *payload)
 /* ---- life ---- */
 
 store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc, void *rv_zone,
-                            char *err, size_t errsz)
+                            void *sl_zone, char *err, size_t errsz)
 {
     store_pgw_t *p = calloc(1, sizeof *p);
     int tmo = (int)c->auth.users_db_timeout_ms;
@@ -595,6 +600,7 @@ store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache 
     p->loop = loop;
     p->uc = uc;
     p->rv_zone = rv_zone;
+    p->sl_zone = sl_zone;
     pgw_set_err(p, "not connected yet");
     p->pool = pgc_new(loop, c->auth.users_db, c->auth.users_db_pool, tmo > 0 ? tmo : 1);
     /* LISTEN and the log read: one connection, the same timeout. */

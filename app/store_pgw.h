@@ -43,8 +43,10 @@ struct user_cache;
 /* Pools created and connecting (in the background, forever). NULL with
  * err only for bad arguments or no memory: a database that is down is
  * not an error here. */
+/* rv_zone: the node's revocation set (core/revoke.h); sl_zone: its table
+ * of live sessions (core/sesslive.h), which revocations leave. */
 store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc, void *rv_zone,
-                            char *err, size_t errsz);
+                            void *sl_zone, char *err, size_t errsz);
 void store_pgw_close(store_pgw_t *p);
 /* Fill sa with the interface over p (sa_close on it is a no-op: close p). */
 void store_pgw_async(store_pgw_t *p, store_async_t *sa);
