@@ -81,13 +81,14 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
 
 int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
 {
-    if (!store_pg_is_url(app->conf->auth.users_db))
-        return 0;
-    app->pgw = store_pgw_open(app->conf, loop, app->users, app->rv_zone, app->sl_zone, err, errsz);
-    if (!app->pgw)
-        return -1;
-    store_pgw_async(app->pgw, &app->sa);
-    return 0;
+    if (store_pg_is_url(app->conf->auth.users_db)) {
+        app->pgw =
+            store_pgw_open(app->conf, loop, app->users, app->rv_zone, app->sl_zone, err, errsz);
+        if (!app->pgw)
+            return -1;
+        store_pgw_async(app->pgw, &app->sa);
+    }
+    return rate_check_start(app, loop, err, errsz);
 }
 
 void app_close(app_t *app)

@@ -56,8 +56,9 @@ typedef struct app {
 int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slot,
              char *err, size_t errsz);
 void app_close(app_t *app);
-/* Once the worker's event loop exists, before it serves: a PostgreSQL
- * store starts connecting here (app/store_pgw.h). 0, or -1 with err. */
+/* Once the worker's event loop exists, before it serves: what talks to
+ * other servers from the loop starts connecting here (a PostgreSQL store,
+ * app/store_pgw.h; rate_limit_store, app/rate_check.h). 0, or -1 with err. */
 int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz);
 /* USR1: reopen files the app writes (outbox). */
 void app_reopen(app_t *app);

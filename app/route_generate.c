@@ -313,7 +313,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
     rate_check(app, c, req, lims, n, gen_limited);
 }
 
-static void gen_issue(app_t *app, http_conn_t *c, http_request_t *req, const char *email);
+static void gen_allowed(app_t *app, http_conn_t *c, http_request_t *req, const char *email);
 
 static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int which, uint64_t retry)
 {
@@ -337,10 +337,10 @@ static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int whi
         page_rate_limited(app, c, retry, "for this address");
         return;
     }
-    gen_issue(app, c, req, email);
+    gen_allowed(app, c, req, email);
 }
 
-static void gen_issue(app_t *app, http_conn_t *c, http_request_t *req, const char *email)
+static void gen_allowed(app_t *app, http_conn_t *c, http_request_t *req, const char *email)
 {
     (void)req; /* c->req, until the answer */
     const conf_t *cf = app->conf;

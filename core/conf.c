@@ -664,6 +664,8 @@ static const directive_t directives[] = {
     {"profile_hz", 1, 1, INT(prof.hz, 1, 1000), "100", 0},
     {"profile_continuous", 1, 1, FLAG(prof.continuous), "off", 0},
     {"profile_max_seconds", 1, 1, INT(prof.max_seconds, 1, 86400), "300", 0},
+    {"profile_history", 1, 1, DUR(prof.history_ms), "1h", 0},
+    {"profile_history_max_size", 1, 1, SIZE(prof.history_max_size), "16m", 0},
     {"heap_sample_bytes", 1, 1, SIZE(prof.heap_sample_bytes), "512k", 0},
     {"block_profile_rate", 1, 1, FN(d_block_rate, dump_block_rate), "1ms", 0},
     {"mutex_profile_fraction", 1, 1, INT(prof.mutex_profile_fraction, 0, 1000000), "10", 0},

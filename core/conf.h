@@ -130,6 +130,8 @@ typedef struct {
     int hz;
     int continuous;
     int max_seconds;
+    uint64_t history_ms;     /* profile_history: how far back (continuous) */
+    size_t history_max_size; /* profile_history_max_size: its memory cap */
     size_t heap_sample_bytes;
     uint64_t block_profile_rate_ns; /* record blocking events >= this */
     int mutex_profile_fraction;     /* 1/N of contention events */

@@ -15,6 +15,11 @@
 typedef struct prof_srv prof_srv_t;
 
 void prof_drain(prof_srv_t *s);
+/* profile_continuous: advance the CPU history's windows (close the one
+ * whose 10 s are over, open the next, follow the limits), charge ring
+ * drops to it; with continuous off, close the open window. Called before
+ * each drain tick's prof_drain(). */
+void prof_drain_history(prof_srv_t *s);
 void prof_cpu_want(prof_srv_t *s);
 
 #endif

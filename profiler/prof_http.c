@@ -36,8 +36,10 @@
 
 #define PP_TEXT "text/plain; charset=utf-8"
 #define PP_BIN "application/octet-stream"
+#define pp_error prof_http_error
+#define pp_send prof_http_send
 
-static void pp_error(http_conn_t *c, int status, const char *txt)
+void prof_http_error(http_conn_t *c, int status, const char *txt)
 {
     char body[256];
     int n = snprintf(body, sizeof body, "%s\n", txt);
@@ -47,7 +49,7 @@ static void pp_error(http_conn_t *c, int status, const char *txt)
     http_reply_finish(c, PP_TEXT, body, (size_t)n);
 }
 
-static void pp_send(http_conn_t *c, const char *ctype, const char *attach, const buf_t *b)
+void prof_http_send(http_conn_t *c, const char *ctype, const char *attach, const buf_t *b)
 {
     http_reply_start(c, 200);
     http_reply_header(c, "X-Content-Type-Options", "nosniff");
@@ -127,6 +129,8 @@ static void pp_cpu_done(ev_loop_t *loop, ev_timer_t *t)
 
 static void pp_profile(prof_srv_t *s, http_conn_t *c, http_request_t *req)
 {
+    if (prof_http_history(s, c, req))
+        return;
     int64_t sec = 30;
     int r = pp_seconds(req, &sec);
     if (r < 0) {
@@ -481,7 +485,9 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
         buf_printf(&b, "<li><div class=profile-name>%s: </div> %s</li>\n", rows[i].name,
                    rows[i].desc);
-    buf_puts(&b, "</ul>\n</p>\n<p>\nmagicd workers:\n<ul>\n");
+    buf_puts(&b, "</ul>\n</p>\n");
+    prof_http_history_index(s, &b);
+    buf_puts(&b, "<p>\nmagicd workers:\n<ul>\n");
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
         buf_printf(&b,

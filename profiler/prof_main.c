@@ -40,6 +40,7 @@
 static void pm_drain_tick(ev_loop_t *loop, ev_timer_t *t)
 {
     prof_srv_t *s = t->data;
+    prof_drain_history(s);
     prof_drain(s);
     int continuous = (int)atomic_load(&prof_ctl(s->shm)->continuous);
     if (prof_jobs_have(s, JOB_CPU) || continuous)
@@ -52,6 +53,8 @@ static void pm_archive_tick(ev_loop_t *loop, ev_timer_t *t)
 {
     prof_srv_t *s = t->data;
     prof_archive_scan(&s->archive, s->shm);
+    if (!atomic_load(&prof_ctl(s->shm)->continuous))
+        prof_drain_history(s); /* turned off by a reload: close the open window */
     ev_timer_set(loop, t, 250);
 }
 
@@ -161,6 +164,8 @@ int profiler_main(const conf_t *c, shm_t *shm, int listen_fd)
         atomic_store(&prof_ctl(shm)->cpu_until_ms, 0);
         atomic_store(&prof_ctl(shm)->consumer_pid, 0);
     }
+    prof_hist_free(s->hist);
+    s->hist = NULL;
     log_notice("profiler process exiting");
     return 0;
 }

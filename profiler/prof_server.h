@@ -15,6 +15,7 @@
 #include "core/shm.h"
 #include "core/version.h"
 #include "profiler/prof_archive.h"
+#include "profiler/prof_hist.h"
 #include "profiler/prof_job.h"
 #include "profiler/prof_sym.h"
 #include "profiler/prof_write.h"
@@ -35,6 +36,11 @@ struct prof_srv {
     char node[64];
     prof_job_t *jobs;
     int quitting;
+    /* profile_continuous: the CPU history (prof_hist.h), and each slot's
+     * ring drops seen so far, to charge new ones to the open window */
+    prof_hist_t *hist;
+    int32_t hist_pid[SHM_MAX_SLOTS];
+    uint64_t hist_drops[SHM_MAX_SLOTS];
 };
 
 /* The symbolizer, made on first use. */
@@ -55,6 +61,16 @@ static inline const prof_out_t *prof_srv_out(prof_srv_t *s)
     s->out = (prof_out_t){prof_srv_sym(s), s->node, MAGICD_VERSION};
     return &s->out;
 }
+
+/* prof_http.c: Go's serveError() and a 200 with the body, for the files
+ * that answer one endpoint each (prof_http_hist.c). */
+void prof_http_error(http_conn_t *c, int status, const char *txt);
+void prof_http_send(http_conn_t *c, const char *ctype, const char *attach, const buf_t *b);
+/* prof_http_hist.c: profile?since= / ?start=&end= from the CPU history;
+ * 0 when the request asks for none of it (a live profile?seconds=N). */
+int prof_http_history(prof_srv_t *s, http_conn_t *c, http_request_t *req);
+/* The index page's line about the history. */
+void prof_http_history_index(prof_srv_t *s, buf_t *b);
 
 /* prof_http.c: the request handler (behind prof_auth_handler). */
 void prof_http_handler(http_conn_t *c, http_request_t *req, void *ctx);

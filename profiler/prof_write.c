@@ -90,6 +90,8 @@ static void wr_cpu_comments(prof_build_t *b, const prof_cpu_data_t *d, const pro
     snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
              (unsigned long long)d->drops);
     prof_build_comment(b, note);
+    if (m->note)
+        prof_build_comment(b, m->note);
     if (m->cut) {
         snprintf(note, sizeof note, "magicd: cut short after %.1f s of %.1f s: %s",
                  (double)m->dur_ns / 1e9, (double)m->want_ns / 1e9, m->cut);

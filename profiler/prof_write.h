@@ -49,6 +49,7 @@ typedef struct {
     const char *cut;    /* NULL, or why it ended before want_ns */
     const char *timer;  /* the workers' CPU timer source (prof_timer_name) */
     uint32_t timer_max; /* the highest rate that source delivers here */
+    const char *note;   /* NULL, or one more comment (the history's range) */
 } prof_cpu_meta_t;
 
 int prof_write_cpu(const prof_out_t *o, const prof_cpu_data_t *d, const prof_cpu_meta_t *m,

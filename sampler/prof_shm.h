@@ -58,8 +58,10 @@ typedef struct {
     _Atomic int32_t consumer_pid;    /* the profiler process that drains rings */
     /* For the profiler process, which outlives reloads: what it takes from
      * the config is here, refreshed by every prof_ctl_init(). */
-    _Atomic uint32_t max_seconds; /* profile_max_seconds */
-    char node[64];                /* node_name (default: the host name) */
+    _Atomic uint32_t max_seconds;   /* profile_max_seconds */
+    _Atomic uint64_t history_ms;    /* profile_history */
+    _Atomic uint64_t history_bytes; /* profile_history_max_size */
+    char node[64];                  /* node_name (default: the host name) */
 } prof_ctl_t;
 static_assert(sizeof(prof_ctl_t) <= SHM_PROF_CTL, "prof_ctl_t must fit SHM_PROF_CTL");
 

@@ -85,6 +85,8 @@ void prof_ctl_init(shm_t *shm, const conf_t *c)
     atomic_store(&ctl->mutex_fraction, on ? (uint32_t)c->prof.mutex_profile_fraction : 0);
     atomic_store(&ctl->gor_sig, (uint32_t)(SIGRTMIN + 2));
     atomic_store(&ctl->max_seconds, (uint32_t)c->prof.max_seconds);
+    atomic_store(&ctl->history_ms, c->prof.history_ms);
+    atomic_store(&ctl->history_bytes, (uint64_t)c->prof.history_max_size);
     prof_node_name(c, ctl->node, sizeof ctl->node);
     atomic_fetch_add(&ctl->conf_seq, 1);
     /* Say it when the rate cannot be had here, rather than cap it quietly:

@@ -18,6 +18,12 @@
 #    one with heap_sample_bytes 512k (the default), one with 0 (sampling
 #    off), loaded in alternating rounds. Same figures; bar: the CPU spent
 #    recording heap samples <= 2% of the workers' CPU.
+# 4. profile_continuous on (sampling all the time at 100 Hz, the profiler
+#    draining every 100 ms into its CPU history of 10-s windows): a third
+#    server with it on, loaded in rounds alternating with the first one
+#    (sampling off between profiles). Bar: what it costs - the workers'
+#    SIGPROF handler CPU plus all of the profiler process's CPU (drain,
+#    history) - <= 1% of the workers' CPU.
 # 3. Accuracy against perf: `perf record -e cpu-clock -g` on the workers and
 #    a profile?seconds=N over the same window. Each sample is charged to its
 #    innermost user-space function (kernel time to the syscall wrapper, as
@@ -55,9 +61,9 @@ cp "$BIN" "$tmp/magicd" && cp "$LT" "$tmp/loadtest" && BIN=$tmp/magicd && LT=$tm
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 echo demo@example.com >"$tmp/emails"
 
-# start NAME HEAP_SAMPLE_BYTES -> sets port_NAME pport_NAME, waits for /healthz
+# start NAME HEAP_SAMPLE_BYTES [EXTRA] -> sets port_NAME pport_NAME, waits for /healthz
 start() {
-    local name=$1 heap=$2 d="$tmp/$1" port pport
+    local name=$1 heap=$2 extra=${3:-} d="$tmp/$1" port pport
     mkdir -p "$d"
     port=$(freeport); pport=$(freeport)
     cat >"$d/magicd.conf" <<EOF
@@ -75,6 +81,7 @@ delivery outbox $d/outbox.jsonl;
 rate_limit_email 1000000000 1m;
 rate_limit_ip 1000000000 1m;
 heap_sample_bytes $heap;
+$extra
 EOF
     "$BIN" -c "$d/magicd.conf" keygen >/dev/null && "$BIN" -c "$d/magicd.conf" user add demo@example.com >/dev/null ||
         { echo "bench-profiler: cannot set up $name"; exit 1; }
@@ -87,7 +94,16 @@ EOF
     eval "port_$name=$port; pport_$name=$pport; master_$name=${pids[-1]}"
     sleep 0.2
     eval "workers_$name=\"$(workers_of "${pids[-1]}" | paste -sd' ')\""
+    eval "profiler_$name=$(profiler_of "${pids[-1]}")"
 }
+
+profiler_of() {
+    for c in $(cat /proc/"$1"/task/*/children); do
+        grep -q "profiler process" /proc/"$c"/cmdline 2>/dev/null && echo "$c"
+    done
+}
+# nanoseconds of CPU a process has run (schedstat: finer than clock ticks)
+ns_of() { cut -d' ' -f1 /proc/"$1"/schedstat; }
 
 workers_of() {
     for c in $(cat /proc/"$1"/task/*/children); do
@@ -143,8 +159,10 @@ ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.arg
 
 start on 512k
 start off 0
+start cont 512k "profile_continuous on;"
 phase on >/dev/null # warm up: page cache, SQLite, first connections
 phase off >/dev/null
+phase cont >/dev/null
 fail=0
 
 # Two figures per phase: req/s, and worker CPU microseconds per request. On
@@ -210,6 +228,26 @@ echo "heap sampler CPU, measured in the workers: $((g1 - g0)) us in $(sum_cpu "$
      "of worker CPU = $pct (bar <= 2%; the rest is a subtraction and a branch per malloc," \
      "the same with sampling off)"
 ge 2 "${pct%\%}" || fail=1
+
+echo "== 4. profile_continuous on with the CPU history: off / on (${ROUNDS} rounds of ${SECS}s, alternating)"
+k0=$(sampler_us cont 1); p0=$(ns_of "$profiler_cont")
+coff=(); con=()
+for r in $(seq "$ROUNDS"); do
+    for ph in $( ((r % 2)) && echo "off on" || echo "on off"); do
+        if [ "$ph" = on ]; then con+=("$(phase cont)"); else coff+=("$(phase on)"); fi
+    done
+done
+k1=$(sampler_us cont 1); p1=$(ns_of "$profiler_cont")
+report "continuous" "off" "on " "${coff[@]}" -- "${con[@]}"
+hist=$(curl -s "http://127.0.0.1:$pport_cont/debug/pprof/" | grep -o 'CPU history: [^.]*' | head -1)
+echo "$hist"
+# the profiler's CPU over the whole stretch (it also ran while the other
+# server was loaded, so this overstates it) plus the handler's
+pus=$(( (p1 - p0) / 1000 ))
+pct=$(share $((k1 - k0 + pus)) "$(sum_cpu "${con[@]}")")
+echo "continuous sampling cost: SIGPROF handler $((k1 - k0)) us + profiler process $pus us in" \
+     "$(sum_cpu "${con[@]}") s of worker CPU = $pct (bar <= 1%)"
+ge 1 "${pct%\%}" || fail=1
 
 echo "== 3. accuracy against perf record -e cpu-clock -g (same ${ACCURACY_SECONDS:-10}s window)"
 if ! command -v perf >/dev/null || ! command -v go >/dev/null; then

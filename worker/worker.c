@@ -49,7 +49,6 @@
 #include "app/route.h"
 #include "sampler/sampler.h"
 #include "app/app.h"
-#include "app/rate_check.h"
 #include "app/store.h"
 
 #define LOOP_WAKE_MS 100
@@ -215,8 +214,6 @@ static int worker_setup(worker_t *w, const keyring_t *keys, const int *lfds, int
         return 1;
     }
     if (app_start(&w->app, w->loop, err, sizeof err) < 0)
-        return config_failure(err);
-    if (rate_check_start(&w->app, w->loop, err, sizeof err) < 0)
         return config_failure(err);
     http_server_conf_t hc = {
         .lim = {.max_request_line = c->http.max_request_line,

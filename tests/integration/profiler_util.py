@@ -181,3 +181,108 @@ class CpuWatch:
     def done(self):
         self.stop = True
         self.t.join()
+
+
+def _fields(b):
+    """(field, wire type, value) of one protobuf message; value is an int or bytes."""
+    i = 0
+    while i < len(b):
+        key, i = varint(b, i)
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = varint(b, i)
+        elif wt == 2:
+            n, i = varint(b, i)
+            v, i = b[i:i + n], i + n
+        elif wt == 1:
+            v, i = b[i:i + 8], i + 8
+        elif wt == 5:
+            v, i = b[i:i + 4], i + 4
+        else:
+            raise ValueError(f"wire type {wt}")
+        yield field, wt, v
+
+
+def decode_profile(data):
+    """A gzip'd profile.proto as {"types": [(type, unit)], "samples": [(values,
+    {label: str}, [location ids])], "comments": [str], "mappings": [dict],
+    "locations": {id: dict}, "functions": {id: dict}}: what the tests read
+    besides go tool pprof (stdlib only)."""
+    b = gzip.decompress(data)
+    strings, raw_samples, types, comments = [], [], [], []
+    raw_maps, raw_locs, raw_funcs = [], [], []
+    for f, wt, v in _fields(b):
+        if f == 6:
+            strings.append(v.decode("utf-8", "replace"))
+        elif f == 2:
+            raw_samples.append(v)
+        elif f == 1:
+            types.append(v)
+        elif f == 13:
+            comments.append((wt, v))
+        elif f == 3:
+            raw_maps.append(v)
+        elif f == 4:
+            raw_locs.append(v)
+        elif f == 5:
+            raw_funcs.append(v)
+
+    def packed(wt, v):
+        if wt == 0:
+            return [v]
+        out, i = [], 0
+        while i < len(v):
+            x, i = varint(v, i)
+            out.append(x)
+        return out
+
+    def sval(x):
+        return x - (1 << 64) if x >= 1 << 63 else x
+
+    prof = {"types": [], "samples": [],
+            "comments": [strings[c] for wt, v in comments for c in packed(wt, v)],
+            "mappings": [], "locations": {}, "functions": {}}
+    for t in types:
+        d = dict((f, v) for f, _, v in _fields(t))
+        prof["types"].append((strings[d.get(1, 0)], strings[d.get(2, 0)]))
+    for s in raw_samples:
+        vals, labels, locs = [], {}, []
+        for f, wt, v in _fields(s):
+            if f == 1:
+                locs += packed(wt, v)
+            elif f == 2:
+                vals += [sval(x) for x in packed(wt, v)]
+            elif f == 3:
+                d = dict((lf, lv) for lf, _, lv in _fields(v))
+                labels[strings[d.get(1, 0)]] = strings[d.get(2, 0)] if d.get(2) else d.get(3, 0)
+        prof["samples"].append((vals, labels, locs))
+    names = {1: "id", 2: "start", 3: "limit", 4: "offset", 5: "filename", 6: "build_id",
+             7: "has_functions", 8: "has_filenames", 9: "has_line_numbers",
+             10: "has_inline_frames"}
+    for m in raw_maps:
+        d = {names[f]: v for f, _, v in _fields(m) if f in names}
+        for k in ("filename", "build_id"):
+            d[k] = strings[d.get(k, 0)]
+        prof["mappings"].append(d)
+    for l in raw_locs:
+        d = {"lines": []}
+        for f, _, v in _fields(l):
+            if f == 1:
+                d["id"] = v
+            elif f == 2:
+                d["mapping_id"] = v
+            elif f == 3:
+                d["address"] = v
+            elif f == 4:
+                ld = dict((lf, lv) for lf, _, lv in _fields(v))
+                d["lines"].append((ld.get(1, 0), ld.get(2, 0)))
+        prof["locations"][d["id"]] = d
+    for fn in raw_funcs:
+        d = dict((f, v) for f, _, v in _fields(fn))
+        prof["functions"][d[1]] = {"name": strings[d.get(2, 0)], "filename": strings[d.get(4, 0)]}
+    return prof
+
+
+def sample_total(data, index=0):
+    """Sum of value[index] over a profile's samples."""
+    return sum(v[index] for v, _, _ in decode_profile(data)["samples"])
