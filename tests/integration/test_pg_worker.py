@@ -12,8 +12,9 @@ HTTP clients. Proves:
     session (one INSERT ... ON CONFLICT DO NOTHING wins), the rest 410;
   - `magicd session revoke-all` from the command line is refused by the
     workers within 1 s (NOTIFY magicd_revoked into the shared set);
-  - a user added with the command line can sign in at once although the
-    workers had cached "no account" for the address (NOTIFY magicd_users);
+  - a user added with the command line can sign in within milliseconds
+    although the workers had cached "no account" for the address (NOTIFY
+    magicd_users), bounded at 1 s;
   - a slow database (pg_sleep in a trigger on the ledger) stalls only the
     requests that need it: GET /login, /healthz and /auth keep their
     latency, and a client that hangs up while parked crashes nothing;
@@ -188,15 +189,25 @@ def test_cli_add(srv):
         st, _, _ = b.generate(NEWBIE)
         check(st == 200 and len(srv.outbox_links()) == n, "a link for an unknown address")
     srv.run_cli("user", "add", NEWBIE)
+    # The NOTIFY is sent at the CLI's commit and reaches the workers a few
+    # ms later; a request in that window may still get the decoy.
     t0 = time.monotonic()
-    n = len(srv.outbox_links())
-    st, _, _ = b.generate(NEWBIE)
+    tries = 0
+    while True:
+        n = len(srv.outbox_links())
+        st, _, _ = b.generate(NEWBIE)
+        tries += 1
+        check(st == 200, f"generate: {st}")
+        if len(srv.outbox_links()) == n + 1:
+            break
+        check(time.monotonic() - t0 < 1.0,
+              "a user added with the CLI got no link within 1 s (stale cache)")
+        time.sleep(0.005)
     waited = time.monotonic() - t0
-    check(st == 200 and len(srv.outbox_links()) == n + 1,
-          "a user added with the CLI got no link at once (stale cache)")
     b2, _ = sign_in(srv, NEWBIE)
     check(auth(srv, b2)[0] == 200, "the new user's session")
-    print("cli add: the new user signs in at once (%.0f ms)" % (waited * 1000))
+    print("cli add: the new user gets a link %.0f ms after `user add` returned (%d tries)"
+          % (waited * 1000, tries))
 
 
 def test_slow(srv, pg):
