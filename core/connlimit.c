@@ -9,7 +9,8 @@
 
 typedef struct {
     connlimit_key_t key;
-    uint32_t n; /* 0 = empty slot */
+    uint32_t n;   /* 0 = empty slot */
+    size_t bytes; /* scratch tally, see connlimit_bytes_clear */
 } entry_t;
 
 struct connlimit {
@@ -107,4 +108,39 @@ void connlimit_del(connlimit_t *t, const connlimit_key_t *k)
 int connlimit_count(const connlimit_t *t, const connlimit_key_t *k)
 {
     return (int)t->e[find(t, k)].n;
+}
+
+int connlimit_heaviest(const connlimit_t *t, connlimit_key_t *k)
+{
+    uint32_t best = 0;
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->e[i].n > best) {
+            best = t->e[i].n;
+            *k = t->e[i].key;
+        }
+    return (int)best;
+}
+
+void connlimit_bytes_clear(connlimit_t *t)
+{
+    for (size_t i = 0; i <= t->mask; i++)
+        t->e[i].bytes = 0;
+}
+
+void connlimit_bytes_add(connlimit_t *t, const connlimit_key_t *k, size_t n)
+{
+    size_t i = find(t, k);
+    if (t->e[i].n)
+        t->e[i].bytes += n;
+}
+
+size_t connlimit_bytes_heaviest(const connlimit_t *t, connlimit_key_t *k)
+{
+    size_t best = 0;
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->e[i].n && t->e[i].bytes > best) {
+            best = t->e[i].bytes;
+            *k = t->e[i].key;
+        }
+    return best;
 }

@@ -16,6 +16,7 @@
 #ifndef MG_CONNLIMIT_H
 #define MG_CONNLIMIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -37,5 +38,18 @@ int connlimit_add(connlimit_t *t, const connlimit_key_t *k, int cap);
 void connlimit_del(connlimit_t *t, const connlimit_key_t *k);
 /* Open connections from k (for tests). */
 int connlimit_count(const connlimit_t *t, const connlimit_key_t *k);
+
+/* The address holding the most connections: its count (0 when the table
+ * is empty) and, in *k, its key. A scan of the table: for the rare moment
+ * a worker is full, not for every accept. */
+int connlimit_heaviest(const connlimit_t *t, connlimit_key_t *k);
+
+/* A per-address byte tally for the moment buffer memory runs out (see
+ * http_conn.c, "sharing a worker"): clear it, add each connection's bytes,
+ * then ask which address holds the most (its bytes; 0 when none). Only
+ * addresses with open connections can be tallied. */
+void connlimit_bytes_clear(connlimit_t *t);
+void connlimit_bytes_add(connlimit_t *t, const connlimit_key_t *k, size_t n);
+size_t connlimit_bytes_heaviest(const connlimit_t *t, connlimit_key_t *k);
 
 #endif

@@ -31,6 +31,18 @@
  * buffered (conn_shrink), so an idle keep-alive connection is the struct
  * alone. Idle connections are also kept on a list, oldest first: a full
  * server closes the oldest for a new client instead of refusing it.
+ *
+ * Sharing a worker among addresses. Slots and buffer memory are shared by
+ * every client of the worker, so one address (or two) holding unfinished
+ * requests could take all of either: unfinished heads in every slot, or
+ * stalled large bodies filling the buffer budget, and everyone else would
+ * get 503. When one runs out, it is taken back from the address holding
+ * the most (connections for slots, bytes for memory), by closing that
+ * address's unfinished requests oldest first, instead of refusing the
+ * newcomer; but only from an address holding more than 1/SHARE_DIV of the
+ * whole, so that under a load spread over many addresses (a real crowd,
+ * or a distributed attack) the newcomer is refused as before and nobody's
+ * half-sent request is cut.
  */
 #include "core/http_conn.h"
 
@@ -56,6 +68,7 @@
 #define ACCEPT_BATCH 64
 /* Slack above line + headers + body in the input buffer (final CRLFs). */
 #define IN_SLACK 1024
+#define SHARE_DIV 8 /* an address's fair share of slots and of buffer memory */
 
 struct http_server {
     ev_loop_t *loop;
@@ -170,15 +183,59 @@ static void refuse(int fd, const char *why)
     close(fd);
 }
 
+static int conn_unfinished(const http_conn_t *c)
+{
+    return c->state == HTTP_CONN_READING || c->state == HTTP_CONN_BODY;
+}
+
+static int conn_from(const http_conn_t *c, const connlimit_key_t *k)
+{
+    connlimit_key_t ck;
+    connlimit_key(&c->peer, &ck);
+    return memcmp(&ck, k, sizeof ck) == 0;
+}
+
+/* The oldest unfinished request of address k other than `except` (the
+ * list is newest first). */
+static http_conn_t *oldest_unfinished(http_server_t *s, const connlimit_key_t *k,
+                                      const http_conn_t *except)
+{
+    http_conn_t *found = NULL;
+    for (http_conn_t *c = s->conns; c; c = c->next)
+        if (c != except && conn_unfinished(c) && conn_from(c, k))
+            found = c;
+    return found;
+}
+
+static void log_shed(http_conn_t *c, const char *what)
+{
+    static uint64_t last_log;
+    uint64_t now = ev_now(c->srv->loop);
+    if (now - last_log >= 1000) {
+        last_log = now;
+        log_warn("%s: shedding unfinished requests of %s, which holds more than its share", what,
+                 c->peer_str);
+    }
+}
+
 /* Room for one more connection: close the oldest idle keep-alive one when
- * the server is full. 1 when there is room. */
+ * the server is full, else the oldest unfinished request of the address
+ * holding the most connections if that is more than its share. 1 when
+ * there is room. */
 static int make_room(http_server_t *s)
 {
     if (s->nconns < s->conf.max_connections)
         return 1;
     http_conn_t *old = s->idle_head;
-    if (!old)
-        return 0;
+    if (!old) {
+        connlimit_key_t k;
+        if (connlimit_heaviest(s->peers, &k) <= s->conf.max_connections / SHARE_DIV)
+            return 0;
+        old = oldest_unfinished(s, &k, NULL);
+        if (!old)
+            return 0;
+        log_shed(old, "worker_connections are full");
+    }
     conn_close(old);
     return s->nconns < s->conf.max_connections;
 }
@@ -484,6 +541,50 @@ void http_server_free(http_server_t *s)
 
 /* ---- connection ---- */
 
+static void rs_release(http_conn_t *c);
+
+static size_t conn_bytes(const http_conn_t *c)
+{
+    return c->in.cap + c->out.cap + (c->rs ? sizeof *c->rs + c->rs->resp_hdrs.cap : 0);
+}
+
+/* Buffer memory is out: take it back from the address holding the most in
+ * unfinished requests, if that is more than its share and not c's own
+ * address (then c is the one refused). Its oldest unfinished requests are
+ * closed and their buffers returned at once (not at the deferred free),
+ * until a sixteenth of the budget is free again. 1 when anything was. */
+static int conn_reclaim(http_conn_t *c)
+{
+    http_server_t *s = c->srv;
+    size_t budget = bufpool_budget(s->pool), freed = 0;
+    connlimit_key_t k;
+
+    if (budget == 0)
+        return 0;
+    connlimit_bytes_clear(s->peers);
+    for (http_conn_t *o = s->conns; o; o = o->next)
+        if (conn_unfinished(o) && o->counted) {
+            connlimit_key_t ok;
+            connlimit_key(&o->peer, &ok);
+            connlimit_bytes_add(s->peers, &ok, conn_bytes(o));
+        }
+    if (connlimit_bytes_heaviest(s->peers, &k) <= budget / SHARE_DIV || conn_from(c, &k))
+        return 0;
+    while (freed < budget / 16) {
+        http_conn_t *v = oldest_unfinished(s, &k, c);
+        if (!v)
+            break;
+        if (!freed)
+            log_shed(v, "connection buffers are at their budget");
+        freed += conn_bytes(v);
+        conn_close(v);
+        buf_free(&v->in);
+        buf_free(&v->out);
+        rs_release(v);
+    }
+    return freed > 0;
+}
+
 static void rs_release(http_conn_t *c)
 {
     if (!c->rs)
@@ -500,6 +601,8 @@ static http_rstate_t *rs_get(http_conn_t *c)
 {
     if (!c->rs) {
         c->rs = bufpool_obj_get(c->srv->pool);
+        if (!c->rs && conn_reclaim(c))
+            c->rs = bufpool_obj_get(c->srv->pool);
         if (!c->rs)
             return NULL;
         c->rs->resp_hdrs.pool = c->srv->pool;
@@ -618,7 +721,8 @@ static int conn_read(http_conn_t *c)
             if (want > c->in.cap - c->in.len)
                 want = c->in.cap - c->in.len;
         }
-        if (c->in.cap - c->in.len < want && buf_reserve(&c->in, want) < 0)
+        if (c->in.cap - c->in.len < want && buf_reserve(&c->in, want) < 0 &&
+            (!conn_reclaim(c) || buf_reserve(&c->in, want) < 0))
             return c->in.len < c->in.max ? -2 : 0;
         size_t room = c->in.cap - c->in.len;
         ssize_t n = read(c->fd, c->in.data + c->in.len, room);

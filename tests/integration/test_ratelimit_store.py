@@ -17,10 +17,14 @@ one key file.
 - Redis back on the same port: each node says so once, the gauge is 1
   again within a few seconds, and a fresh address is limited across both
   nodes again.
+- Redis hung (SIGSTOP: the socket accepts, nothing answers): a request
+  waits no longer than about rate_limit_store_timeout, is decided locally,
+  and the node says so once; after SIGCONT it is used again.
 """
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 
@@ -28,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, DEMO, Browser, Magicd, check, skip  # noqa: E402
 from services import Redis  # noqa: E402
 
-USERS = (DEMO, "fallback@example.com", "again@example.com", "flush@example.com")
+USERS = (DEMO, "fallback@example.com", "again@example.com", "flush@example.com",
+         "hung@example.com")
 
 
 def metric(srv, name):
@@ -67,7 +72,7 @@ def main():
     if not os.path.exists(BIN):
         skip(f"{BIN} not built")
     with Redis() as r:
-        extra = (f"rate_limit_store {r.url};\nrate_limit_store_timeout 1s;\n"
+        extra = (f"rate_limit_store {r.url};\nrate_limit_store_timeout 300ms;\n"
                  "rate_limit_email 5 15m;\nrate_limit_ip 24 15m;\n")
         a = Magicd(workers=2, extra=extra, users=USERS)
         b = Magicd(workers=2, extra=extra, users=USERS)
@@ -142,6 +147,24 @@ def run(r, a, b):
     check(after == before, f"no fallback once Redis is back: {before} -> {after}")
     for s in (a, b):
         check(count(s, down) == 1, f"still one 'unavailable' line on :{s.port}")
+
+    # Redis hung: the first check waits for the timeout, the next ones not
+    # at all (the connection is being re-established), all decided locally.
+    os.kill(r.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        got = gen(a, "hung@example.com", 3)
+        took = time.time() - t0
+        check(got == [200] * 3, f"while Redis hangs: {got}")
+        check(took < 2.5, f"three requests took {took:.2f}s while Redis hung (timeout 300ms)")
+        check(metric(a, "magicd_rate_limit_fallbacks_total") >= after[0] + 3,
+              "fallbacks counted while Redis hung")
+        wait_metric(a, "magicd_rate_limit_store_up", 0)
+        check(count(a, down) == 2, f"the hang said once on A: {count(a, down)}")
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    wait_metric(a, "magicd_rate_limit_store_up", 1)
+    check(count(a, "reachable again") == 2, "Redis back after the hang, said once")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 /*
  * test_connlimit.c - per-address connection counts: the cap, IPv4 and IPv6
  * keys (a /64 counts as one address), and deletion under collisions (a
- * table far fuller than the real one, against a simple model).
+ * table far fuller than the real one, against a simple model), and who
+ * holds the most connections or bytes.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -95,9 +96,37 @@ static void test_collisions(void)
     connlimit_free(t);
 }
 
+/* Who holds the most: by connections, and by a byte tally. */
+static void test_heaviest(void)
+{
+    connlimit_t *t = connlimit_new(16);
+    connlimit_key_t a, b, k;
+    struct sockaddr_storage sa = v4("127.0.0.5"), sb = v4("127.0.0.6");
+    connlimit_key(&sa, &a);
+    connlimit_key(&sb, &b);
+    CHECK(connlimit_heaviest(t, &k) == 0, "an empty table has no heaviest");
+    connlimit_add(t, &a, 0);
+    for (int i = 0; i < 3; i++)
+        connlimit_add(t, &b, 0);
+    CHECK(connlimit_heaviest(t, &k) == 3 && !memcmp(&k, &b, sizeof k));
+    connlimit_bytes_clear(t);
+    connlimit_bytes_add(t, &a, 50000);
+    connlimit_bytes_add(t, &b, 100);
+    connlimit_bytes_add(t, &b, 100);
+    CHECK(connlimit_bytes_heaviest(t, &k) == 50000 && !memcmp(&k, &a, sizeof k),
+          "bytes, not connections, decide");
+    connlimit_bytes_clear(t);
+    CHECK(connlimit_bytes_heaviest(t, &k) == 0, "cleared");
+    connlimit_del(t, &a);
+    connlimit_bytes_add(t, &a, 10); /* no longer open: not tallied */
+    CHECK(connlimit_bytes_heaviest(t, &k) == 0);
+    connlimit_free(t);
+}
+
 int main(void)
 {
     test_cap();
+    test_heaviest();
     test_keys();
     test_collisions();
     return unit_done("test_connlimit");
