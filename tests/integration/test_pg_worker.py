@@ -239,7 +239,7 @@ def test_slow(srv, pg):
                    "Content-Length: 0\r\n\r\n" % (p, cookie, x.csrf)).encode())
         s.close()
     time.sleep(0.2)
-    worst = {}
+    worst, lat = {}, {}
     for _ in range(10):
         for name, fn in (("login", lambda: srv.request("GET", "/login")[0]),
                          ("healthz", lambda: srv.request("GET", "/healthz")[0]),
@@ -247,17 +247,23 @@ def test_slow(srv, pg):
             st, dt = timed(fn)
             check(st == 200, f"{name} while the database is slow: {st}")
             worst[name] = max(worst.get(name, 0), dt)
+            lat.setdefault(name, []).append(dt)
         time.sleep(0.05)
     for t in ts:
         t.join()
     check(sorted(done) == [303] * 4, f"the slow verifies: {done}")
-    for name, dt in worst.items():
-        check(dt < 0.25, f"{name} stalled {dt * 1000:.0f} ms by a slow database")
+    # A loop blocked on the 1.5 s statement would hold every one of these
+    # for up to 1.5 s; a busy shared machine adds tens of ms at worst.
+    med = {k: sorted(v)[len(v) // 2] for k, v in lat.items()}
+    for name in worst:
+        check(med[name] < 0.05 and worst[name] < 0.75,
+              f"{name} stalled by a slow database: median {med[name] * 1000:.0f} ms, "
+              f"worst {worst[name] * 1000:.0f} ms")
     pg.sql("DROP TRIGGER slow ON used_links; DROP FUNCTION slow()")
     time.sleep(1.6)
     check(set(srv.worker_pids()) == set(pids), "a worker died (client gone while parked)")
-    print("slow database: worst latency while parked: " +
-          ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in sorted(worst.items())))
+    print("slow database: latency while 4 redeems are parked (median/worst): " +
+          ", ".join(f"{k} {med[k] * 1000:.1f}/{worst[k] * 1000:.1f} ms" for k in sorted(worst)))
 
 
 def test_outage(srv, pg):
