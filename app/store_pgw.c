@@ -31,6 +31,7 @@
  */
 #include "app/store_pgw.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,6 +587,29 @@ static void pgw_notify(void *arg, const char *channel, const char *payload)
 
 /* ---- life ---- */
 
+/* libpq resolves a host name with a blocking lookup inside the connect:
+ * say so when users_db names its host by name (an address, a unix socket
+ * directory or hostaddr= does not). */
+static void pgw_check_host(const char *url)
+{
+    PQconninfoOption *o = PQconninfoParse(url, NULL);
+    const char *host = NULL, *addr = NULL;
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    for (PQconninfoOption *i = o; i && i->keyword; i++) {
+        if (!strcmp(i->keyword, "host"))
+            host = i->val;
+        else if (!strcmp(i->keyword, "hostaddr"))
+            addr = i->val;
+    }
+    if (host && *host && *host != '/' && !(addr && *addr) && inet_pton(AF_INET, host, buf) != 1 &&
+        inet_pton(AF_INET6, host, buf) != 1)
+        log_warn("users_db names its host \"%s\" by name: each (re)connect resolves it with a "
+                 "blocking lookup in the worker's loop; give an address (or hostaddr=)",
+                 host);
+    PQconninfoFree(o);
+}
+
 store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache *uc, void *rv_zone,
                             void *sl_zone, char *err, size_t errsz)
 {
@@ -602,6 +626,7 @@ store_pgw_t *store_pgw_open(const conf_t *c, ev_loop_t *loop, struct user_cache 
     p->rv_zone = rv_zone;
     p->sl_zone = sl_zone;
     pgw_set_err(p, "not connected yet");
+    pgw_check_host(c->auth.users_db);
     p->pool = pgc_new(loop, c->auth.users_db, c->auth.users_db_pool, tmo > 0 ? tmo : 1);
     /* LISTEN and the log read: one connection, the same timeout. */
     p->lis = pgc_new(loop, c->auth.users_db, 1, tmo > 0 ? tmo : 1);
