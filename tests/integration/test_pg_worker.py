@@ -14,7 +14,8 @@ HTTP clients. Proves:
     workers within 1 s (NOTIFY magicd_revoked into the shared set);
   - a user added with the command line can sign in within milliseconds
     although the workers had cached "no account" for the address (NOTIFY
-    magicd_users), bounded at 1 s;
+    magicd_users), bounded at 1 s; removed, its session and its links stop
+    within 1 s;
   - a slow database (pg_sleep in a trigger on the ledger) stalls only the
     requests that need it: GET /login, /healthz and /auth keep their
     latency, and a client that hangs up while parked crashes nothing;
@@ -213,6 +214,20 @@ def test_cli_add(srv):
     waited = time.monotonic() - t0
     b2, _ = sign_in(srv, NEWBIE)
     check(auth(srv, b2)[0] == 200, "the new user's session")
+    # And removed: the session dies (trigger -> NOTIFY magicd_revoked) and
+    # the cached "has an account" is dropped (NOTIFY magicd_users).
+    srv.run_cli("user", "remove", NEWBIE)
+    t0 = time.monotonic()
+    while auth(srv, b2)[0] != 401:
+        check(time.monotonic() - t0 < 1.0, "a removed user's session still works after 1 s")
+        time.sleep(0.005)
+    while True:
+        n = len(srv.outbox_links())
+        b.generate(NEWBIE)
+        if len(srv.outbox_links()) == n:
+            break
+        check(time.monotonic() - t0 < 1.0, "a removed user still gets links after 1 s")
+        time.sleep(0.005)
     print("cli add: the new user gets a link %.0f ms after `user add` returned (%d tries)"
           % (waited * 1000, tries))
 
