@@ -63,6 +63,8 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
     int refresh;
     uint64_t now = session_now_ms();
     sess_state_t st = session_get(app, req, now, &sc, &refresh);
+    if (st == SESS_ASK) /* the page is not worth parking for: auth_store_down */
+        st = session_store_down(app);
     if (st == SESS_ERROR) {
         page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
         return;

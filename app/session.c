@@ -70,12 +70,12 @@ sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
         return SESS_IDLE;
     rv = revoke_has(app->rv_zone, sc->id);
     if (rv < 0 && !app->store) {
-        /* A shared store (PostgreSQL) is not asked from here, on the hot
-         * path and without waiting: auth_store_down says what an id the
-         * set cannot answer for is. */
-        if (!a->store_down_open)
-            return SESS_ERROR;
-        rv = 0;
+        /* A shared store (PostgreSQL) is not asked from here: the caller
+         * parks the request on session_ask, or decides by
+         * session_store_down. */
+        if (idle && now_ms > sc->seen_ms && now_ms - sc->seen_ms > idle / 2)
+            *refresh = 1;
+        return SESS_ASK;
     } else if (rv < 0) {
         int active = store_session_active(app->store, sc->id);
         if (active < 0) {
@@ -90,6 +90,43 @@ sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
     if (idle && now_ms > sc->seen_ms && now_ms - sc->seen_ms > idle / 2)
         *refresh = 1;
     return SESS_OK;
+}
+
+sess_state_t session_store_down(const app_t *app)
+{
+    return app->conf->auth.store_down_open ? SESS_OK : SESS_ERROR;
+}
+
+typedef struct {
+    park_t park;
+    app_t *app;
+    session_asked_fn done;
+    void *arg;
+} ask_wait_t;
+
+static void session_asked(void *arg, int active)
+{
+    ask_wait_t *w = arg;
+    http_conn_t *c = park_conn(&w->park);
+
+    w->done(w->arg, c, active < 0 ? session_store_down(w->app) : active ? SESS_OK : SESS_REVOKED);
+    free(w);
+}
+
+void session_ask(app_t *app, http_conn_t *c, const session_claims_t *sc, session_asked_fn done,
+                 void *arg)
+{
+    ask_wait_t *w;
+
+    if (!sa_up(&app->sa) || !(w = malloc(sizeof *w))) {
+        done(arg, c, session_store_down(app));
+        return;
+    }
+    w->app = app;
+    w->done = done;
+    w->arg = arg;
+    park_hold(&w->park, c);
+    SA_CALL(&app->sa, session_active, sc->id, session_asked, w);
 }
 
 int session_bound(app_t *app, const http_request_t *req, const session_claims_t *sc)

@@ -41,6 +41,8 @@ typedef enum {
     SESS_IDLE,    /* unused for longer than session_idle_timeout */
     SESS_REVOKED, /* logged out, revoked, user removed or disabled */
     SESS_ERROR,   /* the set could not answer and neither could the store */
+    SESS_ASK,     /* the set cannot answer and the store (PostgreSQL) must be
+                     asked without waiting: session_ask */
 } sess_state_t;
 
 /* Wall-clock milliseconds (the clock session times are in). */
@@ -51,6 +53,16 @@ uint64_t session_now_ms(void);
  * (session_refresh). */
 sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
                          session_claims_t *sc, int *refresh);
+
+/* For SESS_ASK: ask the store whether the session is still active, the
+ * request parked meanwhile; done gets SESS_OK, SESS_REVOKED, or, when the
+ * store cannot answer, what auth_store_down says (closed: SESS_ERROR,
+ * open: SESS_OK). c is NULL in done when the client left. */
+typedef void (*session_asked_fn)(void *arg, http_conn_t *c, sess_state_t st);
+void session_ask(app_t *app, http_conn_t *c, const session_claims_t *sc, session_asked_fn done,
+                 void *arg);
+/* What auth_store_down makes of a session nobody can vouch for now. */
+sess_state_t session_store_down(const app_t *app);
 
 /* Is the request's CSRF cookie the secret this session was started with?
  * A POST that acts on a session must pass this as well as the CSRF check,

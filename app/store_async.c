@@ -96,6 +96,11 @@ static void sq_session_revoke(void *be, const uint8_t id[16], int64_t now_s, sa_
     cb(arg, store_session_revoke(((sq_t *)be)->s, id, now_s));
 }
 
+static void sq_session_active(void *be, const uint8_t id[16], sa_done_fn cb, void *arg)
+{
+    cb(arg, store_session_active(((sq_t *)be)->s, id));
+}
+
 static void sq_event(void *be, const char *type, const char *email, uint64_t now_s)
 {
     store_event(((sq_t *)be)->s, type, email, now_s);
@@ -117,6 +122,7 @@ static const store_async_ops_t sq_ops = {
     .code_fail = sq_code_fail,
     .session_start = sq_session_start,
     .session_revoke = sq_session_revoke,
+    .session_active = sq_session_active,
     .event = sq_event,
     .close = sq_close,
 };

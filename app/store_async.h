@@ -53,6 +53,7 @@ typedef struct store_async_ops {
     void (*session_start)(void *be, const store_session_t *row, int64_t link_iat, sa_user_fn cb,
                           void *arg);
     void (*session_revoke)(void *be, const uint8_t id[16], int64_t now_s, sa_done_fn cb, void *arg);
+    void (*session_active)(void *be, const uint8_t id[16], sa_done_fn cb, void *arg);
     /* Fire and forget: the audit trail. */
     void (*event)(void *be, const char *type, const char *email, uint64_t now_s);
     void (*close)(void *be);

@@ -59,6 +59,7 @@ enum {
     S_FAIL,
     S_START,
     S_REVOKE,
+    S_ACTIVE,
     S_EVENT,
     S_N
 };
@@ -93,6 +94,7 @@ static const struct {
                  "(SELECT count(*) FROM ins) FROM u, nb",
                  7},
     [S_REVOKE] = {"UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", 2},
+    [S_ACTIVE] = {"SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL", 1},
     [S_EVENT] = {"INSERT INTO auth_events(event_type, user_id, created_at) "
                  "VALUES ($1, (SELECT id FROM users WHERE email = $2), $3)",
                  3},
@@ -179,6 +181,7 @@ static int pgw_result(pq_t *q, const PGresult *res, store_user_info_t *ui)
     switch (q->kind) {
     case S_EXISTS:
     case S_USED:
+    case S_ACTIVE:
         return PQntuples(res) > 0;
     case S_ADD:
         return atoi(PQcmdTuples((PGresult *)res)) == 1 ? 0 : 1;
@@ -343,6 +346,11 @@ static void pgw_link_used(void *be, const uint8_t id[16], sa_done_fn cb, void *a
     pgw_by_id(be, S_USED, id, NULL, cb, arg);
 }
 
+static void pgw_session_active(void *be, const uint8_t id[16], sa_done_fn cb, void *arg)
+{
+    pgw_by_id(be, S_ACTIVE, id, NULL, cb, arg);
+}
+
 static void pgw_code_tries(void *be, const uint8_t id[16], sa_done_fn cb, void *arg)
 {
     pgw_by_id(be, S_TRIES, id, NULL, cb, arg);
@@ -456,6 +464,7 @@ static const store_async_ops_t pgw_ops = {
     .code_fail = pgw_code_fail,
     .session_start = pgw_session_start,
     .session_revoke = pgw_session_revoke,
+    .session_active = pgw_session_active,
     .event = pgw_event,
     .close = pgw_close_noop,
 };
@@ -512,8 +521,8 @@ static void pgw_log_rows(void *arg, const PGresult *res, const char *err)
         for (int i = 0; i < n; i++)
             sesslive_end(p->sl_zone, batch[i].id); /* no longer counted as live */
     if (r < 0)
-        log_warn("session revocation set full: revoked sessions are checked by auth_store_down "
-                 "until some expire");
+        log_warn("session revocation set full: sessions it cannot vouch for are checked in the "
+                 "store (auth_store_down while it is down) until some expire");
     if (PQntuples(res) == PGW_LOG_BATCH || r == 1)
         pgw_read_log(p); /* more, or stale: read on from where the set is */
 }

@@ -22,7 +22,10 @@ HTTP clients. Proves:
   - PostgreSQL stopped: generate, verify and the code answer 503 "Sign-in
     is temporarily unavailable", /healthz 503 with the store down, /auth
     still 200 for a session it can check locally; started again: sign-in
-    works within 2 s, no worker was lost.
+    works within 2 s, no worker was lost;
+  - with the shared revocation set full, /auth asks PostgreSQL for the
+    session it cannot vouch for; with the database down auth_store_down
+    decides (closed 503, open 200).
 """
 import html
 import os
@@ -341,6 +344,45 @@ def test_outage(srv, pg):
           ", sign-in %.0f ms" % (resumed * 1000))
 
 
+def test_set_full(srv, pg):
+    """A session the shared revocation set cannot vouch for (the set is
+    full) is asked of PostgreSQL; with the database down auth_store_down
+    decides: closed (the default) 503, open 200."""
+    b, _ = sign_in(srv, DEMO)
+    gone, _ = sign_in(srv, DEMO)
+    gone.req("GET", "/secure/1")
+    st, _, body = gone.req("GET", "/secure/1")
+    take_meta_token(gone, body)
+    check(gone.req("POST", "/logout")[0] == 303, "logout")
+    n0 = srv.log().count("session revocation set full")
+    pg.sql("INSERT INTO session_revocations(id, expires_at) SELECT decode(md5(i::text), 'hex'), "
+           "4102444800 FROM generate_series(1, 13000) i")
+    t0 = time.monotonic()
+    while srv.log().count("session revocation set full") == n0:
+        check(time.monotonic() - t0 < 15, "the revocation log was not read into the set")
+        time.sleep(0.1)
+    st, h = auth(srv, b)
+    check(st == 200 and h.get("x-auth-request-email") == DEMO,
+          f"/auth for a session the full set cannot vouch for, database up: {st}")
+    check(auth(srv, gone)[0] == 401, "a logged-out session with the set full")
+    pg.stop()
+    time.sleep(0.3)
+    check(auth(srv, b)[0] == 503, "auth_store_down closed: the unverifiable session is not let in")
+    pg.start()
+    srv.write_conf(srv.extra + "auth_store_down open;\n")
+    srv.signal(__import__("signal").SIGHUP)
+    time.sleep(1.5)
+    srv.wait_ready()
+    deadline = time.monotonic() + 15
+    while len(srv.worker_pids()) > srv.workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pg.stop()
+    time.sleep(0.3)
+    check(auth(srv, b)[0] == 200, "auth_store_down open: the session is let in")
+    pg.start()
+    print("set full: asked of PostgreSQL (200); database down: closed 503, open 200")
+
+
 def main():
     with Postgres() as pg:
         with PgMagicd(pg, extra="rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n") as srv:
@@ -351,6 +393,7 @@ def main():
             test_cli_add(srv)
             test_slow(srv, pg)
             test_outage(srv, pg)
+            test_set_full(srv, pg)
     print("ok")
 
 
