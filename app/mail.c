@@ -298,12 +298,17 @@ void mail_browser(const char *ua, char *out, size_t outsz)
     for (size_t i = 0; i < sizeof os / sizeof os[0] && !o; i++)
         if (strstr(ua, os[i][0]))
             o = os[i][1];
+    /* Only names from the tables above: whoever asks for a link chooses
+     * the User-Agent, and its text must not become words in a genuine mail
+     * to somebody else ("reply with this code to ..."). */
     if (b && o)
         snprintf(out, outsz, "%s on %s", b, o);
     else if (b)
         snprintf(out, outsz, "%s", b);
+    else if (o)
+        snprintf(out, outsz, "a browser on %s", o);
     else
-        snprintf(out, outsz, "%.60s", ua);
+        snprintf(out, outsz, "an unknown browser");
 }
 
 /* ---- rendering ------------------------------------------------------ */

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "app/routes.h"
+#include "core/log.h"
 #include "app/session.h"
 #include "app/store_session.h"
 
@@ -61,11 +62,15 @@ static int auth_in_groups(const char *groups, const char *name, size_t n)
 }
 
 /* 1 when the query asks for no group or for one the user is in; 0 when
- * it names groups and none is the user's (or a value does not decode). */
+ * it names groups and none is the user's (or a value does not decode);
+ * -1 when it holds anything but group= parameters. A typo in the proxy's
+ * config (?groups=admins, ?Group=admins) must not read as "no group
+ * asked" and let every signed-in user in: it is refused, loudly (nginx
+ * turns the 400 of an auth subrequest into a 500 and logs it). */
 static int auth_group_ok(http_str_t q, const char *groups)
 {
     char v[STORE_GROUP_NAME_MAX * 8 + 1];
-    int asked = 0;
+    int asked = 0, found = 0;
     size_t i = 0;
 
     while (i < q.n) {
@@ -73,8 +78,10 @@ static int auth_group_ok(http_str_t q, const char *groups)
         const char *amp = memchr(part, '&', q.n - i);
         size_t pn = amp ? (size_t)(amp - part) : q.n - i;
         i += pn + 1;
-        if (pn < 6 || memcmp(part, "group=", 6) != 0)
+        if (pn == 0)
             continue;
+        if (pn < 6 || memcmp(part, "group=", 6) != 0)
+            return -1;
         asked = 1;
         long vn = http_pct_decode(part + 6, pn - 6, v, sizeof v, 1);
         if (vn < 0)
@@ -83,11 +90,11 @@ static int auth_group_ok(http_str_t q, const char *groups)
             const char *comma = memchr(v + s, ',', (size_t)(vn - s));
             long e = comma ? comma - v : vn;
             if (auth_in_groups(groups, v + s, (size_t)(e - s)))
-                return 1;
+                found = 1; /* and read on: a later part may be refused */
             s = e + 1;
         }
     }
-    return !asked;
+    return found || !asked;
 }
 
 static char *auth_put(char *p, const char *s, size_t n)
@@ -120,9 +127,19 @@ static void auth_answer(app_t *app, http_conn_t *c, const http_request_t *req, s
         auth_reply(c, st == SESS_ERROR ? 503 : 401);
         return;
     }
-    if (req->query.n && !auth_group_ok(req->query, sc->groups)) {
-        auth_reply(c, 403);
-        return;
+    if (req->query.n) {
+        int g = auth_group_ok(req->query, sc->groups);
+        if (g <= 0) {
+            static uint64_t last_log; /* once a second at most: every request has it */
+            if (g < 0 && now - last_log >= 1000) {
+                last_log = now;
+                log_warn("/auth: the query \"%.*s\" holds a parameter other than group= "
+                         "(a typo in the proxy's config?): refused",
+                         (int)(req->query.n < 200 ? req->query.n : 200), req->query.p);
+            }
+            auth_reply(c, g < 0 ? 400 : 403);
+            return;
+        }
     }
     /* The email and groups were checked when they were sealed (an address
      * from email_normalize, names from store_group_name_ok): no CR, LF or

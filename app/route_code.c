@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/client.h"
 #include "app/page.h"
 #include "app/park.h"
 #include "app/store_async.h"
@@ -143,8 +144,11 @@ static int code_answer(code_wait_t *w, http_conn_t *c, int r)
         return 1;
     case CODE_FAIL:
         return code_wrong(w, c, r);
-    case CODE_LOCK:
-        log_notice("sign-in code locked after %d wrong tries from %s", w->tries, c->peer_str);
+    case CODE_LOCK: {
+        char ip[64];
+        client_addr(app->conf, c, c->req, ip, sizeof ip);
+        log_notice("sign-in code locked after %d wrong tries from %s", w->tries, ip);
+    }
         code_refuse(app, c, MX_CODE_LOCKED, 410,
                     "Too many wrong codes. This code and its sign-in link no longer work. "
                     "Ask for a new link.");
@@ -208,9 +212,9 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
     }
     char key[300];
     uint64_t retry;
-    int kn = snprintf(key, sizeof key, "c:%s", c->peer_str);
-    if (!rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
-                clock_mono_ms(), &retry)) {
+    int kn = client_key(cf, c, req, "c:", key, sizeof key);
+    if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
+                          clock_mono_ms(), &retry)) {
         mx_inc(&app->self->metrics, MX_RATE_CODE);
         page_rate_limited(app, c, retry, "from your address");
         return;

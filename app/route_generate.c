@@ -41,6 +41,7 @@
 #include "app/access.h"
 #include "core/strcat.h"
 #include "app/body.h"
+#include "app/client.h"
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
@@ -85,22 +86,6 @@ static void link_url(const app_t *app, const char *token, char *out, size_t n)
     sc_str(&s, token);
 }
 
-/* The per-IP key: the client behind trusted proxies (real_ip_from,
- * real_ip_header), IPv6 counted per rate_limit_ipv6_prefix (core/realip.h). */
-static int ip_key(const conf_t *cf, const http_conn_t *c, const http_request_t *req, char *out,
-                  size_t n)
-{
-    realip_addr_t peer, client;
-    if (realip_from_sockaddr((const struct sockaddr *)&c->peer, &peer) < 0) {
-        sc_t k = sc_init(out, n); /* not IP (a unix socket in tests) */
-        sc_str(&k, "i:");
-        sc_str(&k, c->peer_str);
-        return sc_ok(&k) ? (int)sc_len(&k) : -1;
-    }
-    realip_client(&cf->http.realip, &peer, req, &client);
-    return realip_key(cf->rate.ipv6_prefix, &client, out, n);
-}
-
 /* The per-email key. With rate_limit_email_fold_tags, user+tag@domain is
  * user@domain: one mailbox, one limit, however many tags an attacker
  * invents to flood it. */
@@ -135,9 +120,10 @@ static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char
 }
 
 /* What the mail says besides the link: the code, the language the browser
- * asked for, and who asked. ua is the caller's buffer for the header. */
+ * asked for, and who asked (the client behind trusted proxies). ua and ip
+ * are the caller's buffers. */
 static void gen_meta(app_t *app, http_conn_t *c, const http_request_t *req, const char *code,
-                     char ua[SPOOL_UA_MAX + 1], spool_meta_t *meta)
+                     char ua[SPOOL_UA_MAX + 1], char ip[64], spool_meta_t *meta)
 {
     const http_str_t *al = http_header(req, "Accept-Language");
     size_t un = req->user_agent.n < SPOOL_UA_MAX ? req->user_agent.n : SPOOL_UA_MAX;
@@ -146,7 +132,8 @@ static void gen_meta(app_t *app, http_conn_t *c, const http_request_t *req, cons
     ua[un] = '\0';
     meta->code = code;
     meta->lang = mail_negotiate(&app->mail, al ? al->p : NULL, al ? al->n : 0);
-    meta->ip = c->peer_str;
+    client_addr(app->conf, c, req, ip, 64);
+    meta->ip = ip;
     meta->ua = ua;
 }
 
@@ -294,7 +281,7 @@ void route_generate(app_t *app, http_conn_t *c, http_request_t *req, http_str_t 
      * per-email key. A request the IP limit refuses does not count against
      * the address; a malformed body still counts against the IP. */
     rate_limit_t lims[RATE_CHECK_MAX];
-    int n = 0, kn = ip_key(cf, c, req, lims[0].key, sizeof lims[0].key);
+    int n = 0, kn = client_key(cf, c, req, "i:", lims[0].key, sizeof lims[0].key);
     if (kn < 0) {
         mx_inc(&app->self->metrics, MX_RATE_IP);
         page_rate_limited(app, c, 0, "from your address");
@@ -388,7 +375,7 @@ static void gen_link(app_t *app, http_conn_t *c, const char *email, int known)
     }
     /* The code and its ticket are made whether or not the address is known,
      * like the link: the answer costs the same either way. */
-    char code[SIGNIN_CODE_DIGITS + 1], ticket[TOKEN_CODE_MAX], ua[SPOOL_UA_MAX + 1];
+    char code[SIGNIN_CODE_DIGITS + 1], ticket[TOKEN_CODE_MAX], ua[SPOOL_UA_MAX + 1], ip[64];
     code_ticket_t ct;
     memset(&ct, 0, sizeof ct);
     memcpy(ct.email, cl.email, sizeof ct.email);
@@ -408,7 +395,7 @@ static void gen_link(app_t *app, http_conn_t *c, const char *email, int known)
         return;
     }
     spool_meta_t meta;
-    gen_meta(app, c, req, code, ua, &meta);
+    gen_meta(app, c, req, code, ua, ip, &meta);
     if (deliver_is_async(app->deliver)) {
         /* smtp: the answer waits for the spool's group commit. An address
          * without an account waits for the same batch with a decoy. */

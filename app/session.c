@@ -17,6 +17,7 @@
  * sign-in either happens first and the sign-in is refused, or second and
  * its trigger revokes the new session.
  */
+#include "app/client.h"
 #include "app/session.h"
 
 #include <stdio.h>
@@ -289,7 +290,9 @@ void session_begin(app_t *app, http_conn_t *c, const http_request_t *req, const 
     row.email = sc->email;
     row.created_at = (int64_t)(now_ms / 1000);
     row.expires_at = (int64_t)((sc->exp_ms + 999) / 1000);
-    row.ip = c->peer_str;
+    char ip[64];
+    client_addr(app->conf, c, req, ip, sizeof ip);
+    row.ip = ip;
     row.user_agent = agent;
     park_hold(&w->park, c);
     SA_CALL(&app->sa, session_start, &row, (int64_t)link_iat_s, session_started, w);

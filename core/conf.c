@@ -480,6 +480,25 @@ static int d_cookie_domain(parse_t *p, int argc, char **argv)
     return 0;
 }
 
+/* cookie_secure on | off | auto. auto (the default) is on exactly when
+ * public_url is https:// (resolved by conf_check, which sees the whole
+ * config): a site served over TLS gets Secure, __Host- cookies without
+ * having to remember a second directive. */
+static int d_cookie_secure(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    static const char *const v[] = {"off", "on", "auto"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(argv[1], v[i]) == 0) {
+            p->c->auth.cookie_secure = i == 2 ? CONF_COOKIE_SECURE_AUTO : i;
+            return 0;
+        }
+    return perr(p,
+                "invalid value \"%s\" in \"cookie_secure\" directive, it must be on, off or "
+                "auto",
+                argv[1]);
+}
+
 /* rate_limit_store off | redis://HOST:PORT: where the per-email and per-IP
  * limits are kept so that every node enforces the same ones
  * (core/rlstore.h). A bare port or a path is refused: the URL names the
@@ -571,6 +590,8 @@ static void dump_rate(const conf_t *c, int fd, const directive_t *d);
 static void dump_auth_store_down(const conf_t *c, int fd, const directive_t *d);
 static void dump_block_rate(const conf_t *c, int fd, const directive_t *d);
 static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d);
+static int d_cookie_secure(parse_t *p, int argc, char **argv);
+static void dump_cookie_secure(const conf_t *c, int fd, const directive_t *d);
 static int d_rate_store(parse_t *p, int argc, char **argv);
 static void dump_rate_store(const conf_t *c, int fd, const directive_t *d);
 static void dump_email_domains(const conf_t *c, int fd, const directive_t *d);
@@ -630,7 +651,7 @@ static const directive_t directives[] = {
     {"link_ttl", 1, 1, DUR(auth.link_ttl_ms), "15m", 0},
     {"session_ttl", 1, 1, DUR(auth.session_ttl_ms), "60m", 0},
     {"session_idle_timeout", 1, 1, DUR(auth.session_idle_timeout_ms), "30m", 0},
-    {"cookie_secure", 1, 1, FLAG(auth.cookie_secure), "off", 0},
+    {"cookie_secure", 1, 1, FN(d_cookie_secure, dump_cookie_secure), "auto", 0},
     {"cookie_domain", 1, 1, FN(d_cookie_domain, dump_cookie_domain), NULL, 0},
     {"users_db", 1, 1, STR(auth.users_db), "run/users.db", D_PATH},
     {"users_db_pool", 1, 1, INT(auth.users_db_pool, 1, 16), "4", 0},
@@ -1065,6 +1086,12 @@ static void dump_rate_store(const conf_t *c, int fd, const directive_t *d)
     else
         dprintf(fd, strchr(a->host, ':') ? "%s redis://[%s]:%s;\n" : "%s redis://%s:%s;\n", d->name,
                 a->host, a->port);
+}
+
+static void dump_cookie_secure(const conf_t *c, int fd, const directive_t *d)
+{
+    int v = c->auth.cookie_secure;
+    dprintf(fd, "%s %s;\n", d->name, v == CONF_COOKIE_SECURE_AUTO ? "auto" : v ? "on" : "off");
 }
 
 static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d)

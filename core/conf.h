@@ -29,6 +29,9 @@
 typedef enum { DELIVERY_LOG = 0, DELIVERY_OUTBOX, DELIVERY_SMTP, DELIVERY_RESPONSE } delivery_t;
 typedef enum { ACCESS_LOG_COMBINED = 0, ACCESS_LOG_JSON } access_log_format_t;
 
+/* cookie_secure auto: on exactly when public_url is https (conf_check). */
+#define CONF_COOKIE_SECURE_AUTO 2
+
 typedef struct {
     char host[256];
     char port[16];
@@ -82,8 +85,8 @@ typedef struct {
     uint64_t link_ttl_ms;
     uint64_t session_ttl_ms;
     uint64_t session_idle_timeout_ms; /* 0: none */
-    int cookie_secure;
-    char cookie_domain[256]; /* "" = host-only cookies */
+    int cookie_secure;                /* 0, 1, or CONF_COOKIE_SECURE_AUTO until conf_check */
+    char cookie_domain[256];          /* "" = host-only cookies */
     char users_db[CONF_PATH_MAX];
     int users_db_pool;            /* PostgreSQL: connections per worker */
     uint64_t users_db_timeout_ms; /* PostgreSQL: longest a query may take */

@@ -14,6 +14,8 @@
  *   - smtp_auth sends a password: only with `smtp_starttls required`,
  *     which verifies the relay's certificate and name. `on` upgrades when
  *     offered, and a man in the middle simply does not offer it.
+ *   - cookie_secure auto (the default) becomes on exactly when public_url
+ *     is https://; an explicit off with an https public_url is warned of.
  *   - the profiler shows code, memory and request lines: a non-loopback
  *     profiler_listen needs either `public` written after the address (the
  *     operator says they mean it) or profiler_auth_token_file.
@@ -132,6 +134,14 @@ int conf_check(conf_t *c, char *err, size_t errsz)
                  c->http.public_url, c->file);
         return -1;
     }
+    int https = strncasecmp(c->http.public_url, "https://", 8) == 0;
+    if (c->auth.cookie_secure == CONF_COOKIE_SECURE_AUTO)
+        c->auth.cookie_secure = https;
+    else if (https && !c->auth.cookie_secure)
+        log_warn("cookie_secure off with an https public_url in %s: the cookies lose Secure "
+                 "and their __Host- names, so a sibling subdomain or a plain-HTTP "
+                 "man in the middle can plant them; remove the line (auto) unless you mean it",
+                 c->file);
     if (c->smtp.auth_user[0] && c->smtp.starttls != 2) {
         snprintf(err, errsz,
                  "smtp_auth needs `smtp_starttls required;` in %s: the password is sent only "

@@ -234,9 +234,11 @@ class Browser:
         self.cookies = {}
         self.csrf = None
         self.agent = None  # User-Agent to send (None: http.client's)
+        self.headers = {}  # sent with every request (e.g. X-Forwarded-For)
+        self.source = None  # local address to connect from (e.g. "127.0.0.7")
 
     def _hdrs(self, extra=None):
-        h = {}
+        h = dict(self.headers)
         if self.cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self.agent:
@@ -259,7 +261,8 @@ class Browser:
         h = self._hdrs(headers)
         if csrf and self.csrf and method == "POST":
             h.setdefault("X-CSRF-Token", self.csrf)
-        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=10,
+                                       source_address=(self.source, 0) if self.source else None)
         try:
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()

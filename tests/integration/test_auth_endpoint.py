@@ -4,6 +4,7 @@ server with 2 workers:
     and no redirect;
   - a valid session: 200 with X-Auth-Request-Email, -User and -Groups;
   - ?group=NAME: 200 inside the group, 403 outside it, 401 signed out;
+    any other query parameter (a typo: ?groups=, ?Group=) 400, for everyone;
   - logout, `session revoke` and `user remove` are honoured by every worker
     within 1 s; the idle timeout is honoured too.
 """
@@ -77,6 +78,12 @@ with Magicd(workers=2) as srv:
         check(st == 403, f"admin {q}: {st} (want 403)")
     st, _, _ = auth(any_conn, a.cookies, "?group=%61dmins")
     check(st == 200, f"percent-encoded group: {st}")
+    # a typo in the proxy's config is not "no group asked": refused for all
+    for q in ("?groups=admins", "?Group=admins", "?grp=admins", "?group%3Dadmins",
+              "?group=admins&x=1"):
+        st, _, _ = auth(any_conn, a.cookies, q)
+        check(st == 400, f"admin {q}: {st} (want 400: not a group= query)")
+    check("a parameter other than group=" in srv.log(), "the refused query is not logged")
     st, h, body = ask(any_conn, "HEAD", "/auth", a.cookies)
     check(st == 200 and h.get("x-auth-request-email") == ADMIN, f"HEAD /auth {st}")
     st, h, body = ask(any_conn, "POST", "/auth", a.cookies)

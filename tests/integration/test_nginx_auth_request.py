@@ -20,7 +20,11 @@ follow redirects by itself walks it like a browser:
   4. a location for the group "admins" answers 403 to a signed-in user
      outside it, and lets a member in;
   5. after sign-out the next request is sent to the sign-in page again, and
-     a copy of the old session cookie does not get in either.
+     a copy of the old session cookie does not get in either;
+  6. magicd sees the client's address, not nginx's (the shipped block sets
+     X-Real-IP, magicd trusts nginx for it), and what a client sends in
+     X-Real-IP or X-Forwarded-For is overwritten: per-address limits and
+     the "requested from" line of the mail are about the real client.
 
 Skips (exit 77) only when nginx is not installed, or the magicd under test
 has no GET /auth.
@@ -110,7 +114,8 @@ def main():
     check(os.path.exists(nginx_front.EXAMPLE), f"{nginx_front.EXAMPLE} is missing")
     srv = Magicd(workers=2)
     front = nginx_front.Front(srv.tmp)
-    srv.write_conf(f"public_url {front.base_url};\nallowed_return_urls {front.base_url}/*;\n")
+    srv.write_conf(f"public_url {front.base_url};\nallowed_return_urls {front.base_url}/*;\n"
+                   "real_ip_from 127.0.0.1;\nreal_ip_header X-Real-IP;\n")
     srv.start()
     st, _, _ = srv.request("GET", "/auth")
     if st == 404:
@@ -198,6 +203,16 @@ def journey(srv, front):
     st, h, _ = thief.req("GET", target)
     check(st == 302, f"a copy of the session cookie still works after logout: {st}")
     print("ok: logout -> next request redirected to /login, copied cookie refused")
+
+    # 6. The client's address reaches magicd; a client cannot choose it.
+    d = Client(nport)
+    d.source = "127.0.0.7"
+    d.headers = {"X-Real-IP": "6.6.6.6", "X-Forwarded-For": "6.6.6.6"}
+    sign_in(d, srv, "/app/from", DEMO)
+    ip = srv.outbox_links()[-1].get("ip")
+    check(ip == "127.0.0.7", f"magicd saw the client as {ip!r}, want 127.0.0.7 (nginx's "
+          "$remote_addr; not nginx itself, not what the client sent)")
+    print("ok: magicd sees the client's own address through nginx, unforgeable")
 
 
 if __name__ == "__main__":

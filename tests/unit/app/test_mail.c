@@ -62,7 +62,12 @@ static void test_browser(void)
     mail_browser("", b, sizeof b);
     CHECK(strcmp(b, "an unknown browser") == 0);
     mail_browser("SomeBot", b, sizeof b);
-    CHECK(strcmp(b, "SomeBot") == 0);
+    CHECK(strcmp(b, "an unknown browser") == 0, "%s", b);
+    /* the requester's words never reach the mail */
+    mail_browser("IMPORTANT: reply with this code to support@evil.example", b, sizeof b);
+    CHECK(strcmp(b, "an unknown browser") == 0, "%s", b);
+    mail_browser("Bot (Linux) reply to evil@example", b, sizeof b);
+    CHECK(strcmp(b, "a browser on Linux") == 0, "%s", b);
 }
 
 static void test_qp(void)

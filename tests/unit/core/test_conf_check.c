@@ -155,6 +155,21 @@ static void test_rules(const char *dir)
     CHECK(check(text) == -1 && strstr(err, "cannot open"), "%s", err);
 }
 
+/* cookie_secure auto follows public_url's scheme; on and off are kept. */
+static void test_cookie_secure(void)
+{
+    CHECK(check("public_url https://login.example.com;") == 0 && c.auth.cookie_secure == 1,
+          "auto with https: on");
+    CHECK(check("public_url http://127.0.0.1:8080;") == 0 && c.auth.cookie_secure == 0,
+          "auto with http: off");
+    CHECK(check("public_url https://login.example.com;\ncookie_secure off;") == 0 &&
+              c.auth.cookie_secure == 0,
+          "an explicit off is kept (and warned of)");
+    CHECK(check("public_url http://127.0.0.1:8080;\ncookie_secure on;") == 0 &&
+          c.auth.cookie_secure == 1);
+    CHECK(load("cookie_secure maybe;") < 0 && strstr(err, "on, off or auto"), "%s", err);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/magicd-confcheck-XXXXXX";
@@ -165,6 +180,7 @@ int main(void)
     umask(022);
     test_directives();
     test_rules(dir);
+    test_cookie_secure();
     rmdir(dir);
     return unit_done("test_conf_check");
 }
