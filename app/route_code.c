@@ -211,7 +211,7 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
         return;
     }
     char key[300];
-    uint64_t retry;
+    uint64_t retry = 0;
     int kn = client_key(cf, c, req, "c:", key, sizeof key);
     if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
                           clock_mono_ms(), &retry)) {
