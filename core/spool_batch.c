@@ -95,6 +95,13 @@ int spool_batch_put_end(char *out, size_t outsz, const char *body, size_t n, uns
     return (w < 0 || (size_t)w >= outsz) ? -1 : w;
 }
 
+size_t spool_batch_len(const char *text, size_t len)
+{
+    while (len > 0 && text[len - 1] == '\0')
+        len--;
+    return len;
+}
+
 /* Check magic and trailer; *body_end gets where the trailer starts. */
 static int spool_batch_check(const char *text, size_t len, unsigned *count, size_t *body_end)
 {
@@ -128,6 +135,7 @@ int spool_batch_parse(const char *text, size_t len,
     int msgs = 0;
     spool_msg_t m;
 
+    len = spool_batch_len(text, len);
     if (spool_batch_check(text, len, &count, &end) < 0)
         return -1;
     /* First pass: the shape is right and every message parses, so a
@@ -248,6 +256,13 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
         snprintf(err, errsz, "spool: read %s/new/%s: %s", u->dir, name, strerror(errno));
         return -1;
     }
+    if (name[0] == '.' && spool_batch_len(text, len) == 0) {
+        /* Made ahead by a worker that died before using it (we hold its
+         * lock): nothing in it was ever acknowledged. */
+        free(text);
+        unlinkat(u->newfd, name, 0);
+        return 0;
+    }
     rc = spool_batch_parse(text, len, spool_unpack_one, u);
     free(text);
     if (rc == -2) {
@@ -277,23 +292,17 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
     return 0;
 }
 
-/* A pre-made batch file (".b."): 1 when it is ours to take (lock free and
- * not empty), 0 to leave it (being written, or waiting in a worker's pool;
- * or an empty leftover of a dead worker, which is removed). The lock is
- * held on *lockfd until the caller closes it. */
+/* A pre-made batch file (".b."): 1 when it is ours to take (its lock is
+ * free: its writer closed it or died), 0 to leave it (being written, or
+ * waiting in a worker's pool). The lock is held on *lockfd until the caller
+ * closes it; one never written is removed by spool_unpack_locked. */
 static int spool_take(spool_unpack_t *u, const char *name, int *lockfd)
 {
-    struct stat st;
     int fd = openat(u->newfd, name, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0)
         return 0;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        close(fd);
-        return 0;
-    }
-    if (fstat(fd, &st) == 0 && st.st_size == 0) {
-        unlinkat(u->newfd, name, 0);
         close(fd);
         return 0;
     }

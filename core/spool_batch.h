@@ -23,6 +23,14 @@
  * crash of the machine before its fsync returned, so no client was told its
  * link was sent: the mailer moves it to failed/ and logs it.
  *
+ * A file may go on after its trailer with zero bytes: the sync thread
+ * writes each batch over a file it zero-filled and synced ahead of time
+ * (spool_commit.c: an overwrite of allocated blocks within the file's size
+ * changes no metadata, so its fdatasync needs no journal commit). Readers
+ * drop the zeros first (spool_batch_len); a file that is nothing but zeros
+ * is a file made ahead and never used. The text itself never holds a zero
+ * byte, so the two cannot be confused.
+ *
  * Names: DIR/new/.b.<16 hex, random per process>.<sequence> (made empty
  * and locked ahead of time by a worker's sync thread, see spool_commit.c;
  * the mailer takes one only when it can lock it) or b.<...> (complete when
@@ -56,10 +64,14 @@ int spool_batch_put_decoy(char *out, size_t outsz, size_t len);
  * -1 when it does not fit. */
 int spool_batch_put_end(char *out, size_t outsz, const char *body, size_t n, unsigned count);
 
-/* Walk a whole batch file: verify magic, trailer, count and checksum, then
- * call fn for every message record (decoys are skipped). Returns the number
- * of messages, -1 when the file is torn or malformed (fn not called), or
- * what a negative fn returned (the walk stops there). */
+/* The length of a batch file's text: len without the zero bytes that pad
+ * it (0: the file was made ahead and never written). */
+size_t spool_batch_len(const char *text, size_t len);
+
+/* Walk a whole batch file (zero padding after the trailer is allowed): verify magic, trailer, count
+ * and checksum, then call fn for every message record (decoys are skipped). Returns the number of
+ * messages, -1 when the file is torn or malformed (fn not called), or what a negative fn returned
+ * (the walk stops there). */
 int spool_batch_parse(const char *text, size_t len,
                       int (*fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg),
                       void *arg);
@@ -69,8 +81,8 @@ int spool_batch_parse(const char *text, size_t len,
  * each batch (and fsync new/ again), so a message is never both sent and
  * still in a batch. A message file that exists already is left alone (a
  * crash during an earlier unpack). A ".b." file is taken only when its
- * lock is free (its writer closed it or died); an empty one whose writer
- * died is removed. Torn batches go to failed/. Returns the
+ * lock is free (its writer closed it or died); one never written (empty
+ * or only zeros) whose writer died is removed. Torn batches go to failed/. Returns the
  * number of messages unpacked, -1 with err on an I/O error. *left gets how
  * many batch files were not looked at (max_files reached). */
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);

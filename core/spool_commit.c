@@ -18,28 +18,46 @@
  * with the loop's thread), and reports back through an eventfd the loop
  * already knows how to wait on.
  *
- * Two batches, double-buffered. The loop appends records to the batch "in
- * formation"; at the end of the loop iteration in which the first record
- * arrived (ev_defer, so every request of one epoll batch joins), if the
- * thread is idle the two batches swap and the thread gets the full one.
- * While it writes and syncs, new records form the next batch. When the
- * eventfd fires, the loop answers the synced batch's waiters, resets it,
- * and hands over the next one if it has records. So batches grow with the
- * load: one record each when the server is quiet (no added latency beyond
- * the sync), everything that came in during one sync when it is busy.
+ * Three batches. The loop appends records to the batch "in formation"; at
+ * the end of the loop iteration in which the first record arrived
+ * (ev_defer, so every request of one epoll batch joins), if the thread is
+ * idle it gets that batch and an empty one starts forming. While it writes
+ * and syncs, new records form the next batch. When the eventfd fires, the
+ * loop first hands the batch in formation to the thread (if it has
+ * records), then answers the synced batch's waiters and resets it: the
+ * disk does not wait for the loop's writes to every client, which is why
+ * there are three and not two (forming, syncing, being answered). So
+ * batches grow with the load: one record each when the server is quiet (no
+ * added latency beyond the sync), everything that came in during one sync
+ * when it is busy.
  *
  * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
- * the whole cost on a busy disk. So the sync thread makes its batch files
- * ahead of time: SC_POOL empty files new/.b.TAG.SEQ, each flock()ed by the
- * thread (in tmp/, before it is renamed into new/), then one fsync of new/
- * makes all their names durable. A commit writes the batch into the next
- * one, fdatasyncs it (data and size) and closes it, which drops the lock.
+ * the whole cost on a busy disk. So the batch files are made ahead of time
+ * by the worker's pool thread (core/spool_pool.h): each is already named
+ * durably in new/, locked by this process, and zeros on stable storage
+ * (sized from the recent batches). A commit writes the batch over the start of the
+ * next one, fdatasyncs it and closes it, which drops the lock.
+ *
+ * Why over zeros. An fdatasync after an append must also commit the file's
+ * new size and its newly allocated blocks: on ext4 that is a journal
+ * commit, which waits for everything else in the running transaction
+ * (every other process's metadata on the same file system), then a cache
+ * flush. An overwrite of blocks that are allocated, written and inside the
+ * size changes nothing fdatasync must carry (only the times), so it is a
+ * data write and a cache flush. Measured on the machine this was written on
+ * (ext4 on a virtio disk, 200 tries each): 4 KiB written to an empty file +
+ * fdatasync, p50 0.41-0.46 ms; the same over a zero-filled synced file,
+ * 0.19-0.25 ms; over fallocate()d blocks, 0.28-0.40 ms (their unwritten
+ * extents are converted at the first write: metadata again). A batch larger
+ * than the file still works: the file grows, and that commit pays for it.
+ *
  * The mailer takes only batch files it can lock (so never one being
- * written, nor one waiting in a pool), removes empty ones whose owner died,
- * and sends a complete one only after checking its count and checksum: a
- * file cut short by a power loss before its fdatasync returned (none of its
- * waiters was answered) fails the check and goes to failed/.
+ * written, nor one waiting in a pool), removes never-written ones (empty
+ * or all zeros) whose owner died, drops the zero padding after a batch's
+ * trailer, and sends a complete one only after checking its count and
+ * checksum: a file cut short by a power loss before its fdatasync returned
+ * (none of its waiters was answered) fails the check and goes to failed/.
  */
 #include "core/spool_commit.h"
 
@@ -51,16 +69,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/spool.h"
 #include "core/spool_batch.h"
+#include "core/spool_pool.h"
 
 #define SC_TRAILER_MAX 64
-#define SC_POOL 16
 #define SC_DECOY_DEFAULT 400
 
 typedef struct {
@@ -75,7 +92,7 @@ typedef struct {
     sc_waiter_t *w;
     size_t nw, capw;
     /* set by the thread */
-    char name[48]; /* the file it went to */
+    char name[SPOOL_POOL_NAME_MAX]; /* the file it went to */
     int rc;
     int err;        /* errno of the failed step */
     const char *op; /* which step failed */
@@ -87,19 +104,16 @@ struct spool_committer {
     int efd;
     int newfd, tmpfd;
     char dir[1024];
-    char tag[17]; /* random per process: names never collide across restarts */
-    uint64_t seq;
-    /* empty batch files made ahead, locked (thread only) */
-    int pfd[SC_POOL];
-    char pname[SC_POOL][48];
-    int npool;
+    char tag[17];       /* random per process: names never collide across restarts */
+    spool_pool_t *pool; /* batch files made ahead */
     pthread_t th;
     int th_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sc_batch_t b[2];
-    int forming;               /* index of the batch in formation */
-    int syncing;               /* loop's view: the thread owns b[!forming] */
+    sc_batch_t b[3];
+    int forming;               /* index of the batch in formation (loop) */
+    int inflight;              /* index of the batch the thread owns, -1: none */
+    int answering;             /* index of the batch whose waiters sc_on_done answers, -1 */
     uint64_t handed, finished; /* batches given to / done by the thread (mu) */
     int stop;
     int kick_pending;
@@ -107,52 +121,11 @@ struct spool_committer {
     char err[1400];
 };
 
-/* Thread side: make SC_POOL empty batch files in new/, each locked by us,
- * and one fsync of new/ for all of them: their names are durable before
- * anything is written in them.
- *
- * Each is created in tmp/ and locked there, and only then renamed into
- * new/. Created straight in new/, there is a moment between open() and
- * flock() when the file is there and unlocked: a mailer scanning new/
- * takes it as an empty leftover of a dead worker and unlinks it, our
- * flock() then succeeds on the unlinked inode, and the batch later
- * written into it (and acknowledged to its clients) is in no directory. */
-static int sc_refill(spool_committer_t *q, sc_batch_t *b)
-{
-    while (q->npool < SC_POOL) {
-        char *name = q->pname[q->npool];
-        snprintf(name, sizeof(q->pname[0]), "." SPOOL_BATCH_PREFIX "%s.%llu", q->tag,
-                 (unsigned long long)++q->seq);
-        int fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            b->err = errno, b->op = "create";
-            snprintf(b->name, sizeof(b->name), "%s", name);
-            break;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || /* only tmp/: nobody else has it */
-            renameat(q->tmpfd, name, q->newfd, name) < 0) {
-            b->err = errno, b->op = "rename";
-            snprintf(b->name, sizeof(b->name), "%s", name);
-            close(fd);
-            unlinkat(q->tmpfd, name, 0);
-            break;
-        }
-        q->pfd[q->npool++] = fd;
-    }
-    if (q->npool == 0)
-        return -1;
-    if (fsync(q->newfd) < 0) {
-        b->err = errno, b->op = "fsync";
-        snprintf(b->name, sizeof(b->name), ".");
-        return -1;
-    }
-    return 0;
-}
-
-/* Thread side: fill one pre-made file with the batch, fdatasync it, close
- * it (which drops our lock: the mailer may take it from then on). One
- * flush of the disk per batch, plus one per SC_POOL batches for the
- * names. No allocation, no logging. */
+/* Thread side: write the batch over the start of a pre-made file,
+ * fdatasync it, close it (which drops our lock: the mailer may take it
+ * from then on). One flush of the disk per batch, with no metadata to
+ * commit when the batch fits in the zeros. No allocation, no
+ * logging. */
 static void sc_commit(spool_committer_t *q, sc_batch_t *b)
 {
     int fd, n;
@@ -164,11 +137,9 @@ static void sc_commit(spool_committer_t *q, sc_batch_t *b)
         return;
     }
     b->len += (size_t)n;
-    if (q->npool == 0 && sc_refill(q, b) < 0)
+    if (spool_pool_take(q->pool, &fd, b->name, &b->err, &b->op) < 0)
         return;
-    q->npool--;
-    fd = q->pfd[q->npool];
-    snprintf(b->name, sizeof(b->name), "%s", q->pname[q->npool]);
+    spool_pool_hint(q->pool, b->len);
     if (spool_write_all(fd, b->buf, b->len) < 0 || fdatasync(fd) < 0) {
         b->err = errno, b->op = "write";
         /* Nothing half-written is left for the mailer to find. */
@@ -192,7 +163,7 @@ static void *sc_thread(void *arg)
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->handed == q->finished)
             break; /* stop, and nothing handed over */
-        sc_batch_t *b = &q->b[!q->forming];
+        sc_batch_t *b = &q->b[q->inflight];
         pthread_mutex_unlock(&q->mu);
         sc_commit(q, b);
         pthread_mutex_lock(&q->mu);
@@ -225,16 +196,21 @@ static void sc_batch_reset(sc_batch_t *b)
     }
 }
 
-/* Loop side: hand the batch in formation to the thread if it is idle. */
+/* Loop side: hand the batch in formation to the thread if it is idle; the
+ * third batch (neither the one forming nor the one being answered) forms next. */
 static void sc_kick(spool_committer_t *q)
 {
     sc_batch_t *b = &q->b[q->forming];
 
-    if (q->syncing || b->count == 0)
+    int next = 0;
+
+    if (q->inflight >= 0 || b->count == 0)
         return;
-    q->syncing = 1;
+    while (next == q->forming || next == q->answering)
+        next++;
     pthread_mutex_lock(&q->mu);
-    q->forming = !q->forming;
+    q->inflight = q->forming;
+    q->forming = next; /* empty: reset when it was last answered */
     q->handed++;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
@@ -257,16 +233,21 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
 
     (void)l;
     (void)events;
-    if (read(q->efd, &v, sizeof(v)) < 0 || !q->syncing)
+    if (read(q->efd, &v, sizeof(v)) < 0 || q->inflight < 0)
         return;                 /* EAGAIN: spurious */
     pthread_mutex_lock(&q->mu); /* pairs with the thread's: its writes to b are seen */
     int done = q->finished == q->handed;
     pthread_mutex_unlock(&q->mu);
     if (!done)
         return;
-    b = &q->b[!q->forming];
-    q->syncing = 0;
+    q->answering = q->inflight;
+    b = &q->b[q->answering];
+    q->inflight = -1;
     q->batches++;
+    /* Give the thread the next batch before answering this one's waiters:
+     * the disk starts on it now, not after our writes to every client
+     * (three batches: one forming, one syncing, this one being answered). */
+    sc_kick(q);
     if (b->rc < 0)
         snprintf(q->err, sizeof(q->err), "spool: %s %s/new/%s: %s", b->op, q->dir, b->name,
                  strerror(b->err));
@@ -276,6 +257,7 @@ static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
         if (b->w[i].done)
             b->w[i].done(b->w[i].arg, b->rc);
     sc_batch_reset(b);
+    q->answering = -1;
     sc_kick(q);
 }
 
@@ -315,9 +297,9 @@ static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_
     b->w[b->nw].done = done;
     b->w[b->nw].arg = arg;
     b->nw++;
-    if (!q->syncing && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
+    if (q->inflight < 0 && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
         q->kick_pending = 1;
-    else if (!q->syncing && !q->kick_pending)
+    else if (q->inflight < 0 && !q->kick_pending)
         sc_kick(q); /* cannot defer: go now */
 }
 
@@ -378,7 +360,7 @@ int spool_commit_decoy(spool_committer_t *q, size_t len, spool_done_fn done, voi
 
 void spool_commit_cancel(spool_committer_t *q, void *arg)
 {
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         for (size_t i = 0; i < q->b[k].nw; i++)
             if (q->b[k].w[i].arg == arg)
                 q->b[k].w[i].done = NULL;
@@ -386,7 +368,7 @@ void spool_commit_cancel(spool_committer_t *q, void *arg)
 
 size_t spool_committer_pending(const spool_committer_t *q)
 {
-    return q->b[0].nw + q->b[1].nw;
+    return q->b[0].nw + q->b[1].nw + q->b[2].nw;
 }
 
 uint64_t spool_committer_batches(const spool_committer_t *q)
@@ -423,6 +405,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         return NULL;
     }
     q->loop = loop;
+    q->inflight = q->answering = -1;
     q->efd = q->newfd = q->tmpfd = -1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
@@ -441,6 +424,8 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
     }
     for (int i = 0; i < 8; i++)
         snprintf(q->tag + 2 * i, 3, "%02x", rnd[i]);
+    if (!(q->pool = spool_pool_new(q->newfd, q->tmpfd, q->tag, err, errsz)))
+        goto fail;
     q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (q->efd < 0) {
         snprintf(err, errsz, "spool: eventfd: %s", strerror(errno));
@@ -486,13 +471,8 @@ void spool_committer_free(spool_committer_t *q)
         sc_batch_t *b = &q->b[q->forming];
         if (b->count)
             sc_commit(q, b);
-        /* The files made ahead and not used: empty, gone. */
-        while (q->npool > 0) {
-            q->npool--;
-            unlinkat(q->newfd, q->pname[q->npool], 0);
-            close(q->pfd[q->npool]);
-        }
     }
+    spool_pool_free(q->pool); /* the files made ahead and not used: gone */
     if (q->efd >= 0) {
         ev_io_del(q->loop, &q->io);
         close(q->efd);
@@ -501,7 +481,7 @@ void spool_committer_free(spool_committer_t *q)
         close(q->newfd);
     if (q->tmpfd >= 0)
         close(q->tmpfd);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         free(q->b[k].buf);
         free(q->b[k].w);
     }

@@ -15,6 +15,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,8 +120,38 @@ static const char *sym_build_id(prof_sym_t *s, uint64_t addr)
     return sym_intern(s, hex);
 }
 
+/* Whether the module can name its own functions: DWARF (found by libdwfl
+ * in the file or in a debug file it located, e.g. under
+ * /usr/lib/debug/.build-id) or an ELF .symtab. A stripped library has
+ * neither - only .dynsym, which names the exported functions and none of
+ * the internal ones - and its mapping says so (HasFunctions false and the
+ * rest), so pprof tries the debug files of the machine that reads it. */
+static void sym_module_kind(prof_sym_t *s, uint64_t addr, int *funcs, int *lines)
+{
+    *funcs = *lines = 0;
+    Dwfl_Module *m = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+    if (!m)
+        return;
+    Dwarf_Addr bias;
+    if (dwfl_module_getdwarf(m, &bias)) {
+        *funcs = *lines = 1;
+        return;
+    }
+    Elf *e = dwfl_module_getelf(m, &bias);
+    Elf_Scn *scn = NULL;
+    while (e && (scn = elf_nextscn(e, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB && sh.sh_size > 0) {
+            *funcs = 1;
+            return;
+        }
+    }
+}
+
 /* Executable mappings of /proc/self/maps, the main binary first (pprof
- * treats mapping 1 as the program). */
+ * treats mapping 1 as the program), and the vDSO ("[vdso]": its
+ * functions, e.g. clock_gettime, have names; pprof knows not to look for
+ * a file). */
 static void sym_read_maps(prof_sym_t *s)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -140,7 +171,8 @@ static void sym_read_maps(prof_sym_t *s)
         if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %599[^\n]", &lo, &hi,
                    perms, &off, path) < 4)
             continue;
-        if (perms[2] != 'x' || path[0] != '/')
+        int vdso = strcmp(path, "[vdso]") == 0;
+        if (perms[2] != 'x' || (path[0] != '/' && !vdso))
             continue;
         if (s->nmaps == cap) {
             cap = cap ? cap * 2 : 32;
@@ -156,8 +188,9 @@ static void sym_read_maps(prof_sym_t *s)
         m->offset = off;
         m->path = sym_intern(s, path);
         m->build_id = sym_build_id(s, lo);
-        m->has_functions = 1;
-        m->has_lines = 1;
+        sym_module_kind(s, lo, &m->has_functions, &m->has_lines);
+        if (vdso)
+            m->has_functions = 1; /* its .dynsym is all it has: nothing to add */
         if (strcmp(path, exe) == 0 && s->nmaps > 1) {
             prof_mapping_t t = *m;
             memmove(&s->maps[1], &s->maps[0], (s->nmaps - 1) * sizeof *m);
@@ -220,6 +253,58 @@ static int sym_find_map(const prof_sym_t *s, uint64_t pc)
     return -1;
 }
 
+/* Lexically clean an absolute path in place ("a/./b" -> "a/b",
+ * "a/x/../b" -> "a/b", no "//"), as Go's filepath.Clean does. */
+static void sym_clean(char *p)
+{
+    char *out = p, *in = p;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        char *seg = in;
+        while (*in && *in != '/')
+            in++;
+        size_t n = (size_t)(in - seg);
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, n);
+        out += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = 0;
+}
+
+/* A source file name from the line table or an inlined call, made
+ * absolute against the CU's compilation directory and cleaned: the
+ * compiler writes "app/route.c", "./core/clock.h" or
+ * "../sysdeps/x86_64/strlen.S" relative to where it ran, and pprof's -list
+ * (with -source_path / -trim_path for a copy elsewhere) wants one
+ * consistent, absolute name per file. */
+static const char *sym_file(prof_sym_t *s, Dwarf_Die *cu, const char *f)
+{
+    if (!f || !*f)
+        return "";
+    char buf[1024];
+    if (f[0] == '/') {
+        snprintf(buf, sizeof buf, "%s", f);
+    } else {
+        Dwarf_Attribute a;
+        const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &a));
+        if (!dir || dir[0] != '/')
+            return sym_intern(s, f); /* nothing to anchor it to */
+        snprintf(buf, sizeof buf, "%s/%s", dir, f);
+    }
+    sym_clean(buf);
+    return sym_intern(s, buf);
+}
+
 static const char *sym_callfile(prof_sym_t *s, Dwarf_Die *cu, Dwarf_Die *inl)
 {
     Dwarf_Attribute a;
@@ -230,8 +315,7 @@ static const char *sym_callfile(prof_sym_t *s, Dwarf_Die *cu, Dwarf_Die *inl)
         return "";
     if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || idx >= nfiles)
         return "";
-    const char *f = dwarf_filesrc(files, idx, NULL, NULL);
-    return f ? sym_intern(s, f) : "";
+    return sym_file(s, cu, dwarf_filesrc(files, idx, NULL, NULL));
 }
 
 static int64_t sym_attr_int(Dwarf_Die *d, int name)
@@ -274,7 +358,7 @@ static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t 
         int ln = 0;
         const char *f = dwarf_linesrc(l, NULL, NULL);
         if (f && dwarf_lineno(l, &ln) == 0) {
-            file = sym_intern(s, f);
+            file = sym_file(s, cu, f);
             line = ln;
         }
     }
@@ -404,14 +488,9 @@ int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int
     }
     prof_frame_t tmp[PROF_SYM_MAX_INLINE];
     int n = sym_resolve(s, pc, tmp, PROF_SYM_MAX_INLINE);
-    if (mi >= 0 && n == 1 && tmp[0].func[0] == '0' && tmp[0].func[1] == 'x') {
-        /* No symbol (an internal function of a stripped library): say
-         * which library and where, as "libsqlite3.so.0+0x5c503". */
-        const char *base = strrchr(s->maps[mi].path, '/');
-        char name[300];
-        snprintf(name, sizeof name, "%s+0x%" PRIx64, base ? base + 1 : s->maps[mi].path, off);
-        tmp[0].func = sym_intern(s, name);
-    }
+    /* No symbol (an internal function of a stripped library): the frame
+     * stays "0x...", and the profile builder emits the location as an
+     * address in its mapping, for pprof to symbolize from a debug file. */
     sym_entry_t *e = &s->tab[j];
     e->frames = malloc(n * sizeof *tmp);
     if (!e->frames)

@@ -130,6 +130,10 @@ static inline prof_bucket_t *prof_buckets(void *area)
     return (prof_bucket_t *)(void *)((char *)area + PROF_BUCKETS_OFF);
 }
 
+/* The root frame of heap records a worker inherited from the master (an
+ * address no code has; the profiler names it magicd.inheritedFromMaster). */
+#define PROF_PC_INHERITED 0x100ull
+
 /* Ring record header word. */
 #define PROF_REC_MARK (1ull << 63)
 #define PROF_REC_RID (1ull << 62) /* PROF_RID_WORDS of request id follow the time */

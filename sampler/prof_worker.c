@@ -100,6 +100,17 @@ void prof_ctl_init(shm_t *shm, const conf_t *c)
                  c->prof.hz, max, prof_timer_name(src));
 }
 
+void prof_master_init(const conf_t *c)
+{
+    if (c->prof.enabled && c->prof.heap_sample_bytes)
+        prof_heap_master((uint64_t)c->prof.heap_sample_bytes);
+}
+
+void prof_child_init(void)
+{
+    prof_heap_off();
+}
+
 static void pw_itimer(uint32_t hz)
 {
     pw.period_ns = hz ? 1000000000ull / hz : 0;

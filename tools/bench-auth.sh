@@ -2,53 +2,40 @@
 # GET /auth benchmark: the endpoint nginx's auth_request calls before every
 # request to a protected application, with a real signed-in session (made
 # through the pages: login, generate, the link from the outbox, verify),
-# against nginx `return 200` with the same worker count, in the same run.
-# Prints requests/s per worker, p99 and the ratios (target: >= 0.8x nginx's
-# requests/s, p99 <= nginx's). Two rounds by default, since neighbours on a
-# shared machine move absolute figures.
+# against nginx `return 200`, in the same run.
 #
-#   tools/bench-auth.sh            defaults: 2 workers, 100 connections, 10 s, 2 rounds
-#   WORKERS=1 CONNS=100 DURATION=10 THREADS=2 ROUNDS=3 tools/bench-auth.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BIN=${MAGICD_BIN:-build/magicd}
-WORKERS=${WORKERS:-2}
+# One magicd worker against one nginx worker (`worker_processes 1`), both
+# pinned to one core (SERVER_CPU, 0) and wrk (one thread) pinned to another
+# (WRK_CPU, 1) with taskset, so the load generator never takes CPU from the
+# server it measures and the two servers get the same core. Rounds
+# alternate nginx, magicd, nginx, ... so a neighbour's burst hits both;
+# the figures are the medians, with every round printed (target: >= 0.8x
+# nginx's requests/s, p99 <= nginx's). Without taskset or a second core the
+# same runs go unpinned, and the output says so.
+#
+#   tools/bench-auth.sh      defaults: 100 connections, 10 s, 3 rounds
+#   CONNS=100 DURATION=10 ROUNDS=3 SERVER_CPU=0 WRK_CPU=1 tools/bench-auth.sh
+# Prints FIGURE lines for tools/bench.sh.
+set -uo pipefail
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-auth
 CONNS=${CONNS:-100}
 DURATION=${DURATION:-10}
-THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-2}
-command -v wrk >/dev/null || { echo "bench-auth: wrk is not installed (tools/deps.sh)"; exit 77; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "bench-auth: nginx is not installed (tools/deps.sh)"; exit 77; }
+ROUNDS=${ROUNDS:-3}
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+bench_need wrk nginx magicd
 
-T=$(mktemp -d /tmp/magicd-bench-auth.XXXXXX)
-cleanup() {
-    [ -f "$T/magicd.pid" ] && kill "$(cat "$T/magicd.pid")" 2>/dev/null || true
-    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
-    sleep 0.5
-    rm -rf "$T"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-MPORT=$(port); NPORT=$(port); PPORT=$(port)
+pin_server=() pin_wrk=() pinned="unpinned (taskset missing or one core)"
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    pin_server=(taskset -c "$SERVER_CPU") pin_wrk=(taskset -c "$WRK_CPU")
+    pinned="servers on CPU $SERVER_CPU, wrk on CPU $WRK_CPU"
+fi
 
-cat > "$T/magicd.conf" <<CONF
-worker_processes $WORKERS;
-listen 127.0.0.1:$MPORT;
-profiler_listen 127.0.0.1:$PPORT;
-public_url http://127.0.0.1:$MPORT;
-pid $T/magicd.pid;
-error_log $T/error.log warn;
-access_log off;
-html_root $PWD/html;
-key_file $T/magicd.key;
-users_db $T/users.db;
-delivery outbox $T/outbox.jsonl;
-CONF
-"$BIN" -c "$T/magicd.conf" keygen >/dev/null
-"$BIN" -c "$T/magicd.conf" user add demo@example.com --group admins >/dev/null
-"$BIN" -c "$T/magicd.conf" &
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$MPORT/healthz" >/dev/null && break; sleep 0.1; done
+MPORT=$(bench_port) NPORT=$(bench_port)
+bench_magicd_conf "$T/magicd.conf" "$MPORT" "outbox $T/outbox.jsonl"
+bench_magicd_setup "$T/magicd.conf" demo@example.com --group admins
+bench_magicd_start "$T/magicd.conf" "$MPORT" "${pin_server[@]}" || exit 1
 
 # Sign in the way a browser does, keeping cookies in a jar.
 J="$T/cookies"
@@ -64,44 +51,44 @@ SESSION=$(awk '$6=="session"{print $7}' "$J")
 [ -n "$SESSION" ] || { echo "bench-auth: sign-in failed"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "session=$SESSION" "$base/auth?group=admins")
 [ "$code" = 200 ] || { echo "bench-auth: /auth answered $code"; exit 1; }
-cat > "$T/auth.lua" <<LUA
-wrk.headers["Cookie"] = "session=$SESSION"
-LUA
+printf 'wrk.headers["Cookie"] = "session=%s"\n' "$SESSION" >"$T/auth.lua"
 
-cat > "$T/nginx.conf" <<CONF
-daemon on; master_process on; worker_processes $WORKERS;
-error_log $T/nginx-error.log; pid $T/nginx.pid;
-events { worker_connections 1024; }
-http { access_log off;
-  server { listen 127.0.0.1:$NPORT; location / { return 200 "ok"; } } }
-CONF
-"$NGINX" -c "$T/nginx.conf" -p "$T"
-sleep 0.5
+bench_nginx_conf "$T/nginx.conf" "$NPORT" 1
+"${pin_server[@]}" "$NGINX" -c "$T/nginx.conf" -p "$T" >"$T/nginx.out" 2>&1 &
+bench_track $!
+bench_wait_url "http://127.0.0.1:$NPORT/" || exit 1
 
-wrk_run() { # name url [script]
-    local out
-    if [ -n "${3:-}" ]; then
-        out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$3" "$2")
-    else
-        out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$2")
-    fi
-    local rps p99 non2xx
-    rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec/{print $2}')
-    p99=$(printf '%s\n' "$out" | awk '$1=="99%"{print $2}')
-    non2xx=$(printf '%s\n' "$out" | awk '/Non-2xx/{print $NF}')
-    printf '%-34s %10s req/s   p99 %8s   non-2xx %s\n' "$1" "$rps" "$p99" "${non2xx:-0}" >&2
-    [ -z "${non2xx:-}" ] || { echo "bench-auth: $1 answered non-2xx" >&2; exit 1; }
-    echo "$rps $p99"
+wrk_run() { # name url [script] -> "rps p99_ms"
+    local s=()
+    [ -z "${3:-}" ] || s=(-s "$3")
+    "${pin_wrk[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${s[@]}" "$2" >"$T/$1.wrk"
+    local rps p99 bad errs
+    read -r rps p99 bad errs _ < <(bench_wrk_stats "$T/$1.wrk")
+    [ "$bad" = 0 ] || { echo "bench-auth: $1 answered $bad non-2xx" >&2; return 1; }
+    echo "$rps $p99 $errs"
 }
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub("us","",v); print v/1000} else if (v ~ /ms$/) {sub("ms","",v); print v} else {sub("s","",v); print v*1000} }'; }
 
-echo "== /auth benchmark: $WORKERS workers, $CONNS connections, $THREADS wrk threads, ${DURATION}s each, $ROUNDS rounds" >&2
+echo "== /auth benchmark: 1 magicd worker vs 1 nginx worker, $pinned; wrk -t1 -c$CONNS -d${DURATION}s; $ROUNDS alternating rounds"
+: >"$T/results"
 for r in $(seq "$ROUNDS"); do
-    read -r N_RPS N_P99 < <(wrk_run "nginx return 200" "http://127.0.0.1:$NPORT/")
-    read -r A_RPS A_P99 < <(wrk_run "magicd GET /auth?group=admins" "$base/auth?group=admins" "$T/auth.lua")
-    RATIO=$(awk -v a="$A_RPS" -v b="$N_RPS" 'BEGIN{printf "%.2f", a/b}')
-    PER=$(awk -v a="$A_RPS" -v w="$WORKERS" 'BEGIN{printf "%.0f", a/w}')
-    NPER=$(awk -v a="$N_RPS" -v w="$WORKERS" 'BEGIN{printf "%.0f", a/w}')
-    echo "round $r: /auth vs nginx return 200: ${RATIO}x requests/s ($PER vs $NPER per worker; target >= 0.8)," \
-        "p99 $(to_ms "$A_P99") ms vs $(to_ms "$N_P99") ms (target <=)"
+    read -r n_rps n_p99 n_err < <(wrk_run nginx "http://127.0.0.1:$NPORT/") || exit 1
+    read -r a_rps a_p99 a_err < <(wrk_run auth "$base/auth?group=admins" "$T/auth.lua") || exit 1
+    echo "$n_rps $n_p99 $a_rps $a_p99" >>"$T/results"
+    printf '  round %d  nginx return 200 %8s req/s  p99 %7s ms   magicd GET /auth %8s req/s  p99 %7s ms   ratio %s  socket errors %s/%s\n' \
+        "$r" "$n_rps" "$n_p99" "$a_rps" "$a_p99" \
+        "$(awk -v a="$a_rps" -v b="$n_rps" 'BEGIN{printf "%.2f", a/b}')" "$n_err" "$a_err"
 done
+python3 - "$T/results" "$pinned" "$CONNS" <<'EOF'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+n, np99, a, ap99 = (statistics.median(r[i] for r in rows) for i in range(4))
+per = " ".join("%.2f" % (r[2] / r[0]) for r in rows)
+print("nginx  median %.0f req/s (spread %.0f-%.0f), p99 median %.2f ms (spread %.2f-%.2f)"
+      % (n, min(r[0] for r in rows), max(r[0] for r in rows), np99, min(r[1] for r in rows), max(r[1] for r in rows)))
+print("/auth  median %.0f req/s (spread %.0f-%.0f), p99 median %.2f ms (spread %.2f-%.2f)"
+      % (a, min(r[2] for r in rows), max(r[2] for r in rows), ap99, min(r[3] for r in rows), max(r[3] for r in rows)))
+print("/auth vs nginx return 200, 1 worker each: %.2fx requests/s (per round %s; target >= 0.8), p99 %.2f vs %.2f ms (target <=)"
+      % (a / n, per, ap99, np99))
+print("FIGURE|auth|GET /auth vs nginx return 200, 1 worker each (%s), wrk -t1 -c%s|%.0f req/s, p99 %.2f ms|%.0f req/s, p99 %.2f ms|%.2f"
+      % (sys.argv[2], sys.argv[3], a, ap99, n, np99, a / n))
+EOF

@@ -7,50 +7,24 @@
 #   tools/bench-core.sh            defaults: 2 workers, 100 connections, 10 s
 #   WORKERS=1 CONNS=100 DURATION=10 THREADS=2 tools/bench-core.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BIN=${MAGICD_BIN:-build/magicd}
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-core
 WORKERS=${WORKERS:-2}
 CONNS=${CONNS:-100}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
-command -v wrk >/dev/null || { echo "bench-core: wrk is not installed (tools/deps.sh)"; exit 1; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "bench-core: nginx is not installed (tools/deps.sh)"; exit 1; }
+bench_need wrk nginx magicd
+MPORT=$(bench_port); NPORT=$(bench_port); PPORT=$(bench_port)
 
-T=$(mktemp -d /tmp/magicd-bench.XXXXXX)
-cleanup() {
-    [ -f "$T/magicd.pid" ] && kill "$(cat "$T/magicd.pid")" 2>/dev/null || true
-    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
-    sleep 0.5
-    rm -rf "$T"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-MPORT=$(port); NPORT=$(port); PPORT=$(port)
-
-cat > "$T/magicd.conf" <<CONF
-worker_processes $WORKERS;
-listen 127.0.0.1:$MPORT;
+bench_magicd_conf "$T/magicd.conf" "$MPORT" log "worker_processes $WORKERS;
 profiler_listen 127.0.0.1:$PPORT;
-pid $T/magicd.pid;
-error_log $T/error.log warn;
-access_log $T/access.log combined buffer=64k flush=1s;
-html_root $PWD/html;
-key_file $T/magicd.key;
-users_db $T/users.db;
-public_url http://127.0.0.1:$MPORT;
-delivery log;
-rate_limit_email 1000000000 1s;
-rate_limit_ip 1000000000 1s;
-CONF
-"$BIN" -c "$T/magicd.conf" keygen >/dev/null
-"$BIN" -c "$T/magicd.conf" user add demo@example.com >/dev/null
-"$BIN" -c "$T/magicd.conf" &
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$MPORT/healthz" >/dev/null && break; sleep 0.1; done
+access_log $T/access.log combined buffer=64k flush=1s;"
+bench_magicd_setup "$T/magicd.conf"
+bench_magicd_start "$T/magicd.conf" "$MPORT"
 sleep 0.5
 
 # Idle memory: master + workers (the profiler is reported separately).
-MASTER=$(cat "$T/magicd.pid")
+MASTER=$MAGICD_PID
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 WORKER_PIDS=$(pgrep -P "$MASTER" -f "worker process" | tr '\n' ' ')
 IDLE_KB=$(rss_kb "$MASTER")
@@ -61,46 +35,27 @@ for p in $MASTER $WORKER_PIDS; do
 done
 
 # A browser's CSRF pair for wrk's requests.
-PAGE=$(curl -s -c "$T/cookies" "http://127.0.0.1:$MPORT/login")
-TOKEN=$(printf '%s' "$PAGE" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-COOKIE=$(awk '$6=="csrf"{print $7}' "$T/cookies")
-cat > "$T/generate.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "email=demo%40example.com"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["X-CSRF-Token"] = "$TOKEN"
-wrk.headers["Cookie"] = "csrf=$COOKIE"
-LUA
+bench_csrf "$MPORT"
+TOKEN=$CSRF_TOKEN COOKIE=$CSRF_COOKIE
+bench_generate_lua "$T/generate.lua" "$TOKEN" "$COOKIE"
 # Check the request really issues links before measuring it.
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "csrf=$COOKIE" -H "X-CSRF-Token: $TOKEN" \
     -d "email=demo%40example.com" "http://127.0.0.1:$MPORT/magic/generate")
 [ "$code" = 200 ] || { echo "bench-core: generate answered $code"; exit 1; }
 
-cat > "$T/nginx.conf" <<CONF
-daemon on; master_process on; worker_processes $WORKERS;
-error_log $T/nginx-error.log; pid $T/nginx.pid;
-events { worker_connections 1024; }
-http { access_log off;
-  server { listen 127.0.0.1:$NPORT; location / { return 200 "ok"; } } }
-CONF
-"$NGINX" -c "$T/nginx.conf" -p "$T"
-sleep 0.5
+bench_nginx_conf "$T/nginx.conf" "$NPORT" "$WORKERS"
+"$NGINX" -c "$T/nginx.conf" -p "$T" >"$T/nginx.out" 2>&1 &
+bench_track $!
+bench_wait_url "http://127.0.0.1:$NPORT/"
 
-wrk_run() { # name url [script]
-    local out
-    if [ -n "${3:-}" ]; then
-        out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$3" "$2")
-    else
-        out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$2")
-    fi
-    local rps p99 non2xx
-    rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec/{print $2}')
-    p99=$(printf '%s\n' "$out" | awk '$1=="99%"{print $2}')
-    non2xx=$(printf '%s\n' "$out" | awk '/Non-2xx/{print $NF}')
-    printf '%-34s %10s req/s   p99 %8s   non-2xx %s\n' "$1" "$rps" "$p99" "${non2xx:-0}" >&2
+wrk_run() { # name url [script] -> "rps p99"
+    local s=() rps p99 non2xx
+    [ -z "${3:-}" ] || s=(-s "$3")
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${s[@]}" "$2" >"$T/wrk.out"
+    read -r rps p99 non2xx _ _ < <(bench_wrk_stats "$T/wrk.out")
+    printf '%-34s %10s req/s   p99 %8s ms   non-2xx %s\n' "$1" "$rps" "$p99" "$non2xx" >&2
     echo "$rps $p99"
 }
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub("us","",v); print v/1000} else if (v ~ /ms$/) {sub("ms","",v); print v} else {sub("s","",v); print v*1000} }'; }
 
 echo "== core benchmark: $WORKERS workers, $CONNS connections, $THREADS wrk threads, ${DURATION}s each" >&2
 read -r N_RPS N_P99 < <(wrk_run "nginx return 200" "http://127.0.0.1:$NPORT/")
@@ -124,7 +79,7 @@ printf '%-34s %10s req/s   p50 %6s ms  p99 %6s ms (open loop, target %s/s)\n' \
 
 RATIO=$(awk -v a="$M_RPS" -v b="$N_RPS" 'BEGIN{printf "%.2f", a/b}')
 HRATIO=$(awk -v a="$H_RPS" -v b="$N_RPS" 'BEGIN{printf "%.2f", a/b}')
-M_P99_MS=$(to_ms "$M_P99")
+M_P99_MS=$M_P99
 echo
 echo "generate vs nginx return 200:   ${RATIO}x requests/s   (target >= 0.6)"
 echo "healthz  vs nginx return 200:   ${HRATIO}x requests/s"

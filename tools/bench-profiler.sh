@@ -273,7 +273,7 @@ def norm(name):
     # glibc names one function several ways (write, __write, __libc_write,
     # __GI___libc_write); compare them as one.
     name = name.strip()
-    if re.match(r"^(0x[0-9a-f]+|\[unknown\]|\S+\.so[.\d]*\+0x[0-9a-f]+)$", name):
+    if re.match(r"^(0x[0-9a-f]+|\[unknown\]|\S+\.so[.\d]*\+0x[0-9a-f]+|\[\S+\.so[.\d]*\])$", name):
         return "[unknown]"  # a stripped library's internal function, both sides
     name = re.sub(r"\+0x[0-9a-f]+$", "", name)
     name = re.sub(r"^(__GI_)?_*(libc_)?_*", "", name)

@@ -19,99 +19,46 @@
 # DURATION (5 s), CONNS (64), MAGICD_BIN. Prints a FIGURE line for
 # tools/bench.sh.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-BIN=${MAGICD_BIN:-build/magicd}
+. "$(dirname "$0")/bench-lib.sh"
+bench_init spool
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-64}
-command -v wrk >/dev/null || { echo "skip: wrk is not installed"; exit 77; }
-[ -x "$BIN" ] || { echo "bench-spool: $BIN not built (run make)"; exit 1; }
-
-T=$(mktemp -d /tmp/magicd-spool.XXXXXX)
-pid=""
-stop() {
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    wait "$pid" 2>/dev/null
-    pid=""
-}
-trap 'stop; rm -rf "$T"' EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-closed=$(port)
+bench_need wrk magicd
+closed=$(bench_port)
 
 run_one() { # smtp|outbox -> "rps p99_ms healthz_p99_ms"
     local mode=$1 p d
-    p=$(port)
+    p=$(bench_port)
     rm -rf "$T/run" && mkdir -p "$T/run"
     local spool=$T/run/spool
     if [ "$mode" = smtp-mem ]; then
         spool=$(mktemp -d /dev/shm/magicd-spool.XXXXXX) || return 1
     fi
     if [ "$mode" = outbox ]; then d="outbox $T/run/outbox.jsonl"; else d="smtp 127.0.0.1:$closed"; fi
-    cat >"$T/run/magicd.conf" <<CONF
-worker_processes 1;
-worker_connections 1024;
-listen 127.0.0.1:$p;
-profiler off;
-pid $T/run/magicd.pid;
-error_log $T/run/error.log warn;
-access_log off;
-html_root $ROOT/html;
-key_file $T/magicd.key;
-users_db $T/users.db;
-delivery $d;
+    bench_magicd_conf "$T/run/magicd.conf" "$p" "$d" "worker_connections 1024;
 smtp_spool $spool;
-smtp_starttls off;
-rate_limit_email 1000000000 1s;
-rate_limit_ip 1000000000 1s;
-shutdown_timeout 2s;
-CONF
-    [ -f "$T/magicd.key" ] || "$BIN" -c "$T/run/magicd.conf" keygen >/dev/null
-    "$BIN" -c "$T/run/magicd.conf" user add demo@example.com >/dev/null 2>&1
-    "$BIN" -c "$T/run/magicd.conf" >"$T/run/out.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$p/healthz" && break; sleep 0.1; done
-    local page token cookie
-    page=$(curl -s -c "$T/run/cookies" "http://127.0.0.1:$p/login")
-    token=$(printf '%s' "$page" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-    cookie=$(awk '$6=="csrf"{print $7}' "$T/run/cookies")
-    cat >"$T/run/generate.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "email=demo%40example.com"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["X-CSRF-Token"] = "$token"
-wrk.headers["Cookie"] = "csrf=$cookie"
-LUA
+smtp_starttls off;"
+    bench_magicd_setup "$T/run/magicd.conf"
+    bench_magicd_start "$T/run/magicd.conf" "$p" || return 1
+    local pid=$MAGICD_PID
+    bench_csrf "$p"
+    bench_generate_lua "$T/run/generate.lua" "$CSRF_TOKEN" "$CSRF_COOKIE"
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "csrf=$cookie" -H "X-CSRF-Token: $token" \
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "csrf=$CSRF_COOKIE" -H "X-CSRF-Token: $CSRF_TOKEN" \
         -d "email=demo%40example.com" "http://127.0.0.1:$p/magic/generate")
-    [ "$code" = 200 ] || { echo "bench-spool: $mode generate answered $code" >&2; stop; return 1; }
+    [ "$code" = 200 ] || { echo "bench-spool: $mode generate answered $code" >&2; bench_stop "$pid"; return 1; }
     wrk -t1 -c2 -d"${DURATION}s" --latency "http://127.0.0.1:$p/healthz" >"$T/run/healthz.wrk" &
     local hz=$!
     wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$T/run/generate.lua" \
         "http://127.0.0.1:$p/magic/generate" >"$T/run/gen.wrk"
     wait $hz
-    stop
-    python3 - "$T/run/gen.wrk" "$T/run/healthz.wrk" "$spool" <<'EOF'
-import os, re, sys
-def ms(v):
-    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[u]
-g, h = open(sys.argv[1]).read(), open(sys.argv[2]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", g).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)", g, re.M).group(1))
-hp99 = ms(re.search(r"^\s+99%\s+(\S+)", h, re.M).group(1))
-bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", g)
-try:
-    d = os.path.join(sys.argv[3], "new")
-    batches = len([n for n in os.listdir(d) if n.lstrip(".").startswith("b.")
-                   and os.path.getsize(os.path.join(d, n)) > 0])
-except OSError:
-    batches = 0
-print("%.0f %.2f %.2f %d %d" % (rps, p99, hp99, int(bad.group(1)) if bad else 0, batches))
-EOF
+    bench_stop "$pid"
+    local rps p99 hp99 bad batches
+    read -r rps p99 bad _ _ < <(bench_wrk_stats "$T/run/gen.wrk")
+    read -r _ hp99 _ _ _ < <(bench_wrk_stats "$T/run/healthz.wrk")
+    batches=$(find "$spool/new" -maxdepth 1 -name '*b.*' -size +0c 2>/dev/null | wc -l)
+    echo "$rps $p99 $hp99 $bad $batches"
     [ "$mode" = smtp-mem ] && rm -rf "$spool"
     return 0
 }

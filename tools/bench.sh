@@ -21,6 +21,7 @@ mkdir -p "$out"
 rc=0
 for b in tools/bench-*.sh; do
     name=$(basename "$b" .sh)
+    [ "$name" = bench-lib ] && continue # sourced by the others
     if [ -n "${BENCH:-}" ]; then
         hit=0
         for w in $BENCH; do case "$name" in *"$w"*) hit=1 ;; esac; done

@@ -107,7 +107,10 @@ def fnv1a64(data):
 
 def batch_complete(raw):
     """A batch file whose trailer ("end COUNT FNV1A64") matches: written
-    whole (an empty one is a worker's file made ahead, not yet used)."""
+    whole (an empty or all-zero one is a worker's file made ahead, not yet
+    used; a used one goes on after its trailer with the zeros it was made
+    with)."""
+    raw = raw.rstrip(b"\0")
     if not raw.endswith(b"\n"):
         return False
     i = raw.rfind(b"\n", 0, len(raw) - 1) + 1
@@ -159,7 +162,7 @@ def _spool_records_once(spool):
             raw = open(p, "rb").read()
         except OSError:
             return None
-        text = raw.decode()
+        text = raw.rstrip(b"\0").decode()
         if n.startswith("b.") or n.startswith(".b."):
             if batch_complete(raw):
                 out += [r for r in parse_records(text) if "to" in r]

@@ -76,6 +76,25 @@ static void test_format(void)
         CHECK(spool_batch_parse(buf, n - cut, collect, NULL) == -1, "cut %zu accepted", cut);
         CHECK(seen_mask == 0);
     }
+    /* Written over a zero-filled file made ahead: the zeros after the
+     * trailer are no part of it; torn there, still refused. */
+    {
+        static char pad[16384 + 8192];
+        memcpy(pad, buf, n);
+        memset(pad + n, 0, 8192);
+        seen_mask = 0;
+        CHECK(spool_batch_len(pad, n + 8192) == n);
+        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL) == 3);
+        CHECK(seen_mask == ((1 << 1) | (1 << 2) | (1 << 3)));
+        memset(pad + n - 30, 0, 30); /* the trailer's page never reached the disk */
+        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL) == -1);
+        memset(pad, 0, 4096); /* the first page never did */
+        memcpy(pad + n - 30, buf + n - 30, 30);
+        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL) == -1);
+        memset(pad, 0, sizeof pad);
+        CHECK(spool_batch_len(pad, sizeof pad) == 0);
+        CHECK(spool_batch_parse(pad, sizeof pad, collect, NULL) == -1);
+    }
     /* One flipped byte: checksum. */
     buf[40] ^= 1;
     CHECK(spool_batch_parse(buf, n, collect, NULL) == -1);
@@ -174,6 +193,18 @@ static void test_unpack(const char *dir)
     close(held);
     CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0, "%s", err); /* ids already there */
     CHECK(count_dir(dir, "new", 1) == 0);
+    /* Zero-filled files made ahead: one never written whose owner died is
+     * removed (not failed), one written is taken without its padding. */
+    static char zeros[8192];
+    snprintf(p, sizeof p, "%s/new/.b.0000000000000004.1", dir);
+    write_file(p, zeros, sizeof zeros);
+    snprintf(p, sizeof p, "%s/new/.b.0000000000000004.2", dir);
+    n = build(buf, sizeof buf, 3, 1);
+    memset(buf + n, 0, 4096);
+    write_file(p, buf, n + 4096); /* ids 1-3, unpacked above: kept as they are */
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0, "%s", err);
+    CHECK(count_dir(dir, "new", 1) == 0, "%d batch files left", count_dir(dir, "new", 1));
+    CHECK(count_dir(dir, "failed", 1) == 2, "a zero-filled file went to failed/");
 }
 
 /* ---- the committer on a real loop ---- */
