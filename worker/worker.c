@@ -181,7 +181,8 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 {
     worker_t *w = t->data;
     access_log_flush(w->alog);
-    store_flush(w->app.store); /* queued auth events */
+    if (w->app.store)
+        store_flush(w->app.store); /* queued auth events (SQLite) */
     ev_timer_set(l, t, w->conf->log.access_log_flush_ms ? w->conf->log.access_log_flush_ms : 1000);
 }
 
