@@ -19,6 +19,8 @@
 #include "app/routes.h"
 #include "app/session.h"
 #include "app/store.h"
+#include "app/store_pg.h"
+#include "app/store_pgw.h"
 #include "app/user_cache.h"
 #include "core/revoke.h"
 
@@ -44,13 +46,20 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->ck_session = !c->auth.cookie_secure     ? "session"
                       : c->auth.cookie_domain[0] ? "__Secure-session"
                                                  : "__Host-session";
-    app->store = store_open(c->auth.users_db, 0, err, errsz);
-    if (!app->store)
-        return -1;
     app->users = user_cache_new(); /* NULL: every lookup asks the store */
+    if (store_pg_is_url(c->auth.users_db)) {
+        /* Connected from the loop, by app_start: the database may well be
+         * down now, and the worker serves (503 for sign-in) until it is
+         * back. Revocations come from it the same way (store_pgw.c). */
+    } else if (!(app->store = store_open(c->auth.users_db, 0, err, errsz)) ||
+               store_async_sqlite(&app->sa, app->store, app->users) < 0) {
+        if (app->store)
+            snprintf(err, errsz, "out of memory");
+        return -1;
+    }
     /* Every revocation in force before this worker serves its first
      * request (a fresh shared set after a restart or upgrade is empty). */
-    if (session_poll(app, 0, 1) < 0) {
+    if (app->store && session_poll(app, 0, 1) < 0) {
         snprintf(err, errsz, "reading the session revocations from %s: %s", c->auth.users_db,
                  store_errmsg(app->store));
         return -1;
@@ -72,12 +81,22 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
 
 int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz)
 {
+    if (store_pg_is_url(app->conf->auth.users_db)) {
+        app->pgw =
+            store_pgw_open(app->conf, loop, app->users, app->rv_zone, app->sl_zone, err, errsz);
+        if (!app->pgw)
+            return -1;
+        store_pgw_async(app->pgw, &app->sa);
+    }
     return rate_check_start(app, loop, err, errsz);
 }
 
 void app_close(app_t *app)
 {
     rate_check_stop(app);
+    sa_close(&app->sa);
+    if (app->pgw)
+        store_pgw_close(app->pgw);
     if (app->store)
         store_close(app->store);
     user_cache_free(app->users);
@@ -99,6 +118,8 @@ void app_reopen(app_t *app)
 void app_tick(app_t *app, uint64_t mono_ms)
 {
     session_poll(app, mono_ms, 0);
+    if (app->pgw)
+        store_pgw_tick(app->pgw, mono_ms);
 }
 
 void app_handle(http_conn_t *c, http_request_t *req, void *ctx)

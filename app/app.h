@@ -17,6 +17,7 @@
 #include "core/request_id.h"
 #include "core/shm.h"
 #include "app/mail.h"
+#include "app/store_async.h"
 #include "app/static.h"
 #include "app/template.h"
 
@@ -30,7 +31,9 @@ typedef struct app {
     shm_t *shm;
     shm_worker_t *self; /* this worker's shm slot (route, counters) */
     keyring_t keys;
-    struct store *store;
+    struct store *store;      /* the SQLite handle; NULL with a PostgreSQL users_db */
+    store_async_t sa;         /* the store as handlers ask it (app/store_async.h) */
+    struct store_pgw *pgw;    /* the PostgreSQL back-end, when users_db is a URL */
     struct user_cache *users; /* who has an account, as of <= 1 ms ago */
     struct deliver *deliver;
     void *rl_zone;
@@ -54,8 +57,8 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
              char *err, size_t errsz);
 void app_close(app_t *app);
 /* Once the worker's event loop exists, before it serves: what talks to
- * other servers from the loop starts connecting here (rate_limit_store,
- * app/rate_check.h). 0, or -1 with err. */
+ * other servers from the loop starts connecting here (a PostgreSQL store,
+ * app/store_pgw.h; rate_limit_store, app/rate_check.h). 0, or -1 with err. */
 int app_start(app_t *app, ev_loop_t *loop, char *err, size_t errsz);
 /* USR1: reopen files the app writes (outbox). */
 void app_reopen(app_t *app);

@@ -64,6 +64,14 @@ void page_error(app_t *app, http_conn_t *c, int status, const char *message)
     page_refuse(app, c, status, http_status_text(status), message);
 }
 
+void page_store_down(app_t *app, http_conn_t *c)
+{
+    http_reply_start(c, 503);
+    http_reply_header(c, "Retry-After", "2");
+    page_refuse(app, c, 503, "Sign-in is temporarily unavailable",
+                "The sign-in service is unavailable right now. Try again in a moment.");
+}
+
 void page_rate_limited(app_t *app, http_conn_t *c, uint64_t retry_after_ms, const char *what)
 {
     uint64_t s = (retry_after_ms + 999) / 1000;

@@ -19,6 +19,9 @@ void page_error(app_t *app, http_conn_t *c, int status, const char *message);
 /* The same with a title of its own instead of the HTTP reason phrase (a
  * refusal the user should understand, e.g. "Not allowed to sign in"). */
 void page_refuse(app_t *app, http_conn_t *c, int status, const char *title, const char *message);
+/* 503 "Sign-in is temporarily unavailable" (+ Retry-After): the user
+ * store cannot answer (down, or too slow). */
+void page_store_down(app_t *app, http_conn_t *c);
 /* Error with Retry-After (429). */
 void page_rate_limited(app_t *app, http_conn_t *c, uint64_t retry_after_ms, const char *what);
 /* 303 See Other to location (extra headers may have been added before). */

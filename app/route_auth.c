@@ -12,6 +12,9 @@
  *   401  no session, or one that expired, went idle or was revoked
  *   403  ?group=NAME (repeatable, or NAME,NAME) names no group the user is in
  *   503  neither the revocation set nor the store could answer
+ * On a PostgreSQL store the rare session the set cannot vouch for (it is
+ * full) is asked of the database with the request parked, and while the
+ * database is down auth_store_down decides (closed: 503, open: 200).
  * The identity comes from the sealed session cookie (groups are sealed in
  * at sign-in) and the revocation check from shared memory, so a request
  * here touches no store, allocates nothing and makes no system call beyond
@@ -20,6 +23,7 @@
  * `auth_request_set $auth_cookie $upstream_http_set_cookie;
  *  add_header Set-Cookie $auth_cookie;`.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/routes.h"
@@ -114,21 +118,17 @@ static char *auth_put_u64(char *p, uint64_t v)
 
 #define AUTH_LIT(p, s) auth_put(p, s, sizeof s - 1)
 
-void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
+static void auth_answer(app_t *app, http_conn_t *c, const http_request_t *req, session_claims_t *sc,
+                        int refresh, uint64_t now, sess_state_t st)
 {
-    session_claims_t sc;
     char hdrs[AUTH_HDR_MAX], *p = hdrs;
-    uint64_t now = session_now_ms();
-    int refresh;
-    sess_state_t st = session_get(app, req, now, &sc, &refresh);
 
-    (void)arg;
     if (st != SESS_OK) {
         auth_reply(c, st == SESS_ERROR ? 503 : 401);
         return;
     }
     if (req->query.n) {
-        int g = auth_group_ok(req->query, sc.groups);
+        int g = auth_group_ok(req->query, sc->groups);
         if (g <= 0) {
             static uint64_t last_log; /* once a second at most: every request has it */
             if (g < 0 && now - last_log >= 1000) {
@@ -145,15 +145,53 @@ void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
      * from email_normalize, names from store_group_name_ok): no CR, LF or
      * comma can be in them. */
     p = AUTH_LIT(p, "X-Auth-Request-Email: ");
-    p = auth_put(p, sc.email, strlen(sc.email));
+    p = auth_put(p, sc->email, strlen(sc->email));
     p = AUTH_LIT(p, "\r\nX-Auth-Request-User: ");
-    p = auth_put_u64(p, sc.uid);
+    p = auth_put_u64(p, sc->uid);
     p = AUTH_LIT(p, "\r\nX-Auth-Request-Groups: ");
-    p = auth_put(p, sc.groups, strlen(sc.groups));
+    p = auth_put(p, sc->groups, strlen(sc->groups));
     p = AUTH_LIT(p, "\r\nCache-Control: no-store\r\n");
     http_reply_start(c, 200);
     http_reply_headers_raw(c, hdrs, (size_t)(p - hdrs));
     if (refresh)
-        session_refresh(app, c, &sc, now);
+        session_refresh(app, c, sc, now);
     http_reply(c, 200, NULL, NULL, 0);
+}
+
+/* A session the shared set cannot vouch for, on a PostgreSQL store: asked
+ * of the database, the request parked (the rare case: the set is full). */
+typedef struct {
+    app_t *app;
+    session_claims_t sc;
+    int refresh;
+    uint64_t now;
+} auth_wait_t;
+
+static void auth_asked(void *arg, http_conn_t *c, sess_state_t st)
+{
+    auth_wait_t *w = arg;
+
+    if (c)
+        auth_answer(w->app, c, c->req, &w->sc, w->refresh, w->now, st);
+    free(w);
+}
+
+void route_auth(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
+{
+    session_claims_t sc;
+    uint64_t now = session_now_ms();
+    int refresh;
+    sess_state_t st = session_get(app, req, now, &sc, &refresh);
+    auth_wait_t *w;
+
+    (void)arg;
+    if (st == SESS_ASK && (w = malloc(sizeof *w))) {
+        w->app = app;
+        w->sc = sc;
+        w->refresh = refresh;
+        w->now = now;
+        session_ask(app, c, &sc, auth_asked, w);
+        return;
+    }
+    auth_answer(app, c, req, &sc, refresh, now, st == SESS_ASK ? session_store_down(app) : st);
 }

@@ -25,11 +25,14 @@
  * burns the other when one of them is used.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "app/client.h"
 #include "app/page.h"
+#include "app/park.h"
+#include "app/store_async.h"
 #include "app/routes.h"
 #include "app/signin_code.h"
 #include "app/store.h"
@@ -50,37 +53,150 @@ static void code_refuse(app_t *app, http_conn_t *c, unsigned mx, int status, con
 
 static void code_unavailable(app_t *app, http_conn_t *c)
 {
-    log_err("sign-in code store failed: %s", store_errmsg(app->store));
-    page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+    log_err("sign-in code store failed: %s", sa_error(&app->sa));
+    page_store_down(app, c);
 }
 
-/* A wrong code for a live link: count it, and lock code and link on the
- * last allowed try. */
-static void code_wrong(app_t *app, http_conn_t *c, const code_ticket_t *t, uint64_t now)
+/* A code waiting for the store: each stage is one call, its answer the
+ * next stage's input. */
+enum { CODE_USED, CODE_TRIES, CODE_FAIL, CODE_LOCK, CODE_REDEEM };
+
+typedef struct {
+    park_t park;
+    app_t *app;
+    int stage;
+    int good; /* the code matches (computed before any store call) */
+    int tries;
+    uint64_t now;
+    code_ticket_t t;
+} code_wait_t;
+
+static void code_step(void *arg, int r);
+
+/* Run the store call of the stage w is in now. */
+static void code_call(code_wait_t *w)
 {
-    int tries = store_code_fail(app->store, t->id, t->exp, now);
-    if (tries < 0) {
-        code_unavailable(app, c);
-        return;
+    const store_async_t *sa = &w->app->sa;
+
+    park_hold(&w->park, w->park.c);
+    switch (w->stage) {
+    case CODE_USED:
+        SA_CALL(sa, link_used, w->t.id, code_step, w);
+        break;
+    case CODE_TRIES:
+        SA_CALL(sa, code_tries, w->t.id, code_step, w);
+        break;
+    case CODE_FAIL:
+        SA_CALL(sa, code_fail, w->t.id, w->t.exp, w->now, code_step, w);
+        break;
+    default: /* CODE_LOCK, CODE_REDEEM: the id goes into the ledger */
+        SA_CALL(sa, link_consume, w->t.id, w->t.exp, w->now, code_step, w);
+        break;
     }
+}
+
+/* A wrong code for a live link, counted: lock code and link on the last
+ * allowed try. 1 when the next stage runs. */
+static int code_wrong(code_wait_t *w, http_conn_t *c, int tries)
+{
     if (tries >= SIGNIN_CODE_TRIES) {
-        if (store_link_consume(app->store, t->id, t->exp, now) < 0) {
-            code_unavailable(app, c);
-            return;
-        }
-        char ip[64];
-        client_addr(app->conf, c, c->req, ip, sizeof ip);
-        log_notice("sign-in code locked after %d wrong tries from %s", tries, ip);
-        code_refuse(app, c, MX_CODE_LOCKED, 410,
-                    "Too many wrong codes. This code and its sign-in link no longer work. "
-                    "Ask for a new link.");
-        return;
+        w->tries = tries;
+        w->stage = CODE_LOCK;
+        return 1;
     }
     char msg[160];
     int left = SIGNIN_CODE_TRIES - tries;
     snprintf(msg, sizeof msg, "That code is not right. Check the mail and try again: %d %s left.",
              left, left == 1 ? "try" : "tries");
-    code_refuse(app, c, MX_CODE_WRONG, 403, msg);
+    code_refuse(w->app, c, MX_CODE_WRONG, 403, msg);
+    return 0;
+}
+
+/* One stage's answer: reply, or move to the next stage. 1: next stage. */
+static int code_answer(code_wait_t *w, http_conn_t *c, int r)
+{
+    app_t *app = w->app;
+
+    if (r < 0 && w->stage != CODE_USED) {
+        code_unavailable(app, c);
+        return 0;
+    }
+    switch (w->stage) {
+    case CODE_USED:
+        /* Signing in gives the browser a new CSRF secret, so a used code
+         * comes back unbound: say what really happened. */
+        if (r == 1)
+            code_refuse(app, c, MX_CODE_USED, 410,
+                        "This sign-in code (or its link) was already used. Ask for a new link.");
+        else
+            code_refuse(app, c, MX_CODE_BROWSER, 403,
+                        "This sign-in code was requested from a different browser. Enter it in "
+                        "the browser where you asked for it.");
+        return 0;
+    case CODE_TRIES:
+        if (r >= SIGNIN_CODE_TRIES) {
+            code_refuse(app, c, MX_CODE_LOCKED, 410,
+                        "Too many wrong codes. This code and its sign-in link no longer work. "
+                        "Ask for a new link.");
+            return 0;
+        }
+        w->stage = w->good ? CODE_REDEEM : CODE_FAIL;
+        return 1;
+    case CODE_FAIL:
+        return code_wrong(w, c, r);
+    case CODE_LOCK: {
+        char ip[64];
+        client_addr(app->conf, c, c->req, ip, sizeof ip);
+        log_notice("sign-in code locked after %d wrong tries from %s", w->tries, ip);
+    }
+        code_refuse(app, c, MX_CODE_LOCKED, 410,
+                    "Too many wrong codes. This code and its sign-in link no longer work. "
+                    "Ask for a new link.");
+        return 0;
+    default: /* CODE_REDEEM */
+        if (r == 0) {
+            code_refuse(app, c, MX_CODE_USED, 410,
+                        "This sign-in code (or its link) was already used. Ask for a new link.");
+            return 0;
+        }
+        mx_inc(&app->self->metrics, MX_CODE_OK);
+        mx_inc(&app->self->metrics, MX_REDEEMED_CODE);
+        route_sign_in(app, c, c->req, w->t.email, w->t.iat, w->t.rd, w->now);
+        return 0;
+    }
+}
+
+static void code_step(void *arg, int r)
+{
+    code_wait_t *w = arg;
+    http_conn_t *c = park_conn(&w->park); /* unparked before any answer */
+
+    if (c && code_answer(w, c, r)) {
+        w->park.c = c;
+        code_call(w);
+        return;
+    }
+    free(w);
+}
+
+/* Park the request on a new wait at stage and make its first call. */
+static void code_start(app_t *app, http_conn_t *c, const code_ticket_t *t, int stage, int good,
+                       uint64_t now)
+{
+    code_wait_t *w = malloc(sizeof *w);
+
+    if (!w) {
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    w->app = app;
+    w->stage = stage;
+    w->good = good;
+    w->tries = 0;
+    w->now = now;
+    w->t = *t;
+    w->park.c = c;
+    code_call(w);
 }
 
 void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
@@ -95,7 +211,7 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
         return;
     }
     char key[300];
-    uint64_t retry;
+    uint64_t retry = 0;
     int kn = client_key(cf, c, req, "c:", key, sizeof key);
     if (kn < 0 || !rl_hit(app->rl_zone, key, (size_t)kn, cf->rate.ip_n, cf->rate.ip_window_ms,
                           clock_mono_ms(), &retry)) {
@@ -129,42 +245,9 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
         !csrf_binding_match(&app->keys, ck.p, ck.n, t.bind)) {
         /* Signing in gives the browser a new CSRF secret, so a used code
          * comes back unbound: say what really happened. */
-        if (store_link_used(app->store, t.id) == 1) {
-            code_refuse(app, c, MX_CODE_USED, 410,
-                        "This sign-in code (or its link) was already used. Ask for a new link.");
-            return;
-        }
-        code_refuse(app, c, MX_CODE_BROWSER, 403,
-                    "This sign-in code was requested from a different browser. Enter it in "
-                    "the browser where you asked for it.");
+        code_start(app, c, &t, CODE_USED, 0, now);
         return;
     }
-    int tries = store_code_tries(app->store, t.id);
-    if (tries < 0) {
-        code_unavailable(app, c);
-        return;
-    }
-    if (tries >= SIGNIN_CODE_TRIES) {
-        code_refuse(app, c, MX_CODE_LOCKED, 410,
-                    "Too many wrong codes. This code and its sign-in link no longer work. "
-                    "Ask for a new link.");
-        return;
-    }
-    if (!t.known || !signin_code_match(&app->keys, t.id, code, t.mac)) {
-        code_wrong(app, c, &t, now);
-        return;
-    }
-    int first = store_link_consume(app->store, t.id, t.exp, now);
-    if (first < 0) {
-        code_unavailable(app, c);
-        return;
-    }
-    if (first == 0) {
-        code_refuse(app, c, MX_CODE_USED, 410,
-                    "This sign-in code (or its link) was already used. Ask for a new link.");
-        return;
-    }
-    mx_inc(&app->self->metrics, MX_CODE_OK);
-    mx_inc(&app->self->metrics, MX_REDEEMED_CODE);
-    route_sign_in(app, c, req, t.email, t.iat, t.rd, now);
+    code_start(app, c, &t, CODE_TRIES, t.known && signin_code_match(&app->keys, t.id, code, t.mac),
+               now);
 }

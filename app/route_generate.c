@@ -45,12 +45,12 @@
 #include "app/delivery.h"
 #include "app/email.h"
 #include "app/page.h"
+#include "app/park.h"
 #include "app/rate_check.h"
 #include "app/return_to.h"
 #include "app/routes.h"
 #include "app/signin_code.h"
-#include "app/store.h"
-#include "app/user_cache.h"
+#include "app/store_async.h"
 #include "app/token.h"
 
 #define LINK_MAX TOKEN_LINK_MAX
@@ -208,6 +208,63 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     c->on_abort = gen_abort;
 }
 
+static void gen_link(app_t *app, http_conn_t *c, const char *email, int known);
+
+/* A request waiting for the store's answer about its address (step 6):
+ * parked on a PostgreSQL store, answered at once on SQLite. */
+typedef struct {
+    park_t park;
+    app_t *app;
+    int joining; /* the signup insert is in flight */
+    char email[EMAIL_MAX + 1];
+} gen_lookup_t;
+
+static void gen_known(void *arg, int known);
+
+static void gen_joined(void *arg, int r)
+{
+    /* A failed signup insert leaves the address unknown (a decoy), as
+     * before: the page does not change. */
+    gen_known(arg, r >= 0 ? 1 : 0);
+}
+
+static void gen_known(void *arg, int known)
+{
+    gen_lookup_t *g = arg;
+    app_t *app = g->app;
+
+    if (g->park.c && known == 0 && !g->joining && access_may_join(&app->conf->auth, g->email)) {
+        g->joining = 1;
+        park_hold(&g->park, g->park.c);
+        SA_CALL(&app->sa, user_add, g->email, gen_joined, g);
+        return;
+    }
+    http_conn_t *c = park_conn(&g->park);
+    if (c && known < 0) {
+        log_err("user lookup failed: %s", sa_error(&app->sa));
+        page_store_down(app, c);
+    } else if (c) {
+        gen_link(app, c, g->email, known);
+    }
+    free(g);
+}
+
+static void gen_lookup(app_t *app, http_conn_t *c, const char *email, uint64_t now_ms)
+{
+    gen_lookup_t *g = malloc(sizeof *g);
+
+    if (!g) {
+        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
+        return;
+    }
+    g->app = app;
+    g->joining = 0;
+    sc_t e = sc_init(g->email, sizeof g->email);
+    sc_str(&e, email);
+    park_hold(&g->park, c);
+    SA_CALL(&app->sa, user_exists, g->email, now_ms, gen_known, g);
+}
+
 /* After the limits (rate_check): answer 429, 415 or 400, or go on. */
 static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int which, uint64_t retry);
 
@@ -272,6 +329,7 @@ static void gen_limited(app_t *app, http_conn_t *c, http_request_t *req, int whi
 
 static void gen_allowed(app_t *app, http_conn_t *c, http_request_t *req, const char *email)
 {
+    (void)req; /* c->req, until the answer */
     const conf_t *cf = app->conf;
     uint64_t now_ms = ev_now(http_server_loop(c->srv)); /* monotonic; this iteration's */
 
@@ -281,18 +339,14 @@ static void gen_allowed(app_t *app, http_conn_t *c, http_request_t *req, const c
         page_refuse(app, c, 403, "Not allowed to sign in here", msg);
         return;
     }
-    int known = user_cache_exists(app->users, app->store, email, now_ms);
-    if (known == 0 && access_may_join(&cf->auth, email) &&
-        store_user_add(app->store, email, 0) >= 0) {
-        known = 1;
-        user_cache_put(app->users, email, 1); /* our own write: data_version does not move */
-    }
-    if (known < 0) {
-        log_err("user lookup failed: %s", store_errmsg(app->store));
-        page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
-        return;
-    }
+    gen_lookup(app, c, email, now_ms);
+}
 
+/* Steps 6 and 7, once the store said whether email has an account. */
+static void gen_link(app_t *app, http_conn_t *c, const char *email, int known)
+{
+    const conf_t *cf = app->conf;
+    http_request_t *req = c->req;
     uint64_t now = (uint64_t)time(NULL);
     link_claims_t cl;
     memset(&cl, 0, sizeof cl);

@@ -48,9 +48,15 @@ void route_login(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg
 void route_healthz(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
     (void)arg; /* an exact path: nothing after it */
-    (void)app;
     (void)req;
     static const char ok[] = "{\"status\":\"ok\"}";
+    static const char down[] = "{\"status\":\"unavailable\",\"store\":\"down\"}";
+    if (!sa_up(&app->sa)) { /* sign-in cannot work: take this node out */
+        http_reply_start(c, 503);
+        http_reply_header(c, "Cache-Control", "no-store");
+        http_reply(c, 503, "application/json", down, sizeof down - 1);
+        return;
+    }
     http_reply_start(c, 200);
     http_reply_header(c, "Cache-Control", "no-store");
     http_reply(c, 200, "application/json", ok, sizeof ok - 1);

@@ -63,6 +63,8 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
     int refresh;
     uint64_t now = session_now_ms();
     sess_state_t st = session_get(app, req, now, &sc, &refresh);
+    if (st == SESS_ASK) /* the page is not worth parking for: auth_store_down */
+        st = session_store_down(app);
     if (st == SESS_ERROR) {
         page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
         return;
@@ -95,6 +97,26 @@ void route_secure(app_t *app, http_conn_t *c, http_request_t *req, http_str_t id
     app->render = body; /* keep the (maybe grown) buffer for the next page */
 }
 
+static void logout_finish(app_t *app, http_conn_t *c)
+{
+    http_reply_start(c, 303);
+    page_clear_cookie(app, c, app->ck_session);
+    page_redirect(c, "/login");
+}
+
+static void logout_recorded(void *arg, http_conn_t *c, int r)
+{
+    app_t *app = arg;
+
+    if (!c)
+        return;
+    if (r < 0) {
+        page_error(app, c, 503, "Signing out could not be recorded. Try again shortly.");
+        return;
+    }
+    logout_finish(app, c);
+}
+
 void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
     session_claims_t sc;
@@ -114,12 +136,8 @@ void route_logout(app_t *app, http_conn_t *c, http_request_t *req, http_str_t ar
             page_error(app, c, 403, "Missing or invalid CSRF token.");
             return;
         }
-        if (session_end(app, &sc, now) < 0) {
-            page_error(app, c, 503, "Signing out could not be recorded. Try again shortly.");
-            return;
-        }
+        session_end(app, c, &sc, now, logout_recorded, app);
+        return;
     }
-    http_reply_start(c, 303);
-    page_clear_cookie(app, c, app->ck_session);
-    page_redirect(c, "/login");
+    logout_finish(app, c);
 }

@@ -21,6 +21,7 @@
 #include "app/session.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +29,8 @@
 
 #include "app/csrf.h"
 #include "app/page.h"
+#include "app/park.h"
+#include "app/store_async.h"
 #include "app/store.h"
 #include "app/store_session.h"
 #include "core/clock.h"
@@ -67,7 +70,14 @@ sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
     if (idle && now_ms >= sc->seen_ms + idle)
         return SESS_IDLE;
     rv = revoke_has(app->rv_zone, sc->id);
-    if (rv < 0) {
+    if (rv < 0 && !app->store) {
+        /* A shared store (PostgreSQL) is not asked from here: the caller
+         * parks the request on session_ask, or decides by
+         * session_store_down. */
+        if (idle && now_ms > sc->seen_ms && now_ms - sc->seen_ms > idle / 2)
+            *refresh = 1;
+        return SESS_ASK;
+    } else if (rv < 0) {
         int active = store_session_active(app->store, sc->id);
         if (active < 0) {
             log_err("session check: the revocation set cannot answer and the store failed: %s",
@@ -81,6 +91,43 @@ sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
     if (idle && now_ms > sc->seen_ms && now_ms - sc->seen_ms > idle / 2)
         *refresh = 1;
     return SESS_OK;
+}
+
+sess_state_t session_store_down(const app_t *app)
+{
+    return app->conf->auth.store_down_open ? SESS_OK : SESS_ERROR;
+}
+
+typedef struct {
+    park_t park;
+    app_t *app;
+    session_asked_fn done;
+    void *arg;
+} ask_wait_t;
+
+static void session_asked(void *arg, int active)
+{
+    ask_wait_t *w = arg;
+    http_conn_t *c = park_conn(&w->park);
+
+    w->done(w->arg, c, active < 0 ? session_store_down(w->app) : active ? SESS_OK : SESS_REVOKED);
+    free(w);
+}
+
+void session_ask(app_t *app, http_conn_t *c, const session_claims_t *sc, session_asked_fn done,
+                 void *arg)
+{
+    ask_wait_t *w;
+
+    if (!sa_up(&app->sa) || !(w = malloc(sizeof *w))) {
+        done(arg, c, session_store_down(app));
+        return;
+    }
+    w->app = app;
+    w->done = done;
+    w->arg = arg;
+    park_hold(&w->park, c);
+    SA_CALL(&app->sa, session_active, sc->id, session_asked, w);
 }
 
 int session_bound(app_t *app, const http_request_t *req, const session_claims_t *sc)
@@ -162,81 +209,147 @@ static void session_groups(char *dst, size_t cap, const char *groups)
         dst[0] = 0;
 }
 
-signin_t session_begin(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
-                       uint64_t link_iat_s, uint64_t now_ms)
+/* A sign-in waiting for the store's record of its session. */
+typedef struct {
+    park_t park;
+    app_t *app;
+    session_claims_t sc;
+    char secret[CSRF_LEN + 1];
+    uint64_t now_ms;
+    session_begun_fn done;
+    void *arg;
+} begin_wait_t;
+
+static signin_t session_finish(app_t *app, http_conn_t *c, begin_wait_t *w,
+                               const store_user_info_t *ui)
 {
     const conf_auth_t *a = &app->conf->auth;
-    store_user_info_t ui;
-    session_claims_t sc;
-    store_session_t row;
-    char secret[CSRF_LEN + 1], agent[STORE_AGENT_MAX];
-    int r = store_user_info(app->store, email, &ui);
+    session_claims_t *sc = &w->sc;
 
-    if (r < 0)
+    sc->uid = (uint64_t)ui->id;
+    session_groups(sc->groups, sizeof sc->groups, ui->groups);
+    if (session_cookie(app, c, sc, w->now_ms) < 0)
         return SIGNIN_ERROR;
-    if (r == 0 || ui.disabled || (int64_t)link_iat_s < ui.links_not_before)
-        return SIGNIN_REFUSED;
-    memset(&sc, 0, sizeof sc);
-    if (token_new_id(sc.id) < 0 || csrf_new_secret(&app->keys, secret) < 0 ||
-        csrf_secret_id(secret, CSRF_LEN, sc.csrf) < 0)
-        return SIGNIN_ERROR;
-    sc.uid = (uint64_t)ui.id;
-    sc.iat_ms = sc.seen_ms = now_ms;
-    sc.exp_ms = now_ms + a->session_ttl_ms;
-    session_groups(sc.groups, sizeof sc.groups, ui.groups);
-    snprintf(sc.email, sizeof sc.email, "%s", email);
-
-    char ip[64];
-    session_agent(req, agent, sizeof agent);
-    memset(&row, 0, sizeof row);
-    memcpy(row.id, sc.id, sizeof row.id);
-    row.email = email;
-    row.created_at = (int64_t)(now_ms / 1000);
-    row.expires_at = (int64_t)((sc.exp_ms + 999) / 1000);
-    client_addr(app->conf, c, req, ip, sizeof ip);
-    row.ip = ip;
-    row.user_agent = agent;
-    r = store_session_create(app->store, &row, (int64_t)link_iat_s);
-    if (r <= 0)
-        return r < 0 ? SIGNIN_ERROR : SIGNIN_REFUSED;
-    if (session_cookie(app, c, &sc, now_ms) < 0)
-        return SIGNIN_ERROR;
-    session_live(app, &sc, now_ms);
+    session_live(app, sc, w->now_ms);
     /* A fresh CSRF secret: whatever the browser held before sign-in (maybe
      * planted) is not what this session accepts. */
     uint64_t csrf_age = a->session_ttl_ms / 1000;
-    page_set_cookie(app, c, app->ck_csrf, secret,
+    page_set_cookie(app, c, app->ck_csrf, w->secret,
                     csrf_age > SESS_CSRF_MIN_AGE ? csrf_age : SESS_CSRF_MIN_AGE);
     /* Non-browser clients (the load generator) read the matching page
      * token here rather than loading a page. */
     char token[CSRF_LEN + 1];
-    csrf_token_for(&app->keys.cur, secret, CSRF_LEN, token);
+    csrf_token_for(&app->keys.cur, w->secret, CSRF_LEN, token);
     http_reply_header(c, "X-CSRF-Token", "%s", token);
     return SIGNIN_OK;
 }
 
-int session_end(app_t *app, const session_claims_t *sc, uint64_t now_ms)
+static void session_started(void *arg, int r, const store_user_info_t *ui)
 {
-    int r;
+    begin_wait_t *w = arg;
+    http_conn_t *c = park_conn(&w->park);
+    signin_t si = r < 0 ? SIGNIN_ERROR : r == 0 ? SIGNIN_REFUSED : SIGNIN_OK;
+
+    if (c && si == SIGNIN_OK)
+        si = session_finish(w->app, c, w, ui);
+    w->done(w->arg, c, si);
+    OPENSSL_cleanse(w->secret, sizeof w->secret);
+    free(w);
+}
+
+void session_begin(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
+                   uint64_t link_iat_s, uint64_t now_ms, session_begun_fn done, void *arg)
+{
+    const conf_auth_t *a = &app->conf->auth;
+    store_session_t row;
+    char agent[STORE_AGENT_MAX];
+    begin_wait_t *w = calloc(1, sizeof *w);
+
+    if (!w) {
+        done(arg, c, SIGNIN_ERROR);
+        return;
+    }
+    session_claims_t *sc = &w->sc;
+    if (token_new_id(sc->id) < 0 || csrf_new_secret(&app->keys, w->secret) < 0 ||
+        csrf_secret_id(w->secret, CSRF_LEN, sc->csrf) < 0) {
+        free(w);
+        done(arg, c, SIGNIN_ERROR);
+        return;
+    }
+    w->app = app;
+    w->now_ms = now_ms;
+    w->done = done;
+    w->arg = arg;
+    sc->iat_ms = sc->seen_ms = now_ms;
+    sc->exp_ms = now_ms + a->session_ttl_ms;
+    snprintf(sc->email, sizeof sc->email, "%s", email);
+
+    session_agent(req, agent, sizeof agent);
+    memset(&row, 0, sizeof row);
+    memcpy(row.id, sc->id, sizeof row.id);
+    row.email = sc->email;
+    row.created_at = (int64_t)(now_ms / 1000);
+    row.expires_at = (int64_t)((sc->exp_ms + 999) / 1000);
+    char ip[64];
+    client_addr(app->conf, c, req, ip, sizeof ip);
+    row.ip = ip;
+    row.user_agent = agent;
+    park_hold(&w->park, c);
+    SA_CALL(&app->sa, session_start, &row, (int64_t)link_iat_s, session_started, w);
+}
+
+/* A logout waiting for the store to record it. */
+typedef struct {
+    park_t park;
+    app_t *app;
+    uint64_t now_ms;
+    char email[TOKEN_EMAIL_MAX + 1];
+    session_ended_fn done;
+    void *arg;
+} end_wait_t;
+
+static void session_revoked(void *arg, int r)
+{
+    end_wait_t *w = arg;
+    http_conn_t *c = park_conn(&w->park);
+
+    if (r < 0)
+        log_err("recording a logout failed: %s", sa_error(&w->app->sa));
+    else
+        SA_CALL(&w->app->sa, event, "logout", w->email, w->now_ms / 1000);
+    w->done(w->arg, c, r < 0 ? -1 : 0);
+    free(w);
+}
+
+void session_end(app_t *app, http_conn_t *c, const session_claims_t *sc, uint64_t now_ms,
+                 session_ended_fn done, void *arg)
+{
+    end_wait_t *w = malloc(sizeof *w);
 
     /* First the shared set: every worker refuses the id from now on. A
      * full set still leaves it refused, through the store fallback. */
     revoke_add(app->rv_zone, sc->id, session_end_ms(app, sc), now_ms);
     sesslive_end(app->sl_zone, sc->id);
     mx_inc(&app->self->metrics, MX_SESSIONS_REVOKED);
-    r = store_session_revoke(app->store, sc->id, (int64_t)(now_ms / 1000));
-    if (r < 0) {
-        log_err("recording a logout failed: %s", store_errmsg(app->store));
-        return -1;
+    if (!w) {
+        done(arg, c, -1);
+        return;
     }
-    store_event(app->store, "logout", sc->email, now_ms / 1000);
-    return 0;
+    w->app = app;
+    w->now_ms = now_ms;
+    snprintf(w->email, sizeof w->email, "%s", sc->email);
+    w->done = done;
+    w->arg = arg;
+    park_hold(&w->park, c);
+    SA_CALL(&app->sa, session_revoke, sc->id, (int64_t)(now_ms / 1000), session_revoked, w);
 }
 
 int session_poll(app_t *app, uint64_t mono_ms, int force)
 {
     revoke_entry_t batch[SESS_POLL_BATCH];
 
+    if (!app->store) /* a shared store brings revocations itself (store_pgw.c) */
+        return 0;
     if (!force && !revoke_poll_claim(app->rv_zone, mono_ms, REVOKE_POLL_MS))
         return 0;
     for (int round = 0; force || round < SESS_POLL_ROUNDS; round++) {

@@ -41,6 +41,8 @@ typedef enum {
     SESS_IDLE,    /* unused for longer than session_idle_timeout */
     SESS_REVOKED, /* logged out, revoked, user removed or disabled */
     SESS_ERROR,   /* the set could not answer and neither could the store */
+    SESS_ASK,     /* the set cannot answer and the store (PostgreSQL) must be
+                     asked without waiting: session_ask */
 } sess_state_t;
 
 /* Wall-clock milliseconds (the clock session times are in). */
@@ -52,6 +54,16 @@ uint64_t session_now_ms(void);
 sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
                          session_claims_t *sc, int *refresh);
 
+/* For SESS_ASK: ask the store whether the session is still active, the
+ * request parked meanwhile; done gets SESS_OK, SESS_REVOKED, or, when the
+ * store cannot answer, what auth_store_down says (closed: SESS_ERROR,
+ * open: SESS_OK). c is NULL in done when the client left. */
+typedef void (*session_asked_fn)(void *arg, http_conn_t *c, sess_state_t st);
+void session_ask(app_t *app, http_conn_t *c, const session_claims_t *sc, session_asked_fn done,
+                 void *arg);
+/* What auth_store_down makes of a session nobody can vouch for now. */
+sess_state_t session_store_down(const app_t *app);
+
 /* Is the request's CSRF cookie the secret this session was started with?
  * A POST that acts on a session must pass this as well as the CSRF check,
  * so a CSRF pair planted before sign-in is worth nothing after it. */
@@ -62,16 +74,24 @@ void session_refresh(app_t *app, http_conn_t *c, session_claims_t *sc, uint64_t 
 
 typedef enum { SIGNIN_OK = 0, SIGNIN_REFUSED, SIGNIN_ERROR } signin_t;
 
+/* c: the connection to answer, or NULL when the client left meanwhile. */
+typedef void (*session_begun_fn)(void *arg, http_conn_t *c, signin_t r);
+typedef void (*session_ended_fn)(void *arg, http_conn_t *c, int r);
+
 /* At a redeemed link: record the session (only if the user still exists,
  * is enabled and the link is not void), issue a fresh CSRF secret and
- * queue both cookies (call after http_reply_start). */
-signin_t session_begin(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
-                       uint64_t link_iat_s, uint64_t now_ms);
+ * queue both cookies (call after http_reply_start). The store answers
+ * through app/store_async.h, so done may run before this returns (SQLite)
+ * or later from the loop, the request parked (PostgreSQL). */
+void session_begin(app_t *app, http_conn_t *c, const http_request_t *req, const char *email,
+                   uint64_t link_iat_s, uint64_t now_ms, session_begun_fn done, void *arg);
 
-/* End a session: in force in every worker before this returns, recorded
- * in the store. 0, or -1 when the store could not record it (the shared
- * set still holds it until the server restarts). */
-int session_end(app_t *app, const session_claims_t *sc, uint64_t now_ms);
+/* End a session: in force in every worker of this node before this
+ * returns, then recorded in the store; done gets 0, or -1 when the store
+ * could not record it (the shared set still holds it until the server
+ * restarts). */
+void session_end(app_t *app, http_conn_t *c, const session_claims_t *sc, uint64_t now_ms,
+                 session_ended_fn done, void *arg);
 
 /* From the worker's loop: bring the store's new revocations into the
  * shared set when it is this worker's turn. force: now, and until the whole

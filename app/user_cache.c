@@ -128,6 +128,41 @@ int user_cache_exists(user_cache_t *uc, store_t *s, const char *email, uint64_t 
     return known;
 }
 
+int user_cache_peek(user_cache_t *uc, const char *email)
+{
+    size_t n = strlen(email);
+    uc_slot_t *sl;
+
+    if (!uc || n > EMAIL_MAX)
+        return -1;
+    sl = uc_slot(uc, email, n);
+    if (sl->gen == uc->gen && sl->len == n && memcmp(sl->email, email, n) == 0) {
+        uc->st.hits++;
+        return sl->known;
+    }
+    uc->st.misses++;
+    return -1;
+}
+
+void user_cache_clear(user_cache_t *uc)
+{
+    if (!uc)
+        return;
+    uc->gen++;
+    uc->st.invalidations++;
+}
+
+uint64_t user_cache_gen(const user_cache_t *uc)
+{
+    return uc ? uc->gen : 0;
+}
+
+void user_cache_put_gen(user_cache_t *uc, const char *email, int known, uint64_t gen)
+{
+    if (uc && uc->gen == gen)
+        user_cache_put(uc, email, known);
+}
+
 user_cache_stats_t user_cache_stats(const user_cache_t *uc)
 {
     user_cache_stats_t z = {0, 0, 0, 0};

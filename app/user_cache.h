@@ -40,6 +40,18 @@ int user_cache_exists(user_cache_t *uc, struct store *s, const char *email, uint
 /* Record an answer the caller knows (it just added the user). */
 void user_cache_put(user_cache_t *uc, const char *email, int known);
 
+/* For a store without data_version (PostgreSQL: app/store_pgw.c), which
+ * is told of changes instead (NOTIFY): the cached answer for email, 1 or
+ * 0, or -1 when there is none. */
+int user_cache_peek(user_cache_t *uc, const char *email);
+/* Forget every answer (another connection changed the users). */
+void user_cache_clear(user_cache_t *uc);
+/* The cache's generation, read before asking the store: an answer is kept
+ * (user_cache_put_gen) only when no clear came between question and
+ * answer, so a change announced meanwhile is not hidden by an older read. */
+uint64_t user_cache_gen(const user_cache_t *uc);
+void user_cache_put_gen(user_cache_t *uc, const char *email, int known, uint64_t gen);
+
 /* Counters, for tests. */
 typedef struct {
     uint64_t hits, misses, version_checks, invalidations;

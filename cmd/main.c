@@ -36,6 +36,7 @@
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
+#include "sampler/sampler.h"
 #include "core/version.h"
 
 #ifndef MAGICD_DEFAULT_CONF
@@ -103,6 +104,26 @@ static int load_conf(conf_t *c, const char *file, const char *prefix)
         return -1;
     }
     return 0;
+}
+
+/* The heap a worker inherits from the master is profiled as such: the
+ * master samples its own allocations from before it reads its
+ * configuration, at the rate that configuration names - read once here,
+ * quietly, to learn it (the real read follows, and reports any error). */
+static void master_heap_start(const char *file, const char *prefix)
+{
+    char err[256];
+    conf_t *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    conf_defaults(c);
+    if (prefix)
+        snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
+    if (global_directives)
+        snprintf(c->cmdline, sizeof c->cmdline, "%s", global_directives);
+    if (conf_load(c, file, err, sizeof err) == 0)
+        prof_master_init(c);
+    free(c);
 }
 
 static int cmd_test(const char *file, const char *prefix, int dump)
@@ -299,6 +320,7 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    master_heap_start(file, prefix);
     /* The title overwrites argv's memory; keep a copy for the upgrade. */
     char **args = calloc((size_t)argc + 1, sizeof *args);
     for (int k = 0; args && k < argc; k++)

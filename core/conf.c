@@ -402,6 +402,20 @@ static int d_smtp_starttls(parse_t *p, int argc, char **argv)
     return parse_flag(p, argv[1], &p->c->smtp.starttls, argv[0]);
 }
 
+/* auth_store_down closed|open: what GET /auth answers for a session the
+ * shared revocation set cannot vouch for when the store is not asked. */
+static int d_auth_store_down(parse_t *p, int argc, char **argv)
+{
+    (void)argc; /* checked against the directive table */
+    if (strcmp(argv[1], "closed") && strcmp(argv[1], "open"))
+        return perr(p,
+                    "invalid value \"%s\" in \"%s\" directive, it must be \"closed\" or "
+                    "\"open\"",
+                    argv[1], argv[0]);
+    p->c->auth.store_down_open = !strcmp(argv[1], "open");
+    return 0;
+}
+
 /* allowed_return_urls PATTERN...; repeatable (core/return_url.h). */
 static int d_return_urls(parse_t *p, int argc, char **argv)
 {
@@ -573,6 +587,7 @@ static void dump_delivery(const conf_t *c, int fd, const directive_t *d);
 static void dump_smtp_auth(const conf_t *c, int fd, const directive_t *d);
 static void dump_smtp_starttls(const conf_t *c, int fd, const directive_t *d);
 static void dump_rate(const conf_t *c, int fd, const directive_t *d);
+static void dump_auth_store_down(const conf_t *c, int fd, const directive_t *d);
 static void dump_block_rate(const conf_t *c, int fd, const directive_t *d);
 static void dump_cookie_domain(const conf_t *c, int fd, const directive_t *d);
 static int d_cookie_secure(parse_t *p, int argc, char **argv);
@@ -639,6 +654,9 @@ static const directive_t directives[] = {
     {"cookie_secure", 1, 1, FN(d_cookie_secure, dump_cookie_secure), "auto", 0},
     {"cookie_domain", 1, 1, FN(d_cookie_domain, dump_cookie_domain), NULL, 0},
     {"users_db", 1, 1, STR(auth.users_db), "run/users.db", D_PATH},
+    {"users_db_pool", 1, 1, INT(auth.users_db_pool, 1, 16), "4", 0},
+    {"users_db_timeout", 1, 1, DUR(auth.users_db_timeout_ms), "3s", 0},
+    {"auth_store_down", 1, 1, FN(d_auth_store_down, dump_auth_store_down), "closed", 0},
     {"signup", 1, 1, FLAG(auth.signup), "off", 0},
     {"allow_email_domain", 1, MAX_ARGS - 1, FN(d_email_domains, dump_email_domains), NULL, 0},
     {"allowed_return_urls", 1, MAX_ARGS - 1, FN(d_return_urls, dump_return_urls), NULL, 0},
@@ -1133,6 +1151,11 @@ static void dump_smtp_auth(const conf_t *c, int fd, const directive_t *d)
 {
     if (c->smtp.auth_user[0]) /* never the password */
         dprintf(fd, "%s %s ********;\n", d->name, c->smtp.auth_user);
+}
+
+static void dump_auth_store_down(const conf_t *c, int fd, const directive_t *d)
+{
+    dprintf(fd, "%s %s;\n", d->name, c->auth.store_down_open ? "open" : "closed");
 }
 
 static void dump_smtp_starttls(const conf_t *c, int fd, const directive_t *d)

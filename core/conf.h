@@ -88,6 +88,9 @@ typedef struct {
     int cookie_secure;                /* 0, 1, or CONF_COOKIE_SECURE_AUTO until conf_check */
     char cookie_domain[256];          /* "" = host-only cookies */
     char users_db[CONF_PATH_MAX];
+    int users_db_pool;            /* PostgreSQL: connections per worker */
+    uint64_t users_db_timeout_ms; /* PostgreSQL: longest a query may take */
+    int store_down_open;          /* auth_store_down open: 1, closed: 0 */
     int signup;
     /* who may sign in without an account; when set, nobody else may */
     char allow_email_domains[CONF_MAX_EMAIL_DOMAINS][256];

@@ -74,6 +74,9 @@ struct pgc {
     int queued;
     ev_timer_t qtimer; /* the head's deadline */
     char err[PGC_ERR_MAX];
+    pgc_ready_fn on_ready;
+    pgc_notify_fn on_notify;
+    void *ev_arg;
     pgc_conn_t c[PGC_POOL_MAX];
 };
 
@@ -217,6 +220,8 @@ static void conn_prepare_next(pgc_conn_t *c)
         c->retry_ms = PGC_RETRY_MIN_MS;
         ev_timer_del(p->loop, &c->timer);
         conn_watch(c, EPOLLIN);
+        if (p->on_ready)
+            p->on_ready(p->ev_arg); /* its queries go first in the FIFO */
         pool_dispatch(p);
         return;
     }
@@ -368,6 +373,18 @@ static void conn_read(pgc_conn_t *c)
     }
 }
 
+/* Hand the notifications libpq has parsed to the caller. */
+static void conn_notifies(pgc_conn_t *c)
+{
+    PGnotify *n;
+
+    while (c->conn && (n = PQnotifies(c->conn))) {
+        if (c->pool->on_notify)
+            c->pool->on_notify(c->pool->ev_arg, n->relname, n->extra ? n->extra : "");
+        PQfreemem(n);
+    }
+}
+
 static void conn_io(ev_loop_t *loop, ev_io_t *io, uint32_t ev)
 {
     pgc_conn_t *c = io->data;
@@ -383,8 +400,7 @@ static void conn_io(ev_loop_t *loop, ev_io_t *io, uint32_t ev)
             conn_down(c, PQerrorMessage(c->conn));
             return;
         }
-        while (PQnotifies(c->conn))
-            ; /* LISTEN is not used yet: drop notifications */
+        conn_notifies(c);
         return;
     case C_PREPARING:
     case C_BUSY:
@@ -398,6 +414,8 @@ static void conn_io(ev_loop_t *loop, ev_io_t *io, uint32_t ev)
         }
         if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
             conn_read(c);
+        if (c->state != C_DOWN)
+            conn_notifies(c); /* a NOTIFY may come in with a result */
         return;
     }
 }
@@ -486,6 +504,13 @@ int pgc_query(pgc_t *p, int stmt, int nparams, const char *const *vals, const in
     p->queued++;
     pool_dispatch(p);
     return 0;
+}
+
+void pgc_on_events(pgc_t *p, pgc_ready_fn ready, pgc_notify_fn notify, void *arg)
+{
+    p->on_ready = ready;
+    p->on_notify = notify;
+    p->ev_arg = arg;
 }
 
 int pgc_up(const pgc_t *p)

@@ -58,6 +58,15 @@ int pgc_start(pgc_t *p);
 int pgc_query(pgc_t *p, int stmt, int nparams, const char *const *vals, const int *lens, pgc_cb cb,
               void *arg);
 
+/* Hooks for a pool that LISTENs (a LISTEN lasts as long as its
+ * connection): ready runs each time a connection has (re)connected and is
+ * about to take queries, so the caller can LISTEN again and read what it
+ * missed; notify runs for each NOTIFY any of its connections received.
+ * Either may be NULL. */
+typedef void (*pgc_ready_fn)(void *arg);
+typedef void (*pgc_notify_fn)(void *arg, const char *channel, const char *payload);
+void pgc_on_events(pgc_t *p, pgc_ready_fn ready, pgc_notify_fn notify, void *arg);
+
 /* Connections ready for queries now, and queries waiting. */
 int pgc_up(const pgc_t *p);
 int pgc_queued(const pgc_t *p);

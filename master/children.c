@@ -196,6 +196,8 @@ static pid_t spawn(master_t *m, child_type_t type, int worker_no)
         const child_kind_t *k = &kinds[type];
         if (type == CHILD_WORKER)
             atomic_store(&shm_slot(&m->shm, (unsigned)slot)->pid, getpid());
+        else
+            prof_child_init(); /* the heap sampler is the workers' */
         proctitle_set("%s", k->title);
         close_except(m, k->keep_listen, k->keep_pfd);
         if (priv_drop(m->conf) == 0)

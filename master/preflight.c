@@ -20,6 +20,7 @@
 
 #include "app/check.h"
 #include "app/store.h"
+#include "app/store_pg.h"
 
 typedef struct {
     int ok;
@@ -33,8 +34,12 @@ static void child(const conf_t *c, int fd)
     memset(&msg, 0, sizeof msg);
     if (keyring_load(&msg.keys, c->auth.key_file, c->auth.previous_key_file, msg.err,
                      sizeof msg.err) == 0) {
-        store_t *s = store_open(c->auth.users_db, 0, msg.err, sizeof msg.err);
-        if (s) {
+        /* A PostgreSQL store is not opened here: the server starts while
+         * the database is down and serves 503s until it is back. */
+        store_t *s = store_pg_is_url(c->auth.users_db)
+                         ? NULL
+                         : store_open(c->auth.users_db, 0, msg.err, sizeof msg.err);
+        if (s || store_pg_is_url(c->auth.users_db)) {
             store_close(s);
             /* Templates and static files too: a worker needs every one. */
             msg.ok = app_check_files(c, msg.err, sizeof msg.err) == 0;

@@ -290,6 +290,11 @@ static uint64_t bld_loc(prof_build_t *b, uint64_t pc)
     int n = 0;
     if (b->sym)
         n = prof_sym_lookup(b->sym, pc, &fr, &loc.mapping);
+    /* Nothing names it, but a mapping holds it: an address for pprof to
+     * symbolize (the mapping says it lacks functions); without a mapping
+     * the "0x..." frame is all anyone will know. */
+    if (n == 1 && !prof_sym_known(&fr[0]) && loc.mapping >= 0)
+        n = 0;
     for (int i = 0; i < n && i < PROF_SYM_MAX_INLINE; i++) {
         loc.func[i] = bld_func(b, &fr[i]);
         loc.line[i] = fr[i].line;
@@ -455,10 +460,15 @@ static void bld_enc_mappings(prof_build_t *b, buf_t *out, buf_t *tmp, int *err)
         prof_pb_uint(tmp, 4, m->offset);
         prof_pb_int(tmp, 5, prof_build_str(b, m->path));
         prof_pb_int(tmp, 6, prof_build_str(b, m->build_id));
-        prof_pb_uint(tmp, 7, 1);
-        prof_pb_uint(tmp, 8, 1);
-        prof_pb_uint(tmp, 9, 1);
-        prof_pb_uint(tmp, 10, 1);
+        /* what the profile's lines hold for this mapping: pprof
+         * re-symbolizes only a mapping that claims none of them */
+        if (m->has_functions)
+            prof_pb_uint(tmp, 7, 1);
+        if (m->has_lines) {
+            prof_pb_uint(tmp, 8, 1);
+            prof_pb_uint(tmp, 9, 1);
+            prof_pb_uint(tmp, 10, 1);
+        }
         bld_msg(out, 3, tmp, err);
     }
 }

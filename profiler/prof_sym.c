@@ -15,6 +15,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,20 @@ typedef struct {
     size_t n, cap;
 } sym_intern_t;
 
+/* The kernel's text symbols (/proc/kallsyms), sorted, loaded the first
+ * time a kernel PC is looked up. */
+typedef struct {
+    int loaded;
+    uint64_t *addr;
+    uint32_t *name; /* offsets into names */
+    size_t n;
+    char *names;
+    uint64_t lo; /* lowest text address */
+    char bid[2 * 64 + 1];
+} sym_kernel_t;
+
 struct prof_sym {
+    sym_kernel_t kern;
     Dwfl *dwfl;
     Dwfl_Callbacks cb;
     prof_mapping_t *maps;
@@ -119,8 +133,38 @@ static const char *sym_build_id(prof_sym_t *s, uint64_t addr)
     return sym_intern(s, hex);
 }
 
+/* Whether the module can name its own functions: DWARF (found by libdwfl
+ * in the file or in a debug file it located, e.g. under
+ * /usr/lib/debug/.build-id) or an ELF .symtab. A stripped library has
+ * neither - only .dynsym, which names the exported functions and none of
+ * the internal ones - and its mapping says so (HasFunctions false and the
+ * rest), so pprof tries the debug files of the machine that reads it. */
+static void sym_module_kind(prof_sym_t *s, uint64_t addr, int *funcs, int *lines)
+{
+    *funcs = *lines = 0;
+    Dwfl_Module *m = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+    if (!m)
+        return;
+    Dwarf_Addr bias;
+    if (dwfl_module_getdwarf(m, &bias)) {
+        *funcs = *lines = 1;
+        return;
+    }
+    Elf *e = dwfl_module_getelf(m, &bias);
+    Elf_Scn *scn = NULL;
+    while (e && (scn = elf_nextscn(e, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB && sh.sh_size > 0) {
+            *funcs = 1;
+            return;
+        }
+    }
+}
+
 /* Executable mappings of /proc/self/maps, the main binary first (pprof
- * treats mapping 1 as the program). */
+ * treats mapping 1 as the program), and the vDSO ("[vdso]": its
+ * functions, e.g. clock_gettime, have names; pprof knows not to look for
+ * a file). */
 static void sym_read_maps(prof_sym_t *s)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -140,7 +184,8 @@ static void sym_read_maps(prof_sym_t *s)
         if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %599[^\n]", &lo, &hi,
                    perms, &off, path) < 4)
             continue;
-        if (perms[2] != 'x' || path[0] != '/')
+        int vdso = strcmp(path, "[vdso]") == 0;
+        if (perms[2] != 'x' || (path[0] != '/' && !vdso))
             continue;
         if (s->nmaps == cap) {
             cap = cap ? cap * 2 : 32;
@@ -156,8 +201,9 @@ static void sym_read_maps(prof_sym_t *s)
         m->offset = off;
         m->path = sym_intern(s, path);
         m->build_id = sym_build_id(s, lo);
-        m->has_functions = 1;
-        m->has_lines = 1;
+        sym_module_kind(s, lo, &m->has_functions, &m->has_lines);
+        if (vdso)
+            m->has_functions = 1; /* its .dynsym is all it has: nothing to add */
         if (strcmp(path, exe) == 0 && s->nmaps > 1) {
             prof_mapping_t t = *m;
             memmove(&s->maps[1], &s->maps[0], (s->nmaps - 1) * sizeof *m);
@@ -165,6 +211,135 @@ static void sym_read_maps(prof_sym_t *s)
         }
     }
     fclose(f);
+}
+
+/* The running kernel's GNU build id, from its ELF notes. */
+static void sym_kernel_build_id(sym_kernel_t *k)
+{
+    FILE *f = fopen("/sys/kernel/notes", "rb");
+    unsigned char b[4096];
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i + 12 <= n;) {
+        uint32_t nsz, dsz, type;
+        memcpy(&nsz, b + i, 4);
+        memcpy(&dsz, b + i + 4, 4);
+        memcpy(&type, b + i + 8, 4);
+        size_t name = i + 12, desc = name + ((nsz + 3) & ~3u);
+        if (desc + dsz > n)
+            break;
+        if (type == 3 && nsz == 4 && !memcmp(b + name, "GNU", 4) && dsz <= 64) {
+            for (uint32_t j = 0; j < dsz; j++)
+                snprintf(k->bid + 2 * j, 3, "%02x", b[desc + j]);
+            return;
+        }
+        i = desc + ((dsz + 3) & ~3u);
+    }
+}
+
+static int sym_kcmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Text symbols of /proc/kallsyms ("ADDR t NAME [module]"); all addresses
+ * read 0 where kptr_restrict hides them, and then nothing is kept. */
+static void sym_kernel_load(sym_kernel_t *k)
+{
+    k->loaded = 1;
+    FILE *f = fopen("/proc/kallsyms", "r");
+    if (!f)
+        return;
+    size_t cap = 0, ncap = 0, nlen = 0;
+    uint64_t *pairs = NULL; /* (addr, name offset) */
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char type, name[400];
+        uint64_t a;
+        if (sscanf(line, "%" SCNx64 " %c %399s", &a, &type, name) != 3 || a == 0)
+            continue;
+        if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+            continue;
+        size_t l = strlen(name) + 1;
+        if (k->n == cap) {
+            cap = cap ? cap * 2 : 65536;
+            uint64_t *np = realloc(pairs, cap * 2 * sizeof *np);
+            if (!np)
+                break;
+            pairs = np;
+        }
+        if (nlen + l > ncap) {
+            ncap = ncap ? ncap * 2 : 1 << 20;
+            char *nn = realloc(k->names, ncap);
+            if (!nn)
+                break;
+            k->names = nn;
+        }
+        memcpy(k->names + nlen, name, l);
+        pairs[2 * k->n] = a;
+        pairs[2 * k->n + 1] = nlen;
+        nlen += l;
+        k->n++;
+    }
+    fclose(f);
+    if (!k->n) {
+        free(pairs);
+        return;
+    }
+    qsort(pairs, k->n, 2 * sizeof *pairs, sym_kcmp);
+    k->addr = malloc(k->n * sizeof *k->addr);
+    k->name = malloc(k->n * sizeof *k->name);
+    if (!k->addr || !k->name) {
+        k->n = 0;
+        free(pairs);
+        return;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        k->addr[i] = pairs[2 * i];
+        k->name[i] = (uint32_t)pairs[2 * i + 1];
+    }
+    free(pairs);
+    k->lo = k->addr[0];
+}
+
+/* The kernel as a mapping, as perf names it; pprof knows not to look for
+ * a file. Appended after the maps (re-read ones too) once the kernel's
+ * symbols were asked for. */
+static void sym_kernel_mapping(prof_sym_t *s)
+{
+    sym_kernel_t *k = &s->kern;
+    if (!k->loaded)
+        return;
+    prof_mapping_t *nm = realloc(s->maps, (size_t)(s->nmaps + 1) * sizeof *nm);
+    if (!nm)
+        return;
+    s->maps = nm;
+    prof_mapping_t *m = &s->maps[s->nmaps++];
+    memset(m, 0, sizeof *m);
+    m->start = k->n ? k->lo : PROF_SYM_KERNEL_MIN;
+    m->limit = UINT64_MAX;
+    m->offset = 0;
+    m->path = sym_intern(s, "[kernel.kallsyms]");
+    m->build_id = sym_intern(s, k->bid);
+    m->has_functions = k->n > 0;
+}
+
+static const char *sym_kernel_name(prof_sym_t *s, uint64_t pc)
+{
+    sym_kernel_t *k = &s->kern;
+    if (!k->n || pc < k->addr[0])
+        return NULL;
+    size_t lo = 0, hi = k->n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (k->addr[mid] <= pc)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return sym_intern(s, k->names + k->name[lo]);
 }
 
 prof_sym_t *prof_sym_new(void)
@@ -184,6 +359,7 @@ void prof_sym_refresh(prof_sym_t *s)
 {
     sym_report(s);
     sym_read_maps(s);
+    sym_kernel_mapping(s);
 }
 
 void prof_sym_free(prof_sym_t *s)
@@ -199,6 +375,9 @@ void prof_sym_free(prof_sym_t *s)
         free(s->strs.v[i]);
     free(s->strs.v);
     free(s->maps);
+    free(s->kern.addr);
+    free(s->kern.name);
+    free(s->kern.names);
     free(s);
 }
 
@@ -220,6 +399,58 @@ static int sym_find_map(const prof_sym_t *s, uint64_t pc)
     return -1;
 }
 
+/* Lexically clean an absolute path in place ("a/./b" -> "a/b",
+ * "a/x/../b" -> "a/b", no "//"), as Go's filepath.Clean does. */
+static void sym_clean(char *p)
+{
+    char *out = p, *in = p;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        char *seg = in;
+        while (*in && *in != '/')
+            in++;
+        size_t n = (size_t)(in - seg);
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, n);
+        out += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = 0;
+}
+
+/* A source file name from the line table or an inlined call, made
+ * absolute against the CU's compilation directory and cleaned: the
+ * compiler writes "app/route.c", "./core/clock.h" or
+ * "../sysdeps/x86_64/strlen.S" relative to where it ran, and pprof's -list
+ * (with -source_path / -trim_path for a copy elsewhere) wants one
+ * consistent, absolute name per file. */
+static const char *sym_file(prof_sym_t *s, Dwarf_Die *cu, const char *f)
+{
+    if (!f || !*f)
+        return "";
+    char buf[1024];
+    if (f[0] == '/') {
+        snprintf(buf, sizeof buf, "%s", f);
+    } else {
+        Dwarf_Attribute a;
+        const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &a));
+        if (!dir || dir[0] != '/')
+            return sym_intern(s, f); /* nothing to anchor it to */
+        snprintf(buf, sizeof buf, "%s/%s", dir, f);
+    }
+    sym_clean(buf);
+    return sym_intern(s, buf);
+}
+
 static const char *sym_callfile(prof_sym_t *s, Dwarf_Die *cu, Dwarf_Die *inl)
 {
     Dwarf_Attribute a;
@@ -230,8 +461,7 @@ static const char *sym_callfile(prof_sym_t *s, Dwarf_Die *cu, Dwarf_Die *inl)
         return "";
     if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || idx >= nfiles)
         return "";
-    const char *f = dwarf_filesrc(files, idx, NULL, NULL);
-    return f ? sym_intern(s, f) : "";
+    return sym_file(s, cu, dwarf_filesrc(files, idx, NULL, NULL));
 }
 
 static int64_t sym_attr_int(Dwarf_Die *d, int name)
@@ -274,7 +504,7 @@ static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t 
         int ln = 0;
         const char *f = dwarf_linesrc(l, NULL, NULL);
         if (f && dwarf_lineno(l, &ln) == 0) {
-            file = sym_intern(s, f);
+            file = sym_file(s, cu, f);
             line = ln;
         }
     }
@@ -327,6 +557,13 @@ static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t 
 
 static int sym_resolve(prof_sym_t *s, uint64_t pc, prof_frame_t *out, int max)
 {
+    if (pc >= PROF_SYM_KERNEL_MIN) {
+        const char *name = sym_kernel_name(s, pc);
+        if (name) {
+            out[0] = (prof_frame_t){name, "", 0, 0};
+            return 1;
+        }
+    }
     Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, pc) : NULL;
     if (mod) {
         int n = sym_dwarf(s, mod, pc, out, max);
@@ -383,6 +620,11 @@ static int sym_tab_grow(prof_sym_t *s)
 
 int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int *mapping)
 {
+    if (pc >= PROF_SYM_KERNEL_MIN && !s->kern.loaded) {
+        sym_kernel_load(&s->kern);
+        sym_kernel_build_id(&s->kern);
+        sym_kernel_mapping(s);
+    }
     int mi = sym_find_map(s, pc);
     const char *bid = "";
     uint64_t off = pc;
@@ -404,14 +646,9 @@ int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int
     }
     prof_frame_t tmp[PROF_SYM_MAX_INLINE];
     int n = sym_resolve(s, pc, tmp, PROF_SYM_MAX_INLINE);
-    if (mi >= 0 && n == 1 && tmp[0].func[0] == '0' && tmp[0].func[1] == 'x') {
-        /* No symbol (an internal function of a stripped library): say
-         * which library and where, as "libsqlite3.so.0+0x5c503". */
-        const char *base = strrchr(s->maps[mi].path, '/');
-        char name[300];
-        snprintf(name, sizeof name, "%s+0x%" PRIx64, base ? base + 1 : s->maps[mi].path, off);
-        tmp[0].func = sym_intern(s, name);
-    }
+    /* No symbol (an internal function of a stripped library): the frame
+     * stays "0x...", and the profile builder emits the location as an
+     * address in its mapping, for pprof to symbolize from a debug file. */
     sym_entry_t *e = &s->tab[j];
     e->frames = malloc(n * sizeof *tmp);
     if (!e->frames)

@@ -18,6 +18,9 @@
 #include <stdint.h>
 
 #define PROF_SYM_MAX_INLINE 8
+/* PCs at or above this are the kernel's (perf_event callchains): named
+ * from /proc/kallsyms, in a "[kernel.kallsyms]" mapping. */
+#define PROF_SYM_KERNEL_MIN 0xffff800000000000ull
 
 typedef struct {
     const char *func; /* never NULL; "0x..." when nothing is known */
@@ -30,7 +33,8 @@ typedef struct {
     uint64_t start, limit, offset; /* the executable mapping */
     const char *path;
     const char *build_id; /* hex, "" when none */
-    int has_functions, has_lines;
+    int has_functions;    /* DWARF or .symtab: every function has a name */
+    int has_lines;        /* DWARF: files, lines, inlined frames */
 } prof_mapping_t;
 
 typedef struct prof_sym prof_sym_t;
@@ -43,13 +47,20 @@ void prof_sym_refresh(prof_sym_t *s);
 
 /*
  * Frames for pc, innermost (possibly inlined) first; returns their number
- * (>= 1) and sets *mapping to an index into prof_sym_mapping() or -1. The
- * frames stay valid until prof_sym_free().
+ * (>= 1) and sets *mapping to an index into prof_sym_mapping() or -1. A PC
+ * nothing names (inside a stripped library's internal function) is one
+ * frame whose func is "0x..." (prof_sym_known() is false).
+ * The frames stay valid until prof_sym_free().
  */
 int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int *mapping);
 
 /* Offset of pc from the start of its ELF symbol (for "func+0x1c" in the
  * text forms); 0 when unknown. */
+static inline int prof_sym_known(const prof_frame_t *f)
+{
+    return !(f->func[0] == '0' && f->func[1] == 'x');
+}
+
 uint64_t prof_sym_offset(prof_sym_t *s, uint64_t pc);
 
 int prof_sym_nmappings(const prof_sym_t *s);

@@ -87,6 +87,10 @@ static void wr_cpu_comments(prof_build_t *b, const prof_cpu_data_t *d, const pro
             prof_build_comment(b, note);
         }
     }
+    if (m->kernel) {
+        snprintf(note, sizeof note, "magicd: kernel frames: %s", m->kernel);
+        prof_build_comment(b, note);
+    }
     snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
              (unsigned long long)d->drops);
     prof_build_comment(b, note);
@@ -135,8 +139,13 @@ int prof_write_cpu(const prof_out_t *o, const prof_cpu_data_t *d, const prof_cpu
             if (rid[0])
                 l[nl++] = (prof_label_t){"request_id", rid, 0, NULL};
         }
+        /* mode: where the sample was taken - in the kernel (its frames
+         * come first, from the perf_event callchain) or in user space */
+        const uint64_t *pcs = &w[i + 2 + extra];
+        l[nl++] =
+            (prof_label_t){"mode", n && pcs[0] >= PROF_KERNEL_MIN ? "kernel" : "user", 0, NULL};
         int64_t v[2] = {wt, wt * period};
-        prof_build_sample(b, &w[i + 2 + extra], (int)n, v, l, nl);
+        prof_build_sample(b, pcs, (int)n, v, l, nl);
         i += 2 + extra + n;
     }
     int rc = prof_build_gzip(b, out);
@@ -167,6 +176,11 @@ static void wr_scale_heap(int64_t count, int64_t size, int64_t rate, int64_t *oc
 static void wr_text_stack(prof_sym_t *sym, buf_t *out, const uint64_t *pcs, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
+        if (pcs[i] == PROF_PC_INHERITED) {
+            buf_printf(out, "#\t%#llx\tmagicd.inheritedFromMaster+0x0\t??:0\n",
+                       (unsigned long long)pcs[i]);
+            continue;
+        }
         const prof_frame_t *fr;
         int m;
         int k = prof_sym_lookup(sym, pcs[i], &fr, &m);
@@ -286,6 +300,8 @@ int prof_write_buckets(const prof_out_t *o, const char *name, const prof_snap_t 
         prof_build_period(b, "contentions", "count", 1);
     }
     prof_build_time(b, (int64_t)s->time_ns, (int64_t)dur_ns);
+    if (heap)
+        prof_build_virtual(b, PROF_PC_INHERITED, "magicd.inheritedFromMaster", "");
     int64_t mult = mutex && s->rate ? (int64_t)s->rate : 1;
     for (size_t i = 0; i < s->n; i++) {
         const prof_rec_t *r = &s->recs[i];
@@ -299,6 +315,8 @@ int prof_write_buckets(const prof_out_t *o, const char *name, const prof_snap_t 
             wr_scale_heap(r->v[0] - r->v[2], r->v[1] - r->v[3], (int64_t)s->rate, &v[2], &v[3]);
             if (r->v[0] > 0)
                 l[nl++] = (prof_label_t){"bytes", NULL, r->v[1] / r->v[0], "bytes"};
+            if (r->what[0]) /* "inherited": allocated by the master before fork */
+                l[nl++] = (prof_label_t){"origin", r->what, 0, NULL};
         } else {
             v[0] = (r->v[0] + 500) / 1000 * mult;
             v[1] = r->v[1] * mult;

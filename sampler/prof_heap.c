@@ -50,6 +50,11 @@ void prof_heap_enable(void *area, uint64_t rate)
     (void)area;
     (void)rate;
 }
+void prof_heap_master(uint64_t rate)
+{
+    (void)rate;
+}
+void prof_heap_off(void) {}
 void prof_heap_set_rate(uint64_t rate)
 {
     (void)rate;
@@ -84,6 +89,7 @@ static __thread int heap_busy;
 static __thread uint64_t heap_rng;
 static heap_live_t *heap_tab;
 static uint64_t heap_nlive;
+static void *heap_master_area; /* the master's private bucket area */
 
 int prof_heap_supported(void)
 {
@@ -123,17 +129,90 @@ void prof_heap_set_rate(uint64_t rate)
     heap_left = heap_next();
 }
 
+static int heap_table(void)
+{
+    if (heap_tab)
+        return 0;
+    void *m = mmap(NULL, LIVE_CAP * sizeof(heap_live_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    heap_tab = m;
+    return 0;
+}
+
+void prof_heap_master(uint64_t rate)
+{
+    if (!rate || heap_master_area || heap_table() < 0)
+        return;
+    /* Private and anonymous: pages are touched only as buckets are used,
+     * and each child gets a copy-on-write image of it at fork. */
+    void *m = mmap(NULL, SHM_PROF_AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return;
+    heap_master_area = m;
+    heap_nlive = 0;
+    prof_heap_set_rate(rate);
+    heap_area = m;
+}
+
+static void heap_forget_master(void)
+{
+    if (!heap_master_area)
+        return;
+    if (heap_area == heap_master_area)
+        heap_area = NULL;
+    munmap(heap_master_area, SHM_PROF_AREA);
+    heap_master_area = NULL;
+}
+
+void prof_heap_off(void)
+{
+    heap_area = NULL;
+    heap_nlive = 0; /* frees skip the table: nothing is sampled here */
+    heap_forget_master();
+}
+
+/* The master's live sampled blocks, now the worker's: each moves to a
+ * bucket of the worker's area whose stack is the master's with the
+ * PROF_PC_INHERITED root, counted as allocated once. */
+static void heap_inherit(void *area)
+{
+    for (size_t i = 0; i < LIVE_CAP; i++) {
+        heap_live_t *e = &heap_tab[i];
+        if (!e->p)
+            continue;
+        uint64_t pcs[PROF_BUCKET_DEPTH];
+        unsigned n = 0;
+        if (e->b) {
+            n = e->b->nframes < PROF_BUCKET_DEPTH - 1 ? e->b->nframes : PROF_BUCKET_DEPTH - 1;
+            memcpy(pcs, e->b->pcs, n * sizeof *pcs);
+        }
+        pcs[n++] = PROF_PC_INHERITED;
+        prof_bucket_t *b = prof_bucket_get(area, PROF_B_HEAP, "inherited", pcs, n);
+        if (b) {
+            prof_bucket_add(b, 0, 1);
+            prof_bucket_add(b, 1, (int64_t)e->size);
+        }
+        e->b = b;
+    }
+}
+
 void prof_heap_enable(void *area, uint64_t rate)
 {
-    if (!heap_tab) {
-        void *m = mmap(NULL, LIVE_CAP * sizeof(heap_live_t), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return;
-        heap_tab = m;
+    if (heap_table() < 0)
+        return;
+    heap_rng = 0; /* reseed from this pid: not the master's sequence */
+    if (heap_master_area && area && area != heap_master_area) {
+        heap_busy = 1;
+        heap_inherit(area);
+        heap_busy = 0;
+        heap_area = NULL;
+        heap_forget_master();
+    } else {
+        heap_nlive = 0;
+        memset(heap_tab, 0, LIVE_CAP * sizeof(heap_live_t));
     }
-    heap_nlive = 0;
-    memset(heap_tab, 0, LIVE_CAP * sizeof(heap_live_t));
     prof_heap_set_rate(rate);
     heap_area = area;
 }

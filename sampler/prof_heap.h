@@ -23,7 +23,17 @@
 #include <stdint.h>
 
 int prof_heap_supported(void);
-/* Start sampling into the slot's prof area; rate 0 stops sampling. */
+/* The master: sample its allocations into a private area, so that what a
+ * worker inherits at fork is known (prof_heap_enable() then reports it as
+ * inherited); rate 0 = off. */
+void prof_heap_master(uint64_t rate);
+/* A child that is not a worker (profiler, mailer): stop sampling. */
+void prof_heap_off(void);
+/* Start sampling into the slot's prof area; rate 0 stops sampling. In a
+ * worker forked from a sampling master, every sampled block the master
+ * left live goes into the area first, its stack under the pseudo-frame
+ * PROF_PC_INHERITED (what = "inherited"), so its frees are attributed and
+ * the heap profile shows the inherited heap as such. */
 void prof_heap_enable(void *area, uint64_t rate);
 void prof_heap_set_rate(uint64_t rate);
 /* Sampled blocks currently live (for tests). */

@@ -15,7 +15,7 @@ BUILD="gcc make pkg-config libssl-dev libjansson-dev libunwind-dev libdw-dev lib
        zlib1g-dev libsqlite3-dev sqlite3 libpq-dev libhiredis-dev"
 TEST="curl python3 golang-go graphviz protobuf-compiler wrk nginx clang
       chromium chromium-driver python3-aiosmtpd systemd linux-perf
-      golang-github-gin-gonic-gin-dev prometheus postgresql redis-server"
+      golang-github-gin-gonic-gin-dev golang-github-google-pprof-dev prometheus postgresql redis-server"
 
 CONTAINER="podman runc debootstrap"
 

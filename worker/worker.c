@@ -1,8 +1,9 @@
 /*
  * worker.c - the worker process: event loop, signals, shm bookkeeping.
  *
- * A worker builds its application state (keys, SQLite, delivery, templates)
- * after fork, installs the profiler's samplers (the one place that happens),
+ * A worker installs the profiler's samplers (the one place that happens,
+ * first, so its setup's allocations are profiled), builds its application
+ * state (keys, SQLite, delivery, templates) after fork,
  * registers the master's listening sockets in its epoll loop and serves
  * until told to stop:
  *
@@ -180,7 +181,8 @@ static void flush_log(ev_loop_t *l, ev_timer_t *t)
 {
     worker_t *w = t->data;
     access_log_flush(w->alog);
-    store_flush(w->app.store); /* queued auth events */
+    if (w->app.store)
+        store_flush(w->app.store); /* queued auth events (SQLite) */
     ev_timer_set(l, t, w->conf->log.access_log_flush_ms ? w->conf->log.access_log_flush_ms : 1000);
 }
 
@@ -361,6 +363,9 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         return 2;
     }
 
+    /* The samplers first, so the heap profile holds what setup allocates
+     * (SQLite, OpenSSL, templates) and the heap inherited from the master. */
+    prof_worker_init(c, shm, slot);
     int rc = worker_setup(w, keys, lfds, nlfds);
     if (rc != 0)
         return rc;
@@ -369,7 +374,6 @@ int worker_main(const conf_t *c, const keyring_t *keys, shm_t *shm, unsigned slo
         log_error(MG_LOG_EMERG, errno, "worker: watching the signal pipe");
         return 2;
     }
-    prof_worker_init(c, shm, slot); /* the one place samplers are installed */
     w->self->started_ms = clock_mono_ms();
     log_info("worker %d (slot %u) serving", worker_no, slot);
 

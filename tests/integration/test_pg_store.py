@@ -5,9 +5,8 @@ A throwaway cluster is started on loopback (services.Postgres). The schema
 must be created only by `store migrate` (the other commands refuse an
 unmigrated database and say what to run), be versioned and idempotent, and
 the CLI must behave as it does on a SQLite file, triggers included: removing
-a user revokes its sessions and voids its links. The server itself refuses
-a PostgreSQL users_db for now, with a clear message, rather than block its
-event loop on the network.
+a user revokes its sessions and voids its links. The server on this store
+is test_pg_worker.py.
 """
 import os
 import subprocess
@@ -132,17 +131,6 @@ def main():
             raise AssertionError("a mixed-case address was accepted")
         except AssertionError as e:
             check("violates check constraint" in str(e), str(e))
-
-        # The server refuses a PostgreSQL store for now, saying why.
-        cli(conf, "keygen")
-        p = subprocess.run([BIN, "-c", conf], capture_output=True, text=True, timeout=30)
-        out = p.stdout + p.stderr
-        try:
-            out += open(os.path.join(tmp, "error.log")).read()
-        except OSError:
-            pass
-        check(p.returncode != 0 and "cannot use PostgreSQL yet" in out,
-              "server with a postgresql users_db: exit %d: %s" % (p.returncode, out))
 
         # A store that is down gives an error, not a hang.
         pg.stop()

@@ -71,5 +71,21 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+    /* Without data_version (the PostgreSQL store): peek, clear on NOTIFY,
+     * and an answer read before a clear is not kept after it. */
+    user_cache_t *pc = user_cache_new();
+    CHECK(user_cache_peek(pc, "p@example.com") == -1);
+    uint64_t g0 = user_cache_gen(pc);
+    user_cache_put_gen(pc, "p@example.com", 0, g0);
+    CHECK(user_cache_peek(pc, "p@example.com") == 0);
+    user_cache_clear(pc); /* `user add p@example.com` announced */
+    CHECK(user_cache_peek(pc, "p@example.com") == -1);
+    uint64_t g1 = user_cache_gen(pc);
+    user_cache_clear(pc); /* another change while the lookup ran */
+    user_cache_put_gen(pc, "p@example.com", 0, g1);
+    CHECK(user_cache_peek(pc, "p@example.com") == -1, "a stale answer was cached");
+    user_cache_put_gen(pc, "p@example.com", 1, user_cache_gen(pc));
+    CHECK(user_cache_peek(pc, "p@example.com") == 1);
+    user_cache_free(pc);
     return unit_done("test_user_cache");
 }
