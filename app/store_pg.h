@@ -28,7 +28,7 @@
 typedef struct store_pg store_pg_t;
 
 /* The schema version this magicd writes (schema_version in the database). */
-#define STORE_PG_VERSION 1
+#define STORE_PG_VERSION 2
 
 /* 1 when users_db names a PostgreSQL database (postgresql:// or
  * postgres://), 0 for a SQLite file. */
