@@ -89,7 +89,7 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
     uint64_t end = now < j->u.cpu.end_ns ? now : j->u.cpu.end_ns;
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
-    uint32_t timer = 0, timer_max = 0;
+    uint32_t timer = 0, timer_max = 0, kern = 0;
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
         /* workers share one kernel, so one source; name the worst seen */
@@ -97,6 +97,8 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
             timer = atomic_load(&ps->cpu_timer);
             timer_max = atomic_load(&ps->cpu_timer_max);
         }
+        if (atomic_load(&ps->cpu_kernel) > kern)
+            kern = atomic_load(&ps->cpu_kernel);
         uint64_t d = atomic_load(&ps->cpu_drops);
         uint64_t d0 = j->u.cpu.drops0[ws[i].slot];
         j->u.cpu.data.drops += d >= d0 ? d - d0 : d;
@@ -110,7 +112,8 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
                             .nworkers = nw,
                             .cut = cut,
                             .timer = timer ? prof_timer_name((int)timer) : NULL,
-                            .timer_max = timer_max};
+                            .timer_max = timer_max,
+                            .kernel = timer ? prof_timer_kernel_why((int)kern) : NULL};
     if (prof_write_cpu(prof_srv_out(s), &j->u.cpu.data, &meta, &out) < 0) {
         if (c)
             pp_error(c, 500, "Could not enable CPU profiling: out of memory");

@@ -47,17 +47,20 @@ static void ph_timer(prof_srv_t *s, prof_cpu_meta_t *m)
 {
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
-    uint32_t timer = 0, timer_max = 0;
+    uint32_t timer = 0, timer_max = 0, kern = 0;
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
         if (atomic_load(&ps->cpu_timer) > timer) {
             timer = atomic_load(&ps->cpu_timer);
             timer_max = atomic_load(&ps->cpu_timer_max);
         }
+        if (atomic_load(&ps->cpu_kernel) > kern)
+            kern = atomic_load(&ps->cpu_kernel);
     }
     m->nworkers = nw;
     m->timer = timer ? prof_timer_name((int)timer) : NULL;
     m->timer_max = timer_max;
+    m->kernel = timer ? prof_timer_kernel_why((int)kern) : NULL;
 }
 
 /* Parse and check; 1 with [*start, *end) set, 0 when answered (400). */

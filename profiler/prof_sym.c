@@ -36,7 +36,20 @@ typedef struct {
     size_t n, cap;
 } sym_intern_t;
 
+/* The kernel's text symbols (/proc/kallsyms), sorted, loaded the first
+ * time a kernel PC is looked up. */
+typedef struct {
+    int loaded;
+    uint64_t *addr;
+    uint32_t *name; /* offsets into names */
+    size_t n;
+    char *names;
+    uint64_t lo; /* lowest text address */
+    char bid[2 * 64 + 1];
+} sym_kernel_t;
+
 struct prof_sym {
+    sym_kernel_t kern;
     Dwfl *dwfl;
     Dwfl_Callbacks cb;
     prof_mapping_t *maps;
@@ -200,6 +213,135 @@ static void sym_read_maps(prof_sym_t *s)
     fclose(f);
 }
 
+/* The running kernel's GNU build id, from its ELF notes. */
+static void sym_kernel_build_id(sym_kernel_t *k)
+{
+    FILE *f = fopen("/sys/kernel/notes", "rb");
+    unsigned char b[4096];
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i + 12 <= n;) {
+        uint32_t nsz, dsz, type;
+        memcpy(&nsz, b + i, 4);
+        memcpy(&dsz, b + i + 4, 4);
+        memcpy(&type, b + i + 8, 4);
+        size_t name = i + 12, desc = name + ((nsz + 3) & ~3u);
+        if (desc + dsz > n)
+            break;
+        if (type == 3 && nsz == 4 && !memcmp(b + name, "GNU", 4) && dsz <= 64) {
+            for (uint32_t j = 0; j < dsz; j++)
+                snprintf(k->bid + 2 * j, 3, "%02x", b[desc + j]);
+            return;
+        }
+        i = desc + ((dsz + 3) & ~3u);
+    }
+}
+
+static int sym_kcmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Text symbols of /proc/kallsyms ("ADDR t NAME [module]"); all addresses
+ * read 0 where kptr_restrict hides them, and then nothing is kept. */
+static void sym_kernel_load(sym_kernel_t *k)
+{
+    k->loaded = 1;
+    FILE *f = fopen("/proc/kallsyms", "r");
+    if (!f)
+        return;
+    size_t cap = 0, ncap = 0, nlen = 0;
+    uint64_t *pairs = NULL; /* (addr, name offset) */
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char type, name[400];
+        uint64_t a;
+        if (sscanf(line, "%" SCNx64 " %c %399s", &a, &type, name) != 3 || a == 0)
+            continue;
+        if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+            continue;
+        size_t l = strlen(name) + 1;
+        if (k->n == cap) {
+            cap = cap ? cap * 2 : 65536;
+            uint64_t *np = realloc(pairs, cap * 2 * sizeof *np);
+            if (!np)
+                break;
+            pairs = np;
+        }
+        if (nlen + l > ncap) {
+            ncap = ncap ? ncap * 2 : 1 << 20;
+            char *nn = realloc(k->names, ncap);
+            if (!nn)
+                break;
+            k->names = nn;
+        }
+        memcpy(k->names + nlen, name, l);
+        pairs[2 * k->n] = a;
+        pairs[2 * k->n + 1] = nlen;
+        nlen += l;
+        k->n++;
+    }
+    fclose(f);
+    if (!k->n) {
+        free(pairs);
+        return;
+    }
+    qsort(pairs, k->n, 2 * sizeof *pairs, sym_kcmp);
+    k->addr = malloc(k->n * sizeof *k->addr);
+    k->name = malloc(k->n * sizeof *k->name);
+    if (!k->addr || !k->name) {
+        k->n = 0;
+        free(pairs);
+        return;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        k->addr[i] = pairs[2 * i];
+        k->name[i] = (uint32_t)pairs[2 * i + 1];
+    }
+    free(pairs);
+    k->lo = k->addr[0];
+}
+
+/* The kernel as a mapping, as perf names it; pprof knows not to look for
+ * a file. Appended after the maps (re-read ones too) once the kernel's
+ * symbols were asked for. */
+static void sym_kernel_mapping(prof_sym_t *s)
+{
+    sym_kernel_t *k = &s->kern;
+    if (!k->loaded)
+        return;
+    prof_mapping_t *nm = realloc(s->maps, (size_t)(s->nmaps + 1) * sizeof *nm);
+    if (!nm)
+        return;
+    s->maps = nm;
+    prof_mapping_t *m = &s->maps[s->nmaps++];
+    memset(m, 0, sizeof *m);
+    m->start = k->n ? k->lo : PROF_SYM_KERNEL_MIN;
+    m->limit = UINT64_MAX;
+    m->offset = 0;
+    m->path = sym_intern(s, "[kernel.kallsyms]");
+    m->build_id = sym_intern(s, k->bid);
+    m->has_functions = k->n > 0;
+}
+
+static const char *sym_kernel_name(prof_sym_t *s, uint64_t pc)
+{
+    sym_kernel_t *k = &s->kern;
+    if (!k->n || pc < k->addr[0])
+        return NULL;
+    size_t lo = 0, hi = k->n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (k->addr[mid] <= pc)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return sym_intern(s, k->names + k->name[lo]);
+}
+
 prof_sym_t *prof_sym_new(void)
 {
     prof_sym_t *s = calloc(1, sizeof *s);
@@ -217,6 +359,7 @@ void prof_sym_refresh(prof_sym_t *s)
 {
     sym_report(s);
     sym_read_maps(s);
+    sym_kernel_mapping(s);
 }
 
 void prof_sym_free(prof_sym_t *s)
@@ -232,6 +375,9 @@ void prof_sym_free(prof_sym_t *s)
         free(s->strs.v[i]);
     free(s->strs.v);
     free(s->maps);
+    free(s->kern.addr);
+    free(s->kern.name);
+    free(s->kern.names);
     free(s);
 }
 
@@ -411,6 +557,13 @@ static int sym_dwarf(prof_sym_t *s, Dwfl_Module *mod, uint64_t pc, prof_frame_t 
 
 static int sym_resolve(prof_sym_t *s, uint64_t pc, prof_frame_t *out, int max)
 {
+    if (pc >= PROF_SYM_KERNEL_MIN) {
+        const char *name = sym_kernel_name(s, pc);
+        if (name) {
+            out[0] = (prof_frame_t){name, "", 0, 0};
+            return 1;
+        }
+    }
     Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, pc) : NULL;
     if (mod) {
         int n = sym_dwarf(s, mod, pc, out, max);
@@ -467,6 +620,11 @@ static int sym_tab_grow(prof_sym_t *s)
 
 int prof_sym_lookup(prof_sym_t *s, uint64_t pc, const prof_frame_t **frames, int *mapping)
 {
+    if (pc >= PROF_SYM_KERNEL_MIN && !s->kern.loaded) {
+        sym_kernel_load(&s->kern);
+        sym_kernel_build_id(&s->kern);
+        sym_kernel_mapping(s);
+    }
     int mi = sym_find_map(s, pc);
     const char *bid = "";
     uint64_t off = pc;

@@ -18,6 +18,9 @@
 #include <stdint.h>
 
 #define PROF_SYM_MAX_INLINE 8
+/* PCs at or above this are the kernel's (perf_event callchains): named
+ * from /proc/kallsyms, in a "[kernel.kallsyms]" mapping. */
+#define PROF_SYM_KERNEL_MIN 0xffff800000000000ull
 
 typedef struct {
     const char *func; /* never NULL; "0x..." when nothing is known */

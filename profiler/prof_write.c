@@ -87,6 +87,10 @@ static void wr_cpu_comments(prof_build_t *b, const prof_cpu_data_t *d, const pro
             prof_build_comment(b, note);
         }
     }
+    if (m->kernel) {
+        snprintf(note, sizeof note, "magicd: kernel frames: %s", m->kernel);
+        prof_build_comment(b, note);
+    }
     snprintf(note, sizeof note, "magicd: %llu samples dropped (sample ring full)",
              (unsigned long long)d->drops);
     prof_build_comment(b, note);
@@ -135,8 +139,13 @@ int prof_write_cpu(const prof_out_t *o, const prof_cpu_data_t *d, const prof_cpu
             if (rid[0])
                 l[nl++] = (prof_label_t){"request_id", rid, 0, NULL};
         }
+        /* mode: where the sample was taken - in the kernel (its frames
+         * come first, from the perf_event callchain) or in user space */
+        const uint64_t *pcs = &w[i + 2 + extra];
+        l[nl++] =
+            (prof_label_t){"mode", n && pcs[0] >= PROF_KERNEL_MIN ? "kernel" : "user", 0, NULL};
         int64_t v[2] = {wt, wt * period};
-        prof_build_sample(b, &w[i + 2 + extra], (int)n, v, l, nl);
+        prof_build_sample(b, pcs, (int)n, v, l, nl);
         i += 2 + extra + n;
     }
     int rc = prof_build_gzip(b, out);

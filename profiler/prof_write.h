@@ -50,6 +50,7 @@ typedef struct {
     const char *timer;  /* the workers' CPU timer source (prof_timer_name) */
     uint32_t timer_max; /* the highest rate that source delivers here */
     const char *note;   /* NULL, or one more comment (the history's range) */
+    const char *kernel; /* kernel frames: how, or why not (prof_timer_kernel_why) */
 } prof_cpu_meta_t;
 
 int prof_write_cpu(const prof_out_t *o, const prof_cpu_data_t *d, const prof_cpu_meta_t *m,

@@ -14,8 +14,8 @@
 int prof_ring_put(prof_slot_t *s, _Atomic uint64_t *ring, unsigned route, unsigned weight,
                   uint64_t ts, const char *rid, const uint64_t *pcs, unsigned n)
 {
-    if (n > PROF_CPU_DEPTH)
-        n = PROF_CPU_DEPTH;
+    if (n > PROF_STACK_MAX)
+        n = PROF_STACK_MAX;
     unsigned extra = rid ? PROF_RID_WORDS : 0;
     uint64_t need = 2 + extra + n;
     uint64_t head = atomic_load_explicit(&s->cpu_head, memory_order_relaxed);
@@ -49,14 +49,14 @@ unsigned prof_ring_drain(prof_slot_t *s, _Atomic uint64_t *ring, prof_ring_fn fn
     uint64_t head = atomic_load_explicit(&s->cpu_head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&s->cpu_tail, memory_order_relaxed);
     unsigned nrec = 0;
-    uint64_t pcs[PROF_CPU_DEPTH], ridw[PROF_RID_WORDS];
+    uint64_t pcs[PROF_STACK_MAX], ridw[PROF_RID_WORDS];
     if (head - tail > PROF_RING_WORDS) /* re-initialised slot */
         tail = head;
     while (head - tail >= 2) {
         uint64_t h = atomic_load_explicit(&ring[tail % PROF_RING_WORDS], memory_order_relaxed);
         unsigned n = PROF_REC_N(h);
         unsigned extra = (h & PROF_REC_RID) ? PROF_RID_WORDS : 0;
-        if (!(h & PROF_REC_MARK) || n > PROF_CPU_DEPTH || head - tail < 2 + extra + n) {
+        if (!(h & PROF_REC_MARK) || n > PROF_STACK_MAX || head - tail < 2 + extra + n) {
             tail = head;
             break;
         }

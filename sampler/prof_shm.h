@@ -35,7 +35,12 @@
 
 #include "core/shm.h"
 
-#define PROF_CPU_DEPTH 64           /* frames kept per CPU sample */
+#define PROF_CPU_DEPTH 64    /* user frames kept per CPU sample */
+#define PROF_KSTACK_DEPTH 32 /* kernel frames before them, when allowed */
+#define PROF_STACK_MAX (PROF_CPU_DEPTH + PROF_KSTACK_DEPTH)
+/* Kernel text lives in the top half of the address space: a PC at or
+ * above this is a kernel frame (from a perf_event callchain). */
+#define PROF_KERNEL_MIN 0xffff800000000000ull
 #define PROF_BUCKET_DEPTH 32        /* frames kept per heap/block/mutex record */
 #define PROF_RING_WORDS (32 * 1024) /* 256 KiB: ~10 s of 100 Hz deep stacks */
 #define PROF_GOR_DEPTH 64
@@ -82,16 +87,18 @@ typedef struct {
     _Atomic uint64_t cpu_head; /* words written (producer) */
     _Atomic uint64_t cpu_tail; /* words consumed (consumer) */
     _Atomic uint64_t cpu_samples;
-    _Atomic uint64_t cpu_periods;    /* sum of the samples' weights */
-    _Atomic uint64_t cpu_caught_up;  /* signals for periods already counted */
-    _Atomic uint64_t cpu_handler_ns; /* CPU spent in the SIGPROF handler */
-    _Atomic uint64_t heap_sample_ns; /* CPU spent recording heap samples */
-    _Atomic uint64_t cpu_drops;      /* ring full: sample dropped */
-    _Atomic uint64_t cpu_skipped;    /* in the loader: leaf only */
-    _Atomic uint32_t sampling;       /* CPU timer armed */
-    _Atomic uint32_t hz;             /* the rate it is armed at */
-    _Atomic uint32_t cpu_timer;      /* PROF_TIMER_* (sampler/prof_timer.h) */
-    _Atomic uint32_t cpu_timer_max;  /* the highest rate it delivers here */
+    _Atomic uint64_t cpu_periods;        /* sum of the samples' weights */
+    _Atomic uint64_t cpu_caught_up;      /* signals for periods already counted */
+    _Atomic uint64_t cpu_handler_ns;     /* CPU spent in the SIGPROF handler */
+    _Atomic uint64_t heap_sample_ns;     /* CPU spent recording heap samples */
+    _Atomic uint64_t cpu_drops;          /* ring full: sample dropped */
+    _Atomic uint64_t cpu_skipped;        /* in the loader: leaf only */
+    _Atomic uint32_t sampling;           /* CPU timer armed */
+    _Atomic uint32_t hz;                 /* the rate it is armed at */
+    _Atomic uint32_t cpu_timer;          /* PROF_TIMER_* (sampler/prof_timer.h) */
+    _Atomic uint32_t cpu_timer_max;      /* the highest rate it delivers here */
+    _Atomic uint32_t cpu_kernel;         /* 1: kernel callchains in the samples */
+    _Atomic uint64_t cpu_kernel_samples; /* samples that had kernel frames */
     _Atomic uint32_t gor_req, gor_ack;
     _Atomic uint32_t gor_n;
     _Atomic uint32_t gc_ack;

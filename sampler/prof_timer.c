@@ -14,14 +14,21 @@
  * The overflow becomes a signal through the file-descriptor machinery:
  * O_ASYNC on the event fd, F_SETSIG SIGPROF (so the handler gets a
  * siginfo, and SIGIO's default action never applies), F_SETOWN_EX with
- * F_OWNER_TID so it is this thread that is interrupted. No ring buffer is
- * mapped: the sample itself is the libunwind walk the handler does, as for
- * the other sources. The kernel raises the signal from irq_work right after
- * the overflow; it is delivered on the way back to user space, so time
- * spent in a system call lands on its libc wrapper, as perf's and
- * ITIMER_PROF's samples do.
+ * F_OWNER_TID so it is this thread that is interrupted. The user part of
+ * the sample is the libunwind walk the handler does, as for the other
+ * sources. The kernel raises the signal from irq_work right after the
+ * overflow; it is delivered on the way back to user space, so time spent in
+ * a system call lands on its libc wrapper, as perf's and ITIMER_PROF's
+ * samples do - and, where the kernel allows it, under the kernel frames of
+ * the overflow: the event then samples PERF_SAMPLE_CALLCHAIN with
+ * exclude_callchain_user into a ring of TM_RING_PAGES pages mapped from its
+ * fd, and the handler takes the newest record's chain (an overflow in user
+ * mode has none). A worker gets them only when it is itself allowed: they
+ * are kernel addresses, and a worker serves untrusted input, so nothing is
+ * opened for it before it drops privileges.
  */
 #include "sampler/prof_timer.h"
+#include "sampler/prof_shm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,13 +38,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <zlib.h>
 
-static int tm_perf_open(int exclude_kernel, int signo)
+#define TM_RING_PAGES 4 /* data pages (a power of two): 64 records of 30 frames */
+
+static int tm_perf_open(int exclude_kernel, int signo, int callchain)
 {
     struct perf_event_attr a;
     memset(&a, 0, sizeof a);
@@ -49,6 +59,11 @@ static int tm_perf_open(int exclude_kernel, int signo)
     a.exclude_hv = 1;
     a.exclude_kernel = exclude_kernel ? 1 : 0;
     a.wakeup_events = 1;
+    if (callchain) {
+        a.sample_type = PERF_SAMPLE_CALLCHAIN;
+        a.exclude_callchain_user = 1; /* the handler unwinds user space */
+        a.sample_max_stack = PROF_KSTACK_DEPTH + 1;
+    }
     int fd =
         (int)syscall(SYS_perf_event_open, &a, 0 /* this thread */, -1, -1, PERF_FLAG_FD_CLOEXEC);
     if (fd < 0)
@@ -72,19 +87,110 @@ static int tm_posix_open(prof_timer_t *t, int signo)
     return timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t->tid);
 }
 
+/* The sample ring of a callchain event; -1 when it cannot be mapped. */
+static int tm_map_ring(prof_timer_t *t)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)pg * (1 + TM_RING_PAGES);
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, t->perf_fd, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    t->ring = m;
+    t->ring_size = (size_t)pg * TM_RING_PAGES;
+    return 0;
+}
+
 int prof_timer_open(prof_timer_t *t, int signo)
 {
     memset(t, 0, sizeof *t);
     t->perf_fd = -1;
-    if ((t->perf_fd = tm_perf_open(0, signo)) >= 0)
+    t->kernel_why = PROF_KERNEL_NO_PERF;
+    if ((t->perf_fd = tm_perf_open(0, signo, 1)) >= 0) {
         t->src = PROF_TIMER_PERF;
-    else if ((t->perf_fd = tm_perf_open(1, signo)) >= 0)
+        t->kernel_why = PROF_KERNEL_ON;
+        if (tm_map_ring(t) < 0) {
+            /* allowed, but no ring (perf_event_mlock_kb): time without frames */
+            close(t->perf_fd);
+            t->perf_fd = tm_perf_open(0, signo, 0);
+            t->kernel_why = PROF_KERNEL_NO_RING;
+        }
+        if (t->perf_fd >= 0)
+            return t->src;
+    }
+    if ((t->perf_fd = tm_perf_open(0, signo, 0)) >= 0) {
+        t->src = PROF_TIMER_PERF;
+        t->kernel_why = PROF_KERNEL_NO_RING;
+    } else if ((t->perf_fd = tm_perf_open(1, signo, 0)) >= 0) {
         t->src = PROF_TIMER_PERF_USER;
-    else if (tm_posix_open(t, signo) == 0)
+        t->kernel_why = PROF_KERNEL_REFUSED;
+    } else if (tm_posix_open(t, signo) == 0) {
         t->src = PROF_TIMER_POSIX;
-    else
+    } else {
         t->src = PROF_TIMER_ITIMER;
+    }
     return t->src;
+}
+
+/* n bytes at ring position pos (free-running), across the wrap. */
+static void tm_ring_read(const prof_timer_t *t, const char *data, uint64_t pos, void *out, size_t n)
+{
+    size_t off = (size_t)(pos & (t->ring_size - 1));
+    size_t first = n < t->ring_size - off ? n : t->ring_size - off;
+    memcpy(out, data + off, first);
+    if (first < n)
+        memcpy((char *)out + first, data, n - first);
+}
+
+int prof_timer_kernel_frames(prof_timer_t *t, uint64_t *ips, int max)
+{
+    if (!t->ring)
+        return 0;
+    struct perf_event_mmap_page *mp = t->ring;
+    const char *data =
+        (const char *)t->ring + (mp->data_offset ? mp->data_offset : t->ring_size / TM_RING_PAGES);
+    uint64_t head = __atomic_load_n(&mp->data_head, __ATOMIC_ACQUIRE);
+    uint64_t tail = mp->data_tail;
+    int got = 0;
+    while (head - tail >= sizeof(struct perf_event_header)) {
+        struct perf_event_header h;
+        tm_ring_read(t, data, tail, &h, sizeof h);
+        if (h.size < sizeof h || h.size > head - tail)
+            break;
+        if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof h + 8) {
+            uint64_t nr;
+            tm_ring_read(t, data, tail + sizeof h, &nr, 8);
+            if (nr > (h.size - sizeof h - 8) / 8)
+                nr = (h.size - sizeof h - 8) / 8;
+            got = 0;
+            for (uint64_t i = 0; i < nr && got < max; i++) {
+                uint64_t ip;
+                tm_ring_read(t, data, tail + sizeof h + 8 + i * 8, &ip, 8);
+                if (ip >= (uint64_t)PERF_CONTEXT_MAX)
+                    continue; /* PERF_CONTEXT_KERNEL and the like */
+                ips[got++] = ip;
+            }
+        }
+        tail += h.size;
+    }
+    __atomic_store_n(&mp->data_tail, head, __ATOMIC_RELEASE);
+    return got;
+}
+
+const char *prof_timer_kernel_why(int why)
+{
+    switch (why) {
+    case PROF_KERNEL_ON:
+        return "perf_event callchains ([kernel.kallsyms] frames, label mode=kernel)";
+    case PROF_KERNEL_REFUSED:
+        return "not allowed here (perf_event_paranoid > 1 and no CAP_PERFMON for the workers): "
+               "time in the kernel is charged to the system call's user-space caller";
+    case PROF_KERNEL_NO_RING:
+        return "allowed, but the sample ring could not be mapped (perf_event_mlock_kb): time in "
+               "the kernel is charged to the system call's user-space caller";
+    default:
+        return "not available without perf_event (tick-checked timer): time in the kernel is "
+               "charged to the system call's user-space caller";
+    }
 }
 
 void prof_timer_arm(prof_timer_t *t, uint32_t hz)
@@ -126,6 +232,9 @@ void prof_timer_arm(prof_timer_t *t, uint32_t hz)
 void prof_timer_close(prof_timer_t *t)
 {
     prof_timer_arm(t, 0);
+    if (t->ring)
+        munmap(t->ring, t->ring_size + t->ring_size / TM_RING_PAGES);
+    t->ring = NULL;
     if (t->perf_fd >= 0)
         close(t->perf_fd);
     if (t->src == PROF_TIMER_POSIX)

@@ -23,6 +23,13 @@
  *   PROF_TIMER_ITIMER     setitimer(ITIMER_PROF): tick-checked process
  *                         CPU time, the last resort.
  *
+ * With PROF_TIMER_PERF (the kernel lets this thread count kernel time:
+ * perf_event_paranoid <= 1, or CAP_PERFMON / CAP_SYS_ADMIN) the same event
+ * also records the kernel callchain of each overflow (PERF_SAMPLE_CALLCHAIN,
+ * kernel part only) into a small mmap'd ring, so a sample taken inside
+ * write() shows whether it was tcp_sendmsg or ext4 (as perf does), and the
+ * SIGPROF handler puts those frames before the user stack it unwinds.
+ *
  * prof_timer_max_hz() is what a source can deliver; a profile_hz above it
  * is warned about at start and said in every CPU profile.
  */
@@ -45,11 +52,32 @@ typedef struct {
     int perf_fd; /* PERF sources */
     timer_t tid; /* POSIX */
     uint32_t hz; /* armed at; 0 = disarmed */
+    /* PROF_TIMER_PERF with kernel callchains: the event's mmap'd sample
+     * ring (the metadata page, then ring_size bytes of records) */
+    void *ring;
+    size_t ring_size;
+    int kernel_why; /* PROF_KERNEL_*: why there are no kernel frames */
 } prof_timer_t;
+
+/* Kernel frames: on, or why not. */
+enum {
+    PROF_KERNEL_ON = 0,
+    PROF_KERNEL_REFUSED, /* perf_event_paranoid > 1 and no CAP_PERFMON */
+    PROF_KERNEL_NO_RING, /* the sample ring could not be mapped (mlock limit) */
+    PROF_KERNEL_NO_PERF, /* no perf_event at all: a tick-checked fallback */
+};
 
 /* Choose and open the source for the calling thread; signals go to it as
  * `signo`. Returns the source (never fails: ITIMER is always there). */
 int prof_timer_open(prof_timer_t *t, int signo);
+/* The kernel's part of the stack at the last overflow (leaf first, at
+ * most max), from the newest sample record in the event's ring; every
+ * record is consumed. 0 when the overflow came in user mode, or without
+ * kernel callchains. Async-signal-safe: loads and stores on the shared
+ * ring, nothing else. */
+int prof_timer_kernel_frames(prof_timer_t *t, uint64_t *ips, int max);
+const char *prof_timer_kernel_why(int why);
+
 /* Arm at hz (0 disarms). */
 void prof_timer_arm(prof_timer_t *t, uint32_t hz);
 void prof_timer_close(prof_timer_t *t);

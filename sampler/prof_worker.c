@@ -147,21 +147,30 @@ static void pw_on_sigprof(int sig, siginfo_t *si, void *uc)
         w = now > pw.last_cpu_ns ? (now - pw.last_cpu_ns) / pw.period_ns : 0;
         pw.last_cpu_ns += w * pw.period_ns;
     }
+    /* The kernel's part first (leaf first): where the overflow came, when
+     * it came inside a system call; then the user stack from the signal
+     * context, whose leaf is the system call's caller. */
+    uint64_t pcs[PROF_STACK_MAX];
+    int nk = prof_timer_kernel_frames(&pw.timer, pcs, PROF_KSTACK_DEPTH);
     if (w == 0) {
         atomic_fetch_add_explicit(&pw.slot->cpu_caught_up, 1, memory_order_relaxed);
         errno = saved;
         return;
     }
-    uint64_t pcs[PROF_CPU_DEPTH];
+    for (int i = 1; i < nk; i++)
+        pcs[i] -= 1; /* return addresses: the call's instruction */
+    if (nk)
+        atomic_fetch_add_explicit(&pw.slot->cpu_kernel_samples, 1, memory_order_relaxed);
     int in_loader = 0;
-    int n = prof_unwind_signal(uc, pcs, PROF_CPU_DEPTH, &in_loader);
+    int n = prof_unwind_signal(uc, pcs + nk, PROF_CPU_DEPTH, &in_loader);
     if (in_loader)
         atomic_fetch_add_explicit(&pw.slot->cpu_skipped, 1, memory_order_relaxed);
     if (n == 0) {
         /* libunwind could not start: keep the sample with its PC */
         const ucontext_t *u = uc;
-        pcs[n++] = (uint64_t)u->uc_mcontext.gregs[REG_RIP];
+        pcs[nk + n++] = (uint64_t)u->uc_mcontext.gregs[REG_RIP];
     }
+    n += nk;
     unsigned route = atomic_load_explicit(&pw.me->route, memory_order_relaxed);
     char rid[PROF_RID_BYTES];
     int have_rid = request_id_read(pw.me, rid);
@@ -248,6 +257,7 @@ void prof_worker_init(const conf_t *c, shm_t *shm, unsigned slot)
     int src = prof_timer_open(&pw.timer, SIGPROF);
     atomic_store(&s->cpu_timer, (uint32_t)src);
     atomic_store(&s->cpu_timer_max, prof_timer_max_hz(src));
+    atomic_store(&s->cpu_kernel, (uint32_t)pw.timer.kernel_why);
     pw.slot = s;
     prof_heap_enable(pw.area, atomic_load(&pw.ctl->heap_rate));
     atomic_store(&s->heap_rate, atomic_load(&pw.ctl->heap_rate));

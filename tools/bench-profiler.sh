@@ -263,11 +263,13 @@ curl -s -o "$tmp/acc.pprof" "http://127.0.0.1:$pport_on/debug/pprof/profile?seco
 cp=$!
 perf record -q -e cpu-clock -F 1000 -g -p "$wpids" -o "$tmp/perf.data" -- sleep "$ASECS" >/dev/null 2>&1
 wait "$cp" "$lp"
-(cd "$tmp" && go tool pprof -top -noinlines -nodefraction=0 -nodecount=100000 acc.pprof >"$tmp/pprof.top" 2>/dev/null)
+(cd "$tmp" && go tool pprof -top -noinlines -nodefraction=0 -nodecount=100000 acc.pprof >"$tmp/pprof.top" 2>/dev/null) || { echo "go tool pprof cannot read the profile"; fail=1; }
 perf script -i "$tmp/perf.data" -F ip,sym,dso 2>/dev/null >"$tmp/perf.script"
-python3 - "$tmp/pprof.top" "$tmp/perf.script" <<'EOF' || fail=1
-import re, sys
+python3 - "$tmp/acc.pprof" "$tmp/perf.script" "$PWD/tests/integration" <<'EOF' || fail=1
+import os, re, sys
 from collections import Counter
+sys.path.insert(0, sys.argv[3])
+from profiler_util import decode_profile
 
 def norm(name):
     # glibc names one function several ways (write, __write, __libc_write,
@@ -279,11 +281,27 @@ def norm(name):
     name = re.sub(r"^(__GI_)?_*(libc_)?_*", "", name)
     return re.sub(r"(64)?(_nocancel|_internal)?$", "", name)
 
+# Each pprof sample is charged to its innermost user-space frame (kernel
+# frames, where the workers may sample them, come first in the stack and
+# are skipped, as perf's are below), to the function that frame was
+# inlined into (pprof -noinlines).
+prof = decode_profile(open(sys.argv[1], "rb").read())
+maps = {m["id"]: m for m in prof["mappings"]}
 pp = Counter()
-for line in open(sys.argv[1]):
-    m = re.match(r"\s*([\d.]+)(ms|s|us)\s+([\d.]+)%\s+[\d.]+%\s+[\d.]+\w*\s+[\d.]+%\s+(.+)$", line)
-    if m:
-        pp[norm(m.group(4))] += float(m.group(3))
+ptotal = 0
+for vals, _, locs in prof["samples"]:
+    user = [l for l in locs if prof["locations"][l].get("address", 0) < 0xffff800000000000]
+    if not user:
+        continue
+    loc = prof["locations"][user[0]]
+    if loc["lines"]:
+        name = prof["functions"][loc["lines"][-1][0]]["name"]
+    else:
+        m = maps.get(loc.get("mapping_id"))
+        name = "[%s]" % os.path.basename(m["filename"]) if m else "[unknown]"
+    pp[norm(name)] += vals[0]
+    ptotal += vals[0]
+pp = Counter({k: 100.0 * v / max(1, ptotal) for k, v in pp.items()})
 perf = Counter()
 total = 0
 for block in open(sys.argv[2]).read().split("\n\n"):

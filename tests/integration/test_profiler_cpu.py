@@ -82,7 +82,9 @@ with Magicd(workers=2, extra=LOAD_CONF) as srv:
     print(tags[:1200])
     for k in ("pid", "worker", "route"):
         check(re.search(r"^\s*" + k + r":", tags, re.M), f"label {k} missing:\n{tags}")
-    pids = set(re.findall(r"^\s+[\d.]+\w*s? \(\s*[\d.]+%\): (\d+)$", tags.split("route:")[0], re.M))
+    # the values of the pid: section only (up to the next "key:" line)
+    sect = re.search(r"^\s*pid:(.*?)(?=^\s*\w+:\s)", tags + "\n end: ", re.M | re.S)
+    pids = set(re.findall(r"(\d+)$", sect.group(1), re.M)) if sect else set()
     check(pids and pids <= {str(p) for p in workers}, f"pid labels {pids} are not the workers {workers}")
     check("POST /magic/generate" in tags, "route POST /magic/generate not labelled")
 

@@ -138,7 +138,7 @@ installed = os.path.join(debug_dir, build_id[:2], build_id[2:] + ".debug")
 if not os.path.isdir(pp_src):
     print("SKIP re-symbolization: golang-github-google-pprof-dev (the standalone pprof) "
           "is not installed")
-elif not os.access("/usr/lib/debug", os.W_OK) and not os.access(debug_dir, os.W_OK):
+elif os.geteuid() != 0 and not os.access(debug_dir, os.W_OK):
     print("SKIP re-symbolization: /usr/lib/debug/.build-id is not writable here (not root)")
 else:
     pprof = os.path.join(tmp, "pprof")
