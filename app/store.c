@@ -197,8 +197,8 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
     }
     if (store_pg_is_url(path)) {
         snprintf(err, errsz,
-                 "users_db %s: the server cannot use PostgreSQL yet, only `magicd store "
-                 "migrate`, `magicd user` and `magicd session` can (see docs/nodes.md)",
+                 "users_db %s: a PostgreSQL store is not opened with blocking calls here; "
+                 "workers use app/store_pgw.h, the command line store_open_any",
                  path);
         return NULL;
     }

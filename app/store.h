@@ -31,7 +31,8 @@ typedef struct store store_t;
 store_t *store_open(const char *path, int readonly, char *err, size_t errsz);
 /* The same for the command line: users_db may also be a PostgreSQL URL
  * (app/store_pg.h), whose calls block; store_open refuses URLs because a
- * worker must not block on the network. */
+ * worker must not block on the network (its PostgreSQL store is
+ * app/store_pgw.h, asynchronous). */
 store_t *store_open_any(const char *users_db, int readonly, char *err, size_t errsz);
 void store_close(store_t *s);
 

@@ -12,8 +12,8 @@
  * It serves the command line (`magicd store migrate`, `user ...`,
  * `session ...`), which is not an event loop; store.c dispatches to it when
  * a handle was opened with store_open_any on a PostgreSQL URL. Workers must
- * never block on the network: they will use the asynchronous client
- * (app/pgc.h) instead, and store_open refuses a URL.
+ * never block on the network: they use the asynchronous back-end
+ * (app/store_pgw.h over core/pgc.h) instead, and store_open refuses a URL.
  *
  * Return values follow store.h and store_session.h function by function.
  */
@@ -28,7 +28,7 @@
 typedef struct store_pg store_pg_t;
 
 /* The schema version this magicd writes (schema_version in the database). */
-#define STORE_PG_VERSION 1
+#define STORE_PG_VERSION 2
 
 /* 1 when users_db names a PostgreSQL database (postgresql:// or
  * postgres://), 0 for a SQLite file. */

@@ -9,7 +9,7 @@
  * file relies on COLLATE NOCASE; every caller normalises first anyway), and
  * NOTIFY on the channels magicd_users (a user or group changed: drop cached
  * lookups) and magicd_revoked (a session id in hex: add it to the shared
- * revocation set), which nodes will LISTEN to.
+ * revocation set), which the nodes LISTEN to (app/store_pgw.c).
  *
  * store_pg_migrate (store_pg.c) applies the steps a database lacks, in one
  * transaction (PostgreSQL's DDL is transactional). Adding a version: append
@@ -93,6 +93,25 @@ static const char step1[] =
     "CREATE TRIGGER user_groups_changed AFTER INSERT OR UPDATE OR DELETE ON user_groups"
     "  FOR EACH STATEMENT EXECUTE FUNCTION magicd_users_changed();";
 
+/* Version 2: magicd_users names the address that changed (a row
+ * trigger), so a node drops that one cached answer rather than all of
+ * them: with signup on, every new account would otherwise empty every
+ * worker's cache. Group changes still say '' (drop everything); they are
+ * rare and the cache does not hold groups anyway. */
+static const char step2[] =
+    "DROP TRIGGER users_changed ON users;"
+    "CREATE FUNCTION magicd_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('magicd_users', OLD.email); END IF;"
+    "  IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.email <> OLD.email) THEN"
+    "    PERFORM pg_notify('magicd_users', NEW.email);"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE ON users"
+    "  FOR EACH ROW EXECUTE FUNCTION magicd_user_changed();";
+
 const char *const store_pg_steps[STORE_PG_VERSION] = {
     step1, /* 0 -> 1 */
+    step2, /* 1 -> 2 */
 };

@@ -580,8 +580,10 @@ static void pgw_notify(void *arg, const char *channel, const char *payload)
     uint8_t id[16];
 
     p->st_.notifies++;
-    if (!strcmp(channel, "magicd_users")) {
-        user_cache_clear(p->uc);
+    if (!strcmp(channel, "magicd_users") && *payload) {
+        user_cache_forget(p->uc, payload); /* one address changed (schema 2) */
+    } else if (!strcmp(channel, "magicd_users")) {
+        user_cache_clear(p->uc); /* groups, or a schema 1 database */
         p->st_.cache_clears++;
     } else if (!strcmp(channel, "magicd_revoked") && pgw_unhex(payload, id) == 0) {
         /* The session cannot outlive session_ttl from now, so that bounds

@@ -13,8 +13,9 @@
  *
  * What the listening connection brings (see store_pgw.c for why each
  * worker listens for itself):
- *   magicd_users    a user or group changed somewhere: the worker's user
- *                   cache is dropped. While the listener is not connected
+ *   magicd_users    a user changed somewhere (payload: the address) and its
+ *                   cached answer is dropped, or groups changed ('') and
+ *                   the worker's whole user cache is. While the listener is not connected
  *                   the cache is not used at all, and it is dropped again
  *                   at every (re)connect, so no answer outlives a
  *                   notification this worker could have missed.

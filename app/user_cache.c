@@ -25,6 +25,7 @@ typedef struct {
 struct user_cache {
     uc_slot_t *slots;
     uint64_t gen;
+    uint64_t ver; /* bumped by every clear and forget (user_cache_gen) */
     int64_t version;
     int have_version;
     uint64_t checked_ms; /* data_version last asked at this ms (+1: 0 = never) */
@@ -149,17 +150,31 @@ void user_cache_clear(user_cache_t *uc)
     if (!uc)
         return;
     uc->gen++;
+    uc->ver++;
     uc->st.invalidations++;
+}
+
+void user_cache_forget(user_cache_t *uc, const char *email)
+{
+    size_t n = strlen(email);
+    uc_slot_t *sl;
+
+    if (!uc || n > EMAIL_MAX)
+        return;
+    uc->ver++;
+    sl = uc_slot(uc, email, n);
+    if (sl->len == n && memcmp(sl->email, email, n) == 0)
+        sl->gen = 0; /* generations start at 1: never current */
 }
 
 uint64_t user_cache_gen(const user_cache_t *uc)
 {
-    return uc ? uc->gen : 0;
+    return uc ? uc->ver + 1 : 0; /* 0 means "do not cache" to callers */
 }
 
 void user_cache_put_gen(user_cache_t *uc, const char *email, int known, uint64_t gen)
 {
-    if (uc && uc->gen == gen)
+    if (uc && uc->ver + 1 == gen)
         user_cache_put(uc, email, known);
 }
 

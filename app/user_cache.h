@@ -44,11 +44,14 @@ void user_cache_put(user_cache_t *uc, const char *email, int known);
  * is told of changes instead (NOTIFY): the cached answer for email, 1 or
  * 0, or -1 when there is none. */
 int user_cache_peek(user_cache_t *uc, const char *email);
-/* Forget every answer (another connection changed the users). */
+/* Forget every answer (another connection changed the users), or the
+ * one for email. */
 void user_cache_clear(user_cache_t *uc);
-/* The cache's generation, read before asking the store: an answer is kept
- * (user_cache_put_gen) only when no clear came between question and
- * answer, so a change announced meanwhile is not hidden by an older read. */
+void user_cache_forget(user_cache_t *uc, const char *email);
+/* The cache's version, read before asking the store: an answer is kept
+ * (user_cache_put_gen) only when no clear or forget came between question
+ * and answer, so a change announced meanwhile is not hidden by an older
+ * read. */
 uint64_t user_cache_gen(const user_cache_t *uc);
 void user_cache_put_gen(user_cache_t *uc, const char *email, int known, uint64_t gen);
 

@@ -57,10 +57,10 @@ def main():
               "a table was created without migrate")
 
         r = cli(conf, "store", "migrate")
-        check("from schema version 0 to 1" in r.stdout, r.stdout)
+        check("from schema version 0 to 2" in r.stdout, r.stdout)
         r = cli(conf, "store", "migrate")
         check("nothing to do" in r.stdout, "second migrate: " + r.stdout)
-        check(pg.sql("SELECT string_agg(version::text, ',') FROM schema_version").strip() == "1",
+        check(pg.sql("SELECT string_agg(version::text, ',') FROM schema_version").strip() == "1,2",
               "schema_version rows")
         tables = set(pg.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
                      .split())
@@ -74,8 +74,20 @@ def main():
                                   stderr=subprocess.PIPE, text=True) for _ in range(4)]
         outs = [p.communicate(timeout=30) + (p.returncode,) for p in procs]
         check(all(o[2] == 0 for o in outs), "concurrent migrate failed: %r" % outs)
-        check(sum("from schema version 0 to 1" in o[0] for o in outs) == 1,
+        check(sum("from schema version 0 to 2" in o[0] for o in outs) == 1,
               "not exactly one migrator did the work: %r" % outs)
+
+        # A version 1 database (its statement-level users trigger) is
+        # upgraded to 2: one row trigger naming the address.
+        pg.sql("DELETE FROM schema_version WHERE version = 2; "
+               "DROP TRIGGER users_changed ON users; DROP FUNCTION magicd_user_changed(); "
+               "CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE ON users "
+               "FOR EACH STATEMENT EXECUTE FUNCTION magicd_users_changed()")
+        r = cli(conf, "store", "migrate")
+        check("from schema version 1 to 2" in r.stdout, r.stdout)
+        check(pg.sql("SELECT action_orientation FROM information_schema.triggers "
+                     "WHERE trigger_name = 'users_changed' LIMIT 1").strip() == "ROW",
+              "users_changed is not a row trigger after the upgrade")
 
         # Users and groups, as on SQLite.
         r = cli(conf, "user", "add", " Alice@Example.com ", "--group", "admins", "--group", "ops")

@@ -86,6 +86,15 @@ int main(void)
     CHECK(user_cache_peek(pc, "p@example.com") == -1, "a stale answer was cached");
     user_cache_put_gen(pc, "p@example.com", 1, user_cache_gen(pc));
     CHECK(user_cache_peek(pc, "p@example.com") == 1);
+    /* One address forgotten (NOTIFY magicd_users 'p@...'): the others stay,
+     * and a lookup that was in flight is not cached. */
+    user_cache_put_gen(pc, "q@example.com", 0, user_cache_gen(pc));
+    uint64_t g2 = user_cache_gen(pc);
+    user_cache_forget(pc, "p@example.com");
+    CHECK(user_cache_peek(pc, "p@example.com") == -1);
+    CHECK(user_cache_peek(pc, "q@example.com") == 0);
+    user_cache_put_gen(pc, "p@example.com", 0, g2);
+    CHECK(user_cache_peek(pc, "p@example.com") == -1, "a lookup from before the forget was kept");
     user_cache_free(pc);
     return unit_done("test_user_cache");
 }
