@@ -139,7 +139,18 @@ def measure(node, pg=None):
             unit = kind(j, "POST /magic/generate") if sc == "generate" else \
                 kind(j, "POST /magic/verify")
             per = calls / unit if unit else None
-        res[sc] = (rps, per, j["requests_by_kind"])
+            if sc == "login":  # which statements, per sign-in
+                top = pg.sql("SELECT s.calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) "
+                             "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                             "WHERE d.datname = 'magicd' "
+                             "AND s.query NOT LIKE '%pg_stat_statements%' "
+                             "ORDER BY s.calls DESC LIMIT 8")
+                for line in top.splitlines():
+                    c, _, q = line.partition("|")
+                    if unit:
+                        print(f"    {int(c) / unit:5.2f} per sign-in  {q}", flush=True)
+        signins = kind(j, "POST /magic/verify") / j["duration_s"]
+        res[sc] = (rps, per, signins)
     return res
 
 
@@ -159,7 +170,7 @@ def main():
     try:
         with open(os.path.join(pg.data, "postgresql.conf"), "a") as f:
             f.write("shared_preload_libraries = 'pg_stat_statements'\n"
-                    "pg_stat_statements.track = all\n")
+                    "pg_stat_statements.track = top\n")
         pg.stop()
         pg.start()
         pg.sql("CREATE EXTENSION pg_stat_statements")
@@ -194,9 +205,14 @@ def main():
                 per = got["pg"][sc][1]
                 what = "statements per generate" if sc == "generate" else \
                     "statements per sign-in (generate + verify + secure page)"
+                extra = ""
+                if sc == "login":
+                    extra = (f"   sign-ins/s {got['sqlite'][sc][2]:.0f} vs "
+                             f"{got['pg'][sc][2]:.0f}")
                 print(f"round {r}: {sc:8s} SQLite {s_rps:7.0f} req/s   PostgreSQL {p_rps:7.0f} "
                       f"req/s   ratio {p_rps / s_rps:.2f}x (target >= 0.5)   "
-                      f"{what}: {per if per is not None else float('nan'):.2f}", flush=True)
+                      f"{what}: {per if per is not None else float('nan'):.2f}{extra}",
+                      flush=True)
                 best.setdefault(sc, []).append((s_rps, p_rps, per))
         for sc, key, what in (("generate", "pg-generate", "POST /magic/generate, PostgreSQL "
                                "store vs SQLite, req/s per node (2 workers, 100 conns)"),
@@ -207,7 +223,7 @@ def main():
             p_rps = sum(x[1] for x in runs) / len(runs)
             per = sum(x[2] or 0 for x in runs) / len(runs)
             ratio = p_rps / s_rps
-            print(f"FIGURE|{key}|{what}; {per:.1f} statements per "
+            print(f"FIGURE|{key}|{what}; {per:.2f} statements per "
                   f"{'generate' if sc == 'generate' else 'sign-in'}|{p_rps:.0f} req/s|"
                   f"{s_rps:.0f} req/s|{ratio:.2f}")
     finally:
