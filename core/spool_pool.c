@@ -65,7 +65,7 @@ struct spool_pool {
 };
 
 /* Never written: reading it maps the zero page, it costs no memory. */
-static const char sp_zeros[SPOOL_POOL_FILE_MAX];
+static char sp_zeros[SPOOL_POOL_FILE_MAX]; /* .bss, not const: not 1 MiB of the binary */
 
 static size_t sp_file_bytes(spool_pool_t *p)
 {
@@ -118,7 +118,7 @@ static int sp_make(spool_pool_t *p, sp_file_t *f, sp_error_t *e)
     /* Locked and in new/: the mailer leaves it alone. The zeros give it
      * its blocks and its size now, so no commit has to. */
     size_t bytes = sp_file_bytes(p);
-    struct iovec iov = {.iov_base = (void *)sp_zeros, .iov_len = bytes};
+    struct iovec iov = {.iov_base = sp_zeros, .iov_len = bytes};
     /* RWF_DSYNC: on return the zeros, the size and the blocks are on
      * stable storage (the metadata needed to read the data back), as with
      * write + fdatasync, in one call. */
