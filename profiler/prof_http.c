@@ -493,22 +493,27 @@ static void pp_index(prof_srv_t *s, http_conn_t *c)
     buf_puts(&b, "<p>\nmagicd workers:\n<ul>\n");
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
-        buf_printf(&b,
-                   "<li>worker %u (pid %d): %llu CPU samples taken (%llu periods, %llu "
-                   "catch-up signals), %llu dropped (sample ring full), %llu heap samples, "
-                   "%llu block events, %llu mutex events, %u stack records (%u dropped); "
-                   "sampler CPU: SIGPROF handler %llu us, heap sampler %llu us</li>\n",
-                   ws[i].worker_no, (int)ws[i].pid,
-                   (unsigned long long)atomic_load(&ps->cpu_samples),
-                   (unsigned long long)atomic_load(&ps->cpu_periods),
-                   (unsigned long long)atomic_load(&ps->cpu_caught_up),
-                   (unsigned long long)atomic_load(&ps->cpu_drops),
-                   (unsigned long long)atomic_load(&ps->heap_samples),
-                   (unsigned long long)atomic_load(&ps->block_events),
-                   (unsigned long long)atomic_load(&ps->mutex_events), atomic_load(&ps->nbuckets),
-                   atomic_load(&ps->bucket_drops),
-                   (unsigned long long)atomic_load(&ps->cpu_handler_ns) / 1000,
-                   (unsigned long long)atomic_load(&ps->heap_sample_ns) / 1000);
+        buf_printf(
+            &b,
+            "<li>worker %u (pid %d): %llu CPU samples taken (%llu periods, %llu "
+            "catch-up signals), %llu dropped (sample ring full), %llu heap samples, "
+            "%llu block events, %llu mutex events, %u stack records (%u dropped); "
+            "sampler CPU: SIGPROF handler %llu us, heap sampler %llu us; CPU timer: %s; "
+            "kernel frames: %s (%llu samples had them)</li>\n",
+            ws[i].worker_no, (int)ws[i].pid, (unsigned long long)atomic_load(&ps->cpu_samples),
+            (unsigned long long)atomic_load(&ps->cpu_periods),
+            (unsigned long long)atomic_load(&ps->cpu_caught_up),
+            (unsigned long long)atomic_load(&ps->cpu_drops),
+            (unsigned long long)atomic_load(&ps->heap_samples),
+            (unsigned long long)atomic_load(&ps->block_events),
+            (unsigned long long)atomic_load(&ps->mutex_events), atomic_load(&ps->nbuckets),
+            atomic_load(&ps->bucket_drops),
+            (unsigned long long)atomic_load(&ps->cpu_handler_ns) / 1000,
+            (unsigned long long)atomic_load(&ps->heap_sample_ns) / 1000,
+            prof_timer_name((int)atomic_load(&ps->cpu_timer)),
+            atomic_load(&ps->cpu_timer) ? prof_timer_kernel_why((int)atomic_load(&ps->cpu_kernel))
+                                        : "-",
+            (unsigned long long)atomic_load(&ps->cpu_kernel_samples));
     }
     buf_puts(&b, "</ul>\n</p>\n</body>\n</html>");
     http_reply_start(c, 200);

@@ -83,7 +83,11 @@ print(f"libspin.so: stripped, build id {build_id}")
 
 with Magicd(workers=1, extra=LOAD_CONF) as srv:
     srv.stop()
-    srv.start(env={"LD_PRELOAD": lib})
+    env = {"LD_PRELOAD": lib}
+    if os.environ.get("MAGICD_ASAN"):
+        # ASan wants its runtime first; the preloaded library is not it
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    srv.start(env=env)
     load = Load(srv, 5, connections=4).start()
     st, _, body = srv.pprof("/debug/pprof/profile?seconds=4")
     load.wait()
