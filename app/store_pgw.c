@@ -27,7 +27,9 @@
  *
  * Auth events are fire-and-forget; while the store is down they wait in a
  * bounded backlog (STORE_PGW_BACKLOG) and are written when it is back;
- * past the bound they are counted and logged as lost.
+ * past the bound, or after PGW_EVENT_TRIES failed writes of the same row
+ * (then it is the row, not the store), they are counted and logged as
+ * lost.
  */
 #include "app/store_pgw.h"
 
@@ -48,6 +50,7 @@
 #define PGW_SWEEP_SLACK 300 /* seconds past expiry, as the SQLite store */
 #define PGW_LOG_BATCH 128
 #define PGW_TYPE_MAX 32
+#define PGW_EVENT_TRIES 3 /* writes of one event before it is given up */
 
 enum {
     S_EXISTS,
@@ -116,6 +119,7 @@ typedef struct {
     char type[PGW_TYPE_MAX];
     char email[EMAIL_MAX + 1];
     uint64_t now_s;
+    int tries; /* writes that failed so far */
 } pgw_event_t;
 
 struct store_pgw {
@@ -146,6 +150,7 @@ typedef struct {
     sa_user_fn user;
     void *arg;
     uint64_t gen; /* the cache's generation when asked; 0: do not cache */
+    int tries;    /* an event: writes that failed before this one */
     char email[EMAIL_MAX + 1];
 } pq_t;
 
@@ -213,7 +218,8 @@ static int pgw_result(pq_t *q, const PGresult *res, store_user_info_t *ui)
     return -1;
 }
 
-static void pgw_backlog_put(store_pgw_t *p, const char *type, const char *email, uint64_t now_s);
+static void pgw_backlog_put(store_pgw_t *p, const char *type, const char *email, uint64_t now_s,
+                            int tries);
 
 static void pgw_answer(void *arg, const PGresult *res, const char *err)
 {
@@ -229,7 +235,7 @@ static void pgw_answer(void *arg, const PGresult *res, const char *err)
     if (r >= 0 && q->gen && (q->kind == S_EXISTS || q->kind == S_ADD))
         user_cache_put_gen(p->uc, q->email, q->kind == S_ADD ? 1 : r, q->gen);
     if (q->kind == S_EVENT && !res && !p->closing)
-        pgw_backlog_put(p, q->email + strlen(q->email) + 1, q->email, q->gen);
+        pgw_backlog_put(p, q->email + strlen(q->email) + 1, q->email, q->gen, q->tries + 1);
     if (q->user)
         q->user(q->arg, r, r == 1 ? &ui : NULL);
     else if (q->done)
@@ -400,7 +406,8 @@ static void pgw_session_start(void *be, const store_session_t *row, int64_t link
 
 /* An event's email and type travel in q->email ("email\0type"), its time
  * in q->gen, so a failed write can go back to the backlog. */
-static int pgw_event_send(store_pgw_t *p, const char *type, const char *email, uint64_t now_s)
+static int pgw_event_send(store_pgw_t *p, const char *type, const char *email, uint64_t now_s,
+                          int tries)
 {
     size_t el = strlen(email), tl = strlen(type);
     pq_t *q;
@@ -413,6 +420,7 @@ static int pgw_event_send(store_pgw_t *p, const char *type, const char *email, u
     memcpy(q->email, email, el + 1);
     memcpy(q->email + el + 1, type, tl + 1);
     q->gen = now_s;
+    q->tries = tries;
     pgw_i64(at, (int64_t)now_s);
     const char *v[3] = {type, email, at};
     if (pgc_query(p->pool, p->st[S_EVENT], 3, v, NULL, pgw_answer, q) < 0) {
@@ -422,10 +430,16 @@ static int pgw_event_send(store_pgw_t *p, const char *type, const char *email, u
     return 0;
 }
 
-static void pgw_backlog_put(store_pgw_t *p, const char *type, const char *email, uint64_t now_s)
+static void pgw_backlog_put(store_pgw_t *p, const char *type, const char *email, uint64_t now_s,
+                            int tries)
 {
     pgw_event_t *e;
 
+    if (tries >= PGW_EVENT_TRIES) { /* not the store being down: the row itself fails */
+        if (p->st_.events_lost++ % 1000 == 0)
+            log_err("user store: auth event \"%s\" for %s not recorded: %s", type, email, p->err);
+        return;
+    }
     if (p->nbacklog == STORE_PGW_BACKLOG) {
         if (p->st_.events_lost++ % 1000 == 0)
             log_err("user store down: auth event \"%s\" for %s not recorded (backlog of %d full)",
@@ -436,6 +450,7 @@ static void pgw_backlog_put(store_pgw_t *p, const char *type, const char *email,
     snprintf(e->type, sizeof e->type, "%s", type);
     snprintf(e->email, sizeof e->email, "%s", email);
     e->now_s = now_s;
+    e->tries = tries;
 }
 
 static void pgw_event(void *be, const char *type, const char *email, uint64_t now_s)
@@ -444,8 +459,8 @@ static void pgw_event(void *be, const char *type, const char *email, uint64_t no
 
     if (p->closing)
         return;
-    if (p->nbacklog || pgw_event_send(p, type, email ? email : "", now_s) < 0)
-        pgw_backlog_put(p, type, email ? email : "", now_s);
+    if (p->nbacklog || pgw_event_send(p, type, email ? email : "", now_s, 0) < 0)
+        pgw_backlog_put(p, type, email ? email : "", now_s, 0);
 }
 
 static void pgw_close_noop(void *be)
@@ -698,7 +713,7 @@ void store_pgw_tick(store_pgw_t *p, uint64_t mono_ms)
     }
     while (up && p->nbacklog) {
         pgw_event_t *e = &p->backlog[0];
-        if (pgw_event_send(p, e->type, e->email, e->now_s) < 0)
+        if (pgw_event_send(p, e->type, e->email, e->now_s, e->tries) < 0)
             break;
         memmove(p->backlog, p->backlog + 1, (size_t)--p->nbacklog * sizeof *p->backlog);
     }
