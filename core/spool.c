@@ -31,6 +31,7 @@
 #include "core/spool.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -269,6 +270,17 @@ static int spool_fsync_dir(const char *path)
         return -1;
     rc = fsync(fd);
     close(fd);
+    return rc;
+}
+
+int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(th, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 

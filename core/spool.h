@@ -18,6 +18,7 @@
 #ifndef MG_SPOOL_H
 #define MG_SPOOL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,11 @@ int spool_name_ok(const char *name);
 
 /* write(2) all of p, past EINTR and short writes: 0, or -1 with errno. */
 int spool_write_all(int fd, const char *p, size_t n);
+
+/* Start a thread of the spool (the sync thread, the batch file pool) with
+ * every signal blocked in it, so SIGPROF and the master's signals stay with
+ * the loop's thread. 0, or pthread_create's error number. */
+int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* Rejects empty strings, control characters and, for addresses, anything
  * that is not local@domain without spaces or angle brackets. */

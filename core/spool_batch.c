@@ -310,6 +310,8 @@ static int spool_take(spool_unpack_t *u, const char *name, int *lockfd)
     return 1;
 }
 
+/* 1 a batch file was taken, 0 it was left (locked: being written or
+ * waiting in a worker's pool), -1 with err. */
 static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name, char *err,
                              size_t errsz)
 {
@@ -320,7 +322,7 @@ static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name,
     rc = spool_unpack_locked(u, faileddir, name, err, errsz);
     if (lockfd >= 0)
         close(lockfd);
-    return rc;
+    return rc < 0 ? -1 : 1;
 }
 
 static int spool_opendir_at(const char *dir, const char *sub)
@@ -364,11 +366,14 @@ int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, siz
             nleft++;
             continue;
         }
-        if (spool_unpack_file(&u, faileddir, de->d_name, err, errsz) < 0) {
+        /* Only files taken count: the workers' pools (locked, made ahead)
+         * would otherwise use up max_files and leave real batches waiting. */
+        int took = spool_unpack_file(&u, faileddir, de->d_name, err, errsz);
+        if (took < 0) {
             rc = -1;
             break;
         }
-        done++;
+        done += took;
     }
     closedir(d);
 out:

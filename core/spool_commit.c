@@ -64,7 +64,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +397,6 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
 {
     spool_committer_t *q = calloc(1, sizeof(*q));
     uint8_t rnd[8];
-    sigset_t all, old;
 
     if (!q) {
         snprintf(err, errsz, "spool: out of memory");
@@ -438,10 +436,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         snprintf(err, errsz, "spool: epoll: %s", strerror(errno));
         goto fail;
     }
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&q->th, NULL, sc_thread, q);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = spool_thread_start(&q->th, sc_thread, q);
     if (rc != 0) {
         snprintf(err, errsz, "spool: cannot start the sync thread: %s", strerror(rc));
         goto fail;

@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +36,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/spool.h"
 #include "core/spool_batch.h"
 
 #define SP_SIZE 32 /* files kept ready */
@@ -190,7 +190,6 @@ static void *sp_thread(void *arg)
 spool_pool_t *spool_pool_new(int newfd, int tmpfd, const char *tag, char *err, size_t errsz)
 {
     spool_pool_t *p = calloc(1, sizeof(*p));
-    sigset_t all, old;
 
     if (!p) {
         snprintf(err, errsz, "spool: out of memory");
@@ -201,10 +200,7 @@ spool_pool_t *spool_pool_new(int newfd, int tmpfd, const char *tag, char *err, s
     snprintf(p->tag, sizeof(p->tag), "%s", tag);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&p->th, NULL, sp_thread, p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = spool_thread_start(&p->th, sp_thread, p);
     if (rc != 0) {
         snprintf(err, errsz, "spool: cannot start the batch file thread: %s", strerror(rc));
         pthread_mutex_destroy(&p->mu);

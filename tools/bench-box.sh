@@ -23,68 +23,24 @@
 # ratio for tools/bench.sh. Exit 77 when wrk, nginx or Debian's Gin is
 # missing.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-BIN=${MAGICD_BIN:-build/magicd}
+. "$(dirname "$0")/bench-lib.sh"
+bench_init box
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 CONNS=${CONNS:-500}
 THREADS=${THREADS:-2}
 MEMORY=${MEMORY:-64m}
 CPUS=${CPUS:-0.5}
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 GIN=build/peers/gin-magic
-
-command -v wrk >/dev/null || { echo "skip: wrk is not installed"; exit 77; }
-[ -x "$NGINX" ] || { echo "skip: nginx is not installed"; exit 77; }
-[ -x "$BIN" ] || { echo "bench-box: $BIN not built (run make)"; exit 1; }
+bench_need wrk nginx magicd
 if [ ! -x "$GIN" ] || [ tests/peers/gin/main.go -nt "$GIN" ]; then
     tests/peers/gin/build.sh "$GIN" || exit $?
 fi
-
-T=$(mktemp -d /tmp/magicd-box.XXXXXX)
 server=""
-stop_server() {
-    [ -n "$server" ] || return 0
-    kill -TERM "$server" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-    wait "$server" 2>/dev/null
-    server=""
-}
-trap 'stop_server; rm -rf "$T"' EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-# ---- magicd's files, made once
-MPORT=$(port)
-cat >"$T/magicd.conf" <<CONF
-worker_processes 1;
-worker_connections $((CONNS + 100));
-listen 127.0.0.1:$MPORT;
-profiler off;
-pid $T/magicd.pid;
-error_log $T/error.log warn;
-access_log off;
-html_root $ROOT/html;
-key_file $T/magicd.key;
-users_db $T/users.db;
-delivery outbox $T/outbox.jsonl;
-public_url http://127.0.0.1:$MPORT;
-rate_limit_email 1000000000 1s;
-rate_limit_ip 1000000000 1s;
-shutdown_timeout 2s;
-CONF
-"$BIN" -c "$T/magicd.conf" keygen >/dev/null
-"$BIN" -c "$T/magicd.conf" user add demo@example.com >/dev/null
-
-cat >"$T/nginx.conf" <<CONF
-daemon off; master_process on; worker_processes 1;
-error_log $T/nginx-error.log; pid $T/nginx.pid;
-events { worker_connections $((CONNS + 100)); }
-http { access_log off;
-  client_body_temp_path $T; proxy_temp_path $T; fastcgi_temp_path $T;
-  uwsgi_temp_path $T; scgi_temp_path $T;
-  server { listen 127.0.0.1:NPORT; location / { return 200 "ok"; } } }
-CONF
+# ---- magicd's files, made once (the port is set per run)
+bench_magicd_conf "$T/magicd.conf" "$(bench_port)" "outbox $T/outbox.jsonl" "worker_connections $((CONNS + 100));"
+bench_magicd_setup "$T/magicd.conf"
 
 boxed() { # name cmd...: start cmd in its own box, in the background
     local name=$1
@@ -93,55 +49,44 @@ boxed() { # name cmd...: start cmd in its own box, in the background
         --name "bench-box-$name-$$" -- "$@" >"$T/$name.out" 2>"$T/$name.box.txt" &
     server=$!
 }
-wait_url() {
-    for _ in $(seq 100); do
-        curl -sf -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "bench-box: $1 did not come up" >&2
-    return 1
+stop_server() {
+    bench_stop "$server"
+    server=""
 }
-
+trap 'stop_server; bench_cleanup' EXIT
 # One run: start the server in its box, check the request, wrk, stop.
 # Prints "rps p99_ms non2xx errors peak_mb".
 run_one() { # magicd|gin|nginx
     local name=$1 p url lua=""
-    p=$(port)
+    p=$(bench_port)
     case $name in
     magicd)
-        sed -i "s/^listen .*/listen 127.0.0.1:$p;/" "$T/magicd.conf"
+        sed -i -e "s/^listen .*/listen 127.0.0.1:$p;/" -e "s|^public_url .*|public_url http://127.0.0.1:$p;|" \
+            "$T/magicd.conf"
         boxed magicd "$BIN" -c "$T/magicd.conf"
         url=http://127.0.0.1:$p/magic/generate
-        wait_url "http://127.0.0.1:$p/healthz" || return 1
-        local page token cookie
-        page=$(curl -s -c "$T/cookies" "http://127.0.0.1:$p/login")
-        token=$(printf '%s' "$page" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-        cookie=$(awk '$6=="csrf"{print $7}' "$T/cookies")
+        bench_wait_url "http://127.0.0.1:$p/healthz" || return 1
+        bench_csrf "$p"
+        token=$CSRF_TOKEN cookie=$CSRF_COOKIE
         lua=$T/generate.lua
         ;;
     gin)
         GOMAXPROCS=1 GIN_MODE=release boxed gin "$GIN" -listen "127.0.0.1:$p" -pprof "" \
             -static "$ROOT/html/static"
         url=http://127.0.0.1:$p/magic/generate
-        wait_url "http://127.0.0.1:$p/healthz" || return 1
+        bench_wait_url "http://127.0.0.1:$p/healthz" || return 1
         token=0123456789abcdef0123456789abcdef cookie=unused
         lua=$T/generate.lua
         ;;
     nginx)
-        sed "s/NPORT/$p/" "$T/nginx.conf" >"$T/nginx-run.conf"
+        bench_nginx_conf "$T/nginx-run.conf" "$p" 1
         boxed nginx "$NGINX" -c "$T/nginx-run.conf" -p "$T"
         url=http://127.0.0.1:$p/
-        wait_url "$url" || return 1
+        bench_wait_url "$url" || return 1
         ;;
     esac
     if [ -n "$lua" ]; then
-        cat >"$lua" <<LUA
-wrk.method = "POST"
-wrk.body = "email=demo%40example.com"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["X-CSRF-Token"] = "$token"
-wrk.headers["Cookie"] = "csrf=$cookie"
-LUA
+        bench_generate_lua "$lua" "$token" "$cookie"
         local code
         code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "csrf=$cookie" \
             -H "X-CSRF-Token: $token" -d "email=demo%40example.com" "$url")

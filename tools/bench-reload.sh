@@ -11,60 +11,28 @@
 # Knobs: HUPS (10), DURATION (8 s), CONNS (50), WORKERS (2), MAGICD_BIN,
 # NGINX. Prints a FIGURE line for tools/bench.sh.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-BIN=${MAGICD_BIN:-build/magicd}
+. "$(dirname "$0")/bench-lib.sh"
+bench_init reload
 HUPS=${HUPS:-10}
 DURATION=${DURATION:-8}
 CONNS=${CONNS:-50}
 WORKERS=${WORKERS:-2}
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-command -v wrk >/dev/null || { echo "skip: wrk is not installed"; exit 77; }
-[ -x "$NGINX" ] || { echo "skip: nginx is not installed"; exit 77; }
-[ -x "$BIN" ] || { echo "bench-reload: $BIN not built (run make)"; exit 1; }
+bench_need wrk nginx magicd
+MPORT=$(bench_port) NPORT=$(bench_port)
 
-T=$(mktemp -d /tmp/magicd-reload.XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$T"' EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-MPORT=$(port) NPORT=$(port)
-
-cat >"$T/magicd.conf" <<CONF
-worker_processes $WORKERS;
-listen 127.0.0.1:$MPORT;
-profiler off;
-pid $T/magicd.pid;
-error_log $T/error.log warn;
-access_log off;
-html_root $ROOT/html;
-key_file $T/magicd.key;
-users_db $T/users.db;
-delivery log;
-public_url http://127.0.0.1:$MPORT;
-shutdown_timeout 5s;
-CONF
-"$BIN" -c "$T/magicd.conf" keygen >/dev/null
-"$BIN" -c "$T/magicd.conf" >"$T/magicd.out" 2>&1 &
-pids+=($!)
-cat >"$T/nginx.conf" <<CONF
-daemon off; master_process on; worker_processes $WORKERS;
-error_log $T/nginx-error.log; pid $T/nginx.pid;
-events { worker_connections 1024; }
-http { access_log off;
-  client_body_temp_path $T; proxy_temp_path $T; fastcgi_temp_path $T;
-  uwsgi_temp_path $T; scgi_temp_path $T;
-  server { listen 127.0.0.1:$NPORT; location / { return 200 "ok"; } } }
-CONF
-"$NGINX" -c "$T/nginx.conf" -p "$T" &
-pids+=($!)
-for u in "http://127.0.0.1:$MPORT/healthz" "http://127.0.0.1:$NPORT/"; do
-    for _ in $(seq 100); do curl -sf -o /dev/null "$u" && break; sleep 0.1; done
-done
+bench_magicd_conf "$T/magicd.conf" "$MPORT" log "worker_processes $WORKERS;
+shutdown_timeout 5s;"
+bench_magicd_setup "$T/magicd.conf"
+bench_magicd_start "$T/magicd.conf" "$MPORT" || exit 1
+bench_nginx_conf "$T/nginx.conf" "$NPORT" "$WORKERS"
+"$NGINX" -c "$T/nginx.conf" -p "$T" >"$T/nginx.out" 2>&1 &
+bench_track $!
+bench_wait_url "http://127.0.0.1:$NPORT/" || exit 1
 
 run() { # name url masterpid -> "errors requests"
     local gap
     gap=$(awk -v d="$DURATION" -v h="$HUPS" 'BEGIN{printf "%.3f", (d - 1) / h}')
-    wrk -t2 -c"$CONNS" -d"${DURATION}s" "$2" >"$T/$1.wrk" &
+    wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$2" >"$T/$1.wrk" &
     local w=$!
     sleep 0.5
     for _ in $(seq "$HUPS"); do
@@ -72,14 +40,9 @@ run() { # name url masterpid -> "errors requests"
         sleep "$gap"
     done
     wait $w
-    python3 - "$T/$1.wrk" <<'EOF'
-import re, sys
-w = open(sys.argv[1]).read()
-e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", w)
-bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", w)
-n = int(re.search(r"(\d+) requests in", w).group(1))
-print(sum(int(x) for x in e.groups()) if e else 0, int(bad.group(1)) if bad else 0, n)
-EOF
+    local bad errs n
+    read -r _ _ bad errs n < <(bench_wrk_stats "$T/$1.wrk")
+    echo "$errs $bad $n"
 }
 
 echo "== bench-reload: wrk -t2 -c$CONNS -d${DURATION}s, $HUPS HUPs, $WORKERS workers each"

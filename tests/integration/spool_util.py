@@ -176,36 +176,60 @@ def _spool_records_once(spool):
     return out
 
 
+def aiosmtpd_controller():
+    """aiosmtpd's Controller (Debian python3-aiosmtpd), or skip the test."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        import sys
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from aiosmtpd.controller import Controller
+        except ImportError:
+            skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
+    return Controller
+
+
 class Sink:
-    """A plain SMTP relay on loopback that keeps each mail's recipients."""
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it accepts:
+    self.mails holds (mail_from, rcpt_tos, raw bytes, over TLS, auth user),
+    self.rcpts every recipient. A relay with more to it (STARTTLS, AUTH,
+    refused recipients) subclasses it: handler_class() for the hooks,
+    controller_args() for aiosmtpd's options."""
 
     def __init__(self, port):
-        try:
-            from aiosmtpd.controller import Controller  # noqa: F401
-        except ImportError:
-            import sys
-            sys.path.append("/usr/lib/python3/dist-packages")
-            try:
-                from aiosmtpd.controller import Controller  # noqa: F401
-            except ImportError:
-                skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
+        self.controller = aiosmtpd_controller()
         self.port = port
+        self.mails = []
         self.rcpts = []
         self.lock = threading.Lock()
         self.ctrl = None
 
-    def start(self):
-        from aiosmtpd.controller import Controller
+    def keep(self, session, envelope):
+        with self.lock:
+            self.rcpts += list(envelope.rcpt_tos)
+            self.mails.append((envelope.mail_from, list(envelope.rcpt_tos),
+                               envelope.original_content or envelope.content,
+                               session.ssl is not None, getattr(session, "auth_data", None)))
+
+    def handler_class(self):
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
-                with sink.lock:
-                    sink.rcpts += list(envelope.rcpt_tos)
+                sink.keep(session, envelope)
                 return "250 OK queued"
 
-        self.ctrl = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        return Handler
+
+    def controller_args(self):
+        return {}
+
+    def start(self):
+        self.ctrl = self.controller(self.handler_class()(), hostname="127.0.0.1", port=self.port,
+                                    **self.controller_args())
         self.ctrl.start()
+        return self
 
     def stop(self):
         if self.ctrl:
@@ -214,12 +238,14 @@ class Sink:
 
     def count(self):
         with self.lock:
-            return len(self.rcpts)
+            return len(self.mails)
 
-    def wait(self, n, timeout):
+    def wait(self, n, timeout=20):
+        """Until n mails have arrived; the n-th (its raw bytes)."""
         end = time.time() + timeout
         while time.time() < end:
-            if self.count() >= n:
-                return
-            time.sleep(0.1)
+            with self.lock:
+                if len(self.mails) >= n:
+                    return self.mails[n - 1][2]
+            time.sleep(0.05)
         check(False, f"{self.count()} mails after {timeout}s, want {n}")

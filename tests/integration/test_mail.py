@@ -25,51 +25,17 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, DEMO, ROOT, Browser, Magicd, check, free_port, skip  # noqa: E402
 
-try:
-    from aiosmtpd.controller import Controller
-except ImportError:
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        from aiosmtpd.controller import Controller
-    except ImportError:
-        skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
+from spool_util import Sink  # noqa: E402
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_WIN = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/126.0.0.0 Safari/537.36")
-
-
-class Sink:
-    """A plain SMTP server on loopback that keeps every message."""
-
-    def __init__(self, port):
-        self.port, self.mails, self.lock = port, [], threading.Lock()
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                with sink.lock:
-                    sink.mails.append(envelope.original_content or envelope.content)
-                return "250 OK queued"
-
-        self.ctrl = Controller(Handler(), hostname="127.0.0.1", port=port)
-        self.ctrl.start()
-
-    def wait(self, n, timeout=20):
-        end = time.time() + timeout
-        while time.time() < end:
-            with self.lock:
-                if len(self.mails) >= n:
-                    return self.mails[n - 1]
-            time.sleep(0.05)
-        raise AssertionError(f"{len(self.mails)} mails after {timeout}s, want {n}")
 
 
 def ask(b, email_addr=DEMO, lang=None, ua=FIREFOX):
@@ -104,7 +70,7 @@ def parts_agree(text, html):
 
 def phase_smtp(tmp):
     port = free_port()
-    sink = Sink(port)
+    sink = Sink(port).start()
     srv = Magicd(workers=2, delivery=f"smtp 127.0.0.1:{port}", tmp=tmp)
     srv.write_conf(srv.extra + '\nsmtp_from "magicd <login@example.com>";\n'
                    f"smtp_spool {srv.tmp}/spool;\nsmtp_starttls off;\n"
@@ -168,7 +134,7 @@ def phase_smtp(tmp):
             check(text.lstrip().startswith("Hello"), "garbage Accept-Language -> English")
             print("ok: q-values honoured, unshipped languages and garbage fall back to English")
     finally:
-        sink.ctrl.stop()
+        sink.stop()
 
 
 def phase_outbox_log():

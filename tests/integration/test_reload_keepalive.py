@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Magicd, check  # noqa: E402
+from upgrade_util import alive, usr2_new_master, wait_until, winch_old_workers  # noqa: E402
 
 NCLIENTS = 24
 REQ = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -102,32 +103,6 @@ def wrk_errors(out):
     return errs
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_until(cond, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 srv = Magicd(workers=2, extra="keepalive_timeout 60s;")
 new_master = 0
 stop = threading.Event()
@@ -148,14 +123,9 @@ try:
     # Binary upgrade: USR2 starts a new master with our sockets, WINCH
     # retires the old workers, QUIT ends the old master.
     old_workers = set(srv.worker_pids())
-    srv.signal(signal.SIGUSR2)
-    new_master = wait_until(lambda: read_pid(srv.pid_file) not in (0, old)
-                            and read_pid(srv.pid_file), 15, "the new master's pid file")
-    wait_until(lambda: len([k for k in open(f"/proc/{new_master}/task/{new_master}/children")
-                            .read().split()]) >= 3, 15, "the new master's children")
+    new_master = usr2_new_master(srv, old)
     time.sleep(1.0)
-    srv.signal(signal.SIGWINCH)
-    wait_until(lambda: not any(alive(p) for p in old_workers), 20, "old workers to exit")
+    winch_old_workers(srv, old_workers, 20)
     time.sleep(0.5)
     srv.signal(signal.SIGQUIT)
     srv.proc.wait(20)

@@ -24,23 +24,16 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, DEMO, Browser, Magicd, check, free_port, skip  # noqa: E402
 
-try:
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
-except ImportError:
-    sys.path.append("/usr/lib/python3/dist-packages")  # Debian's python3-aiosmtpd
-    try:
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.smtp import AuthResult
-    except ImportError:
-        skip("aiosmtpd not installed (Debian package python3-aiosmtpd)")
+from spool_util import Sink, aiosmtpd_controller  # noqa: E402
+
+aiosmtpd_controller()  # or skip
+from aiosmtpd.smtp import AuthResult  # noqa: E402
 
 import logging  # noqa: E402
 import ssl  # noqa: E402
@@ -55,14 +48,12 @@ FROM = "magicd <login@example.com>"
 BOUNCE = "bounce@example.com"  # the relay refuses this one for good
 
 
-class Relay:
-    """A real SMTP server on loopback that keeps what it accepts."""
+class Relay(Sink):
+    """The relay of a real deployment: STARTTLS with a throw-away
+    certificate, AUTH required over TLS, and a recipient it refuses."""
 
     def __init__(self, port, tmp):
-        self.port = port
-        self.mails = []  # (mail_from, rcpt_tos, bytes, tls, auth_user)
-        self.lock = threading.Lock()
-        self.ctrl = None
+        super().__init__(port)
         self.cert = cert = os.path.join(tmp, "relay.crt")
         cert, key = os.path.join(tmp, "relay.crt"), os.path.join(tmp, "relay.key")
         if not os.path.exists(cert):
@@ -73,52 +64,25 @@ class Relay:
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.load_cert_chain(cert, key)
 
-    def start(self):
-        relay = self
-
-        class Handler:
+    def handler_class(self):
+        class Handler(super().handler_class()):
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
                 if address == BOUNCE:
                     return "550 5.1.1 no such mailbox"
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
-            async def handle_DATA(self, server, session, envelope):
-                with relay.lock:
-                    relay.mails.append((envelope.mail_from, list(envelope.rcpt_tos),
-                                        envelope.original_content or envelope.content,
-                                        session.ssl is not None,
-                                        getattr(session, "auth_data", None)))
-                return "250 OK queued"
+        return Handler
 
+    def controller_args(self):
         def auth(server, session, envelope, mechanism, data):
             ok = (data.login.decode() if isinstance(data.login, bytes) else data.login) == USER \
                 and (data.password.decode() if isinstance(data.password, bytes)
                      else data.password) == PASSWORD
             return AuthResult(success=ok, handled=False, auth_data=USER if ok else None)
 
-        self.ctrl = Controller(Handler(), hostname="127.0.0.1", port=self.port,
-                               tls_context=self.tls, require_starttls=True,
-                               authenticator=auth, auth_required=True,
-                               auth_require_tls=True)
-        self.ctrl.start()
-
-    def stop(self):
-        if self.ctrl:
-            self.ctrl.stop()
-            self.ctrl = None
-
-    def count(self):
-        with self.lock:
-            return len(self.mails)
-
-    def wait(self, n, timeout):
-        end = time.time() + timeout
-        while time.time() < end:
-            if self.count() >= n:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{self.count()} mails after {timeout}s, want {n}")
+        return {"tls_context": self.tls, "require_starttls": True, "authenticator": auth,
+                "auth_required": True, "auth_require_tls": True}
 
 
 def link_from_mail(raw):

@@ -21,6 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Magicd, check, skip  # noqa: E402
+from upgrade_util import (alive, children, read_pid, usr2_new_master,  # noqa: E402
+                          wait_until, winch_old_workers)
 
 
 class Clients:
@@ -76,50 +78,6 @@ class Clients:
             t.join(15)
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def children(pid):
-    try:
-        return [int(k) for k in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    except OSError:
-        return []
-
-
-def title(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def wait_until(cond, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def main():
     if not os.path.exists(harness.BIN):
         skip(f"{harness.BIN} not built")
@@ -160,21 +118,13 @@ def main():
         shutil.copy2(real_bin, installed + ".tmp")
         os.rename(installed + ".tmp", installed)
         old_workers = set(srv.worker_pids())
-        srv.signal(signal.SIGUSR2)
-        new_master = wait_until(lambda: (read_pid(srv.pid_file) not in (0, old)
-                                         and read_pid(srv.pid_file)), 15,
-                                "the new master's pid file")
+        new_master = usr2_new_master(srv, old)
         check(read_pid(srv.pid_file + ".oldbin") == old, "PID.oldbin does not hold the old pid")
         check(new_master in children(old), "new master is not the old master's child")
-        wait_until(lambda: len([p for p in children(new_master)
-                                if "worker process" in title(p)]) >= 2, 15,
-                   "the new master's workers")
         print(f"ok: USR2 -> new master {new_master} with its workers, old pid in .oldbin")
         time.sleep(1.0)  # both generations accept side by side
 
-        srv.signal(signal.SIGWINCH)
-        wait_until(lambda: not any(alive(p) for p in old_workers), 15,
-                   "the old workers to exit after WINCH")
+        winch_old_workers(srv, old_workers)
         check(srv.proc.poll() is None, "old master exited on WINCH")
         time.sleep(1.0)
         print("ok: WINCH -> old workers gone, new ones serving")
