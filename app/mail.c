@@ -94,10 +94,18 @@ static void mail_free_lang(mail_lang_t *l)
 static int mail_load_lang(mail_lang_t *l, const char *dir, const char *tag, char *err, size_t errsz)
 {
     memset(l, 0, sizeof *l);
-    snprintf(l->tag, sizeof l->tag, "%s", tag);
+    if ((size_t)snprintf(l->tag, sizeof l->tag, "%s", tag) >= sizeof l->tag) {
+        snprintf(err, errsz, "mail templates: language tag \"%s\" too long", tag);
+        return -1;
+    }
     for (int p = 0; p < MAIL_PARTS; p++) {
         char path[1200], perr[256];
-        snprintf(path, sizeof path, "%s/%s/%s", dir, tag, mail_files[p]);
+        if ((size_t)snprintf(path, sizeof path, "%s/%s/%s", dir, tag, mail_files[p]) >=
+            sizeof path) {
+            snprintf(err, errsz, "mail templates: path too long under \"%s\"", dir);
+            mail_free_lang(l);
+            return -1;
+        }
         char *text = mail_read(path, err, errsz);
         if (!text) {
             mail_free_lang(l);
@@ -137,8 +145,8 @@ int mail_load(mail_set_t *s, const char *html_root, char *err, size_t errsz)
         struct stat st;
         if (!mail_tag_ok(de->d_name))
             continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path ||
+            stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         if (s->n == MAIL_LANGS_MAX) {
             snprintf(err, errsz, "mail templates: more than %d languages in \"%s\"", MAIL_LANGS_MAX,

@@ -66,7 +66,9 @@ static int load_one(static_file_t *sf, const char *path, const char *name, size_
     }
     fclose(f);
     sf->len = size;
-    snprintf(sf->name, sizeof sf->name, "%s", name); /* length checked by the caller */
+    size_t nl = strnlen(name, sizeof sf->name - 1); /* length checked by the caller */
+    memcpy(sf->name, name, nl);
+    sf->name[nl] = '\0';
     sf->ctype = ctype_of(sf->name);
     snprintf(sf->etag, sizeof sf->etag, "\"%016llx\"",
              (unsigned long long)fnv1a(sf->data, sf->len));
