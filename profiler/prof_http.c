@@ -79,6 +79,28 @@ static void pp_setname(prof_job_t *j, const char *name)
     j->name[n] = 0;
 }
 
+/* The workers' CPU timer and kernel frames, for a CPU profile's comments:
+ * workers share one kernel, so one source; the worst seen is named. */
+void prof_http_cpu_timer(prof_srv_t *s, prof_cpu_meta_t *m)
+{
+    prof_worker_t ws[SHM_MAX_SLOTS];
+    int nw = prof_workers(s->shm, ws);
+    uint32_t timer = 0, timer_max = 0, kern = 0;
+    for (int i = 0; i < nw; i++) {
+        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
+        if (atomic_load(&ps->cpu_timer) > timer) {
+            timer = atomic_load(&ps->cpu_timer);
+            timer_max = atomic_load(&ps->cpu_timer_max);
+        }
+        if (atomic_load(&ps->cpu_kernel) > kern)
+            kern = atomic_load(&ps->cpu_kernel);
+    }
+    m->nworkers = nw;
+    m->timer = timer ? prof_timer_name((int)timer) : NULL;
+    m->timer_max = timer_max;
+    m->kernel = timer ? prof_timer_kernel_why((int)kern) : NULL;
+}
+
 /* ---- CPU ---- */
 
 static void pp_cpu_finish(prof_job_t *j, const char *cut)
@@ -89,16 +111,8 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
     uint64_t end = now < j->u.cpu.end_ns ? now : j->u.cpu.end_ns;
     prof_worker_t ws[SHM_MAX_SLOTS];
     int nw = prof_workers(s->shm, ws);
-    uint32_t timer = 0, timer_max = 0, kern = 0;
     for (int i = 0; i < nw; i++) {
         prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
-        /* workers share one kernel, so one source; name the worst seen */
-        if (atomic_load(&ps->cpu_timer) > timer) {
-            timer = atomic_load(&ps->cpu_timer);
-            timer_max = atomic_load(&ps->cpu_timer_max);
-        }
-        if (atomic_load(&ps->cpu_kernel) > kern)
-            kern = atomic_load(&ps->cpu_kernel);
         uint64_t d = atomic_load(&ps->cpu_drops);
         uint64_t d0 = j->u.cpu.drops0[ws[i].slot];
         j->u.cpu.data.drops += d >= d0 ? d - d0 : d;
@@ -109,11 +123,8 @@ static void pp_cpu_finish(prof_job_t *j, const char *cut)
                             .start_wall_ns = j->u.cpu.start_wall_ns,
                             .dur_ns = end - j->u.cpu.start_ns,
                             .want_ns = j->u.cpu.end_ns - j->u.cpu.start_ns,
-                            .nworkers = nw,
-                            .cut = cut,
-                            .timer = timer ? prof_timer_name((int)timer) : NULL,
-                            .timer_max = timer_max,
-                            .kernel = timer ? prof_timer_kernel_why((int)kern) : NULL};
+                            .cut = cut};
+    prof_http_cpu_timer(s, &meta);
     if (prof_write_cpu(prof_srv_out(s), &j->u.cpu.data, &meta, &out) < 0) {
         if (c)
             pp_error(c, 500, "Could not enable CPU profiling: out of memory");

@@ -42,27 +42,6 @@ static int ph_present(const http_request_t *req, const char *name)
     return r < 0 || (r == 1 && v[0] != 0);
 }
 
-/* The workers' CPU timer, for the comments (as a live profile names it). */
-static void ph_timer(prof_srv_t *s, prof_cpu_meta_t *m)
-{
-    prof_worker_t ws[SHM_MAX_SLOTS];
-    int nw = prof_workers(s->shm, ws);
-    uint32_t timer = 0, timer_max = 0, kern = 0;
-    for (int i = 0; i < nw; i++) {
-        prof_slot_t *ps = prof_slot(shm_slot_prof(s->shm, ws[i].slot));
-        if (atomic_load(&ps->cpu_timer) > timer) {
-            timer = atomic_load(&ps->cpu_timer);
-            timer_max = atomic_load(&ps->cpu_timer_max);
-        }
-        if (atomic_load(&ps->cpu_kernel) > kern)
-            kern = atomic_load(&ps->cpu_kernel);
-    }
-    m->nworkers = nw;
-    m->timer = timer ? prof_timer_name((int)timer) : NULL;
-    m->timer_max = timer_max;
-    m->kernel = timer ? prof_timer_kernel_why((int)kern) : NULL;
-}
-
 /* Parse and check; 1 with [*start, *end) set, 0 when answered (400). */
 static int ph_range(http_conn_t *c, http_request_t *req, uint64_t now, uint64_t *start,
                     uint64_t *end)
@@ -165,7 +144,7 @@ int prof_http_history(prof_srv_t *s, http_conn_t *c, http_request_t *req)
                          .dur_ns = r.nwin ? r.end_wall_ns - r.start_wall_ns : 0,
                          .want_ns = end - start,
                          .note = note};
-    ph_timer(s, &m);
+    prof_http_cpu_timer(s, &m);
     buf_t out = {0};
     if (prof_write_cpu(prof_srv_out(s), &d, &m, &out) < 0)
         prof_http_error(c, 500, "Could not enable CPU profiling: out of memory");

@@ -208,7 +208,9 @@ int prof_parse_duration(const char *v, uint64_t *out)
     return 1;
 }
 
-int prof_query_time(const char *q, size_t n, const char *name, uint64_t *out)
+/* A query value parsed by parse: 0 absent or empty, else what parse says. */
+static int prof_query_value(const char *q, size_t n, const char *name, uint64_t *out,
+                            int (*parse)(const char *v, uint64_t *out))
 {
     char v[64];
     int r = http_form_value(q, n, name, v, sizeof v);
@@ -216,16 +218,15 @@ int prof_query_time(const char *q, size_t n, const char *name, uint64_t *out)
         return 0;
     if (r < 0)
         return -1;
-    return prof_parse_time(v, out);
+    return parse(v, out);
+}
+
+int prof_query_time(const char *q, size_t n, const char *name, uint64_t *out)
+{
+    return prof_query_value(q, n, name, out, prof_parse_time);
 }
 
 int prof_query_duration(const char *q, size_t n, const char *name, uint64_t *out)
 {
-    char v[64];
-    int r = http_form_value(q, n, name, v, sizeof v);
-    if (r == 0 || (r == 1 && v[0] == 0))
-        return 0;
-    if (r < 0)
-        return -1;
-    return prof_parse_duration(v, out);
+    return prof_query_value(q, n, name, out, prof_parse_duration);
 }

@@ -65,6 +65,8 @@ static inline const prof_out_t *prof_srv_out(prof_srv_t *s)
 /* prof_http.c: Go's serveError() and a 200 with the body, for the files
  * that answer one endpoint each (prof_http_hist.c). */
 void prof_http_error(http_conn_t *c, int status, const char *txt);
+/* Fill m's worker count, CPU timer and kernel-frames note from the slots. */
+void prof_http_cpu_timer(prof_srv_t *s, prof_cpu_meta_t *m);
 void prof_http_send(http_conn_t *c, const char *ctype, const char *attach, const buf_t *b);
 /* prof_http_hist.c: profile?since= / ?start=&end= from the CPU history;
  * 0 when the request asks for none of it (a live profile?seconds=N). */
