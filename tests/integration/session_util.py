@@ -152,7 +152,10 @@ def conn_per_worker(srv):
     got = {}
     for want in pids:
         others = [p for p in pids if p != want]
-        for attempt in range(5):
+        # A worker still in its setup accepts nothing yet: retry for a while.
+        for attempt in range(40):
+            if attempt:
+                time.sleep(0.1)
             for p in others:
                 os.kill(p, signal.SIGSTOP)
             _wait_state(others, True)
