@@ -217,11 +217,16 @@ int ev_run_once(ev_loop_t *l, int max_wait_ms)
     }
     uint64_t idle = prof_idle_begin(); /* off-CPU profile: waiting for events */
     int n = epoll_wait(l->epfd, l->events, EV_BATCH, wait);
+    int err = errno; /* before anything else can set it */
     prof_idle_end(idle);
     l->now_ms = clock_mono_ms();
     if (n < 0) {
-        if (errno == EINTR)
+        /* A signal (SIGPROF, a stop and continue) interrupts the wait;
+         * errno is the one epoll_wait set, not what the off-CPU hook's
+         * own calls left (that once read as EAGAIN and killed a worker). */
+        if (err == EINTR)
             return 0;
+        errno = err;
         return -1;
     }
     for (int i = 0; i < n; i++) {

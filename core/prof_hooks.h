@@ -16,6 +16,7 @@
 #ifndef MG_PROF_HOOKS_H
 #define MG_PROF_HOOKS_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -53,12 +54,16 @@ static inline prof_block_t prof_block_begin(void)
     return b;
 }
 
+/* The _end hooks keep errno: they run right after the bracketed call,
+ * before its caller reads errno (EINTR, EAGAIN decide what happens next). */
 static inline void prof_block_end(prof_block_t b, const char *what)
 {
     if (b.wall_ns && prof_hooks.block) {
+        int saved = errno;
         uint64_t wall = clock_mono_ns() - b.wall_ns;
         uint64_t cpu = prof_thread_cpu_ns() - b.cpu_ns;
         prof_hooks.block(wall, wall > cpu ? wall - cpu : 0, what);
+        errno = saved;
     }
 }
 
@@ -69,8 +74,11 @@ static inline uint64_t prof_idle_begin(void)
 
 static inline void prof_idle_end(uint64_t start)
 {
-    if (start && prof_hooks.idle)
+    if (start && prof_hooks.idle) {
+        int saved = errno;
         prof_hooks.idle(clock_mono_ns() - start);
+        errno = saved;
+    }
 }
 
 #endif

@@ -17,6 +17,8 @@
  * the batch.
  */
 #include <errno.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 #include "core/clock.h"
 #include "core/event.h"
+#include "core/prof_hooks.h"
 #include "tests/unit/unit.h"
 
 /* ---- timers ---- */
@@ -342,6 +345,37 @@ static void test_defer(void)
     ev_loop_free(dl);
 }
 
+/* A signal interrupting the wait is not an error, whatever the off-CPU
+ * hook's own calls leave in errno: a hook that sets EAGAIN once made a
+ * worker take an interrupted epoll_wait for a failure and exit. */
+static void idle_hook_clobbers(uint64_t ns)
+{
+    (void)ns;
+    errno = EAGAIN;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+static void test_interrupted_wait(void)
+{
+    ev_loop_t *l = ev_loop_new();
+    struct sigaction sa;
+    struct itimerval it = {{0, 0}, {0, 20000}}; /* one SIGALRM in 20 ms */
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART: epoll_wait returns EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    prof_hooks.idle = idle_hook_clobbers;
+    setitimer(ITIMER_REAL, &it, NULL);
+    int r = ev_run_once(l, 2000);
+    prof_hooks.idle = NULL;
+    CHECK(r == 0, "an interrupted wait returned %d (errno %d)", r, errno);
+    ev_loop_free(l);
+}
+
 int main(void)
 {
     test_timer_order();
@@ -350,5 +384,6 @@ int main(void)
     test_timer_heap();
     test_pipe_readiness();
     test_defer();
+    test_interrupted_wait();
     return unit_done("test_event");
 }
