@@ -14,7 +14,10 @@ void request_id_init(request_id_gen_t *g)
     uint32_t r;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
         r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
-    g->prefix = r;
+    /* The first hex digit is a letter (a-f), so an id is never all digits:
+     * pprof reads an all-digit -tagfocus=request_id=... value as a number
+     * and matches no string label. */
+    g->prefix = (r & 0x0fffffffu) | ((0xau + (r >> 28) % 6u) << 28);
     g->counter = 0;
 }
 
