@@ -21,6 +21,7 @@
 #include "app/store.h"
 #include "app/store_pg.h"
 #include "app/store_pgw.h"
+#include "app/session_cache.h"
 #include "app/user_cache.h"
 #include "core/revoke.h"
 
@@ -46,7 +47,8 @@ int app_open(app_t *app, const conf_t *c, const keyring_t *keys, shm_t *shm, uns
     app->ck_session = !c->auth.cookie_secure     ? "session"
                       : c->auth.cookie_domain[0] ? "__Secure-session"
                                                  : "__Host-session";
-    app->users = user_cache_new(); /* NULL: every lookup asks the store */
+    app->users = user_cache_new();       /* NULL: every lookup asks the store */
+    app->sessions = session_cache_new(); /* NULL: every cookie is opened */
     if (store_pg_is_url(c->auth.users_db)) {
         /* Connected from the loop, by app_start: the database may well be
          * down now, and the worker serves (503 for sign-in) until it is
@@ -100,6 +102,7 @@ void app_close(app_t *app)
     if (app->store)
         store_close(app->store);
     user_cache_free(app->users);
+    session_cache_free(app->sessions);
     if (app->deliver)
         deliver_close(app->deliver);
     tpl_free_set(&app->tpl);

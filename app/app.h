@@ -23,6 +23,7 @@
 
 struct store;
 struct user_cache;
+struct session_cache;
 struct deliver;
 struct rlstore;
 
@@ -31,10 +32,11 @@ typedef struct app {
     shm_t *shm;
     shm_worker_t *self; /* this worker's shm slot (route, counters) */
     keyring_t keys;
-    struct store *store;      /* the SQLite handle; NULL with a PostgreSQL users_db */
-    store_async_t sa;         /* the store as handlers ask it (app/store_async.h) */
-    struct store_pgw *pgw;    /* the PostgreSQL back-end, when users_db is a URL */
-    struct user_cache *users; /* who has an account, as of <= 1 ms ago */
+    struct store *store;            /* the SQLite handle; NULL with a PostgreSQL users_db */
+    store_async_t sa;               /* the store as handlers ask it (app/store_async.h) */
+    struct store_pgw *pgw;          /* the PostgreSQL back-end, when users_db is a URL */
+    struct user_cache *users;       /* who has an account, as of <= 1 ms ago */
+    struct session_cache *sessions; /* cookies opened before (app/session_cache.h) */
     struct deliver *deliver;
     void *rl_zone;
     struct rlstore *rls; /* rate_limit_store, NULL when off (app/rate_check.h) */

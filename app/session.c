@@ -30,6 +30,7 @@
 #include "app/csrf.h"
 #include "app/page.h"
 #include "app/park.h"
+#include "app/session_cache.h"
 #include "app/store_async.h"
 #include "app/store.h"
 #include "app/store_session.h"
@@ -60,11 +61,17 @@ sess_state_t session_get(app_t *app, const http_request_t *req, uint64_t now_ms,
     *refresh = 0;
     if (!http_cookie(&req->cookie, app->ck_session, &v) || v.n == 0 || v.n >= TOKEN_SESSION_MAX)
         return SESS_NONE;
-    r = token_session_open(&app->keys, v.p, v.n, now_ms, sc);
-    if (r == TOK_EXPIRED)
-        return SESS_EXPIRED;
-    if (r != TOK_OK)
-        return SESS_NONE;
+    if (session_cache_get(app->sessions, v.p, v.n, sc)) {
+        if (now_ms >= sc->exp_ms)
+            return SESS_EXPIRED; /* what token_session_open says of it */
+    } else {
+        r = token_session_open(&app->keys, v.p, v.n, now_ms, sc);
+        if (r == TOK_EXPIRED)
+            return SESS_EXPIRED;
+        if (r != TOK_OK)
+            return SESS_NONE;
+        session_cache_put(app->sessions, v.p, v.n, sc);
+    }
     if (now_ms >= sc->iat_ms + a->session_ttl_ms)
         return SESS_EXPIRED;
     if (idle && now_ms >= sc->seen_ms + idle)
