@@ -258,20 +258,11 @@ int store_pg_group_add(store_pg_t *p, const char *email, const char *group)
 
 void store_pg_user_row(const PGresult *res, int row, store_user_info_t *out)
 {
-    const char *groups = PQgetvalue(res, row, 3);
-
     memset(out, 0, sizeof *out);
     out->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
     out->disabled = atoi(PQgetvalue(res, row, 1)) != 0;
     out->links_not_before = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-    snprintf(out->groups, sizeof out->groups, "%s", groups);
-    if (strlen(groups) >= sizeof out->groups) {
-        char *comma = strrchr(out->groups, ','); /* end at a whole name */
-        if (comma)
-            *comma = 0;
-        else
-            out->groups[0] = 0;
-    }
+    store_groups_copy(out->groups, sizeof out->groups, PQgetvalue(res, row, 3));
 }
 
 int store_pg_user_info(store_pg_t *p, const char *email, store_user_info_t *out)
