@@ -2,10 +2,11 @@
  * delivery.c - the four ways a link leaves the worker (see delivery.h).
  *
  * The outbox is the mode the tests and an external mailer use, and it sits
- * on the benchmarked POST /magic/generate path, so it costs one write(2) per
- * link: the JSON line is formatted into a stack buffer by hand (the fields
- * are a few known strings and numbers; no allocation) and appended to a
- * descriptor opened once with O_APPEND. It is not fsynced: the outbox is a
+ * on the benchmarked POST /magic/generate path: the JSON line is formatted
+ * into a stack buffer by hand (the fields are a few known strings and
+ * numbers; no printf) and the lines of one loop iteration are appended with
+ * one write(2) to a descriptor opened once with O_APPEND, before any of
+ * their requests is answered (app/outbox_group.h). It is not fsynced: the outbox is a
  * hand-off to a mailer on the same machine, and a worker that fsynced per
  * request would serialise on the disk; `delivery smtp` is the durable path
  * (the spool fsyncs).
@@ -48,6 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/outbox_group.h"
 #include "core/log.h"
 #include "core/prof_hooks.h"
 #include "core/shmtx.h"
@@ -62,6 +64,7 @@ struct deliver {
     int fd;                    /* outbox */
     shmtx_t *lock;             /* outbox appends, shared by the workers; may be NULL */
     spool_committer_t *commit; /* smtp, from the first link on */
+    outbox_group_t *group;     /* outbox, from the first link on */
     char path[CONF_PATH_MAX];  /* outbox file or spool directory */
     char err[CONF_PATH_MAX + 256];
 };
@@ -356,7 +359,44 @@ void deliver_set_lock(deliver_t *d, shmtx_t *lock)
 
 int deliver_is_async(const deliver_t *d)
 {
-    return d && d->mode == DELIVERY_SMTP;
+    return d && (d->mode == DELIVERY_SMTP || d->mode == DELIVERY_OUTBOX);
+}
+
+static int deliver_outbox_write(void *ctx, const char *buf, size_t n)
+{
+    return deliver_outbox_append(ctx, buf, n);
+}
+
+static outbox_group_t *deliver_group(deliver_t *d, ev_loop_t *loop)
+{
+    if (!d->group && !(d->group = outbox_group_new(loop, deliver_outbox_write, d)))
+        snprintf(d->err, sizeof(d->err), "outbox %s: out of memory", d->path);
+    return d->group;
+}
+
+/* The outbox line (or the decoy of its length) joins this iteration's
+ * group write (app/outbox_group.h). */
+static int deliver_outbox_async(deliver_t *d, ev_loop_t *loop, int decoy, const char *email,
+                                const char *link_url, uint64_t expires_s, const uint8_t id[16],
+                                const spool_meta_t *meta, void (*done)(void *, int), void *arg)
+{
+    char real[DELIVER_LINE_MAX], line[DELIVER_LINE_MAX];
+    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, real, sizeof(real));
+    outbox_group_t *g;
+
+    if (n >= 0 && decoy)
+        n = deliver_decoy_line((size_t)n, expires_s, id, line, sizeof(line));
+    if (n < 0) {
+        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
+        return -1;
+    }
+    if (!(g = deliver_group(d, loop)))
+        return -1;
+    if (outbox_group_add(g, decoy ? line : real, (size_t)n, done, arg) < 0) {
+        snprintf(d->err, sizeof(d->err), "outbox %s: out of memory", d->path);
+        return -1;
+    }
+    return 0;
 }
 
 static spool_committer_t *deliver_committer(deliver_t *d, ev_loop_t *loop)
@@ -372,9 +412,11 @@ int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const c
 {
     spool_committer_t *q;
 
-    if (!d || !email || !link_url || !id || !done || d->mode != DELIVERY_SMTP)
+    if (!d || !email || !link_url || !id || !done || !deliver_is_async(d))
         return -1;
     d->err[0] = '\0';
+    if (d->mode == DELIVERY_OUTBOX)
+        return deliver_outbox_async(d, loop, 0, email, link_url, expires_s, id, meta, done, arg);
     if (!(q = deliver_committer(d, loop)))
         return -1;
     if (spool_commit_add(q, email, link_url, expires_s, id, meta, done, arg) < 0) {
@@ -385,15 +427,18 @@ int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const c
 }
 
 int deliver_decoy_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                        uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
                         void (*done)(void *, int), void *arg)
 {
     spool_committer_t *q;
     /* What the real record would take: its keys, the id, two timestamps. */
     size_t len = strlen(email) + strlen(link_url) + 96;
 
-    if (!d || !email || !link_url || !done || d->mode != DELIVERY_SMTP)
+    if (!d || !email || !link_url || !id || !done || !deliver_is_async(d))
         return -1;
     d->err[0] = '\0';
+    if (d->mode == DELIVERY_OUTBOX)
+        return deliver_outbox_async(d, loop, 1, email, link_url, expires_s, id, meta, done, arg);
     if (!(q = deliver_committer(d, loop)))
         return -1;
     if (spool_commit_decoy(q, len, done, arg) < 0) {
@@ -407,10 +452,14 @@ void deliver_cancel(deliver_t *d, void *arg)
 {
     if (d && d->commit)
         spool_commit_cancel(d->commit, arg);
+    if (d && d->group)
+        outbox_group_cancel(d->group, arg);
 }
 
 const char *deliver_async_error(const deliver_t *d)
 {
+    if (d && d->mode == DELIVERY_OUTBOX)
+        return d->err; /* the group's write failed in deliver_outbox_append */
     return d && d->commit ? spool_committer_error(d->commit) : "";
 }
 
@@ -430,6 +479,7 @@ void deliver_close(deliver_t *d)
 {
     if (!d)
         return;
+    outbox_group_free(d->group); /* writes what is gathered: before the close */
     if (d->fd >= 0)
         close(d->fd);
     spool_committer_free(d->commit);

@@ -46,13 +46,16 @@ void deliver_set_lock(deliver_t *d, shmtx_t *lock);
 
 /* smtp: the answer must wait until the link is durable, without blocking
  * the loop, so links go through the worker's group commit
- * (core/spool_commit.h) and the caller parks its request. 1 when the
- * caller must use deliver_send_async / deliver_decoy_async. */
+ * (core/spool_commit.h) and the caller parks its request. outbox: the
+ * answer waits for the end of the loop iteration, whose lines are written
+ * with one write (app/outbox_group.h). 1 when the caller must use
+ * deliver_send_async / deliver_decoy_async. */
 int deliver_is_async(const deliver_t *d);
 
 /* Queue the link in this worker's group commit (started on `loop` on first
- * use); done(arg, 0) runs on the loop once it is on stable storage,
- * done(arg, -1) when its batch could not be written. -1 (done never runs)
+ * use); done(arg, 0) runs on the loop once it is on stable storage (smtp)
+ * or in the outbox file (outbox), done(arg, -1) when its batch could not
+ * be written. -1 (done never runs)
  * when it cannot be queued; deliver_error says why. */
 int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
                        uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
@@ -62,6 +65,7 @@ int deliver_send_async(deliver_t *d, ev_loop_t *loop, const char *email, const c
  * sent: the answer for an address without an account looks and takes the
  * same as for one with an account. */
 int deliver_decoy_async(deliver_t *d, ev_loop_t *loop, const char *email, const char *link_url,
+                        uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
                         void (*done)(void *, int), void *arg);
 
 /* The request waiting with arg went away: its entry is still committed, its

@@ -18,12 +18,14 @@
  *      code; the page gets the code's sealed ticket (app/signin_code.h),
  *      the mail the language picked from Accept-Language and who asked.
  *   7. with `delivery smtp` the request is parked (gen_park) until the
- *      worker's group commit has the link on stable storage; an address
- *      without an account rides in the same batch as a decoy.
+ *      worker's group commit has the link on stable storage, and with
+ *      `delivery outbox` until the loop iteration's outbox lines are
+ *      written (one write for all of them); an address without an
+ *      account rides in the same batch as a decoy.
  * The answer is the same page whether or not the address has an account:
  * a token is sealed either way, and an unknown address gets a decoy that
  * does the known address's durable write without delivering anything (in
- * the outbox, deliver_decoy; in the smtp batch, deliver_decoy_async), so
+ * the outbox and the smtp batch, deliver_decoy_async), so
  * the two cost the same and fail the same way (a full disk answers 503 to
  * both). The endpoint does not reveal who has an account.
  */
@@ -154,7 +156,7 @@ static void gen_durable(void *arg, int rc)
     c->user = NULL;
     c->on_abort = NULL;
     if (rc < 0) {
-        log_err("spooling the link for %s failed: %s", w->email,
+        log_err("delivering the link for %s failed: %s", w->email,
                 deliver_async_error(w->app->deliver));
         mx_inc(&w->app->self->metrics, MX_DELIVERY_ERRORS);
         page_error(w->app, c, 503, "The sign-in link could not be sent. Try again shortly.");
@@ -196,7 +198,7 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     sc_t tk = sc_init(w->ticket, sizeof w->ticket);
     sc_str(&tk, ticket);
     rc = known ? deliver_send_async(app->deliver, loop, email, url, exp, id, meta, gen_durable, w)
-               : deliver_decoy_async(app->deliver, loop, email, url, gen_durable, w);
+               : deliver_decoy_async(app->deliver, loop, email, url, exp, id, meta, gen_durable, w);
     if (rc < 0) {
         mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
         log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
@@ -397,8 +399,9 @@ static void gen_link(app_t *app, http_conn_t *c, const char *email, int known)
     spool_meta_t meta;
     gen_meta(app, c, req, code, ua, ip, &meta);
     if (deliver_is_async(app->deliver)) {
-        /* smtp: the answer waits for the spool's group commit. An address
-         * without an account waits for the same batch with a decoy. */
+        /* smtp and outbox: the answer waits for the group write. An
+         * address without an account waits for the same batch with a
+         * decoy. */
         gen_park(app, c, email, url, cl.exp, id, known == 1, &meta, ticket);
         return;
     }

@@ -198,24 +198,6 @@ static void session_agent(const http_request_t *req, char *out, size_t cap)
     out[n] = 0;
 }
 
-/* Group names up to what a cookie carries, cut at a whole name. */
-static void session_groups(char *dst, size_t cap, const char *groups)
-{
-    size_t n = strlen(groups);
-
-    if (n < cap) {
-        memcpy(dst, groups, n + 1);
-        return;
-    }
-    memcpy(dst, groups, cap - 1);
-    dst[cap - 1] = 0;
-    char *comma = strrchr(dst, ',');
-    if (comma)
-        *comma = 0;
-    else
-        dst[0] = 0;
-}
-
 /* A sign-in waiting for the store's record of its session. */
 typedef struct {
     park_t park;
@@ -234,7 +216,7 @@ static signin_t session_finish(app_t *app, http_conn_t *c, begin_wait_t *w,
     session_claims_t *sc = &w->sc;
 
     sc->uid = (uint64_t)ui->id;
-    session_groups(sc->groups, sizeof sc->groups, ui->groups);
+    store_groups_copy(sc->groups, sizeof sc->groups, ui->groups); /* what a cookie carries */
     if (session_cookie(app, c, sc, w->now_ms) < 0)
         return SIGNIN_ERROR;
     session_live(app, sc, w->now_ms);

@@ -256,9 +256,14 @@ int store_pg_group_add(store_pg_t *p, const char *email, const char *group)
     return n < 0 ? -1 : n ? 0 : 1;
 }
 
-#define PG_USER_GROUPS                                                                             \
-    "COALESCE((SELECT string_agg(name, ',' ORDER BY name) FROM user_groups g "                     \
-    "WHERE g.user_id = u.id), '')"
+void store_pg_user_row(const PGresult *res, int row, store_user_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+    out->disabled = atoi(PQgetvalue(res, row, 1)) != 0;
+    out->links_not_before = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+    store_groups_copy(out->groups, sizeof out->groups, PQgetvalue(res, row, 3));
+}
 
 int store_pg_user_info(store_pg_t *p, const char *email, store_user_info_t *out)
 {
@@ -266,35 +271,25 @@ int store_pg_user_info(store_pg_t *p, const char *email, store_user_info_t *out)
     PGresult *r =
         pg_run(p,
                "SELECT id, disabled, COALESCE((SELECT not_before FROM link_cutoffs "
-               "WHERE email = u.email), 0), " PG_USER_GROUPS " FROM users u WHERE email = $1",
+               "WHERE email = u.email), 0), " STORE_PG_USER_GROUPS " FROM users u WHERE email = $1",
                1, v, NULL);
     int found;
 
     if (!r)
         return -1;
     found = PQntuples(r) > 0;
-    if (found) {
-        out->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        out->disabled = atoi(PQgetvalue(r, 0, 1)) != 0;
-        out->links_not_before = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-        snprintf(out->groups, sizeof out->groups, "%s", PQgetvalue(r, 0, 3));
-        if (strlen(PQgetvalue(r, 0, 3)) >= sizeof out->groups) {
-            char *comma = strrchr(out->groups, ','); /* end at a whole name */
-            if (comma)
-                *comma = 0;
-            else
-                out->groups[0] = 0;
-        }
-    }
+    if (found)
+        store_pg_user_row(r, 0, out);
     PQclear(r);
     return found;
 }
 
 int store_pg_user_each(store_pg_t *p, void (*cb)(const store_user_row_t *u, void *arg), void *arg)
 {
-    PGresult *r = pg_run(
-        p, "SELECT email, created_at, disabled, " PG_USER_GROUPS " FROM users u ORDER BY email", 0,
-        NULL, NULL);
+    PGresult *r = pg_run(p,
+                         "SELECT email, created_at, disabled, " STORE_PG_USER_GROUPS
+                         " FROM users u ORDER BY email",
+                         0, NULL, NULL);
     int n;
 
     if (!r)

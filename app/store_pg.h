@@ -26,6 +26,7 @@
 #include "app/store_session.h"
 
 typedef struct store_pg store_pg_t;
+struct pg_result; /* libpq's PGresult, so includers need not include libpq */
 
 /* The schema version this magicd writes (schema_version in the database). */
 #define STORE_PG_VERSION 2
@@ -57,6 +58,17 @@ int store_pg_user_remove(store_pg_t *p, const char *email);
 int store_pg_user_set_disabled(store_pg_t *p, const char *email, int disabled);
 int store_pg_group_add(store_pg_t *p, const char *email, const char *group);
 int store_pg_user_info(store_pg_t *p, const char *email, store_user_info_t *out);
+
+/* A user's groups as one column of a query over `users u`: the names
+ * sorted, comma-separated, '' for none. */
+#define STORE_PG_USER_GROUPS                                                                       \
+    "COALESCE((SELECT string_agg(name, ',' ORDER BY name) FROM user_groups g "                     \
+    "WHERE g.user_id = u.id), '')"
+/* Fill out from row `row` of a result whose first four columns are id,
+ * disabled, the links' cutoff and STORE_PG_USER_GROUPS; a group list longer
+ * than out holds ends at a whole name. Shared by this back-end and the
+ * workers' (store_pgw.c), so both read a user the same way. */
+void store_pg_user_row(const struct pg_result *res, int row, store_user_info_t *out);
 int store_pg_user_each(store_pg_t *p, void (*cb)(const store_user_row_t *u, void *arg), void *arg);
 
 /* Redeem: one INSERT ... ON CONFLICT DO NOTHING, so of several nodes

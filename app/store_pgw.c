@@ -44,6 +44,7 @@
 #include "core/revoke.h"
 #include "core/sesslive.h"
 #include "app/email.h"
+#include "app/store_pg.h"
 #include "app/user_cache.h"
 
 #define PGW_SWEEP_EVERY 256
@@ -92,8 +93,7 @@ static const struct {
                  "ins AS (INSERT INTO sessions(id, email, created_at, expires_at, ip, user_agent) "
                  "SELECT $1, $2, $3, $4, $5, $6 FROM u, nb "
                  "WHERE u.disabled = 0 AND $7::BIGINT >= nb.v RETURNING 1) "
-                 "SELECT u.id, u.disabled, nb.v, COALESCE((SELECT string_agg(name, ',' "
-                 "ORDER BY name) FROM user_groups g WHERE g.user_id = u.id), ''), "
+                 "SELECT u.id, u.disabled, nb.v, " STORE_PG_USER_GROUPS ", "
                  "(SELECT count(*) FROM ins) FROM u, nb",
                  7},
     [S_REVOKE] = {"UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", 2},
@@ -201,18 +201,7 @@ static int pgw_result(pq_t *q, const PGresult *res, store_user_info_t *ui)
     case S_START:
         if (PQntuples(res) == 0)
             return 0; /* no such user */
-        memset(ui, 0, sizeof *ui);
-        ui->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        ui->disabled = atoi(PQgetvalue(res, 0, 1)) != 0;
-        ui->links_not_before = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-        snprintf(ui->groups, sizeof ui->groups, "%s", PQgetvalue(res, 0, 3));
-        if (strlen(PQgetvalue(res, 0, 3)) >= sizeof ui->groups) {
-            char *comma = strrchr(ui->groups, ','); /* end at a whole name */
-            if (comma)
-                *comma = 0;
-            else
-                ui->groups[0] = 0;
-        }
+        store_pg_user_row(res, 0, ui);
         return atoi(PQgetvalue(res, 0, 4)) > 0;
     }
     return -1;

@@ -146,9 +146,21 @@ static int ss_run(sqlite3_stmt *st)
     return n;
 }
 
-static void ss_copy(char *dst, size_t cap, const unsigned char *src)
+void store_groups_copy(char *dst, size_t cap, const char *groups)
 {
-    snprintf(dst, cap, "%s", src ? (const char *)src : "");
+    size_t n = strlen(groups);
+
+    if (n < cap) {
+        memcpy(dst, groups, n + 1);
+        return;
+    }
+    memcpy(dst, groups, cap - 1);
+    dst[cap - 1] = 0;
+    char *comma = strrchr(dst, ',');
+    if (comma)
+        *comma = 0;
+    else
+        dst[0] = 0;
 }
 
 int store_user_info(store_t *s, const char *email, store_user_info_t *out)
@@ -167,16 +179,8 @@ int store_user_info(store_t *s, const char *email, store_user_info_t *out)
         out->id = sqlite3_column_int64(st, 0);
         out->disabled = sqlite3_column_int(st, 1) != 0;
         out->links_not_before = sqlite3_column_int64(st, 2);
-        ss_copy(out->groups, sizeof out->groups, sqlite3_column_text(st, 3));
-        /* A list longer than the cookie carries ends at a whole name, so a
-         * check never matches a truncated one. */
-        if (sqlite3_column_bytes(st, 3) >= (int)sizeof out->groups) {
-            char *comma = strrchr(out->groups, ',');
-            if (comma)
-                *comma = 0;
-            else
-                out->groups[0] = 0;
-        }
+        const unsigned char *groups = sqlite3_column_text(st, 3);
+        store_groups_copy(out->groups, sizeof out->groups, groups ? (const char *)groups : "");
     }
     ss_done(st);
     return r;

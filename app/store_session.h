@@ -48,6 +48,11 @@ int store_user_set_disabled(store_t *s, const char *email, int disabled);
 int store_group_add(store_t *s, const char *email, const char *group);
 /* A group name: 1..64 of [A-Za-z0-9._-] (safe in a header, no commas). */
 int store_group_name_ok(const char *name);
+/* Copy a group list (sorted, comma-separated) into dst of cap > 0 bytes.
+ * A list longer than dst holds ends at a whole name, so a check never
+ * matches a truncated one. Every store back-end and the session cookie
+ * cut a list this way. */
+void store_groups_copy(char *dst, size_t cap, const char *groups);
 
 typedef struct {
     const char *email;

@@ -197,6 +197,18 @@ void ev_run_deferred(ev_loop_t *l)
     l->ndefer = 0;
 }
 
+static void ev_nothing(void *arg)
+{
+    (void)arg;
+}
+
+void ev_defer_cancel(ev_loop_t *l, void (*fn)(void *), void *arg)
+{
+    for (int i = 0; i < l->ndefer; i++)
+        if (l->defer[i].fn == fn && l->defer[i].arg == arg)
+            l->defer[i].fn = ev_nothing; /* the list may be being walked */
+}
+
 static void run_timers(ev_loop_t *l)
 {
     while (l->nheap > 0 && l->heap[0]->when_ms <= l->now_ms) {

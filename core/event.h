@@ -65,6 +65,8 @@ static inline int ev_timer_armed(const ev_timer_t *t)
 int ev_defer(ev_loop_t *loop, void (*fn)(void *), void *arg);
 /* Run what was deferred now (teardown, outside any event callback). */
 void ev_run_deferred(ev_loop_t *loop);
+/* Forget a deferred fn(arg) not yet run (its arg is about to be freed). */
+void ev_defer_cancel(ev_loop_t *loop, void (*fn)(void *), void *arg);
 
 /* Cached monotonic time of the current iteration, in ms. */
 uint64_t ev_now(const ev_loop_t *loop);

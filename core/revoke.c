@@ -1,26 +1,20 @@
 /*
  * revoke.c - the shared-memory set of revoked session ids (see revoke.h).
  *
- * Layout: a header (magic, capacity, counters, the store sequence applied,
- * the poll election word, a seqlock version and the writers' shmtx) and
- * then REVOKE_CAPACITY slots {id as two 64-bit words, session end in ms}.
- * An end of 0 marks an empty slot. Session ids are 16 random bytes, so the
- * first word is already a uniform hash: there is nothing a client can
- * choose (a client never picks an id; the server draws it at sign-in).
- *
- * Open addressing with linear probing, no tombstones: a slot is emptied
- * only by a rebuild (rv_sweep), which copies the live entries out, clears
- * the table and puts them back. That keeps the lookup trivially right: scan
- * from the home slot to the first empty one.
+ * Layout: a header (magic, the overflow record, the store sequence
+ * applied, the poll election word) and then the table itself (shmtab.h:
+ * its own header, with the seqlock version and the writers' shmtx, and
+ * REVOKE_CAPACITY slots {session id, session end in ms}). Session ids are
+ * 16 random bytes the server draws at sign-in, so a client can aim at no
+ * slot. The table's probe, its rebuild (rv_sweep: the entries whose
+ * session has ended are dropped) and its repair are shmtab.c's.
  *
  * Concurrency: writers (a worker at logout, the elected poller) take the
- * shmtx and wrap every change in a seqlock: the version is odd while slots
- * change. Readers never lock: they read the version, scan with relaxed
- * atomic loads, and accept the answer only if the version was even and did
- * not move; otherwise they retry, and after RV_READ_TRIES give up and
- * answer "unknown" (-1), which sends the caller to the store. Every field
- * a reader looks at is an atomic, so there is no data race in the C11
- * sense, only answers that are thrown away.
+ * shmtx and wrap every change in a write section: the version is odd
+ * while slots change. Readers never lock: they read the version, probe
+ * with relaxed atomic loads, and accept the answer only if the version was
+ * even and did not move; otherwise they retry, and after RV_READ_TRIES give
+ * up and answer "unknown" (-1), which sends the caller to the store.
  *
  * A writer that dies mid-change leaves the version odd. The master frees
  * the lock (revoke_force_unlock); the next writer sees the odd version,
@@ -36,36 +30,27 @@
 #include "core/revoke.h"
 
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/shmtx.h"
+#include "core/shmtab.h"
 
 #define RV_MAGIC 0x7265766f6b653031ull /* "revoke01" */
 #define RV_READ_TRIES 64
 
-typedef struct {
-    _Atomic uint64_t a, b; /* the id */
-    _Atomic uint64_t exp;  /* session end, wall-clock ms; 0 = empty */
-} rv_slot_t;
+_Static_assert(REVOKE_ID_LEN == SHMTAB_ID_LEN, "a session id is the table's key");
 
 typedef struct {
     uint64_t magic;
-    uint32_t capacity; /* power of two */
-    uint32_t mask;
-    _Atomic uint32_t used;
     _Atomic uint32_t overflow;       /* entries were dropped for lack of room */
     _Atomic uint64_t overflow_until; /* ...and matter until this ms */
-    _Atomic uint64_t version;        /* seqlock: odd while slots change */
     _Atomic uint64_t seq;            /* store revocation sequence applied */
     _Atomic uint64_t next_poll_ms;   /* poll election (monotonic ms) */
-    shmtx_t lock;
-    rv_slot_t slots[];
+    shmtab_t tab;                    /* last: its slots follow it */
 } rv_zone_t;
 
 size_t revoke_zone_size(void)
 {
-    return sizeof(rv_zone_t) + (size_t)REVOKE_CAPACITY * sizeof(rv_slot_t);
+    return offsetof(rv_zone_t, tab) + shmtab_size(REVOKE_CAPACITY);
 }
 
 void revoke_zone_init(void *zone, size_t size)
@@ -76,15 +61,7 @@ void revoke_zone_init(void *zone, size_t size)
         return;
     memset(z, 0, sizeof *z); /* slots: fresh anonymous pages are zero */
     z->magic = RV_MAGIC;
-    z->capacity = REVOKE_CAPACITY;
-    z->mask = REVOKE_CAPACITY - 1;
-    shmtx_init(&z->lock, "revoke");
-}
-
-static void rv_key(const uint8_t id[REVOKE_ID_LEN], uint64_t *a, uint64_t *b)
-{
-    memcpy(a, id, 8);
-    memcpy(b, id + 8, 8);
+    shmtab_init(&z->tab, REVOKE_CAPACITY, "revoke");
 }
 
 int revoke_has(const void *zone, const uint8_t id[REVOKE_ID_LEN])
@@ -95,26 +72,15 @@ int revoke_has(const void *zone, const uint8_t id[REVOKE_ID_LEN])
 
     if (!z || z->magic != RV_MAGIC)
         return -1;
-    rv_key(id, &a, &b);
+    shmtab_key(id, &a, &b);
     for (int t = 0; t < RV_READ_TRIES; t++) {
-        uint64_t v = atomic_load_explicit(&w->version, memory_order_acquire);
-        int found = 0;
+        uint64_t v = shmtab_read_begin(&w->tab);
 
         if (v & 1)
             continue;
-        for (uint32_t i = (uint32_t)a & z->mask, n = 0; n < z->capacity;
-             i = (i + 1) & z->mask, n++) {
-            rv_slot_t *s = &w->slots[i];
-            if (atomic_load_explicit(&s->exp, memory_order_relaxed) == 0)
-                break;
-            if (atomic_load_explicit(&s->a, memory_order_relaxed) == a &&
-                atomic_load_explicit(&s->b, memory_order_relaxed) == b) {
-                found = 1;
-                break;
-            }
-        }
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&w->version, memory_order_relaxed) != v)
+        shmtab_slot_t *s = shmtab_probe(&w->tab, a, b);
+        int found = s && atomic_load_explicit(&s->v, memory_order_relaxed) != 0;
+        if (!shmtab_read_ok(&w->tab, v))
             continue;
         if (found)
             return 1;
@@ -123,112 +89,59 @@ int revoke_has(const void *zone, const uint8_t id[REVOKE_ID_LEN])
     return -1;
 }
 
-/* ---- writers (under z->lock) ---- */
-
-static void rv_write_begin(rv_zone_t *z)
-{
-    uint64_t v = atomic_load_explicit(&z->version, memory_order_relaxed);
-    atomic_store_explicit(&z->version, v + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-}
-
-static void rv_write_end(rv_zone_t *z)
-{
-    uint64_t v = atomic_load_explicit(&z->version, memory_order_relaxed);
-    atomic_store_explicit(&z->version, v + 1, memory_order_release);
-}
-
-static void rv_clear(rv_zone_t *z)
-{
-    for (uint32_t i = 0; i < z->capacity; i++)
-        if (atomic_load_explicit(&z->slots[i].exp, memory_order_relaxed))
-            atomic_store_explicit(&z->slots[i].exp, 0, memory_order_relaxed);
-    atomic_store_explicit(&z->used, 0, memory_order_relaxed);
-    atomic_store_explicit(&z->overflow, 0, memory_order_relaxed);
-    atomic_store_explicit(&z->overflow_until, 0, memory_order_relaxed);
-}
+/* ---- writers (under the table's lock) ---- */
 
 /* Take the writers' lock; repair the damage of a writer that died with the
  * version odd: the table may be half written, so start over from the store. */
 static void rv_lock(rv_zone_t *z)
 {
-    shmtx_lock(&z->lock);
-    if (atomic_load_explicit(&z->version, memory_order_relaxed) & 1) {
-        rv_clear(z);
+    if (shmtab_lock(&z->tab)) {
+        atomic_store_explicit(&z->overflow, 0, memory_order_relaxed);
+        atomic_store_explicit(&z->overflow_until, 0, memory_order_relaxed);
         atomic_store_explicit(&z->seq, 0, memory_order_relaxed);
-        rv_write_end(z); /* even again */
+        shmtab_write_end(&z->tab); /* even again */
     }
 }
 
-/* Put (a, b) in its place; 1 added, 0 already there. Caller checked room. */
-static int rv_put(rv_zone_t *z, uint64_t a, uint64_t b, uint64_t exp)
+/* Put (a, b) in its place, or move its end later. Caller checked room. */
+static void rv_put(rv_zone_t *z, uint64_t a, uint64_t b, uint64_t exp)
 {
-    uint32_t i = (uint32_t)a & z->mask;
+    shmtab_slot_t *s = shmtab_probe(&z->tab, a, b);
+    uint64_t e = atomic_load_explicit(&s->v, memory_order_relaxed);
 
-    for (;; i = (i + 1) & z->mask) {
-        rv_slot_t *s = &z->slots[i];
-        uint64_t e = atomic_load_explicit(&s->exp, memory_order_relaxed);
-        if (e == 0) {
-            atomic_store_explicit(&s->a, a, memory_order_relaxed);
-            atomic_store_explicit(&s->b, b, memory_order_relaxed);
-            atomic_store_explicit(&s->exp, exp ? exp : 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&z->used, 1, memory_order_relaxed);
-            return 1;
-        }
-        if (atomic_load_explicit(&s->a, memory_order_relaxed) == a &&
-            atomic_load_explicit(&s->b, memory_order_relaxed) == b) {
-            if (exp > e)
-                atomic_store_explicit(&s->exp, exp, memory_order_relaxed);
-            return 0;
-        }
-    }
+    if (e == 0)
+        shmtab_fill(&z->tab, s, a, b, exp ? exp : 1);
+    else if (exp > e)
+        atomic_store_explicit(&s->v, exp, memory_order_relaxed);
+}
+
+static int rv_live(uint64_t exp, uint64_t now_ms)
+{
+    return exp > now_ms;
 }
 
 /* Rebuild without the entries whose session ended before now. Inside a
  * write section. */
 static void rv_sweep(rv_zone_t *z, uint64_t now_ms)
 {
-    uint32_t n = atomic_load_explicit(&z->used, memory_order_relaxed), k = 0;
-    rv_slot_t *keep;
-
-    if (n == 0)
-        return;
-    keep = malloc((size_t)n * sizeof *keep);
-    if (!keep)
-        return;
-    for (uint32_t i = 0; i < z->capacity && k < n; i++) {
-        rv_slot_t *s = &z->slots[i];
-        uint64_t e = atomic_load_explicit(&s->exp, memory_order_relaxed);
-        if (e > now_ms) {
-            atomic_init(&keep[k].a, atomic_load_explicit(&s->a, memory_order_relaxed));
-            atomic_init(&keep[k].b, atomic_load_explicit(&s->b, memory_order_relaxed));
-            atomic_init(&keep[k].exp, e);
-            k++;
-        }
-    }
     uint32_t of = atomic_load_explicit(&z->overflow, memory_order_relaxed);
     uint64_t ou = atomic_load_explicit(&z->overflow_until, memory_order_relaxed);
-    rv_clear(z);
-    for (uint32_t i = 0; i < k; i++)
-        rv_put(z, atomic_load_explicit(&keep[i].a, memory_order_relaxed),
-               atomic_load_explicit(&keep[i].b, memory_order_relaxed),
-               atomic_load_explicit(&keep[i].exp, memory_order_relaxed));
-    free(keep);
+
+    if (!shmtab_rebuild(&z->tab, rv_live, now_ms, 0))
+        return;
     /* Dropped entries stop mattering once their sessions have ended. */
-    if (of && ou > now_ms) {
-        atomic_store_explicit(&z->overflow, 1, memory_order_relaxed);
-        atomic_store_explicit(&z->overflow_until, ou, memory_order_relaxed);
+    if (!(of && ou > now_ms)) {
+        atomic_store_explicit(&z->overflow, 0, memory_order_relaxed);
+        atomic_store_explicit(&z->overflow_until, 0, memory_order_relaxed);
     }
 }
 
 static int rv_room(rv_zone_t *z, uint64_t now_ms)
 {
-    uint32_t limit = z->capacity / 4 * 3;
-
-    if (atomic_load_explicit(&z->used, memory_order_relaxed) < limit)
+    if (!shmtab_full(&z->tab))
         return 1;
     rv_sweep(z, now_ms);
-    return atomic_load_explicit(&z->used, memory_order_relaxed) < limit;
+    return !shmtab_full(&z->tab);
 }
 
 /* Add one entry inside a write section. 0 or -1 (no room: overflow). */
@@ -238,7 +151,7 @@ static int rv_add(rv_zone_t *z, const uint8_t id[REVOKE_ID_LEN], uint64_t exp_ms
 
     if (exp_ms <= now_ms)
         return 0; /* the session is over anyway */
-    rv_key(id, &a, &b);
+    shmtab_key(id, &a, &b);
     if (!rv_room(z, now_ms)) {
         atomic_store_explicit(&z->overflow, 1, memory_order_relaxed);
         if (exp_ms > atomic_load_explicit(&z->overflow_until, memory_order_relaxed))
@@ -257,10 +170,10 @@ int revoke_add(void *zone, const uint8_t id[REVOKE_ID_LEN], uint64_t exp_ms, uin
     if (!z || z->magic != RV_MAGIC)
         return -1;
     rv_lock(z);
-    rv_write_begin(z);
+    shmtab_write_begin(&z->tab);
     r = rv_add(z, id, exp_ms, now_ms);
-    rv_write_end(z);
-    shmtx_unlock(&z->lock);
+    shmtab_write_end(&z->tab);
+    shmtab_unlock(&z->tab);
     return r;
 }
 
@@ -274,10 +187,10 @@ int revoke_apply(void *zone, uint64_t from_seq, const revoke_entry_t *e, int n, 
         return -1;
     rv_lock(z);
     if (atomic_load_explicit(&z->seq, memory_order_relaxed) != from_seq) {
-        shmtx_unlock(&z->lock);
+        shmtab_unlock(&z->tab);
         return 1; /* another poller (or a repair) moved on: read again */
     }
-    rv_write_begin(z);
+    shmtab_write_begin(&z->tab);
     for (int i = 0; i < n; i++)
         if (rv_add(z, e[i].id, e[i].exp_ms, now_ms) < 0)
             r = -1;
@@ -285,8 +198,8 @@ int revoke_apply(void *zone, uint64_t from_seq, const revoke_entry_t *e, int n, 
         atomic_load_explicit(&z->overflow_until, memory_order_relaxed) <= now_ms)
         atomic_store_explicit(&z->overflow, 0, memory_order_relaxed);
     atomic_store_explicit(&z->seq, to_seq, memory_order_relaxed);
-    rv_write_end(z);
-    shmtx_unlock(&z->lock);
+    shmtab_write_end(&z->tab);
+    shmtab_unlock(&z->tab);
     return r;
 }
 
@@ -297,8 +210,8 @@ uint64_t revoke_seq(const void *zone)
     if (!z || z->magic != RV_MAGIC)
         return 0;
     /* A damaged set is as good as empty: report 0 so the poller reloads. */
-    if (atomic_load_explicit(&z->version, memory_order_acquire) & 1 &&
-        atomic_load_explicit(&z->lock.owner, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&z->tab.version, memory_order_acquire) & 1 &&
+        atomic_load_explicit(&z->tab.lock.owner, memory_order_relaxed) == 0)
         return 0;
     return atomic_load_explicit(&z->seq, memory_order_acquire);
 }
@@ -322,7 +235,7 @@ void revoke_force_unlock(void *zone, pid_t dead_pid)
     rv_zone_t *z = zone;
 
     if (z && z->magic == RV_MAGIC)
-        shmtx_force_unlock(&z->lock, dead_pid);
+        shmtx_force_unlock(&z->tab.lock, dead_pid);
 }
 
 void revoke_stats(const void *zone, revoke_stats_t *out)
@@ -332,8 +245,8 @@ void revoke_stats(const void *zone, revoke_stats_t *out)
     memset(out, 0, sizeof *out);
     if (!z || z->magic != RV_MAGIC)
         return;
-    out->capacity = z->capacity;
-    out->used = atomic_load_explicit(&z->used, memory_order_relaxed);
+    out->capacity = z->tab.capacity;
+    out->used = atomic_load_explicit(&z->tab.used, memory_order_relaxed);
     out->overflow = (int)atomic_load_explicit(&z->overflow, memory_order_relaxed);
     out->seq = atomic_load_explicit(&z->seq, memory_order_relaxed);
 }

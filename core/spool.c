@@ -310,12 +310,58 @@ static void spool_hex(const uint8_t id[16], char out[33])
     out[32] = '\0';
 }
 
+/* The maildir step both writers share: body goes to tmp/HEX.PID (the
+ * spool's folders are made first if they are missing), is fsynced, and then
+ * either renamed into new/HEX (keep) or unlinked (a decoy), and the folder
+ * that changed is fsynced, so a decoy costs what a message costs. 0 / -1
+ * with err; on failure no file is left under tmp/ or new/. */
+static int spool_put(const char *spool_dir, const char *hex, const char *body, size_t n, int keep,
+                     char *err, size_t errsz)
+{
+    char tmp[1024], dst[1024], dir[1024];
+    int fd;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s.%ld", spool_dir, hex, (long)getpid()) >=
+            sizeof(tmp) ||
+        (size_t)snprintf(dir, sizeof(dir), "%s/%s", spool_dir, keep ? "new" : "tmp") >=
+            sizeof(dir) ||
+        (keep && (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, hex) >= sizeof(dst))) {
+        snprintf(err, errsz, "spool: path too long");
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && spool_init(spool_dir, err, errsz) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "spool: open %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (spool_write_all(fd, body, n) < 0 || fsync(fd) < 0) {
+        snprintf(err, errsz, "spool: write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (keep ? rename(tmp, dst) < 0 : unlink(tmp) < 0) {
+        snprintf(err, errsz, "spool: %s %s: %s", keep ? "rename" : "unlink", tmp, strerror(errno));
+        if (keep)
+            unlink(tmp);
+        return -1;
+    }
+    if (spool_fsync_dir(dir) < 0) {
+        snprintf(err, errsz, "spool: fsync %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, uint64_t expires_s,
                   const uint8_t id[16], const spool_meta_t *meta, char *err, size_t errsz)
 {
     spool_msg_t m;
-    char body[sizeof(m) + 128], tmp[1024], dst[1024], newdir[1024];
-    int n, fd;
+    char body[sizeof(m) + 128];
+    int n;
 
     if (!spool_addr_ok(to)) {
         snprintf(err, errsz, "spool: refusing malformed address");
@@ -337,45 +383,14 @@ int spool_enqueue(const char *spool_dir, const char *to, const char *link_url, u
         snprintf(err, errsz, "spool: message too large");
         return -1;
     }
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s.%ld", spool_dir, m.id_hex, (long)getpid()) >=
-            sizeof(tmp) ||
-        (size_t)snprintf(newdir, sizeof(newdir), "%s/new", spool_dir) >= sizeof(newdir) ||
-        (size_t)snprintf(dst, sizeof(dst), "%s/%s", newdir, m.id_hex) >= sizeof(dst)) {
-        snprintf(err, errsz, "spool: path too long");
-        return -1;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ENOENT && spool_init(spool_dir, err, errsz) == 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errsz, "spool: open %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    if (spool_write_all(fd, body, (size_t)n) < 0 || fsync(fd) < 0) {
-        snprintf(err, errsz, "spool: write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    if (rename(tmp, dst) < 0) {
-        snprintf(err, errsz, "spool: rename %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (spool_fsync_dir(newdir) < 0) {
-        snprintf(err, errsz, "spool: fsync %s: %s", newdir, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return spool_put(spool_dir, m.id_hex, body, (size_t)n, 1, err, errsz);
 }
 
 int spool_enqueue_decoy(const char *spool_dir, size_t to_len, size_t url_len, const uint8_t id[16],
                         char *err, size_t errsz)
 {
-    char body[sizeof(spool_msg_t) + 128], tmp[1024], tmpdir[1024], hex[33];
+    char body[sizeof(spool_msg_t) + 128], hex[33];
     size_t n;
-    int fd;
 
     if (to_len >= SPOOL_ADDR_MAX || url_len >= SPOOL_URL_MAX) {
         snprintf(err, errsz, "spool: message too large");
@@ -386,35 +401,7 @@ int spool_enqueue_decoy(const char *spool_dir, size_t to_len, size_t url_len, co
     memset(body, 'x', n);
     body[n - 1] = '\n';
     spool_hex(id, hex);
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s.%ld", spool_dir, hex, (long)getpid()) >=
-            sizeof(tmp) ||
-        (size_t)snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", spool_dir) >= sizeof(tmpdir)) {
-        snprintf(err, errsz, "spool: path too long");
-        return -1;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ENOENT && spool_init(spool_dir, err, errsz) == 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errsz, "spool: open %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    if (spool_write_all(fd, body, n) < 0 || fsync(fd) < 0) {
-        snprintf(err, errsz, "spool: write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    if (unlink(tmp) < 0) {
-        snprintf(err, errsz, "spool: unlink %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    if (spool_fsync_dir(tmpdir) < 0) {
-        snprintf(err, errsz, "spool: fsync %s: %s", tmpdir, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return spool_put(spool_dir, hex, body, n, 0, err, errsz);
 }
 
 int spool_read(const char *spool_dir, const char *name, spool_msg_t *m, char *err, size_t errsz)

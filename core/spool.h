@@ -69,8 +69,9 @@ void spool_msg_meta(spool_msg_t *m, const spool_meta_t *meta);
 
 /* A decoy (no account enumeration): the same work and the same failures as
  * spool_enqueue for an address of to_len and a link of url_len bytes (a
- * file of that size written under tmp/, fsynced, new/ fsynced), but the
- * file is unlinked instead of renamed into new/: the mailer never sees it.
+ * file of that size written under tmp/ and fsynced), but the file is
+ * unlinked instead of renamed into new/, and tmp/ is fsynced instead of
+ * new/: the mailer never sees it.
  * 0 / -1 with err. */
 int spool_enqueue_decoy(const char *spool_dir, size_t to_len, size_t url_len, const uint8_t id[16],
                         char *err, size_t errsz);

@@ -7,19 +7,7 @@
 
 #include "app/csrf.h"
 #include "tests/unit/unit.h"
-
-static void ring(keyring_t *kr, uint8_t cur, int prev)
-{
-    uint8_t m[32];
-    memset(kr, 0, sizeof(*kr));
-    memset(m, cur, 32);
-    keyfile_derive(m, &kr->cur);
-    if (prev >= 0) {
-        memset(m, prev, 32);
-        keyfile_derive(m, &kr->prev);
-        kr->has_prev = 1;
-    }
-}
+#include "tests/unit/unit_keys.h"
 
 int main(void)
 {
@@ -27,9 +15,9 @@ int main(void)
     char s1[CSRF_LEN + 1], s2[CSRF_LEN + 1], t1[CSRF_LEN + 1], t1b[CSRF_LEN + 1], t2[CSRF_LEN + 1],
         tk2[CSRF_LEN + 1];
 
-    ring(&k1, 1, -1);
-    ring(&k2, 2, -1);
-    ring(&k21, 2, 1);
+    unit_ring(&k1, 1, -1);
+    unit_ring(&k2, 2, -1);
+    unit_ring(&k21, 2, 1);
 
     CHECK(csrf_new_secret(&k1, s1) == 0 && csrf_new_secret(&k1, s2) == 0);
     CHECK(strlen(s1) == CSRF_LEN && strlen(s2) == CSRF_LEN && strcmp(s1, s2) != 0);
@@ -107,7 +95,7 @@ int main(void)
         for (int k = 10; k < 20; k++) {
             keyring_t kr;
             char t[CSRF_LEN + 1], sk[CSRF_LEN + 1];
-            ring(&kr, (uint8_t)k, -1);
+            unit_ring(&kr, (uint8_t)k, -1);
             CHECK(csrf_new_secret(&kr, sk) == 0);
             csrf_token_for(&kr.cur, sk, CSRF_LEN, t);
             CHECK(csrf_check(&kr, sk, CSRF_LEN, t, CSRF_LEN) == 1);

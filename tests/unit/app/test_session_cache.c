@@ -12,8 +12,11 @@
 static void cookie(char *out, size_t n, unsigned i)
 {
     for (size_t k = 0; k < n; k++)
-        out[k] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[(i * 31 + k * 7 + (i >> 3) * k) % 64];
-    snprintf(out + n - 8, 9, "%08x", i); /* the tail picks the slot */
+        out[k] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            [(i * 31 + k * 7 + (i >> 3) * k) % 64];
+    char tail[9];
+    snprintf(tail, sizeof tail, "%08x", i);
+    memcpy(out + n - 8, tail, 8); /* the tail picks the slot */
 }
 
 int main(void)

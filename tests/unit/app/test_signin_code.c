@@ -11,19 +11,7 @@
 #include "app/signin_code.h"
 #include "app/token.h"
 #include "tests/unit/unit.h"
-
-static void ring(keyring_t *kr, uint8_t cur, int prev)
-{
-    uint8_t m[32];
-    memset(kr, 0, sizeof(*kr));
-    memset(m, cur, 32);
-    keyfile_derive(m, &kr->cur);
-    if (prev >= 0) {
-        memset(m, prev, 32);
-        keyfile_derive(m, &kr->prev);
-        kr->has_prev = 1;
-    }
-}
+#include "tests/unit/unit_keys.h"
 
 static void test_codes(void)
 {
@@ -58,9 +46,9 @@ static void test_mac(void)
 {
     keyring_t kr, rotated, other;
     uint8_t id[16], id2[16], mac[SIGNIN_CODE_MAC];
-    ring(&kr, 1, -1);
-    ring(&rotated, 2, 1);
-    ring(&other, 3, -1);
+    unit_ring(&kr, 1, -1);
+    unit_ring(&rotated, 2, 1);
+    unit_ring(&other, 3, -1);
     memset(id, 7, 16);
     memset(id2, 8, 16);
     signin_code_mac(&kr.cur, id, "123456", mac);
@@ -74,8 +62,8 @@ static void test_mac(void)
 static void test_ticket(void)
 {
     keyring_t kr, other;
-    ring(&kr, 1, -1);
-    ring(&other, 3, -1);
+    unit_ring(&kr, 1, -1);
+    unit_ring(&other, 3, -1);
     code_ticket_t t, o;
     memset(&t, 0, sizeof t);
     snprintf(t.email, sizeof t.email, "demo@example.com");

@@ -12,19 +12,7 @@
 #include "core/base64url.h"
 #include "app/token.h"
 #include "tests/unit/unit.h"
-
-static void ring(keyring_t *kr, uint8_t cur, int prev)
-{
-    uint8_t m[32];
-    memset(kr, 0, sizeof(*kr));
-    memset(m, cur, 32);
-    keyfile_derive(m, &kr->cur);
-    if (prev >= 0) {
-        memset(m, prev, 32);
-        keyfile_derive(m, &kr->prev);
-        kr->has_prev = 1;
-    }
-}
+#include "tests/unit/unit_keys.h"
 
 static link_claims_t link_claims(const char *email)
 {
@@ -46,7 +34,7 @@ static void test_link_roundtrip(void)
     uint8_t id[16], id2[16];
     int n;
 
-    ring(&kr, 1, -1);
+    unit_ring(&kr, 1, -1);
     n = token_link_seal_id(&kr, &c, id, tok, sizeof(tok));
     CHECK(n > 0 && (size_t)n == strlen(tok));
     CHECK(n < 140); /* compact: 135 for a 16-char address + 4 */
@@ -99,7 +87,7 @@ static void test_link_return_to(void)
     char tok[TOKEN_LINK_MAX];
     int n;
 
-    ring(&kr, 1, -1);
+    unit_ring(&kr, 1, -1);
     snprintf(c.rd, sizeof(c.rd), "https://app.example.com/x?y=1&z=2#f");
     n = token_link_seal(&kr, &c, tok, sizeof(tok));
     CHECK(n > 0);
@@ -135,7 +123,7 @@ static void test_tamper(void)
     int n;
     long bl;
 
-    ring(&kr, 2, -1);
+    unit_ring(&kr, 2, -1);
     n = token_link_seal(&kr, &c, tok, sizeof(tok));
     CHECK(n > 0);
     /* Every character changed to every other alphabet character. */
@@ -200,10 +188,10 @@ static void test_purpose_and_keys(void)
     char lt[TOKEN_LINK_MAX], st[TOKEN_SESSION_MAX];
     int ln, sn;
 
-    ring(&k1, 1, -1);
-    ring(&k2, 2, -1);
-    ring(&k21, 2, 1); /* rotated: current 2, previous 1 */
-    ring(&k12, 1, 2);
+    unit_ring(&k1, 1, -1);
+    unit_ring(&k2, 2, -1);
+    unit_ring(&k21, 2, 1); /* rotated: current 2, previous 1 */
+    unit_ring(&k12, 1, 2);
     memset(&s, 0, sizeof(s));
     snprintf(s.email, sizeof(s.email), "who@example.com");
     snprintf(s.groups, sizeof(s.groups), "admins,ops");
@@ -291,7 +279,7 @@ static void test_fork_nonces(void)
     uint8_t mine[28], theirs[28];
     int fds[2], st;
 
-    ring(&kr, 5, -1);
+    unit_ring(&kr, 5, -1);
     CHECK(token_link_seal(&kr, &c, tok, sizeof(tok)) > 0); /* fill the pool */
     CHECK(pipe(fds) == 0);
     pid_t pid = fork();
@@ -324,7 +312,7 @@ static void test_garbage(void)
     int ok = 0;
     static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-    ring(&kr, 6, 7);
+    unit_ring(&kr, 6, 7);
     for (int i = 0; i < 20000; i++) {
         size_t n = (x = x * 1103515245u + 12345u) % sizeof(buf);
         int any = i & 1;
@@ -346,7 +334,7 @@ static void test_speed(void)
     struct timespec a, b;
     int n = 0, iters = 20000, ok = 1;
 
-    ring(&kr, 3, 4);
+    unit_ring(&kr, 3, 4);
     clock_gettime(CLOCK_MONOTONIC, &a);
     for (int i = 0; i < iters; i++) {
         n = token_link_seal(&kr, &c, tok, sizeof(tok));
