@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "app/outbox_group.h"
@@ -67,6 +68,7 @@ struct deliver {
     outbox_group_t *group;     /* outbox, from the first link on */
     char path[CONF_PATH_MAX];  /* outbox file or spool directory */
     char err[CONF_PATH_MAX + 256];
+    char group_err[CONF_PATH_MAX + 256]; /* the last failed outbox group's */
 };
 
 static const char deliver_hex[] = "0123456789abcdef";
@@ -152,7 +154,7 @@ int deliver_outbox_line(const char *email, const char *link_url, uint64_t expire
 
 static int deliver_open_outbox(deliver_t *d)
 {
-    int fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(d->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600); /* read: the last byte */
 
     if (fd < 0) {
         snprintf(d->err, sizeof(d->err), "cannot open outbox %s: %s", d->path, strerror(errno));
@@ -229,10 +231,19 @@ static int deliver_outbox_append(deliver_t *d, const char *line, size_t n)
         err = errno;
         rc = -1;
     } else {
+        /* A roll-back that failed (any worker's) left a partial line at
+         * the end: start on a line of our own, or the first link here
+         * would be glued to it and unreadable. */
+        char last = '\n';
+        struct iovec iov[2] = {{"\n", 1}, {(void *)line, n}};
+        if (st.st_size > 0 && pread(d->fd, &last, 1, st.st_size - 1) != 1)
+            last = '\n';
+        int skip = last == '\n';
+        size_t want = n + (skip ? 0 : 1);
         do
-            w = write(d->fd, line, n);
+            w = writev(d->fd, iov + skip, 2 - skip);
         while (w < 0 && errno == EINTR);
-        if (w != (ssize_t)n) {
+        if (w != (ssize_t)want) {
             err = w < 0 ? errno : ENOSPC;
             rc = -1;
             if (w > 0 && ftruncate(d->fd, st.st_size) < 0)
@@ -364,7 +375,14 @@ int deliver_is_async(const deliver_t *d)
 
 static int deliver_outbox_write(void *ctx, const char *buf, size_t n)
 {
-    return deliver_outbox_append(ctx, buf, n);
+    deliver_t *d = ctx;
+    int rc = deliver_outbox_append(d, buf, n);
+
+    /* Kept apart from err: the group's callbacks may queue new lines
+     * (which clear err) before the last of them logs why it failed. */
+    if (rc < 0)
+        snprintf(d->group_err, sizeof(d->group_err), "%s", d->err);
+    return rc;
 }
 
 static outbox_group_t *deliver_group(deliver_t *d, ev_loop_t *loop)
@@ -459,7 +477,7 @@ void deliver_cancel(deliver_t *d, void *arg)
 const char *deliver_async_error(const deliver_t *d)
 {
     if (d && d->mode == DELIVERY_OUTBOX)
-        return d->err; /* the group's write failed in deliver_outbox_append */
+        return d->group_err; /* why the group's write failed */
     return d && d->commit ? spool_committer_error(d->commit) : "";
 }
 

@@ -4,13 +4,16 @@
  * Two sets of (bytes, waiters) swap at each flush: the one being answered
  * and the one gathering, so a done callback that queues another line (a
  * pipelined request answered synchronously) adds to the next group, never
- * to the array being walked. Both keep their memory between flushes; a
- * busy worker allocates nothing per link here.
+ * to the array being walked. Both keep their memory between flushes (up
+ * to OG_KEEP_BYTES of lines); a busy worker allocates nothing per link
+ * here.
  */
 #include "app/outbox_group.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define OG_KEEP_BYTES (256 * 1024) /* kept between flushes; more is freed */
 
 typedef struct {
     outbox_done_fn done; /* NULL: cancelled */
@@ -85,6 +88,13 @@ static void og_flush(void *arg)
             s->w[i].done(s->w[i].arg, rc);
     s->len = 0;
     s->nw = 0;
+    if (s->cap > OG_KEEP_BYTES) {
+        /* A burst (hundreds of pipelined generates) grew it: give the
+         * memory back rather than hold the high-water mark for good. */
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
+    }
 }
 
 int outbox_group_add(outbox_group_t *g, const char *line, size_t n, outbox_done_fn done, void *arg)

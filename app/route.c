@@ -92,12 +92,14 @@ void route_dispatch(struct app *app, http_conn_t *c, http_request_t *req, _Atomi
             continue;
         }
         atomic_store_explicit(running, r->id, memory_order_relaxed);
+        c->tag = r->id; /* a deferred answer is still counted under its route */
         r->fn(app, c, req, arg);
         atomic_store_explicit(running, ROUTE_NONE, memory_order_relaxed);
         return;
     }
     /* Published so the answer is counted (and profiled) as "other". */
     atomic_store_explicit(running, ROUTE_OTHER, memory_order_relaxed);
+    c->tag = ROUTE_OTHER;
     if (allow) {
         http_reply_start(c, 405);
         http_reply_header(c, "Allow", "%s", route_allow(allow));

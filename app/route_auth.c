@@ -16,7 +16,9 @@
  * full) is asked of the database with the request parked, and while the
  * database is down auth_store_down decides (closed: 503, open: 200).
  * The identity comes from the sealed session cookie (groups are sealed in
- * at sign-in) and the revocation check from shared memory, so a request
+ * at sign-in; a cookie the worker opened before comes from its session
+ * cache, app/session_cache.h, without base64 or AES-GCM) and the
+ * revocation check from shared memory, so a request
  * here touches no store, allocates nothing and makes no system call beyond
  * those that send the reply. A session past half its idle window gets its
  * refreshed cookie on this answer too; nginx passes it to the browser with

@@ -221,7 +221,9 @@ static void run_timers(ev_loop_t *l)
 int ev_run_once(ev_loop_t *l, int max_wait_ms)
 {
     int wait = max_wait_ms;
-    if (l->nheap > 0) {
+    if (l->ndefer > 0)
+        wait = 0; /* deferred from outside the loop (a tick): run it now */
+    else if (l->nheap > 0) {
         uint64_t first = l->heap[0]->when_ms;
         int until = first <= l->now_ms ? 0 : (int)(first - l->now_ms);
         if (wait < 0 || until < wait)

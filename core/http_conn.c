@@ -1056,6 +1056,7 @@ void http_reply_finish(http_conn_t *c, const char *ctype, const void *body, size
     uint64_t usec = c->req_start_ns ? (clock_mono_ns() - c->req_start_ns) / 1000 : 0;
     if (s->obs.on_done)
         s->obs.on_done(c, st, bytes, usec, s->obs.ctx);
+    c->tag = 0;
 
     /* The request is answered: drop its bytes and its memory. */
     buf_consume(&c->in, c->req_total < c->in.len ? c->req_total : c->in.len);

@@ -117,7 +117,8 @@ struct http_conn {
     int slot; /* index in the observer's table, -1 none */
     uint64_t accepted_ms;
     uint64_t req_start_ns;
-    void *user;                       /* per-request pointer for deferred handlers */
+    void *user;   /* per-request pointer for deferred handlers */
+    unsigned tag; /* the handler's label for this request (its route), 0 none; for on_done */
     void (*on_abort)(http_conn_t *c); /* peer gone while HANDLING */
     http_conn_t *next, *prev;         /* all connections */
     http_conn_t *inext, *iprev;       /* idle keep-alive ones, oldest first */

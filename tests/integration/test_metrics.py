@@ -238,7 +238,11 @@ with srv:
         time.sleep(0.3)
     check(depth == 3, f"queue depth {depth}, want 3 links waiting for the relay")
     check(val(s, "magicd_mails_deferred_total") >= 1, "no deferred mail counted with the relay down")
-    print("ok: relay down -> queue depth 3, deferred mails counted")
+    # Answered after the group commit, off the handler: still counted
+    # under its route (once a route-less answer).
+    gen = val(s, "magicd_http_requests_total", route="POST /magic/generate", code="200")
+    check(gen == 3, f"smtp generates counted under their route: {gen}, want 3")
+    print("ok: relay down -> queue depth 3, deferred mails counted, parked answers under their route")
 
 # 5. sessions active: down at a revocation from the command line and at the
 # idle timeout (3 s here), with no logout
