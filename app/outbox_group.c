@@ -11,7 +11,8 @@
 #include "app/outbox_group.h"
 
 #include <stdlib.h>
-#include <string.h>
+
+#include "core/buf.h"
 
 #define OG_KEEP_BYTES (256 * 1024) /* kept between flushes; more is freed */
 
@@ -21,8 +22,7 @@ typedef struct {
 } og_waiter_t;
 
 typedef struct {
-    char *buf;
-    size_t len, cap;
+    buf_t lines;
     og_waiter_t *w;
     int nw, capw;
 } og_set_t;
@@ -50,16 +50,8 @@ outbox_group_t *outbox_group_new(ev_loop_t *loop, outbox_write_fn write_fn, void
 
 static int og_reserve(og_set_t *s, size_t n)
 {
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 16384;
-        while (cap < s->len + n)
-            cap *= 2;
-        char *b = realloc(s->buf, cap);
-        if (!b)
-            return -1;
-        s->buf = b;
-        s->cap = cap;
-    }
+    if (buf_reserve(&s->lines, n) < 0)
+        return -1;
     if (s->nw == s->capw) {
         int cap = s->capw ? s->capw * 2 : 64;
         og_waiter_t *w = realloc(s->w, (size_t)cap * sizeof *w);
@@ -82,19 +74,14 @@ static void og_flush(void *arg)
     if (s->nw == 0)
         return;
     g->cur ^= 1; /* lines queued by the callbacks below form the next group */
-    rc = g->write_fn(g->ctx, s->buf, s->len);
+    rc = g->write_fn(g->ctx, s->lines.data, s->lines.len);
     for (int i = 0; i < s->nw; i++)
         if (s->w[i].done)
             s->w[i].done(s->w[i].arg, rc);
-    s->len = 0;
+    s->lines.len = 0;
     s->nw = 0;
-    if (s->cap > OG_KEEP_BYTES) {
-        /* A burst (hundreds of pipelined generates) grew it: give the
-         * memory back rather than hold the high-water mark for good. */
-        free(s->buf);
-        s->buf = NULL;
-        s->cap = 0;
-    }
+    if (s->lines.cap > OG_KEEP_BYTES)
+        buf_free(&s->lines); /* a burst grew it: do not keep the high-water mark */
 }
 
 int outbox_group_add(outbox_group_t *g, const char *line, size_t n, outbox_done_fn done, void *arg)
@@ -108,8 +95,7 @@ int outbox_group_add(outbox_group_t *g, const char *line, size_t n, outbox_done_
             return -1;
         g->deferred = 1;
     }
-    memcpy(s->buf + s->len, line, n);
-    s->len += n;
+    buf_append(&s->lines, line, n); /* reserved above: cannot fail */
     s->w[s->nw].done = done;
     s->w[s->nw].arg = arg;
     s->nw++;
@@ -136,7 +122,7 @@ void outbox_group_free(outbox_group_t *g)
         ev_defer_cancel(g->loop, og_flush, g);
     og_flush(g);
     for (int k = 0; k < 2; k++) {
-        free(g->sets[k].buf);
+        buf_free(&g->sets[k].lines);
         free(g->sets[k].w);
     }
     free(g);
