@@ -12,58 +12,32 @@
  * and the mailer would have to do the same group commit anyway), and a
  * thread. A thread that does nothing but write a prepared buffer and sync
  * it is the smallest thing that works everywhere: it shares no state with
- * the loop but batch buffers handed over under a mutex, calls no
+ * the loop but two batch buffers handed over under a mutex, calls no
  * allocator (the heap sampler's tables are per-thread-unsafe by design),
  * takes no signal (all blocked, so SIGPROF and the master's signals stay
  * with the loop's thread), and reports back through an eventfd the loop
  * already knows how to wait on.
  *
- * Batches in formation, syncing, being answered. The loop appends records
- * to the batch "in formation"; at the end of the loop iteration in which
- * the first record arrived (ev_defer, so every request of one epoll batch
- * joins), if a sync thread is idle it gets that batch and a free one starts
- * forming. While the threads write and sync, new records form the next
- * batch. When the eventfd fires, the loop collects every synced batch,
- * first hands the batch in formation on (if it has records), then answers
- * the synced batches' waiters and frees them: the disk does not wait for
- * the loop's writes to every client. So batches grow with the load: one
- * record each when the server is quiet (no added latency beyond the sync),
- * everything that came in during a sync when it is busy.
- *
- * Two sync threads, two batches syncing at once. With one thread, a link
- * that arrives while a batch syncs waits for that sync, then for its own:
- * two commits per request, and 64 closed-loop clients saw about 31 links
- * per sync and 370 syncs a second (11,400 requests/s) on a disk that
- * does 3,700-4,700 overwrite+fdatasyncs a second from one thread
- * (tools/disk-probe.c). Timed inside the thread (temporary timestamps,
- * per batch, quiet machine): 0.3-0.7 ms from the hand-over to the thread
- * running, 0.3-0.7 ms waiting for the pool (empty: making a file cost a
- * journal commit, see spool_pool.c), 0.04 ms write, 1.3-1.7 ms fdatasync
- * (0.2-0.3 ms of disk; the rest is the thread waiting for a CPU after the
- * flush, two cores shared with the loop and the load generator), 0.4-0.5
- * ms from the eventfd to the loop's callback, 0.55 ms answering. Most of
- * a commit is waiting to be scheduled, not the disk, and the disk serves
- * two flushes of two files at once (disk-probe: 2 threads, 6,950 syncs/s,
- * p50 0.25 ms, vs 1 thread 4,700 at 0.19 ms). So a second thread takes the
- * next batch while the first one's flush is in flight: a request waits for
- * one commit, not two. The batches are independent files: they may finish
- * in either order, and each is answered after its own fdatasync returned.
- * SC_NB batches: one forming, SC_THREADS handed (queued, syncing or
- * synced and not yet collected), and up to SC_THREADS being answered plus
- * a free one to form into while they are. Measured (tools/bench-spool.sh,
- * 1 worker, wrk -c64): see docs/results.md; with this and the pool's one
- * journal commit per burst, 17,500 requests/s against outbox's 24,800 in
- * the same run (0.70x; before, 0.46x), about 800 syncs a second of 22
- * links each.
+ * Three batches. The loop appends records to the batch "in formation"; at
+ * the end of the loop iteration in which the first record arrived
+ * (ev_defer, so every request of one epoll batch joins), if the thread is
+ * idle it gets that batch and an empty one starts forming. While it writes
+ * and syncs, new records form the next batch. When the eventfd fires, the
+ * loop first hands the batch in formation to the thread (if it has
+ * records), then answers the synced batch's waiters and resets it: the
+ * disk does not wait for the loop's writes to every client, which is why
+ * there are three and not two (forming, syncing, being answered). So
+ * batches grow with the load: one record each when the server is quiet (no
+ * added latency beyond the sync), everything that came in during one sync
+ * when it is busy.
  *
  * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
  * the whole cost on a busy disk. So the batch files are made ahead of time
  * by the worker's pool thread (core/spool_pool.h): each is already named
- * durably in new/, locked by this process, and zero-filled (sized from
- * the recent batches; the zeros and their blocks went to the disk with the
- * names). A commit writes the batch over the start of the next one,
- * fdatasyncs it and closes it, which drops the lock.
+ * durably in new/, locked by this process, and zeros on stable storage
+ * (sized from the recent batches). A commit writes the batch over the start of the
+ * next one, fdatasyncs it and closes it, which drops the lock.
  *
  * Why over zeros. An fdatasync after an append must also commit the file's
  * new size and its newly allocated blocks: on ext4 that is a journal
@@ -104,15 +78,6 @@
 
 #define SC_TRAILER_MAX 64
 #define SC_DECOY_DEFAULT 400
-#ifndef SC_THREADS
-#define SC_THREADS 2 /* batches syncing at once */
-#endif
-#define SC_NB (2 * SC_THREADS + 2) /* forming + syncing + done, being answered */
-/* A batch's state, the loop's alone (a thread only sets synced, under mu). */
-#define SC_FREE 0
-#define SC_FORMING 1
-#define SC_HANDED 2    /* queued for or owned by a sync thread, or synced and not collected */
-#define SC_ANSWERING 3 /* the loop answers its waiters */
 
 typedef struct {
     spool_done_fn done; /* NULL: cancelled */
@@ -125,8 +90,6 @@ typedef struct {
     unsigned count;
     sc_waiter_t *w;
     size_t nw, capw;
-    int state;  /* SC_FREE... (loop) */
-    int synced; /* the thread is done with it (mu) */
     /* set by the thread */
     char name[SPOOL_POOL_NAME_MAX]; /* the file it went to */
     int rc;
@@ -142,16 +105,15 @@ struct spool_committer {
     char dir[1024];
     char tag[17];       /* random per process: names never collide across restarts */
     spool_pool_t *pool; /* batch files made ahead */
-    pthread_t th[SC_THREADS];
-    int th_started; /* how many */
+    pthread_t th;
+    int th_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sc_batch_t b[SC_NB];
+    sc_batch_t b[3];
     int forming;               /* index of the batch in formation (loop) */
-    int inflight;              /* batches handed and not collected by the loop yet */
-    int queue[SC_NB];          /* handed, no thread has taken them yet (mu) */
-    int qhead, qlen;           /* (mu) */
-    uint64_t handed, finished; /* batches given to / done by the threads (mu) */
+    int inflight;              /* index of the batch the thread owns, -1: none */
+    int answering;             /* index of the batch whose waiters sc_on_done answers, -1 */
+    uint64_t handed, finished; /* batches given to / done by the thread (mu) */
     int stop;
     int kick_pending;
     uint64_t batches;
@@ -196,17 +158,14 @@ static void *sc_thread(void *arg)
 
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (q->qlen == 0 && !q->stop)
+        while (q->handed == q->finished && !q->stop)
             pthread_cond_wait(&q->cv, &q->mu);
-        if (q->qlen == 0)
+        if (q->handed == q->finished)
             break; /* stop, and nothing handed over */
-        sc_batch_t *b = &q->b[q->queue[q->qhead]];
-        q->qhead = (q->qhead + 1) % SC_NB;
-        q->qlen--;
+        sc_batch_t *b = &q->b[q->inflight];
         pthread_mutex_unlock(&q->mu);
         sc_commit(q, b);
         pthread_mutex_lock(&q->mu);
-        b->synced = 1;
         q->finished++;
         pthread_cond_broadcast(&q->cv); /* spool_committer_free may wait */
         while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
@@ -236,29 +195,24 @@ static void sc_batch_reset(sc_batch_t *b)
     }
 }
 
-/* Loop side: hand the batch in formation to a sync thread if one is
- * idle; a free batch (reset when it was last answered) forms next. */
+/* Loop side: hand the batch in formation to the thread if it is idle; the
+ * third batch (neither the one forming nor the one being answered) forms next. */
 static void sc_kick(spool_committer_t *q)
 {
     sc_batch_t *b = &q->b[q->forming];
+
     int next = 0;
 
-    if (q->inflight >= SC_THREADS || b->count == 0)
+    if (q->inflight >= 0 || b->count == 0)
         return;
-    while (next < SC_NB && q->b[next].state != SC_FREE)
+    while (next == q->forming || next == q->answering)
         next++;
-    if (next == SC_NB)
-        return; /* all being answered: sc_on_done kicks again after */
     pthread_mutex_lock(&q->mu);
-    b->state = SC_HANDED;
-    q->queue[(q->qhead + q->qlen) % SC_NB] = q->forming;
-    q->qlen++;
+    q->inflight = q->forming;
+    q->forming = next; /* empty: reset when it was last answered */
     q->handed++;
-    pthread_cond_signal(&q->cv);
+    pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    q->inflight++;
-    q->forming = next;
-    q->b[next].state = SC_FORMING;
 }
 
 static void sc_kick_deferred(void *arg)
@@ -273,39 +227,36 @@ static void sc_kick_deferred(void *arg)
 static void sc_on_done(ev_loop_t *l, ev_io_t *io, uint32_t events)
 {
     spool_committer_t *q = io->data;
-    int got[SC_NB], n = 0;
     uint64_t v;
+    sc_batch_t *b;
 
     (void)l;
     (void)events;
-    if (read(q->efd, &v, sizeof(v)) < 0)
+    if (read(q->efd, &v, sizeof(v)) < 0 || q->inflight < 0)
         return;                 /* EAGAIN: spurious */
-    pthread_mutex_lock(&q->mu); /* pairs with the threads': their writes to b are seen */
-    for (int k = 0; k < SC_NB; k++)
-        if (q->b[k].synced) {
-            q->b[k].synced = 0;
-            q->b[k].state = SC_ANSWERING;
-            got[n++] = k;
-        }
+    pthread_mutex_lock(&q->mu); /* pairs with the thread's: its writes to b are seen */
+    int done = q->finished == q->handed;
     pthread_mutex_unlock(&q->mu);
-    q->inflight -= n;
-    q->batches += (uint64_t)n;
-    /* Give a thread the next batch before answering these waiters: the
-     * disk starts on it now, not after our writes to every client. */
+    if (!done)
+        return;
+    q->answering = q->inflight;
+    b = &q->b[q->answering];
+    q->inflight = -1;
+    q->batches++;
+    /* Give the thread the next batch before answering this one's waiters:
+     * the disk starts on it now, not after our writes to every client
+     * (three batches: one forming, one syncing, this one being answered). */
     sc_kick(q);
-    for (int j = 0; j < n; j++) {
-        sc_batch_t *b = &q->b[got[j]];
-        if (b->rc < 0)
-            snprintf(q->err, sizeof(q->err), "spool: %s %s/new/%s: %s", b->op, q->dir, b->name,
-                     strerror(b->err));
-        /* Answer the waiters. A callback may queue more (a pipelined
-         * request); those go to the batch in formation, not this one. */
-        for (size_t i = 0; i < b->nw; i++)
-            if (b->w[i].done)
-                b->w[i].done(b->w[i].arg, b->rc);
-        sc_batch_reset(b);
-        b->state = SC_FREE;
-    }
+    if (b->rc < 0)
+        snprintf(q->err, sizeof(q->err), "spool: %s %s/new/%s: %s", b->op, q->dir, b->name,
+                 strerror(b->err));
+    /* Answer the waiters. A callback may queue more (a pipelined request);
+     * those go to the batch in formation, not this one. */
+    for (size_t i = 0; i < b->nw; i++)
+        if (b->w[i].done)
+            b->w[i].done(b->w[i].arg, b->rc);
+    sc_batch_reset(b);
+    q->answering = -1;
     sc_kick(q);
 }
 
@@ -345,9 +296,9 @@ static void sc_queued(spool_committer_t *q, sc_batch_t *b, size_t n, spool_done_
     b->w[b->nw].done = done;
     b->w[b->nw].arg = arg;
     b->nw++;
-    if (q->inflight < SC_THREADS && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
+    if (q->inflight < 0 && !q->kick_pending && ev_defer(q->loop, sc_kick_deferred, q) == 0)
         q->kick_pending = 1;
-    else if (q->inflight < SC_THREADS && !q->kick_pending)
+    else if (q->inflight < 0 && !q->kick_pending)
         sc_kick(q); /* cannot defer: go now */
 }
 
@@ -408,7 +359,7 @@ int spool_commit_decoy(spool_committer_t *q, size_t len, spool_done_fn done, voi
 
 void spool_commit_cancel(spool_committer_t *q, void *arg)
 {
-    for (int k = 0; k < SC_NB; k++)
+    for (int k = 0; k < 3; k++)
         for (size_t i = 0; i < q->b[k].nw; i++)
             if (q->b[k].w[i].arg == arg)
                 q->b[k].w[i].done = NULL;
@@ -416,11 +367,7 @@ void spool_commit_cancel(spool_committer_t *q, void *arg)
 
 size_t spool_committer_pending(const spool_committer_t *q)
 {
-    size_t n = 0;
-
-    for (int k = 0; k < SC_NB; k++)
-        n += q->b[k].nw;
-    return n;
+    return q->b[0].nw + q->b[1].nw + q->b[2].nw;
 }
 
 uint64_t spool_committer_batches(const spool_committer_t *q)
@@ -456,7 +403,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         return NULL;
     }
     q->loop = loop;
-    q->b[0].state = SC_FORMING; /* q->forming = 0 */
+    q->inflight = q->answering = -1;
     q->efd = q->newfd = q->tmpfd = -1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
@@ -489,14 +436,12 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         snprintf(err, errsz, "spool: epoll: %s", strerror(errno));
         goto fail;
     }
-    for (int i = 0; i < SC_THREADS; i++) {
-        int rc = spool_thread_start(&q->th[i], sc_thread, q);
-        if (rc != 0) {
-            snprintf(err, errsz, "spool: cannot start a sync thread: %s", strerror(rc));
-            goto fail;
-        }
-        q->th_started++;
+    int rc = spool_thread_start(&q->th, sc_thread, q);
+    if (rc != 0) {
+        snprintf(err, errsz, "spool: cannot start the sync thread: %s", strerror(rc));
+        goto fail;
     }
+    q->th_started = 1;
     return q;
 fail:
     spool_committer_free(q);
@@ -517,8 +462,7 @@ void spool_committer_free(spool_committer_t *q)
         q->stop = 1;
         pthread_cond_broadcast(&q->cv);
         pthread_mutex_unlock(&q->mu);
-        for (int i = 0; i < q->th_started; i++)
-            pthread_join(q->th[i], NULL);
+        pthread_join(q->th, NULL);
         sc_batch_t *b = &q->b[q->forming];
         if (b->count)
             sc_commit(q, b);
@@ -532,7 +476,7 @@ void spool_committer_free(spool_committer_t *q)
         close(q->newfd);
     if (q->tmpfd >= 0)
         close(q->tmpfd);
-    for (int k = 0; k < SC_NB; k++) {
+    for (int k = 0; k < 3; k++) {
         free(q->b[k].buf);
         free(q->b[k].w);
     }

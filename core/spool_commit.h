@@ -4,14 +4,14 @@
  * `delivery smtp` promises two things that pull against each other: a link
  * is on stable storage before its 200 is sent, and the worker's event loop
  * never waits for the disk. A committer keeps both: the loop only formats
- * records into memory and parks the request; one of two sync threads per
- * worker writes every record that arrived while the previous commit was
- * syncing into one batch file (core/spool_batch.h), fdatasyncs it, and
+ * records into memory and parks the request; one sync thread per worker
+ * writes every record that arrived while the previous commit was syncing
+ * into one batch file (core/spool_batch.h), fsyncs it and its directory, and
  * wakes the loop through an eventfd, which then answers every parked
  * request of that batch. Under load a batch holds all the links that came
  * in during one sync, so the disk costs one commit per batch, not per link.
  *
- * Callbacks run on the loop, never on a sync thread. A decoy entry rides
+ * Callbacks run on the loop, never on the sync thread. A decoy entry rides
  * in a batch like a message (same wait, about the same bytes) and sends
  * nothing: for answers that must not reveal whether an address is known.
  */
@@ -30,7 +30,7 @@ typedef struct spool_committer spool_committer_t;
  * spool_committer_error()). */
 typedef void (*spool_done_fn)(void *arg, int rc);
 
-/* Create the spool directories if needed, open them, start the sync threads
+/* Create the spool directories if needed, open them, start the sync thread
  * (with every signal blocked, so signals stay with the loop's thread).
  * NULL with err on failure. */
 spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, char *err,

@@ -9,12 +9,11 @@
  * zeros and synced, the same fdatasync carries no metadata: a data write
  * and a cache flush. So the files a commit uses are made here ahead of
  * time, by a thread of their own, so that making them (create, lock,
- * rename into new/, zero-fill, fsync new/) is never on a commit's
+ * rename into new/, zero-fill, fsync, fsync new/) is never on a commit's
  * path unless the pool ran dry.
  *
  * Every file handed out is: named DIR/new/.b.TAG.SEQ with that name
- * durable, zero-filled (written before the names were synced; on ext4 the
- * zeros and the blocks are durable with them) (half again the size of the largest
+ * durable, zeros on stable storage (half again the size of the largest
  * recent batch, spool_pool_hint, between SPOOL_POOL_FILE_MIN and _MAX: the
  * zeros are disk writes too, so they are sized by need), and flock()ed
  * by this process (so the mailer leaves it alone until it is closed).

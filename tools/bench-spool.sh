@@ -7,7 +7,7 @@
 # While each generate run goes, a second wrk (2 connections) asks the same
 # worker for GET /healthz: its p99 under smtp vs under outbox shows whether
 # the disk's latency leaks into other routes (it must not: the sync runs on
-# the worker's sync threads, not in its loop).
+# the worker's sync thread, not in its loop).
 #
 # The relay is a closed port: the mailer backs off and leaves the batch
 # files alone, so what is measured is the worker. A third mode, smtp-mem,
