@@ -196,9 +196,11 @@ static int probe_one(const char *dir, size_t bytes, double secs, int nth, int ma
     }
     qsort(all, total, sizeof(double), probe_cmp);
 #define PCT(p) (total ? all[(size_t)((double)(total - 1) * (p))] * 1e3 : 0.0)
-    printf("threads %2d%s  %8.0f syncs/s total  (%zu in %.2f s)  per sync p50 %.3f ms  p90 %.3f ms  p99 "
+    printf("threads %2d%s  %8.0f syncs/s total  (%zu in %.2f s)  per sync p50 %.3f ms  p90 %.3f ms "
+           " p99 "
            "%.3f ms\n",
-           nth, make ? " + maker" : "", (double)total / took, total, took, PCT(0.50), PCT(0.90), PCT(0.99));
+           nth, make ? " + maker" : "", (double)total / took, total, took, PCT(0.50), PCT(0.90),
+           PCT(0.99));
 #undef PCT
     free(all);
     return rc;
@@ -213,17 +215,26 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "d:b:s:m")) != -1) {
         switch (opt) {
-        case 'd': dir = optarg; break;
-        case 'b': bytes = (size_t)strtoul(optarg, NULL, 10); break;
-        case 's': secs = strtod(optarg, NULL); break;
-        case 'm': make = 1; break;
-        default: goto usage;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'b':
+            bytes = (size_t)strtoul(optarg, NULL, 10);
+            break;
+        case 's':
+            secs = strtod(optarg, NULL);
+            break;
+        case 'm':
+            make = 1;
+            break;
+        default:
+            goto usage;
         }
     }
     if (optind == argc || bytes == 0 || bytes > PROBE_FILE_BYTES || secs <= 0)
         goto usage;
-    printf("disk-probe: %s, %zu bytes over a zero-filled %d KiB file + fdatasync, %.1f s each\n", dir,
-           bytes, PROBE_FILE_BYTES / 1024, secs);
+    printf("disk-probe: %s, %zu bytes over a zero-filled %d KiB file + fdatasync, %.1f s each\n",
+           dir, bytes, PROBE_FILE_BYTES / 1024, secs);
     for (int i = optind; i < argc; i++) {
         int n = atoi(argv[i]);
         if (n < 1 || n > PROBE_MAX_THREADS)
