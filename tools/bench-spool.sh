@@ -9,8 +9,10 @@
 # the disk's latency leaks into other routes (it must not: the sync runs on
 # the worker's sync thread, not in its loop).
 #
-# The relay is a closed port: the mailer backs off and leaves the batch
-# files alone, so what is measured is the worker. A third mode, smtp-mem,
+# The relay is a closed port: the mailer backs off, so what is measured is
+# mostly the worker (but each time a retry is due the mailer unpacks up to
+# 64 batch files, an fsync per link, and the first seconds of a run share
+# the disk with that; tools/bench-spool-ab.sh counts it). A third mode, smtp-mem,
 # puts the spool on tmpfs (/dev/shm), where fdatasync costs nothing: the
 # same code without the disk, i.e. what the group commit's machinery (sync
 # thread, eventfd, batch files) costs by itself. With wrk's 64 connections
