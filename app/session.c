@@ -319,6 +319,7 @@ void session_end(app_t *app, http_conn_t *c, const session_claims_t *sc, uint64_
      * full set still leaves it refused, through the store fallback. */
     revoke_add(app->rv_zone, sc->id, session_end_ms(app, sc), now_ms);
     sesslive_end(app->sl_zone, sc->id);
+    session_cache_forget(app->sessions, sc->id);
     mx_inc(&app->self->metrics, MX_SESSIONS_REVOKED);
     if (!w) {
         done(arg, c, -1);

@@ -88,6 +88,15 @@ void session_cache_put(session_cache_t *c, const char *tok, size_t n, const sess
     s->sc = *sc;
 }
 
+void session_cache_forget(session_cache_t *c, const uint8_t id[16])
+{
+    if (!c)
+        return;
+    for (int i = 0; i < SESSION_CACHE_SLOTS; i++)
+        if (c->slots[i].len && memcmp(c->slots[i].sc.id, id, 16) == 0)
+            OPENSSL_cleanse(&c->slots[i], sizeof c->slots[i]);
+}
+
 session_cache_stats_t session_cache_stats(const session_cache_t *c)
 {
     session_cache_stats_t z = {0, 0};

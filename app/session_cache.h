@@ -44,6 +44,11 @@ int session_cache_get(session_cache_t *c, const char *tok, size_t n, session_cla
 /* Remember the claims a cookie opened to. */
 void session_cache_put(session_cache_t *c, const char *tok, size_t n, const session_claims_t *sc);
 
+/* Wipe what this worker holds of session id (logout): the revocation
+ * check refuses the cookie anyway; this is so its bytes and claims do not
+ * stay in memory until the slot is reused. */
+void session_cache_forget(session_cache_t *c, const uint8_t id[16]);
+
 typedef struct {
     uint64_t hits, misses;
 } session_cache_stats_t;

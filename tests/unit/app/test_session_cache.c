@@ -42,6 +42,18 @@ int main(void)
     CHECK(out.uid == 42 && out.exp_ms == 123456 && strcmp(out.email, "demo@example.com") == 0 &&
           strcmp(out.groups, "admins") == 0);
 
+    /* Forgotten at logout: gone, bytes and claims. */
+    memset(in.id, 7, 16);
+    session_cache_put(c, a, sizeof a, &in);
+    CHECK(session_cache_get(c, a, sizeof a, &out) == 1);
+    uint8_t other[16];
+    memset(other, 8, 16);
+    session_cache_forget(c, other);
+    CHECK(session_cache_get(c, a, sizeof a, &out) == 1, "forgot another session's cookie");
+    session_cache_forget(c, in.id);
+    CHECK(session_cache_get(c, a, sizeof a, &out) == 0, "a logged-out cookie is still cached");
+    session_cache_put(c, a, sizeof a, &in);
+
     /* The same slot (same tail) but one other byte: a miss, never the
      * claims of the stored cookie. */
     memcpy(b, a, sizeof b);
