@@ -53,10 +53,10 @@
  * 140.6k, 100.3k; two threads 71.0k, 91.0k, 142.1k, 111.3k (that pool
  * with one thread 91.2k in the second, 109.8k in the last). About a tenth
  * more in one session of four, nothing in the others: not enough for a
- * second thread and its
- * bookkeeping, so the simpler design stays (docs/results.md has the runs).
- * More batches in flight mean smaller batches and more wake-ups, and the
- * wake-ups are what a commit waits for here.
+ * second thread and its bookkeeping, so the simpler design stays
+ * (docs/results.md has the runs). More batches in flight mean smaller
+ * batches and more wake-ups, and the wake-ups are what a commit waits for
+ * here.
  *
  * The file, one flush per batch. Maildir's recipe (write tmp/X, fsync,
  * rename to new/X, fsync new/) flushes the disk twice, and each flush is
