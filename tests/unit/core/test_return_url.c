@@ -120,8 +120,7 @@ int main(void)
         "/x%",
         "/x%4",
         "/x%zz",
-        "https://evil.com\xe3\x80\x82"
-        "a/",
+        "https://evil.com\343\200\202a/", /* U+3002, octal: no escape runs into the 'a' */
         "https://\xef\xbd\x85vil.example.com/",
         "/\xe2\x80\xae",
         "javascript:alert(1)",
