@@ -258,17 +258,31 @@ static int deliver_outbox_append(deliver_t *d, const char *line, size_t n)
     return rc;
 }
 
-static int deliver_outbox(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
-                          const uint8_t id[16], const spool_meta_t *meta)
+/* The outbox line of a link, or (decoy) a decoy line of exactly its
+ * length, in line; its length, or -1 with d->err. One formatter for the
+ * synchronous append and the group write. */
+static int deliver_outbox_text(deliver_t *d, int decoy, const char *email, const char *link_url,
+                               uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta,
+                               char line[DELIVER_LINE_MAX])
+{
+    char real[DELIVER_LINE_MAX];
+    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, decoy ? real : line,
+                                DELIVER_LINE_MAX);
+
+    if (n >= 0 && decoy)
+        n = deliver_decoy_line((size_t)n, expires_s, id, line, DELIVER_LINE_MAX);
+    if (n < 0)
+        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
+    return n;
+}
+
+static int deliver_outbox(deliver_t *d, int decoy, const char *email, const char *link_url,
+                          uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta)
 {
     char line[DELIVER_LINE_MAX];
-    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, line, sizeof(line));
+    int n = deliver_outbox_text(d, decoy, email, link_url, expires_s, id, meta, line);
 
-    if (n < 0) {
-        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
-        return -1;
-    }
-    return deliver_outbox_append(d, line, (size_t)n);
+    return n < 0 ? -1 : deliver_outbox_append(d, line, (size_t)n);
 }
 
 int deliver_decoy_line(size_t len, uint64_t expires_s, const uint8_t id[16], char *out,
@@ -294,19 +308,6 @@ int deliver_decoy_line(size_t len, uint64_t expires_s, const uint8_t id[16], cha
     return (int)len;
 }
 
-static int deliver_outbox_decoy(deliver_t *d, const char *email, const char *link_url,
-                                uint64_t expires_s, const uint8_t id[16], const spool_meta_t *meta)
-{
-    char real[DELIVER_LINE_MAX], line[DELIVER_LINE_MAX];
-    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, real, sizeof(real));
-
-    if (n < 0 || (n = deliver_decoy_line((size_t)n, expires_s, id, line, sizeof(line))) < 0) {
-        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
-        return -1;
-    }
-    return deliver_outbox_append(d, line, (size_t)n);
-}
-
 int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t expires_s,
                  const uint8_t id[16], const spool_meta_t *meta)
 {
@@ -323,7 +324,7 @@ int deliver_send(deliver_t *d, const char *email, const char *link_url, uint64_t
             log_notice("magic link for %s: %s", email, link_url);
         break;
     case DELIVERY_OUTBOX:
-        rc = deliver_outbox(d, email, link_url, expires_s, id, meta);
+        rc = deliver_outbox(d, 0, email, link_url, expires_s, id, meta);
         break;
     case DELIVERY_SMTP:
         rc = deliver_smtp(d, email, link_url, expires_s, id, meta);
@@ -348,7 +349,7 @@ int deliver_decoy(deliver_t *d, const char *email, const char *link_url, uint64_
         log_notice("sign-in link asked for %s: no account, nothing sent", email);
         break;
     case DELIVERY_OUTBOX:
-        rc = deliver_outbox_decoy(d, email, link_url, expires_s, id, meta);
+        rc = deliver_outbox(d, 1, email, link_url, expires_s, id, meta);
         break;
     case DELIVERY_SMTP:
         t = prof_block_begin();
@@ -398,19 +399,13 @@ static int deliver_outbox_async(deliver_t *d, ev_loop_t *loop, int decoy, const 
                                 const char *link_url, uint64_t expires_s, const uint8_t id[16],
                                 const spool_meta_t *meta, void (*done)(void *, int), void *arg)
 {
-    char real[DELIVER_LINE_MAX], line[DELIVER_LINE_MAX];
-    int n = deliver_outbox_line(email, link_url, expires_s, id, meta, real, sizeof(real));
+    char line[DELIVER_LINE_MAX];
+    int n = deliver_outbox_text(d, decoy, email, link_url, expires_s, id, meta, line);
     outbox_group_t *g;
 
-    if (n >= 0 && decoy)
-        n = deliver_decoy_line((size_t)n, expires_s, id, line, sizeof(line));
-    if (n < 0) {
-        snprintf(d->err, sizeof(d->err), "outbox %s: link too long", d->path);
+    if (n < 0 || !(g = deliver_group(d, loop)))
         return -1;
-    }
-    if (!(g = deliver_group(d, loop)))
-        return -1;
-    if (outbox_group_add(g, decoy ? line : real, (size_t)n, done, arg) < 0) {
+    if (outbox_group_add(g, line, (size_t)n, done, arg) < 0) {
         snprintf(d->err, sizeof(d->err), "outbox %s: out of memory", d->path);
         return -1;
     }
