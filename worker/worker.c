@@ -169,10 +169,11 @@ static void conn_done(http_conn_t *c, int status, size_t bytes, uint64_t usec, v
     int cls = status / 100 - 1;
     if (cls >= 0 && cls < SHM_ST_N)
         atomic_fetch_add_explicit(&s->status[cls], 1, memory_order_relaxed);
-    /* The route the request was dispatched to: the shm slot's running
-     * route is cleared when a handler returns, before a parked request
+    /* The route the request was dispatched to (0: answered before any
+     * route, e.g. a malformed request). Not the shm slot's running route:
+     * that is cleared when a handler returns, before a parked request
      * (smtp, outbox, a PostgreSQL store) is answered. */
-    uint32_t route = c->tag ? c->tag : atomic_load_explicit(&s->route, memory_order_relaxed);
+    uint32_t route = c->tag;
     if (c->slot >= 0)
         w->conns[c->slot].route = route;
     mx_request(&s->metrics, route, status, usec);
