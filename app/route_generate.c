@@ -36,6 +36,7 @@
 
 #include "core/base64url.h"
 #include "core/clock.h"
+#include "core/freelist.h"
 #include "core/log.h"
 #include "core/realip.h"
 #include "core/metrics.h"
@@ -148,6 +149,11 @@ typedef struct {
     char ticket[TOKEN_CODE_MAX];
 } gen_wait_t;
 
+/* Every generate parks twice (the lookup, then the durable write), with a
+ * whole loop iteration's requests parked at once: the structs come from
+ * free lists of this worker, not from malloc each time (core/freelist.h). */
+static freelist_t gen_waits = FREELIST_INIT(sizeof(gen_wait_t));
+
 static void gen_durable(void *arg, int rc)
 {
     gen_wait_t *w = arg;
@@ -165,7 +171,7 @@ static void gen_durable(void *arg, int rc)
             mx_inc(&w->app->self->metrics, MX_LINKS_ISSUED);
         gen_answer(w->app, c, w->email, "", w->ticket);
     }
-    free(w);
+    freelist_put(&gen_waits, w);
 }
 
 static void gen_abort(http_conn_t *c)
@@ -176,13 +182,13 @@ static void gen_abort(http_conn_t *c)
         return;
     deliver_cancel(w->app->deliver, w);
     c->user = NULL;
-    free(w);
+    freelist_put(&gen_waits, w);
 }
 
 static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *url, uint64_t exp,
                      const uint8_t id[16], int known, const spool_meta_t *meta, const char *ticket)
 {
-    gen_wait_t *w = malloc(sizeof *w);
+    gen_wait_t *w = freelist_get(&gen_waits);
     ev_loop_t *loop = http_server_loop(c->srv);
     int rc;
 
@@ -202,7 +208,7 @@ static void gen_park(app_t *app, http_conn_t *c, const char *email, const char *
     if (rc < 0) {
         mx_inc(&app->self->metrics, MX_DELIVERY_ERRORS);
         log_err("delivering the link for %s failed: %s", email, deliver_error(app->deliver));
-        free(w);
+        freelist_put(&gen_waits, w);
         page_error(app, c, 503, "The sign-in link could not be sent. Try again shortly.");
         return;
     }
@@ -220,6 +226,8 @@ typedef struct {
     int joining; /* the signup insert is in flight */
     char email[EMAIL_MAX + 1];
 } gen_lookup_t;
+
+static freelist_t gen_lookups = FREELIST_INIT(sizeof(gen_lookup_t));
 
 static void gen_known(void *arg, int known);
 
@@ -248,12 +256,12 @@ static void gen_known(void *arg, int known)
     } else if (c) {
         gen_link(app, c, g->email, known);
     }
-    free(g);
+    freelist_put(&gen_lookups, g);
 }
 
 static void gen_lookup(app_t *app, http_conn_t *c, const char *email, uint64_t now_ms)
 {
-    gen_lookup_t *g = malloc(sizeof *g);
+    gen_lookup_t *g = freelist_get(&gen_lookups);
 
     if (!g) {
         page_error(app, c, 503, "The sign-in service is unavailable. Try again shortly.");
