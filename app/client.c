@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/realip.h"
+#include "core/strcat.h"
 
 /* 0 with the client in *out, -1 when the peer is not an IP socket. */
 static int client_of(const conf_t *cf, const http_conn_t *c, const http_request_t *req,
@@ -32,8 +33,10 @@ int client_key(const conf_t *cf, const http_conn_t *c, const http_request_t *req
         kn = realip_key(cf->rate.ipv6_prefix, &client, k, sizeof k);
     if (kn < 2) /* every key starts "i:" */
         return -1;
-    int w = snprintf(out, n, "%s%s", prefix, k + 2);
-    return w < 0 || (size_t)w >= n ? -1 : w;
+    sc_t s = sc_init(out, n); /* per request: no printf */
+    sc_str(&s, prefix);
+    sc_mem(&s, k + 2, (size_t)kn - 2);
+    return sc_ok(&s) ? (int)sc_len(&s) : -1;
 }
 
 void client_addr(const conf_t *cf, const http_conn_t *c, const http_request_t *req, char *out,

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/strcat.h"
+
 static const uint8_t realip_v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 static int realip_is_v4(const realip_addr_t *a)
@@ -165,28 +167,53 @@ void realip_client(const realip_conf_t *rc, const realip_addr_t *peer, const htt
     }
 }
 
+/* A dotted quad, written here: glibc's inet_ntop formats IPv4 with
+ * sprintf, and this runs for every rate-limited request (its key, the
+ * mail's "requested from" line). Like inet_ntop, -1 when it does not fit. */
+static int realip_format_v4(const uint8_t b[4], char *out, size_t outsz)
+{
+    char t[16];
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            t[n++] = (char)('0' + v / 100);
+        if (v >= 10)
+            t[n++] = (char)('0' + v / 10 % 10);
+        t[n++] = (char)('0' + v % 10);
+        t[n++] = '.';
+    }
+    n--; /* the last dot */
+    if (n + 1 > outsz)
+        return -1;
+    memcpy(out, t, n);
+    out[n] = '\0';
+    return (int)n;
+}
+
 int realip_format(const realip_addr_t *a, char *out, size_t outsz)
 {
-    const char *r = realip_is_v4(a) ? inet_ntop(AF_INET, a->a + 12, out, (socklen_t)outsz)
-                                    : inet_ntop(AF_INET6, a->a, out, (socklen_t)outsz);
-    return r ? (int)strlen(out) : -1;
+    if (realip_is_v4(a))
+        return realip_format_v4(a->a + 12, out, outsz);
+    return inet_ntop(AF_INET6, a->a, out, (socklen_t)outsz) ? (int)strlen(out) : -1;
 }
 
 int realip_key(int ipv6_prefix, const realip_addr_t *client, char *out, size_t outsz)
 {
     char text[INET6_ADDRSTRLEN];
     realip_addr_t a = *client;
-    int n;
+    int whole = realip_is_v4(&a) || ipv6_prefix <= 0 || ipv6_prefix >= 128, n; /* no mask */
+    sc_t k = sc_init(out, outsz);
 
-    if (realip_is_v4(&a) || ipv6_prefix <= 0 || ipv6_prefix >= 128) {
-        if (realip_format(&a, text, sizeof text) < 0)
-            return -1;
-        n = snprintf(out, outsz, "i:%s", text);
-    } else {
+    if (!whole)
         realip_mask(&a, ipv6_prefix);
-        if (realip_format(&a, text, sizeof text) < 0)
-            return -1;
-        n = snprintf(out, outsz, "i:%s/%d", text, ipv6_prefix);
+    if ((n = realip_format(&a, text, sizeof text)) < 0)
+        return -1;
+    sc_mem(&k, "i:", 2);
+    sc_mem(&k, text, (size_t)n);
+    if (!whole) {
+        sc_mem(&k, "/", 1);
+        sc_u64(&k, (uint64_t)ipv6_prefix);
     }
-    return n < 0 || (size_t)n >= outsz ? -1 : n;
+    return sc_ok(&k) ? (int)sc_len(&k) : -1;
 }

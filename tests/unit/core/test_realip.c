@@ -76,6 +76,16 @@ static void test_parse(void)
     char t[64];
     realip_format(&a, t, sizeof t);
     CHECK(!strcmp(t, "192.0.2.1"), "%s", t);
+    /* IPv4 is formatted without inet_ntop: every digit count, and the
+     * same refusal when it does not fit. */
+    const char *quads[] = {"0.0.0.0", "255.255.255.255", "10.0.100.9", "1.22.103.40"};
+    for (size_t i = 0; i < sizeof quads / sizeof quads[0]; i++) {
+        a = A(quads[i]);
+        CHECK(realip_format(&a, t, sizeof t) == (int)strlen(quads[i]) && !strcmp(t, quads[i]),
+              "%s: %s", quads[i], t);
+    }
+    a = A("255.255.255.255");
+    CHECK(realip_format(&a, t, 16) == 15 && realip_format(&a, t, 15) == -1);
 }
 
 static void test_trust_and_headers(void)
@@ -145,6 +155,11 @@ static void test_key(void)
     char small[8];
     realip_addr_t a = A("2001:db8::1");
     CHECK(realip_key(pfx, &a, small, sizeof small) < 0);
+    a = A("192.0.2.1");
+    CHECK(realip_key(pfx, &a, small, sizeof small) < 0, "i:192.0.2.1 does not fit 8 bytes");
+    char exact[12];
+    CHECK(realip_key(pfx, &a, exact, sizeof exact) == 11 && !strcmp(exact, "i:192.0.2.1"));
+    CHECK(realip_key(pfx, &a, exact, 11) < 0);
 }
 
 int main(void)
