@@ -73,27 +73,42 @@ struct deliver {
 
 static const char deliver_hex[] = "0123456789abcdef";
 
+/* A byte that goes into a JSON string as itself. */
+static int deliver_json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 /* Append s as a JSON string (with quotes). Returns the new position, or NULL
- * when it does not fit. */
+ * when it does not fit. Runs of plain bytes (a link is all plain) are
+ * copied whole: this runs for every link. */
 static char *deliver_json_str(char *p, char *end, const char *s)
 {
     if (p >= end)
         return NULL;
     *p++ = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (end - p < 7)
+    for (;;) {
+        const char *run = s;
+        while (deliver_json_plain((unsigned char)*s))
+            s++;
+        size_t n = (size_t)(s - run);
+        if ((size_t)(end - p) < n)
+            return NULL;
+        memcpy(p, run, n);
+        p += n;
+        if (!*s)
+            break;
+        unsigned char c = (unsigned char)*s++;
+        if (end - p < 6)
             return NULL;
         if (c == '"' || c == '\\') {
             *p++ = '\\';
             *p++ = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
+        } else {
             memcpy(p, "\\u00", 4);
             p[4] = deliver_hex[c >> 4];
             p[5] = deliver_hex[c & 15];
             p += 6;
-        } else {
-            *p++ = (char)c;
         }
     }
     if (end - p < 1)

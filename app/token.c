@@ -288,7 +288,7 @@ int token_link_seal_id(const keyring_t *kr, const link_claims_t *c, uint8_t id_o
     r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_LINK, pt, n, out, outsz);
     if (r >= 0 && id_out)
         memcpy(id_out, pt, 16);
-    OPENSSL_cleanse(pt, sizeof(pt));
+    OPENSSL_cleanse(pt, n); /* what was written: the buffer is sized for the longest */
     return r;
 }
 
@@ -390,7 +390,7 @@ int token_code_seal(const keyring_t *kr, const code_ticket_t *t, char *out, size
         n += rlen;
     }
     r = tok_seal(&kr->cur, kr->cur.link, TOK_PURPOSE_CODE, pt, n, out, outsz);
-    OPENSSL_cleanse(pt, sizeof(pt));
+    OPENSSL_cleanse(pt, n);
     return r;
 }
 
