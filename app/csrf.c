@@ -1,12 +1,10 @@
 /*
  * csrf.c - signed double-submit CSRF (see csrf.h).
  *
- * csrf_check runs on every POST, so the HMAC avoids OpenSSL 3's one-shot
- * HMAC(), which fetches the algorithm on each call: a per-process cache holds
- * one keyed EVP_MAC_CTX per CSRF key, and each MAC starts from a copy of it
- * (EVP_MAC_CTX_dup would allocate; re-initialising with a NULL key reuses
- * the key already set, which OpenSSL 3 documents for HMAC). Workers are
- * single threaded, so the cache has no lock.
+ * csrf_check runs on every POST: two HMACs (the secret's, then the
+ * token's), both through app/hmac_cache.h, which keeps each key's
+ * precomputed state instead of paying OpenSSL 3's one-shot HMAC() (a fetch
+ * and an allocation each call).
  *
  * A secret is checked before its token: its MAC (16 bytes, truncated
  * HMAC-SHA256 over a label and r, so it can never equal a page token, whose
@@ -18,51 +16,13 @@
 
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "app/hmac_cache.h"
 #include "core/base64url.h"
-
-#define CSRF_CACHE 4
-
-typedef struct {
-    uint8_t key[32];
-    int used;
-    EVP_MAC_CTX *ctx;
-} csrf_mac_t;
-
-static EVP_MAC *csrf_mac;
-static csrf_mac_t csrf_cache[CSRF_CACHE];
-static unsigned csrf_next;
-
-static EVP_MAC_CTX *csrf_ctx(const uint8_t key[32])
-{
-    OSSL_PARAM params[2];
-    csrf_mac_t *m;
-
-    if (!csrf_mac && !(csrf_mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
-        return NULL;
-    for (int i = 0; i < CSRF_CACHE; i++) {
-        m = &csrf_cache[i];
-        if (m->used && memcmp(m->key, key, 32) == 0)
-            return EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 ? m->ctx : NULL;
-    }
-    m = &csrf_cache[csrf_next++ % CSRF_CACHE];
-    m->used = 0;
-    if (!m->ctx && !(m->ctx = EVP_MAC_CTX_new(csrf_mac)))
-        return NULL;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(m->ctx, key, 32, params) != 1)
-        return NULL;
-    memcpy(m->key, key, 32);
-    m->used = 1;
-    return m->ctx;
-}
 
 #define CSRF_LABEL "magicd csrf secret v1"
 
@@ -71,12 +31,8 @@ static int csrf_secret_mac(const uint8_t key[32], const uint8_t r[CSRF_ID_LEN],
                            uint8_t out[CSRF_ID_LEN])
 {
     uint8_t md[32];
-    size_t mdlen = 0;
-    EVP_MAC_CTX *ctx = csrf_ctx(key);
 
-    if (!ctx || EVP_MAC_update(ctx, (const uint8_t *)CSRF_LABEL, sizeof CSRF_LABEL - 1) != 1 ||
-        EVP_MAC_update(ctx, r, CSRF_ID_LEN) != 1 ||
-        EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen != sizeof(md))
+    if (hmac_sha256_2(key, 32, CSRF_LABEL, sizeof CSRF_LABEL - 1, r, CSRF_ID_LEN, md) < 0)
         return -1;
     memcpy(out, md, CSRF_ID_LEN);
     return 0;
@@ -131,11 +87,8 @@ int csrf_secret_ok(const keyring_t *kr, const char *secret, size_t n)
 static int csrf_mac_of(const mg_key_t *k, const char *secret, size_t n, char out[CSRF_LEN + 1])
 {
     uint8_t md[32];
-    size_t mdlen = 0;
-    EVP_MAC_CTX *ctx = csrf_ctx(k->csrf);
 
-    if (!ctx || EVP_MAC_update(ctx, (const uint8_t *)secret, n) != 1 ||
-        EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen != sizeof(md)) {
+    if (hmac_sha256_2(k->csrf, sizeof k->csrf, secret, n, NULL, 0, md) < 0) {
         /* '!' is not base64url, so this can never equal a header that
          * passed the length check and matched. */
         memset(out, '!', CSRF_LEN);

@@ -4,10 +4,11 @@
  *
  * OpenSSL 3's one-shot HMAC() fetches the digest, allocates a context and
  * expands the key on every call: several microseconds, on paths that run
- * per request (the sign-in code's MAC on every generate). This keeps one
- * keyed EVP_MAC_CTX per key (a small round-robin cache, as csrf.c does for
- * its keys) and restarts it with EVP_MAC_init(ctx, NULL, 0, NULL), which
- * reuses the key already set. Per process; workers are single-threaded.
+ * per request (the CSRF check on every POST, the sign-in code's MAC on
+ * every generate). This keeps, per key, the hash state after each padded
+ * key block (a small round-robin cache), so a MAC costs the message's
+ * compression calls and nothing else (hmac_cache.c). Per process; workers
+ * are single-threaded.
  */
 #ifndef MG_HMAC_CACHE_H
 #define MG_HMAC_CACHE_H
