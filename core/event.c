@@ -19,7 +19,16 @@
 #include "core/clock.h"
 #include "core/prof_hooks.h"
 
-#define EV_BATCH 256
+/* Events taken per epoll_wait. Parked answers (the outbox's group write,
+ * the spool's group commit) go out at the end of the iteration, so a
+ * batch is also how many requests are read and parsed before the first of
+ * them is answered. With 256, a generate under wrk -c500 waited for 255
+ * others, their buffers all live at once (past the L2 cache) while the
+ * client's core sat idle, and the kernel's deferred frees of the client's
+ * socket buffers piled up until it sent that core an IPI (3.5% of the
+ * worker's CPU in `perf`, in read()); 64 cut the CPU per generate in the
+ * 64 MB / 0.5 CPU box by 5% (docs/results.md), and 32 measured the same. */
+#define EV_BATCH 64
 
 struct ev_loop {
     int epfd;
