@@ -4,7 +4,8 @@
  * One loop per process, single-threaded. File descriptors are registered with
  * an ev_io (callback + data); timers live in a binary min-heap keyed by
  * monotonic milliseconds, each timer knowing its heap index so re-arming a
- * connection's timeout on every read is O(log n) with no allocation.
+ * connection's timeout on every read is O(log n) with no allocation, and
+ * pushing a deadline later is O(1) (event.c).
  * ev_run_once() waits for at most the earliest timer (or max_wait_ms), runs
  * ready I/O callbacks, then expired timers. Nothing here blocks except
  * epoll_wait itself.
@@ -30,7 +31,8 @@ struct ev_io {
 };
 
 struct ev_timer {
-    uint64_t when_ms; /* absolute, monotonic */
+    uint64_t when_ms; /* absolute, monotonic: when it fires */
+    uint64_t key_ms;  /* its place in the heap, <= when_ms (event.c: lazy re-arming) */
     ev_timer_cb cb;
     void *data;
     int heap_idx; /* -1 when not armed */
@@ -45,12 +47,13 @@ int ev_io_del(ev_loop_t *loop, ev_io_t *io);
 
 static inline void ev_timer_init(ev_timer_t *t, ev_timer_cb cb, void *data)
 {
-    t->when_ms = 0;
+    t->when_ms = t->key_ms = 0;
     t->cb = cb;
     t->data = data;
     t->heap_idx = -1;
 }
-/* Arm (or re-arm) t to fire after ms milliseconds. */
+/* Arm (or re-arm) t to fire after ms milliseconds. Pushing an armed
+ * timer later costs nothing (it is re-placed when its old time comes). */
 void ev_timer_set(ev_loop_t *loop, ev_timer_t *t, uint64_t ms);
 void ev_timer_del(ev_loop_t *loop, ev_timer_t *t);
 static inline int ev_timer_armed(const ev_timer_t *t)

@@ -21,7 +21,9 @@
  * while READING (armed at the first byte, never pushed back: a deadline),
  * the earlier of the body gap timeout and the body deadline while BODY,
  * send timeout while WRITING, keep-alive timeout while IDLE, none while
- * HANDLING (a deferred handler owns its own timing). Closing is deferred to
+ * HANDLING (a deferred handler owns its own timing; the timer is not
+ * disarmed for it, which would cost heap moves every request, but ignored
+ * if it fires). Closing is deferred to
  * the end of the event-loop iteration (ev_defer) so no later event of the
  * same epoll batch can touch freed memory.
  *
@@ -682,6 +684,8 @@ static void conn_timeout(ev_loop_t *l, ev_timer_t *t)
     case HTTP_CONN_BODY:
         reply_parse_error(c, 408, "the request body was not received in time");
         return;
+    case HTTP_CONN_HANDLING:
+        return; /* the deadline of the state before: a handler has no timeout */
     default:
         conn_close(c);
     }
@@ -943,7 +947,9 @@ static void conn_process(http_conn_t *c)
          * to the new generation after this answer. */
         if (!c->req->keep_alive || (s->draining && s->handoff < 0))
             c->close_after = 1;
-        ev_timer_del(s->loop, &c->timer);
+        /* No timeout while HANDLING: the timer is left as it is (a
+         * deadline pushed later on the way out costs nothing, core/event.h)
+         * and does nothing if it fires meanwhile (conn_timeout). */
         c->deadline_ms = 0;
         set_state(c, HTTP_CONN_HANDLING);
         s->handler(c, c->req, s->ctx);

@@ -144,6 +144,30 @@ static void test_timer_rearm_and_delete(void)
     p[0].rearm = 3;
     run_until(l, periodic_done, p, 2000);
     CHECK(p[0].fired == 4, "periodic timer fired %d times", p[0].fired);
+
+    /* Pushed back (lazily: its heap place is still the old time) and then
+     * due together with one armed for between: the deadlines decide. */
+    tm_t q[4] = {0}; /* ends with a zero id */
+    norder = 0;
+    arm(l, &q[0], 1, 5);
+    arm(l, &q[1], 2, 20);
+    ev_timer_set(l, &q[0].t, 40);
+    q[0].delay = 40;
+    usleep(60000);
+    ev_update_time(l);
+    ev_run_once(l, 0);
+    CHECK(norder == 2 && order[0] == 2 && order[1] == 1, "due together: %d [%d %d]", norder,
+          order[0], order[1]);
+    /* Pushed back, then brought forward again before the old time. */
+    norder = 0;
+    arm(l, &q[2], 3, 200);
+    ev_timer_set(l, &q[2].t, 400);
+    ev_timer_set(l, &q[2].t, 10);
+    q[2].delay = 10;
+    uint64_t t0 = clock_mono_ms();
+    run_until(l, all_fired, q, 2000);
+    CHECK(q[2].fired == 1 && clock_mono_ms() - t0 < 150, "brought forward: fired after %llu ms",
+          (unsigned long long)(clock_mono_ms() - t0));
     ev_loop_free(l);
 }
 
