@@ -14,6 +14,7 @@
  */
 #include "core/http.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -81,9 +82,46 @@ static http_method_t method_of(const char *p, size_t n)
     return HTTP_M_OTHER;
 }
 
+/* lit is lowercase. ASCII only, as header names are (tchar): no locale,
+ * no library call for the few bytes of a name. */
 static int name_is(const http_str_t *n, const char *lit, size_t litn)
 {
-    return n->n == litn && strncasecmp(n->p, lit, litn) == 0;
+    if (n->n != litn)
+        return 0;
+    for (size_t i = 0; i < litn; i++) {
+        unsigned char c = (unsigned char)n->p[i];
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (c != (unsigned char)lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Does v[0..n) hold a byte a field value may not (a control character
+ * other than HTAB, or DEL)? Eight bytes at a time: a word with no byte
+ * below 0x20 and none equal to 0x7f is passed whole (the usual case, a
+ * cookie or a token), and only a word that has one (a tab, or a bad byte)
+ * is looked at byte by byte. This is most of the parser's time otherwise. */
+static int value_bad(const char *v, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w, d;
+        memcpy(&w, v + k, 8);
+        d = w ^ (0x7f * ones);
+        /* "some byte < 0x20" and "some byte == 0x7f", exact as a whole */
+        if (!(((w - 0x20 * ones) & ~w & highs) | ((d - ones) & ~d & highs)))
+            continue;
+        break;
+    }
+    for (; k < n; k++) {
+        unsigned char ch = (unsigned char)v[k];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return 1;
+    }
+    return 0;
 }
 
 /* Does a comma-separated token list contain tok (case-insensitive)? */
@@ -177,11 +215,8 @@ static int parse_header(const char *p, size_t n, http_request_t *req, int *seen_
     size_t e = n;
     while (e > i && (p[e - 1] == ' ' || p[e - 1] == '\t'))
         e--;
-    for (size_t k = i; k < e; k++) {
-        unsigned char ch = (unsigned char)p[k];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            FAIL(400, "invalid character in header value");
-    }
+    if (value_bad(p + i, e - i))
+        FAIL(400, "invalid character in header value");
     h->value = (http_str_t){p + i, e - i};
 
     const http_str_t *nm = &h->name;

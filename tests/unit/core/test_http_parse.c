@@ -85,6 +85,24 @@ int main(void)
     expect("space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400);
     expect("bare CR in header", "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", -400);
     expect("ctl in value", "GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n", -400);
+    /* Values are checked eight bytes at a time: a bad byte at every
+     * position of a long value is found, a tab or obs-text is not bad, and
+     * neither are the bytes next to the thresholds (0x20, 0x7e, 0x80). */
+    for (int bad = 0; bad < 3; bad++) {
+        for (int at = 0; at < 40; at++) {
+            char req[200], v[41];
+            memset(v, 'x', 40);
+            v[40] = 0;
+            v[at] = bad == 0 ? '\x1f' : bad == 1 ? '\x7f' : '\x05';
+            snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: a\r\nX-A: y%sy\r\n\r\n", v);
+            CHECK(parse(req, &r) == -400, "byte %#x at %d of a long value", v[at], at);
+            v[at] = "\t \x7e\x80\xff"[at % 5];
+            snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: a\r\nX-A: y%sy\r\n\r\n", v);
+            CHECK(parse(req, &r) > 0, "byte %#x at %d is allowed", (unsigned char)v[at], at);
+        }
+    }
+    n = parse("GET / HTTP/1.1\r\nHOST: a\r\ncOOKIE: c=1\r\nX-Csrf-TOKEN: t\r\n\r\n", &r);
+    CHECK(n > 0 && r.host.n == 1 && r.cookie.n == 3 && r.csrf_header.n == 1, "names in any case");
     expect("bad method char", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", -400);
     expect("no target", "GET  HTTP/1.1\r\nHost: a\r\n\r\n", -400);
     expect("relative target", "GET login HTTP/1.1\r\nHost: a\r\n\r\n", -400);
