@@ -125,9 +125,8 @@ static int spool_batch_check(const char *text, size_t len, unsigned *count, size
     return 0;
 }
 
-int spool_batch_parse(const char *text, size_t len,
-                      int (*fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg),
-                      void *arg)
+/* One batch, text[0..len) from its magic to its trailer's newline. */
+static int spool_batch_parse_one(const char *text, size_t len, spool_batch_fn fn, void *arg)
 {
     static const char rh[] = "record\n";
     size_t end, p = sizeof(SPOOL_BATCH_MAGIC) - 1, rl = sizeof(rh) - 1;
@@ -135,7 +134,6 @@ int spool_batch_parse(const char *text, size_t len,
     int msgs = 0;
     spool_msg_t m;
 
-    len = spool_batch_len(text, len);
     if (spool_batch_check(text, len, &count, &end) < 0)
         return -1;
     /* First pass: the shape is right and every message parses, so a
@@ -168,6 +166,54 @@ int spool_batch_parse(const char *text, size_t len,
         if (seen != count)
             return -1;
     }
+    return msgs;
+}
+
+/* Where the batch that starts at text[p] ends: one past its trailer's
+ * newline, 0 when there is no complete trailer line. No record holds a
+ * line that starts with "end " (spool_format writes "key: value" lines,
+ * decoys are "decoy: x..."), so the first such line is the trailer; the
+ * checksum then says whether the batch is whole. */
+static size_t spool_batch_end(const char *text, size_t len, size_t p)
+{
+    size_t ml = sizeof(SPOOL_BATCH_MAGIC) - 1;
+
+    if (len - p < ml || memcmp(text + p, SPOOL_BATCH_MAGIC, ml) != 0)
+        return 0;
+    for (size_t i = p + ml; i + 4 <= len; i++) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        if (!nl)
+            return 0;
+        if (memcmp(text + i, "end ", 4) == 0)
+            return (size_t)(nl - text) + 1;
+        i = (size_t)(nl - text); /* the loop's i++ moves to the next line */
+    }
+    return 0;
+}
+
+int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg, int *torn)
+{
+    size_t p = 0;
+    int msgs = 0;
+
+    if (torn)
+        *torn = 0;
+    len = spool_batch_len(text, len);
+    while (p < len) {
+        size_t e = spool_batch_end(text, len, p);
+        int rc = e ? spool_batch_parse_one(text + p, e - p, fn, arg) : -1;
+        if (rc == -1)
+            break; /* torn: only the last batch of a file can be */
+        if (rc < 0)
+            return rc;
+        msgs += rc;
+        p = e;
+    }
+    if (p == len && len > 0)
+        return msgs;
+    if (p == 0 || !torn)
+        return -1;
+    *torn = 1;
     return msgs;
 }
 
@@ -263,7 +309,8 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
         unlinkat(u->newfd, name, 0);
         return 0;
     }
-    rc = spool_batch_parse(text, len, spool_unpack_one, u);
+    int torn = 0;
+    rc = spool_batch_parse(text, len, spool_unpack_one, u, &torn);
     free(text);
     if (rc == -2) {
         snprintf(err, errsz, "spool: unpacking %s/new/%s: %s", u->dir, name, strerror(errno));
@@ -273,10 +320,16 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
         snprintf(err, errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
         return -1;
     }
-    if (rc == -1) {
-        log_err("spool: batch %s/new/%s is torn or malformed (written before a crash, never "
-                "acknowledged); moved to failed/",
-                u->dir, name);
+    if (rc == -1 || torn) {
+        if (torn)
+            log_err("spool: batch file %s/new/%s ends in a torn or malformed batch (written "
+                    "before a crash, never acknowledged; the %d links before it were queued); "
+                    "moved to failed/",
+                    u->dir, name, rc);
+        else
+            log_err("spool: batch %s/new/%s is torn or malformed (written before a crash, "
+                    "never acknowledged); moved to failed/",
+                    u->dir, name);
         if (faileddir < 0 || renameat(u->newfd, name, faileddir, name) < 0)
             unlinkat(u->newfd, name, 0);
         if (faileddir >= 0)

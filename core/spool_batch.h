@@ -19,9 +19,15 @@
  *   end 2 5c1b0e6f3a2d9e47
  *
  * The last line counts the records and carries a 64-bit FNV-1a checksum of
- * every byte before it. A file that fails that check was cut short by a
+ * every byte before it. A batch that fails that check was cut short by a
  * crash of the machine before its fsync returned, so no client was told its
- * link was sent: the mailer moves it to failed/ and logs it.
+ * link was sent: the mailer moves the file to failed/ and logs it.
+ *
+ * A file may hold several batches, one after the other: a busy worker's
+ * sync thread writes each commit after the last one in the same file
+ * (spool_commit.c), and a batch is written only once the one before it is
+ * synced, so only the last batch of a file can be torn; the whole ones
+ * before it are delivered.
  *
  * A file may go on after its trailer with zero bytes: the sync thread
  * writes each batch over a file it zero-filled and synced ahead of time
@@ -68,13 +74,17 @@ int spool_batch_put_end(char *out, size_t outsz, const char *body, size_t n, uns
  * it (0: the file was made ahead and never written). */
 size_t spool_batch_len(const char *text, size_t len);
 
-/* Walk a whole batch file (zero padding after the trailer is allowed): verify magic, trailer, count
- * and checksum, then call fn for every message record (decoys are skipped). Returns the number of
- * messages, -1 when the file is torn or malformed (fn not called), or what a negative fn returned
- * (the walk stops there). */
-int spool_batch_parse(const char *text, size_t len,
-                      int (*fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg),
-                      void *arg);
+typedef int (*spool_batch_fn)(const spool_msg_t *m, const char *rec, size_t reclen, void *arg);
+
+/* Walk a whole batch file: one or more batches one after the other, then
+ * maybe zero padding. Each batch's magic, trailer, count and checksum are
+ * verified before fn is called for any of its message records (decoys are
+ * skipped). Returns the number of messages, or what a negative fn returned
+ * (the walk stops there). A torn batch (only the last one of a file can
+ * be: a batch is written only after the one before it was synced): with
+ * torn NULL, or when it is the first, -1; otherwise *torn is set and the
+ * messages of the whole batches before it count. */
+int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg, int *torn);
 
 /* Mailer side: unpack up to max_files batch files of DIR/new into one
  * message file each (tmp/ + fsync + rename, then fsync new/), then remove
@@ -82,7 +92,8 @@ int spool_batch_parse(const char *text, size_t len,
  * still in a batch. A message file that exists already is left alone (a
  * crash during an earlier unpack). A ".b." file is taken only when its
  * lock is free (its writer closed it or died); one never written (empty
- * or only zeros) whose writer died is removed. Torn batches go to failed/. Returns the
+ * or only zeros) whose writer died is removed. Torn batches go to failed/ (a file whose
+ * last batch is torn, once the whole batches before it are queued). Returns the
  * number of messages unpacked, -1 with err on an I/O error. *left gets how
  * many batch files were not looked at (max_files reached). */
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);

@@ -32,11 +32,12 @@ static spool_msg_t msg(int i)
     return m;
 }
 
-static size_t build(char *buf, size_t cap, int nmsg, int decoys)
+/* One batch of messages first..first+nmsg-1 and some decoys. */
+static size_t build_from(char *buf, size_t cap, int first, int nmsg, int decoys)
 {
     size_t n = sizeof(SPOOL_BATCH_MAGIC) - 1;
     memcpy(buf, SPOOL_BATCH_MAGIC, n);
-    for (int i = 0; i < nmsg; i++) {
+    for (int i = first; i < first + nmsg; i++) {
         spool_msg_t m = msg(i);
         int w = spool_batch_put_msg(buf + n, cap - n, &m);
         CHECK(w > 0);
@@ -50,6 +51,11 @@ static size_t build(char *buf, size_t cap, int nmsg, int decoys)
     int w = spool_batch_put_end(buf + n, cap - n, buf, n, (unsigned)(nmsg + decoys));
     CHECK(w > 0);
     return n + (size_t)w;
+}
+
+static size_t build(char *buf, size_t cap, int nmsg, int decoys)
+{
+    return build_from(buf, cap, 0, nmsg, decoys);
 }
 
 static int seen_mask;
@@ -68,12 +74,12 @@ static void test_format(void)
     size_t n = build(buf, sizeof buf, 3, 2);
 
     seen_mask = 0;
-    CHECK(spool_batch_parse(buf, n, collect, NULL) == 3);
+    CHECK(spool_batch_parse(buf, n, collect, NULL, NULL) == 3);
     CHECK(seen_mask == ((1 << 1) | (1 << 2) | (1 << 3)), "seen %x", seen_mask);
     /* Torn anywhere: refused whole, nothing delivered. */
     for (size_t cut = 1; cut < n; cut += 7) {
         seen_mask = 0;
-        CHECK(spool_batch_parse(buf, n - cut, collect, NULL) == -1, "cut %zu accepted", cut);
+        CHECK(spool_batch_parse(buf, n - cut, collect, NULL, NULL) == -1, "cut %zu accepted", cut);
         CHECK(seen_mask == 0);
     }
     /* Written over a zero-filled file made ahead: the zeros after the
@@ -84,20 +90,20 @@ static void test_format(void)
         memset(pad + n, 0, 8192);
         seen_mask = 0;
         CHECK(spool_batch_len(pad, n + 8192) == n);
-        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL) == 3);
+        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL, NULL) == 3);
         CHECK(seen_mask == ((1 << 1) | (1 << 2) | (1 << 3)));
         memset(pad + n - 30, 0, 30); /* the trailer's page never reached the disk */
-        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL) == -1);
+        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL, NULL) == -1);
         memset(pad, 0, 4096); /* the first page never did */
         memcpy(pad + n - 30, buf + n - 30, 30);
-        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL) == -1);
+        CHECK(spool_batch_parse(pad, n + 8192, collect, NULL, NULL) == -1);
         memset(pad, 0, sizeof pad);
         CHECK(spool_batch_len(pad, sizeof pad) == 0);
-        CHECK(spool_batch_parse(pad, sizeof pad, collect, NULL) == -1);
+        CHECK(spool_batch_parse(pad, sizeof pad, collect, NULL, NULL) == -1);
     }
     /* One flipped byte: checksum. */
     buf[40] ^= 1;
-    CHECK(spool_batch_parse(buf, n, collect, NULL) == -1);
+    CHECK(spool_batch_parse(buf, n, collect, NULL, NULL) == -1);
     buf[40] ^= 1;
     /* A wrong count. */
     char b2[16384];
@@ -107,10 +113,10 @@ static void test_format(void)
         body--;
     body--; /* start of the "end" line */
     int w = spool_batch_put_end(b2 + body, sizeof b2 - body, b2, body, 4);
-    CHECK(spool_batch_parse(b2, body + (size_t)w, collect, NULL) == -1);
+    CHECK(spool_batch_parse(b2, body + (size_t)w, collect, NULL, NULL) == -1);
     /* Only decoys. */
     n = build(buf, sizeof buf, 0, 3);
-    CHECK(spool_batch_parse(buf, n, collect, NULL) == 0);
+    CHECK(spool_batch_parse(buf, n, collect, NULL, NULL) == 0);
     /* Names. */
     CHECK(spool_batch_name_ok("b.0123456789abcdef.1"));
     CHECK(spool_batch_name_ok("b.0123456789abcdef.18446744073709551615"));
@@ -119,6 +125,44 @@ static void test_format(void)
     CHECK(!spool_batch_name_ok("b.0123456789abcdef.1x"));
     CHECK(!spool_batch_name_ok("0123456789abcdef0123456789abcdef"));
     CHECK(!spool_name_ok("b.0123456789abcdef.1"));
+}
+
+/* A file the committer filled with several batches, one after the other
+ * over its zeros: every batch counts; a torn last one loses only itself. */
+static void test_segments(void)
+{
+    static char buf[32768];
+    size_t a = build_from(buf, sizeof buf, 0, 3, 1);
+    size_t b = build_from(buf + a, sizeof buf - a, 3, 2, 0);
+    size_t c = build_from(buf + a + b, sizeof buf - a - b, 5, 2, 1);
+    size_t n = a + b + c;
+    int torn = -1;
+
+    memset(buf + n, 0, 4096);
+    seen_mask = 0;
+    CHECK(spool_batch_parse(buf, n + 4096, collect, NULL, &torn) == 7 && torn == 0);
+    CHECK(seen_mask == 0xfe, "seen %x", seen_mask);
+    /* The last batch cut short (its sync never returned): the two before it
+     * still count, and the caller is told. */
+    for (size_t cut = 1; cut < c; cut += 13) {
+        memset(buf + n - cut, 0, cut);
+        seen_mask = 0;
+        torn = 0;
+        CHECK(spool_batch_parse(buf, n + 4096, collect, NULL, &torn) == 5 && torn == 1,
+              "cut %zu", cut);
+        CHECK(seen_mask == 0x3e, "cut %zu: seen %x", cut, seen_mask);
+        CHECK(spool_batch_parse(buf, n + 4096, collect, NULL, NULL) == -1);
+        build_from(buf + a + b, sizeof buf - a - b, 5, 2, 1);
+    }
+    /* A flipped byte in the middle batch: the first still counts, nothing after it. */
+    buf[a + 40] ^= 1;
+    seen_mask = 0;
+    CHECK(spool_batch_parse(buf, n, collect, NULL, &torn) == 3 && torn == 1);
+    CHECK(seen_mask == 0x0e, "seen %x", seen_mask);
+    buf[a + 40] ^= 1;
+    /* Garbage where the next batch should start. */
+    memcpy(buf + a, "garbage\n", 8);
+    CHECK(spool_batch_parse(buf, n, collect, NULL, &torn) == 3 && torn == 1);
 }
 
 static int count_dir(const char *dir, const char *sub, int batches)
@@ -205,6 +249,34 @@ static void test_unpack(const char *dir)
     CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 0, "%s", err);
     CHECK(count_dir(dir, "new", 1) == 0, "%d batch files left", count_dir(dir, "new", 1));
     CHECK(count_dir(dir, "failed", 1) == 2, "a zero-filled file went to failed/");
+    /* A file of several batches whose last one is torn: the whole ones are
+     * queued, the file goes to failed/. */
+    {
+        static char seg[32768];
+        size_t a = build_from(seg, sizeof seg, 10, 2, 0);
+        size_t b = build_from(seg + a, sizeof seg - a, 12, 3, 1);
+        size_t c = build_from(seg + a + b, sizeof seg - a - b, 15, 2, 0);
+        memset(seg + a + b + c - 20, 0, 20 + 4096);
+        snprintf(p, sizeof p, "%s/new/.b.0000000000000005.1", dir);
+        write_file(p, seg, a + b + c + 4096);
+        CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 5, "%s", err);
+        CHECK(count_dir(dir, "new", 0) == 8, "%d messages in new/", count_dir(dir, "new", 0));
+        CHECK(count_dir(dir, "failed", 1) == 3, "the torn file is not in failed/");
+        char tp[700];
+        snprintf(tp, sizeof tp, "%s/tmp", dir);
+        DIR *td = opendir(tp);
+        struct dirent *de;
+        int stray = 0;
+        while (td && (de = readdir(td)))
+            stray += de->d_name[0] != '.';
+        if (td)
+            closedir(td);
+        CHECK(stray == 0, "%d files left in tmp/", stray);
+        CHECK(spool_read(dir, "0000000000000000000000000000000f", &m, err, sizeof err) == 0,
+              "%s", err);
+        CHECK(spool_read(dir, "00000000000000000000000000000010", &m, err, sizeof err) < 0,
+              "a link of the torn batch was queued");
+    }
 }
 
 /* ---- the committer on a real loop ---- */
@@ -407,6 +479,7 @@ int main(void)
     snprintf(d3, sizeof d3, "%s/c", root);
     snprintf(d4, sizeof d4, "%s/d", root);
     test_format();
+    test_segments();
     test_unpack(d1);
     test_committer(d2);
     test_committer_error(d3);
