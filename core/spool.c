@@ -299,6 +299,22 @@ int spool_write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+int spool_pwrite_all(int fd, const char *p, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
 static void spool_hex(const uint8_t id[16], char out[33])
 {
     static const char hx[] = "0123456789abcdef";

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SPOOL_ADDR_MAX 320
 #define SPOOL_URL_MAX 2048
@@ -92,6 +93,8 @@ int spool_name_ok(const char *name);
 
 /* write(2) all of p, past EINTR and short writes: 0, or -1 with errno. */
 int spool_write_all(int fd, const char *p, size_t n);
+/* The same with pwrite(2) at off (the file position does not move). */
+int spool_pwrite_all(int fd, const char *p, size_t n, off_t off);
 
 /* Start a thread of the spool (the sync thread, the batch file pool) with
  * every signal blocked in it, so SIGPROF and the master's signals stay with

@@ -389,6 +389,43 @@ static int spool_opendir_at(const char *dir, const char *sub)
     return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+int spool_batch_pending(const char *spool_dir, int *links)
+{
+    int newfd = spool_opendir_at(spool_dir, "new"), lockfd = -1, ready = 0;
+    spool_unpack_t u = {.newfd = newfd};
+    struct dirent *de;
+    DIR *d;
+
+    *links = 0;
+    if (newfd < 0)
+        return 0;
+    d = fdopendir(newfd);
+    if (!d) {
+        close(newfd);
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (!spool_batch_name_ok(de->d_name))
+            continue;
+        lockfd = -1;
+        if (de->d_name[0] == '.' && !spool_take(&u, de->d_name, &lockfd))
+            continue; /* being written, or waiting in a pool */
+        size_t len = 0;
+        char *text = spool_slurp(newfd, de->d_name, &len);
+        if (lockfd >= 0)
+            close(lockfd);
+        if (!text)
+            continue;
+        int torn = 0, n = spool_batch_parse(text, len, NULL, NULL, &torn);
+        free(text);
+        ready = 1; /* even an empty leftover: the unpack removes it */
+        if (n > 0)
+            *links += n;
+    }
+    closedir(d);
+    return ready;
+}
+
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
 {
     spool_unpack_t u = {.dir = spool_dir, .newfd = -1, .tmpfd = -1, .sentfd = -1, .failedfd = -1};

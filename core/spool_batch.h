@@ -98,4 +98,10 @@ int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg
  * many batch files were not looked at (max_files reached). */
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);
 
+/* 1 when DIR/new holds a batch file spool_unpack would take (complete, or
+ * made ahead and no longer locked by its writer), 0 otherwise; *links gets
+ * the number of links in those files (the mailer's queue depth counts
+ * them while they wait there). */
+int spool_batch_pending(const char *spool_dir, int *links);
+
 #endif

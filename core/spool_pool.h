@@ -13,9 +13,10 @@
  * path unless the pool ran dry.
  *
  * Every file handed out is: named DIR/new/.b.TAG.SEQ with that name
- * durable, zeros on stable storage (half again the size of the largest
- * recent batch, spool_pool_hint, between SPOOL_POOL_FILE_MIN and _MAX: the
- * zeros are disk writes too, so they are sized by need), and flock()ed
+ * durable, zeros on stable storage (half again what the largest recent
+ * file held, spool_pool_hint, between SPOOL_POOL_FILE_MIN and _MAX: the
+ * zeros are disk writes too, so they are sized by need: a quiet worker
+ * closes a file after a link or two, a busy one fills each), and flock()ed
  * by this process (so the mailer leaves it alone until it is closed).
  * Created in tmp/ and locked there before it is renamed into new/: a mailer
  * must never see it unlocked (it would remove it as a dead worker's
@@ -47,8 +48,8 @@ spool_pool_t *spool_pool_new(int newfd, int tmpfd, const char *tag, char *err, s
 int spool_pool_take(spool_pool_t *p, int *fd, char name[SPOOL_POOL_NAME_MAX], int *err,
                     const char **op);
 
-/* The commit just written was n bytes: files made from now on are sized
- * for batches like it (the largest recent one, decaying slowly). */
+/* The file just closed held n bytes: files made from now on are sized
+ * for fills like it (the largest recent one, decaying slowly). */
 void spool_pool_hint(spool_pool_t *p, size_t n);
 
 /* Stop the thread, remove the files not taken, free. */

@@ -93,6 +93,7 @@ typedef struct {
     mail_set_t mail; /* the templates under html/mail/ */
     mx_global_t *mx; /* /metrics counters in shm (NULL: not counted) */
     int left;        /* the message just handled left new/ */
+    int batch_links; /* links waiting in batch files (not unpacked yet) */
 } mailer_t;
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
@@ -338,7 +339,7 @@ static uint64_t mailer_scan(mailer_t *m)
     }
     closedir(d);
     if (m->mx && !cproc_stopping(&m->cp))
-        atomic_store(&m->mx->mail_queue, pending);
+        atomic_store(&m->mx->mail_queue, pending + m->batch_links);
     if (!cproc_stopping(&m->cp))
         mailer_retry_sweep(m);
     /* Idle sessions are closed: relays drop them anyway after a minute. */
@@ -349,19 +350,33 @@ static uint64_t mailer_scan(mailer_t *m)
 /* Workers group-commit links into batch files (core/spool_batch.h); turn
  * them into one file per message before anything is sent. While the relay
  * is down there is no hurry: the batches stay as they are (one file per
- * hundred links, not a hundred files) until it is back. */
+ * thousand links, not a thousand files) until it is back. So the relay is
+ * asked first: unpacking costs a file write and an fsync per link, which
+ * share the disk with the workers' commits that clients wait for, and a
+ * relay that is still down would make all of it wasted. */
 static void mailer_unpack(mailer_t *m)
 {
     char err[512];
-    int left = 0, n;
+    int left = 0, n, links = 0;
 
     if (m->relay_next_ms > clock_mono_ms())
         return;
+    if (!spool_batch_pending(m->spool, &links)) {
+        m->batch_links = 0;
+        return;
+    }
+    m->batch_links = links;
+    if (mailer_ensure_session(m) < 0) {
+        if (m->mx && links > 0)
+            mailer_count(m, &m->mx->mails_deferred);
+        return;
+    }
     n = spool_unpack(m->spool, 64, &left, err, sizeof(err));
     if (n < 0)
         log_err("mailer: %s", err);
     else if (n > 0)
         log_info("mailer: unpacked %d links from batch files (%d batches left)", n, left);
+    m->batch_links = n > 0 && n < links ? links - n : 0;
 }
 
 static void mailer_prune_sent(mailer_t *m)

@@ -59,7 +59,10 @@ smtp_starttls off;"
     local rps p99 hp99 bad batches
     read -r rps p99 bad _ _ < <(bench_wrk_stats "$T/run/gen.wrk")
     read -r _ hp99 _ _ _ < <(bench_wrk_stats "$T/run/healthz.wrk")
-    batches=$(find "$spool/new" -maxdepth 1 -name '*b.*' -size +0c 2>/dev/null | wc -l)
+    # Commits, not files: a busy worker writes many batches into one file,
+    # each ending in its "end COUNT CHECKSUM" trailer.
+    batches=$(find "$spool/new" -maxdepth 1 -name '*b.*' -size +0c -exec cat {} + 2>/dev/null |
+        tr -d '\000' | grep -c '^end ')
     echo "$rps $p99 $hp99 $bad $batches"
     [ "$mode" = smtp-mem ] && rm -rf "$spool"
     return 0
@@ -74,7 +77,7 @@ for r in $(seq "$ROUNDS"); do
         read -r rps p99 hp99 bad batches <<<"$line"
         printf '  round %d  %-8s %9.0f req/s   p99 %7.2f ms   /healthz p99 %6.2f ms   non-2xx %s%s\n' \
             "$r" "$mode" "$rps" "$p99" "$hp99" "$bad" \
-            "$([ "$mode" != outbox ] && echo "   batch files $batches (links per fsync: $(awk -v a="$rps" -v d="$DURATION" -v b="$batches" 'BEGIN{printf "%.1f", b ? a*d/b : 0}'))")"
+            "$([ "$mode" != outbox ] && echo "   commits $batches (links per fsync: $(awk -v a="$rps" -v d="$DURATION" -v b="$batches" 'BEGIN{printf "%.1f", b ? a*d/b : 0}'))")"
     done
 done
 python3 - "$T/results" <<'EOF'

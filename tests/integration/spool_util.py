@@ -10,6 +10,7 @@
 - Sink: a plain SMTP relay on loopback (aiosmtpd) that keeps recipients.
 """
 import os
+import re
 import subprocess
 import threading
 import time
@@ -105,19 +106,35 @@ def fnv1a64(data):
     return h
 
 
-def batch_complete(raw):
-    """A batch file whose trailer ("end COUNT FNV1A64") matches: written
-    whole (an empty or all-zero one is a worker's file made ahead, not yet
-    used; a used one goes on after its trailer with the zeros it was made
-    with)."""
+BATCH_MAGIC = b"magicd-spool-batch 1\n"
+_TRAILER = re.compile(rb"^end (\d+) ([0-9a-f]{16})\n", re.M)
+
+
+def whole_batches(raw):
+    """The whole batches at the start of a batch file, as bytes: a file
+    holds one batch or several one after the other (a busy worker writes
+    each commit after the last one in the same file), each ending in a
+    trailer "end COUNT FNV1A64" over its bytes, then maybe the zeros the
+    file was made with. A batch being written, or torn, ends the prefix."""
     raw = raw.rstrip(b"\0")
-    if not raw.endswith(b"\n"):
-        return False
-    i = raw.rfind(b"\n", 0, len(raw) - 1) + 1
-    parts = raw[i:].split()
-    if len(parts) != 3 or parts[0] != b"end":
-        return False
-    return int(parts[2], 16) == fnv1a64(raw[:i]) and raw.count(b"\nrecord\n") == int(parts[1])
+    p = 0
+    while p < len(raw):
+        m = _TRAILER.search(raw, p)
+        if not m:
+            break
+        body = raw[p:m.start()]
+        if (not body.startswith(BATCH_MAGIC) or int(m.group(2), 16) != fnv1a64(body)
+                or body.count(b"\nrecord\n") != int(m.group(1))):
+            break
+        p = m.end()
+    return raw[:p]
+
+
+def batch_complete(raw):
+    """A batch file written whole: every batch in it passes its trailer (an
+    empty or all-zero one is a worker's file made ahead, not yet used)."""
+    whole = whole_batches(raw)
+    return len(whole) > 0 and len(whole) == len(raw.rstrip(b"\0"))
 
 
 def parse_records(text):
@@ -164,8 +181,7 @@ def _spool_records_once(spool):
             return None
         text = raw.rstrip(b"\0").decode()
         if n.startswith("b.") or n.startswith(".b."):
-            if batch_complete(raw):
-                out += [r for r in parse_records(text) if "to" in r]
+            out += [r for r in parse_records(whole_batches(raw).decode()) if "to" in r]
         elif len(n) == 32:
             rec = {}
             for line in text.split("\n"):

@@ -30,7 +30,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, DEMO, Browser, Magicd, check, free_port, skip  # noqa: E402
 
-from spool_util import Sink, aiosmtpd_controller  # noqa: E402
+from spool_util import Sink, aiosmtpd_controller, spool_records  # noqa: E402
 
 aiosmtpd_controller()  # or skip
 from aiosmtpd.smtp import AuthResult  # noqa: E402
@@ -112,11 +112,10 @@ def sign_in(srv, b, link):
 
 
 def spooled(srv):
-    d = os.path.join(srv.tmp, "spool", "new")
-    try:
-        return [n for n in os.listdir(d) if not n.startswith(".")]
-    except FileNotFoundError:
-        return []
+    """The ids of the links waiting in the spool: in a worker's batch file
+    (the mailer leaves batches as they are while the relay is down) or in
+    a message file of their own."""
+    return sorted(r.get("id") for r in spool_records(os.path.join(srv.tmp, "spool")))
 
 
 def main():
