@@ -273,7 +273,7 @@ static int spool_fsync_dir(const char *path)
     return rc;
 }
 
-int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg, const char *name)
 {
     sigset_t all, old;
 
@@ -281,6 +281,8 @@ int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(th, NULL, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        pthread_setname_np(*th, name); /* cosmetic: a failure changes nothing */
     return rc;
 }
 

@@ -98,8 +98,9 @@ int spool_pwrite_all(int fd, const char *p, size_t n, off_t off);
 
 /* Start a thread of the spool (the sync thread, the batch file pool) with
  * every signal blocked in it, so SIGPROF and the master's signals stay with
- * the loop's thread. 0, or pthread_create's error number. */
-int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
+ * the loop's thread, named `name` (at most 15 bytes: what top -H and
+ * /proc/PID/task/TID/comm show). 0, or pthread_create's error number. */
+int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg, const char *name);
 
 /* Rejects empty strings, control characters and, for addresses, anything
  * that is not local@domain without spaces or angle brackets. */

@@ -567,7 +567,7 @@ spool_committer_t *spool_committer_new(ev_loop_t *loop, const char *spool_dir, c
         snprintf(err, errsz, "spool: epoll: %s", strerror(errno));
         goto fail;
     }
-    int rc = spool_thread_start(&q->th, sc_thread, q);
+    int rc = spool_thread_start(&q->th, sc_thread, q, "spool sync");
     if (rc != 0) {
         snprintf(err, errsz, "spool: cannot start the sync thread: %s", strerror(rc));
         goto fail;

@@ -200,7 +200,7 @@ spool_pool_t *spool_pool_new(int newfd, int tmpfd, const char *tag, char *err, s
     snprintf(p->tag, sizeof(p->tag), "%s", tag);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    int rc = spool_thread_start(&p->th, sp_thread, p);
+    int rc = spool_thread_start(&p->th, sp_thread, p, "spool pool");
     if (rc != 0) {
         snprintf(err, errsz, "spool: cannot start the batch file thread: %s", strerror(rc));
         pthread_mutex_destroy(&p->mu);

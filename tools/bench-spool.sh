@@ -29,7 +29,26 @@ CONNS=${CONNS:-64}
 bench_need wrk magicd
 closed=$(bench_port)
 
-run_one() { # smtp|outbox -> "rps p99_ms healthz_p99_ms"
+# CPU ticks of each thread of a process: "comm ticks" lines (the worker's
+# loop is "worker process"; the spool's threads are named "spool sync" and
+# "spool pool").
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')"
+    done 2>/dev/null
+}
+
+# "loop sync pool" microseconds of CPU per request between two snapshots.
+cpu_per_req() { # before after requests
+    awk -v n="$3" -v hz="$(getconf CLK_TCK)" '
+        FNR == NR { a[$1] += $2; next } { b[$1] += $2 }
+        END { us = 1e6 / hz / (n > 0 ? n : 1)
+              printf "%.1f %.1f %.1f", (b["worker_process"] - a["worker_process"]) * us,
+                  (b["spool_sync"] - a["spool_sync"]) * us, (b["spool_pool"] - a["spool_pool"]) * us }' "$1" "$2"
+}
+
+run_one() { # smtp|outbox -> "rps p99_ms healthz_p99_ms non2xx commits cpu_loop cpu_sync cpu_pool"
     local mode=$1 p d
     p=$(bench_port)
     rm -rf "$T/run" && mkdir -p "$T/run"
@@ -50,20 +69,28 @@ smtp_starttls off;"
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "csrf=$CSRF_COOKIE" -H "X-CSRF-Token: $CSRF_TOKEN" \
         -d "email=demo%40example.com" "http://127.0.0.1:$p/magic/generate")
     [ "$code" = 200 ] || { echo "bench-spool: $mode generate answered $code" >&2; bench_stop "$pid"; return 1; }
+    local worker
+    worker=$(pgrep -P "$pid" -f "worker process" | head -1)
     wrk -t1 -c2 -d"${DURATION}s" --latency "http://127.0.0.1:$p/healthz" >"$T/run/healthz.wrk" &
     local hz=$!
+    thread_ticks "$worker" >"$T/run/cpu.a"
     wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$T/run/generate.lua" \
         "http://127.0.0.1:$p/magic/generate" >"$T/run/gen.wrk"
+    thread_ticks "$worker" >"$T/run/cpu.b"
     wait $hz
     bench_stop "$pid"
-    local rps p99 hp99 bad batches
-    read -r rps p99 bad _ _ < <(bench_wrk_stats "$T/run/gen.wrk")
+    local rps p99 hp99 bad batches reqs hreqs cpu
+    read -r rps p99 bad _ reqs < <(bench_wrk_stats "$T/run/gen.wrk")
+    read -r _ _ _ _ hreqs < <(bench_wrk_stats "$T/run/healthz.wrk")
+    # The /healthz requests ran on the same worker: counted in, they are
+    # a small share (2 connections against 64) of the cheapest route.
+    cpu=$(cpu_per_req "$T/run/cpu.a" "$T/run/cpu.b" $((reqs + hreqs)))
     read -r _ hp99 _ _ _ < <(bench_wrk_stats "$T/run/healthz.wrk")
     # Commits, not files: a busy worker writes many batches into one file,
     # each ending in its "end COUNT CHECKSUM" trailer.
     batches=$(find "$spool/new" -maxdepth 1 -name '*b.*' -size +0c -exec cat {} + 2>/dev/null |
         tr -d '\000' | grep -c '^end ')
-    echo "$rps $p99 $hp99 $bad $batches"
+    echo "$rps $p99 $hp99 $bad $batches $cpu"
     [ "$mode" = smtp-mem ] && rm -rf "$spool"
     return 0
 }
@@ -74,9 +101,9 @@ for r in $(seq "$ROUNDS"); do
     for mode in outbox smtp smtp-mem; do
         line=$(run_one $mode) || { echo "bench-spool: $mode failed"; tail -5 "$T/run/error.log"; exit 1; }
         echo "$mode $line" >>"$T/results"
-        read -r rps p99 hp99 bad batches <<<"$line"
-        printf '  round %d  %-8s %9.0f req/s   p99 %7.2f ms   /healthz p99 %6.2f ms   non-2xx %s%s\n' \
-            "$r" "$mode" "$rps" "$p99" "$hp99" "$bad" \
+        read -r rps p99 hp99 bad batches cl cs cp <<<"$line"
+        printf '  round %d  %-8s %9.0f req/s   p99 %7.2f ms   /healthz p99 %6.2f ms   non-2xx %s   CPU/req loop %s sync %s pool %s us%s\n' \
+            "$r" "$mode" "$rps" "$p99" "$hp99" "$bad" "$cl" "$cs" "$cp" \
             "$([ "$mode" != outbox ] && echo "   commits $batches (links per fsync: $(awk -v a="$rps" -v d="$DURATION" -v b="$batches" 'BEGIN{printf "%.1f", b ? a*d/b : 0}'))")"
     done
 done
@@ -85,7 +112,7 @@ import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    runs.setdefault(f[0], []).append((float(f[1]), float(f[2]), float(f[3])))
+    runs.setdefault(f[0], []).append((float(f[1]), float(f[2]), float(f[3]), float(f[6]), float(f[7]) + float(f[8])))
 m = {k: statistics.median(x[0] for x in v) for k, v in runs.items()}
 hp = {k: statistics.median(x[2] for x in v) for k, v in runs.items()}
 per = lambda k: " ".join("%.2f" % (s[0] / o[0]) for s, o in zip(runs[k], runs["outbox"]))
@@ -97,6 +124,9 @@ print("smtp / outbox: %.2fx requests/s (per round %s; target >= 0.8)" % (ratio, 
 print("smtp with the spool on tmpfs / outbox: %.2fx (per round %s): the group commit without the disk"
       % (m["smtp-mem"] / m["outbox"], per("smtp-mem")))
 print("/healthz p99 on the same worker: %.2f ms under smtp, %.2f ms under outbox" % (hp["smtp"], hp["outbox"]))
+cpu = {k: (statistics.median(x[3] for x in v), statistics.median(x[4] for x in v)) for k, v in runs.items()}
+print("worker CPU per request (median): outbox %.1f us; smtp %.1f us in the loop + %.1f us in the spool's threads; "
+      "smtp on tmpfs %.1f + %.1f us" % (cpu["outbox"][0], cpu["smtp"][0], cpu["smtp"][1], cpu["smtp-mem"][0], cpu["smtp-mem"][1]))
 print("FIGURE|spool|generate, delivery smtp (fsynced group commit) vs delivery outbox, 1 worker, wrk -c64|%.0f req/s, /healthz p99 %.1f ms|%.0f req/s, /healthz p99 %.1f ms|%.2f"
       % (m["smtp"], hp["smtp"], m["outbox"], hp["outbox"], ratio))
 print("FIGURE|spool-mem|the same with the spool on tmpfs (the group commit's own cost, no disk)|%.0f req/s|%.0f req/s|%.2f"
