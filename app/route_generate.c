@@ -115,10 +115,12 @@ static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char
     char ttl[24];
     sc_t t = sc_init(ttl, sizeof ttl);
     sc_u64(&t, app->conf->auth.link_ttl_ms / 60000);
+    /* The ticket is base64url (token_code_seal), which has nothing to
+     * escape: inserted as is, like the digits of ttl_minutes. */
     tpl_var_t v[] = {{"email", email, 0},
-                     {"ttl_minutes", ttl, 0},
+                     {"ttl_minutes", ttl, 1},
                      {"link_html", link_html, 1},
-                     {"ticket", ticket, 0}};
+                     {"ticket", ticket, 1}};
     page_render(app, c, 200, TPL_SENT, v, 4);
 }
 
