@@ -79,26 +79,52 @@ static int deliver_json_plain(unsigned char c)
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
+/* How many of the n bytes at s go into a JSON string as they are: eight
+ * at a time while a word has no control byte, no byte from 0x7f up, no
+ * quote and no backslash (a link has none: the whole of it in a few
+ * steps), then byte by byte. */
+static size_t deliver_json_run(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w, q, b, d;
+        memcpy(&w, s + k, 8);
+        q = w ^ ('"' * ones);
+        b = w ^ ('\\' * ones);
+        d = w ^ (0x7f * ones);
+        /* each term: "some byte is ..." (< 0x20, '"', '\\', 0x7f, >= 0x80),
+         * exact for the word as a whole */
+        if (((w - 0x20 * ones) & ~w & highs) | ((q - ones) & ~q & highs) |
+            ((b - ones) & ~b & highs) | ((d - ones) & ~d & highs) | (w & highs))
+            break;
+    }
+    while (k < n && deliver_json_plain((unsigned char)s[k]))
+        k++;
+    return k;
+}
+
 /* Append s as a JSON string (with quotes). Returns the new position, or NULL
- * when it does not fit. Runs of plain bytes (a link is all plain) are
- * copied whole: this runs for every link. */
+ * when it does not fit. Runs of plain bytes are copied whole: this runs
+ * for every link. */
 static char *deliver_json_str(char *p, char *end, const char *s)
 {
+    size_t left = strlen(s);
     if (p >= end)
         return NULL;
     *p++ = '"';
     for (;;) {
-        const char *run = s;
-        while (deliver_json_plain((unsigned char)*s))
-            s++;
-        size_t n = (size_t)(s - run);
+        size_t n = deliver_json_run(s, left);
         if ((size_t)(end - p) < n)
             return NULL;
-        memcpy(p, run, n);
+        memcpy(p, s, n);
         p += n;
-        if (!*s)
+        s += n;
+        left -= n;
+        if (!left)
             break;
         unsigned char c = (unsigned char)*s++;
+        left--;
         if (end - p < 6)
             return NULL;
         if (c == '"' || c == '\\') {
