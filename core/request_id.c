@@ -61,26 +61,41 @@ void request_id_assign(request_id_gen_t *g, const http_request_t *req, char *out
     out[16] = 0;
 }
 
+/* The sequence moves by a load and a store, not atomic_fetch_add: the
+ * worker's loop is its only writer and the SIGPROF handler that reads it
+ * runs on the same thread (hence signal fences), so no other writer can
+ * come in between, and a locked read-modify-write (twice per publish and
+ * per clear, on every request) buys nothing. */
+static uint32_t rid_seq_begin(shm_worker_t *w)
+{
+    uint32_t s = atomic_load_explicit(&w->req_seq, memory_order_relaxed);
+    atomic_store_explicit(&w->req_seq, s + 1, memory_order_relaxed); /* odd: changing */
+    atomic_signal_fence(memory_order_seq_cst);
+    return s;
+}
+
+static void rid_seq_end(shm_worker_t *w, uint32_t s)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&w->req_seq, s + 2, memory_order_release); /* even: stable */
+}
+
 void request_id_publish(shm_worker_t *w, const char *id)
 {
-    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_relaxed); /* odd: changing */
-    atomic_signal_fence(memory_order_seq_cst);
+    uint32_t s = rid_seq_begin(w);
     size_t n = strlen(id);
     if (n >= sizeof w->req_id)
         n = sizeof w->req_id - 1;
     memcpy(w->req_id, id, n);
     w->req_id[n] = 0;
-    atomic_signal_fence(memory_order_seq_cst);
-    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_release); /* even: stable */
+    rid_seq_end(w, s);
 }
 
 void request_id_clear(shm_worker_t *w)
 {
-    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
+    uint32_t s = rid_seq_begin(w);
     w->req_id[0] = 0;
-    atomic_signal_fence(memory_order_seq_cst);
-    atomic_fetch_add_explicit(&w->req_seq, 1, memory_order_release);
+    rid_seq_end(w, s);
 }
 
 int request_id_read(const shm_worker_t *w, char out[40])
