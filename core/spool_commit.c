@@ -32,31 +32,22 @@
  * when it is busy.
  *
  * Where a commit's time goes, and why one sync thread. With 64 closed-loop
- * clients on one worker the loop sees about 31 links per fdatasync and
- * 370 commits a second, while the disk alone does 2,600-4,700 overwrites
- * + fdatasyncs a second from one thread (tools/disk-probe.c, 20 KB over a
- * zero-filled file, p50 0.19-0.27 ms). Timed inside the thread
- * (temporary timestamps, per batch, 2026-12-01, load average 1-3): 0.3-0.7
- * ms from the hand-over to the thread running, 0.3-0.7 ms waiting for the
- * pool, 0.04 ms write, 1.3-1.7 ms fdatasync, 0.4-0.5 ms from the eventfd to
- * the loop's callback, 0.55 ms answering: most of it is a thread waiting
- * for one of two cores that the loop and the load generator keep busy, not
- * the disk. The disk does overlap flushes of different files (disk-probe:
- * 2 threads 3,600-6,950 syncs/s in all, 4 threads 5,500-5,800, each at a
- * higher p50), so two sync threads with a batch each (every batch its own
- * file, answered when its own fdatasync returned) were tried, with the
- * pool changed to start every file's writeback before one fsync of new/
- * (one journal commit a burst instead of one a file: bursts of 16 files
- * went from 20-215 ms to 5-9 ms). Side by side with this design
- * (tools/bench-spool-ab.sh: all servers up at once, 3 s runs in turn),
- * requests/s summed over four sessions of 6-8 rounds: this 70.4k, 92.0k,
- * 140.6k, 100.3k; two threads 71.0k, 91.0k, 142.1k, 111.3k (that pool
- * with one thread 91.2k in the second, 109.8k in the last). About a tenth
- * more in one session of four, nothing in the others: not enough for a
- * second thread and its bookkeeping, so the simpler design stays
- * (docs/results.md has the runs). More batches in flight mean smaller
- * batches and more wake-ups, and the wake-ups are what a commit waits for
- * here.
+ * clients on one worker the loop sees about 30 links per fdatasync. Timed
+ * inside the thread (temporary timestamps, per batch, medians): 0.05 ms
+ * from the hand-over to the thread running, 0.005 ms writing, 0.19 ms in
+ * fdatasync (what the disk takes alone, tools/disk-probe.c), 0.04 ms from
+ * the eventfd to the loop's callback, 0.12 ms answering. Two designs that
+ * keep the disk busier were built and run side by side with this one
+ * (tools/bench-spool-ab.sh: all servers up at once, short runs in turn):
+ * the thread taking the next batch itself the moment it has synced one,
+ * without a wake-up from the loop; and two sync threads, each filling a
+ * file of its own (this disk serves two flushes at once). Neither was
+ * faster (about 60,000 requests/s each, docs/results.md): their batches
+ * are smaller, so they pay more commits' worth of CPU per link, and on
+ * two cores shared with the clients the CPU, not the disk, is what runs
+ * out. Earlier machines gave the same answer for two threads with a file
+ * per batch. So one thread, woken by the loop at the end of the loop
+ * iteration in which the first record of a batch arrived.
  *
  * The file, one flush per batch, one file per many batches. Maildir's
  * recipe (write tmp/X, fsync, rename to new/X, fsync new/) flushes the
