@@ -286,10 +286,11 @@ int spool_thread_start(pthread_t *th, void *(*fn)(void *), void *arg, const char
     return rc;
 }
 
-int spool_write_all(int fd, const char *p, size_t n)
+/* write(2) (off < 0) or pwrite(2) at off, past EINTR and short writes. */
+static int spool_write_at(int fd, const char *p, size_t n, off_t off)
 {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -297,24 +298,20 @@ int spool_write_all(int fd, const char *p, size_t n)
         }
         p += w;
         n -= (size_t)w;
+        if (off >= 0)
+            off += w;
     }
     return 0;
 }
 
+int spool_write_all(int fd, const char *p, size_t n)
+{
+    return spool_write_at(fd, p, n, -1);
+}
+
 int spool_pwrite_all(int fd, const char *p, size_t n, off_t off)
 {
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
+    return off < 0 ? (errno = EINVAL, -1) : spool_write_at(fd, p, n, off);
 }
 
 static void spool_hex(const uint8_t id[16], char out[33])
