@@ -52,6 +52,28 @@ static void rm_rf(const char *dir)
     rmdir(dir);
 }
 
+/* What may go on a link's "url:" line: no control byte, space, quote or
+ * angle bracket (a newline would start a line of its own in the file). */
+static void test_url_ok(void)
+{
+    char longu[SPOOL_URL_MAX + 8];
+
+    CHECK(spool_url_ok("https://login.example.com/magic/verify/abc-_DEF123"));
+    CHECK(spool_url_ok("https://l.example/v?t=\xc3\xa9&x=1#f"));
+    CHECK(!spool_url_ok(""));
+    CHECK(!spool_url_ok(NULL));
+    for (const char *bad = " \t\r\n\x01\x7f\"<>"; *bad; bad++) {
+        char u[64];
+        snprintf(u, sizeof u, "https://x.example/%cy", *bad);
+        CHECK(!spool_url_ok(u), "byte 0x%02x accepted", (unsigned char)*bad);
+    }
+    memset(longu, 'a', sizeof longu - 1);
+    longu[sizeof longu - 1] = '\0';
+    CHECK(!spool_url_ok(longu));
+    longu[SPOOL_URL_MAX - 1] = '\0';
+    CHECK(spool_url_ok(longu));
+}
+
 int main(void)
 {
     char base[] = "/tmp/magicd-spool-XXXXXX", dir[600], sub[700], err[256];
@@ -63,6 +85,7 @@ int main(void)
         id[i] = (uint8_t)(i * 17);
         id2[i] = (uint8_t)(255 - i);
     }
+    test_url_ok();
     if (!mkdtemp(base)) {
         perror("mkdtemp");
         return 1;
