@@ -42,11 +42,15 @@ static uint64_t spool_fnv1a(const char *p, size_t n)
 
 int spool_batch_name_ok(const char *name)
 {
-    size_t i, n = strlen(SPOOL_BATCH_PREFIX);
+    size_t i, n;
 
     if (name[0] == '.')
         name++;
-    if (strncmp(name, SPOOL_BATCH_PREFIX, n) != 0)
+    if (strncmp(name, SPOOL_BATCHES_PREFIX, strlen(SPOOL_BATCHES_PREFIX)) == 0)
+        n = strlen(SPOOL_BATCHES_PREFIX);
+    else if (strncmp(name, SPOOL_BATCH_PREFIX, strlen(SPOOL_BATCH_PREFIX)) == 0)
+        n = strlen(SPOOL_BATCH_PREFIX);
+    else
         return 0;
     for (i = 0; i < 16; i++) {
         char ch = name[n + i];
@@ -208,6 +212,8 @@ int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg
             return rc;
         msgs += rc;
         p = e;
+        while (p < len && text[p] == '\0')
+            p++; /* each batch starts on a block of its own (spool_commit.c) */
     }
     if (p == len && len > 0)
         return msgs;
@@ -279,7 +285,14 @@ static char *spool_slurp(int dirfd, const char *name, size_t *len)
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n < 0) { /* EIO: not a torn file; try again later */
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+        if (n == 0)
             break;
         got += (size_t)n;
     }
@@ -345,10 +358,10 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
     return 0;
 }
 
-/* A pre-made batch file (".b."): 1 when it is ours to take (its lock is
- * free: its writer closed it or died), 0 to leave it (being written, or
- * waiting in a worker's pool). The lock is held on *lockfd until the caller
- * closes it; one never written is removed by spool_unpack_locked. */
+/* A pre-made batch file (".bs.", or ".b." of an older release): 1 when it is ours to take (its lock
+ * is free: its writer closed it or died), 0 to leave it (being written, or waiting in a worker's
+ * pool). The lock is held on *lockfd until the caller closes it; one never written is removed by
+ * spool_unpack_locked. */
 static int spool_take(spool_unpack_t *u, const char *name, int *lockfd)
 {
     int fd = openat(u->newfd, name, O_RDONLY | O_CLOEXEC);
@@ -396,7 +409,8 @@ int spool_batch_pending(const char *spool_dir, int *links)
     struct dirent *de;
     DIR *d;
 
-    *links = 0;
+    if (links)
+        *links = 0;
     if (newfd < 0)
         return 0;
     d = fdopendir(newfd);
@@ -410,6 +424,12 @@ int spool_batch_pending(const char *spool_dir, int *links)
         lockfd = -1;
         if (de->d_name[0] == '.' && !spool_take(&u, de->d_name, &lockfd))
             continue; /* being written, or waiting in a pool */
+        if (!links) { /* only whether there is one */
+            if (lockfd >= 0)
+                close(lockfd);
+            ready = 1;
+            break;
+        }
         size_t len = 0;
         char *text = spool_slurp(newfd, de->d_name, &len);
         if (lockfd >= 0)

@@ -52,12 +52,17 @@
 #include "core/spool.h"
 
 #define SPOOL_BATCH_MAGIC "magicd-spool-batch 1\n"
-#define SPOOL_BATCH_PREFIX "b."
+#define SPOOL_BATCH_PREFIX "b."    /* one batch (older releases, tools) */
+#define SPOOL_BATCHES_PREFIX "bs." /* one batch or several (spool_commit.c) */
 /* The most a record takes in a batch file (a message's lines + "record\n"). */
 #define SPOOL_BATCH_RECORD_MAX (sizeof(spool_msg_t) + 128)
 
-/* A batch file name: "b." or ".b.", then 16 lowercase hex digits, ".",
- * 1-20 digits. */
+/* A batch file name: "b.", ".b.", "bs." or ".bs.", then 16 lowercase hex
+ * digits, ".", 1-20 digits. Files that may hold several batches are named
+ * "bs.": a mailer of an older release (during a binary upgrade's overlap,
+ * or after a rollback) does not know that format and would fail such a
+ * file as torn; it does not know the name either, so it leaves the file
+ * alone for a current mailer. */
 int spool_batch_name_ok(const char *name);
 
 /* Append a message record / a decoy record of about `len` bytes to out
@@ -99,9 +104,10 @@ int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);
 
 /* 1 when DIR/new holds a batch file spool_unpack would take (complete, or
- * made ahead and no longer locked by its writer), 0 otherwise; *links gets
- * the number of links in those files (the mailer's queue depth counts
- * them while they wait there). */
+ * made ahead and no longer locked by its writer), 0 otherwise. With links
+ * not NULL, every such file is read and *links gets the number of links
+ * in them (the mailer's queue depth counts them while they wait there);
+ * with NULL it stops at the first. */
 int spool_batch_pending(const char *spool_dir, int *links);
 
 #endif

@@ -87,9 +87,11 @@
  * trailer, and sends a batch only after checking its count and checksum: a
  * batch cut short by a power loss before its fdatasync returned (none of
  * its waiters was answered) fails the check, the whole ones before it are
- * sent, and the file goes to failed/. A file that lost its name (new/
- * removed by hand) fails every batch written to it: its links would
- * never be sent, so no 200 is given for them.
+ * sent, and the file goes to failed/. A file that lost its name (removed
+ * by hand) fails every batch written to it: its links would never be
+ * sent, so no 200 is given for them. Each batch starts on a 4 KiB block of
+ * its own, so writing one never rewrites the block of one already
+ * acknowledged; the file is cut to its last batch when it is closed.
  */
 #include "core/spool_commit.h"
 
@@ -113,6 +115,7 @@
 #define SC_DECOY_DEFAULT 400
 #define SC_SEAL_IDLE_MS 5  /* a file with nothing more to write after this long is closed */
 #define SC_SEAL_AGE_MS 100 /* ... and one written to for this long, even while busy */
+#define SC_BLOCK 4096      /* each batch starts at a multiple of this */
 
 typedef struct {
     spool_done_fn done; /* NULL: cancelled */
@@ -177,6 +180,13 @@ static void sc_seal(spool_committer_t *q)
     if (q->seg_fd < 0)
         return;
     spool_pool_hint(q->pool, q->seg_off);
+    /* The zeros after the last batch are no use to anyone: a quiet worker
+     * closes a file after one link, and while the relay is down the files
+     * wait as they are. Not synced: a crash leaves the zeros, which readers
+     * drop anyway. */
+    if (q->seg_off > 0 && ftruncate(q->seg_fd, (off_t)q->seg_off) < 0) {
+        /* the file keeps its padding */
+    }
     close(q->seg_fd);
     q->seg_fd = -1;
 }
@@ -237,16 +247,20 @@ static void sc_commit(spool_committer_t *q, sc_batch_t *b)
         sc_seal(q);
         return;
     }
-    /* A file that lost its name (new/ removed or emptied by hand) would keep
-     * links nobody will ever send: fail the batch, and every one after it
-     * until the directory is back, rather than answer 200 for it. */
+    /* A file that lost its name (removed from new/ by hand) would keep links
+     * nobody will ever send: fail the batch, and every one after it until
+     * the directory is back, rather than answer 200 for it. */
     struct stat st;
     if (fstat(q->seg_fd, &st) == 0 && st.st_nlink == 0) {
         b->err = ENOENT, b->op = "write";
         sc_seal(q);
         return;
     }
-    q->seg_off += b->len;
+    /* The next batch starts on a block of its own: its write never touches
+     * the block that holds this one, which is acknowledged from now on (a
+     * sector torn by a power cut during that write cannot take it along).
+     * Readers skip the zeros in between. */
+    q->seg_off = (q->seg_off + b->len + SC_BLOCK - 1) & ~(size_t)(SC_BLOCK - 1);
     if (sc_now_ms() - q->seg_born_ms >= SC_SEAL_AGE_MS)
         sc_seal(q); /* the mailer gets links within a bounded time even while busy */
     b->rc = 0;

@@ -102,7 +102,7 @@ static void sp_fail(sp_error_t *e, const char *op, const char *name)
  * writeback started. -1 with e filled (and nothing left behind). */
 static int sp_make(spool_pool_t *p, sp_file_t *f, sp_error_t *e)
 {
-    snprintf(f->name, sizeof(f->name), "." SPOOL_BATCH_PREFIX "%s.%llu", p->tag, ++p->seq);
+    snprintf(f->name, sizeof(f->name), "." SPOOL_BATCHES_PREFIX "%s.%llu", p->tag, ++p->seq);
     f->fd = openat(p->tmpfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (f->fd < 0) {
         sp_fail(e, "create", f->name);

@@ -67,6 +67,7 @@
 #define MAILER_IDLE_MS 60000ul
 #define MAILER_SENT_KEEP_S (7 * 86400)
 #define MAILER_MSG_MAX 16384
+#define MAILER_UNPACK_FILES 8 /* batch files unpacked per pass */
 
 typedef struct {
     char name[33];
@@ -89,11 +90,12 @@ typedef struct {
     uint64_t relay_next_ms;
     mailer_retry_t retry[MAILER_MAX_TRACKED];
     int nretry;
-    cproc_t cp;      /* signals, QUIT and TERM both finish the message in hand */
-    mail_set_t mail; /* the templates under html/mail/ */
-    mx_global_t *mx; /* /metrics counters in shm (NULL: not counted) */
-    int left;        /* the message just handled left new/ */
-    int batch_links; /* links waiting in batch files (not unpacked yet) */
+    cproc_t cp;       /* signals, QUIT and TERM both finish the message in hand */
+    mail_set_t mail;  /* the templates under html/mail/ */
+    mx_global_t *mx;  /* /metrics counters in shm (NULL: not counted) */
+    int left;         /* the message just handled left new/ */
+    int batch_links;  /* links waiting in batch files (not unpacked yet) */
+    int batches_left; /* the last pass left batch files for the next one */
 } mailer_t;
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
@@ -361,22 +363,29 @@ static void mailer_unpack(mailer_t *m)
 
     if (m->relay_next_ms > clock_mono_ms())
         return;
-    if (!spool_batch_pending(m->spool, &links)) {
+    if (!spool_batch_pending(m->spool, NULL)) {
         m->batch_links = 0;
         return;
     }
-    m->batch_links = links;
     if (mailer_ensure_session(m) < 0) {
+        /* Counted only now, once per retry of a relay that is down: reading
+         * every batch file on every pass would cost the disk while it
+         * catches up. */
+        spool_batch_pending(m->spool, &links);
+        m->batch_links = links;
         if (m->mx && links > 0)
             mailer_count(m, &m->mx->mails_deferred);
         return;
     }
-    n = spool_unpack(m->spool, 64, &left, err, sizeof(err));
+    /* A few files a pass: a file can hold thousands of links, and nothing
+     * is sent until the pass is over. */
+    n = spool_unpack(m->spool, MAILER_UNPACK_FILES, &left, err, sizeof(err));
+    m->batches_left = n >= 0 && left > 0;
     if (n < 0)
         log_err("mailer: %s", err);
     else if (n > 0)
         log_info("mailer: unpacked %d links from batch files (%d batches left)", n, left);
-    m->batch_links = n > 0 && n < links ? links - n : 0;
+    m->batch_links = left == 0 ? 0 : m->batch_links > n ? m->batch_links - (n > 0 ? n : 0) : 0;
 }
 
 static void mailer_prune_sent(mailer_t *m)
@@ -514,8 +523,11 @@ int mailer_main(const conf_t *c, shm_t *shm)
             mailer_prune_sent(&m);
             next_prune = clock_mono_ms() + 3600 * 1000ull;
         }
+        m.batches_left = 0;
         mailer_unpack(&m);
         uint64_t next = mailer_scan(&m);
+        if (m.batches_left && m.relay_next_ms <= clock_mono_ms())
+            next = clock_mono_ms(); /* more batch files to unpack: no sleep */
         if (!cproc_stopping(&m.cp))
             mailer_wait(&m, m.relay_next_ms > clock_mono_ms() ? -1 : ifd, next);
     }

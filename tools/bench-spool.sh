@@ -88,7 +88,7 @@ smtp_starttls off;"
     read -r _ hp99 _ _ _ < <(bench_wrk_stats "$T/run/healthz.wrk")
     # Commits, not files: a busy worker writes many batches into one file,
     # each ending in its "end COUNT CHECKSUM" trailer.
-    batches=$(find "$spool/new" -maxdepth 1 -name '*b.*' -size +0c -exec cat {} + 2>/dev/null |
+    batches=$(find "$spool/new" -maxdepth 1 \( -name '*b.*' -o -name '*bs.*' \) -size +0c -exec cat {} + 2>/dev/null |
         tr -d '\000' | grep -c '^end ')
     echo "$rps $p99 $hp99 $bad $batches $cpu"
     [ "$mode" = smtp-mem ] && rm -rf "$spool"

@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcmp(text, SPOOL_BATCH_MAGIC, sizeof(SPOOL_BATCH_MAGIC) - 1) == 0) {
         if (spool_batch_len(text, size) > size)
             abort();
-        spool_batch_parse(text, size, fz_record, NULL, NULL);
+        int torn = 0;
+        spool_batch_parse(text, size, fz_record, NULL, &torn);
     } else if (spool_parse(text, size, &m) == 0 && (!spool_addr_ok(m.to) || !spool_url_ok(m.url)))
         abort();
     free(text);

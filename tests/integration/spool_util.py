@@ -113,7 +113,7 @@ _TRAILER = re.compile(rb"^end (\d+) ([0-9a-f]{16})\n", re.M)
 def whole_batches(raw):
     """The whole batches at the start of a batch file, as bytes: a file
     holds one batch or several one after the other (a busy worker writes
-    each commit after the last one in the same file), each ending in a
+    each commit at the next 4 KiB block of the same file), each ending in a
     trailer "end COUNT FNV1A64" over its bytes, then maybe the zeros the
     file was made with. A batch being written, or torn, ends the prefix."""
     raw = raw.rstrip(b"\0")
@@ -127,6 +127,8 @@ def whole_batches(raw):
                 or body.count(b"\nrecord\n") != int(m.group(1))):
             break
         p = m.end()
+        while p < len(raw) and raw[p] == 0:
+            p += 1  # each batch starts on a 4 KiB block of its own
     return raw[:p]
 
 
@@ -180,7 +182,7 @@ def _spool_records_once(spool):
         except OSError:
             return None
         text = raw.rstrip(b"\0").decode()
-        if n.startswith("b.") or n.startswith(".b."):
+        if n.lstrip(".").startswith(("b.", "bs.")):
             out += [r for r in parse_records(whole_batches(raw).decode()) if "to" in r]
         elif len(n) == 32:
             rec = {}

@@ -119,6 +119,11 @@ static void test_format(void)
     CHECK(spool_batch_parse(buf, n, collect, NULL, NULL) == 0);
     /* Names. */
     CHECK(spool_batch_name_ok("b.0123456789abcdef.1"));
+    CHECK(spool_batch_name_ok(".b.0123456789abcdef.1"));
+    CHECK(spool_batch_name_ok("bs.0123456789abcdef.1"));
+    CHECK(spool_batch_name_ok(".bs.0123456789abcdef.12"));
+    CHECK(!spool_batch_name_ok("bx.0123456789abcdef.1"));
+    CHECK(!spool_batch_name_ok("bs0123456789abcdef.1"));
     CHECK(spool_batch_name_ok("b.0123456789abcdef.18446744073709551615"));
     CHECK(!spool_batch_name_ok("b.0123456789abcdef."));
     CHECK(!spool_batch_name_ok("b.0123456789ABCDEF.1"));
@@ -160,6 +165,22 @@ static void test_segments(void)
     CHECK(spool_batch_parse(buf, n, collect, NULL, &torn) == 3 && torn == 1);
     CHECK(seen_mask == 0x0e, "seen %x", seen_mask);
     buf[a + 40] ^= 1;
+    /* As the committer writes them: each batch at the next 4 KiB block,
+     * zeros in between. */
+    {
+        static char al[3 * 4096 + 4096];
+        memset(al, 0, sizeof al);
+        size_t x = build_from(al, 4096, 0, 3, 1);
+        size_t y = build_from(al + 4096, 4096, 3, 2, 0);
+        build_from(al + 8192, 4096, 5, 2, 1);
+        (void)x;
+        (void)y;
+        seen_mask = 0;
+        CHECK(spool_batch_parse(al, sizeof al, collect, NULL, &torn) == 7 && torn == 0);
+        CHECK(seen_mask == 0xfe, "seen %x", seen_mask);
+        al[8192 + 40] ^= 1; /* the last one torn: the two before it count */
+        CHECK(spool_batch_parse(al, sizeof al, collect, NULL, &torn) == 5 && torn == 1);
+    }
     /* Garbage where the next batch should start. */
     memcpy(buf + a, "garbage\n", 8);
     CHECK(spool_batch_parse(buf, n, collect, NULL, &torn) == 3 && torn == 1);
