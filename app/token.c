@@ -54,14 +54,18 @@ static tok_ctx_t tok_cache[TOK_CACHE];
 static unsigned tok_next; /* round-robin victim */
 
 /* Random bytes for nonces and ids come from a small per-process pool filled
- * by RAND_bytes 1 KiB at a time: one DRBG call costs about as much as the
- * whole AES-GCM seal, and a seal needs 28 bytes. A GCM nonce must never
+ * by RAND_bytes 4 KiB at a time: one DRBG call costs about as much as the
+ * whole AES-GCM seal, and a seal needs 28 bytes (a generate 44 in all).
+ * OpenSSL 3.0's DRBG took about 950 ns for 1 KiB and 1,450 ns for 4 KiB
+ * on the machine of docs/results.md, so the larger pool costs a third
+ * per byte (and the DRBG's fork check, a getpid(), comes once per ~90
+ * generates instead of ~23). A GCM nonce must never
  * repeat under one key, so a pool must never be shared by two processes: it
  * is emptied in every fork child by an atfork handler, registered before the
  * pool is first filled, and used bytes are wiped. (It used to be tagged with
  * the filling pid too, but getpid() is a real system call in glibc, two per
  * generate; magicd forks only through fork(), which runs the handlers.) */
-#define TOK_POOL 1024
+#define TOK_POOL 4096
 static struct {
     size_t off;
     uint8_t buf[TOK_POOL];
