@@ -21,7 +21,10 @@ mkdir -p "$out"
 rc=0
 for b in tools/bench-*.sh; do
     name=$(basename "$b" .sh)
-    [ "$name" = bench-lib ] && continue # sourced by the others
+    case "$name" in
+    bench-lib) continue ;;      # sourced by the others
+    bench-spool-ab) continue ;; # a side-by-side tool: it needs the binaries to compare
+    esac
     if [ -n "${BENCH:-}" ]; then
         hit=0
         for w in $BENCH; do case "$name" in *"$w"*) hit=1 ;; esac; done
