@@ -45,6 +45,8 @@ echo
 echo "######## figures of this run ($(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 python3 tools/bench_table.py "$out/figures.txt"
 if [ -n "${BENCH_DOCS:-}" ]; then
-    python3 tools/bench_table.py --write docs/results.md "$out/figures.txt" && echo "docs/results.md: table regenerated"
+    for f in docs/results.md README.md; do
+        python3 tools/bench_table.py --write "$f" "$out/figures.txt" && echo "$f: table regenerated"
+    done
 fi
 exit $rc
