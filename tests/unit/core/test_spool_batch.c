@@ -367,7 +367,7 @@ static void test_committer(const char *dir)
     {
         char e2[256];
         int l2, got = 0, rc = 0;
-        for (int i = 0; i < 200 && got < 201 && rc >= 0; i++) {
+        for (int i = 0; i < 1000 && got < 201 && rc >= 0; i++) { /* up to 10 s: a busy disk */
             rc = spool_unpack(dir, 1000, &l2, e2, sizeof e2);
             got += rc > 0 ? rc : 0;
             if (got < 201)
