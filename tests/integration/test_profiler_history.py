@@ -88,7 +88,11 @@ with Magicd(workers=2, extra=LOAD_CONF + "profile_continuous on;\n") as srv:
     a, b, c = wins
     check(b[1] > 0.3e9, f"the spike's window holds {b[1] / 1e9:.2f} s of CPU")
     check(b[1] > 4 * max(a[1], c[1]), "the spike's window does not stand out")
-    check(b[2] > 0.5 * b[0], f"generate holds {b[2]} of {b[0]} samples in the spike's window")
+    # The route label spans the handler; reading the request and writing
+    # the answer happen in the loop around it, for many connections at a
+    # time, and are now about half of a generate's CPU: a third is plenty
+    # to tell the spike's route from the idle windows' nothing.
+    check(b[2] > 0.3 * b[0], f"generate holds {b[2]} of {b[0]} samples in the spike's window")
     check(a[2] == 0 and c[2] <= 0.05 * b[2], "generate samples in the idle windows")
 
     merged = fetch(srv, f"start={t0}&end={t0 + 3 * W}")
