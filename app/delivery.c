@@ -57,6 +57,7 @@
 #include "core/spool.h"
 #include "core/spool_commit.h"
 #include "core/strcat.h"
+#include "core/swar.h"
 
 #define DELIVER_LINE_MAX 8192
 
@@ -85,18 +86,11 @@ static int deliver_json_plain(unsigned char c)
  * steps), then byte by byte. */
 static size_t deliver_json_run(const char *s, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     size_t k = 0;
     for (; k + 8 <= n; k += 8) {
-        uint64_t w, q, b, d;
-        memcpy(&w, s + k, 8);
-        q = w ^ ('"' * ones);
-        b = w ^ ('\\' * ones);
-        d = w ^ (0x7f * ones);
-        /* each term: "some byte is ..." (< 0x20, '"', '\\', 0x7f, >= 0x80),
-         * exact for the word as a whole */
-        if (((w - 0x20 * ones) & ~w & highs) | ((q - ones) & ~q & highs) |
-            ((b - ones) & ~b & highs) | ((d - ones) & ~d & highs) | (w & highs))
+        uint64_t w = swar_load(s + k);
+        if (swar_has_below(w, 0x20) | swar_has_byte(w, '"') | swar_has_byte(w, '\\') |
+            swar_has_byte(w, 0x7f) | (w & SWAR_HIGHS))
             break;
     }
     while (k < n && deliver_json_plain((unsigned char)s[k]))

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/swar.h"
+
 /* RFC 9110 tchar */
 static const unsigned char tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
@@ -105,16 +107,11 @@ static int name_is(const http_str_t *n, const char *lit, size_t litn)
  * is looked at byte by byte. This is most of the parser's time otherwise. */
 static int value_bad(const char *v, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     size_t k = 0;
     for (; k + 8 <= n; k += 8) {
-        uint64_t w, d;
-        memcpy(&w, v + k, 8);
-        d = w ^ (0x7f * ones);
-        /* "some byte < 0x20" and "some byte == 0x7f", exact as a whole */
-        if (!(((w - 0x20 * ones) & ~w & highs) | ((d - ones) & ~d & highs)))
-            continue;
-        break;
+        uint64_t w = swar_load(v + k);
+        if (swar_has_below(w, 0x20) | swar_has_byte(w, 0x7f))
+            break;
     }
     for (; k < n; k++) {
         unsigned char ch = (unsigned char)v[k];
