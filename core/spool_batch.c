@@ -184,13 +184,13 @@ static size_t spool_batch_end(const char *text, size_t len, size_t p)
 
     if (len - p < ml || memcmp(text + p, SPOOL_BATCH_MAGIC, ml) != 0)
         return 0;
-    for (size_t i = p + ml; i + 4 <= len; i++) {
+    for (size_t i = p + ml; i < len;) { /* i: the start of a line */
         const char *nl = memchr(text + i, '\n', len - i);
         if (!nl)
             return 0;
-        if (memcmp(text + i, "end ", 4) == 0)
+        if (len - i >= 4 && memcmp(text + i, "end ", 4) == 0)
             return (size_t)(nl - text) + 1;
-        i = (size_t)(nl - text); /* the loop's i++ moves to the next line */
+        i = (size_t)(nl - text) + 1;
     }
     return 0;
 }

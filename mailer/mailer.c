@@ -385,7 +385,10 @@ static void mailer_unpack(mailer_t *m)
         log_err("mailer: %s", err);
     else if (n > 0)
         log_info("mailer: unpacked %d links from batch files (%d batches left)", n, left);
-    m->batch_links = left == 0 ? 0 : m->batch_links > n ? m->batch_links - (n > 0 ? n : 0) : 0;
+    if (left == 0)
+        m->batch_links = 0; /* every batch file was taken */
+    else if (n > 0)
+        m->batch_links = m->batch_links > n ? m->batch_links - n : 0;
 }
 
 static void mailer_prune_sent(mailer_t *m)
