@@ -11,6 +11,10 @@
  * unpacked again: the existing new/ID is kept) or in its own file, never
  * sent and unpacked a second time. As a second guard, an id already in
  * sent/ or failed/ is not unpacked again.
+ *
+ * The unpack and the mailer's count of the links still waiting
+ * (spool_batch_pending) walk new/ the same way (spool_batch_files): the
+ * files a worker still holds locked are not looked at by either.
  */
 #include "core/spool_batch.h"
 
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +234,8 @@ typedef struct {
     const char *dir;
     int newfd, tmpfd, sentfd, failedfd;
     int unpacked;
+    char *err;
+    size_t errsz;
 } spool_unpack_t;
 
 static int spool_unpack_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
@@ -302,9 +309,93 @@ static char *spool_slurp(int dirfd, const char *name, size_t *len)
     return buf;
 }
 
-static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *name, char *err,
-                               size_t errsz)
+static int spool_opendir_at(const char *dir, const char *sub)
 {
+    char p[1024];
+
+    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) >= sizeof(p)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* A pre-made batch file (".bs.", or ".b." of an older release): 1 when it is ours to take (its
+ * lock is free: its writer closed it or died), 0 to leave it (being written, or waiting in a
+ * worker's pool). The lock is held on *lockfd until the caller closes it. */
+static int spool_take(int newfd, const char *name, int *lockfd)
+{
+    int fd = openat(newfd, name, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return 0;
+    }
+    *lockfd = fd;
+    return 1;
+}
+
+/* What to do with one batch file that is ours: 0 go on, 1 enough (the
+ * walk stops), -2 or less stop with an error (-1 is the walk's own). */
+typedef int (*spool_file_fn)(const char *name, void *arg);
+
+/* The one walk over new/ of the unpack and the queue count, so which batch
+ * files are ours is decided in one place: fn is called for each complete
+ * one ("b.", "bs.") and each made-ahead one whose lock was free (".b.",
+ * ".bs.": its writer closed it or died; held while fn runs, so a second
+ * mailer in an upgrade's overlap leaves it alone). Only files taken count
+ * towards max: the workers' pools (locked) would otherwise use it up and
+ * leave real batches waiting. Past max, batch files are only counted into
+ * *left. Returns how many files fn was called for; -1 when new/ cannot be
+ * read (errno); what a negative fn returned (the walk stops there). */
+static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, void *arg)
+{
+    int fd = dup(newfd), taken = 0, nleft = 0, rc = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+
+    if (left)
+        *left = 0;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        int lockfd = -1;
+
+        if (!spool_batch_name_ok(de->d_name))
+            continue;
+        if (taken >= max) {
+            nleft++;
+            continue;
+        }
+        if (de->d_name[0] == '.' && !spool_take(newfd, de->d_name, &lockfd))
+            continue;
+        rc = fn(de->d_name, arg);
+        if (lockfd >= 0)
+            close(lockfd);
+        if (rc < 0)
+            break;
+        taken++;
+        if (rc > 0)
+            break;
+    }
+    closedir(d);
+    if (left)
+        *left = nleft;
+    return rc < 0 ? rc : taken;
+}
+
+/* One batch file, ours (spool_batch_files): its messages into files of
+ * their own, then the batch out of new/. -2 with u->err. */
+static int spool_unpack_file(const char *name, void *arg)
+{
+    spool_unpack_t *u = arg;
     size_t len = 0;
     char *text = spool_slurp(u->newfd, name, &len);
     int rc;
@@ -312,8 +403,8 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
     if (!text) {
         if (errno == ENOENT)
             return 0; /* another mailer took it */
-        snprintf(err, errsz, "spool: read %s/new/%s: %s", u->dir, name, strerror(errno));
-        return -1;
+        snprintf(u->err, u->errsz, "spool: read %s/new/%s: %s", u->dir, name, strerror(errno));
+        return -2;
     }
     if (name[0] == '.' && spool_batch_len(text, len) == 0) {
         /* Made ahead by a worker that died before using it (we hold its
@@ -326,12 +417,12 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
     rc = spool_batch_parse(text, len, spool_unpack_one, u, &torn);
     free(text);
     if (rc == -2) {
-        snprintf(err, errsz, "spool: unpacking %s/new/%s: %s", u->dir, name, strerror(errno));
-        return -1;
+        snprintf(u->err, u->errsz, "spool: unpacking %s/new/%s: %s", u->dir, name, strerror(errno));
+        return -2;
     }
     if (fsync(u->newfd) < 0) {
-        snprintf(err, errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
-        return -1;
+        snprintf(u->err, u->errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
+        return -2;
     }
     if (rc == -1 || torn) {
         if (torn)
@@ -343,159 +434,86 @@ static int spool_unpack_locked(spool_unpack_t *u, int faileddir, const char *nam
             log_err("spool: batch %s/new/%s is torn or malformed (written before a crash, "
                     "never acknowledged); moved to failed/",
                     u->dir, name);
-        if (faileddir < 0 || renameat(u->newfd, name, faileddir, name) < 0)
+        if (u->failedfd < 0 || renameat(u->newfd, name, u->failedfd, name) < 0)
             unlinkat(u->newfd, name, 0);
-        if (faileddir >= 0)
-            fsync(faileddir);
+        if (u->failedfd >= 0)
+            fsync(u->failedfd);
     } else if (unlinkat(u->newfd, name, 0) < 0 && errno != ENOENT) {
-        snprintf(err, errsz, "spool: unlink %s/new/%s: %s", u->dir, name, strerror(errno));
-        return -1;
+        snprintf(u->err, u->errsz, "spool: unlink %s/new/%s: %s", u->dir, name, strerror(errno));
+        return -2;
     }
     if (fsync(u->newfd) < 0) {
-        snprintf(err, errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
-        return -1;
+        snprintf(u->err, u->errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
+        return -2;
     }
     return 0;
 }
 
-/* A pre-made batch file (".bs.", or ".b." of an older release): 1 when it is ours to take (its lock
- * is free: its writer closed it or died), 0 to leave it (being written, or waiting in a worker's
- * pool). The lock is held on *lockfd until the caller closes it; one never written is removed by
- * spool_unpack_locked. */
-static int spool_take(spool_unpack_t *u, const char *name, int *lockfd)
-{
-    int fd = openat(u->newfd, name, O_RDONLY | O_CLOEXEC);
+typedef struct {
+    int newfd;
+    int *links; /* NULL: only whether there is a file to take */
+    int ready;
+} spool_pending_t;
 
-    if (fd < 0)
-        return 0;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        close(fd);
-        return 0;
+/* One batch file, ours (spool_batch_files): counted, or the answer. */
+static int spool_pending_file(const char *name, void *arg)
+{
+    spool_pending_t *p = arg;
+    size_t len = 0;
+    char *text;
+    int torn = 0, n;
+
+    if (!p->links) {
+        p->ready = 1;
+        return 1; /* only whether there is one */
     }
-    *lockfd = fd;
-    return 1;
-}
-
-/* 1 a batch file was taken, 0 it was left (locked: being written or
- * waiting in a worker's pool), -1 with err. */
-static int spool_unpack_file(spool_unpack_t *u, int faileddir, const char *name, char *err,
-                             size_t errsz)
-{
-    int lockfd = -1, rc;
-
-    if (name[0] == '.' && !spool_take(u, name, &lockfd))
-        return 0;
-    rc = spool_unpack_locked(u, faileddir, name, err, errsz);
-    if (lockfd >= 0)
-        close(lockfd);
-    return rc < 0 ? -1 : 1;
-}
-
-static int spool_opendir_at(const char *dir, const char *sub)
-{
-    char p[1024];
-
-    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) >= sizeof(p)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    text = spool_slurp(p->newfd, name, &len);
+    if (!text)
+        return 0; /* another mailer took it, or unreadable: the unpack says so */
+    n = spool_batch_parse(text, len, NULL, NULL, &torn);
+    free(text);
+    p->ready = 1; /* even an empty leftover: the unpack removes it */
+    if (n > 0)
+        *p->links += n;
+    return 0;
 }
 
 int spool_batch_pending(const char *spool_dir, int *links)
 {
-    int newfd = spool_opendir_at(spool_dir, "new"), lockfd = -1, ready = 0;
-    spool_unpack_t u = {.newfd = newfd};
-    struct dirent *de;
-    DIR *d;
+    spool_pending_t p = {.newfd = spool_opendir_at(spool_dir, "new"), .links = links};
 
     if (links)
         *links = 0;
-    if (newfd < 0)
+    if (p.newfd < 0)
         return 0;
-    d = fdopendir(newfd);
-    if (!d) {
-        close(newfd);
-        return 0;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (!spool_batch_name_ok(de->d_name))
-            continue;
-        lockfd = -1;
-        if (de->d_name[0] == '.' && !spool_take(&u, de->d_name, &lockfd))
-            continue; /* being written, or waiting in a pool */
-        if (!links) { /* only whether there is one */
-            if (lockfd >= 0)
-                close(lockfd);
-            ready = 1;
-            break;
-        }
-        size_t len = 0;
-        char *text = spool_slurp(newfd, de->d_name, &len);
-        if (lockfd >= 0)
-            close(lockfd);
-        if (!text)
-            continue;
-        int torn = 0, n = spool_batch_parse(text, len, NULL, NULL, &torn);
-        free(text);
-        ready = 1; /* even an empty leftover: the unpack removes it */
-        if (n > 0)
-            *links += n;
-    }
-    closedir(d);
-    return ready;
+    spool_batch_files(p.newfd, INT_MAX, NULL, spool_pending_file, &p);
+    close(p.newfd);
+    return p.ready;
 }
 
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
 {
-    spool_unpack_t u = {.dir = spool_dir, .newfd = -1, .tmpfd = -1, .sentfd = -1, .failedfd = -1};
-    int faileddir = -1, done = 0, rc = 0, nleft = 0;
-    struct dirent *de;
-    DIR *d;
+    spool_unpack_t u = {.dir = spool_dir, .err = err, .errsz = errsz};
+    int rc = -1;
 
     u.newfd = spool_opendir_at(spool_dir, "new");
     u.tmpfd = spool_opendir_at(spool_dir, "tmp");
-    faileddir = u.failedfd = spool_opendir_at(spool_dir, "failed");
+    u.failedfd = spool_opendir_at(spool_dir, "failed");
     u.sentfd = spool_opendir_at(spool_dir, "sent");
-    if (u.newfd < 0 || u.tmpfd < 0) {
+    if (left)
+        *left = 0;
+    if (u.newfd < 0 || u.tmpfd < 0)
         snprintf(err, errsz, "spool: open %s/new, %s/tmp: %s", spool_dir, spool_dir,
                  strerror(errno));
-        rc = -1;
-        goto out;
-    }
-    d = fdopendir(dup(u.newfd));
-    if (!d) {
+    else if ((rc = spool_batch_files(u.newfd, max_files, left, spool_unpack_file, &u)) == -1)
         snprintf(err, errsz, "spool: opendir %s/new: %s", spool_dir, strerror(errno));
-        rc = -1;
-        goto out;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (!spool_batch_name_ok(de->d_name))
-            continue;
-        if (done >= max_files) {
-            nleft++;
-            continue;
-        }
-        /* Only files taken count: the workers' pools (locked, made ahead)
-         * would otherwise use up max_files and leave real batches waiting. */
-        int took = spool_unpack_file(&u, faileddir, de->d_name, err, errsz);
-        if (took < 0) {
-            rc = -1;
-            break;
-        }
-        done += took;
-    }
-    closedir(d);
-out:
     if (u.newfd >= 0)
         close(u.newfd);
     if (u.tmpfd >= 0)
         close(u.tmpfd);
-    if (faileddir >= 0)
-        close(faileddir);
+    if (u.failedfd >= 0)
+        close(u.failedfd);
     if (u.sentfd >= 0)
         close(u.sentfd);
-    if (left)
-        *left = nleft;
     return rc < 0 ? -1 : u.unpacked;
 }

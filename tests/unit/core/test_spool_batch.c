@@ -300,6 +300,45 @@ static void test_unpack(const char *dir)
     }
 }
 
+/* The mailer's look at new/ while the relay is down: the batch files it
+ * would take, and the links in them; locked files are not its yet. */
+static void test_pending(const char *dir)
+{
+    static char buf[32768];
+    char err[256], p[700];
+    int links = -1, left;
+
+    CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_batch_pending(dir, NULL) == 0);
+    CHECK(spool_batch_pending(dir, &links) == 0 && links == 0);
+    size_t n = build_from(buf, sizeof buf, 0, 3, 1);
+    snprintf(p, sizeof p, "%s/new/.bs.0000000000000006.1", dir);
+    int held = open(p, O_WRONLY | O_CREAT, 0600);
+    CHECK(held >= 0 && flock(held, LOCK_EX) == 0 && write(held, buf, n) == (ssize_t)n);
+    CHECK(spool_batch_pending(dir, NULL) == 0, "a locked file counts as waiting");
+    CHECK(spool_batch_pending(dir, &links) == 0 && links == 0, "%d links", links);
+    n = build_from(buf, sizeof buf, 3, 2, 1);
+    snprintf(p, sizeof p, "%s/new/b.0000000000000006.2", dir);
+    write_file(p, buf, n);
+    CHECK(spool_batch_pending(dir, NULL) == 1);
+    CHECK(spool_batch_pending(dir, &links) == 1 && links == 2, "%d links, want 2", links);
+    /* Made ahead and closed: whole batches count, a torn last one and
+     * the zeros do not; one never written is waiting (to be removed). */
+    size_t a = build_from(buf, sizeof buf, 5, 2, 0);
+    size_t b = build_from(buf + a, sizeof buf - a, 7, 2, 0);
+    memset(buf + a + b - 10, 0, 10 + 4096);
+    snprintf(p, sizeof p, "%s/new/.bs.0000000000000006.3", dir);
+    write_file(p, buf, a + b + 4096);
+    snprintf(p, sizeof p, "%s/new/.bs.0000000000000006.4", dir);
+    write_file(p, buf + a + b, 4096);
+    CHECK(spool_batch_pending(dir, &links) == 1 && links == 4, "%d links, want 4", links);
+    close(held);
+    CHECK(spool_batch_pending(dir, &links) == 1 && links == 7, "%d links, want 7", links);
+    CHECK(spool_unpack(dir, 64, &left, err, sizeof err) == 7 && left == 0, "%s", err);
+    CHECK(count_dir(dir, "new", 0) == 7 && count_dir(dir, "new", 1) == 0);
+    CHECK(spool_batch_pending(dir, &links) == 0 && links == 0, "%d links", links);
+}
+
 /* ---- the committer on a real loop ---- */
 
 static int done_ok, done_fail, order_bad;
@@ -497,7 +536,7 @@ static void test_committer_vs_mailer(const char *dir)
 
 int main(void)
 {
-    char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100], d4[100];
+    char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100], d4[100], d5[100];
     char *root = mkdtemp(tmpl);
 
     CHECK(root != NULL);
@@ -507,9 +546,11 @@ int main(void)
     snprintf(d2, sizeof d2, "%s/b", root);
     snprintf(d3, sizeof d3, "%s/c", root);
     snprintf(d4, sizeof d4, "%s/d", root);
+    snprintf(d5, sizeof d5, "%s/e", root);
     test_format();
     test_segments();
     test_unpack(d1);
+    test_pending(d5);
     test_committer(d2);
     test_committer_error(d3);
     test_committer_vs_mailer(d4);
