@@ -355,24 +355,31 @@ static uint64_t mailer_scan(mailer_t *m)
  * thousand links, not a thousand files) until it is back. So the relay is
  * asked first: unpacking costs a file write and an fsync per link, which
  * share the disk with the workers' commits that clients wait for, and a
- * relay that is still down would make all of it wasted. */
+ * relay that is still down would make all of it wasted.
+ *
+ * The links are counted (the queue depth) only while the relay is down:
+ * reading every batch file on every pass would cost the disk while it
+ * catches up. A retry of a relay that was down counts in the same look at
+ * new/ that asks whether there is anything; only the pass that finds an
+ * up relay gone looks a second time, once an outage. */
 static void mailer_unpack(mailer_t *m)
 {
     char err[512];
-    int left = 0, n, links = 0;
+    int left = 0, n, links = 0, down = m->relay_failures > 0;
 
     if (m->relay_next_ms > clock_mono_ms())
         return;
-    if (!spool_batch_pending(m->spool, NULL)) {
+    if (!spool_batch_pending(m->spool, down ? &links : NULL)) {
         m->batch_links = 0;
         return;
     }
-    if (mailer_ensure_session(m) < 0) {
-        /* Counted only now, once per retry of a relay that is down: reading
-         * every batch file on every pass would cost the disk while it
-         * catches up. */
-        spool_batch_pending(m->spool, &links);
+    if (down)
         m->batch_links = links;
+    if (mailer_ensure_session(m) < 0) {
+        if (!down) { /* it was up when last asked */
+            spool_batch_pending(m->spool, &links);
+            m->batch_links = links;
+        }
         if (m->mx && links > 0)
             mailer_count(m, &m->mx->mails_deferred);
         return;
