@@ -2,7 +2,9 @@
  * test_delivery.c - links leaving the worker: the outbox's JSON lines (real
  * file, parsed back with jansson), the log line, the smtp spool hand-off,
  * response mode, reopen after rotation, and decoys (same length as the
- * real line, nothing to send, nothing in the spool's new/).
+ * real line, nothing to send, nothing in the spool's new/). The JSON
+ * escaping, which scans eight bytes at a time, is held to the byte-at-a-
+ * time escaping it replaced, on every byte in every lane.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,6 +69,74 @@ static void test_line(void)
         json_decref(j);
     }
     CHECK(deliver_outbox_line("a@b.co", "http://h/", 1, id, &meta, line, 90) == -1);
+}
+
+/* A JSON string as the outbox wrote it before runs were copied eight bytes
+ * at a time: a backslash before '"' and '\\', \u00XX for a control byte
+ * and for every byte from 0x7f up, anything else as it is. */
+static void ref_json(char *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    *out++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *out++ = '\\';
+            *out++ = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            memcpy(out, "\\u00", 4);
+            out[4] = hex[c >> 4];
+            out[5] = hex[c & 15];
+            out += 6;
+        } else {
+            *out++ = (char)c;
+        }
+    }
+    *out++ = '"';
+    *out = '\0';
+}
+
+/* The escaping of every field an attacker chooses (the address, the
+ * User-Agent) against the reference: each byte value at each place of a
+ * 24-byte string (all eight lanes of a word, and the tail after the
+ * words), then random strings of random bytes. A byte that got through
+ * unescaped would end the string early or split the line. */
+static void test_json_reference(void)
+{
+    uint8_t id[16] = {0};
+    char ua[64], line[1024], want[1024], enc[512];
+    spool_meta_t meta = {.code = "", .lang = "", .ip = "", .ua = ua};
+
+    for (int c = 1; c < 256; c++)
+        for (int at = 0; at < 24; at++) {
+            memset(ua, 'u', 24);
+            ua[24] = '\0';
+            ua[at] = (char)c;
+            int n = deliver_outbox_line("a@b.co", "http://h/", 1, id, &meta, line, sizeof line);
+            ref_json(enc, ua);
+            snprintf(want, sizeof want,
+                     "{\"to\":\"a@b.co\",\"link\":\"http://h/\",\"expires\":1,"
+                     "\"id\":\"00000000000000000000000000000000\",\"ua\":%s}\n",
+                     enc);
+            CHECK(n > 0 && strcmp(line, want) == 0, "byte 0x%02x at %d: %s", c, at, line);
+        }
+    srand(11);
+    for (int round = 0; round < 20000; round++) {
+        size_t len = (size_t)(rand() % 60);
+        for (size_t i = 0; i < len; i++) {
+            ua[i] = (char)(1 + rand() % 255);
+            if (round & 1 && rand() % 2) /* mostly plain, one odd byte here and there */
+                ua[i] = 'a';
+        }
+        ua[len] = '\0';
+        int n = deliver_outbox_line(ua, "http://h/", 1, id, NULL, line, sizeof line);
+        ref_json(enc, ua);
+        snprintf(want, sizeof want,
+                 "{\"to\":%s,\"link\":\"http://h/\",\"expires\":1,"
+                 "\"id\":\"00000000000000000000000000000000\"}\n",
+                 enc);
+        CHECK(n > 0 && strcmp(line, want) == 0, "round %d: %s", round, line);
+    }
 }
 
 static void test_outbox(void)
@@ -274,6 +344,7 @@ int main(void)
         return 1;
     }
     test_line();
+    test_json_reference();
     test_outbox();
     test_outbox_async();
     test_log_response_smtp();

@@ -1,8 +1,8 @@
 /*
  * test_template.c - page templates: parsing into text and {{name}}
  * segments, rendering with escaping (and raw values for markup the code
- * built), placeholders with no value, bad placeholders, partials spliced
- * from _NAME.html, and loading a whole tree: the shipped html/ and a
+ * built), the escaping against a byte-at-a-time reference, placeholders with no value, bad
+ * placeholders, partials spliced from _NAME.html, and loading a whole tree: the shipped html/ and a
  * temporary one with a page or a partial missing, whose errors name the
  * file.
  */
@@ -104,6 +104,73 @@ static void test_escape(void)
     buf_free(&b);
 }
 
+/* The escaping as it was first written, one switch a byte: the table that
+ * replaced it must agree with it on every byte value, wherever the byte
+ * sits, and on random strings of any bytes (NUL, >= 0x80 and the five
+ * markup characters included). */
+static void ref_escape(buf_t *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&':
+            buf_puts(out, "&amp;");
+            break;
+        case '<':
+            buf_puts(out, "&lt;");
+            break;
+        case '>':
+            buf_puts(out, "&gt;");
+            break;
+        case '"':
+            buf_puts(out, "&quot;");
+            break;
+        case '\'':
+            buf_puts(out, "&#39;");
+            break;
+        default:
+            buf_append(out, s + i, 1);
+        }
+    }
+}
+
+static int same(const buf_t *a, const buf_t *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+static void test_escape_reference(void)
+{
+    buf_t got = {0}, want = {0};
+    char s[40];
+    for (int c = 0; c < 256; c++)
+        for (size_t at = 0; at < 3; at++) {
+            memset(s, 'x', 3);
+            s[at] = (char)c;
+            buf_reset(&got);
+            buf_reset(&want);
+            ref_escape(&want, s, 3);
+            CHECK(html_escape(&got, s, 3) == 0 && same(&got, &want), "byte 0x%02x at %zu", c, at);
+        }
+    /* Random strings, half of them made of the bytes that matter: the
+     * same output, and no quote or angle bracket left bare in it. */
+    srand(7);
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)(rand() % (int)sizeof s);
+        for (size_t i = 0; i < n; i++)
+            s[i] = (char)(round & 1 ? "<>&\"'`a\x00\x80\xff"[rand() % 10] : rand() % 256);
+        buf_reset(&got);
+        buf_reset(&want);
+        ref_escape(&want, s, n);
+        CHECK(html_escape(&got, s, n) == 0 && same(&got, &want), "round %d", round);
+        for (size_t i = 0; i < got.len; i++) {
+            char ch = got.data[i];
+            CHECK(ch != '<' && ch != '>' && ch != '"' && ch != '\'', "round %d", round);
+        }
+    }
+    buf_free(&got);
+    buf_free(&want);
+}
+
 static const char *const pages[] = {"index.html",  "login.html",  "sent.html",
                                     "verify.html", "secure.html", "error.html"};
 
@@ -180,6 +247,7 @@ int main(void)
     test_render();
     test_bad_placeholder();
     test_escape();
+    test_escape_reference();
     test_load_tree();
     test_shipped();
     char cmd[128];

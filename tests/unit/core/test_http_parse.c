@@ -4,7 +4,9 @@
  * Each case feeds a request (or a prefix of one) and checks the verdict:
  * bytes consumed, "need more" (0) or the rejecting status. The smuggling
  * cases (duplicate Content-Length, Transfer-Encoding, obs-fold, bare CR)
- * are the reason the parser is strict, so each has its own case. A final
+ * are the reason the parser is strict, so each has its own case; the
+ * header-value check and the known names are held to a byte-at-a-time
+ * reference (every byte in every place, every case of each name). A final
  * loop feeds every prefix of valid requests (must say "need more", never
  * crash) and random mutations (must never read out of bounds: run under
  * make check-asan).
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/http.h"
 #include "tests/unit/unit.h"
@@ -30,6 +33,118 @@ static void expect(const char *name, const char *s, int want)
     http_request_t r;
     int got = parse(s, &r);
     CHECK(got == want, "%s: got %d want %d", name, got, want);
+}
+
+/* A field value's bytes against the rule the scalar check wrote out:
+ * refused when below 0x20 (bar HTAB) or DEL, kept otherwise (obs-text
+ * from 0x80 up included). Each byte value in each place of a value long
+ * enough for two words and a tail, so every lane of the eight-at-a-time
+ * test and the byte loop after it is tried, then random values. */
+static int value_ok_ref(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_value(const char *v, size_t n)
+{
+    char req[128];
+    static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nX-V: ";
+    size_t hl = sizeof head - 1;
+    http_request_t r;
+    const char *why;
+    memcpy(req, head, hl);
+    memcpy(req + hl, v, n);
+    memcpy(req + hl + n, "\r\n\r\n", 4);
+    return http_parse_request(req, hl + n + 4, &lim, &r, &why);
+}
+
+static void test_value_bytes(void)
+{
+    char v[40];
+    for (int c = 0; c < 256; c++)
+        for (size_t at = 0; at < 19; at++) {
+            memset(v, 'v', 19);
+            v[at] = (char)c;
+            int got = parse_value(v, 19);
+            if (c == '\n' && at == 18)
+                CHECK(got > 0, "a bare LF ends the line: %d", got);
+            else if (c == '\n' || c == '\r') /* a line without a colon, or a bare CR */
+                CHECK(got < 0, "byte 0x%02x at %zu: %d", c, at, got);
+            else
+                CHECK((got > 0) == value_ok_ref(v, 19), "byte 0x%02x at %zu: %d", c, at, got);
+        }
+    srand(5);
+    for (int round = 0; round < 50000; round++) {
+        size_t n = 2 + (unsigned)rand() % 38u;
+        for (size_t i = 0; i < n; i++) {
+            v[i] = (char)(rand() % 256);
+            if (v[i] == '\n' || v[i] == '\r' || (round & 1 && rand() % 4))
+                v[i] = 'v';
+        }
+        v[0] = 'v'; /* no trimmed edges */
+        v[n - 1] = 'v';
+        int got = parse_value(v, n);
+        CHECK((got > 0) == value_ok_ref(v, n), "round %d: %d", round, got);
+    }
+}
+
+/* The names the parser acts on (Host, Content-Length, Transfer-Encoding)
+ * are compared by hand, not by strncasecmp: a name is one of them exactly
+ * when strncasecmp says so. Every tchar in every place of each name, in
+ * any case: a second Host or Content-Length is refused and a
+ * Transfer-Encoding answered 501 only for a real match, and a longer or
+ * shorter name (Hostx, Content-Length-X) is an ordinary header. */
+static void test_known_names(void)
+{
+    static const char *const names[] = {"host", "content-length", "transfer-encoding"};
+    static const char tc[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                             "opqrstuvwxyz";
+    char req[256], nm[32];
+    http_request_t r;
+    for (int k = 0; k < 3; k++) {
+        size_t ln = strlen(names[k]);
+        for (size_t at = 0; at < ln; at++)
+            for (size_t t = 0; t < sizeof tc - 1; t++) {
+                memcpy(nm, names[k], ln + 1);
+                for (size_t i = 0; i < ln; i++) /* a case of its own each time */
+                    if ((t >> (i % 5)) & 1 && nm[i] >= 'a' && nm[i] <= 'z')
+                        nm[i] = (char)(nm[i] - 'a' + 'A');
+                nm[at] = tc[t];
+                int match = strncasecmp(nm, names[k], ln) == 0;
+                if (k == 2)
+                    snprintf(req, sizeof req, "POST / HTTP/1.1\r\nHost: a\r\n%s: chunked\r\n\r\n",
+                             nm);
+                else
+                    snprintf(req, sizeof req,
+                             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n%s: 1\r\n\r\n",
+                             nm);
+                int got = parse(req, &r);
+                int want = match ? (k == 2 ? -501 : -400) : (int)strlen(req);
+                CHECK(got == want, "%s: got %d want %d", nm, got, want);
+            }
+        /* one byte more or less is another header */
+        snprintf(nm, sizeof nm, "%sx", names[k]);
+        snprintf(req, sizeof req,
+                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n%s: 1\r\n\r\n", nm);
+        CHECK(parse(req, &r) == (int)strlen(req), "%s is not %s", nm, names[k]);
+        snprintf(nm, sizeof nm, "%.*s", (int)ln - 1, names[k]);
+        snprintf(req, sizeof req,
+                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n%s: 1\r\n\r\n", nm);
+        CHECK(parse(req, &r) == (int)strlen(req), "%s is not %s", nm, names[k]);
+    }
+    expect("Content-Length-X is not a length",
+           "POST / HTTP/1.1\r\nHost: a\r\nContent-Length-X: 9\r\n\r\n", 49);
+    CHECK(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length-X: 9\r\n\r\n", &r) > 0 &&
+              r.content_length == -1,
+          "Content-Length-X sets no length");
+    expect("HOST twice", "GET / HTTP/1.1\r\nHOST: a\r\nhOsT: b\r\n\r\n", -400);
+    expect("Transfer-Encoding in capitals",
+           "GET / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING: x\r\n\r\n", -501);
 }
 
 int main(void)
@@ -173,6 +288,8 @@ int main(void)
         CHECK(got <= (int)cut, "consumed past the end");
         free(cp);
     }
+    test_value_bytes();
+    test_known_names();
     if (unit_failures)
         fprintf(stderr, "%d failures\n", unit_failures);
     else

@@ -1,10 +1,13 @@
 /*
  * test_realip.c - the client address behind trusted proxies: address and
  * CIDR parsing, X-Forwarded-For walked from the right, X-Real-IP, peers
- * that are not trusted, and the IPv6 prefix in the rate-limit key.
+ * that are not trusted, the IPv6 prefix in the rate-limit key, and the
+ * dotted quad and the key against inet_ntop and the odd spellings of an
+ * address.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/realip.h"
@@ -162,10 +165,58 @@ static void test_key(void)
     CHECK(realip_key(pfx, &a, exact, 11) < 0);
 }
 
+/* The hand-written dotted quad against inet_ntop: every octet value in
+ * every place, then random addresses; and the key of an address an
+ * attacker can spell several ways (an IPv4-mapped IPv6 address, in hex,
+ * in capitals, bracketed, padded) is the one key of its IPv4 address,
+ * while two addresses never share one. */
+static void test_v4_reference(void)
+{
+    realip_addr_t a;
+    char got[64], want[INET_ADDRSTRLEN];
+    memset(&a, 0, sizeof a);
+    a.a[10] = a.a[11] = 0xff;
+    for (int at = 0; at < 4; at++)
+        for (int v = 0; v < 256; v++) {
+            memcpy(a.a + 12, "\x07\x5a\xc8\x01", 4);
+            a.a[12 + at] = (uint8_t)v;
+            inet_ntop(AF_INET, a.a + 12, want, sizeof want);
+            CHECK(realip_format(&a, got, sizeof got) == (int)strlen(want) && !strcmp(got, want),
+                  "%s: %s", want, got);
+        }
+    srand(3);
+    for (int i = 0; i < 100000; i++) {
+        for (int k = 12; k < 16; k++)
+            a.a[k] = (uint8_t)rand();
+        inet_ntop(AF_INET, a.a + 12, want, sizeof want);
+        CHECK(realip_format(&a, got, sizeof got) == (int)strlen(want) && !strcmp(got, want),
+              "%s: %s", want, got);
+        /* the key names the address and nothing else */
+        char k1[80], k2[80];
+        realip_addr_t b = a;
+        b.a[12 + rand() % 4] ^= (uint8_t)(1 + rand() % 255);
+        CHECK(realip_key(64, &a, k1, sizeof k1) > 0 && realip_key(64, &b, k2, sizeof k2) > 0 &&
+                  strcmp(k1, k2) != 0,
+              "%s and another share a key", k1);
+    }
+    const char *same[] = {"192.0.2.1",          "::ffff:192.0.2.1", "::FFFF:c000:0201",
+                          "[::ffff:192.0.2.1]", " 192.0.2.1\t",     "0:0:0:0:0:ffff:192.0.2.1"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        CHECK(realip_parse_addr(same[i], strlen(same[i]), &a) == 0, "%s", same[i]);
+        CHECK(!strcmp(key(64, a), "i:192.0.2.1"), "%s: %s", same[i], key(64, a));
+    }
+    /* Not an address: refused (the walk stops there), not read as another */
+    const char *bad[] = {"192.0.2.01",  "192.0.2.1.5", "0x7f.0.0.1",         "192.0.2",
+                         "192.0.2.256", "1.2.3.4/8",   "::ffff:1.2.3.4%eth0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(realip_parse_addr(bad[i], strlen(bad[i]), &a) < 0, "%s parsed", bad[i]);
+}
+
 int main(void)
 {
     test_parse();
     test_trust_and_headers();
     test_key();
+    test_v4_reference();
     return unit_done("test_realip");
 }
