@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Key rotation does not log anyone out: with the old key configured as
-previous_key_file, a link issued (and a CSRF token and a session made)
-under the old key still work after a reload onto a new key; once the
-previous key is dropped, they stop working. Real server, real reloads."""
+previous_key_file, a link issued (and a CSRF token, a sign-in code and a
+session made) under the old key still work after a reload onto a new key;
+once the previous key is dropped, they stop working: a code, a CSRF
+pair and a session of the old key are refused, while those of the new
+key go on. The MACs (CSRF, codes) start from per-key precomputed states
+(app/hmac_cache.c): nothing of a dropped key may still count after the
+reload. Real server, real reloads."""
 import os
 import re
 import shutil
@@ -13,6 +17,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, DEMO, Browser, Magicd, check, skip  # noqa: E402
+from code_util import ask, send_code  # noqa: E402
 
 
 def reload(srv, extra):
@@ -59,7 +64,7 @@ def secure_ok(b):
 def main():
     if not os.path.exists(BIN):
         skip(f"{BIN} not built")
-    srv = Magicd(workers=2)
+    srv = Magicd(workers=2, extra="rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;")
     try:
         with srv:
             run(srv)
@@ -87,6 +92,17 @@ def run(srv):
     check(st == 200, f"generate: {st}")
     link_b = latest_link(srv, DEMO)
 
+    # Sign-in codes asked for under key A: one to use during the overlap,
+    # one to try after A is dropped; and a browser whose CSRF pair is A's.
+    code_a = Browser(srv)
+    code_a.login_page()
+    ticket_a, d_a = ask(srv, code_a)
+    late = Browser(srv)
+    late.login_page()
+    ticket_late, d_late = ask(srv, late)
+    stale = Browser(srv)
+    stale.login_page()
+
     # Rotate: A becomes the previous key, B the current one.
     os.rename(key, old)
     srv.run_cli("keygen")
@@ -97,6 +113,9 @@ def run(srv):
     check(st in (302, 303) and "/secure/1" in h.get("location", ""),
           f"link made under the previous key: {st} {h}")
     check(secure_ok(b), "new session after rotation does not work")
+    st, h, body = send_code(code_a, ticket_a, d_a["code"])
+    check(st == 303 and h.get("location") == "/secure/1",
+          f"a code asked for under the previous key: {st} {body[:300]}")
 
     # A fresh login under key B works as well.
     c = Browser(srv)
@@ -106,10 +125,19 @@ def run(srv):
     st, h, _ = verify(c, latest_link(srv, DEMO))
     check(st in (302, 303), f"verify under B: {st}")
 
+    ticket_c, d_c = ask(srv, c)  # a code under B, used after A is dropped
+
     # Drop the previous key: A-era sessions end, B-era ones continue.
     reload(srv, "")
     check(not secure_ok(a), "session made under a dropped key still works")
     check(secure_ok(c), "session made under the current key stopped working")
+    st, _, body = send_code(late, ticket_late, d_late["code"])
+    check(st >= 400 and "session" not in late.cookies,
+          f"a code of a dropped key signed in: {st} {body[:300]}")
+    st, _, body = stale.generate(DEMO)
+    check(st == 403, f"a CSRF pair of a dropped key was taken: {st} {body[:200]}")
+    st, h, body = send_code(c, ticket_c, d_c["code"])
+    check(st == 303, f"a code of the current key after the drop: {st} {body[:300]}")
 
 
 if __name__ == "__main__":
