@@ -19,6 +19,10 @@
  *   - the profiler shows code, memory and request lines: a non-loopback
  *     profiler_listen needs either `public` written after the address (the
  *     operator says they mean it) or profiler_auth_token_file.
+ *   - `user USER [GROUP]` must name a user and group that exist when the
+ *     master runs as root (as in nginx, the line means nothing otherwise):
+ *     every child looks them up after fork, and would die on it, again and
+ *     again, while the port accepted connections no worker answered.
  *
  * It also loads the profiler's bearer token, in the master, so the
  * profiler process inherits it by fork whatever user it runs as.
@@ -28,6 +32,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -117,8 +123,34 @@ static int cc_token(conf_t *c, char *err, size_t errsz)
     return 0;
 }
 
+/* The `user` line names a user and group of this system (see the top). */
+static int cc_user(const conf_t *c, char *err, size_t errsz)
+{
+    if (!c->proc.user[0] || geteuid() != 0)
+        return 0;
+    if (!getpwnam(c->proc.user)) {
+        snprintf(err, errsz,
+                 "user \"%s\" in %s does not exist on this system: the children drop to it "
+                 "when started as root; create it (useradd --system %s) or name another in "
+                 "the `user` line",
+                 c->proc.user, c->file, c->proc.user);
+        return -1;
+    }
+    if (c->proc.group[0] && !getgrnam(c->proc.group)) {
+        snprintf(err, errsz,
+                 "group \"%s\" in %s does not exist on this system: create it (groupadd "
+                 "--system %s) or name another in the `user` line (or only the user, for its "
+                 "own group)",
+                 c->proc.group, c->file, c->proc.group);
+        return -1;
+    }
+    return 0;
+}
+
 int conf_check(conf_t *c, char *err, size_t errsz)
 {
+    if (cc_user(c, err, errsz) < 0)
+        return -1;
     if (c->smtp.delivery != DELIVERY_RESPONSE && !c->http.public_url[0]) {
         snprintf(err, errsz,
                  "public_url is not set in %s: links are built from it, never from the "

@@ -76,6 +76,11 @@ def main():
     # should be): without the check, the mailer died and was respawned in a loop.
     test_conf(srv, html, "spool",
               f"delivery smtp 127.0.0.1:9;\nsmtp_spool {srv.conf}/spool;")
+    # A `user` or group that does not exist, when started as root: -t said
+    # ok, and every child died on it at fork and was respawned in a loop.
+    if os.geteuid() == 0:
+        test_conf(srv, html, 'user "magicd-no-such-user"', "user magicd-no-such-user;")
+        test_conf(srv, html, 'group "magicd-no-such-group"', "user nobody magicd-no-such-group;")
 
     srv.extra = f"html_root {html};"
     srv.write_conf()
