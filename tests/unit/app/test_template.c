@@ -176,10 +176,11 @@ static const char *const pages[] = {"index.html",  "login.html",  "sent.html",
 
 static void test_load_tree(void)
 {
-    put("_head.html", "<head><title>{{title}}</title></head>\n");
+    put("_head.html", "<head>\n\t  <title>{{title}}</title>\n</head>\n");
     for (int i = 0; i < TPL_COUNT; i++) {
         char text[256];
-        snprintf(text, sizeof text, "<html>\n{{> head}}\n<body>%s {{msg}}</body></html>\n",
+        snprintf(text, sizeof text,
+                 "<html>\n{{> head}}\n<body>\n    <p>%s {{msg}}  x</p>\n  \n</body></html>\n",
                  pages[i]);
         put(pages[i], text);
         CHECK(strcmp(tpl_file_name(i), pages[i]) == 0, "file name %d", i);
@@ -190,8 +191,10 @@ static void test_load_tree(void)
     buf_t out = {0};
     tpl_var_t vars[] = {{"title", "T<", 0}, {"msg", "m", 0}};
     CHECK(tpl_render(&set.t[TPL_LOGIN], &out, vars, 2) == 0);
-    CHECK(eq(&out, "<html>\n<head><title>T&lt;</title></head>\n<body>login.html m</body></html>\n"),
-          "partial spliced, its placeholders filled: %.*s", (int)out.len, out.data);
+    CHECK(eq(&out, "<html>\n<head>\n<title>T&lt;</title>\n</head>\n<body>\n<p>login.html m  "
+                   "x</p>\n\n</body></html>\n"),
+          "partial spliced, its placeholders filled, indentation (only) dropped: %.*s",
+          (int)out.len, out.data);
     buf_free(&out);
     tpl_free_set(&set);
 
