@@ -17,6 +17,7 @@
  * does once running is in master.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "app/check.h"
+#include "app/store_pg.h"
 #include "core/conf.h"
 #include "core/conf_check.h"
 #include "core/keyfile.h"
@@ -126,6 +128,57 @@ static void master_heap_start(const char *file, const char *prefix)
     free(c);
 }
 
+/* The user store where start will open it (master/preflight.c), without
+ * touching it: -t neither creates the file nor migrates its schema, but a
+ * file that cannot be opened read-write, or a directory it cannot be made
+ * in, fails here as it would fail the start. A PostgreSQL store may be
+ * down at start (workers answer 503 until it is back), so it is not
+ * asked. */
+static int test_store(const conf_t *c, char *err, size_t errsz)
+{
+    const char *path = c->auth.users_db;
+    if (store_pg_is_url(path))
+        return 0;
+    if (access(path, F_OK) == 0) {
+        if (access(path, R_OK | W_OK) < 0) {
+            snprintf(err, errsz, "cannot open user store %s: %s", path, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    char dir[CONF_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(dir, W_OK | X_OK) < 0) {
+        snprintf(err, errsz, "cannot open user store %s: cannot create it there: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The master's error log, opened (and created) as start opens it: start
+ * stops on it before anything else. */
+static int test_error_log(const conf_t *c, char *err, size_t errsz)
+{
+    const char *path = c->log.error_log;
+    if (!path[0] || !strcmp(path, "stderr"))
+        return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, LOG_FILE_MODE);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot open error log \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static int cmd_test(const char *file, const char *prefix, int dump)
 {
     conf_t *c = malloc(sizeof *c);
@@ -151,7 +204,8 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_wipe(&kr);
-    if (app_check_files(c, err, sizeof err) < 0) {
+    if (test_error_log(c, err, sizeof err) < 0 || test_store(c, err, sizeof err) < 0 ||
+        app_check_files(c, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
         free(c);

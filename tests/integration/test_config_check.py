@@ -76,6 +76,10 @@ def main():
     # should be): without the check, the mailer died and was respawned in a loop.
     test_conf(srv, html, "spool",
               f"delivery smtp 127.0.0.1:9;\nsmtp_spool {srv.conf}/spool;")
+    # The master's error log and the user store in a directory that does not
+    # exist: -t said ok, and only the start failed.
+    test_conf(srv, html, "error log", f"error_log {nodir}/error.log;")
+    test_conf(srv, html, "user store", f"users_db {nodir}/users.db;")
     # A `user` or group that does not exist, when started as root: -t said
     # ok, and every child died on it at fork and was respawned in a loop.
     if os.geteuid() == 0:
