@@ -89,7 +89,7 @@ typedef enum { TOK_OK = 0, TOK_MALFORMED, TOK_FORGED, TOK_EXPIRED } tok_result_t
 
 /* 16 random bytes for link_claims_t.id. 0 or -1. */
 int token_new_id(uint8_t id[16]);
-/* n random bytes from this process's pool (refilled by RAND_bytes 1 KiB at
+/* n random bytes from this process's pool (refilled by RAND_bytes 4 KiB at
  * a time, emptied in every fork child). 0 / -1. */
 int token_random(uint8_t *out, size_t n);
 

@@ -1,7 +1,9 @@
 /*
  * test_token.c - link and session tokens: round trips, tampering, expiry,
- * purpose separation, key rotation, unknown keys, size.
+ * purpose separation, key rotation, unknown keys, size; the random pool
+ * after fork and when the DRBG fails (RAND_bytes is interposed here).
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base64url.h"
+#include "app/signin_code.h"
 #include "app/token.h"
 #include "tests/unit/unit.h"
 #include "tests/unit/unit_keys.h"
@@ -300,6 +303,47 @@ static void test_fork_nonces(void)
     close(fds[1]);
 }
 
+/* OpenSSL's RAND_bytes, made to fail on demand: this definition in the
+ * test binary is the one the pool's calls reach. */
+static int rand_fail;
+
+int RAND_bytes(unsigned char *buf, int num)
+{
+    static int (*real)(unsigned char *, int);
+    if (rand_fail)
+        return 0;
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "RAND_bytes");
+    return real ? real(buf, num) : 0;
+}
+
+/* A DRBG that fails refuses what needs randomness (a seal, a link id, a
+ * sign-in code) rather than handing out what the pool held: bytes already
+ * given (wiped to zero) or none. When it works again, so do they. */
+static void test_rand_failure(void)
+{
+    keyring_t kr;
+    link_claims_t c = link_claims("drbg@example.com");
+    char tok[TOKEN_LINK_MAX], code[SIGNIN_CODE_DIGITS + 1];
+    uint8_t big[4096], id[16], n1[12], n2[12], zero[16] = {0};
+
+    unit_ring(&kr, 8, -1);
+    CHECK(token_random(id, 1) == 0); /* the pool is filled and partly used */
+    rand_fail = 1;
+    CHECK(token_random(big, sizeof big) < 0, "a refill that failed gave bytes");
+    CHECK(token_link_seal(&kr, &c, tok, sizeof(tok)) < 0, "sealed without a nonce");
+    CHECK(token_new_id(id) < 0, "a link id without randomness");
+    CHECK(signin_code_new(code) < 0, "a code without randomness");
+    CHECK(token_random(id, 16) < 0, "the pool handed out bytes after a failed refill");
+    rand_fail = 0;
+    CHECK(token_new_id(id) == 0 && memcmp(id, zero, 16) != 0);
+    CHECK(token_link_seal(&kr, &c, tok, sizeof(tok)) > 0);
+    nonce_of(tok, n1);
+    CHECK(token_link_seal(&kr, &c, tok, sizeof(tok)) > 0);
+    nonce_of(tok, n2);
+    CHECK(memcmp(n1, n2, 12) != 0 && memcmp(n1, zero, 12) != 0);
+}
+
 static void test_garbage(void)
 {
     /* Random strings of random lengths, from the alphabet and from all
@@ -353,6 +397,7 @@ int main(void)
     test_tamper();
     test_purpose_and_keys();
     test_fork_nonces();
+    test_rand_failure();
     test_garbage();
     test_speed();
     printf("token result names: %s %s %s %s\n", token_result_str(TOK_OK),
