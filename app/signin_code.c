@@ -38,32 +38,40 @@ int signin_code_new(char out[SIGNIN_CODE_DIGITS + 1])
     return 0;
 }
 
+/* 0, or -1 when the MAC could not be made (out is then zeros). */
+static int code_mac(const mg_key_t *k, const uint8_t id[16], const char *code,
+                    uint8_t out[SIGNIN_CODE_MAC])
+{
+    uint8_t md[32];
+    int r;
+
+    /* Precomputed states per key (app/hmac_cache.h): HMAC() would fetch
+     * and allocate on every generate. */
+    _Static_assert(SIGNIN_CODE_MAC <= 32, "the MAC is a prefix of HMAC-SHA256");
+    r = hmac_sha256_2(k->code, sizeof k->code, id, 16, code, SIGNIN_CODE_DIGITS, md);
+    memcpy(out, md, SIGNIN_CODE_MAC);
+    OPENSSL_cleanse(md, sizeof md);
+    return r;
+}
+
 void signin_code_mac(const mg_key_t *k, const uint8_t id[16], const char *code,
                      uint8_t out[SIGNIN_CODE_MAC])
 {
-    uint8_t md[32];
-
-    /* A keyed context kept per key (app/hmac_cache.h): HMAC() would fetch
-     * and allocate on every generate. On failure md is zero, which matches
-     * nothing a real code makes. */
-    _Static_assert(SIGNIN_CODE_MAC <= 32, "the MAC is a prefix of HMAC-SHA256");
-    hmac_sha256_2(k->code, sizeof k->code, id, 16, code, SIGNIN_CODE_DIGITS, md);
-    memcpy(out, md, SIGNIN_CODE_MAC);
-    OPENSSL_cleanse(md, sizeof md);
+    code_mac(k, id, code, out);
 }
 
+/* A MAC that failed is zeros, and so is the one in a ticket sealed while it
+ * failed: only a MAC that was made counts, or two failures would match and
+ * any code would sign in. */
 int signin_code_match(const keyring_t *kr, const uint8_t id[16], const char *code,
                       const uint8_t mac[SIGNIN_CODE_MAC])
 {
     uint8_t m[SIGNIN_CODE_MAC];
     int ok;
 
-    signin_code_mac(&kr->cur, id, code, m);
-    ok = CRYPTO_memcmp(m, mac, SIGNIN_CODE_MAC) == 0;
-    if (kr->has_prev) {
-        signin_code_mac(&kr->prev, id, code, m);
-        ok |= CRYPTO_memcmp(m, mac, SIGNIN_CODE_MAC) == 0;
-    }
+    ok = code_mac(&kr->cur, id, code, m) == 0 && CRYPTO_memcmp(m, mac, SIGNIN_CODE_MAC) == 0;
+    if (kr->has_prev)
+        ok |= code_mac(&kr->prev, id, code, m) == 0 && CRYPTO_memcmp(m, mac, SIGNIN_CODE_MAC) == 0;
     return ok;
 }
 
