@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "app/mail.h"
 #include "app/static.h"
 #include "app/template.h"
 #include "core/spool.h"
@@ -80,5 +82,19 @@ int app_check_files(const conf_t *c, char *err, size_t errsz)
         static_free(&st);
     }
     tpl_free_set(&tpl);
+    if (rc < 0)
+        return rc;
+    /* The mail templates: every worker loads them at start, whatever the
+     * delivery (a missing html_root/mail stopped the server after -t had
+     * said ok). */
+    mail_set_t *mail = malloc(sizeof *mail);
+    if (!mail) {
+        snprintf(err, errsz, "mail templates: out of memory");
+        return -1;
+    }
+    rc = mail_load(mail, c->http.html_root, err, errsz);
+    if (rc == 0)
+        mail_free(mail);
+    free(mail);
     return rc;
 }

@@ -4,9 +4,10 @@
  * `magicd -t`, the master's start-up check and every reload run this on the
  * configuration: every template under html_root parses (its partials
  * included), the static directory loads, every /static/NAME a page refers
- * to is there, the access log and the outbox can be opened, and the smtp
- * spool's directories exist (each created when missing, as a worker or the
- * mailer would). A wrong html_root is then a configuration error with the
+ * to is there, the mail templates under html_root/mail load (every
+ * language folder complete), the access log and the outbox can be opened,
+ * and the smtp spool's directories exist (each created when missing, as a
+ * worker or the mailer would). A wrong html_root is then a configuration error with the
  * file's name, reported before the master says "started", instead of
  * workers that die at start while the port accepts connections.
  */

@@ -19,6 +19,10 @@
  *   - the profiler shows code, memory and request lines: a non-loopback
  *     profiler_listen needs either `public` written after the address (the
  *     operator says they mean it) or profiler_auth_token_file.
+ *   - profiler_listen must not be one of the `listen` addresses (or a
+ *     wildcard of the same family and port as one): the second bind
+ *     failed at start with a bare "Address already in use", naming no
+ *     other program because there is none.
  *   - `user USER [GROUP]` must name a user and group that exist when the
  *     master runs as root (as in nginx, the line means nothing otherwise):
  *     every child looks them up after fork, and would die on it, again and
@@ -147,10 +151,36 @@ static int cc_user(const conf_t *c, char *err, size_t errsz)
     return 0;
 }
 
+/* Whether two listening addresses would take the same port: the same
+ * host, or a wildcard ("*" is IPv4's) of the other's family. Port 0 asks
+ * the kernel for a free one and never collides. */
+static int cc_addr_overlap(const conf_addr_t *a, const conf_addr_t *b)
+{
+    if (strcmp(a->port, b->port) || !strcmp(a->port, "0"))
+        return 0;
+    if (!strcasecmp(a->host, b->host))
+        return 1;
+    int a6 = strchr(a->host, ':') != NULL, b6 = strchr(b->host, ':') != NULL;
+    if (a6 != b6)
+        return 0;
+    const char *any = a6 ? "::" : "0.0.0.0";
+    return !strcmp(a->host, any) || !strcmp(b->host, any) || !strcmp(a->host, "*") ||
+           !strcmp(b->host, "*");
+}
+
 int conf_check(conf_t *c, char *err, size_t errsz)
 {
     if (cc_user(c, err, errsz) < 0)
         return -1;
+    for (int i = 0; c->prof.enabled && i < c->http.nlisten; i++)
+        if (cc_addr_overlap(&c->http.listen[i], &c->prof.listen)) {
+            snprintf(err, errsz,
+                     "profiler_listen %s:%s and listen %s:%s in %s take the same port: the "
+                     "profiler needs a port of its own (the shipped one is 127.0.0.1:6060)",
+                     c->prof.listen.host, c->prof.listen.port, c->http.listen[i].host,
+                     c->http.listen[i].port, c->file);
+            return -1;
+        }
     if (c->smtp.delivery != DELIVERY_RESPONSE && !c->http.public_url[0]) {
         snprintf(err, errsz,
                  "public_url is not set in %s: links are built from it, never from the "

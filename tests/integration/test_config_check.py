@@ -68,6 +68,14 @@ def main():
     os.rename(os.path.join(html, "static", "app.js"), os.path.join(srv.tmp, "app.js"))
     test_conf(srv, html, "app.js")
     os.rename(os.path.join(srv.tmp, "app.js"), os.path.join(html, "static", "app.js"))
+    # No mail templates (a tree installed without html/mail/), and a
+    # language folder missing a file.
+    os.rename(os.path.join(html, "mail"), os.path.join(srv.tmp, "mail"))
+    test_conf(srv, html, "mail templates")
+    os.rename(os.path.join(srv.tmp, "mail"), os.path.join(html, "mail"))
+    os.rename(os.path.join(html, "mail", "de", "subject.txt"), os.path.join(srv.tmp, "subject.txt"))
+    test_conf(srv, html, "subject.txt")
+    os.rename(os.path.join(srv.tmp, "subject.txt"), os.path.join(html, "mail", "de", "subject.txt"))
     # Files every worker appends to, in a directory that does not exist.
     nodir = os.path.join(srv.tmp, "no", "such", "dir")
     test_conf(srv, html, "access log", f"access_log {nodir}/access.log;")
@@ -80,6 +88,12 @@ def main():
     # exist: -t said ok, and only the start failed.
     test_conf(srv, html, "error log", f"error_log {nodir}/error.log;")
     test_conf(srv, html, "user store", f"users_db {nodir}/users.db;")
+    # The profiler on the public listener's port: -t said ok, and the start
+    # failed with a bare "Address already in use".
+    test_conf(srv, html, "profiler_listen",
+              f"profiler on;\nprofiler_listen 127.0.0.1:{srv.port};")
+    test_conf(srv, html, "profiler_listen",
+              f"profiler on;\nprofiler_listen *:{srv.port} public;")
     # A `user` or group that does not exist, when started as root: -t said
     # ok, and every child died on it at fork and was respawned in a loop.
     if os.geteuid() == 0:
