@@ -164,6 +164,11 @@ install: all
 	[ ! -f $(BUILD)/loadtest ] || install -m 0755 $(BUILD)/loadtest $(DESTDIR)$(PREFIX)/bin/magicd-loadtest
 	install -m 0644 html/*.html $(DESTDIR)$(PREFIX)/share/magicd/html/
 	install -m 0644 html/static/* $(DESTDIR)$(PREFIX)/share/magicd/html/static/
+	@# The mail templates, one folder a language: every worker loads them.
+	for d in html/mail/*/; do \
+	  install -d $(DESTDIR)$(PREFIX)/share/magicd/$$d && \
+	  install -m 0644 $$d* $(DESTDIR)$(PREFIX)/share/magicd/$$d || exit 1; \
+	done
 	@# The installed config uses the FHS places the systemd unit creates.
 	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
 	  sed -e 's|^html_root [^ ;]*;|html_root $(PREFIX)/share/magicd/html;|' \
@@ -172,7 +177,7 @@ install: all
 	      -e 's| run/access.log | /var/log/magicd/access.log |' \
 	      -e 's| run/magicd.key| /var/lib/magicd/magicd.key|' \
 	      -e 's| run/users.db;| /var/lib/magicd/users.db;|' \
-	      -e 's| run/spool;| /var/lib/magicd/spool;|' \
+	      -e 's|^#smtp_spool run/spool;|smtp_spool /var/lib/magicd/spool;|' \
 	      -e 's|^public_url http://127.0.0.1:8080;|#public_url https://login.example.com;|' \
 	      conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
