@@ -17,7 +17,6 @@
  * does once running is in master.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,20 +127,15 @@ static void master_heap_start(const char *file, const char *prefix)
     free(c);
 }
 
-/* The user store where start will open it (master/preflight.c), without
- * touching it: -t neither creates the file nor migrates its schema, but a
- * file that cannot be opened read-write, or a directory it cannot be made
- * in, fails here as it would fail the start. A PostgreSQL store may be
- * down at start (workers answer 503 until it is back), so it is not
- * asked. */
-static int test_store(const conf_t *c, char *err, size_t errsz)
+/* A file start opens read-write or creates (the error log, a SQLite user
+ * store), checked without touching it: -t run by root must not leave a
+ * file the service's user cannot open, nor create or migrate a store.
+ * The file must be readable and writable, or its directory writable. */
+static int test_writable(const char *path, const char *what, char *err, size_t errsz)
 {
-    const char *path = c->auth.users_db;
-    if (store_pg_is_url(path))
-        return 0;
     if (access(path, F_OK) == 0) {
         if (access(path, R_OK | W_OK) < 0) {
-            snprintf(err, errsz, "cannot open user store %s: %s", path, strerror(errno));
+            snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, strerror(errno));
             return -1;
         }
         return 0;
@@ -156,27 +150,24 @@ static int test_store(const conf_t *c, char *err, size_t errsz)
     else
         *slash = '\0';
     if (access(dir, W_OK | X_OK) < 0) {
-        snprintf(err, errsz, "cannot open user store %s: cannot create it there: %s", path,
+        snprintf(err, errsz, "cannot open %s \"%s\": cannot create it there: %s", what, path,
                  strerror(errno));
         return -1;
     }
     return 0;
 }
 
-/* The master's error log, opened (and created) as start opens it: start
- * stops on it before anything else. */
-static int test_error_log(const conf_t *c, char *err, size_t errsz)
+/* What the master opens at start before any child runs: its error log,
+ * and the user store (master/preflight.c). A PostgreSQL store may be down
+ * at start (workers answer 503 until it is back), so it is not asked. */
+static int test_state(const conf_t *c, char *err, size_t errsz)
 {
-    const char *path = c->log.error_log;
-    if (!path[0] || !strcmp(path, "stderr"))
-        return 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, LOG_FILE_MODE);
-    if (fd < 0) {
-        snprintf(err, errsz, "cannot open error log \"%s\": %s", path, strerror(errno));
+    const char *log = c->log.error_log;
+    if (log[0] && strcmp(log, "stderr") && test_writable(log, "error log", err, errsz) < 0)
         return -1;
-    }
-    close(fd);
-    return 0;
+    if (store_pg_is_url(c->auth.users_db))
+        return 0;
+    return test_writable(c->auth.users_db, "user store", err, errsz);
 }
 
 static int cmd_test(const char *file, const char *prefix, int dump)
@@ -204,8 +195,7 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_wipe(&kr);
-    if (test_error_log(c, err, sizeof err) < 0 || test_store(c, err, sizeof err) < 0 ||
-        app_check_files(c, err, sizeof err) < 0) {
+    if (test_state(c, err, sizeof err) < 0 || app_check_files(c, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
         free(c);
