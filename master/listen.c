@@ -45,7 +45,7 @@ void listen_addr_str(const conf_addr_t *a, char *out, size_t n)
     snprintf(out, n, strchr(a->host, ':') ? "[%s]:%s" : "%s:%s", a->host, a->port);
 }
 
-int listen_open(const conf_addr_t *a, int backlog, char *err, size_t errsz)
+int listen_open(const conf_addr_t *a, const char *directive, int backlog, char *err, size_t errsz)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -63,7 +63,13 @@ int listen_open(const conf_addr_t *a, int backlog, char *err, size_t errsz)
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
-        snprintf(err, errsz, "bind() to %s failed: %s", name, strerror(errno));
+        /* Which directive, and what to do: the bare errno named neither. */
+        int e = errno;
+        snprintf(err, errsz, "bind() to %s (%s) failed: %s%s%s", name, directive, strerror(e),
+                 e == EADDRINUSE ? "; another program, or another magicd, listens there: stop "
+                                   "it or name another address in "
+                                 : "",
+                 e == EADDRINUSE ? directive : "");
         close(fd);
         return -1;
     }

@@ -7,8 +7,10 @@
 #include "core/conf.h"
 
 /* Bind and listen on addr (non-blocking, close-on-exec, SO_REUSEADDR).
- * Returns the fd, or -1 with a message in err. */
-int listen_open(const conf_addr_t *addr, int backlog, char *err, size_t errsz);
+ * Returns the fd, or -1 with a message in err that names the directive
+ * (`listen`, `profiler_listen`) the address came from. */
+int listen_open(const conf_addr_t *addr, const char *directive, int backlog, char *err,
+                size_t errsz);
 /* Is fd a listening socket bound to addr? (for reload and inherited fds) */
 int listen_matches(int fd, const conf_addr_t *addr);
 /* "127.0.0.1:8080" / "[::1]:8080" / "*:8080" */

@@ -89,7 +89,7 @@ static int sockets_sync(master_t *m, const conf_t *c, char *err, size_t errsz)
                 m->inherited[j] = -1;
             }
         if (fds[i] < 0)
-            fds[i] = listen_open(&c->http.listen[i], c->http.listen_backlog, err, errsz);
+            fds[i] = listen_open(&c->http.listen[i], "listen", c->http.listen_backlog, err, errsz);
         if (fds[i] < 0) {
             for (int k = 0; k < i; k++) {
                 int mine = 0;
@@ -119,7 +119,7 @@ static int sockets_sync(master_t *m, const conf_t *c, char *err, size_t errsz)
                 m->inherited[j] = -1;
             }
         if (m->pfd < 0) {
-            m->pfd = listen_open(&c->prof.listen, 128, err, errsz);
+            m->pfd = listen_open(&c->prof.listen, "profiler_listen", 128, err, errsz);
             if (m->pfd < 0)
                 return -1;
         }

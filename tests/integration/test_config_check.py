@@ -94,6 +94,18 @@ def main():
               f"profiler on;\nprofiler_listen 127.0.0.1:{srv.port};")
     test_conf(srv, html, "profiler_listen",
               f"profiler on;\nprofiler_listen *:{srv.port} public;")
+    # A port another program holds: the start names the directive and what
+    # to do, not only "Address already in use".
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        tport = taken.getsockname()[1]
+        srv.extra = f"html_root {html};\nprofiler on;\nprofiler_listen 127.0.0.1:{tport};"
+        srv.write_conf()
+        p = subprocess.run([BIN, "-c", srv.conf], capture_output=True, text=True, timeout=20)
+        check(p.returncode != 0 and "(profiler_listen)" in p.stderr
+              and "name another address in profiler_listen" in p.stderr,
+              f"start on a taken profiler port: rc {p.returncode}: {p.stderr}")
     # A `user` or group that does not exist, when started as root: -t said
     # ok, and every child died on it at fork and was respawned in a loop.
     if os.geteuid() == 0:
