@@ -23,6 +23,8 @@
  *     wildcard of the same family and port as one): the second bind
  *     failed at start with a bare "Address already in use", naming no
  *     other program because there is none.
+ *   - link_ttl and session_ttl of 0 are refused: every link would be
+ *     expired when it arrived, every session when its cookie was set.
  *   - `user USER [GROUP]` must name a user and group that exist when the
  *     master runs as root (as in nginx, the line means nothing otherwise):
  *     every child looks them up after fork, and would die on it, again and
@@ -172,6 +174,14 @@ int conf_check(conf_t *c, char *err, size_t errsz)
 {
     if (cc_user(c, err, errsz) < 0)
         return -1;
+    if (!c->auth.link_ttl_ms || !c->auth.session_ttl_ms) {
+        snprintf(err, errsz,
+                 "%s 0 in %s: every %s would have expired when it was made; give it a "
+                 "lifetime (the defaults: link_ttl 15m, session_ttl 60m)",
+                 !c->auth.link_ttl_ms ? "link_ttl" : "session_ttl", c->file,
+                 !c->auth.link_ttl_ms ? "link" : "session");
+        return -1;
+    }
     for (int i = 0; c->prof.enabled && i < c->http.nlisten; i++)
         if (cc_addr_overlap(&c->http.listen[i], &c->prof.listen)) {
             snprintf(err, errsz,

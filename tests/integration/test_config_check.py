@@ -106,6 +106,9 @@ def main():
         check(p.returncode != 0 and "(profiler_listen)" in p.stderr
               and "name another address in profiler_listen" in p.stderr,
               f"start on a taken profiler port: rc {p.returncode}: {p.stderr}")
+    # Lifetimes of 0: -t said ok and every link was dead on arrival (410).
+    test_conf(srv, html, "link_ttl 0", "link_ttl 0;")
+    test_conf(srv, html, "session_ttl 0", "session_ttl 0;")
     # A `user` or group that does not exist, when started as root: -t said
     # ok, and every child died on it at fork and was respawned in a loop.
     if os.geteuid() == 0:
