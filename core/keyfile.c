@@ -117,6 +117,12 @@ static int kf_create(const char *path, int *exists, char *err, size_t errsz)
         *exists = errno == EEXIST;
         if (*exists)
             snprintf(err, errsz, "key file %s already exists; refusing to overwrite it", path);
+        else if (errno == ENOENT)
+            snprintf(err, errsz,
+                     "cannot create key file %s: its directory does not exist; make the "
+                     "directory %.*s first (owned by the user magicd runs as)",
+                     path, (int)(strrchr(path, '/') ? strrchr(path, '/') - path : 1),
+                     strrchr(path, '/') ? path : ".");
         else
             snprintf(err, errsz, "cannot create key file %s: %s", path, strerror(errno));
         OPENSSL_cleanse(line, sizeof(line));

@@ -59,6 +59,12 @@ r = subprocess.run([BIN, "-c", srv.conf], capture_output=True, text=True, timeou
 check(r.returncode != 0 and "magicd keygen" in r.stderr,
       f"starting without a key file fails before forking workers: {r.stderr}")
 os.rename(key + ".away", key)
+# A key file in a directory that does not exist yet (the state directory
+# of a service not started yet): the error says to make it.
+nodir = os.path.join(srv.tmp, "state", "magicd.key")
+r = subprocess.run([BIN, "keygen", nodir], capture_output=True, text=True, timeout=10)
+check(r.returncode != 0 and "make the directory" in r.stderr and os.path.join(srv.tmp, "state")
+      in r.stderr, f"keygen into a missing directory: {r.stderr}")
 
 # health against a running server, then against nothing
 srv.start()
