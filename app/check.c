@@ -68,8 +68,17 @@ int app_check_files(const conf_t *c, char *err, size_t errsz)
     if (c->smtp.delivery == DELIVERY_OUTBOX &&
         appendable(c->smtp.delivery_arg, "outbox", 0600, err, errsz) < 0)
         return -1;
-    if (c->smtp.delivery == DELIVERY_SMTP && spool_init(c->smtp.spool, err, errsz) < 0)
-        return -1; /* the directories workers write to and the mailer reads */
+    if (c->smtp.delivery == DELIVERY_SMTP) {
+        /* the directories workers write to and the mailer reads */
+        char why[512];
+        if (spool_init(c->smtp.spool, why, sizeof why) < 0) {
+            snprintf(err, errsz,
+                     "cannot make the smtp_spool directory \"%s\": %s (its parent must exist "
+                     "and be writable)",
+                     c->smtp.spool, why);
+            return -1;
+        }
+    }
     tpl_set_t tpl;
     if (tpl_load_set(&tpl, c->http.html_root, err, errsz) < 0)
         return -1;
