@@ -263,6 +263,16 @@ static int cmd_signal(const char *file, const char *prefix, const char *name)
         free(c);
         return 1;
     }
+    /* A reload the master will refuse is refused here too, with the
+     * reason on the terminal: the master only logs it, and `-s reload`
+     * used to exit 0 whatever the file said. */
+    char err[1024];
+    if (sig == SIGHUP && conf_check(c, err, sizeof err) < 0) {
+        fprintf(stderr, "magicd: [emerg] %s\n", err);
+        fprintf(stderr, "magicd: not reloaded: the running server keeps its configuration\n");
+        free(c);
+        return 1;
+    }
     if (kill(pid, sig) < 0) {
         fprintf(stderr, "magicd: [error] kill(%d, %s) failed: %s\n", (int)pid, name,
                 strerror(errno));
