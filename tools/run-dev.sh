@@ -38,7 +38,7 @@ cat <<MSG
 
   magicd is starting (Ctrl-C stops it). State: conf/run/ (key, users, pid, access log).
   Login page:  http://${LISTEN}/login      (demo user: demo@example.com)
-  Profiles:    go tool pprof http://${PPROF}/debug/pprof/profile?seconds=30
+  Profiles:    go tool pprof 'http://${PPROF}/debug/pprof/profile?seconds=30'
   Magic links are printed below ("magic link for ...") because of "delivery log".
   From another terminal: build/magicd -c conf/magicd.conf user list | -t | -s reload
 
