@@ -23,8 +23,10 @@ def main():
     srv = Magicd(workers=1)
     dest = os.path.join(srv.tmp, "dest")
     build = os.path.relpath(os.path.dirname(BIN), ROOT)
-    r = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "install", f"BUILD={build}",
-                        f"DESTDIR={dest}", "PREFIX=/usr/local"],
+    # -o all: install what is built (this binary), never rebuild it here
+    # (without the flags it was built with, e.g. make check-asan's).
+    r = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "-o", "all", "install",
+                        f"BUILD={build}", f"DESTDIR={dest}", "PREFIX=/usr/local"],
                        capture_output=True, text=True, timeout=300)
     check(r.returncode == 0, f"make install: {r.returncode} {r.stderr[-2000:]}")
     html = os.path.join(dest, "usr/local/share/magicd/html")
