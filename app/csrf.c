@@ -149,13 +149,19 @@ static int sha256(const void *p, size_t n, uint8_t md[SHA256_DIGEST_LENGTH])
 }
 #endif
 
-void csrf_binding(const char *token, size_t n, uint8_t out[16])
+int csrf_binding(const char *token, size_t n, uint8_t out[16])
 {
     uint8_t md[SHA256_DIGEST_LENGTH];
 
-    if (sha256(token, n, md) < 0)
-        SHA256((const uint8_t *)token, n, md); /* cannot fail the caller */
+    /* The one-shot as a second try; if both fail, out is zeros and the
+     * caller is told: a binding that was never made must bind nothing (two
+     * failures would otherwise compare equal). */
+    if (sha256(token, n, md) < 0 && !SHA256((const uint8_t *)token, n, md)) {
+        memset(out, 0, 16);
+        return -1;
+    }
     memcpy(out, md, 16);
+    return 0;
 }
 
 int csrf_binding_match(const keyring_t *kr, const char *secret, size_t sn, const uint8_t bind[16])
@@ -166,13 +172,11 @@ int csrf_binding_match(const keyring_t *kr, const char *secret, size_t sn, const
     if (!secret || sn != CSRF_LEN || !bind)
         return 0;
     if (csrf_mac_of(&kr->cur, secret, sn, tok) == 0) {
-        csrf_binding(tok, CSRF_LEN, b);
-        if (CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
+        if (csrf_binding(tok, CSRF_LEN, b) == 0 && CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
             return 1;
     }
     if (kr->has_prev && csrf_mac_of(&kr->prev, secret, sn, tok) == 0) {
-        csrf_binding(tok, CSRF_LEN, b);
-        if (CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
+        if (csrf_binding(tok, CSRF_LEN, b) == 0 && CRYPTO_memcmp(b, bind, sizeof(b)) == 0)
             return 1;
     }
     return 0;

@@ -50,8 +50,9 @@ void csrf_token_for(const mg_key_t *k, const char *secret, size_t n, char out[CS
  * wrong-length inputs. */
 int csrf_check(const keyring_t *kr, const char *secret, size_t sn, const char *hdr, size_t hn);
 
-/* First 16 bytes of SHA-256(token): what a link is bound to. */
-void csrf_binding(const char *token, size_t n, uint8_t out[16]);
+/* First 16 bytes of SHA-256(token): what a link is bound to. 0, or -1 when
+ * the hash could not be made (out is then zeros, and no link may carry it). */
+int csrf_binding(const char *token, size_t n, uint8_t out[16]);
 
 /* 1 when bind (from a link) is the binding of this browser's token under
  * kr's current or previous key, 0 otherwise. Use this at verify time rather

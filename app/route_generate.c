@@ -394,7 +394,10 @@ static void gen_link(app_t *app, http_conn_t *c, const char *email, int known)
     memset(&cl, 0, sizeof cl);
     _Static_assert(EMAIL_MAX < sizeof cl.email, "an address fits a link");
     memcpy(cl.email, email, strlen(email) + 1);
-    csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind);
+    if (csrf_binding(req->csrf_header.p, req->csrf_header.n, cl.bind) < 0) {
+        page_error(app, c, 500, "Could not create a sign-in link.");
+        return;
+    }
     cl.iat = now;
     cl.exp = now + cf->auth.link_ttl_ms / 1000;
     read_rd(app, req, cl.rd);
