@@ -1,9 +1,8 @@
 /*
  * test_csrf.c - CSRF secrets, tokens, checks under key rotation, bindings.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Final, interposed below */
-#include <dlfcn.h>
-#include <openssl/sha.h>
+#include "tests/unit/unit_sha_fail.h" /* first: it sets OpenSSL's deprecation switch */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,30 +10,6 @@
 #include "app/csrf.h"
 #include "tests/unit/unit.h"
 #include "tests/unit/unit_keys.h"
-
-/* SHA-256 made to fail on demand, both ways csrf_binding may take: the
- * low-level calls (which the MACs use too) and the one-shot. */
-static int sha_fail;
-
-int SHA256_Final(unsigned char *md, SHA256_CTX *c)
-{
-    static int (*real)(unsigned char *, SHA256_CTX *);
-    if (sha_fail)
-        return 0;
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "SHA256_Final");
-    return real ? real(md, c) : 0;
-}
-
-unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md)
-{
-    static unsigned char *(*real)(const unsigned char *, size_t, unsigned char *);
-    if (sha_fail)
-        return NULL;
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "SHA256");
-    return real ? real(d, n, md) : NULL;
-}
 
 int main(void)
 {
@@ -165,11 +140,11 @@ int main(void)
     {
         static const uint8_t zero[16];
         uint8_t b[16];
-        sha_fail = 1;
+        unit_sha_fail = 1;
         CHECK(csrf_binding(t1, CSRF_LEN, b) == -1, "a failed hash made a binding");
         CHECK(memcmp(b, zero, 16) == 0);
         CHECK(csrf_binding_match(&k1, s1, CSRF_LEN, zero) == 0, "a failed binding matched zeros");
-        sha_fail = 0;
+        unit_sha_fail = 0;
         CHECK(csrf_binding(t1, CSRF_LEN, b) == 0 && memcmp(b, zero, 16) != 0);
     }
 

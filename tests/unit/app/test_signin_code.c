@@ -5,12 +5,10 @@
  * trips (with and without a return-to), cannot be altered, and is neither a
  * link nor a session; a MAC that cannot be computed matches nothing.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Final, interposed below */
-#include <dlfcn.h>
+#include "tests/unit/unit_sha_fail.h" /* first: it sets OpenSSL's deprecation switch */
+
 #include <stdio.h>
 #include <string.h>
-
-#include <openssl/sha.h>
 
 #include "app/signin_code.h"
 #include "app/token.h"
@@ -63,20 +61,6 @@ static void test_mac(void)
     CHECK(!signin_code_match(&other, id, "123456", mac));
 }
 
-/* OpenSSL's SHA256_Final, made to fail on demand: the MACs start from
- * precomputed SHA-256 states (app/hmac_cache.c) and end in it. */
-static int sha_fail;
-
-int SHA256_Final(unsigned char *md, SHA256_CTX *c)
-{
-    static int (*real)(unsigned char *, SHA256_CTX *);
-    if (sha_fail)
-        return 0;
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "SHA256_Final");
-    return real ? real(md, c) : 0;
-}
-
 /* A MAC that could not be made is all zeros. A ticket sealed while it
  * failed carries that, and if checking a code fails too, the two zeros
  * must not count as a match: any code would sign in. */
@@ -87,13 +71,13 @@ static void test_mac_failure(void)
     unit_ring(&kr, 4, -1);
     unit_ring(&rotated, 5, 4);
     memset(id, 9, 16);
-    sha_fail = 1;
+    unit_sha_fail = 1;
     signin_code_mac(&kr.cur, id, "123456", mac);
     CHECK(memcmp(mac, zero, sizeof mac) == 0, "a failed MAC is zeros");
     CHECK(!signin_code_match(&kr, id, "654321", mac), "a failed MAC matched a failed MAC");
     CHECK(!signin_code_match(&rotated, id, "654321", mac), "the same under a previous key");
     CHECK(!signin_code_match(&kr, id, "654321", zero));
-    sha_fail = 0;
+    unit_sha_fail = 0;
     CHECK(!signin_code_match(&kr, id, "123456", mac), "a zero MAC matched a real one");
     signin_code_mac(&kr.cur, id, "123456", mac);
     CHECK(signin_code_match(&kr, id, "123456", mac), "the MAC works again");
