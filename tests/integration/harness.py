@@ -163,6 +163,19 @@ shutdown_timeout 10s;
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
 
+    def reload(self, timeout=20):
+        """HUP the master and wait until a whole new generation of workers
+        serves and none of the old one is left."""
+        old = set(self.worker_pids())
+        self.signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            now = set(self.worker_pids())
+            if len(now) >= self.workers and not (now & old):
+                return
+            time.sleep(0.1)
+        raise AssertionError("reload did not replace the workers\n" + self.log())
+
     def stop(self, sig=None, timeout=15):
         sig = signal.SIGTERM if sig is None else sig
         if self.proc and self.proc.poll() is None:

@@ -17,7 +17,6 @@ fork, is tested in tests/unit/app/test_token.c.)"""
 import base64
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -55,18 +54,6 @@ def burst(srv, nonces):
         nonces.append(raw[5:17])  # version, key id, then the 12-byte nonce
 
 
-def reload(srv):
-    old = set(srv.worker_pids())
-    srv.signal(signal.SIGHUP)
-    end = time.time() + 20
-    while time.time() < end:
-        now = set(srv.worker_pids())
-        if len(now) >= srv.workers and not (now & old):
-            return
-        time.sleep(0.1)
-    raise AssertionError("reload did not replace the workers\n" + srv.log())
-
-
 def main():
     if not os.path.exists(BIN):
         skip(f"{BIN} not built")
@@ -74,7 +61,7 @@ def main():
                 extra="rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n") as srv:
         nonces = []
         burst(srv, nonces)
-        reload(srv)
+        srv.reload()
         burst(srv, nonces)
         deadline = time.time() + 5
         while time.time() < deadline and len(srv.outbox_links()) < 2 * len(USERS):
