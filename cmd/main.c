@@ -28,6 +28,7 @@
 #include "core/conf.h"
 #include "core/conf_check.h"
 #include "core/keyfile.h"
+#include "core/path.h"
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "cmd/cmd_health.h"
@@ -141,15 +142,7 @@ static int test_writable(const char *path, const char *what, char *err, size_t e
         return 0;
     }
     char dir[CONF_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    if (access(dir, W_OK | X_OK) < 0) {
+    if (path_dir(path, dir, sizeof dir) < 0 || access(dir, W_OK | X_OK) < 0) {
         snprintf(err, errsz, "cannot open %s \"%s\": cannot create it there: %s", what, path,
                  strerror(errno));
         return -1;

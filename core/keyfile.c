@@ -34,6 +34,7 @@
 #include <openssl/sha.h>
 
 #include "core/base64url.h"
+#include "core/path.h"
 
 #define KF_MAGIC "magicd-key v1 "
 #define KF_MAGIC_LEN (sizeof(KF_MAGIC) - 1)
@@ -96,7 +97,7 @@ int keyfile_derive(const uint8_t master[KEYFILE_MASTER_LEN], mg_key_t *k)
 static int kf_create(const char *path, int *exists, char *err, size_t errsz)
 {
     uint8_t key[KEYFILE_MASTER_LEN];
-    char line[KF_LINE_LEN + 1];
+    char line[KF_LINE_LEN + 1], dir[4096];
     int fd;
 
     if (!path || !*path) {
@@ -117,12 +118,11 @@ static int kf_create(const char *path, int *exists, char *err, size_t errsz)
         *exists = errno == EEXIST;
         if (*exists)
             snprintf(err, errsz, "key file %s already exists; refusing to overwrite it", path);
-        else if (errno == ENOENT)
+        else if (errno == ENOENT && path_dir(path, dir, sizeof dir) == 0)
             snprintf(err, errsz,
                      "cannot create key file %s: its directory does not exist; make the "
-                     "directory %.*s first (owned by the user magicd runs as)",
-                     path, (int)(strrchr(path, '/') ? strrchr(path, '/') - path : 1),
-                     strrchr(path, '/') ? path : ".");
+                     "directory %s first (owned by the user magicd runs as)",
+                     path, dir);
         else
             snprintf(err, errsz, "cannot create key file %s: %s", path, strerror(errno));
         OPENSSL_cleanse(line, sizeof(line));

@@ -1,0 +1,20 @@
+/*
+ * path.h - the directory a file path names, for messages and checks.
+ *
+ * Start-up checks and their error messages need "the directory this file
+ * would be created in" (magicd -t asks whether the error log or the user
+ * store could be made there; keygen says which directory to make first).
+ * dirname(3) may write into its argument and returns static storage on
+ * some libcs; this writes into the caller's buffer and leaves path alone:
+ *
+ *   "a/b/c" -> "a/b"    "/c" -> "/"    "c" -> "."
+ */
+#ifndef MG_PATH_H
+#define MG_PATH_H
+
+#include <stddef.h>
+
+/* 0, or -1 when the directory does not fit in out (out is then empty). */
+int path_dir(const char *path, char *out, size_t outsz);
+
+#endif
