@@ -15,6 +15,17 @@
  * The unpack and the mailer's count of the links still waiting
  * (spool_batch_pending) walk new/ the same way (spool_batch_files): the
  * files a worker still holds locked are not looked at by either.
+ *
+ * Sending (spool_deliver) walks the same files and parses them the same
+ * way, but hands each message to the mailer's sender instead of copying it
+ * into new/: only a message the relay defers gets a file of its own there
+ * (and its retries from it); one it refuses, or whose link expired, a file
+ * in failed/; one it accepts, a line in the batch file's journal
+ * (core/spool_journal.h). So with the relay up a link costs the disk one
+ * data write and flush after the worker's commit, not a file and two
+ * directory syncs. A message already in new/, sent/, failed/ or the
+ * journal is skipped, which makes a second pass over a file (after a
+ * crash, or a relay that went away half-way) send only the rest.
  */
 #include "core/spool_batch.h"
 
@@ -31,6 +42,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/spool_journal.h"
 
 #define SPOOL_BATCH_FILE_MAX (64u << 20) /* refuse to read more than this */
 
@@ -228,45 +240,100 @@ int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg
     return msgs;
 }
 
-/* ---- unpacking (mailer side) ---- */
+/* ---- unpacking and sending (mailer side) ---- */
 
 typedef struct {
     const char *dir;
     int newfd, tmpfd, sentfd, failedfd;
-    int unpacked;
+    int handled;        /* messages sent, queued in new/ or failed */
+    int queued, failed; /* files renamed into new/, failed/ from this batch file */
+    spool_send_fn send; /* NULL: unpack every message */
+    void *arg;
+    spool_journal_t j; /* what was sent from the file in hand */
     char *err;
     size_t errsz;
 } spool_unpack_t;
 
-static int spool_unpack_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
+/* A record into a file of its own in dirfd (new/ or failed/): tmp/ID.PID,
+ * fsync, rename. The caller fsyncs dirfd before the batch file goes. */
+static int spool_put(spool_unpack_t *u, int dirfd, const spool_msg_t *m, const char *rec,
+                     size_t reclen)
 {
-    spool_unpack_t *u = arg;
     char tmp[64];
-    struct stat st;
     int fd;
 
-    /* Unpacked before a crash (kept as it is), or even sent or refused
-     * since: a link is never queued twice. */
-    if (fstatat(u->newfd, m->id_hex, &st, 0) == 0 ||
-        (u->sentfd >= 0 && fstatat(u->sentfd, m->id_hex, &st, 0) == 0) ||
-        (u->failedfd >= 0 && fstatat(u->failedfd, m->id_hex, &st, 0) == 0))
-        return 0;
     snprintf(tmp, sizeof(tmp), "%s.%ld", m->id_hex, (long)getpid());
     fd = openat(u->tmpfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -2;
     if (spool_write_all(fd, rec, reclen) < 0 || fsync(fd) < 0) {
+        int e = errno;
         close(fd);
         unlinkat(u->tmpfd, tmp, 0);
+        errno = e;
         return -2;
     }
     close(fd);
-    if (renameat(u->tmpfd, tmp, u->newfd, m->id_hex) < 0) {
+    if (renameat(u->tmpfd, tmp, dirfd, m->id_hex) < 0) {
+        int e = errno;
         unlinkat(u->tmpfd, tmp, 0);
+        errno = e;
         return -2;
     }
-    u->unpacked++;
+    if (dirfd == u->newfd)
+        u->queued++;
+    else
+        u->failed++;
+    u->handled++;
     return 0;
+}
+
+/* Handled already: unpacked before a crash (kept as it is), sent or
+ * refused since, or sent from this very file: a link never goes twice. */
+static int spool_handled(const spool_unpack_t *u, const spool_msg_t *m)
+{
+    struct stat st;
+
+    return fstatat(u->newfd, m->id_hex, &st, 0) == 0 ||
+           (u->sentfd >= 0 && fstatat(u->sentfd, m->id_hex, &st, 0) == 0) ||
+           (u->failedfd >= 0 && fstatat(u->failedfd, m->id_hex, &st, 0) == 0) ||
+           spool_journal_has(&u->j, m->id_hex);
+}
+
+/* One message of a batch file: sent (and recorded), or into new/ to be
+ * retried from there, or into failed/. -3: the sender stopped (the rest of
+ * the file waits for the next pass); -2 with u->err or errno. */
+static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
+{
+    spool_unpack_t *u = arg;
+
+    if (spool_handled(u, m))
+        return 0;
+    if (!u->send)
+        return spool_put(u, u->newfd, m, rec, reclen);
+    /* Room for its record first: a link the relay took must be written
+     * down, or the next pass sends it again. */
+    if (spool_journal_reserve(&u->j) < 0) {
+        snprintf(u->err, u->errsz, "spool: journal %s/sent/%s: %s (nothing more is sent from it)",
+                 u->dir, u->j.name, strerror(errno));
+        return -2;
+    }
+    switch (u->send(m, u->arg)) {
+    case SPOOL_SENT:
+        if (spool_journal_add(&u->j, m->id_hex) < 0) {
+            snprintf(u->err, u->errsz, "spool: recording %s in %s/sent/%s: %s", m->id_hex, u->dir,
+                     u->j.name, strerror(errno));
+            return -2;
+        }
+        u->handled++;
+        return 0;
+    case SPOOL_DEFER:
+        return spool_put(u, u->newfd, m, rec, reclen);
+    case SPOOL_REFUSED:
+        return u->failedfd < 0 ? (errno = ENOENT, -2) : spool_put(u, u->failedfd, m, rec, reclen);
+    default:
+        return -3;
+    }
 }
 
 static char *spool_slurp(int dirfd, const char *name, size_t *len)
@@ -320,9 +387,10 @@ static int spool_opendir_at(const char *dir, const char *sub)
     return open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* A pre-made batch file (".bs.", or ".b." of an older release): 1 when it is ours to take (its
- * lock is free: its writer closed it or died), 0 to leave it (being written, or waiting in a
- * worker's pool). The lock is held on *lockfd until the caller closes it. */
+/* A batch file: 1 when it is ours to take (its lock is free: a pre-made ".bs." file's writer
+ * closed it or died, and no other mailer, in an upgrade's overlap, is sending from it), 0 to
+ * leave it (being written, waiting in a worker's pool, or in another mailer's hands). The lock
+ * is held on *lockfd until the caller closes it. */
 static int spool_take(int newfd, const char *name, int *lockfd)
 {
     int fd = openat(newfd, name, O_RDONLY | O_CLOEXEC);
@@ -374,7 +442,7 @@ static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, vo
             nleft++;
             continue;
         }
-        if (de->d_name[0] == '.' && !spool_take(newfd, de->d_name, &lockfd))
+        if (!spool_take(newfd, de->d_name, &lockfd))
             continue;
         rc = fn(de->d_name, arg);
         if (lockfd >= 0)
@@ -391,14 +459,15 @@ static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, vo
     return rc < 0 ? rc : taken;
 }
 
-/* One batch file, ours (spool_batch_files): its messages into files of
- * their own, then the batch out of new/. -2 with u->err. */
+/* One batch file, ours (spool_batch_files): each message sent, or into a
+ * file of its own, then the batch out of new/. 1 when the sender stopped
+ * (the file stays, and so does the rest of the walk); -2 with u->err. */
 static int spool_unpack_file(const char *name, void *arg)
 {
     spool_unpack_t *u = arg;
     size_t len = 0;
     char *text = spool_slurp(u->newfd, name, &len);
-    int rc;
+    int rc, torn = 0;
 
     if (!text) {
         if (errno == ENOENT)
@@ -413,15 +482,30 @@ static int spool_unpack_file(const char *name, void *arg)
         unlinkat(u->newfd, name, 0);
         return 0;
     }
-    int torn = 0;
-    rc = spool_batch_parse(text, len, spool_unpack_one, u, &torn);
-    free(text);
-    if (rc == -2) {
-        snprintf(u->err, u->errsz, "spool: unpacking %s/new/%s: %s", u->dir, name, strerror(errno));
+    if (spool_journal_open(&u->j, u->sentfd, name) < 0) {
+        snprintf(u->err, u->errsz, "spool: read %s/sent/ journal of %s: %s", u->dir, name,
+                 strerror(errno));
+        free(text);
         return -2;
     }
-    if (fsync(u->newfd) < 0) {
-        snprintf(u->err, u->errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
+    u->queued = u->failed = 0;
+    u->err[0] = '\0';
+    rc = spool_batch_parse(text, len, spool_deliver_one, u, &torn);
+    spool_journal_close(&u->j);
+    free(text);
+    /* What went to new/ and failed/ must be there for good before the
+     * batch file (the only other copy) goes, or when it stays. */
+    if ((u->queued && fsync(u->newfd) < 0) || (u->failed && fsync(u->failedfd) < 0)) {
+        snprintf(u->err, u->errsz, "spool: fsync %s/new, %s/failed: %s", u->dir, u->dir,
+                 strerror(errno));
+        return -2;
+    }
+    if (rc == -3)
+        return 1;
+    if (rc == -2) {
+        if (!u->err[0])
+            snprintf(u->err, u->errsz, "spool: unpacking %s/new/%s: %s", u->dir, name,
+                     strerror(errno));
         return -2;
     }
     if (rc == -1 || torn) {
@@ -442,7 +526,11 @@ static int spool_unpack_file(const char *name, void *arg)
         snprintf(u->err, u->errsz, "spool: unlink %s/new/%s: %s", u->dir, name, strerror(errno));
         return -2;
     }
-    if (fsync(u->newfd) < 0) {
+    /* The removal need not be durable: a batch file that comes back after
+     * a crash has every link of it in its journal, new/ or failed/. It is
+     * synced anyway when something left it for new/, so the files there
+     * and the batch's absence are seen together. */
+    if (u->queued && fsync(u->newfd) < 0) {
         snprintf(u->err, u->errsz, "spool: fsync %s/new: %s", u->dir, strerror(errno));
         return -2;
     }
@@ -450,7 +538,7 @@ static int spool_unpack_file(const char *name, void *arg)
 }
 
 typedef struct {
-    int newfd;
+    int newfd, sentfd;
     int *links; /* NULL: only whether there is a file to take */
     int ready;
 } spool_pending_t;
@@ -473,6 +561,8 @@ static int spool_pending_file(const char *name, void *arg)
     n = spool_batch_parse(text, len, NULL, NULL, &torn);
     free(text);
     p->ready = 1; /* even an empty leftover: the unpack removes it */
+    if (n > 0 && p->sentfd >= 0)
+        n -= spool_journal_count(p->sentfd, name); /* sent before the relay went */
     if (n > 0)
         *p->links += n;
     return 0;
@@ -486,14 +576,18 @@ int spool_batch_pending(const char *spool_dir, int *links)
         *links = 0;
     if (p.newfd < 0)
         return 0;
+    p.sentfd = links ? spool_opendir_at(spool_dir, "sent") : -1;
     spool_batch_files(p.newfd, INT_MAX, NULL, spool_pending_file, &p);
     close(p.newfd);
+    if (p.sentfd >= 0)
+        close(p.sentfd);
     return p.ready;
 }
 
-int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
+int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn send, void *arg,
+                  char *err, size_t errsz)
 {
-    spool_unpack_t u = {.dir = spool_dir, .err = err, .errsz = errsz};
+    spool_unpack_t u = {.dir = spool_dir, .send = send, .arg = arg, .err = err, .errsz = errsz};
     int rc = -1;
 
     u.newfd = spool_opendir_at(spool_dir, "new");
@@ -515,5 +609,10 @@ int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, siz
         close(u.failedfd);
     if (u.sentfd >= 0)
         close(u.sentfd);
-    return rc < 0 ? -1 : u.unpacked;
+    return rc < 0 ? -1 : u.handled;
+}
+
+int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
+{
+    return spool_deliver(spool_dir, max_files, left, NULL, NULL, err, errsz);
 }

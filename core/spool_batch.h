@@ -4,9 +4,10 @@
  * A worker group-commits its links (core/spool_commit.h): every link that
  * arrived while the previous commit was syncing goes into one batch file,
  * which costs one file write and one fsync however many links it holds. The
- * mailer unpacks batch files into the one-file-per-message layout of
- * spool.h before it sends anything, so everything downstream (retries,
- * sent/, failed/, idempotent names) is unchanged.
+ * mailer sends straight from batch files (spool_deliver), recording what
+ * the relay accepted in a journal per file (spool_journal.h); a message it
+ * must retry, or could not send, gets the one-file-per-message layout of
+ * spool.h, so retries, failed/ and idempotent names are unchanged.
  *
  * A batch file is text, so an operator can read it:
  *
@@ -103,11 +104,34 @@ int spool_batch_parse(const char *text, size_t len, spool_batch_fn fn, void *arg
  * many batch files were not looked at (max_files reached). */
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz);
 
+/* What the mailer's sender did with one message of a batch file. */
+typedef enum {
+    SPOOL_SENT,    /* the relay accepted it: recorded in the file's journal */
+    SPOOL_DEFER,   /* try again later: into new/ID, retried from there */
+    SPOOL_REFUSED, /* for good (refused, expired): into failed/ID */
+    SPOOL_STOP     /* not sent, and nothing more now (relay gone, stopping) */
+} spool_sent_t;
+
+typedef spool_sent_t (*spool_send_fn)(const spool_msg_t *m, void *arg);
+
+/* Mailer side, with the relay up: the same walk as spool_unpack, but each
+ * message not handled before (not in new/, sent/, failed/ or the batch
+ * file's journal, core/spool_journal.h) is given to send, and only the
+ * ones it defers or refuses get a file. On SPOOL_STOP the batch file stays
+ * as it is (what was sent from it is in its journal) and the walk ends.
+ * Every batch file is locked while it is read, so two mailers never send
+ * from the same one. Returns the messages handled (sent, queued, failed),
+ * -1 with err on an I/O error (send is not called after one). With send
+ * NULL it is spool_unpack. */
+int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn send, void *arg,
+                  char *err, size_t errsz);
+
 /* 1 when DIR/new holds a batch file spool_unpack would take (complete, or
  * made ahead and no longer locked by its writer), 0 otherwise. With links
  * not NULL, every such file is read and *links gets the number of links
  * in them (the mailer's queue depth counts them while they wait there);
- * with NULL it stops at the first. */
+ * with NULL it stops at the first. Links a journal says were sent are not
+ * counted. */
 int spool_batch_pending(const char *spool_dir, int *links);
 
 #endif

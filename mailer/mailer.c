@@ -3,13 +3,19 @@
  *
  * The loop is simple on purpose:
  *
- *   scan DIR/new -> for each message that is due: build the mail, send it
- *   over one SMTP session -> on the relay's 250 to the final dot, move the
- *   file to DIR/sent -> sleep until the next message is due or inotify says
- *   a worker added one.
+ *   send from the workers' batch files in DIR/new (each accepted link a
+ *   line in the file's journal, core/spool_journal.h; a deferred one into
+ *   a file of its own) -> scan DIR/new for those files: for each message
+ *   that is due, build the mail, send it over the same SMTP session -> on
+ *   the relay's 250 to the final dot, move the file to DIR/sent -> sleep
+ *   until the next message is due or inotify says a worker added one.
  *
- * Nothing is removed from new/ before the relay has accepted the message,
- * so a crash, a restart or a relay outage can delay a link but not lose it.
+ * Nothing leaves new/ before the relay has accepted it (a batch file goes
+ * once each of its links is in its journal, new/ or failed/), so a crash,
+ * a restart or a relay outage can delay a link but not lose it. Sending
+ * from the batch file is what lets the mailer keep up with the workers: a
+ * link costs the disk one data write and flush (its journal line), where a
+ * file of its own cost a file, a rename and two directory syncs.
  * The Message-ID is derived from the link id, so in the one unavoidable
  * window (the relay said 250, we died before the rename) the duplicate
  * carries the same Message-ID and mail systems can drop it.
@@ -57,6 +63,7 @@
 #include "mailer/smtp.h"
 #include "core/spool.h"
 #include "core/spool_batch.h"
+#include "core/spool_journal.h"
 
 #define MAILER_MAX_TRACKED 4096
 #define MAILER_RELAY_BASE_MS 1000ul
@@ -67,7 +74,7 @@
 #define MAILER_IDLE_MS 60000ul
 #define MAILER_SENT_KEEP_S (7 * 86400)
 #define MAILER_MSG_MAX 16384
-#define MAILER_UNPACK_FILES 8 /* batch files unpacked per pass */
+#define MAILER_UNPACK_FILES 8 /* batch files sent from per pass */
 
 typedef struct {
     char name[33];
@@ -90,12 +97,14 @@ typedef struct {
     uint64_t relay_next_ms;
     mailer_retry_t retry[MAILER_MAX_TRACKED];
     int nretry;
-    cproc_t cp;       /* signals, QUIT and TERM both finish the message in hand */
-    mail_set_t mail;  /* the templates under html/mail/ */
-    mx_global_t *mx;  /* /metrics counters in shm (NULL: not counted) */
-    int left;         /* the message just handled left new/ */
-    int batch_links;  /* links waiting in batch files (not unpacked yet) */
-    int batches_left; /* the last pass left batch files for the next one */
+    cproc_t cp;        /* signals, QUIT and TERM both finish the message in hand */
+    mail_set_t mail;   /* the templates under html/mail/ */
+    mx_global_t *mx;   /* /metrics counters in shm (NULL: not counted) */
+    int left;          /* the message just handled left new/ */
+    int batch_links;   /* links waiting in batch files (not unpacked yet) */
+    int batches_left;  /* the last pass left batch files for the next one */
+    int relay_lost;    /* the session broke under the last message */
+    int batch_stopped; /* the last spool_deliver stopped before its end */
 } mailer_t;
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
@@ -218,86 +227,111 @@ static int mailer_ensure_session(mailer_t *m)
     return -1;
 }
 
-static void mailer_count(mailer_t *m, _Atomic uint64_t *counter)
-{
-    if (m->mx)
-        mx_global_inc(counter);
-}
+/* Count on /metrics (m->mx NULL: not counted). */
+#define MAILER_COUNT(m, field)                                                                     \
+    do {                                                                                           \
+        if ((m)->mx)                                                                               \
+            mx_global_inc(&(m)->mx->field);                                                        \
+    } while (0)
 
 /* Give up on a message: failed/ and counted. */
 static void mailer_fail(mailer_t *m, const char *name)
 {
     spool_move(m->spool, name, "failed");
     m->left = 1;
-    if (m->mx)
-        mailer_count(m, &m->mx->mails_failed);
+    MAILER_COUNT(m, mails_failed);
 }
 
-/* Deliver one message. Returns -1 when the relay is unusable (stop the
- * round), 0 otherwise; m->left says whether it left new/. */
-static int mailer_deliver(mailer_t *m, mailer_retry_t *r, const char *name)
+/* What became of one message (mailer_send). */
+typedef enum { MAILER_SENT, MAILER_DEFERRED, MAILER_FAILED, MAILER_DOWN } mailer_outcome_t;
+
+/* Send one message, from new/NAME or from a batch file (name: its id).
+ * MAILER_DOWN: the relay is unusable (or we are stopping), nothing was
+ * sent; MAILER_DEFERRED: a 4xx, its retry entry backed off, and
+ * m->relay_lost set when the session did not survive it. Counted and
+ * logged here; where the message goes is the caller's. */
+static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const char *name)
 {
-    spool_msg_t msg;
     char err[512], *text;
     int len, rc;
 
+    if ((uint64_t)time(NULL) >= msg->expires_s) {
+        log_warn("mailer: link %s for %s expired before delivery; moved to failed/", name, msg->to);
+        MAILER_COUNT(m, mails_failed);
+        return MAILER_FAILED;
+    }
+    if (cproc_stopping(&m->cp) || mailer_ensure_session(m) < 0) {
+        MAILER_COUNT(m, mails_deferred);
+        return MAILER_DOWN;
+    }
+    text = malloc(MAILER_MSG_MAX);
+    if (!text)
+        return MAILER_DOWN;
+    len = smtp_format_message(&m->mail, msg, m->from, text, MAILER_MSG_MAX);
+    if (len < 0) {
+        free(text);
+        log_err("mailer: message %s cannot be formatted (link too long); moved to failed/", name);
+        MAILER_COUNT(m, mails_failed);
+        return MAILER_FAILED;
+    }
+    rc = smtp_send(m->session, m->from_addr, msg->to, text, (size_t)len, err, sizeof(err));
+    free(text);
+    if (rc == SMTP_OK) {
+        MAILER_COUNT(m, mails_sent);
+        log_info("mailer: delivered %s to %s via %s:%s%s", name, msg->to, m->host, m->port,
+                 smtp_session_tls(m->session) ? " (TLS)" : "");
+        return MAILER_SENT;
+    }
+    if (rc == SMTP_PERMFAIL) {
+        log_err("mailer: relay refused %s for %s: %s; moved to failed/", name, msg->to, err);
+        MAILER_COUNT(m, mails_failed);
+        return MAILER_FAILED;
+    }
+    MAILER_COUNT(m, mails_deferred);
+    mailer_retry_t *r = mailer_retry_get(m, name);
+    if (r) {
+        unsigned long d = mailer_backoff_ms(r->attempts, MAILER_MSG_BASE_MS, MAILER_MSG_CAP_MS);
+        r->attempts++;
+        r->next_ms = clock_mono_ms() + d;
+        log_warn("mailer: %s for %s deferred: %s; retry %u in %lu ms", name, msg->to, err,
+                 r->attempts, d);
+    }
+    if (!smtp_session_ok(m->session)) {
+        mailer_close_session(m);
+        m->relay_lost = 1; /* the round stops after this message */
+    }
+    return MAILER_DEFERRED;
+}
+
+/* Deliver one message of new/. Returns -1 when the relay is unusable (stop
+ * the round), 0 otherwise; m->left says whether it left new/. */
+static int mailer_deliver(mailer_t *m, const char *name)
+{
+    spool_msg_t msg;
+    char err[512];
+
     m->left = 0;
+    m->relay_lost = 0;
     if (spool_read(m->spool, name, &msg, err, sizeof(err)) < 0) {
         log_err("mailer: %s; moved to failed/", err);
         mailer_fail(m, name);
         return 0;
     }
-    if ((uint64_t)time(NULL) >= msg.expires_s) {
-        log_warn("mailer: link %s for %s expired before delivery; moved to failed/", name, msg.to);
-        mailer_fail(m, name);
-        return 0;
-    }
-    if (mailer_ensure_session(m) < 0) {
-        if (m->mx)
-            mailer_count(m, &m->mx->mails_deferred);
-        return -1;
-    }
-    text = malloc(MAILER_MSG_MAX);
-    if (!text)
-        return -1;
-    len = smtp_format_message(&m->mail, &msg, m->from, text, MAILER_MSG_MAX);
-    if (len < 0) {
-        free(text);
-        log_err("mailer: message %s cannot be formatted (link too long); moved to failed/", name);
-        mailer_fail(m, name);
-        return 0;
-    }
-    rc = smtp_send(m->session, m->from_addr, msg.to, text, (size_t)len, err, sizeof(err));
-    free(text);
-    if (rc == SMTP_OK) {
+    switch (mailer_send(m, &msg, name)) {
+    case MAILER_SENT:
         if (spool_move(m->spool, name, "sent") < 0)
             log_error(MG_LOG_ERR, errno, "mailer: moving %s to sent/", name);
         m->left = 1;
-        if (m->mx)
-            mailer_count(m, &m->mx->mails_sent);
-        log_info("mailer: delivered %s to %s via %s:%s%s", name, msg.to, m->host, m->port,
-                 smtp_session_tls(m->session) ? " (TLS)" : "");
         return 0;
-    }
-    if (rc == SMTP_PERMFAIL) {
-        log_err("mailer: relay refused %s for %s: %s; moved to failed/", name, msg.to, err);
-        mailer_fail(m, name);
+    case MAILER_FAILED:
+        spool_move(m->spool, name, "failed");
+        m->left = 1;
         return 0;
-    }
-    if (m->mx)
-        mailer_count(m, &m->mx->mails_deferred);
-    if (r) {
-        unsigned long d = mailer_backoff_ms(r->attempts, MAILER_MSG_BASE_MS, MAILER_MSG_CAP_MS);
-        r->attempts++;
-        r->next_ms = clock_mono_ms() + d;
-        log_warn("mailer: %s for %s deferred: %s; retry %u in %lu ms", name, msg.to, err,
-                 r->attempts, d);
-    }
-    if (!smtp_session_ok(m->session)) {
-        mailer_close_session(m);
+    case MAILER_DEFERRED:
+        return m->relay_lost ? -1 : 0;
+    default:
         return -1;
     }
-    return 0;
 }
 
 /* One pass over new/. Returns the monotonic time of the next due message. */
@@ -329,7 +363,7 @@ static uint64_t mailer_scan(mailer_t *m)
                 next = due;
             continue;
         }
-        int rc = mailer_deliver(m, r, de->d_name);
+        int rc = mailer_deliver(m, de->d_name);
         pending -= m->left;
         if (rc < 0) {
             relay_down = 1;
@@ -349,20 +383,44 @@ static uint64_t mailer_scan(mailer_t *m)
     return next;
 }
 
-/* Workers group-commit links into batch files (core/spool_batch.h); turn
- * them into one file per message before anything is sent. While the relay
- * is down there is no hurry: the batches stay as they are (one file per
- * thousand links, not a thousand files) until it is back. So the relay is
- * asked first: unpacking costs a file write and an fsync per link, which
- * share the disk with the workers' commits that clients wait for, and a
- * relay that is still down would make all of it wasted.
+/* The sender of spool_deliver: one message of a batch file. */
+static spool_sent_t mailer_batch_send(const spool_msg_t *msg, void *arg)
+{
+    mailer_t *m = arg;
+    spool_sent_t rc = SPOOL_STOP;
+
+    if (!m->relay_lost) {
+        switch (mailer_send(m, msg, msg->id_hex)) {
+        case MAILER_SENT:
+            rc = SPOOL_SENT;
+            break;
+        case MAILER_FAILED:
+            rc = SPOOL_REFUSED;
+            break;
+        case MAILER_DEFERRED:
+            rc = SPOOL_DEFER; /* into new/, retried from there after its back-off */
+            break;
+        default:
+            break;
+        }
+    }
+    if (rc == SPOOL_STOP)
+        m->batch_stopped = 1;
+    return rc;
+}
+
+/* Workers group-commit links into batch files (core/spool_batch.h); the
+ * mailer sends straight from them, and only a message the relay defers
+ * gets a file of its own in new/. While the relay is down there is no
+ * hurry: the batches stay as they are (one file per thousand links, not a
+ * thousand files) until it is back, so the relay is asked first.
  *
  * The links are counted (the queue depth) only while the relay is down:
  * reading every batch file on every pass would cost the disk while it
  * catches up. A retry of a relay that was down counts in the same look at
  * new/ that asks whether there is anything; only the pass that finds an
  * up relay gone looks a second time, once an outage. */
-static void mailer_unpack(mailer_t *m)
+static void mailer_batches(mailer_t *m)
 {
     char err[512];
     int left = 0, n, links = 0, down = m->relay_failures > 0;
@@ -380,27 +438,34 @@ static void mailer_unpack(mailer_t *m)
             spool_batch_pending(m->spool, &links);
             m->batch_links = links;
         }
-        if (m->mx && links > 0)
-            mailer_count(m, &m->mx->mails_deferred);
+        if (links > 0)
+            MAILER_COUNT(m, mails_deferred);
         return;
     }
-    /* A few files a pass: a file can hold thousands of links, and nothing
-     * is sent until the pass is over. */
-    n = spool_unpack(m->spool, MAILER_UNPACK_FILES, &left, err, sizeof(err));
-    m->batches_left = n >= 0 && left > 0;
+    /* A few files a pass: a file can hold thousands of links, and the
+     * retries in new/ wait until the pass is over. */
+    m->relay_lost = m->batch_stopped = 0;
+    n = spool_deliver(m->spool, MAILER_UNPACK_FILES, &left, mailer_batch_send, m, err, sizeof(err));
+    /* Stopped half-way (the session broke): the next pass picks up the
+     * rest at once, or after the relay's back-off. */
+    m->batches_left = n >= 0 && (left > 0 || m->batch_stopped);
     if (n < 0)
         log_err("mailer: %s", err);
     else if (n > 0)
-        log_info("mailer: unpacked %d links from batch files (%d batches left)", n, left);
-    if (left == 0)
+        log_info("mailer: %d links from batch files sent or queued (%d batch files left)", n, left);
+    if (left == 0 && !m->batch_stopped)
         m->batch_links = 0; /* every batch file was taken */
     else if (n > 0)
         m->batch_links = m->batch_links > n ? m->batch_links - n : 0;
 }
 
+/* sent/ keeps a week of what was delivered: a file per message sent from
+ * new/, a journal per batch file (core/spool_journal.h). A journal whose
+ * batch file is still in new/ (the relay went away half-way, for a week)
+ * is what keeps the first part of it from going twice: it stays. */
 static void mailer_prune_sent(mailer_t *m)
 {
-    char dir[CONF_PATH_MAX + 8], path[CONF_PATH_MAX + 8 + 260];
+    char dir[CONF_PATH_MAX + 8], path[CONF_PATH_MAX + 8 + 260], batch[CONF_PATH_MAX + 8 + 260];
     time_t cutoff = time(NULL) - MAILER_SENT_KEEP_S;
     struct dirent *de;
     struct stat st;
@@ -411,11 +476,22 @@ static void mailer_prune_sent(mailer_t *m)
     if (!d)
         return;
     while ((de = readdir(d)) != NULL) {
-        if (!spool_name_ok(de->d_name))
+        int journal = spool_journal_name_ok(de->d_name);
+        if (!spool_name_ok(de->d_name) && !journal)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (stat(path, &st) == 0 && st.st_mtime < cutoff)
-            unlink(path);
+        if (stat(path, &st) < 0 || st.st_mtime >= cutoff)
+            continue;
+        if (journal) {
+            int n = (int)(strlen(de->d_name) - strlen(SPOOL_JOURNAL_SUFFIX));
+            snprintf(batch, sizeof(batch), "%s/new/%.*s", m->spool, n, de->d_name);
+            if (stat(batch, &st) == 0)
+                continue;
+            snprintf(batch, sizeof(batch), "%s/new/.%.*s", m->spool, n, de->d_name);
+            if (stat(batch, &st) == 0)
+                continue;
+        }
+        unlink(path);
     }
     closedir(d);
 }
@@ -534,7 +610,7 @@ int mailer_main(const conf_t *c, shm_t *shm)
             next_prune = clock_mono_ms() + 3600 * 1000ull;
         }
         m.batches_left = 0;
-        mailer_unpack(&m);
+        mailer_batches(&m);
         uint64_t next = mailer_scan(&m);
         if (m.batches_left && m.relay_next_ms <= clock_mono_ms())
             next = clock_mono_ms(); /* more batch files to unpack: no sleep */

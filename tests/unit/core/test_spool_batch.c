@@ -18,6 +18,7 @@
 #include "core/spool.h"
 #include "core/spool_batch.h"
 #include "core/spool_commit.h"
+#include "core/spool_journal.h"
 #include "../unit.h"
 
 static spool_msg_t msg(int i)
@@ -302,6 +303,99 @@ static void test_unpack(const char *dir)
 
 /* The mailer's look at new/ while the relay is down: the batch files it
  * would take, and the links in them; locked files are not its yet. */
+/* A sender scripted per message id (the last hex digit): what it answers
+ * and how often it was asked. */
+typedef struct {
+    spool_sent_t answer[32];
+    int calls[32];
+} script_t;
+
+static spool_sent_t scripted(const spool_msg_t *m, void *arg)
+{
+    script_t *sc = arg;
+    int i = (int)strtol(m->id_hex + 24, NULL, 16) - 1;
+    if (i < 0 || i >= 32)
+        return SPOOL_STOP;
+    sc->calls[i]++;
+    return sc->answer[i];
+}
+
+/* Sending straight from a batch file: what the sender accepted goes in
+ * the journal, what it deferred into new/, what it refused into failed/;
+ * a stop leaves the file for the next pass, which sends only the rest. */
+static void test_deliver(const char *dir)
+{
+    char err[256], buf[16384], p[700];
+    int left = -1, links = -1;
+    size_t n = build(buf, sizeof buf, 6, 2); /* ids 1-6, two decoys */
+    script_t sc = {
+        .answer = {SPOOL_SENT, SPOOL_DEFER, SPOOL_REFUSED, SPOOL_SENT, SPOOL_STOP, SPOOL_SENT}};
+
+    CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/new/.bs.00000000000000aa.1", dir);
+    write_file(p, buf, n);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 4, "%s", err);
+    CHECK(sc.calls[4] == 1 && sc.calls[5] == 0, "the sender was asked past its stop");
+    CHECK(count_dir(dir, "new", 1) == 1, "the stopped batch file left new/");
+    CHECK(count_dir(dir, "new", 0) == 1, "the deferred link is not in new/");
+    CHECK(count_dir(dir, "failed", 0) == 1, "the refused link is not in failed/");
+    CHECK(spool_batch_pending(dir, &links) == 1 && links == 4, "%d links waiting, want 4", links);
+    spool_msg_t m;
+    CHECK(spool_read(dir, "00000000000000000000000000000002", &m, err, sizeof err) == 0, "%s", err);
+
+    /* The next pass: only ids 5 and 6 are asked for; then the file goes,
+     * its journal stays in sent/. */
+    sc.answer[4] = SPOOL_SENT;
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 2, "%s", err);
+    for (int i = 0; i < 6; i++)
+        CHECK(sc.calls[i] == (i == 4 ? 2 : 1), "link %d asked %d times", i + 1, sc.calls[i]);
+    CHECK(count_dir(dir, "new", 1) == 0, "the batch file was not removed");
+    char sd[700];
+    snprintf(sd, sizeof sd, "%s/sent", dir);
+    int sfd = open(sd, O_RDONLY | O_DIRECTORY);
+    CHECK(spool_journal_count(sfd, "bs.00000000000000aa.1") == 4);
+
+    /* The batch file back after a crash (its removal not yet on disk):
+     * nothing of it is sent again. */
+    snprintf(p, sizeof p, "%s/new/bs.00000000000000aa.1", dir);
+    write_file(p, buf, n);
+    memset(&sc.calls, 0, sizeof sc.calls);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 6; i++)
+        CHECK(sc.calls[i] == 0, "link %d sent again", i + 1);
+    CHECK(count_dir(dir, "new", 1) == 0);
+
+    /* A batch file another mailer holds (an upgrade's overlap) is left
+     * alone, even under a complete name. */
+    snprintf(p, sizeof p, "%s/new/b.00000000000000bb.1", dir);
+    n = build_from(buf, sizeof buf, 20, 2, 0);
+    write_file(p, buf, n);
+    int held = open(p, O_RDONLY);
+    CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(sc.calls[20] == 0 && count_dir(dir, "new", 1) == 1, "a locked batch file was sent from");
+    close(held);
+    sc.answer[20] = sc.answer[21] = SPOOL_SENT;
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 2, "%s", err);
+    CHECK(sc.calls[20] == 1 && sc.calls[21] == 1 && count_dir(dir, "new", 1) == 0);
+
+    /* A journal that cannot be read or made (a directory in its place):
+     * nothing is sent, the file stays. */
+    snprintf(p, sizeof p, "%s/new/b.00000000000000cc.1", dir);
+    n = build_from(buf, sizeof buf, 25, 1, 0);
+    write_file(p, buf, n);
+    char jp[800];
+    snprintf(jp, sizeof jp, "%s/b.00000000000000cc.1.sent", sd);
+    CHECK(mkdir(jp, 0700) == 0);
+    sc.answer[25] = SPOOL_SENT;
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == -1);
+    CHECK(strstr(err, "journal") != NULL, "error: %s", err);
+    CHECK(sc.calls[25] == 0 && count_dir(dir, "new", 1) == 1, "sent without a journal");
+    CHECK(rmdir(jp) == 0);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    close(sfd);
+}
+
 static void test_pending(const char *dir)
 {
     static char buf[32768];
@@ -537,6 +631,7 @@ static void test_committer_vs_mailer(const char *dir)
 int main(void)
 {
     char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100], d4[100], d5[100];
+    char d6[100];
     char *root = mkdtemp(tmpl);
 
     CHECK(root != NULL);
@@ -547,10 +642,12 @@ int main(void)
     snprintf(d3, sizeof d3, "%s/c", root);
     snprintf(d4, sizeof d4, "%s/d", root);
     snprintf(d5, sizeof d5, "%s/e", root);
+    snprintf(d6, sizeof d6, "%s/f", root);
     test_format();
     test_segments();
     test_unpack(d1);
     test_pending(d5);
+    test_deliver(d6);
     test_committer(d2);
     test_committer_error(d3);
     test_committer_vs_mailer(d4);
