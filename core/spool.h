@@ -8,7 +8,9 @@
  *
  *   DIR/tmp/   files being written (never read by the mailer)
  *   DIR/new/   complete messages waiting for delivery
- *   DIR/sent/  a short record of what was delivered (for operators; pruned)
+ *   DIR/sent/  a short record of what was delivered (for operators; pruned):
+ *              messages sent from new/, and the journals of the batch files
+ *              the mailer sent from (spool_journal.h)
  *   DIR/failed/ messages the relay rejected for good, or whose link expired
  *
  * A message file is named after the link's 16-byte id in hex, so enqueueing

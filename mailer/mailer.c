@@ -101,7 +101,7 @@ typedef struct {
     mail_set_t mail;   /* the templates under html/mail/ */
     mx_global_t *mx;   /* /metrics counters in shm (NULL: not counted) */
     int left;          /* the message just handled left new/ */
-    int batch_links;   /* links waiting in batch files (not unpacked yet) */
+    int batch_links;   /* links waiting in batch files (not sent yet) */
     int batches_left;  /* the last pass left batch files for the next one */
     int relay_lost;    /* the session broke under the last message */
     int batch_stopped; /* the last spool_deliver stopped before its end */
@@ -613,7 +613,7 @@ int mailer_main(const conf_t *c, shm_t *shm)
         mailer_batches(&m);
         uint64_t next = mailer_scan(&m);
         if (m.batches_left && m.relay_next_ms <= clock_mono_ms())
-            next = clock_mono_ms(); /* more batch files to unpack: no sleep */
+            next = clock_mono_ms(); /* more batch files to send from: no sleep */
         if (!cproc_stopping(&m.cp))
             mailer_wait(&m, m.relay_next_ms > clock_mono_ms() ? -1 : ifd, next);
     }
