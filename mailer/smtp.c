@@ -50,7 +50,7 @@ struct smtp_session {
     int dead;
     int tls;
     /* EHLO capabilities */
-    int cap_starttls, cap_auth_plain, cap_auth_login;
+    int cap_starttls, cap_auth_plain, cap_auth_login, cap_pipelining;
     char rbuf[4096];
     size_t rlen;
     char last[SMTP_LINE_MAX]; /* last reply line, for error messages */
@@ -281,6 +281,8 @@ static int smtp_reply(smtp_session_t *s, int ehlo)
             const char *kw = line + 4;
             if (strcasecmp(kw, "STARTTLS") == 0)
                 s->cap_starttls = 1;
+            if (strcasecmp(kw, "PIPELINING") == 0)
+                s->cap_pipelining = 1;
             if (strncasecmp(kw, "AUTH", 4) == 0 && (kw[4] == ' ' || kw[4] == '=')) {
                 char caps[SMTP_LINE_MAX], *tok, *save = NULL;
                 snprintf(caps, sizeof(caps), "%s", kw + 5);
@@ -533,34 +535,81 @@ static int smtp_classify(smtp_session_t *s, int code)
     return code >= 500 ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
 }
 
+/* The envelope: MAIL, RCPT and DATA. With PIPELINING (RFC 2920) the three
+ * go in one write and their replies are read together, one round trip
+ * instead of three; without it each waits for its reply and the first
+ * refusal ends it (code[i] 0: not sent). why[i] gets each reply's text. */
+static void smtp_envelope(smtp_session_t *s, const char *from_addr, const char *to, int code[3],
+                          char why[3][SMTP_LINE_MAX])
+{
+    char cmd[3][SMTP_LINE_MAX + 8];
+    int n[3];
+
+    n[0] = snprintf(cmd[0], sizeof(cmd[0]), "MAIL FROM:<%s>\r\n", from_addr);
+    n[1] = snprintf(cmd[1], sizeof(cmd[1]), "RCPT TO:<%s>\r\n", to);
+    n[2] = snprintf(cmd[2], sizeof(cmd[2]), "DATA\r\n");
+    for (int i = 0; i < 3; i++) {
+        code[i] = 0;
+        why[i][0] = '\0';
+        if (n[i] < 0 || (size_t)n[i] >= sizeof(cmd[i]))
+            n[i] = -1;
+    }
+    if (n[0] < 0 || n[1] < 0) {
+        code[0] = -1;
+        return;
+    }
+    if (s->cap_pipelining) {
+        char all[sizeof(cmd)];
+        size_t len = 0;
+        for (int i = 0; i < 3; i++) {
+            memcpy(all + len, cmd[i], (size_t)n[i]);
+            len += (size_t)n[i];
+        }
+        if (smtp_write(s, all, len) < 0) {
+            code[0] = -1;
+            return;
+        }
+        for (int i = 0; i < 3; i++) {
+            code[i] = s->dead ? -1 : smtp_reply(s, 0);
+            snprintf(why[i], SMTP_LINE_MAX, "%s", code[i] < 0 ? "connection lost" : s->last);
+        }
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        code[i] = smtp_write(s, cmd[i], (size_t)n[i]) < 0 ? -1 : smtp_reply(s, 0);
+        snprintf(why[i], SMTP_LINE_MAX, "%s", code[i] < 0 ? "connection lost" : s->last);
+        if (code[i] != (i == 2 ? 354 : 250) && !(i == 1 && code[i] == 251))
+            return;
+    }
+}
+
 int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const char *msg, size_t len,
               char *err, size_t errsz)
 {
     size_t cap = len * 2 + 8;
-    char *data;
+    char *data, why[3][SMTP_LINE_MAX];
     long dn;
-    int code;
+    int code, env[3];
 
     if (s->dead) {
         smtp_err(err, errsz, "session closed");
         return SMTP_TEMPFAIL;
     }
-    code = smtp_cmd(s, 0, "MAIL FROM:<%s>", from_addr);
-    if (code != 250) {
-        smtp_err(err, errsz, "MAIL FROM: %s", code < 0 ? "connection lost" : s->last);
+    smtp_envelope(s, from_addr, to, env, why);
+    if (env[0] != 250 || (env[1] != 250 && env[1] != 251) || env[2] != 354) {
+        int bad = env[0] != 250 ? 0 : (env[1] != 250 && env[1] != 251) ? 1 : 2;
+        static const char *const what[3] = {"MAIL FROM", "RCPT TO", "DATA"};
+        smtp_err(err, errsz, "%s: %s", what[bad], why[bad]);
+        code = env[bad];
         /* A refused sender is the relay's policy or our config, not this
          * message: keep it and retry. */
-        code = code >= 500 ? 451 : code;
-        goto rset;
-    }
-    code = smtp_cmd(s, 0, "RCPT TO:<%s>", to);
-    if (code != 250 && code != 251) {
-        smtp_err(err, errsz, "RCPT TO: %s", code < 0 ? "connection lost" : s->last);
-        goto rset;
-    }
-    code = smtp_cmd(s, 0, "DATA");
-    if (code != 354) {
-        smtp_err(err, errsz, "DATA: %s", code < 0 ? "connection lost" : s->last);
+        if (bad == 0 && code >= 500)
+            code = 451;
+        /* A relay that said 354 to DATA after refusing the envelope (RFC
+         * 2920 says it must not) is waiting for a message: end it empty,
+         * it has no recipient to go to. */
+        if (env[2] == 354 && !s->dead && (smtp_write(s, ".\r\n", 3) < 0 || smtp_reply(s, 0) < 0))
+            s->dead = 1;
         goto rset;
     }
     data = malloc(cap);

@@ -1,0 +1,158 @@
+"""test_smtp_pipelining: with a relay that offers PIPELINING (RFC 2920) the
+mailer sends MAIL, RCPT and DATA in one go, one round trip instead of
+three; with one that does not, it waits for each reply.
+
+The relay here is a small SMTP server of the test's own on loopback, so it
+can see what the client sent before it answered: after reading MAIL FROM
+it waits 50 ms and then looks at what else is in its socket. Checked:
+  1. relay with PIPELINING: RCPT TO and DATA were already there for every
+     transaction, and every link arrives;
+  2. a recipient refused with 550 in a pipelined envelope (the relay then
+     answers DATA with 554, as RFC 2920 requires): that link goes to
+     failed/, the session goes on, the next link arrives;
+  3. relay without PIPELINING: no transaction was pipelined, every link
+     arrives.
+"""
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, Browser, Magicd, check, free_port, skip  # noqa: E402
+
+REFUSED = "refused@example.com"
+
+
+class Relay:
+    def __init__(self, port, pipelining):
+        self.port, self.pipelining = port, pipelining
+        self.lock = threading.Lock()
+        self.rcpts, self.txns = [], []  # txns: pipelined? per MAIL FROM
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        rcpt_ok = False
+
+        def line():
+            nonlocal buf
+            while b"\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    raise EOFError
+                buf += d
+            ln, buf = buf.split(b"\r\n", 1)
+            return ln
+
+        try:
+            c.sendall(b"220 test relay\r\n")
+            while True:
+                ln = line()
+                cmd = ln[:4].upper()
+                if cmd == b"EHLO":
+                    caps = b"250-PIPELINING\r\n" if self.pipelining else b""
+                    c.sendall(b"250-test\r\n" + caps + b"250 8BITMIME\r\n")
+                elif cmd == b"MAIL":
+                    time.sleep(0.05)
+                    try:
+                        buf += c.recv(65536, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        pass
+                    with self.lock:
+                        self.txns.append(b"RCPT TO" in buf and b"DATA" in buf)
+                    rcpt_ok = False
+                    c.sendall(b"250 ok\r\n")
+                elif cmd == b"RCPT":
+                    to = ln.split(b"<", 1)[1].split(b">", 1)[0].decode()
+                    if to == REFUSED:
+                        c.sendall(b"550 5.1.1 no such mailbox\r\n")
+                    else:
+                        rcpt_ok = True
+                        with self.lock:
+                            self.rcpts.append(to)
+                        c.sendall(b"250 ok\r\n")
+                elif cmd == b"DATA":
+                    if not rcpt_ok:
+                        c.sendall(b"554 no valid recipients\r\n")
+                        continue
+                    c.sendall(b"354 go\r\n")
+                    while line() != b".":
+                        pass
+                    c.sendall(b"250 queued\r\n")
+                elif cmd == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 ok\r\n")
+        except (EOFError, OSError):
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def run(pipelining, users, refused=()):
+    rport = free_port()
+    relay = Relay(rport, pipelining)
+    srv = Magicd(workers=1, delivery=f"smtp 127.0.0.1:{rport}", users=list(users) + list(refused))
+    spool = os.path.join(srv.tmp, "spool")
+    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
+                   "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
+    try:
+        with srv:
+            b = Browser(srv)
+            b.login_page()
+            for u in list(refused) + list(users):
+                st, _, _ = b.generate(u)
+                check(st == 200, f"generate for {u}: {st}")
+            end = time.time() + 30
+            while time.time() < end:
+                with relay.lock:
+                    if set(users) <= set(relay.rcpts):
+                        break
+                time.sleep(0.05)
+            end = time.time() + 10
+            while refused and not os.listdir(os.path.join(spool, "failed")) and time.time() < end:
+                time.sleep(0.05)
+            failed = os.listdir(os.path.join(spool, "failed"))
+    finally:
+        relay.stop()
+    with relay.lock:
+        return list(relay.rcpts), list(relay.txns), failed
+
+
+def main():
+    if not os.path.exists(BIN):
+        skip(f"{BIN} not built")
+    users = [f"p{i}@example.com" for i in range(5)]
+    got, txns, failed = run(True, users, refused=(REFUSED,))
+    check(sorted(got) == sorted(users), f"with PIPELINING the relay got {got}, want {users}")
+    check(txns and all(txns), f"transactions pipelined: {txns}")
+    check(len(failed) == 1, f"the refused link is not (alone) in failed/: {failed}")
+    print(f"ok: PIPELINING offered: {len(txns)} envelopes in one round trip each; the 550 "
+          "in one went to failed/ and the session went on")
+
+    got, txns, failed = run(False, users)
+    check(sorted(got) == sorted(users), f"without PIPELINING the relay got {got}, want {users}")
+    check(txns and not any(txns), f"pipelined to a relay that did not offer it: {txns}")
+    print(f"ok: no PIPELINING offered: {len(txns)} envelopes, one command at a time")
+
+
+if __name__ == "__main__":
+    main()
