@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# bench-mailer.sh [BIN...] - how fast the mailer delivers: N links waiting
+# in the spool's batch files, sent to a local SMTP sink (tools/smtp-sink.c,
+# one epoll loop), with the spool on the disk and, as the reference, on
+# tmpfs (/dev/shm: the same code without the disk). Ratio = disk / tmpfs.
+#
+# One run (a binary, a place for the spool):
+#  1. magicd, 1 worker, rate limits lifted, `delivery smtp` to a closed
+#     port, smtp_starttls off; wrk -c CONNS on POST /magic/generate until N
+#     links were answered 200 (its lua script counts them; the requests
+#     still in flight then add a few). The mailer finds the relay down and
+#     backs off, so the links stay in the batch files the worker
+#     group-committed; their ids are read from there.
+#  2. The mailer is stopped (SIGSTOP), the sink starts on the relay's port,
+#     then the mailer gets TERM and CONT: it exits cleanly and the master
+#     starts a new one at once, which tries the relay at once (retry state
+#     lives in memory). So only delivery is timed: not the back-off (1 s
+#     doubling: the old mailer's next try may be seconds away), not a start
+#     of magicd (a second magicd on the same spool would start a worker too,
+#     whose pool zero-fills and syncs 32 batch files on the disk the
+#     delivery uses). The worker stays up, idle. The STOP keeps the old
+#     mailer from reaching the sink in between.
+#  3. The sink times it: from its first connection to the last spooled
+#     link's mail (mails/s), then waits QUIET ms more for duplicates. Every
+#     link must arrive exactly once (its Message-ID is <link id@domain>): a
+#     duplicate, a missing or an unknown id fails the run.
+#
+# Also printed per run: SMTP connections; the wait from the sink listening
+# to its first connection (the mailer's restart and this script's polling);
+# the new mailer's CPU per mail; how busy the sink was (its CPU over the
+# delivery's time: near 100% and the sink is the bound, not the mailer; it
+# costs about 100 us a mail on a 2-core VM when a client waits for each
+# reply, nearly all of it the kernel's loopback, far less when pipelined);
+# links still in new/ after magicd stopped ("left").
+#
+# Rounds alternate (each binary, on disk then on tmpfs), ROUNDS times;
+# medians with the spread. Knobs: N (5000), ROUNDS (3), CONNS (64, wrk's
+# while spooling), QUIET (1000 ms), TIMEOUT (120 s a delivery), MAGICD_BIN
+# (the binary when none is given), CC. With one binary it prints a FIGURE
+# line for tools/bench.sh; with several, each one's medians against the
+# first's. Binaries are named from the repository root.
+#   tools/bench-mailer.sh
+#   tools/bench-mailer.sh build/magicd.old build/magicd
+set -uo pipefail
+# shellcheck source=tools/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_init mailer
+SHM= # a spool on tmpfs, removed at exit too
+trap 'bench_cleanup; [ -z "$SHM" ] || rm -rf "$SHM"' EXIT
+[ $# -gt 0 ] || set -- "$BIN"
+BINS=("$@")
+N=${N:-5000}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+QUIET=${QUIET:-1000}
+TIMEOUT=${TIMEOUT:-120}
+bench_need wrk "${CC:-cc}"
+for b in "${BINS[@]}"; do BIN=$b bench_need magicd; done
+"${CC:-cc}" -O2 -o "$T/smtp-sink" tools/smtp-sink.c || exit 1
+
+# The ids of the links in a spool's new/: batch files and message files
+# alike hold a line "id: HEX" per link.
+spool_ids() {
+    find "$1/new" -maxdepth 1 -type f -exec cat {} + 2>/dev/null | tr -d '\000' |
+        sed -n 's/^id: \([0-9a-f]\{32\}\)$/\1/p' | sort
+}
+
+# One run; RESULT gets "links mails/s connections ready_to_first_ms left
+# mailer_cpu_us_per_mail sink_busy_percent".
+# Not in a $(...): what it starts is tracked by this shell's EXIT trap.
+run_one() { # binary disk|tmpfs
+    local d=$T/run spool p relay
+    BIN=$1
+    rm -rf "$d" && mkdir -p "$d"
+    spool=$d/spool
+    if [ "$2" = tmpfs ]; then
+        SHM=$(mktemp -d /dev/shm/magicd-mailer.XXXXXX) || return 1
+        spool=$SHM
+    fi
+    p=$(bench_port)
+    relay=$(bench_port)
+    bench_magicd_conf "$d/magicd.conf" "$p" "smtp 127.0.0.1:$relay" "worker_connections 1024;
+smtp_spool $spool;
+smtp_starttls off;"
+    # Key and user store of this run's own: binaries of different versions
+    # never share a store one of them may have migrated.
+    sed -i "s|^key_file .*|key_file $d/magicd.key;|; s|^users_db .*|users_db $d/users.db;|" "$d/magicd.conf"
+    bench_magicd_setup "$d/magicd.conf"
+    bench_magicd_start "$d/magicd.conf" "$p" || return 1
+    local pid=$MAGICD_PID
+    bench_csrf "$p"
+    bench_generate_lua "$d/gen.lua" "$CSRF_TOKEN" "$CSRF_COOKIE"
+    # wrk runs for its -d even once its thread has stopped: the script
+    # leaves a mark after N answers, and an INT then ends wrk.
+    cat >>"$d/gen.lua" <<LUA
+local ok = 0
+function response(status)
+    if status == 200 then ok = ok + 1 end
+    if ok == $N then io.open("$d/spooled.mark", "w"):close(); wrk.thread:stop() end
+end
+LUA
+    wrk -t1 -c"$CONNS" -d60s -s "$d/gen.lua" "http://127.0.0.1:$p/magic/generate" >"$d/gen.wrk" &
+    local gen=$!
+    for _ in $(seq 6000); do [ -e "$d/spooled.mark" ] && break; sleep 0.01; done
+    kill -INT "$gen" 2>/dev/null
+    wait "$gen"
+    local bad
+    read -r _ _ bad _ _ < <(bench_wrk_stats "$d/gen.wrk")
+    sleep 0.5 # the requests wrk left in flight are committed; their file is closed
+    spool_ids "$spool" >"$d/spooled"
+    local links
+    links=$(wc -l <"$d/spooled")
+    if [ "$bad" != 0 ] || [ "$links" -lt "$N" ] || [ "$(uniq -d "$d/spooled" | wc -l)" != 0 ]; then
+        echo "bench-mailer: spooling gave $links links for $N requests, $bad non-2xx answers" >&2
+        return 1
+    fi
+    local mailer
+    mailer=$(pgrep -P "$pid" -f "mailer process" | head -1)
+    [ -n "$mailer" ] || { echo "bench-mailer: no mailer process" >&2; return 1; }
+    kill -STOP "$mailer"
+    "$T/smtp-sink" -p "$relay" -o "$d/ids" -n "$links" -q "$QUIET" -t "$TIMEOUT" >"$d/sink.out" 2>&1 &
+    local sink=$!
+    bench_track "$sink"
+    for _ in $(seq 500); do grep -q "^listening" "$d/sink.out" && break; sleep 0.01; done
+    kill -TERM "$mailer"
+    kill -CONT "$mailer"
+    wait "$sink"
+    local rc=$? ticks
+    # The new mailer's CPU (user + system): all of it went to this delivery.
+    ticks=$(sed 's/.*) //' "/proc/$(pgrep -P "$pid" -f "mailer process" | head -1)/stat" 2>/dev/null |
+        awk '{print $12 + $13}')
+    bench_stop "$pid"
+    BENCH_PIDS=() # both stopped: never signal their pids again
+    local out
+    out=$(tail -1 "$d/sink.out")
+    [ "$rc" = 0 ] || { echo "bench-mailer: sink: $(cat "$d/sink.out")" >&2; return 1; }
+    sed 's/^<\([0-9a-f]\{32\}\)@.*>$/\1/' "$d/ids" | sort >"$d/received"
+    local dup missing unknown left
+    dup=$(uniq -d "$d/received" | wc -l)
+    missing=$(uniq "$d/received" | comm -23 "$d/spooled" - | wc -l)
+    unknown=$(uniq "$d/received" | comm -13 "$d/spooled" - | wc -l)
+    left=$(spool_ids "$spool" | wc -l)
+    [ -z "$SHM" ] || rm -rf "$SHM"
+    SHM=
+    if [ "$dup" != 0 ] || [ "$missing" != 0 ] || [ "$unknown" != 0 ]; then
+        echo "bench-mailer: $links links spooled, $(wc -l <"$d/received") mails: $dup links twice or more," \
+            "$missing never, $unknown unknown ids" >&2
+        return 1
+    fi
+    # messages M connections C ready_to_first_ms A first_to_count_ms B first_to_last_ms L cpu_ms U
+    read -r _ _ _ conns _ gap _ took _ last _ cpu <<<"$out"
+    RESULT=$(awk -v n="$links" -v t="$took" -v c="$conns" -v g="$gap" -v l="$left" -v last="$last" \
+        -v cpu="$cpu" -v mt="${ticks:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+            printf "%d %.0f %d %.1f %d %.0f %.0f", n, (t > 0 ? n * 1000 / t : 0), c, g, l,
+                mt * 1e6 / hz / n, (last > 0 ? cpu * 100 / last : 0) }')
+}
+
+echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on disk and on tmpfs, 1 worker, $ROUNDS alternating rounds"
+: >"$T/results"
+for r in $(seq "$ROUNDS"); do
+    for k in "${!BINS[@]}"; do
+        for mode in disk tmpfs; do
+            run_one "${BINS[$k]}" $mode || { echo "bench-mailer: ${BINS[$k]} $mode failed"; tail -5 "$T/error.log"; exit 1; }
+            echo "$k $mode $RESULT" >>"$T/results"
+            read -r links rate conns gap left cpu busy <<<"$RESULT"
+            printf '  round %d  %-24s %-5s %5d links %7.0f mails/s  %4d connections  first after %5.1f ms  mailer CPU %4d us/mail  sink busy %2d%%  left %d\n' \
+                "$r" "${BINS[$k]}" "$mode" "$links" "$rate" "$conns" "$gap" "$cpu" "$busy" "$left"
+        done
+    done
+done
+python3 - "$T/results" "$N" "${BINS[@]}" <<'EOF'
+import statistics, sys
+res, n, bins = sys.argv[1], sys.argv[2], sys.argv[3:]
+runs = {}
+for line in open(res):
+    f = line.split()
+    runs.setdefault((int(f[0]), f[1]), []).append(float(f[3]))
+med = lambda k, m: statistics.median(runs[(k, m)])
+for k, b in enumerate(bins):
+    for m in ("disk", "tmpfs"):
+        v = runs[(k, m)]
+        print("%-28s %-5s median %7.0f mails/s (spread %.0f-%.0f)" % (b, m, med(k, m), min(v), max(v)))
+    per = " ".join("%.2f" % (a / t) for a, t in zip(runs[(k, "disk")], runs[(k, "tmpfs")]))
+    print("%-28s disk / tmpfs: %.2f (per round %s)" % (b, med(k, "disk") / med(k, "tmpfs"), per))
+for k, b in list(enumerate(bins))[1:]:
+    print("%s / %s: disk %.2fx, tmpfs %.2fx" % (b, bins[0], med(k, "disk") / med(0, "disk"),
+                                                 med(k, "tmpfs") / med(0, "tmpfs")))
+if len(bins) == 1:
+    print("FIGURE|mailer|mailer delivery, %s links from batch files to a local SMTP sink, spool on disk vs on tmpfs"
+          "|%.0f mails/s|%.0f mails/s on tmpfs|%.2f" % (n, med(0, "disk"), med(0, "tmpfs"),
+                                                       med(0, "disk") / med(0, "tmpfs")))
+EOF

@@ -1,0 +1,396 @@
+/*
+ * smtp-sink.c - an SMTP server that takes every message as fast as it can,
+ * for tools/bench-mailer.sh: what the benchmark measures is how fast the
+ * mailer delivers, so the relay it delivers to must not be the bound.
+ *
+ * One thread, one epoll loop, 127.0.0.1 only. It answers EHLO (advertising
+ * PIPELINING and 8BITMIME, nothing else) and HELO, MAIL, RCPT, DATA (354,
+ * then the message up to the line ".", then 250), RSET, NOOP and QUIT;
+ * anything else gets 502. Pipelined commands are answered in order, the
+ * replies to one read together. Nothing is checked beyond the verbs: it is
+ * a sink, not a relay.
+ *
+ * For every message it accepts it writes the value of the message's
+ * Message-ID header as one line to IDFILE ("-" when there is none), so the
+ * caller can count duplicates and losses. It times on CLOCK_MONOTONIC, from
+ * its first connection to the COUNT-th message.
+ *
+ *   cc -O2 -o smtp-sink tools/smtp-sink.c
+ *   ./smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS]
+ *
+ * It prints "listening 127.0.0.1:PORT" once connections are accepted (-p 0:
+ * a free port). With -n it exits 0 once COUNT messages were accepted and
+ * none came for QUIET_MS after that (default 1000: duplicates that follow
+ * the count are still caught); it exits 1 when SECONDS (default 120) pass
+ * first, and 0 on TERM or INT. At exit it prints one line:
+ *
+ *   messages M connections C ready_to_first_ms A first_to_count_ms B first_to_last_ms L cpu_ms U
+ *
+ * (ready: when it started listening; first: its first connection; count:
+ * the COUNT-th message, -1 if it never came; last: the last message; cpu:
+ * its own user + system time, so a caller can tell whether the sink was
+ * the bound). A measuring tool, not part of the server.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SINK_IN 65536 /* a command line, or a piece of a message */
+#define SINK_OUT 8192
+#define SINK_REPLY_MAX 128 /* the longest reply (EHLO's three lines) fits */
+#define SINK_ID_MAX 256
+
+typedef struct {
+    int fd;
+    int data;     /* between DATA's 354 and the final "." */
+    int headers;  /* ... and still in the header block */
+    int midline;  /* the buffer was full without a line end: the rest of a line */
+    int closing;  /* close once the replies are out (QUIT) */
+    int want_out; /* registered for EPOLLOUT */
+    size_t inlen, outlen, outoff;
+    char id[SINK_ID_MAX];
+    char in[SINK_IN];
+    char out[SINK_OUT];
+} conn_t;
+
+static int ep;
+static FILE *ids;
+static unsigned long messages, connections, count;
+static uint64_t t_ready, t_first, t_count, t_last;
+static int listen_tag, signal_tag; /* epoll's data.ptr for the two fds that are no connection */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "smtp-sink: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static void reply(conn_t *c, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (c->outlen + n > SINK_OUT) { /* process() keeps room: never */
+        c->closing = 1;
+        return;
+    }
+    memcpy(c->out + c->outlen, s, n);
+    c->outlen += n;
+}
+
+static void conn_close(conn_t *c)
+{
+    close(c->fd); /* also leaves the epoll set */
+    free(c);
+}
+
+/* One whole message line (without its LF; a CR before it is kept). */
+static void data_line(conn_t *c, const char *p, size_t n)
+{
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (n == 1 && p[0] == '.') {
+        c->data = 0;
+        messages++;
+        t_last = now_ns();
+        if (messages == count)
+            t_count = t_last;
+        if (ids)
+            fprintf(ids, "%s\n", c->id[0] ? c->id : "-");
+        reply(c, "250 2.0.0 queued\r\n");
+        return;
+    }
+    if (!c->headers)
+        return;
+    if (n == 0) {
+        c->headers = 0;
+    } else if (n > 11 && strncasecmp(p, "Message-ID:", 11) == 0) {
+        p += 11, n -= 11;
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (n >= sizeof(c->id))
+            n = sizeof(c->id) - 1;
+        memcpy(c->id, p, n);
+        c->id[n] = '\0';
+    }
+}
+
+static void command(conn_t *c, const char *p, size_t n)
+{
+    char verb[5] = {0};
+
+    memcpy(verb, p, n < 4 ? n : 4);
+    if (strcasecmp(verb, "EHLO") == 0) {
+        reply(c, "250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+    } else if (strcasecmp(verb, "HELO") == 0) {
+        reply(c, "250 sink\r\n");
+    } else if (strcasecmp(verb, "MAIL") == 0) {
+        reply(c, "250 2.1.0 ok\r\n");
+    } else if (strcasecmp(verb, "RCPT") == 0) {
+        reply(c, "250 2.1.5 ok\r\n");
+    } else if (strcasecmp(verb, "DATA") == 0) {
+        c->data = c->headers = 1;
+        c->id[0] = '\0';
+        reply(c, "354 end with <CRLF>.<CRLF>\r\n");
+    } else if (strcasecmp(verb, "RSET") == 0 || strcasecmp(verb, "NOOP") == 0) {
+        reply(c, "250 2.0.0 ok\r\n");
+    } else if (strcasecmp(verb, "QUIT") == 0) {
+        reply(c, "221 2.0.0 bye\r\n");
+        c->closing = 1;
+    } else {
+        reply(c, "502 5.5.2 not implemented\r\n");
+    }
+}
+
+/* Act on every whole line in the input while there is room for replies. */
+static void process(conn_t *c)
+{
+    size_t off = 0;
+
+    while (!c->closing && c->outlen + SINK_REPLY_MAX <= SINK_OUT) {
+        char *nl = memchr(c->in + off, '\n', c->inlen - off);
+        if (!nl)
+            break;
+        size_t n = (size_t)(nl - (c->in + off));
+        if (c->midline)
+            c->midline = 0; /* the end of a line too long to look at */
+        else if (c->data)
+            data_line(c, c->in + off, n);
+        else
+            command(c, c->in + off, n);
+        off += n + 1;
+    }
+    memmove(c->in, c->in + off, c->inlen - off);
+    c->inlen -= off;
+    if (c->inlen == SINK_IN && !memchr(c->in, '\n', c->inlen)) { /* full of one line */
+        if (!c->data) {
+            reply(c, "500 5.5.2 line too long\r\n");
+            c->closing = 1;
+        }
+        c->inlen = 0;
+        c->midline = 1;
+    }
+}
+
+/* Send what is pending; -1: the connection is gone. */
+static int flush(conn_t *c)
+{
+    while (c->outoff < c->outlen) {
+        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            break;
+        if (w < 0)
+            return -1;
+        c->outoff += (size_t)w;
+    }
+    if (c->outoff == c->outlen)
+        c->outoff = c->outlen = 0;
+    int want = c->outlen > 0;
+    if (want != c->want_out) {
+        struct epoll_event ev = {.events = want ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+            return -1;
+        c->want_out = want;
+    }
+    return c->closing && !want ? -1 : 0;
+}
+
+static void on_accept(int lfd)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN)
+                perror("smtp-sink: accept");
+            return;
+        }
+        conn_t *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->fd = fd;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            conn_close(c);
+            continue;
+        }
+        if (connections++ == 0)
+            t_first = now_ns();
+        reply(c, "220 sink ESMTP\r\n");
+        if (flush(c) < 0)
+            conn_close(c);
+    }
+}
+
+static void on_conn(conn_t *c, uint32_t events)
+{
+    if (events & EPOLLIN) {
+        ssize_t r = c->inlen < SINK_IN ? read(c->fd, c->in + c->inlen, SINK_IN - c->inlen) : -1;
+        if (r == 0 || (r < 0 && c->inlen < SINK_IN && errno != EINTR && errno != EAGAIN)) {
+            conn_close(c);
+            return;
+        }
+        if (r > 0)
+            c->inlen += (size_t)r;
+    } else if (events & (EPOLLERR | EPOLLHUP)) {
+        conn_close(c);
+        return;
+    }
+    /* Replies first, then the lines they made room for, until neither moves. */
+    for (;;) {
+        if (flush(c) < 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->outlen > 0)
+            return; /* EPOLLOUT will bring us back */
+        size_t before = c->inlen;
+        process(c);
+        if (c->outlen == 0 && c->inlen == before)
+            return;
+    }
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS]\n");
+    return 2;
+}
+
+static double ms(uint64_t a, uint64_t b)
+{
+    return a && b ? (double)(b - a) / 1e6 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    int port = -1, quiet_ms = 1000, seconds = 120, o;
+    const char *idfile = NULL;
+
+    while ((o = getopt(argc, argv, "p:o:n:q:t:")) != -1) {
+        switch (o) {
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'o':
+            idfile = optarg;
+            break;
+        case 'n':
+            count = strtoul(optarg, NULL, 10);
+            break;
+        case 'q':
+            quiet_ms = atoi(optarg);
+            break;
+        case 't':
+            seconds = atoi(optarg);
+            break;
+        default:
+            return usage();
+        }
+    }
+    if (port < 0 || port > 65535 || optind != argc)
+        return usage();
+    if (idfile && !(ids = fopen(idfile, "w")))
+        die(idfile);
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    socklen_t salen = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (sfd < 0 || lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(lfd, 512) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0)
+        die("listen");
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &listen_tag};
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &signal_tag};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev) < 0)
+        die("epoll");
+    t_ready = now_ns();
+    printf("listening 127.0.0.1:%d\n", ntohs(sa.sin_port));
+    fflush(stdout);
+
+    uint64_t hard = t_ready + (uint64_t)seconds * 1000000000u;
+    int rc = 0;
+    for (;;) {
+        uint64_t now = now_ns(), until = hard;
+        if (count && messages >= count) {
+            uint64_t q = t_last + (uint64_t)quiet_ms * 1000000u;
+            if (now >= q)
+                break;
+            if (q < until)
+                until = q;
+        }
+        if (now >= hard) {
+            fprintf(stderr, "smtp-sink: %d s passed with %lu of %lu messages\n", seconds, messages,
+                    count);
+            rc = 1;
+            break;
+        }
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, (int)((until - now) / 1000000u) + 1);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait");
+        int stop = 0;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &listen_tag)
+                on_accept(lfd);
+            else if (evs[i].data.ptr == &signal_tag)
+                stop = 1;
+            else
+                on_conn(evs[i].data.ptr, evs[i].events);
+        }
+        if (stop)
+            break;
+    }
+    if (ids && fclose(ids) != 0)
+        die(idfile);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    printf("messages %lu connections %lu ready_to_first_ms %.1f first_to_count_ms %.1f "
+           "first_to_last_ms %.1f cpu_ms %.1f\n",
+           messages, connections, ms(t_ready, t_first), ms(t_first, t_count), ms(t_first, t_last),
+           cpu_ms);
+    return rc;
+}
