@@ -15,6 +15,13 @@
  * host name. AUTH PLAIN is preferred, AUTH LOGIN is the fallback; both
  * only when the relay advertises them.
  *
+ * Replies are matched to commands by their order alone (one reply a
+ * command, or a group's in turn under PIPELINING), so a relay that says
+ * more than it is asked is out of step for the rest of the session: before
+ * a message's data, after its final reply and when a session opens, any
+ * reply nobody asked for drops the session (smtp_unsolicited), rather
+ * than let a stale 250 stand for the answer to a message.
+ *
  * The message itself is rendered from the templates under html/mail/ by
  * app/mail.c (UTF-8, quoted-printable parts, so every line stays under 77
  * octets); links longer than SMTP_URL_LINE_MAX are refused.
@@ -197,6 +204,8 @@ static void smtp_err(char *err, size_t errsz, const char *fmt, ...)
     vsnprintf(err, errsz, fmt, ap);
     va_end(ap);
 }
+
+static int smtp_unsolicited(const smtp_session_t *s);
 
 static int smtp_write(smtp_session_t *s, const char *p, size_t n)
 {
@@ -511,6 +520,12 @@ smtp_session_t *smtp_open(const smtp_relay_t *r, char *err, size_t errsz)
     }
     if (r->user && *r->user && smtp_auth(s, r, err, errsz) < 0)
         goto fail;
+    if (smtp_unsolicited(s)) {
+        /* Out of step before the first message (smtp_unsolicited): as
+         * unusable as one that does not answer, and retried as slowly. */
+        smtp_err(err, errsz, "%s replied more often than asked", r->host);
+        goto fail;
+    }
     return s;
 fail:
     s->dead = 1;
@@ -518,9 +533,29 @@ fail:
     return NULL;
 }
 
+/* Bytes from the relay that answer nothing we sent: in the buffer after
+ * the last reply read, or already in the socket. A relay that replies more
+ * often than it is asked is out of step with us, and the reply it owes to
+ * our next command would be taken from what it said before: a 250 meant
+ * for something else taken as the answer to a message's final dot counts
+ * a message as delivered that the relay may have refused (its own answer
+ * is then read as the reply to the next command). Under TLS only what the
+ * TLS layer holds counts: the socket may carry a record that is no reply
+ * (a TLS 1.3 session ticket). */
+static int smtp_unsolicited(const smtp_session_t *s)
+{
+    char c;
+
+    if (s->rlen > 0)
+        return 1;
+    if (s->ssl)
+        return SSL_pending(s->ssl) > 0;
+    return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 int smtp_session_ok(const smtp_session_t *s)
 {
-    return s && !s->dead;
+    return s && !s->dead && !smtp_unsolicited(s);
 }
 
 int smtp_session_tls(const smtp_session_t *s)
@@ -591,7 +626,8 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
     long dn;
     int code, env[3];
 
-    if (s->dead) {
+    if (s->dead || smtp_unsolicited(s)) {
+        s->dead = 1;
         smtp_err(err, errsz, "session closed");
         return SMTP_TEMPFAIL;
     }
@@ -611,6 +647,14 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
         if (env[2] == 354 && !s->dead && (smtp_write(s, ".\r\n", 3) < 0 || smtp_reply(s, 0) < 0))
             s->dead = 1;
         goto rset;
+    }
+    /* Nothing may follow the 354 before we send the message: see
+     * smtp_unsolicited. The message is not sent; it is retried on a new
+     * session. */
+    if (smtp_unsolicited(s)) {
+        s->dead = 1;
+        smtp_err(err, errsz, "DATA: relay replied out of turn (more replies than commands)");
+        return SMTP_TEMPFAIL;
     }
     data = malloc(cap);
     if (!data) {
@@ -638,6 +682,11 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
         smtp_err(err, errsz, "end of DATA: %s", code < 0 ? "connection lost" : s->last);
         return smtp_classify(s, code);
     }
+    /* More after the 250: which of its replies was the answer we cannot
+     * tell, and the next command's would not be its own; this message
+     * counts as delivered, the next goes over a new session. */
+    if (smtp_unsolicited(s))
+        s->dead = 1;
     return SMTP_OK;
 rset : {
     int rc = smtp_classify(s, code);
