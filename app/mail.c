@@ -272,6 +272,12 @@ const char *mail_negotiate(const mail_set_t *s, const char *hdr, size_t n)
 
 /* ---- User-Agent ----------------------------------------------------- */
 
+uint64_t mail_ttl_minutes(uint64_t ttl_s)
+{
+    uint64_t m = (ttl_s + 30) / 60;
+    return m ? m : 1;
+}
+
 void mail_browser(const char *ua, char *out, size_t outsz)
 {
     static const char *const br[][2] = {
@@ -333,7 +339,7 @@ int mail_render(const mail_set_t *s, int part, const spool_msg_t *m, buf_t *out)
     if (li < 0)
         li = s->def;
     uint64_t ttl_s = m->expires_s > m->created_s ? m->expires_s - m->created_s : 0;
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)((ttl_s + 30) / 60));
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)mail_ttl_minutes(ttl_s));
     if (!gmtime_r(&exp, &tm))
         return -1;
     snprintf(until, sizeof until, "%04d-%02d-%02d %02d:%02d UTC", tm.tm_year + 1900, tm.tm_mon + 1,

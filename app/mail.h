@@ -63,6 +63,11 @@ const char *mail_negotiate(const mail_set_t *s, const char *hdr, size_t n);
 /* "Firefox on Linux" from a User-Agent; a cut-down UA when unknown. */
 void mail_browser(const char *ua, char *out, size_t outsz);
 
+/* A link's lifetime as the pages and mails say it ({{ttl_minutes}}): to the
+ * nearest minute, and never 0 (a link_ttl of seconds, as tests use, reads
+ * "1 minutes" rather than "expires in 0 minutes"). */
+uint64_t mail_ttl_minutes(uint64_t ttl_s);
+
 /* Render one part of m in m->lang (the default when unknown) onto out. */
 int mail_render(const mail_set_t *s, int part, const spool_msg_t *m, buf_t *out);
 

@@ -47,6 +47,7 @@
 #include "app/client.h"
 #include "app/delivery.h"
 #include "app/email.h"
+#include "app/mail.h"
 #include "app/page.h"
 #include "app/park.h"
 #include "app/rate_check.h"
@@ -114,7 +115,7 @@ static void gen_answer(app_t *app, http_conn_t *c, const char *email, const char
 {
     char ttl[24];
     sc_t t = sc_init(ttl, sizeof ttl);
-    sc_u64(&t, app->conf->auth.link_ttl_ms / 60000);
+    sc_u64(&t, mail_ttl_minutes(app->conf->auth.link_ttl_ms / 1000));
     /* The ticket is base64url (token_code_seal), which has nothing to
      * escape: inserted as is, like the digits of ttl_minutes. */
     tpl_var_t v[] = {{"email", email, 0},

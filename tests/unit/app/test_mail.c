@@ -150,6 +150,15 @@ static void test_render_all(void)
     }
 }
 
+/* The lifetime the pages and mails state: nearest minute, never 0. */
+static void test_ttl_minutes(void)
+{
+    CHECK(mail_ttl_minutes(0) == 1 && mail_ttl_minutes(1) == 1 && mail_ttl_minutes(30) == 1,
+          "a link of seconds reads 0 minutes");
+    CHECK(mail_ttl_minutes(89) == 1 && mail_ttl_minutes(90) == 2);
+    CHECK(mail_ttl_minutes(900) == 15 && mail_ttl_minutes(86400) == 1440);
+}
+
 int main(void)
 {
     char err[512];
@@ -161,6 +170,7 @@ int main(void)
     test_qp();
     test_header();
     test_render_all();
+    test_ttl_minutes();
     mail_free(&set);
     if (unit_failures)
         return 1;
