@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/path.h"
 #include "app/mail.h"
 #include "app/static.h"
 #include "app/template.h"
@@ -47,11 +48,20 @@ static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char
 /* A file every worker opens for appending (created if missing, as the
  * worker would, and with the mode the worker would give it: the access log
  * and the outbox hold tokens): a directory that does not exist is found
- * here, not by each worker in turn. */
-static int appendable(const char *path, const char *what, mode_t mode, char *err, size_t errsz)
+ * here, not by each worker in turn. Without create, only asked. */
+static int appendable(const char *path, const char *what, mode_t mode, int create, char *err,
+                      size_t errsz)
 {
+    char why[300];
+
     if (!path[0] || !strcmp(path, "off") || !strcmp(path, "stderr"))
         return 0;
+    if (!create) {
+        if (path_writable(path, why, sizeof why) == 0)
+            return 0;
+        snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, why);
+        return -1;
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode);
     if (fd < 0) {
         snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, strerror(errno));
@@ -61,24 +71,42 @@ static int appendable(const char *path, const char *what, mode_t mode, char *err
     return 0;
 }
 
-int app_check_files(const conf_t *c, char *err, size_t errsz)
+/* The spool's folders (workers write, the mailer reads): made, or without
+ * create asked whether the folder is there and writable or could be made. */
+static int spool_ready(const char *spool, int create, char *err, size_t errsz)
 {
-    if (appendable(c->log.access_log, "access log", LOG_FILE_MODE, err, errsz) < 0)
-        return -1;
-    if (c->smtp.delivery == DELIVERY_OUTBOX &&
-        appendable(c->smtp.delivery_arg, "outbox", 0600, err, errsz) < 0)
-        return -1;
-    if (c->smtp.delivery == DELIVERY_SMTP) {
-        /* the directories workers write to and the mailer reads */
-        char why[512];
-        if (spool_init(c->smtp.spool, why, sizeof why) < 0) {
-            snprintf(err, errsz,
-                     "cannot make the smtp_spool directory \"%s\": %s (its parent must exist "
-                     "and be writable)",
-                     c->smtp.spool, why);
-            return -1;
+    char why[512];
+    int rc;
+
+    if (create) {
+        rc = spool_init(spool, why, sizeof why);
+    } else {
+        struct stat st;
+        if (stat(spool, &st) == 0) {
+            rc = access(spool, W_OK | X_OK);
+            if (rc < 0)
+                snprintf(why, sizeof why, "%s", strerror(errno));
+        } else {
+            rc = path_writable(spool, why, sizeof why);
         }
     }
+    if (rc < 0)
+        snprintf(err, errsz,
+                 "cannot make the smtp_spool directory \"%s\": %s (its parent must exist "
+                 "and be writable)",
+                 spool, why);
+    return rc;
+}
+
+int app_check_files(const conf_t *c, int create, char *err, size_t errsz)
+{
+    if (appendable(c->log.access_log, "access log", LOG_FILE_MODE, create, err, errsz) < 0)
+        return -1;
+    if (c->smtp.delivery == DELIVERY_OUTBOX &&
+        appendable(c->smtp.delivery_arg, "outbox", 0600, create, err, errsz) < 0)
+        return -1;
+    if (c->smtp.delivery == DELIVERY_SMTP && spool_ready(c->smtp.spool, create, err, errsz) < 0)
+        return -1;
     tpl_set_t tpl;
     if (tpl_load_set(&tpl, c->http.html_root, err, errsz) < 0)
         return -1;

@@ -18,7 +18,10 @@
 
 #include "core/conf.h"
 
-/* 0, or -1 with the first problem in err. Reads the files and frees them. */
-int app_check_files(const conf_t *c, char *err, size_t errsz);
+/* 0, or -1 with the first problem in err. Reads the files and frees them.
+ * With create, the files and folders a worker writes (access log, outbox,
+ * smtp_spool) are made when missing, as at start; without (`magicd -t`),
+ * only asked whether they could be, and nothing is left behind. */
+int app_check_files(const conf_t *c, int create, char *err, size_t errsz);
 
 #endif

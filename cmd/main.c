@@ -134,20 +134,12 @@ static void master_heap_start(const char *file, const char *prefix)
  * The file must be readable and writable, or its directory writable. */
 static int test_writable(const char *path, const char *what, char *err, size_t errsz)
 {
-    if (access(path, F_OK) == 0) {
-        if (access(path, R_OK | W_OK) < 0) {
-            snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, strerror(errno));
-            return -1;
-        }
+    char why[300];
+
+    if (path_writable(path, why, sizeof why) == 0)
         return 0;
-    }
-    char dir[CONF_PATH_MAX];
-    if (path_dir(path, dir, sizeof dir) < 0 || access(dir, W_OK | X_OK) < 0) {
-        snprintf(err, errsz, "cannot open %s \"%s\": cannot create it there: %s", what, path,
-                 strerror(errno));
-        return -1;
-    }
-    return 0;
+    snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, why);
+    return -1;
 }
 
 /* What the master opens at start before any child runs: its error log,
@@ -188,7 +180,7 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_wipe(&kr);
-    if (test_state(c, err, sizeof err) < 0 || app_check_files(c, err, sizeof err) < 0) {
+    if (test_state(c, err, sizeof err) < 0 || app_check_files(c, 0, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
         free(c);

@@ -17,4 +17,10 @@
 /* 0, or -1 when the directory does not fit in out (out is then empty). */
 int path_dir(const char *path, char *out, size_t outsz);
 
+/* Whether path could be opened for reading and writing without making
+ * anything: it exists and we may, or its directory lets us create it.
+ * 0, or -1 with why ("Permission denied", "cannot create it there: No
+ * such file or directory"). */
+int path_writable(const char *path, char *why, size_t whysz);
+
 #endif

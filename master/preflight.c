@@ -42,7 +42,7 @@ static void child(const conf_t *c, int fd)
         if (s || store_pg_is_url(c->auth.users_db)) {
             store_close(s);
             /* Templates and static files too: a worker needs every one. */
-            msg.ok = app_check_files(c, msg.err, sizeof msg.err) == 0;
+            msg.ok = app_check_files(c, 1, msg.err, sizeof msg.err) == 0;
         }
     }
     size_t off = 0;

@@ -120,6 +120,21 @@ def main():
     r = srv.run_cli("-t")
     check("test is successful" in r.stderr, f"-t with the tree restored: {r.stderr}")
 
+    # -t leaves nothing behind: files it made as root would be root's, and
+    # the workers (running as `user`) could not open them at start.
+    fresh = os.path.join(srv.tmp, "fresh")
+    os.makedirs(fresh)
+    for delivery in (f"delivery outbox {fresh}/outbox.jsonl;",
+                     f"delivery smtp 127.0.0.1:25;\nsmtp_spool {fresh}/spool;"):
+        srv.extra = (f"html_root {html};\n{delivery}\naccess_log {fresh}/access.log;\n"
+                     f"error_log {fresh}/error.log;")
+        srv.write_conf()
+        r = srv.run_cli("-t", check_rc=False)
+        check("test is successful" in r.stderr, f"-t with files to be made: {r.stderr}")
+        check(not os.listdir(fresh), f"-t made {os.listdir(fresh)}")
+    srv.extra = f"html_root {html};"
+    srv.write_conf()
+
     with srv:
         # A reload into a broken tree is refused; the old workers go on.
         srv.write_conf(f"html_root {os.path.join(srv.tmp, 'empty')};")

@@ -144,17 +144,36 @@ static void test_check_files(void)
     /* An access log in a directory that does not exist. */
     snprintf(c->http.html_root, sizeof c->http.html_root, "html");
     snprintf(c->log.access_log, sizeof c->log.access_log, "%s/no/such/access.log", dir);
-    CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "access log") &&
+    CHECK(app_check_files(c, 1, err, sizeof err) < 0 && strstr(err, "access log") &&
               strstr(err, "No such file"),
           "access log: %s", err);
     snprintf(c->log.access_log, sizeof c->log.access_log, "%s/access.log", dir);
-    CHECK(app_check_files(c, err, sizeof err) == 0, "access log: %s", err);
+    CHECK(app_check_files(c, 1, err, sizeof err) == 0, "access log: %s", err);
     struct stat st;
     CHECK(stat(c->log.access_log, &st) == 0, "created, as a worker would");
+    /* Without create (magicd -t): asked, never made. */
+    snprintf(c->log.access_log, sizeof c->log.access_log, "%s/t-access.log", dir);
+    CHECK(app_check_files(c, 0, err, sizeof err) == 0, "access log: %s", err);
+    CHECK(stat(c->log.access_log, &st) < 0, "magicd -t created the access log");
+    snprintf(c->log.access_log, sizeof c->log.access_log, "%s/no/such/access.log", dir);
+    CHECK(app_check_files(c, 0, err, sizeof err) < 0 && strstr(err, "cannot create it there"),
+          "access log: %s", err);
+    c->smtp.delivery = DELIVERY_SMTP;
+    snprintf(c->log.access_log, sizeof c->log.access_log, "off");
+    snprintf(c->smtp.spool, sizeof c->smtp.spool, "%s/t-spool", dir);
+    CHECK(app_check_files(c, 0, err, sizeof err) == 0, "spool: %s", err);
+    CHECK(stat(c->smtp.spool, &st) < 0, "magicd -t made the spool");
+    snprintf(c->smtp.spool, sizeof c->smtp.spool, "%s/no/such/spool", dir);
+    CHECK(app_check_files(c, 0, err, sizeof err) < 0 && strstr(err, "smtp_spool"), "spool: %s",
+          err);
+    c->smtp.delivery = DELIVERY_OUTBOX;
+    snprintf(c->smtp.delivery_arg, sizeof c->smtp.delivery_arg, "%s/t-outbox.jsonl", dir);
+    CHECK(app_check_files(c, 0, err, sizeof err) == 0, "outbox: %s", err);
+    CHECK(stat(c->smtp.delivery_arg, &st) < 0, "magicd -t created the outbox");
     snprintf(c->log.access_log, sizeof c->log.access_log, "off");
     /* The shipped tree passes. */
     snprintf(c->http.html_root, sizeof c->http.html_root, "html");
-    CHECK(app_check_files(c, err, sizeof err) == 0, "shipped html/: %s", err);
+    CHECK(app_check_files(c, 1, err, sizeof err) == 0, "shipped html/: %s", err);
 
     /* A copy of it whose page refers to a script that is not there. */
     char root[256];
@@ -163,19 +182,19 @@ static void test_check_files(void)
     snprintf(cmd, sizeof cmd, "cp -r html %s", root);
     CHECK(system(cmd) == 0);
     snprintf(c->http.html_root, sizeof c->http.html_root, "%s", root);
-    CHECK(app_check_files(c, err, sizeof err) == 0, "copy passes: %s", err);
+    CHECK(app_check_files(c, 1, err, sizeof err) == 0, "copy passes: %s", err);
     char js[300];
     snprintf(js, sizeof js, "%s/static/app.js", root);
     CHECK(unlink(js) == 0);
-    CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "/static/app.js") &&
+    CHECK(app_check_files(c, 1, err, sizeof err) < 0 && strstr(err, "/static/app.js") &&
               strstr(err, ".html"),
           "a missing script a page refers to: %s", err);
     snprintf(cmd, sizeof cmd, "rm -rf %s/static", root);
     CHECK(system(cmd) == 0);
-    CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "static directory"),
+    CHECK(app_check_files(c, 1, err, sizeof err) < 0 && strstr(err, "static directory"),
           "no static directory: %s", err);
     snprintf(c->http.html_root, sizeof c->http.html_root, "%s/nowhere", dir);
-    CHECK(app_check_files(c, err, sizeof err) < 0 && strstr(err, "index.html"),
+    CHECK(app_check_files(c, 1, err, sizeof err) < 0 && strstr(err, "index.html"),
           "wrong html_root: %s", err);
     free(c);
 }
