@@ -78,6 +78,7 @@ struct http_server {
     int lfd;
     int accepting;
     int draining;
+    int told_no_body; /* body_never_comes has logged its warning */
     http_server_conf_t conf;
     http_handler_fn handler;
     void *ctx;
@@ -882,6 +883,28 @@ static void reply_parse_error(http_conn_t *c, int status, const char *why)
     http_reply_error(c, status, why);
 }
 
+/* A GET or HEAD that declares a body which is not all here yet. No route
+ * reads the body of either, and this is what nginx's auth_request sends
+ * for a POST to the application when the location passes the request's
+ * Content-Length on (the subrequest is a GET without the body): waiting
+ * for it would hold every such check until body_timeout and answer 408.
+ * So the request is answered now and the connection closed after it: the
+ * bytes not waited for cannot be taken for a next request. Said once per
+ * worker, since it is the proxy's configuration that needs fixing. */
+static int body_never_comes(http_conn_t *c)
+{
+    if (c->req->method != HTTP_M_GET && c->req->method != HTTP_M_HEAD)
+        return 0;
+    if (!c->srv->told_no_body) {
+        c->srv->told_no_body = 1;
+        log_warn("a %s with Content-Length %lld came without its body: answered without it and "
+                 "closed (behind nginx's auth_request, add proxy_set_header Content-Length \"\"; "
+                 "and proxy_pass_request_body off; to the location that proxies /auth)",
+                 c->req->method == HTTP_M_GET ? "GET" : "HEAD", (long long)c->req->content_length);
+    }
+    return 1;
+}
+
 static void conn_process(http_conn_t *c)
 {
     http_server_t *s = c->srv;
@@ -921,6 +944,10 @@ static void conn_process(http_conn_t *c)
         if (body > s->conf.max_body) {
             reply_parse_error(c, 413, "request body too large");
             break;
+        }
+        if (c->in.len < (size_t)r + body && body_never_comes(c)) {
+            body = 0;
+            c->close_after = 1;
         }
         if (c->in.len < (size_t)r + body) {
             if (c->state != HTTP_CONN_BODY) {
