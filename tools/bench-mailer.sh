@@ -40,8 +40,11 @@
 # that range. On one CPU the figure is the mailer's cost plus the sink's
 # (a real relay is further away: this is the mailer's own bound).
 #
-# Rounds alternate (each binary, on disk then on tmpfs), ROUNDS times;
-# medians with the spread. Knobs: N (5000), ROUNDS (3), CONNS (64, wrk's
+# Rounds alternate (each binary, on disk then on tmpfs), ROUNDS times, the
+# binaries in reverse order every other round: a run on the disk can pay
+# for the one before it (writeback that sync does not cover, the disk's
+# slow spells after thousands of flushes), so each binary follows the
+# others as often. Medians with the spread. Knobs: N (5000), ROUNDS (3), CONNS (64, wrk's
 # while spooling), QUIET (1000 ms), TIMEOUT (120 s a delivery), PLACES
 # ("disk tmpfs": either alone, e.g. to profile the mailer's CPU on tmpfs),
 # CPU (the first this script may use; "none": no pinning), MAGICD_BIN (the binary when none is given), CC. With one binary and both
@@ -174,7 +177,9 @@ LUA
 echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds"
 : >"$T/results"
 for r in $(seq "$ROUNDS"); do
-    for k in "${!BINS[@]}"; do
+    order=$(seq 0 $((${#BINS[@]} - 1)))
+    [ $((r % 2)) = 1 ] || order=$(seq $((${#BINS[@]} - 1)) -1 0) # ABBA
+    for k in $order; do
         for mode in $PLACES; do
             run_one "${BINS[$k]}" "$mode" || { echo "bench-mailer: ${BINS[$k]} $mode failed"; tail -5 "$T/error.log"; exit 1; }
             echo "$k $mode $RESULT" >>"$T/results"
