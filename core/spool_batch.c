@@ -538,10 +538,22 @@ static int spool_unpack_file(const char *name, void *arg)
 }
 
 typedef struct {
-    int newfd, sentfd;
-    int *links; /* NULL: only whether there is a file to take */
+    spool_unpack_t u; /* its dirs and journal, for spool_handled */
+    int *links;       /* NULL: only whether there is a file to take */
     int ready;
 } spool_pending_t;
+
+/* A message of a batch file sent from before: still waiting unless it is
+ * in the journal, or was deferred into new/ (counted there) or refused. */
+static int spool_pending_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
+{
+    spool_pending_t *p = arg;
+
+    (void)rec, (void)reclen;
+    if (!spool_handled(&p->u, m))
+        (*p->links)++;
+    return 0;
+}
 
 /* One batch file, ours (spool_batch_files): counted, or the answer. */
 static int spool_pending_file(const char *name, void *arg)
@@ -549,38 +561,53 @@ static int spool_pending_file(const char *name, void *arg)
     spool_pending_t *p = arg;
     size_t len = 0;
     char *text;
-    int torn = 0, n;
+    struct stat st;
+    int torn = 0, n, counted = 0;
 
     if (!p->links) {
         p->ready = 1;
         return 1; /* only whether there is one */
     }
-    text = spool_slurp(p->newfd, name, &len);
+    text = spool_slurp(p->u.newfd, name, &len);
     if (!text)
         return 0; /* another mailer took it, or unreadable: the unpack says so */
-    n = spool_batch_parse(text, len, NULL, NULL, &torn);
-    free(text);
     p->ready = 1; /* even an empty leftover: the unpack removes it */
-    if (n > 0 && p->sentfd >= 0)
-        n -= spool_journal_count(p->sentfd, name); /* sent before the relay went */
-    if (n > 0)
+    /* A file never sent from has no journal, and every link in it waits:
+     * counted without a look at each. One sent from before (the relay
+     * went away half-way) is counted link by link. */
+    if (p->u.sentfd >= 0 && spool_journal_open(&p->u.j, p->u.sentfd, name) == 0) {
+        if (fstatat(p->u.sentfd, p->u.j.name, &st, 0) == 0) {
+            spool_batch_parse(text, len, spool_pending_one, p, &torn);
+            counted = 1;
+        }
+        spool_journal_close(&p->u.j);
+    }
+    if (!counted && (n = spool_batch_parse(text, len, NULL, NULL, &torn)) > 0)
         *p->links += n;
+    free(text);
     return 0;
 }
 
 int spool_batch_pending(const char *spool_dir, int *links)
 {
-    spool_pending_t p = {.newfd = spool_opendir_at(spool_dir, "new"), .links = links};
+    spool_pending_t p = {.links = links};
 
+    p.u.newfd = spool_opendir_at(spool_dir, "new");
+    p.u.sentfd = p.u.failedfd = -1;
     if (links)
         *links = 0;
-    if (p.newfd < 0)
+    if (p.u.newfd < 0)
         return 0;
-    p.sentfd = links ? spool_opendir_at(spool_dir, "sent") : -1;
-    spool_batch_files(p.newfd, INT_MAX, NULL, spool_pending_file, &p);
-    close(p.newfd);
-    if (p.sentfd >= 0)
-        close(p.sentfd);
+    if (links) {
+        p.u.sentfd = spool_opendir_at(spool_dir, "sent");
+        p.u.failedfd = spool_opendir_at(spool_dir, "failed");
+    }
+    spool_batch_files(p.u.newfd, INT_MAX, NULL, spool_pending_file, &p);
+    close(p.u.newfd);
+    if (p.u.sentfd >= 0)
+        close(p.u.sentfd);
+    if (p.u.failedfd >= 0)
+        close(p.u.failedfd);
     return p.ready;
 }
 

@@ -130,8 +130,9 @@ int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn
  * made ahead and no longer locked by its writer), 0 otherwise. With links
  * not NULL, every such file is read and *links gets the number of links
  * in them (the mailer's queue depth counts them while they wait there);
- * with NULL it stops at the first. Links a journal says were sent are not
- * counted. */
+ * with NULL it stops at the first. Links of a file sent from before are
+ * not counted when they are in its journal, nor when they were deferred
+ * into new/ (the mailer counts them there) or refused into failed/. */
 int spool_batch_pending(const char *spool_dir, int *links);
 
 #endif

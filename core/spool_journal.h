@@ -59,8 +59,8 @@ void spool_journal_close(spool_journal_t *j);
 /* A journal's name: a batch file's name without its dot, then ".sent". */
 int spool_journal_name_ok(const char *name);
 
-/* How many links a journal records (the mailer's queue count subtracts
- * them from its batch file's); 0 when there is none. */
+/* How many links a journal records (for a reader of sent/); 0 when there
+ * is none. */
 int spool_journal_count(int sentfd, const char *batch);
 
 #endif

@@ -40,8 +40,8 @@ static void *relay_main(void *arg)
         return NULL;
     for (const step_t *s = r->steps; s->send; s++) {
         char *hit;
-        while (s->until && !(hit = memmem(r->got + from, r->len - from, s->until,
-                                          strlen(s->until)))) {
+        while (s->until &&
+               !(hit = memmem(r->got + from, r->len - from, s->until, strlen(s->until)))) {
             ssize_t n = recv(c, r->got + r->len, sizeof(r->got) - 1 - r->len, 0);
             if (n <= 0)
                 goto out;
@@ -104,20 +104,27 @@ static int run(const step_t *steps, const char *what)
     return rc;
 }
 
-#define S(until, send) {until, send, 0}
-#define HANGUP(until, send) {until, send, 1}
-#define END {NULL, NULL, 0}
+#define S(until, send)                                                                             \
+    {                                                                                              \
+        until, send, 0                                                                             \
+    }
+#define HANGUP(until, send)                                                                        \
+    {                                                                                              \
+        until, send, 1                                                                             \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, NULL, 0                                                                              \
+    }
 #define GREET S(NULL, "220 relay\r\n")
 #define EHLO(caps) S("EHLO", "250-relay\r\n" caps "250 8BITMIME\r\n")
 
 int main(void)
 {
     /* The plain case, pipelined and not: accepted. */
-    static const step_t ok_pipe[] = {GREET,
-                                     EHLO("250-PIPELINING\r\n"),
+    static const step_t ok_pipe[] = {GREET, EHLO("250-PIPELINING\r\n"),
                                      S("DATA\r\n", "250 ok\r\n250 ok\r\n354 go\r\n"),
-                                     S("\r\n.\r\n", "250 queued\r\n"),
-                                     END};
+                                     S("\r\n.\r\n", "250 queued\r\n"), END};
     CHECK(run(ok_pipe, "pipelined") == SMTP_OK);
     static const step_t ok_plain[] = {GREET,
                                       EHLO(""),
@@ -133,11 +140,9 @@ int main(void)
      * answer to the final dot, the relay's real answer (a 451 here) is
      * never seen and a message it did not take counts as delivered. */
     static const step_t extra_pipe[] = {
-        GREET,
-        EHLO("250-PIPELINING\r\n"),
+        GREET, EHLO("250-PIPELINING\r\n"),
         S("DATA\r\n", "250 ok\r\n250 ok\r\n354 go\r\n250 stray\r\n"),
-        S("\r\n.\r\n", "451 try again later\r\n"),
-        END};
+        S("\r\n.\r\n", "451 try again later\r\n"), END};
     CHECK(run(extra_pipe, "extra reply, pipelined") == SMTP_TEMPFAIL,
           "a stray reply after 354 was taken for the end of DATA");
     static const step_t extra_plain[] = {GREET,
@@ -161,10 +166,8 @@ int main(void)
     CHECK(run(rcpt_354, "354 after 550") == SMTP_PERMFAIL);
 
     /* The connection dropped in the middle of the pipelined replies. */
-    static const step_t drop[] = {GREET,
-                                  EHLO("250-PIPELINING\r\n"),
-                                  HANGUP("DATA\r\n", "250 ok\r\n250 o"),
-                                  END};
+    static const step_t drop[] = {GREET, EHLO("250-PIPELINING\r\n"),
+                                  HANGUP("DATA\r\n", "250 ok\r\n250 o"), END};
     CHECK(run(drop, "dropped") == SMTP_TEMPFAIL);
 
     /* More replies than commands before the first message: the session
@@ -175,11 +178,9 @@ int main(void)
         GREET, S("EHLO", "250-relay\r\n250 PIPELINING\r\n250 stray\r\n"), END};
     int usable = 1;
     CHECK(run_session(extra_ehlo, &usable) == -2, "a session out of step at open was used");
-    static const step_t extra_end[] = {GREET,
-                                       EHLO("250-PIPELINING\r\n"),
+    static const step_t extra_end[] = {GREET, EHLO("250-PIPELINING\r\n"),
                                        S("DATA\r\n", "250 ok\r\n250 ok\r\n354 go\r\n"),
-                                       S("\r\n.\r\n", "250 queued\r\n250 stray\r\n"),
-                                       END};
+                                       S("\r\n.\r\n", "250 queued\r\n250 stray\r\n"), END};
     CHECK(run_session(extra_end, &usable) == SMTP_OK && !usable,
           "a session out of step after the final dot was kept");
     return unit_done("test_smtp_session");
