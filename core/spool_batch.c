@@ -302,7 +302,9 @@ static int spool_handled(const spool_unpack_t *u, const spool_msg_t *m)
 
 /* One message of a batch file: sent (and recorded), or into new/ to be
  * retried from there, or into failed/. -3: the sender stopped (the rest of
- * the file waits for the next pass); -2 with u->err or errno. */
+ * the file waits for the next pass); -4: the journal has no room (logged;
+ * the rest of the file waits, the other files are tried); -2 with u->err
+ * or errno. */
 static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
 {
     spool_unpack_t *u = arg;
@@ -314,9 +316,10 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
     /* Room for its record first: a link the relay took must be written
      * down, or the next pass sends it again. */
     if (spool_journal_reserve(&u->j) < 0) {
-        snprintf(u->err, u->errsz, "spool: journal %s/sent/%s: %s (nothing more is sent from it)",
-                 u->dir, u->j.name, strerror(errno));
-        return -2;
+        log_error(MG_LOG_ERR, errno,
+                  "spool: journal %s/sent/%s (nothing more is sent from its batch file now)",
+                  u->dir, u->j.name);
+        return -4;
     }
     switch (u->send(m, u->arg)) {
     case SPOOL_SENT:
@@ -482,11 +485,16 @@ static int spool_unpack_file(const char *name, void *arg)
         unlinkat(u->newfd, name, 0);
         return 0;
     }
+    /* A journal that cannot be read (or made, below) stops this file and
+     * no other: each file has its own, and one an operator must fix
+     * (a directory or a file of someone else's in its place) would
+     * otherwise hold up every batch file the walk meets after it. */
     if (spool_journal_open(&u->j, u->sentfd, name) < 0) {
-        snprintf(u->err, u->errsz, "spool: read %s/sent/ journal of %s: %s", u->dir, name,
-                 strerror(errno));
+        log_error(MG_LOG_ERR, errno,
+                  "spool: journal of %s/new/%s in %s/sent/ cannot be read; nothing of it is sent",
+                  u->dir, name, u->dir);
         free(text);
-        return -2;
+        return 0;
     }
     u->queued = u->failed = 0;
     u->err[0] = '\0';
@@ -502,6 +510,8 @@ static int spool_unpack_file(const char *name, void *arg)
     }
     if (rc == -3)
         return 1;
+    if (rc == -4)
+        return 0;
     if (rc == -2) {
         if (!u->err[0])
             snprintf(u->err, u->errsz, "spool: unpacking %s/new/%s: %s", u->dir, name,

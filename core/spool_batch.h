@@ -120,9 +120,11 @@ typedef spool_sent_t (*spool_send_fn)(const spool_msg_t *m, void *arg);
  * ones it defers or refuses get a file. On SPOOL_STOP the batch file stays
  * as it is (what was sent from it is in its journal) and the walk ends.
  * Every batch file is locked while it is read, so two mailers never send
- * from the same one. Returns the messages handled (sent, queued, failed),
- * -1 with err on an I/O error (send is not called after one). With send
- * NULL it is spool_unpack. */
+ * from the same one. A file whose journal cannot be read, or has no room
+ * for one more line, is logged and left as it is, and the walk goes on to
+ * the next. Returns the messages handled (sent, queued, failed), -1 with
+ * err on an I/O error (send is not called after one). With send NULL it
+ * is spool_unpack. */
 int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn send, void *arg,
                   char *err, size_t errsz);
 
