@@ -396,11 +396,14 @@ static int spool_opendir_at(const char *dir, const char *sub)
  * is held on *lockfd until the caller closes it. */
 static int spool_take(int newfd, const char *name, int *lockfd)
 {
-    int fd = openat(newfd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(newfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
 
     if (fd < 0)
         return 0;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    /* Only a regular file: reading a FIFO under a batch file's name would
+     * wait for a writer for ever, and the mailer with it. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || flock(fd, LOCK_EX | LOCK_NB) < 0) {
         close(fd);
         return 0;
     }

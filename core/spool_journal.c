@@ -10,6 +10,10 @@
  * written where the last complete one ends, over whatever was cut short;
  * lines have one length, so nothing of the old one is left behind.
  *
+ * The journal is never opened through a symbolic link (O_NOFOLLOW): one
+ * in its place would have its lines written over the file it names. Nor
+ * is anything but a regular file read (a FIFO would block the mailer).
+ *
  * The ids are kept sorted for a binary search: a batch file of a busy
  * worker holds thousands of links, and each is looked up once.
  */
@@ -76,7 +80,7 @@ static long spool_journal_scan(const char *text, size_t len, spool_journal_t *j,
 /* The journal's bytes (NULL with *len 0 when it does not exist). */
 static char *spool_journal_read(int sentfd, const char *name, size_t *len, off_t *size, int *err)
 {
-    int fd = openat(sentfd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(sentfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
@@ -89,8 +93,9 @@ static char *spool_journal_read(int sentfd, const char *name, size_t *len, off_t
             *err = errno;
         return NULL;
     }
-    if (fstat(fd, &st) < 0 || st.st_size > SPOOL_JOURNAL_MAX) {
-        *err = errno ? errno : EFBIG;
+    errno = 0;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SPOOL_JOURNAL_MAX) {
+        *err = errno ? errno : S_ISREG(st.st_mode) ? EFBIG : EINVAL;
         close(fd);
         return NULL;
     }
@@ -172,9 +177,10 @@ int spool_journal_reserve(spool_journal_t *j)
 {
     if (j->fd < 0) {
         int created = 0;
-        j->fd = openat(j->sentfd, j->name, O_RDWR | O_CLOEXEC);
+        j->fd = openat(j->sentfd, j->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (j->fd < 0 && errno == ENOENT) {
-            j->fd = openat(j->sentfd, j->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            j->fd = openat(j->sentfd, j->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                           0600);
             created = 1;
         }
         if (j->fd < 0)

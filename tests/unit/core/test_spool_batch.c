@@ -419,6 +419,15 @@ static void test_deliver_bad_journal(const char *dir, int bad)
     CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
     CHECK(sc.calls[26 + !bad] == 1, "a batch file waits behind another's unusable journal");
     CHECK(sc.calls[26 + bad] == 0 && count_dir(dir, "new", 1) == 1, "sent without a journal");
+
+    /* A FIFO under a batch file's name is no batch file: reading it would
+     * wait for a writer (alarm: the test fails rather than hangs). */
+    snprintf(p, sizeof p, "%s/new/b.00000000000000e0.1", dir);
+    CHECK(mkfifo(p, 0600) == 0);
+    alarm(10);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_batch_pending(dir, NULL) == 1); /* the bad journal's file */
+    alarm(0);
 }
 
 static void test_pending(const char *dir)

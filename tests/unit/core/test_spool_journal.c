@@ -1,7 +1,8 @@
 /*
  * test_spool_journal - the mailer's record of what it sent from a batch
  * file: written over zeros, read back across a reopen, a line cut short by
- * a crash ignored and written over, names checked.
+ * a crash ignored and written over, a symbolic link in its place not
+ * followed nor a FIFO read, names checked.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -81,6 +82,33 @@ int main(void)
     id(x, 777);
     CHECK(spool_journal_has(&j, x) && j.nids == 1000);
     spool_journal_close(&j);
+
+    /* A symbolic link in a journal's place is not followed: the lines
+     * would go over whatever file it names. */
+    char victim[250], link[250], vb[64] = "";
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(link, sizeof link, "%s/bs.2222222222222222.1.sent", dir);
+    fd = open(victim, O_WRONLY | O_CREAT, 0600);
+    CHECK(fd >= 0 && write(fd, "precious\n", 9) == 9);
+    close(fd);
+    CHECK(symlink(victim, link) == 0);
+    if (spool_journal_open(&j, sentfd, "bs.2222222222222222.1") == 0) {
+        spool_journal_add(&j, a);
+        spool_journal_close(&j);
+    }
+    fd = open(victim, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, vb, sizeof vb) == 9 && memcmp(vb, "precious\n", 9) == 0,
+          "written through a symbolic link: \"%.20s\"", vb);
+    close(fd);
+    CHECK(fstatat(sentfd, "bs.2222222222222222.1.sent", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode));
+
+    /* Nor is anything but a file read: a FIFO would wait for a writer
+     * (alarm: the test fails rather than hangs). */
+    CHECK(mkfifo(link, 0600) == 0 || (unlink(link) == 0 && mkfifo(link, 0600) == 0));
+    alarm(10);
+    CHECK(spool_journal_open(&j, sentfd, "bs.2222222222222222.1") < 0);
+    alarm(0);
 
     /* Names. */
     CHECK(spool_journal_name_ok("bs.0123456789abcdef.7.sent"));
