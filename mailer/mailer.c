@@ -378,8 +378,6 @@ static uint64_t mailer_scan(mailer_t *m)
         atomic_store(&m->mx->mail_queue, pending + m->batch_links);
     if (!cproc_stopping(&m->cp))
         mailer_retry_sweep(m);
-    /* Idle sessions are closed: relays drop them anyway after a minute. */
-    mailer_close_session(m);
     return next;
 }
 
@@ -614,6 +612,13 @@ int mailer_main(const conf_t *c, shm_t *shm)
         uint64_t next = mailer_scan(&m);
         if (m.batches_left && m.relay_next_ms <= clock_mono_ms())
             next = clock_mono_ms(); /* more batch files to send from: no sleep */
+        /* The session lasts while there is work (a pass takes a few batch
+         * files: reconnecting for each, TLS and AUTH included, cost more
+         * round trips than the mails). Idle ones are closed before the
+         * wait: relays drop them anyway, and a message sent on a session
+         * the relay had dropped would wait out a retry. */
+        if (next > clock_mono_ms())
+            mailer_close_session(&m);
         if (!cproc_stopping(&m.cp))
             mailer_wait(&m, m.relay_next_ms > clock_mono_ms() ? -1 : ifd, next);
     }
