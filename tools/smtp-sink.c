@@ -4,11 +4,22 @@
  * mailer delivers, so the relay it delivers to must not be the bound.
  *
  * One thread, one epoll loop, 127.0.0.1 only. It answers EHLO (advertising
- * PIPELINING and 8BITMIME, nothing else) and HELO, MAIL, RCPT, DATA (354,
- * then the message up to the line ".", then 250), RSET, NOOP and QUIT;
- * anything else gets 502. Pipelined commands are answered in order, the
- * replies to one read together. Nothing is checked beyond the verbs: it is
- * a sink, not a relay.
+ * PIPELINING and 8BITMIME, nothing else; with -P only 8BITMIME, so a client
+ * waits for each reply) and HELO, MAIL, RCPT, DATA (354, then the message
+ * up to the line ".", then 250), RSET, NOOP and QUIT; anything else gets
+ * 502. Pipelined commands are answered in order, the replies to one read
+ * together. Nothing is checked beyond the verbs: it is a sink, not a relay.
+ *
+ * -d MS stands in for a relay MS milliseconds away (a round trip; loopback
+ * has none, and netem is not everywhere): every reply is held for MS from
+ * the read that brought the line calling for it (the greeting: from the
+ * accept), and the replies to one read go out together, as one round trip.
+ * Held replies queue per connection behind a due time and leave in order;
+ * one timerfd, armed at the earliest due time of all connections, brings
+ * the loop back. A connection's input is still read and acted on while its
+ * replies wait (up to SINK_SEGS reads' worth, and what fits in its output
+ * buffer; lines held back by that are timed from the latest read: later,
+ * never earlier).
  *
  * For every message it accepts it writes the value of the message's
  * Message-ID header as one line to IDFILE ("-" when there is none), so the
@@ -16,7 +27,7 @@
  * its first connection to the COUNT-th message.
  *
  *   cc -O2 -o smtp-sink tools/smtp-sink.c
- *   ./smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS]
+ *   ./smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS] [-d MS] [-P]
  *
  * It prints "listening 127.0.0.1:PORT" once connections are accepted (-p 0:
  * a free port). With -n it exits 0 once COUNT messages were accepted and
@@ -29,7 +40,8 @@
  * (ready: when it started listening; first: its first connection; count:
  * the COUNT-th message, -1 if it never came; last: the last message; cpu:
  * its own user + system time, so a caller can tell whether the sink was
- * the bound). A measuring tool, not part of the server.
+ * the bound; with -d, count and last are when the final dot was read, its
+ * 250 goes MS later). A measuring tool, not part of the server.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -48,6 +60,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,25 +68,37 @@
 #define SINK_OUT 8192
 #define SINK_REPLY_MAX 128 /* the longest reply (EHLO's three lines) fits */
 #define SINK_ID_MAX 256
+#define SINK_SEGS 16 /* reads whose replies are held (-d) at once */
 
-typedef struct {
+typedef struct conn {
     int fd;
-    int data;     /* between DATA's 354 and the final "." */
-    int headers;  /* ... and still in the header block */
-    int midline;  /* the buffer was full without a line end: the rest of a line */
-    int closing;  /* close once the replies are out (QUIT) */
-    int want_out; /* registered for EPOLLOUT */
+    int data;        /* between DATA's 354 and the final "." */
+    int headers;     /* ... and still in the header block */
+    int midline;     /* the buffer was full without a line end: the rest of a line */
+    int closing;     /* close once the replies are out (QUIT) */
+    uint32_t events; /* registered for (EPOLLIN, EPOLLOUT) */
     size_t inlen, outlen, outoff;
+    size_t ready;  /* out[outoff..ready) may be sent now; the rest is held */
+    uint64_t t_in; /* the latest read (or the accept): held replies count from it */
+    int nseg;      /* held replies: out[..seg[i].end) goes at seg[i].due */
+    struct {
+        size_t end;
+        uint64_t due;
+    } seg[SINK_SEGS];
+    struct conn *prev, *next; /* all connections, for the timer */
     char id[SINK_ID_MAX];
     char in[SINK_IN];
     char out[SINK_OUT];
 } conn_t;
 
-static int ep;
+static int ep, tfd = -1, pipelining = 1;
+static uint64_t delay_ns, armed; /* -d; the timerfd's due time (0: disarmed) */
+static conn_t *conns;
 static FILE *ids;
 static unsigned long messages, connections, count;
 static uint64_t t_ready, t_first, t_count, t_last;
-static int listen_tag, signal_tag; /* epoll's data.ptr for the two fds that are no connection */
+/* epoll's data.ptr for the fds that are no connection */
+static int listen_tag, signal_tag, timer_tag;
 
 static uint64_t now_ns(void)
 {
@@ -100,9 +125,31 @@ static void reply(conn_t *c, const char *s)
     c->outlen += n;
 }
 
+/* The replies added since the last call are due DELAY after the latest
+ * read; those of one read share a due time, so they go out together. */
+static void hold(conn_t *c)
+{
+    uint64_t due = c->t_in + delay_ns;
+
+    if (!delay_ns) {
+        c->ready = c->outlen;
+    } else if (c->nseg && c->seg[c->nseg - 1].due == due) {
+        c->seg[c->nseg - 1].end = c->outlen;
+    } else if (c->outlen > (c->nseg ? c->seg[c->nseg - 1].end : c->ready)) {
+        c->seg[c->nseg].end = c->outlen; /* process() keeps a slot free */
+        c->seg[c->nseg++].due = due;
+    }
+}
+
 static void conn_close(conn_t *c)
 {
     close(c->fd); /* also leaves the epoll set */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     free(c);
 }
 
@@ -145,7 +192,8 @@ static void command(conn_t *c, const char *p, size_t n)
 
     memcpy(verb, p, n < 4 ? n : 4);
     if (strcasecmp(verb, "EHLO") == 0) {
-        reply(c, "250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        reply(c, pipelining ? "250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                            : "250-sink\r\n250 8BITMIME\r\n");
     } else if (strcasecmp(verb, "HELO") == 0) {
         reply(c, "250 sink\r\n");
     } else if (strcasecmp(verb, "MAIL") == 0) {
@@ -171,6 +219,8 @@ static void process(conn_t *c)
 {
     size_t off = 0;
 
+    if (c->nseg == SINK_SEGS || c->outlen + SINK_REPLY_MAX > SINK_OUT)
+        return;
     while (!c->closing && c->outlen + SINK_REPLY_MAX <= SINK_OUT) {
         char *nl = memchr(c->in + off, '\n', c->inlen - off);
         if (!nl)
@@ -194,13 +244,21 @@ static void process(conn_t *c)
         c->inlen = 0;
         c->midline = 1;
     }
+    hold(c);
 }
 
-/* Send what is pending; -1: the connection is gone. */
+/* Send what is due; -1: the connection is gone. */
 static int flush(conn_t *c)
 {
-    while (c->outoff < c->outlen) {
-        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+    uint64_t now = c->nseg ? now_ns() : 0;
+    int due = 0;
+
+    while (due < c->nseg && c->seg[due].due <= now)
+        c->ready = c->seg[due++].end;
+    c->nseg -= due;
+    memmove(c->seg, c->seg + due, (size_t)c->nseg * sizeof(c->seg[0]));
+    while (c->outoff < c->ready) {
+        ssize_t w = send(c->fd, c->out + c->outoff, c->ready - c->outoff, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN)
@@ -209,16 +267,23 @@ static int flush(conn_t *c)
             return -1;
         c->outoff += (size_t)w;
     }
-    if (c->outoff == c->outlen)
-        c->outoff = c->outlen = 0;
-    int want = c->outlen > 0;
-    if (want != c->want_out) {
-        struct epoll_event ev = {.events = want ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+    if (c->outoff > 0) { /* what is held moves down to make room */
+        memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+        c->outlen -= c->outoff, c->ready -= c->outoff;
+        for (int i = 0; i < c->nseg; i++)
+            c->seg[i].end -= c->outoff;
+        c->outoff = 0;
+    }
+    /* Read on while replies wait for their time, not while they wait for
+     * the client: replies the socket does not take are the backpressure. */
+    uint32_t want = c->ready > 0 ? EPOLLOUT : c->inlen < SINK_IN ? EPOLLIN : 0;
+    if (want != c->events) {
+        struct epoll_event ev = {.events = want, .data.ptr = c};
         if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
             return -1;
-        c->want_out = want;
+        c->events = want;
     }
-    return c->closing && !want ? -1 : 0;
+    return c->closing && c->outlen == 0 ? -1 : 0;
 }
 
 static void on_accept(int lfd)
@@ -240,51 +305,86 @@ static void on_accept(int lfd)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
+        c->events = EPOLLIN;
+        c->next = conns;
+        if (conns)
+            conns->prev = c;
+        conns = c;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
             conn_close(c);
             continue;
         }
+        c->t_in = now_ns();
         if (connections++ == 0)
-            t_first = now_ns();
+            t_first = c->t_in;
         reply(c, "220 sink ESMTP\r\n");
+        hold(c);
         if (flush(c) < 0)
             conn_close(c);
     }
 }
 
-static void on_conn(conn_t *c, uint32_t events)
+/* Its socket is ready (events), or its held replies may be due (0); -1:
+ * closed. */
+static int on_conn(conn_t *c, uint32_t events)
 {
     if (events & EPOLLIN) {
         ssize_t r = c->inlen < SINK_IN ? read(c->fd, c->in + c->inlen, SINK_IN - c->inlen) : -1;
         if (r == 0 || (r < 0 && c->inlen < SINK_IN && errno != EINTR && errno != EAGAIN)) {
             conn_close(c);
-            return;
+            return -1;
         }
-        if (r > 0)
+        if (r > 0) {
             c->inlen += (size_t)r;
+            if (delay_ns)
+                c->t_in = now_ns();
+        }
     } else if (events & (EPOLLERR | EPOLLHUP)) {
         conn_close(c);
-        return;
+        return -1;
     }
     /* Replies first, then the lines they made room for, until neither moves. */
     for (;;) {
         if (flush(c) < 0) {
             conn_close(c);
-            return;
+            return -1;
         }
-        if (c->outlen > 0)
-            return; /* EPOLLOUT will bring us back */
-        size_t before = c->inlen;
+        if (c->ready > 0)
+            return 0; /* EPOLLOUT will bring us back */
+        size_t in = c->inlen, out = c->outlen;
         process(c);
-        if (c->outlen == 0 && c->inlen == before)
-            return;
+        if (c->outlen == out && c->inlen == in)
+            return 0;
+    }
+}
+
+/* -d: every connection whose held replies are due sends them; the timer
+ * is armed at the earliest that is not. */
+static void release(void)
+{
+    uint64_t now = now_ns(), next = 0;
+
+    for (conn_t *c = conns, *n; c; c = n) {
+        n = c->next;
+        if (c->nseg && c->seg[0].due <= now && on_conn(c, 0) < 0)
+            continue;
+        if (c->nseg && (!next || c->seg[0].due < next))
+            next = c->seg[0].due;
+    }
+    if (next != armed) {
+        struct itimerspec it = {.it_value = {.tv_sec = (time_t)(next / 1000000000u),
+                                             .tv_nsec = (long)(next % 1000000000u)}};
+        if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &it, NULL) < 0)
+            die("timerfd_settime");
+        armed = next;
     }
 }
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS]\n");
+    fprintf(stderr, "usage: smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS] "
+                    "[-d MS] [-P]\n");
     return 2;
 }
 
@@ -298,7 +398,7 @@ int main(int argc, char **argv)
     int port = -1, quiet_ms = 1000, seconds = 120, o;
     const char *idfile = NULL;
 
-    while ((o = getopt(argc, argv, "p:o:n:q:t:")) != -1) {
+    while ((o = getopt(argc, argv, "p:o:n:q:t:d:P")) != -1) {
         switch (o) {
         case 'p':
             port = atoi(optarg);
@@ -314,6 +414,12 @@ int main(int argc, char **argv)
             break;
         case 't':
             seconds = atoi(optarg);
+            break;
+        case 'd':
+            delay_ns = strtoull(optarg, NULL, 10) * 1000000u;
+            break;
+        case 'P':
+            pipelining = 0;
             break;
         default:
             return usage();
@@ -342,9 +448,13 @@ int main(int argc, char **argv)
     ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &listen_tag};
     struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &signal_tag};
+    struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &timer_tag};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0 ||
         epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev) < 0)
         die("epoll");
+    if (delay_ns && ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+                     epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) < 0))
+        die("timerfd");
     t_ready = now_ns();
     printf("listening 127.0.0.1:%d\n", ntohs(sa.sin_port));
     fflush(stdout);
@@ -371,16 +481,21 @@ int main(int argc, char **argv)
         if (n < 0 && errno != EINTR)
             die("epoll_wait");
         int stop = 0;
+        uint64_t expired;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == &listen_tag)
                 on_accept(lfd);
             else if (evs[i].data.ptr == &signal_tag)
                 stop = 1;
-            else
+            else if (evs[i].data.ptr != &timer_tag)
                 on_conn(evs[i].data.ptr, evs[i].events);
+            else if (read(tfd, &expired, sizeof(expired)) < 0 && errno != EAGAIN)
+                die("timerfd"); /* expired: release() below sends and rearms */
         }
         if (stop)
             break;
+        if (delay_ns)
+            release();
     }
     if (ids && fclose(ids) != 0)
         die(idfile);
