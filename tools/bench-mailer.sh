@@ -40,19 +40,32 @@
 # that range. On one CPU the figure is the mailer's cost plus the sink's
 # (a real relay is further away: this is the mailer's own bound).
 #
+# A relay further away: DELAY=MS has the sink hold every reply MS ms (its
+# -d: a round trip, as loopback has none), NOPIPE=1 has it not offer
+# PIPELINING (its -P). Then round trips are the figure: a mail costs 4
+# when the mailer waits for each reply (MAIL, RCPT, DATA, the final dot),
+# 2 pipelined (the envelope, then the data), so at DELAY=5 about 50 and
+# 100 mails/s over one session, less for each session opened (greeting,
+# EHLO). Keep N small enough to finish within TIMEOUT: N=500 DELAY=5
+# PLACES=tmpfs (the disk is nothing next to such waits). No FIGURE line
+# then.
+#
 # Rounds alternate (each binary, on disk then on tmpfs), ROUNDS times, the
 # binaries in reverse order every other round: a run on the disk can pay
 # for the one before it (writeback that sync does not cover, the disk's
 # slow spells after thousands of flushes), so each binary follows the
-# others as often. Medians with the spread. Knobs: N (5000), ROUNDS (3), CONNS (64, wrk's
-# while spooling), QUIET (1000 ms), TIMEOUT (120 s a delivery), PLACES
-# ("disk tmpfs": either alone, e.g. to profile the mailer's CPU on tmpfs),
-# CPU (the first this script may use; "none": no pinning), MAGICD_BIN (the binary when none is given), CC. With one binary and both
-# places it prints a FIGURE line for tools/bench.sh; with several binaries,
-# each one's medians against the first's. Binaries are named from the
-# repository root.
+# others as often. Medians with the spread. Knobs: N (5000), ROUNDS (3),
+# CONNS (64, wrk's while spooling), QUIET (1000 ms), TIMEOUT (120 s a
+# delivery), PLACES ("disk tmpfs": either alone, e.g. to profile the
+# mailer's CPU on tmpfs), DELAY (0 ms) and NOPIPE (0), see above, CPU (the
+# first this script may use; "none": no pinning), MAGICD_BIN (the binary
+# when none is given), CC. With one binary and both places it prints a
+# FIGURE line for tools/bench.sh; with several binaries, each one's
+# medians against the first's. Binaries are named from the repository
+# root.
 #   tools/bench-mailer.sh
 #   tools/bench-mailer.sh build/magicd.old build/magicd
+#   N=500 DELAY=5 PLACES=tmpfs tools/bench-mailer.sh
 set -uo pipefail
 # shellcheck source=tools/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
@@ -67,6 +80,12 @@ CONNS=${CONNS:-64}
 QUIET=${QUIET:-1000}
 TIMEOUT=${TIMEOUT:-120}
 PLACES=${PLACES:-disk tmpfs}
+DELAY=${DELAY:-0}
+NOPIPE=${NOPIPE:-0}
+case $DELAY in '' | *[!0-9]*) echo "bench-mailer: DELAY: whole milliseconds" >&2; exit 2 ;; esac
+case $NOPIPE in 0 | 1) ;; *) echo "bench-mailer: NOPIPE: 0 or 1" >&2; exit 2 ;; esac
+SINK_OPTS=(-d "$DELAY")
+[ "$NOPIPE" != 1 ] || SINK_OPTS+=(-P)
 for m in $PLACES; do case $m in disk | tmpfs) ;; *) echo "bench-mailer: PLACES: disk, tmpfs or both" >&2; exit 2 ;; esac; done
 CPU=${CPU:-$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')}
 PIN=()
@@ -137,7 +156,7 @@ LUA
     mailer=$(pgrep -P "$pid" -f "mailer process" | head -1)
     [ -n "$mailer" ] || { echo "bench-mailer: no mailer process" >&2; return 1; }
     kill -STOP "$mailer"
-    "${PIN[@]}" "$T/smtp-sink" -p "$relay" -o "$d/ids" -n "$links" -q "$QUIET" -t "$TIMEOUT" >"$d/sink.out" 2>&1 &
+    "${PIN[@]}" "$T/smtp-sink" -p "$relay" -o "$d/ids" -n "$links" -q "$QUIET" -t "$TIMEOUT" "${SINK_OPTS[@]}" >"$d/sink.out" 2>&1 &
     local sink=$!
     bench_track "$sink"
     for _ in $(seq 500); do grep -q "^listening" "$d/sink.out" && break; sleep 0.01; done
@@ -174,7 +193,7 @@ LUA
                 mt * 1e6 / hz / n, (last > 0 ? cpu * 100 / last : 0) }')
 }
 
-echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds"
+echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds, sink replies after $DELAY ms, $([ "$NOPIPE" = 1 ] && echo "no PIPELINING" || echo "PIPELINING offered")"
 : >"$T/results"
 for r in $(seq "$ROUNDS"); do
     order=$(seq 0 $((${#BINS[@]} - 1)))
@@ -189,9 +208,9 @@ for r in $(seq "$ROUNDS"); do
         done
     done
 done
-python3 - "$T/results" "$N" "${BINS[@]}" <<'EOF'
+python3 - "$T/results" "$N" "$DELAY $NOPIPE" "${BINS[@]}" <<'EOF'
 import statistics, sys
-res, n, bins = sys.argv[1], sys.argv[2], sys.argv[3:]
+res, n, far, bins = sys.argv[1], sys.argv[2], sys.argv[3] != "0 0", sys.argv[4:]
 runs = {}
 for line in open(res):
     f = line.split()
@@ -208,7 +227,7 @@ for k, b in enumerate(bins):
         print("%-28s disk / tmpfs: %.2f (per round %s)" % (b, med(k, "disk") / med(k, "tmpfs"), per))
 for k, b in list(enumerate(bins))[1:]:
     print("%s / %s: %s" % (b, bins[0], ", ".join("%s %.2fx" % (m, med(k, m) / med(0, m)) for m in places)))
-if len(bins) == 1 and both:
+if len(bins) == 1 and both and not far:
     print("FIGURE|mailer|mailer delivery, %s links from batch files to a local SMTP sink, spool on disk vs on tmpfs"
           "|%.0f mails/s|%.0f mails/s on tmpfs|%.2f" % (n, med(0, "disk"), med(0, "tmpfs"),
                                                        med(0, "disk") / med(0, "tmpfs")))
