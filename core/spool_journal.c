@@ -27,11 +27,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/spool.h"
 #include "core/spool_batch.h"
 
 #define SPOOL_JOURNAL_LINE 38                          /* "sent " + 32 hex + "\n" */
-#define SPOOL_JOURNAL_CHUNK (SPOOL_JOURNAL_LINE * 432) /* zeros added at a time, ~16 KiB */
+#define SPOOL_JOURNAL_FIRST 4096                       /* the first zeros: one block, 107 lines */
+#define SPOOL_JOURNAL_CHUNK (SPOOL_JOURNAL_LINE * 432) /* then ~16 KiB at a time */
 #define SPOOL_JOURNAL_MAX (16u << 20)
 
 static int spool_journal_path(char *out, size_t outsz, const char *batch)
@@ -166,10 +168,13 @@ int spool_journal_has(const spool_journal_t *j, const char *id_hex)
 static int spool_journal_grow(spool_journal_t *j)
 {
     static const char zeros[SPOOL_JOURNAL_CHUNK];
+    /* A quiet worker's batch file holds one link, and its journal stays a
+     * week: a block, not 16 KiB, until more is needed. */
+    size_t n = j->zeroed < SPOOL_JOURNAL_FIRST ? SPOOL_JOURNAL_FIRST : sizeof(zeros);
 
-    if (spool_pwrite_all(j->fd, zeros, sizeof(zeros), j->zeroed) < 0 || fdatasync(j->fd) < 0)
+    if (spool_pwrite_all(j->fd, zeros, n, j->zeroed) < 0 || fdatasync(j->fd) < 0)
         return -1;
-    j->zeroed += (off_t)sizeof(zeros);
+    j->zeroed += (off_t)n;
     return 0;
 }
 
@@ -217,6 +222,11 @@ int spool_journal_add(spool_journal_t *j, const char *id_hex)
 
 void spool_journal_close(spool_journal_t *j)
 {
+    /* The zeros not used are given back (a journal stays a week in sent/).
+     * Not synced: after a crash the file has them or not, and reads the
+     * same either way. */
+    if (j->fd >= 0 && j->off < j->zeroed && ftruncate(j->fd, j->off) < 0)
+        log_error(MG_LOG_WARN, errno, "spool: trimming journal sent/%s", j->name);
     if (j->fd >= 0)
         close(j->fd);
     j->fd = -1;

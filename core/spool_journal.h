@@ -13,8 +13,10 @@
  * changes no metadata, so the sync is one data write and one flush (the
  * same reasoning as spool_commit.c's batch files), where a file per link
  * and a rename into sent/ cost a journal commit each. The zeros are added
- * a chunk at a time, before the link they make room for is sent, so a full
- * disk stops the sending rather than the recording.
+ * a chunk at a time (one block first: a quiet worker's batch file holds a
+ * single link), before the link they make room for is sent, so a full
+ * disk stops the sending rather than the recording; what is left of them
+ * is cut off when the file is closed.
  *
  * The journal outlives its batch file in sent/ as the operator's record of
  * what was delivered, and is pruned with the other files there.
