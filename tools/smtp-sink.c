@@ -4,11 +4,25 @@
  * mailer delivers, so the relay it delivers to must not be the bound.
  *
  * One thread, one epoll loop, 127.0.0.1 only. It answers EHLO (advertising
- * PIPELINING and 8BITMIME, nothing else; with -P only 8BITMIME, so a client
- * waits for each reply) and HELO, MAIL, RCPT, DATA (354, then the message
- * up to the line ".", then 250), RSET, NOOP and QUIT; anything else gets
- * 502. Pipelined commands are answered in order, the replies to one read
- * together. Nothing is checked beyond the verbs: it is a sink, not a relay.
+ * PIPELINING, CHUNKING and 8BITMIME, nothing else; -P leaves out
+ * PIPELINING, so a client waits for each reply, -C CHUNKING) and HELO,
+ * MAIL, RCPT, DATA (354, then the message up to the line ".", then 250),
+ * BDAT (below), RSET, NOOP and QUIT; anything else gets 502. Pipelined
+ * commands are answered in order, the replies to one read together.
+ * Little is checked beyond the verbs: it is a sink, not a relay.
+ *
+ * BDAT SIZE [LAST] (CHUNKING, RFC 3030; with -C it gets 502 like any
+ * unknown verb): the SIZE octets after the command line's LF are message
+ * data as they are, no dot-stuffing, no line structure (whatever the
+ * octets hold: a ".", a "BDAT"); the next command follows right after
+ * them. Each chunk gets 250 once its last octet was read; the one with
+ * LAST ends the message, which counts and is recorded as one that came by
+ * DATA. BDAT needs MAIL and then RCPT before it (MAIL and RCPT themselves
+ * always get 250; a RCPT before any MAIL does not count), or it gets 503,
+ * and so does DATA after a BDAT chunk of the same message; a refused BDAT
+ * still has its SIZE octets read and dropped. A bad line ("BDAT x") gets
+ * 501 and nothing after it is taken for data. MAIL, RSET, EHLO and HELO
+ * drop a message that came in chunks without LAST. DATA is not checked.
  *
  * -d MS stands in for a relay MS milliseconds away (a round trip; loopback
  * has none, and netem is not everywhere): every reply is held for MS from
@@ -27,7 +41,7 @@
  * its first connection to the COUNT-th message.
  *
  *   cc -O2 -o smtp-sink tools/smtp-sink.c
- *   ./smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS] [-d MS] [-P]
+ *   ./smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS] [-d MS] [-P] [-C]
  *
  * It prints "listening 127.0.0.1:PORT" once connections are accepted (-p 0:
  * a free port). With -n it exits 0 once COUNT messages were accepted and
@@ -40,8 +54,9 @@
  * (ready: when it started listening; first: its first connection; count:
  * the COUNT-th message, -1 if it never came; last: the last message; cpu:
  * its own user + system time, so a caller can tell whether the sink was
- * the bound; with -d, count and last are when the final dot was read, its
- * 250 goes MS later). A measuring tool, not part of the server.
+ * the bound; with -d, count and last are when the final dot, or the last
+ * octet of the LAST chunk, was read, its 250 goes MS later). A measuring
+ * tool, not part of the server.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -66,17 +81,25 @@
 
 #define SINK_IN 65536 /* a command line, or a piece of a message */
 #define SINK_OUT 8192
-#define SINK_REPLY_MAX 128 /* the longest reply (EHLO's three lines) fits */
+#define SINK_REPLY_MAX 128 /* the longest reply (EHLO's four lines) fits */
 #define SINK_ID_MAX 256
-#define SINK_SEGS 16 /* reads whose replies are held (-d) at once */
+#define SINK_HLINE 512 /* BDAT: a header line is looked at up to here */
+#define SINK_SEGS 16   /* reads whose replies are held (-d) at once */
 
 typedef struct conn {
     int fd;
-    int data;        /* between DATA's 354 and the final "." */
-    int headers;     /* ... and still in the header block */
-    int midline;     /* the buffer was full without a line end: the rest of a line */
-    int closing;     /* close once the replies are out (QUIT) */
-    uint32_t events; /* registered for (EPOLLIN, EPOLLOUT) */
+    int data;            /* between DATA's 354 and the final "." */
+    int headers;         /* ... and still in the header block */
+    int midline;         /* the buffer was full without a line end: the rest of a line */
+    int closing;         /* close once the replies are out (QUIT) */
+    int txn;             /* 1: after MAIL, 2: and RCPT (BDAT may follow), 0: neither */
+    int chunks;          /* BDAT chunks of this message so far */
+    int bdat;            /* in a BDAT chunk's octets */
+    int last;            /* ... and it has LAST */
+    const char *refused; /* ... its reply when it is refused (read, dropped) */
+    uint64_t size, left; /* ... its size, and its octets still to come */
+    size_t hlen;         /* BDAT, in the headers: the line so far (may be > SINK_HLINE) */
+    uint32_t events;     /* registered for (EPOLLIN, EPOLLOUT) */
     size_t inlen, outlen, outoff;
     size_t ready;  /* out[outoff..ready) may be sent now; the rest is held */
     uint64_t t_in; /* the latest read (or the accept): held replies count from it */
@@ -87,11 +110,13 @@ typedef struct conn {
     } seg[SINK_SEGS];
     struct conn *prev, *next; /* all connections, for the timer */
     char id[SINK_ID_MAX];
+    char hline[SINK_HLINE];
     char in[SINK_IN];
     char out[SINK_OUT];
 } conn_t;
 
-static int ep, tfd = -1, pipelining = 1;
+static int ep, tfd = -1, pipelining = 1, chunking = 1;
+static char ehlo[SINK_REPLY_MAX];
 static uint64_t delay_ns, armed; /* -d; the timerfd's due time (0: disarmed) */
 static conn_t *conns;
 static FILE *ids;
@@ -153,24 +178,22 @@ static void conn_close(conn_t *c)
     free(c);
 }
 
-/* One whole message line (without its LF; a CR before it is kept). */
-static void data_line(conn_t *c, const char *p, size_t n)
+/* The message is complete (the final dot, or the LAST chunk). */
+static void message(conn_t *c)
 {
-    if (n && p[n - 1] == '\r')
-        n--;
-    if (n == 1 && p[0] == '.') {
-        c->data = 0;
-        messages++;
-        t_last = now_ns();
-        if (messages == count)
-            t_count = t_last;
-        if (ids)
-            fprintf(ids, "%s\n", c->id[0] ? c->id : "-");
-        reply(c, "250 2.0.0 queued\r\n");
-        return;
-    }
-    if (!c->headers)
-        return;
+    c->data = c->headers = c->chunks = c->txn = 0;
+    messages++;
+    t_last = now_ns();
+    if (messages == count)
+        t_count = t_last;
+    if (ids)
+        fprintf(ids, "%s\n", c->id[0] ? c->id : "-");
+    reply(c, "250 2.0.0 queued\r\n");
+}
+
+/* A header line (without its CR LF): the empty one ends the headers. */
+static void header_line(conn_t *c, const char *p, size_t n)
+{
     if (n == 0) {
         c->headers = 0;
     } else if (n > 11 && strncasecmp(p, "Message-ID:", 11) == 0) {
@@ -186,25 +209,124 @@ static void data_line(conn_t *c, const char *p, size_t n)
     }
 }
 
+/* One whole message line (without its LF; a CR before it is kept). */
+static void data_line(conn_t *c, const char *p, size_t n)
+{
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (n == 1 && p[0] == '.')
+        message(c);
+    else if (c->headers)
+        header_line(c, p, n);
+}
+
+/* Octets of a BDAT chunk: lines may end in a later read or chunk. */
+static void chunk_data(conn_t *c, const char *p, size_t n)
+{
+    while (c->headers && !c->refused && n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t k = nl ? (size_t)(nl - p) : n;
+        if (c->hlen < SINK_HLINE)
+            memcpy(c->hline + c->hlen, p, k < SINK_HLINE - c->hlen ? k : SINK_HLINE - c->hlen);
+        c->hlen += k;
+        if (!nl)
+            return;
+        size_t len = c->hlen < SINK_HLINE ? c->hlen : SINK_HLINE;
+        if (len && c->hline[len - 1] == '\r' && c->hlen <= SINK_HLINE)
+            len--;
+        header_line(c, c->hline, len);
+        c->hlen = 0;
+        p += k + 1, n -= k + 1;
+    }
+}
+
+/* The chunk's last octet was read (or it had none). */
+static void chunk_end(conn_t *c)
+{
+    char r[64];
+
+    c->bdat = 0;
+    if (c->refused) {
+        reply(c, c->refused);
+    } else if (c->last) {
+        if (c->headers && c->hlen) /* a last header line without its LF */
+            chunk_data(c, "\n", 1);
+        message(c);
+    } else {
+        snprintf(r, sizeof(r), "250 2.0.0 %llu octets\r\n", (unsigned long long)c->size);
+        reply(c, r);
+    }
+}
+
+/* BDAT's arguments (what follows the verb): " SIZE [LAST]". */
+static void bdat(conn_t *c, const char *p, size_t n)
+{
+    uint64_t size = 0;
+    size_t i = 0, digits;
+
+    if (n && p[n - 1] == '\r')
+        n--;
+    while (i < n && p[i] == ' ')
+        i++;
+    for (digits = i; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        if (size > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+            break; /* too large to tell how many octets are its */
+        size = size * 10 + (uint64_t)(p[i] - '0');
+    }
+    /* "BDATX", "BDAT x", "BDAT 3x", a size past 64 bits: no octets are its */
+    if (digits == 0 || i == digits || (i < n && p[i] != ' ')) {
+        reply(c, "501 5.5.4 BDAT SIZE [LAST]\r\n");
+        return;
+    }
+    while (i < n && p[i] == ' ')
+        i++;
+    c->last = n - i >= 4 && strncasecmp(p + i, "LAST", 4) == 0;
+    for (i += c->last ? 4 : 0; i < n && p[i] == ' ';)
+        i++;
+    c->refused = i < n         ? "501 5.5.4 BDAT SIZE [LAST]\r\n"
+                 : c->txn != 2 ? "503 5.5.1 MAIL and RCPT first\r\n"
+                               : NULL;
+    if (!c->refused && c->chunks++ == 0) {
+        c->headers = 1;
+        c->hlen = 0;
+        c->id[0] = '\0';
+    }
+    c->bdat = 1;
+    c->size = c->left = size;
+    if (size == 0)
+        chunk_end(c);
+}
+
 static void command(conn_t *c, const char *p, size_t n)
 {
     char verb[5] = {0};
 
     memcpy(verb, p, n < 4 ? n : 4);
     if (strcasecmp(verb, "EHLO") == 0) {
-        reply(c, pipelining ? "250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
-                            : "250-sink\r\n250 8BITMIME\r\n");
+        c->txn = c->chunks = 0;
+        reply(c, ehlo);
     } else if (strcasecmp(verb, "HELO") == 0) {
+        c->txn = c->chunks = 0;
         reply(c, "250 sink\r\n");
     } else if (strcasecmp(verb, "MAIL") == 0) {
+        c->txn = 1;
+        c->chunks = 0;
         reply(c, "250 2.1.0 ok\r\n");
     } else if (strcasecmp(verb, "RCPT") == 0) {
+        c->txn = c->txn ? 2 : 0;
         reply(c, "250 2.1.5 ok\r\n");
+    } else if (strcasecmp(verb, "DATA") == 0 && c->chunks) {
+        reply(c, "503 5.5.1 DATA after BDAT: BDAT LAST or RSET\r\n");
     } else if (strcasecmp(verb, "DATA") == 0) {
         c->data = c->headers = 1;
         c->id[0] = '\0';
         reply(c, "354 end with <CRLF>.<CRLF>\r\n");
-    } else if (strcasecmp(verb, "RSET") == 0 || strcasecmp(verb, "NOOP") == 0) {
+    } else if (chunking && strcasecmp(verb, "BDAT") == 0) {
+        bdat(c, p + 4, n - 4);
+    } else if (strcasecmp(verb, "RSET") == 0) {
+        c->txn = c->chunks = 0;
+        reply(c, "250 2.0.0 ok\r\n");
+    } else if (strcasecmp(verb, "NOOP") == 0) {
         reply(c, "250 2.0.0 ok\r\n");
     } else if (strcasecmp(verb, "QUIT") == 0) {
         reply(c, "221 2.0.0 bye\r\n");
@@ -222,6 +344,18 @@ static void process(conn_t *c)
     if (c->nseg == SINK_SEGS || c->outlen + SINK_REPLY_MAX > SINK_OUT)
         return;
     while (!c->closing && c->outlen + SINK_REPLY_MAX <= SINK_OUT) {
+        if (c->bdat) { /* a chunk's octets, as many as came */
+            size_t n = c->inlen - off;
+            if (n == 0)
+                break;
+            if (n > c->left)
+                n = (size_t)c->left;
+            chunk_data(c, c->in + off, n);
+            off += n;
+            if ((c->left -= n) == 0)
+                chunk_end(c);
+            continue;
+        }
         char *nl = memchr(c->in + off, '\n', c->inlen - off);
         if (!nl)
             break;
@@ -236,7 +370,7 @@ static void process(conn_t *c)
     }
     memmove(c->in, c->in + off, c->inlen - off);
     c->inlen -= off;
-    if (c->inlen == SINK_IN && !memchr(c->in, '\n', c->inlen)) { /* full of one line */
+    if (!c->bdat && c->inlen == SINK_IN && !memchr(c->in, '\n', c->inlen)) { /* one line */
         if (!c->data) {
             reply(c, "500 5.5.2 line too long\r\n");
             c->closing = 1;
@@ -384,7 +518,7 @@ static void release(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: smtp-sink -p PORT [-o IDFILE] [-n COUNT] [-q QUIET_MS] [-t SECONDS] "
-                    "[-d MS] [-P]\n");
+                    "[-d MS] [-P] [-C]\n");
     return 2;
 }
 
@@ -398,7 +532,7 @@ int main(int argc, char **argv)
     int port = -1, quiet_ms = 1000, seconds = 120, o;
     const char *idfile = NULL;
 
-    while ((o = getopt(argc, argv, "p:o:n:q:t:d:P")) != -1) {
+    while ((o = getopt(argc, argv, "p:o:n:q:t:d:PC")) != -1) {
         switch (o) {
         case 'p':
             port = atoi(optarg);
@@ -421,12 +555,17 @@ int main(int argc, char **argv)
         case 'P':
             pipelining = 0;
             break;
+        case 'C':
+            chunking = 0;
+            break;
         default:
             return usage();
         }
     }
     if (port < 0 || port > 65535 || optind != argc)
         return usage();
+    snprintf(ehlo, sizeof(ehlo), "250-sink\r\n%s%s250 8BITMIME\r\n",
+             pipelining ? "250-PIPELINING\r\n" : "", chunking ? "250-CHUNKING\r\n" : "");
     if (idfile && !(ids = fopen(idfile, "w")))
         die(idfile);
 
