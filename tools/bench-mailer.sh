@@ -42,13 +42,14 @@
 #
 # A relay further away: DELAY=MS has the sink hold every reply MS ms (its
 # -d: a round trip, as loopback has none), NOPIPE=1 has it not offer
-# PIPELINING (its -P). Then round trips are the figure: a mail costs 4
-# when the mailer waits for each reply (MAIL, RCPT, DATA, the final dot),
-# 2 pipelined (the envelope, then the data), so at DELAY=5 about 50 and
-# 100 mails/s over one session, less for each session opened (greeting,
-# EHLO). Keep N small enough to finish within TIMEOUT: N=500 DELAY=5
-# PLACES=tmpfs (the disk is nothing next to such waits). No FIGURE line
-# then.
+# PIPELINING (its -P), NOCHUNK=1 not CHUNKING (its -C: no BDAT). Then
+# round trips are the figure: a mail costs 4 when the mailer waits for
+# each reply (MAIL, RCPT, DATA, the final dot), 2 pipelined (the
+# envelope, then the data), so at DELAY=5 about 50 and 100 mails/s over
+# one session, less for each session opened (greeting, EHLO); with BDAT
+# the data needs no reply of its own: 3 and 1. Keep N small enough to
+# finish within TIMEOUT: N=500 DELAY=5 PLACES=tmpfs (the disk is nothing
+# next to such waits). No FIGURE line with any of the three.
 #
 # Rounds alternate (each binary, on disk then on tmpfs), ROUNDS times, the
 # binaries in reverse order every other round: a run on the disk can pay
@@ -57,12 +58,12 @@
 # others as often. Medians with the spread. Knobs: N (5000), ROUNDS (3),
 # CONNS (64, wrk's while spooling), QUIET (1000 ms), TIMEOUT (120 s a
 # delivery), PLACES ("disk tmpfs": either alone, e.g. to profile the
-# mailer's CPU on tmpfs), DELAY (0 ms) and NOPIPE (0), see above, CPU (the
-# first this script may use; "none": no pinning), MAGICD_BIN (the binary
-# when none is given), CC. With one binary and both places it prints a
-# FIGURE line for tools/bench.sh; with several binaries, each one's
-# medians against the first's. Binaries are named from the repository
-# root.
+# mailer's CPU on tmpfs), DELAY (0 ms), NOPIPE and NOCHUNK (0), see
+# above, CPU (the first this script may use; "none": no pinning),
+# MAGICD_BIN (the binary when none is given), CC. With one binary and
+# both places it prints a FIGURE line for tools/bench.sh; with several
+# binaries, each one's medians against the first's. Binaries are named
+# from the repository root.
 #   tools/bench-mailer.sh
 #   tools/bench-mailer.sh build/magicd.old build/magicd
 #   N=500 DELAY=5 PLACES=tmpfs tools/bench-mailer.sh
@@ -82,10 +83,13 @@ TIMEOUT=${TIMEOUT:-120}
 PLACES=${PLACES:-disk tmpfs}
 DELAY=${DELAY:-0}
 NOPIPE=${NOPIPE:-0}
+NOCHUNK=${NOCHUNK:-0}
 case $DELAY in '' | *[!0-9]*) echo "bench-mailer: DELAY: whole milliseconds" >&2; exit 2 ;; esac
 case $NOPIPE in 0 | 1) ;; *) echo "bench-mailer: NOPIPE: 0 or 1" >&2; exit 2 ;; esac
+case $NOCHUNK in 0 | 1) ;; *) echo "bench-mailer: NOCHUNK: 0 or 1" >&2; exit 2 ;; esac
 SINK_OPTS=(-d "$DELAY")
 [ "$NOPIPE" != 1 ] || SINK_OPTS+=(-P)
+[ "$NOCHUNK" != 1 ] || SINK_OPTS+=(-C)
 for m in $PLACES; do case $m in disk | tmpfs) ;; *) echo "bench-mailer: PLACES: disk, tmpfs or both" >&2; exit 2 ;; esac; done
 CPU=${CPU:-$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')}
 PIN=()
@@ -193,7 +197,7 @@ LUA
                 mt * 1e6 / hz / n, (last > 0 ? cpu * 100 / last : 0) }')
 }
 
-echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds, sink replies after $DELAY ms, $([ "$NOPIPE" = 1 ] && echo "no PIPELINING" || echo "PIPELINING offered")"
+echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds, sink replies after $DELAY ms, $([ "$NOPIPE" = 1 ] && echo "no PIPELINING" || echo "PIPELINING offered"), $([ "$NOCHUNK" = 1 ] && echo "no CHUNKING" || echo "CHUNKING offered")"
 : >"$T/results"
 for r in $(seq "$ROUNDS"); do
     order=$(seq 0 $((${#BINS[@]} - 1)))
@@ -208,9 +212,9 @@ for r in $(seq "$ROUNDS"); do
         done
     done
 done
-python3 - "$T/results" "$N" "$DELAY $NOPIPE" "${BINS[@]}" <<'EOF'
+python3 - "$T/results" "$N" "$DELAY $NOPIPE $NOCHUNK" "${BINS[@]}" <<'EOF'
 import statistics, sys
-res, n, far, bins = sys.argv[1], sys.argv[2], sys.argv[3] != "0 0", sys.argv[4:]
+res, n, far, bins = sys.argv[1], sys.argv[2], sys.argv[3] != "0 0 0", sys.argv[4:]
 runs = {}
 for line in open(res):
     f = line.split()
