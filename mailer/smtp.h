@@ -71,6 +71,9 @@ int smtp_date(uint64_t unix_s, char *out, size_t outsz);
  * a line; ends with CRLF. Returns the output length or -1 if it would not
  * fit. Does not add the terminating ".\r\n". */
 long smtp_dot_stuff(const char *in, size_t n, char *out, size_t outsz);
+/* The same, doubling dots only with stuff (BDAT sends the octets as they
+ * are). */
+long smtp_wire(const char *in, size_t n, char *out, size_t outsz, int stuff);
 
 /* Parse one reply line "250-text" / "250 text": *code, *more (1 when a
  * continuation follows). 0, or -1 when malformed. */

@@ -1,6 +1,8 @@
 """test_smtp_pipelining: with a relay that offers PIPELINING (RFC 2920) the
 mailer sends MAIL, RCPT and DATA in one go, one round trip instead of
-three; with one that does not, it waits for each reply.
+three; with one that also offers CHUNKING (RFC 3030) the message itself
+goes along in the same write (BDAT), one round trip a mail; with one that
+offers neither, it waits for each reply.
 
 The relay here is a small SMTP server of the test's own on loopback, so it
 can see what the client sent before it answered: after reading MAIL FROM
@@ -10,7 +12,12 @@ it waits 50 ms and then looks at what else is in its socket. Checked:
   2. a recipient refused with 550 in a pipelined envelope (the relay then
      answers DATA with 554, as RFC 2920 requires): that link goes to
      failed/, the session goes on, the next link arrives;
-  3. relay without PIPELINING: no transaction was pipelined, every link
+  3. relay with PIPELINING and CHUNKING: MAIL, RCPT, BDAT and the whole
+     message in the socket before the relay answered anything; every mail
+     arrives whole (its octets as counted, not dot-stuffed, no end
+     marker); a refused recipient still goes to failed/ and the session
+     goes on;
+  4. relay without PIPELINING: no transaction was pipelined, every link
      arrives.
 """
 import os
@@ -26,10 +33,11 @@ REFUSED = "refused@example.com"
 
 
 class Relay:
-    def __init__(self, port, pipelining):
-        self.port, self.pipelining = port, pipelining
+    def __init__(self, port, pipelining, chunking=False):
+        self.port, self.pipelining, self.chunking = port, pipelining, chunking
         self.lock = threading.Lock()
         self.rcpts, self.txns = [], []  # txns: pipelined? per MAIL FROM
+        self.mails = []  # the octets of each message taken
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
@@ -58,6 +66,16 @@ class Relay:
             ln, buf = buf.split(b"\r\n", 1)
             return ln
 
+        def octets(n):
+            nonlocal buf
+            while len(buf) < n:
+                d = c.recv(65536)
+                if not d:
+                    raise EOFError
+                buf += d
+            got, buf = buf[:n], buf[n:]
+            return got
+
         try:
             c.sendall(b"220 test relay\r\n")
             while True:
@@ -65,6 +83,7 @@ class Relay:
                 cmd = ln[:4].upper()
                 if cmd == b"EHLO":
                     caps = b"250-PIPELINING\r\n" if self.pipelining else b""
+                    caps += b"250-CHUNKING\r\n" if self.chunking else b""
                     c.sendall(b"250-test\r\n" + caps + b"250 8BITMIME\r\n")
                 elif cmd == b"MAIL":
                     time.sleep(0.05)
@@ -73,7 +92,14 @@ class Relay:
                     except BlockingIOError:
                         pass
                     with self.lock:
-                        self.txns.append(b"RCPT TO" in buf and b"DATA" in buf)
+                        if self.chunking:
+                            # the whole message too: its BDAT and its size
+                            m = buf.split(b"BDAT ", 1)
+                            whole = len(m) == 2 and b"\r\n" in m[1] and len(
+                                m[1].split(b"\r\n", 1)[1]) >= int(m[1].split(b" ", 1)[0])
+                            self.txns.append(b"RCPT TO" in buf and whole)
+                        else:
+                            self.txns.append(b"RCPT TO" in buf and b"DATA" in buf)
                     rcpt_ok = False
                     c.sendall(b"250 ok\r\n")
                 elif cmd == b"RCPT":
@@ -85,6 +111,16 @@ class Relay:
                         with self.lock:
                             self.rcpts.append(to)
                         c.sendall(b"250 ok\r\n")
+                elif cmd == b"BDAT" and self.chunking:
+                    f = ln.split()
+                    data = octets(int(f[1]))
+                    if not rcpt_ok:
+                        c.sendall(b"554 no valid recipients\r\n")
+                        continue
+                    with self.lock:
+                        self.mails.append(data)
+                    rcpt_ok = False
+                    c.sendall(b"250 queued\r\n")
                 elif cmd == b"DATA":
                     if not rcpt_ok:
                         c.sendall(b"554 no valid recipients\r\n")
@@ -107,9 +143,9 @@ class Relay:
         self.sock.close()
 
 
-def run(pipelining, users, refused=()):
+def run(pipelining, users, refused=(), chunking=False):
     rport = free_port()
-    relay = Relay(rport, pipelining)
+    relay = Relay(rport, pipelining, chunking)
     srv = Magicd(workers=1, delivery=f"smtp 127.0.0.1:{rport}", users=list(users) + list(refused))
     spool = os.path.join(srv.tmp, "spool")
     srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
@@ -134,6 +170,7 @@ def run(pipelining, users, refused=()):
     finally:
         relay.stop()
     with relay.lock:
+        run.mails = list(relay.mails)
         return list(relay.rcpts), list(relay.txns), failed
 
 
@@ -147,6 +184,17 @@ def main():
     check(len(failed) == 1, f"the refused link is not (alone) in failed/: {failed}")
     print(f"ok: PIPELINING offered: {len(txns)} envelopes in one round trip each; the 550 "
           "in one went to failed/ and the session went on")
+
+    got, txns, failed = run(True, users, refused=(REFUSED,), chunking=True)
+    check(sorted(got) == sorted(users), f"with CHUNKING the relay got {got}, want {users}")
+    check(txns and all(txns), f"transactions with their message in one write: {txns}")
+    check(len(failed) == 1, f"the refused link is not (alone) in failed/: {failed}")
+    check(len(run.mails) == len(users), f"{len(run.mails)} messages by BDAT, want {len(users)}")
+    for m in run.mails:
+        check(b"\r\nMessage-ID: <" in m and m.endswith(b"\r\n") and not m.endswith(b"\r\n.\r\n")
+              and b"/magic/verify/" in m, f"a message taken by BDAT is not whole: {m[-120:]!r}")
+    print(f"ok: PIPELINING and CHUNKING offered: {len(txns)} transactions, each with its message "
+          "in one write; the refused one went to failed/")
 
     got, txns, failed = run(False, users)
     check(sorted(got) == sorted(users), f"without PIPELINING the relay got {got}, want {users}")

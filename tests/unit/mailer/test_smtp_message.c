@@ -27,6 +27,10 @@ static void test_dot_stuff(void)
     /* bare CR becomes CRLF too */
     n = smtp_dot_stuff("x\ry", 3, out, sizeof(out));
     CHECK(n == 6 && memcmp(out, "x\r\ny\r\n", 6) == 0);
+    /* for BDAT: the same line ends, the dots as they are */
+    n = smtp_wire(in, strlen(in), out, sizeof(out), 0);
+    want = "a\r\n.b\r\n..c\r\nd.\r\n.\r\n";
+    CHECK(n == (long)strlen(want) && memcmp(out, want, (size_t)n) == 0, "%.*s", (int)n, out);
 }
 
 static void test_reply(void)
