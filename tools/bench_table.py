@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-ORDER = ["spool", "spool-mem", "mailer", "box-gin", "box-nginx", "idle", "reload"]
+ORDER = ["spool", "spool-relay", "spool-mem", "mailer", "box-gin", "box-nginx", "idle", "reload"]
 BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
 
 
