@@ -25,7 +25,9 @@
  * data write and flush after the worker's commit, not a file and two
  * directory syncs. A message already in new/, sent/, failed/ or the
  * journal is skipped, which makes a second pass over a file (after a
- * crash, or a relay that went away half-way) send only the rest.
+ * crash, or a relay that went away half-way) send only the rest. A link
+ * sent whose line could not be written is not sent again by the passes
+ * that follow while the disk fails (spool_unrecorded).
  */
 #include "core/spool_batch.h"
 
@@ -288,6 +290,33 @@ static int spool_put(spool_unpack_t *u, int dirfd, const spool_msg_t *m, const c
     return 0;
 }
 
+/* Links the relay accepted whose journal line could not be written (the
+ * overwrite of the zeros failed: EIO, or ENOSPC where every write
+ * allocates). The next pass would find no line and send the link again,
+ * and so on every pass while the disk fails: each pass writes their lines
+ * first instead, before it sends anything from that file, and sends
+ * nothing more while one cannot be written (spool_deliver_one). In memory
+ * only, a few, oldest dropped first: after a restart one is sent once
+ * more, the window mailer.c describes. */
+#define SPOOL_UNRECORDED_MAX 16
+static char spool_unrecorded[SPOOL_UNRECORDED_MAX][33];
+static unsigned spool_nunrecorded; /* how many were ever added */
+
+static char *spool_unrecorded_find(const char *id_hex)
+{
+    for (unsigned i = 0; i < SPOOL_UNRECORDED_MAX && i < spool_nunrecorded; i++)
+        if (memcmp(spool_unrecorded[i], id_hex, 32) == 0)
+            return spool_unrecorded[i];
+    return NULL;
+}
+
+static void spool_unrecorded_add(const char *id_hex)
+{
+    char *slot = spool_unrecorded[spool_nunrecorded++ % SPOOL_UNRECORDED_MAX];
+    memcpy(slot, id_hex, 32);
+    slot[32] = '\0';
+}
+
 /* Handled already: unpacked before a crash (kept as it is), sent or
  * refused since, or sent from this very file: a link never goes twice. */
 static int spool_handled(const spool_unpack_t *u, const spool_msg_t *m)
@@ -321,11 +350,23 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
                   u->dir, u->j.name);
         return -4;
     }
+    char *unrecorded = spool_unrecorded_find(m->id_hex);
+    if (unrecorded) { /* sent by an earlier pass, its line still to write */
+        if (spool_journal_add(&u->j, m->id_hex) < 0) {
+            snprintf(u->err, u->errsz, "spool: recording %s (sent) in %s/sent/%s: %s", m->id_hex,
+                     u->dir, u->j.name, strerror(errno));
+            return -2;
+        }
+        unrecorded[0] = '\0';
+        u->handled++;
+        return 0;
+    }
     switch (u->send(m, u->arg)) {
     case SPOOL_SENT:
         if (spool_journal_add(&u->j, m->id_hex) < 0) {
             snprintf(u->err, u->errsz, "spool: recording %s in %s/sent/%s: %s", m->id_hex, u->dir,
                      u->j.name, strerror(errno));
+            spool_unrecorded_add(m->id_hex);
             return -2;
         }
         u->handled++;
