@@ -65,6 +65,8 @@ int spool_batch_name_ok(const char *name)
 
     if (name[0] == '.')
         name++;
+    if (name[0] == SPOOL_BATCH_SENDING)
+        name++;
     if (strncmp(name, SPOOL_BATCHES_PREFIX, strlen(SPOOL_BATCHES_PREFIX)) == 0)
         n = strlen(SPOOL_BATCHES_PREFIX);
     else if (strncmp(name, SPOOL_BATCH_PREFIX, strlen(SPOOL_BATCH_PREFIX)) == 0)
@@ -252,6 +254,7 @@ typedef struct {
     spool_send_fn send; /* NULL: unpack every message */
     void *arg;
     spool_journal_t j; /* what was sent from the file in hand */
+    char name[96];     /* its name in new/ now (spool_mark_sending) */
     char *err;
     size_t errsz;
 } spool_unpack_t;
@@ -329,6 +332,29 @@ static int spool_handled(const spool_unpack_t *u, const spool_msg_t *m)
            spool_journal_has(&u->j, m->id_hex);
 }
 
+/* Before the first link of the file in hand is sent (spool_batch_name_ok):
+ * its name gets the 'j' older mailers do not know, so that one of them (a
+ * rollback, an upgrade's overlap) never takes a file part of which is only
+ * in a journal. The rename need not be durable: the file is ours (locked)
+ * under either name, and the journal is the same. */
+static int spool_mark_sending(spool_unpack_t *u)
+{
+    int dot = u->name[0] == '.';
+    char to[sizeof(u->name) + 1];
+
+    if (u->name[dot] == SPOOL_BATCH_SENDING)
+        return 0;
+    snprintf(to, sizeof(to), "%.*s%c%s", dot, u->name, SPOOL_BATCH_SENDING, u->name + dot);
+    if (strlen(to) >= sizeof(u->name)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (renameat(u->newfd, u->name, u->newfd, to) < 0)
+        return -1;
+    memcpy(u->name, to, strlen(to) + 1);
+    return 0;
+}
+
 /* One message of a batch file: sent (and recorded), or into new/ to be
  * retried from there, or into failed/. -3: the sender stopped (the rest of
  * the file waits for the next pass); -4: the journal has no room (logged;
@@ -342,6 +368,11 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         return 0;
     if (!u->send)
         return spool_put(u, u->newfd, m, rec, reclen);
+    if (u->j.fd < 0 && spool_mark_sending(u) < 0) {
+        log_error(MG_LOG_ERR, errno, "spool: rename %s/new/%s (nothing of it is sent now)", u->dir,
+                  u->name);
+        return -4;
+    }
     /* Room for its record first: a link the relay took must be written
      * down, or the next pass sends it again. */
     if (spool_journal_reserve(&u->j) < 0) {
@@ -529,14 +560,15 @@ static int spool_unpack_file(const char *name, void *arg)
         unlinkat(u->newfd, name, 0);
         return 0;
     }
+    snprintf(u->name, sizeof(u->name), "%s", name); /* it may be renamed (spool_mark_sending) */
     /* A journal that cannot be read (or made, below) stops this file and
      * no other: each file has its own, and one an operator must fix
      * (a directory or a file of someone else's in its place) would
      * otherwise hold up every batch file the walk meets after it. */
-    if (spool_journal_open(&u->j, u->sentfd, name) < 0) {
+    if (spool_journal_open(&u->j, u->sentfd, u->name) < 0) {
         log_error(MG_LOG_ERR, errno,
                   "spool: journal of %s/new/%s in %s/sent/ cannot be read; nothing of it is sent",
-                  u->dir, name, u->dir);
+                  u->dir, u->name, u->dir);
         free(text);
         return 0;
     }
@@ -558,7 +590,7 @@ static int spool_unpack_file(const char *name, void *arg)
         return 0;
     if (rc == -2) {
         if (!u->err[0])
-            snprintf(u->err, u->errsz, "spool: unpacking %s/new/%s: %s", u->dir, name,
+            snprintf(u->err, u->errsz, "spool: unpacking %s/new/%s: %s", u->dir, u->name,
                      strerror(errno));
         return -2;
     }
@@ -567,17 +599,17 @@ static int spool_unpack_file(const char *name, void *arg)
             log_err("spool: batch file %s/new/%s ends in a torn or malformed batch (written "
                     "before a crash, never acknowledged; the %d links before it were queued); "
                     "moved to failed/",
-                    u->dir, name, rc);
+                    u->dir, u->name, rc);
         else
             log_err("spool: batch %s/new/%s is torn or malformed (written before a crash, "
                     "never acknowledged); moved to failed/",
-                    u->dir, name);
-        if (u->failedfd < 0 || renameat(u->newfd, name, u->failedfd, name) < 0)
-            unlinkat(u->newfd, name, 0);
+                    u->dir, u->name);
+        if (u->failedfd < 0 || renameat(u->newfd, u->name, u->failedfd, u->name) < 0)
+            unlinkat(u->newfd, u->name, 0);
         if (u->failedfd >= 0)
             fsync(u->failedfd);
-    } else if (unlinkat(u->newfd, name, 0) < 0 && errno != ENOENT) {
-        snprintf(u->err, u->errsz, "spool: unlink %s/new/%s: %s", u->dir, name, strerror(errno));
+    } else if (unlinkat(u->newfd, u->name, 0) < 0 && errno != ENOENT) {
+        snprintf(u->err, u->errsz, "spool: unlink %s/new/%s: %s", u->dir, u->name, strerror(errno));
         return -2;
     }
     /* The removal need not be durable: a batch file that comes back after

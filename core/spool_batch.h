@@ -55,6 +55,7 @@
 #define SPOOL_BATCH_MAGIC "magicd-spool-batch 1\n"
 #define SPOOL_BATCH_PREFIX "b."    /* one batch (older releases, tools) */
 #define SPOOL_BATCHES_PREFIX "bs." /* one batch or several (spool_commit.c) */
+#define SPOOL_BATCH_SENDING 'j'    /* before the prefix: sent from, see spool_batch_name_ok */
 /* The most a record takes in a batch file (a message's lines + "record\n"). */
 #define SPOOL_BATCH_RECORD_MAX (sizeof(spool_msg_t) + 128)
 
@@ -63,7 +64,10 @@
  * "bs.": a mailer of an older release (during a binary upgrade's overlap,
  * or after a rollback) does not know that format and would fail such a
  * file as torn; it does not know the name either, so it leaves the file
- * alone for a current mailer. */
+ * alone for a current mailer. For the same reason a file is renamed with
+ * a 'j' before its prefix (".jbs.", ".jb.") before the first of its links
+ * is sent from it: an older mailer knows nothing of its journal
+ * (spool_journal.h) and would send the links recorded there again. */
 int spool_batch_name_ok(const char *name);
 
 /* Append a message record / a decoy record of about `len` bytes to out

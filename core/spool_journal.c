@@ -40,6 +40,8 @@ static int spool_journal_path(char *out, size_t outsz, const char *batch)
 {
     if (batch[0] == '.')
         batch++;
+    if (batch[0] == SPOOL_BATCH_SENDING)
+        batch++; /* renamed before it was sent from: one journal under both names */
     int n = snprintf(out, outsz, "%s%s", batch, SPOOL_JOURNAL_SUFFIX);
     if (n < 0 || (size_t)n >= outsz) {
         errno = ENAMETOOLONG;
@@ -240,7 +242,7 @@ int spool_journal_name_ok(const char *name)
     size_t n = strlen(name), sl = strlen(SPOOL_JOURNAL_SUFFIX);
     char base[96];
 
-    if (name[0] == '.' || n <= sl || n - sl >= sizeof(base) ||
+    if (name[0] == '.' || name[0] == SPOOL_BATCH_SENDING || n <= sl || n - sl >= sizeof(base) ||
         strcmp(name + n - sl, SPOOL_JOURNAL_SUFFIX) != 0)
         return 0;
     memcpy(base, name, n - sl);

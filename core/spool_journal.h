@@ -6,7 +6,8 @@
  * remember durably is which links the relay has accepted, so that a mailer
  * killed half-way through a file neither loses the rest nor sends the first
  * part twice: one line per accepted link, "sent ID\n", in DIR/sent/NAME.sent
- * (NAME: the batch file's name without its leading dot).
+ * (NAME: the batch file's name without its leading dot, nor the 'j' it
+ * gets when sending from it begins, spool_batch.h).
  *
  * Each line is written over zero bytes the journal was filled with ahead
  * of time and then fdatasync()ed: an overwrite inside the file's size
@@ -58,7 +59,8 @@ int spool_journal_add(spool_journal_t *j, const char *id_hex);
 
 void spool_journal_close(spool_journal_t *j);
 
-/* A journal's name: a batch file's name without its dot, then ".sent". */
+/* A journal's name: a batch file's name without its dot and 'j', then
+ * ".sent". */
 int spool_journal_name_ok(const char *name);
 
 /* How many links a journal records (for a reader of sent/); 0 when there

@@ -481,12 +481,15 @@ static void mailer_prune_sent(mailer_t *m)
         if (stat(path, &st) < 0 || st.st_mtime >= cutoff)
             continue;
         if (journal) {
-            int n = (int)(strlen(de->d_name) - strlen(SPOOL_JOURNAL_SUFFIX));
-            snprintf(batch, sizeof(batch), "%s/new/%.*s", m->spool, n, de->d_name);
-            if (stat(batch, &st) == 0)
-                continue;
-            snprintf(batch, sizeof(batch), "%s/new/.%.*s", m->spool, n, de->d_name);
-            if (stat(batch, &st) == 0)
+            /* Its batch file under any of its names: with or without the
+             * dot, and the 'j' of one sent from (spool_batch_name_ok). */
+            static const char *const form[] = {"", ".", "j", ".j"};
+            int n = (int)(strlen(de->d_name) - strlen(SPOOL_JOURNAL_SUFFIX)), in_new = 0;
+            for (size_t i = 0; i < sizeof(form) / sizeof(form[0]) && !in_new; i++) {
+                snprintf(batch, sizeof(batch), "%s/new/%s%.*s", m->spool, form[i], n, de->d_name);
+                in_new = stat(batch, &st) == 0;
+            }
+            if (in_new)
                 continue;
         }
         unlink(path);

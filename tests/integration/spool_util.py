@@ -182,7 +182,7 @@ def _spool_records_once(spool):
         except OSError:
             return None
         text = raw.rstrip(b"\0").decode()
-        if n.lstrip(".").startswith(("b.", "bs.")):
+        if n.lstrip(".").startswith(("b.", "bs.", "jb.", "jbs.")):  # j: being sent from
             out += [r for r in parse_records(whole_batches(raw).decode()) if "to" in r]
         elif len(n) == 32:
             rec = {}

@@ -42,14 +42,15 @@ def spool_files(srv):
 
 
 def written_batch_files(srv):
-    """A worker's batch files (new/.bs.*, .b.* of older releases) with something written in them (a
+    """A worker's batch files (new/.bs.*, .b.* of older releases, .j* once the mailer began
+    sending from them) with something written in them (a
     running worker keeps a few zero-filled ones made ahead: those hold
     nothing; the mailer leaves written ones as they are while the relay is
     down)."""
     out = []
     d = os.path.join(srv.tmp, "spool", "new")
     for n in os.listdir(d) if os.path.isdir(d) else []:
-        if n.startswith((".b.", ".bs.")):
+        if n.startswith((".b.", ".bs.", ".jb.", ".jbs.")):
             try:
                 if open(os.path.join(d, n), "rb").read().strip(b"\0"):
                     out.append("new/" + n)

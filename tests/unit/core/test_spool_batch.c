@@ -202,6 +202,27 @@ static int count_dir(const char *dir, const char *sub, int batches)
     return n;
 }
 
+/* Batch files in DIR/new a mailer of the release before journals would
+ * take: its names were "b." and "bs.", with or without the dot, and it
+ * unpacked every link of such a file, knowing nothing of a journal. */
+static int count_old_mailer_takes(const char *dir)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/new", dir);
+    DIR *d = opendir(p);
+    struct dirent *de;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name + (de->d_name[0] == '.');
+        n += spool_batch_name_ok(de->d_name) &&
+             (strncmp(nm, "b.", 2) == 0 || strncmp(nm, "bs.", 3) == 0);
+    }
+    closedir(d);
+    return n;
+}
+
 static void write_file(const char *path, const char *p, size_t n)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -337,6 +358,10 @@ static void test_deliver(const char *dir)
     CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 4, "%s", err);
     CHECK(sc.calls[4] == 1 && sc.calls[5] == 0, "the sender was asked past its stop");
     CHECK(count_dir(dir, "new", 1) == 1, "the stopped batch file left new/");
+    /* Half sent, it is no longer under a name an older mailer takes (a
+     * rollback, an upgrade's overlap): one would send ids 1 and 4 again. */
+    CHECK(count_old_mailer_takes(dir) == 0,
+          "a batch file half sent is still named for older mailers");
     CHECK(count_dir(dir, "new", 0) == 1, "the deferred link is not in new/");
     CHECK(count_dir(dir, "failed", 0) == 1, "the refused link is not in failed/");
     /* Waiting in the batch file: ids 5 and 6. Not the deferred one (new/
