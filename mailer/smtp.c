@@ -688,8 +688,15 @@ static int smtp_send_bdat(smtp_session_t *s, const char *from_addr, const char *
             s->dead = 1;
         return rc;
     }
-    if (smtp_unsolicited(s))
-        s->dead = 1; /* delivered; the next goes over a new session */
+    /* More than three replies: which was the BDAT's cannot be told (no
+     * 354 came between the envelope and the message to check at), and a
+     * 4xx after a stray 250 would be a message lost. Retried instead: at
+     * worst a second copy, with the same Message-ID. */
+    if (smtp_unsolicited(s)) {
+        s->dead = 1;
+        smtp_err(err, errsz, "BDAT: relay replied out of turn (more replies than commands)");
+        return SMTP_TEMPFAIL;
+    }
     return SMTP_OK;
 }
 

@@ -170,6 +170,20 @@ int main(void)
                                   HANGUP("DATA\r\n", "250 ok\r\n250 o"), END};
     CHECK(run(drop, "dropped") == SMTP_TEMPFAIL);
 
+    /* With CHUNKING the message goes with its envelope, and there is no
+     * 354 to stop at: four replies to three commands, and which was the
+     * BDAT's cannot be told (here the last, a 451). Retried, it may reach
+     * its reader twice with one Message-ID; taken for delivered, it may
+     * never reach them. */
+    static const step_t extra_bdat[] = {
+        GREET, EHLO("250-PIPELINING\r\n250-CHUNKING\r\n"),
+        S("body\r\n", "250 ok\r\n250 ok\r\n250 stray\r\n451 not taken\r\n"), END};
+    CHECK(run(extra_bdat, "extra reply, BDAT") == SMTP_TEMPFAIL,
+          "a stray reply in a BDAT group was taken for the message's answer");
+    static const step_t ok_bdat[] = {GREET, EHLO("250-PIPELINING\r\n250-CHUNKING\r\n"),
+                                     S("body\r\n", "250 ok\r\n250 ok\r\n250 queued\r\n"), END};
+    CHECK(run(ok_bdat, "BDAT") == SMTP_OK);
+
     /* More replies than commands before the first message: the session
      * is refused at open (and the relay retried with its back-off), not
      * used and dropped at every message. After the final dot: the
