@@ -20,6 +20,10 @@
  * window (the relay said 250, we died before the rename) the duplicate
  * carries the same Message-ID and mail systems can drop it.
  *
+ * A message is sent only under its file's lock (a batch file's, or the
+ * message file's in new/, mailer_take), so two mailers on one spool (a
+ * binary upgrade's overlap, a reload's) never both send it.
+ *
  * Failures back off exponentially at two levels. When the relay cannot be
  * reached (connect, greeting, TLS, AUTH) every message waits on a relay
  * back-off (1 s doubling to 60 s), so a dead relay costs one connection
@@ -49,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -104,6 +109,7 @@ typedef struct {
     int batch_links;   /* links waiting in batch files (not sent yet) */
     int batches_left;  /* the last pass left batch files for the next one */
     int relay_lost;    /* the session broke under the last message */
+    int busy;          /* the last scan left a file another mailer held */
     int batch_stopped; /* the last spool_deliver stopped before its end */
 } mailer_t;
 
@@ -303,18 +309,56 @@ static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const c
     return MAILER_DEFERRED;
 }
 
+/* A message file of new/ to send: its lock, held until it has left new/
+ * or been let go of, or -1 when it is not ours now (m->busy: another
+ * mailer holds it; m->left: it is gone). Two mailers run on one spool
+ * during a binary upgrade (the old master's until the old master quits)
+ * and for a moment at a reload; both would read a message and send it,
+ * and the second to be done would find it gone and fail it. So each
+ * takes the file's lock first and, holding it, makes sure the name still
+ * leads to the file it locked: the other may have moved it to sent/ (or
+ * failed/) between our readdir and our lock. */
+static int mailer_take(mailer_t *m, const char *name)
+{
+    char p[CONF_PATH_MAX + 8 + 260];
+    struct stat a, b;
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/new/%s", m->spool, name);
+    fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        m->left = errno == ENOENT;
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        m->busy = 1;
+        close(fd);
+        return -1;
+    }
+    if (fstat(fd, &a) < 0 || stat(p, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        m->left = 1;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* Deliver one message of new/. Returns -1 when the relay is unusable (stop
  * the round), 0 otherwise; m->left says whether it left new/. */
 static int mailer_deliver(mailer_t *m, const char *name)
 {
     spool_msg_t msg;
     char err[512];
+    int lock, rc = 0;
 
     m->left = 0;
     m->relay_lost = 0;
+    if ((lock = mailer_take(m, name)) < 0)
+        return 0;
     if (spool_read(m->spool, name, &msg, err, sizeof(err)) < 0) {
         log_err("mailer: %s; moved to failed/", err);
         mailer_fail(m, name);
+        close(lock);
         return 0;
     }
     switch (mailer_send(m, &msg, name)) {
@@ -322,16 +366,19 @@ static int mailer_deliver(mailer_t *m, const char *name)
         if (spool_move(m->spool, name, "sent") < 0)
             log_error(MG_LOG_ERR, errno, "mailer: moving %s to sent/", name);
         m->left = 1;
-        return 0;
+        break;
     case MAILER_FAILED:
         spool_move(m->spool, name, "failed");
         m->left = 1;
-        return 0;
+        break;
     case MAILER_DEFERRED:
-        return m->relay_lost ? -1 : 0;
+        rc = m->relay_lost ? -1 : 0;
+        break;
     default:
-        return -1;
+        rc = -1;
     }
+    close(lock);
+    return rc;
 }
 
 /* One pass over new/. Returns the monotonic time of the next due message. */
@@ -350,6 +397,7 @@ static uint64_t mailer_scan(mailer_t *m)
         log_error(MG_LOG_ERR, errno, "mailer: opendir %s", dir);
         return now + MAILER_RELAY_CAP_MS;
     }
+    m->busy = 0;
     while (!cproc_stopping(&m->cp) && (de = readdir(d)) != NULL) {
         if (!spool_name_ok(de->d_name))
             continue;
@@ -374,6 +422,10 @@ static uint64_t mailer_scan(mailer_t *m)
         }
     }
     closedir(d);
+    /* A file another mailer held: it may let go of it unsent (deferred),
+     * with nothing in new/ to wake us; look again soon. */
+    if (m->busy && now + MAILER_RELAY_BASE_MS < next)
+        next = now + MAILER_RELAY_BASE_MS;
     if (m->mx && !cproc_stopping(&m->cp))
         atomic_store(&m->mx->mail_queue, pending + m->batch_links);
     if (!cproc_stopping(&m->cp))
