@@ -8,6 +8,9 @@
   batch file (new/b.*) or already unpacked by the mailer (new/<32 hex>):
   a list of dicts with the record's keys.
 - Sink: a plain SMTP relay on loopback (aiosmtpd) that keeps recipients.
+- smtp_magicd(rport, users, workers): a server (not started) delivering by
+  smtp to 127.0.0.1:rport with its spool in its temp dir, no STARTTLS,
+  rate limits out of the way, and accounts for users (imported in one go).
 """
 import os
 import re
@@ -15,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from harness import check, skip
+from harness import Magicd, check, skip
 
 SHIM_C = r"""
 #define _GNU_SOURCE
@@ -267,3 +270,16 @@ class Sink:
                     return self.mails[n - 1][2]
             time.sleep(0.05)
         check(False, f"{self.count()} mails after {timeout}s, want {n}")
+
+
+def smtp_magicd(rport, users, workers=1):
+    """(server, spool dir): see the module's docstring."""
+    srv = Magicd(workers=workers, delivery=f"smtp 127.0.0.1:{rport}", users=())
+    spool = os.path.join(srv.tmp, "spool")
+    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
+                   "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
+    imp = os.path.join(srv.tmp, "users.json")
+    with open(imp, "w") as f:
+        f.write("[" + ",".join('{"email": "%s"}' % u for u in users) + "]")
+    srv.run_cli("user", "import", imp)
+    return srv, spool

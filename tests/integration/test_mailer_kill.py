@@ -22,8 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Browser, Magicd, check, free_port, skip  # noqa: E402
-from spool_util import Sink  # noqa: E402
+from harness import BIN, Browser, check, free_port, skip  # noqa: E402
+from spool_util import Sink, smtp_magicd  # noqa: E402
 
 N = 200
 KILLS = (50, 120)  # mails received before each kill
@@ -54,14 +54,7 @@ def main():
         skip(f"{BIN} not built")
     users = [f"m{i}@example.com" for i in range(N)]
     rport = free_port()
-    srv = Magicd(workers=1, delivery=f"smtp 127.0.0.1:{rport}", users=())
-    spool = os.path.join(srv.tmp, "spool")
-    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
-                   "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
-    imp = os.path.join(srv.tmp, "users.json")
-    with open(imp, "w") as f:
-        f.write("[" + ",".join('{"email": "%s"}' % u for u in users) + "]")
-    srv.run_cli("user", "import", imp)
+    srv, spool = smtp_magicd(rport, users)
 
     sink = SlowSink(rport)
     with srv:

@@ -27,7 +27,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Browser, Magicd, check, free_port, skip  # noqa: E402
+from harness import BIN, Browser, check, free_port, skip  # noqa: E402
+from spool_util import smtp_magicd  # noqa: E402
 
 REFUSED = "refused@example.com"
 
@@ -146,10 +147,7 @@ class Relay:
 def run(pipelining, users, refused=(), chunking=False):
     rport = free_port()
     relay = Relay(rport, pipelining, chunking)
-    srv = Magicd(workers=1, delivery=f"smtp 127.0.0.1:{rport}", users=list(users) + list(refused))
-    spool = os.path.join(srv.tmp, "spool")
-    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
-                   "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
+    srv, spool = smtp_magicd(rport, list(users) + list(refused))
     try:
         with srv:
             b = Browser(srv)

@@ -22,8 +22,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Browser, Magicd, check, free_port, skip  # noqa: E402
-from spool_util import Sink, spool_records  # noqa: E402
+from harness import BIN, Browser, check, free_port, skip  # noqa: E402
+from spool_util import Sink, smtp_magicd, spool_records  # noqa: E402
 
 THREADS = 8
 PER_THREAD = 60
@@ -36,14 +36,7 @@ def main():
     users = [f"k{t}-{i}@example.com" for t in range(THREADS) for i in range(PER_THREAD)]
     rport = free_port()
     sink = Sink(rport)
-    srv = Magicd(workers=2, delivery=f"smtp 127.0.0.1:{rport}", users=())
-    spool = os.path.join(srv.tmp, "spool")
-    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
-                   "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
-    imp = os.path.join(srv.tmp, "users.json")
-    with open(imp, "w") as f:
-        f.write("[" + ",".join('{"email": "%s"}' % u for u in users) + "]")
-    srv.run_cli("user", "import", imp)
+    srv, spool = smtp_magicd(rport, users, workers=2)
 
     srv.stdout_path = os.path.join(srv.tmp, "stdout.log")
     srv.proc = subprocess.Popen([BIN, "-c", srv.conf], stdout=open(srv.stdout_path, "ab"),
