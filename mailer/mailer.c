@@ -340,6 +340,10 @@ static int mailer_take(mailer_t *m, const char *name)
         close(fd);
         return -1;
     }
+    if (!S_ISREG(a.st_mode)) { /* a FIFO would block its read, and the mailer, for ever */
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 

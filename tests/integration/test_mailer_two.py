@@ -10,7 +10,9 @@ and a real relay (aiosmtpd) up:
   1. a message file another holds is not sent while it is held;
   2. one the other sent meanwhile (moved to sent/ under its lock) is not
      sent, nor moved to failed/, nor counted failed, once the lock goes;
-  3. one the other let go of unsent (deferred) is sent, once, soon after.
+  3. one the other let go of unsent (deferred) is sent, once, soon after;
+     a FIFO under a message's name in new/ (whose read would wait for a
+     writer for ever) holds nothing up.
 """
 import fcntl
 import os
@@ -53,6 +55,7 @@ def main():
         os.makedirs(os.path.join(spool, sub), exist_ok=True)
     sent_id, sent_path, sent_fd = message(spool, 1, "sent-by-other@example.com")
     left_id, left_path, left_fd = message(spool, 2, "left-by-other@example.com")
+    os.mkfifo(os.path.join(spool, "new", "%032x" % 0xabcfff))
 
     sink = Sink(rport).start()
     try:
