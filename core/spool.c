@@ -324,6 +324,40 @@ static int spool_write_at(int fd, const char *p, size_t n, off_t off)
     return 0;
 }
 
+char *spool_read_fd(int fd, size_t max, size_t *len)
+{
+    struct stat st;
+    size_t got = 0;
+    char *buf;
+
+    if (fstat(fd, &st) < 0)
+        return NULL;
+    if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size > max) {
+        errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+        return NULL;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return NULL;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) { /* EIO: not a torn file; the caller tries again later */
+            int e = errno;
+            free(buf);
+            errno = e;
+            return NULL;
+        }
+        if (n == 0)
+            break; /* cut shorter since the fstat: what is there */
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+}
+
 int spool_write_all(int fd, const char *p, size_t n)
 {
     return spool_write_at(fd, p, n, -1);

@@ -97,6 +97,12 @@ int spool_name_ok(const char *name);
 int spool_write_all(int fd, const char *p, size_t n);
 /* The same with pwrite(2) at off (the file position does not move). */
 int spool_pwrite_all(int fd, const char *p, size_t n, off_t off);
+/* All of the open file fd (read from where it is), NUL-terminated, in
+ * malloc'd memory; *len its length. A regular file only (a FIFO under a
+ * spool name would wait for a writer for ever) of at most max bytes. fd
+ * stays open. NULL with errno: EINVAL not a regular file, EFBIG too
+ * large, or read(2)'s. */
+char *spool_read_fd(int fd, size_t max, size_t *len);
 
 /* Start a thread of the spool (the sync thread, the batch file pool) with
  * every signal blocked in it, so SIGPROF and the master's signals stay with

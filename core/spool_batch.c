@@ -413,41 +413,15 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
 
 static char *spool_slurp(int dirfd, const char *name, size_t *len)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    struct stat st;
+    int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     char *buf;
-    size_t got = 0;
 
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size > SPOOL_BATCH_FILE_MAX) {
-        close(fd);
-        errno = EFBIG;
-        return NULL;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return NULL;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) { /* EIO: not a torn file; try again later */
-            int e = errno;
-            free(buf);
-            close(fd);
-            errno = e;
-            return NULL;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
+    buf = spool_read_fd(fd, SPOOL_BATCH_FILE_MAX, len);
+    int e = errno;
     close(fd);
-    buf[got] = '\0';
-    *len = got;
+    errno = e;
     return buf;
 }
 

@@ -81,58 +81,33 @@ static long spool_journal_scan(const char *text, size_t len, spool_journal_t *j,
     return n;
 }
 
-/* The journal's bytes (NULL with *len 0 when it does not exist). */
-static char *spool_journal_read(int sentfd, const char *name, size_t *len, off_t *size, int *err)
+/* The journal's bytes (NULL with *len 0 and *err 0 when it does not
+ * exist). Never through a symbolic link: its lines would go over whatever
+ * file it named. */
+static char *spool_journal_read(int sentfd, const char *name, size_t *len, int *err)
 {
     int fd = openat(sentfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
+    char *buf;
 
     *len = 0;
-    *size = 0;
     *err = 0;
     if (fd < 0) {
         if (errno != ENOENT)
             *err = errno;
         return NULL;
     }
-    errno = 0;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SPOOL_JOURNAL_MAX) {
-        *err = errno ? errno : S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-        close(fd);
-        return NULL;
-    }
-    buf = malloc((size_t)st.st_size + 1);
+    buf = spool_read_fd(fd, SPOOL_JOURNAL_MAX, len);
     if (!buf) {
-        *err = ENOMEM;
-        close(fd);
-        return NULL;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got < (size_t)st.st_size) {
-        *err = errno ? errno : EIO;
-        free(buf);
-        close(fd);
-        return NULL;
+        *err = errno;
+        *len = 0;
     }
     close(fd);
-    *len = got;
-    *size = st.st_size;
     return buf;
 }
 
 int spool_journal_open(spool_journal_t *j, int sentfd, const char *batch)
 {
     size_t len;
-    off_t size;
     int err;
     char *text;
 
@@ -141,7 +116,7 @@ int spool_journal_open(spool_journal_t *j, int sentfd, const char *batch)
     j->fd = -1;
     if (spool_journal_path(j->name, sizeof(j->name), batch) < 0)
         return -1;
-    text = spool_journal_read(sentfd, j->name, &len, &size, &err);
+    text = spool_journal_read(sentfd, j->name, &len, &err);
     if (err) {
         errno = err;
         return -1;
@@ -156,7 +131,7 @@ int spool_journal_open(spool_journal_t *j, int sentfd, const char *batch)
     }
     spool_journal_scan(text, len, j, &j->off);
     free(text);
-    j->zeroed = size;
+    j->zeroed = (off_t)len;
     qsort(j->ids, j->nids, sizeof(*j->ids), spool_journal_cmp);
     return 0;
 }
@@ -254,14 +229,14 @@ int spool_journal_count(int sentfd, const char *batch)
 {
     char name[96];
     size_t len;
-    off_t size, end;
+    off_t end;
     int err;
     char *text;
     long n;
 
     if (spool_journal_path(name, sizeof(name), batch) < 0)
         return 0;
-    text = spool_journal_read(sentfd, name, &len, &size, &err);
+    text = spool_journal_read(sentfd, name, &len, &err);
     if (!text)
         return 0;
     n = spool_journal_scan(text, len, NULL, &end);
