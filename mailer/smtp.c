@@ -636,6 +636,31 @@ static void smtp_envelope(smtp_session_t *s, const char *from_addr, const char *
     }
 }
 
+/* Which reply of an envelope refused it: 0 MAIL, 1 RCPT, 2 the third
+ * (DATA's 354, or BDAT's 250 when the message went along); -1 none. */
+static int smtp_env_refused(const int code[3], int third_ok)
+{
+    return code[0] != 250 ? 0 : code[1] != 250 && code[1] != 251 ? 1 : code[2] != third_ok ? 2 : -1;
+}
+
+/* The transaction refused at step `bad` with code: said in err, the
+ * session reset for the next message. A refused sender is the relay's
+ * policy or our config, not this message: kept and retried. Returns
+ * SMTP_TEMPFAIL or SMTP_PERMFAIL. */
+static int smtp_refused(smtp_session_t *s, int bad, int code, const char *step, const char *why,
+                        char *err, size_t errsz)
+{
+    int rc;
+
+    smtp_err(err, errsz, "%s: %s", step, why);
+    if (bad == 0 && code >= 500)
+        code = 451;
+    rc = smtp_classify(s, code);
+    if (!s->dead && smtp_cmd(s, 0, "RSET") != 250)
+        s->dead = 1;
+    return rc;
+}
+
 /* With PIPELINING and CHUNKING (RFC 3030) the whole transaction is one
  * write and one round trip: MAIL, RCPT and "BDAT size LAST" followed by the
  * message itself, which needs no dot-stuffing and no end marker, so there
@@ -677,17 +702,9 @@ static int smtp_send_bdat(smtp_session_t *s, const char *from_addr, const char *
         code[i] = s->dead ? -1 : smtp_reply(s, 0);
         snprintf(why[i], SMTP_LINE_MAX, "%s", code[i] < 0 ? "connection lost" : s->last);
     }
-    bad = code[0] != 250 ? 0 : (code[1] != 250 && code[1] != 251) ? 1 : code[2] != 250 ? 2 : -1;
-    if (bad >= 0) {
-        smtp_err(err, errsz, "%s: %s", what[bad], why[bad]);
-        int c = code[bad];
-        if (bad == 0 && c >= 500)
-            c = 451; /* a refused sender is policy or config: retry */
-        int rc = smtp_classify(s, c);
-        if (!s->dead && smtp_cmd(s, 0, "RSET") != 250)
-            s->dead = 1;
-        return rc;
-    }
+    bad = smtp_env_refused(code, 250);
+    if (bad >= 0)
+        return smtp_refused(s, bad, code[bad], what[bad], why[bad], err, errsz);
     /* More than three replies: which was the BDAT's cannot be told (no
      * 354 came between the envelope and the message to check at), and a
      * 4xx after a stray 250 would be a message lost. Retried instead: at
@@ -716,21 +733,15 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
     if (s->cap_pipelining && s->cap_chunking)
         return smtp_send_bdat(s, from_addr, to, msg, len, err, errsz);
     smtp_envelope(s, from_addr, to, env, why);
-    if (env[0] != 250 || (env[1] != 250 && env[1] != 251) || env[2] != 354) {
-        int bad = env[0] != 250 ? 0 : (env[1] != 250 && env[1] != 251) ? 1 : 2;
+    int bad = smtp_env_refused(env, 354);
+    if (bad >= 0) {
         static const char *const what[3] = {"MAIL FROM", "RCPT TO", "DATA"};
-        smtp_err(err, errsz, "%s: %s", what[bad], why[bad]);
-        code = env[bad];
-        /* A refused sender is the relay's policy or our config, not this
-         * message: keep it and retry. */
-        if (bad == 0 && code >= 500)
-            code = 451;
         /* A relay that said 354 to DATA after refusing the envelope (RFC
          * 2920 says it must not) is waiting for a message: end it empty,
          * it has no recipient to go to. */
         if (env[2] == 354 && !s->dead && (smtp_write(s, ".\r\n", 3) < 0 || smtp_reply(s, 0) < 0))
             s->dead = 1;
-        goto rset;
+        return smtp_refused(s, bad, env[bad], what[bad], why[bad], err, errsz);
     }
     /* Nothing may follow the 354 before we send the message: see
      * smtp_unsolicited. The message is not sent; it is retried on a new
@@ -772,12 +783,6 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
     if (smtp_unsolicited(s))
         s->dead = 1;
     return SMTP_OK;
-rset : {
-    int rc = smtp_classify(s, code);
-    if (!s->dead && smtp_cmd(s, 0, "RSET") != 250)
-        s->dead = 1;
-    return rc;
-}
 }
 
 void smtp_close(smtp_session_t *s)
