@@ -588,11 +588,24 @@ static int smtp_classify(smtp_session_t *s, int code)
     return code >= 500 ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
 }
 
-/* The envelope: MAIL, RCPT and DATA. With PIPELINING (RFC 2920) the three
- * go in one write and their replies are read together, one round trip
- * instead of three; without it each waits for its reply and the first
- * refusal ends it (code[i] 0: not sent). why[i] gets each reply's text. */
-static void smtp_envelope(smtp_session_t *s, const char *from_addr, const char *to, int code[3],
+/* The next reply, its text into why ("connection lost" when there is
+ * none): the code, or -1. */
+static int smtp_reply_why(smtp_session_t *s, char why[SMTP_LINE_MAX])
+{
+    int code = s->dead ? -1 : smtp_reply(s, 0);
+
+    snprintf(why, SMTP_LINE_MAX, "%s", code < 0 ? "connection lost" : s->last);
+    return code;
+}
+
+/* The envelope: MAIL, RCPT and `third` (DATA, or a BDAT whose octets,
+ * data[0..datalen), follow it). With PIPELINING (RFC 2920) all of it goes
+ * in one write and the three replies are read together, one round trip;
+ * without it each command waits for its reply and the first refusal ends
+ * it (code[i] 0: not sent). Octets go only with PIPELINING. why[i] gets
+ * each reply's text. */
+static void smtp_envelope(smtp_session_t *s, const char *from_addr, const char *to,
+                          const char *third, const char *data, size_t datalen, int code[3],
                           char why[3][SMTP_LINE_MAX])
 {
     char cmd[3][SMTP_LINE_MAX + 8];
@@ -600,37 +613,45 @@ static void smtp_envelope(smtp_session_t *s, const char *from_addr, const char *
 
     n[0] = snprintf(cmd[0], sizeof(cmd[0]), "MAIL FROM:<%s>\r\n", from_addr);
     n[1] = snprintf(cmd[1], sizeof(cmd[1]), "RCPT TO:<%s>\r\n", to);
-    n[2] = snprintf(cmd[2], sizeof(cmd[2]), "DATA\r\n");
+    n[2] = snprintf(cmd[2], sizeof(cmd[2]), "%s\r\n", third);
     for (int i = 0; i < 3; i++) {
         code[i] = 0;
-        why[i][0] = '\0';
+        snprintf(why[i], SMTP_LINE_MAX, "connection lost");
         if (n[i] < 0 || (size_t)n[i] >= sizeof(cmd[i]))
             n[i] = -1;
     }
-    if (n[0] < 0 || n[1] < 0) {
+    if (n[0] < 0 || n[1] < 0 || n[2] < 0) {
         code[0] = -1;
         return;
     }
     if (s->cap_pipelining) {
-        char all[sizeof(cmd)];
-        size_t len = 0;
-        for (int i = 0; i < 3; i++) {
-            memcpy(all + len, cmd[i], (size_t)n[i]);
-            len += (size_t)n[i];
-        }
-        if (smtp_write(s, all, len) < 0) {
+        /* One buffer, one write: a second write could wait out Nagle and
+         * the relay's delayed ACK, a round trip of its own. */
+        size_t len = (size_t)n[0] + (size_t)n[1] + (size_t)n[2] + datalen, off = 0;
+        char *all = malloc(len);
+        if (!all) {
             code[0] = -1;
+            snprintf(why[0], SMTP_LINE_MAX, "out of memory");
             return;
         }
         for (int i = 0; i < 3; i++) {
-            code[i] = s->dead ? -1 : smtp_reply(s, 0);
-            snprintf(why[i], SMTP_LINE_MAX, "%s", code[i] < 0 ? "connection lost" : s->last);
+            memcpy(all + off, cmd[i], (size_t)n[i]);
+            off += (size_t)n[i];
         }
+        if (datalen)
+            memcpy(all + off, data, datalen);
+        int w = smtp_write(s, all, len);
+        free(all);
+        if (w < 0) {
+            code[0] = -1;
+            return;
+        }
+        for (int i = 0; i < 3; i++)
+            code[i] = smtp_reply_why(s, why[i]);
         return;
     }
     for (int i = 0; i < 3; i++) {
-        code[i] = smtp_write(s, cmd[i], (size_t)n[i]) < 0 ? -1 : smtp_reply(s, 0);
-        snprintf(why[i], SMTP_LINE_MAX, "%s", code[i] < 0 ? "connection lost" : s->last);
+        code[i] = smtp_write(s, cmd[i], (size_t)n[i]) < 0 ? -1 : smtp_reply_why(s, why[i]);
         if (code[i] != (i == 2 ? 354 : 250) && !(i == 1 && code[i] == 251))
             return;
     }
@@ -670,38 +691,23 @@ static int smtp_send_bdat(smtp_session_t *s, const char *from_addr, const char *
                           size_t len, char *err, size_t errsz)
 {
     static const char *const what[3] = {"MAIL FROM", "RCPT TO", "BDAT"};
-    size_t cap = 2 * SMTP_LINE_MAX + 64 + len * 2 + 2;
-    char *buf = malloc(cap), why[3][SMTP_LINE_MAX];
-    int code[3], hn, bad;
+    char *data = malloc(len * 2 + 2), why[3][SMTP_LINE_MAX], bdat[48];
+    int code[3], bad;
     long dn;
 
-    if (!buf) {
+    if (!data) {
         smtp_err(err, errsz, "out of memory");
         return SMTP_TEMPFAIL;
     }
-    /* The octets first (their count goes in the command), after room for
-     * the commands. */
-    dn = smtp_wire(msg, len, buf + 2 * SMTP_LINE_MAX + 64, len * 2 + 2, 0);
-    hn = dn < 0
-             ? -1
-             : snprintf(buf, 2 * SMTP_LINE_MAX + 64,
-                        "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nBDAT %ld LAST\r\n", from_addr, to, dn);
-    if (dn < 0 || hn < 0 || hn >= 2 * SMTP_LINE_MAX + 64) {
-        free(buf);
+    dn = smtp_wire(msg, len, data, len * 2 + 2, 0);
+    if (dn < 0) {
+        free(data);
         smtp_err(err, errsz, "message too large");
         return SMTP_TEMPFAIL;
     }
-    memmove(buf + hn, buf + 2 * SMTP_LINE_MAX + 64, (size_t)dn);
-    if (smtp_write(s, buf, (size_t)hn + (size_t)dn) < 0) {
-        free(buf);
-        smtp_err(err, errsz, "MAIL FROM: connection lost");
-        return SMTP_TEMPFAIL;
-    }
-    free(buf);
-    for (int i = 0; i < 3; i++) {
-        code[i] = s->dead ? -1 : smtp_reply(s, 0);
-        snprintf(why[i], SMTP_LINE_MAX, "%s", code[i] < 0 ? "connection lost" : s->last);
-    }
+    snprintf(bdat, sizeof(bdat), "BDAT %ld LAST", dn);
+    smtp_envelope(s, from_addr, to, bdat, data, (size_t)dn, code, why);
+    free(data);
     bad = smtp_env_refused(code, 250);
     if (bad >= 0)
         return smtp_refused(s, bad, code[bad], what[bad], why[bad], err, errsz);
@@ -732,7 +738,7 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
     }
     if (s->cap_pipelining && s->cap_chunking)
         return smtp_send_bdat(s, from_addr, to, msg, len, err, errsz);
-    smtp_envelope(s, from_addr, to, env, why);
+    smtp_envelope(s, from_addr, to, "DATA", NULL, 0, env, why);
     int bad = smtp_env_refused(env, 354);
     if (bad >= 0) {
         static const char *const what[3] = {"MAIL FROM", "RCPT TO", "DATA"};
