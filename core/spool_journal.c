@@ -55,30 +55,24 @@ static int spool_journal_cmp(const void *a, const void *b)
     return memcmp(a, b, 32);
 }
 
-/* The complete lines of text[0..len): ids into j (when not NULL), and the
- * offset just past the last one. Returns the count, -1 on no memory. */
-static long spool_journal_scan(const char *text, size_t len, spool_journal_t *j, off_t *end)
+/* The complete lines of text[0..len): their ids into j, and j->off just
+ * past the last one. */
+static void spool_journal_scan(const char *text, size_t len, spool_journal_t *j)
 {
-    long n = 0;
     size_t p = 0;
 
-    *end = 0;
+    j->off = 0;
     while (len - p >= SPOOL_JOURNAL_LINE && memcmp(text + p, "sent ", 5) == 0 &&
            text[p + SPOOL_JOURNAL_LINE - 1] == '\n') {
-        char id[33];
+        char *id = j->ids[j->nids];
         memcpy(id, text + p + 5, 32);
         id[32] = '\0';
         if (!spool_name_ok(id))
             break;
-        if (j) {
-            memcpy(j->ids[j->nids], id, 33);
-            j->nids++;
-        }
-        n++;
+        j->nids++;
         p += SPOOL_JOURNAL_LINE;
-        *end = (off_t)p;
+        j->off = (off_t)p;
     }
-    return n;
 }
 
 /* The journal's bytes (NULL with *len 0 and *err 0 when it does not
@@ -129,7 +123,7 @@ int spool_journal_open(spool_journal_t *j, int sentfd, const char *batch)
         errno = ENOMEM;
         return -1;
     }
-    spool_journal_scan(text, len, j, &j->off);
+    spool_journal_scan(text, len, j);
     free(text);
     j->zeroed = (off_t)len;
     qsort(j->ids, j->nids, sizeof(*j->ids), spool_journal_cmp);
@@ -227,19 +221,12 @@ int spool_journal_name_ok(const char *name)
 
 int spool_journal_count(int sentfd, const char *batch)
 {
-    char name[96];
-    size_t len;
-    off_t end;
-    int err;
-    char *text;
-    long n;
+    spool_journal_t j;
+    int n;
 
-    if (spool_journal_path(name, sizeof(name), batch) < 0)
+    if (spool_journal_open(&j, sentfd, batch) < 0)
         return 0;
-    text = spool_journal_read(sentfd, name, &len, &err);
-    if (!text)
-        return 0;
-    n = spool_journal_scan(text, len, NULL, &end);
-    free(text);
-    return (int)n;
+    n = (int)j.nids;
+    spool_journal_close(&j);
+    return n;
 }
