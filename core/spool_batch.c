@@ -337,12 +337,17 @@ static int spool_handled(const spool_unpack_t *u, const spool_msg_t *m)
  * rollback, an upgrade's overlap) never takes a file part of which is only
  * in a journal. The rename need not be durable: the file is ours (locked)
  * under either name, and the journal is the same. */
+static int spool_is_sending(const char *name)
+{
+    return name[name[0] == '.'] == SPOOL_BATCH_SENDING;
+}
+
 static int spool_mark_sending(spool_unpack_t *u)
 {
     int dot = u->name[0] == '.';
     char to[sizeof(u->name) + 1];
 
-    if (u->name[dot] == SPOOL_BATCH_SENDING)
+    if (spool_is_sending(u->name))
         return 0;
     snprintf(to, sizeof(to), "%.*s%c%s", dot, u->name, SPOOL_BATCH_SENDING, u->name + dot);
     if (strlen(to) >= sizeof(u->name)) {
@@ -621,7 +626,6 @@ static int spool_pending_file(const char *name, void *arg)
     spool_pending_t *p = arg;
     size_t len = 0;
     char *text;
-    struct stat st;
     int torn = 0, n, counted = 0;
 
     if (!p->links) {
@@ -632,15 +636,14 @@ static int spool_pending_file(const char *name, void *arg)
     if (!text)
         return 0; /* another mailer took it, or unreadable: the unpack says so */
     p->ready = 1; /* even an empty leftover: the unpack removes it */
-    /* A file never sent from has no journal, and every link in it waits:
-     * counted without a look at each. One sent from before (the relay
-     * went away half-way) is counted link by link. */
-    if (p->u.sentfd >= 0 && spool_journal_open(&p->u.j, p->u.sentfd, name) == 0) {
-        if (fstatat(p->u.sentfd, p->u.j.name, &st, 0) == 0) {
-            spool_batch_parse(text, len, spool_pending_one, p, &torn);
-            counted = 1;
-        }
+    /* A file never sent from (its name has no 'j', spool_mark_sending)
+     * has every link waiting: counted without a look at each. One sent
+     * from before (the relay went away half-way) is counted link by link. */
+    if (spool_is_sending(name) && p->u.sentfd >= 0 &&
+        spool_journal_open(&p->u.j, p->u.sentfd, name) == 0) {
+        spool_batch_parse(text, len, spool_pending_one, p, &torn);
         spool_journal_close(&p->u.j);
+        counted = 1;
     }
     if (!counted && (n = spool_batch_parse(text, len, NULL, NULL, &torn)) > 0)
         *p->links += n;
