@@ -45,6 +45,16 @@ static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char
     return 0;
 }
 
+int app_check_writable(const char *path, const char *what, char *err, size_t errsz)
+{
+    char why[300];
+
+    if (path_writable(path, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, why);
+    return -1;
+}
+
 /* A file every worker opens for appending (created if missing, as the
  * worker would, and with the mode the worker would give it: the access log
  * and the outbox hold tokens): a directory that does not exist is found
@@ -52,16 +62,10 @@ static int refs_present(const tpl_set_t *tpl, const static_set_t *st, const char
 static int appendable(const char *path, const char *what, mode_t mode, int create, char *err,
                       size_t errsz)
 {
-    char why[300];
-
     if (!path[0] || !strcmp(path, "off") || !strcmp(path, "stderr"))
         return 0;
-    if (!create) {
-        if (path_writable(path, why, sizeof why) == 0)
-            return 0;
-        snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, why);
-        return -1;
-    }
+    if (!create)
+        return app_check_writable(path, what, err, errsz);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode);
     if (fd < 0) {
         snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, strerror(errno));

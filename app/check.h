@@ -24,4 +24,9 @@
  * only asked whether they could be, and nothing is left behind. */
 int app_check_files(const conf_t *c, int create, char *err, size_t errsz);
 
+/* Whether the file `what` at path could be opened read-write (or made)
+ * without making anything (core/path.h path_writable): 0, or -1 with
+ * "cannot open WHAT "PATH": why" in err. For `magicd -t`. */
+int app_check_writable(const char *path, const char *what, char *err, size_t errsz);
+
 #endif

@@ -28,7 +28,6 @@
 #include "core/conf.h"
 #include "core/conf_check.h"
 #include "core/keyfile.h"
-#include "core/path.h"
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "cmd/cmd_health.h"
@@ -128,31 +127,20 @@ static void master_heap_start(const char *file, const char *prefix)
     free(c);
 }
 
-/* A file start opens read-write or creates (the error log, a SQLite user
- * store), checked without touching it: -t run by root must not leave a
- * file the service's user cannot open, nor create or migrate a store.
- * The file must be readable and writable, or its directory writable. */
-static int test_writable(const char *path, const char *what, char *err, size_t errsz)
-{
-    char why[300];
-
-    if (path_writable(path, why, sizeof why) == 0)
-        return 0;
-    snprintf(err, errsz, "cannot open %s \"%s\": %s", what, path, why);
-    return -1;
-}
-
 /* What the master opens at start before any child runs: its error log,
- * and the user store (master/preflight.c). A PostgreSQL store may be down
- * at start (workers answer 503 until it is back), so it is not asked. */
+ * and the user store (master/preflight.c), each checked without touching
+ * it (app_check_writable): -t run by root must not leave a file the
+ * service's user cannot open, nor create or migrate a store. A PostgreSQL
+ * store may be down at start (workers answer 503 until it is back), so it
+ * is not asked. */
 static int test_state(const conf_t *c, char *err, size_t errsz)
 {
     const char *log = c->log.error_log;
-    if (log[0] && strcmp(log, "stderr") && test_writable(log, "error log", err, errsz) < 0)
+    if (log[0] && strcmp(log, "stderr") && app_check_writable(log, "error log", err, errsz) < 0)
         return -1;
     if (store_pg_is_url(c->auth.users_db))
         return 0;
-    return test_writable(c->auth.users_db, "user store", err, errsz);
+    return app_check_writable(c->auth.users_db, "user store", err, errsz);
 }
 
 static int cmd_test(const char *file, const char *prefix, int dump)
