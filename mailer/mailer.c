@@ -17,7 +17,7 @@
  * link costs the disk one data write and flush (its journal line), where a
  * file of its own cost a file, a rename and two directory syncs.
  * The Message-ID is derived from the link id, so in the one unavoidable
- * window (the relay said 250, we died before the rename) the duplicate
+ * window (the relay said 250, we died before recording it) the duplicate
  * carries the same Message-ID and mail systems can drop it.
  *
  * A message is sent only under its file's lock (a batch file's, or the
