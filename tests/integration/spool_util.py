@@ -11,6 +11,8 @@
 - smtp_magicd(rport, users, workers): a server (not started) delivering by
   smtp to 127.0.0.1:rport with its spool in its temp dir, no STARTTLS,
   rate limits out of the way, and accounts for users (imported in one go).
+- ask_links(srv, users): one browser asks the running server for a link
+  for each address in turn; every answer must be 200.
 """
 import os
 import re
@@ -18,7 +20,7 @@ import subprocess
 import threading
 import time
 
-from harness import Magicd, check, skip
+from harness import Browser, Magicd, check, skip
 
 SHIM_C = r"""
 #define _GNU_SOURCE
@@ -283,3 +285,12 @@ def smtp_magicd(rport, users, workers=1):
         f.write("[" + ",".join('{"email": "%s"}' % u for u in users) + "]")
     srv.run_cli("user", "import", imp)
     return srv, spool
+
+
+def ask_links(srv, users):
+    """See the module's docstring."""
+    b = Browser(srv)
+    b.login_page()
+    for u in users:
+        st, _, _ = b.generate(u)
+        check(st == 200, f"generate for {u}: {st}")

@@ -18,8 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Browser, Magicd, check, free_port, skip  # noqa: E402
-from spool_util import Sink, parse_records, whole_batches  # noqa: E402
+from harness import BIN, check, free_port, skip  # noqa: E402
+from spool_util import Sink, ask_links, parse_records, smtp_magicd, whole_batches  # noqa: E402
 
 USERS = [f"p{i}@example.com" for i in range(6)]
 
@@ -28,16 +28,9 @@ def main():
     if not os.path.exists(BIN):
         skip(f"{BIN} not built")
     rport = free_port()
-    srv = Magicd(workers=1, delivery=f"smtp 127.0.0.1:{rport}", users=USERS)
-    spool = os.path.join(srv.tmp, "spool")
-    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
-                   "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
+    srv, spool = smtp_magicd(rport, USERS)
     with srv:
-        b = Browser(srv)
-        b.login_page()
-        for u in USERS:
-            st, _, _ = b.generate(u)
-            check(st == 200, f"generate for {u}: {st}")
+        ask_links(srv, USERS)
         time.sleep(0.3)  # the last batch file closed (a few ms idle)
     new = os.path.join(spool, "new")
     files = {}
