@@ -8,8 +8,9 @@
   batch file (new/b.*) or already unpacked by the mailer (new/<32 hex>):
   a list of dicts with the record's keys.
 - Sink: a plain SMTP relay on loopback (aiosmtpd) that keeps recipients.
-- smtp_magicd(rport, users, workers): a server (not started) delivering by
-  smtp to 127.0.0.1:rport with its spool in its temp dir, no STARTTLS,
+- smtp_magicd(rport, users, workers, starttls): a server (not started)
+  delivering by smtp to 127.0.0.1:rport with its spool in its temp dir,
+  smtp_starttls as given (off unless said),
   rate limits out of the way, and accounts for users (imported in one go).
 - ask_links(srv, users): one browser asks the running server for a link
   for each address in turn; every answer must be 200.
@@ -274,11 +275,11 @@ class Sink:
         check(False, f"{self.count()} mails after {timeout}s, want {n}")
 
 
-def smtp_magicd(rport, users, workers=1):
+def smtp_magicd(rport, users, workers=1, starttls="off"):
     """(server, spool dir): see the module's docstring."""
     srv = Magicd(workers=workers, delivery=f"smtp 127.0.0.1:{rport}", users=())
     spool = os.path.join(srv.tmp, "spool")
-    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls off;\n"
+    srv.write_conf(srv.extra + f"\nsmtp_spool {spool};\nsmtp_starttls {starttls};\n"
                    "rate_limit_email 1000 1m;\nrate_limit_ip 100000 1m;\n")
     imp = os.path.join(srv.tmp, "users.json")
     with open(imp, "w") as f:

@@ -18,11 +18,18 @@ it waits 50 ms and then looks at what else is in its socket. Checked:
      marker); a refused recipient still goes to failed/ and the session
      goes on;
   4. relay without PIPELINING: no transaction was pipelined, every link
-     arrives.
+     arrives;
+  5. a relay that offers PIPELINING and CHUNKING before STARTTLS and
+     neither after it (what someone between us and the relay could have
+     added to the clear-text EHLO): once TLS is up nothing is pipelined
+     and no BDAT is sent (RFC 3207: what came before TLS is forgotten).
 """
 import os
 import socket
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -34,8 +41,11 @@ REFUSED = "refused@example.com"
 
 
 class Relay:
-    def __init__(self, port, pipelining, chunking=False):
-        self.port, self.pipelining, self.chunking = port, pipelining, chunking
+    def __init__(self, port, pipelining, chunking=False, tls=None):
+        # tls (an SSLContext): STARTTLS offered, and the two offered only
+        # before it
+        self.port, self.pipelining, self.chunking, self.tls = port, pipelining, chunking, tls
+        self.tls_used = False
         self.lock = threading.Lock()
         self.rcpts, self.txns = [], []  # txns: pipelined? per MAIL FROM
         self.mails = []  # the octets of each message taken
@@ -56,6 +66,7 @@ class Relay:
     def serve(self, c):
         buf = b""
         rcpt_ok = False
+        secure = False
 
         def line():
             nonlocal buf
@@ -83,15 +94,24 @@ class Relay:
                 ln = line()
                 cmd = ln[:4].upper()
                 if cmd == b"EHLO":
-                    caps = b"250-PIPELINING\r\n" if self.pipelining else b""
-                    caps += b"250-CHUNKING\r\n" if self.chunking else b""
+                    caps = b"250-PIPELINING\r\n" if self.pipelining and not secure else b""
+                    caps += b"250-CHUNKING\r\n" if self.chunking and not secure else b""
+                    caps += b"250-STARTTLS\r\n" if self.tls and not secure else b""
                     c.sendall(b"250-test\r\n" + caps + b"250 8BITMIME\r\n")
+                elif cmd == b"STAR" and self.tls and not secure:
+                    c.sendall(b"220 go ahead\r\n")
+                    c = self.tls.wrap_socket(c, server_side=True)
+                    buf, secure = b"", True
+                    with self.lock:
+                        self.tls_used = True
                 elif cmd == b"MAIL":
                     time.sleep(0.05)
+                    c.setblocking(False)
                     try:
-                        buf += c.recv(65536, socket.MSG_DONTWAIT)
-                    except BlockingIOError:
+                        buf += c.recv(65536)
+                    except (BlockingIOError, ssl.SSLWantReadError):
                         pass
+                    c.setblocking(True)
                     with self.lock:
                         if self.chunking:
                             # the whole message too: its BDAT and its size
@@ -144,10 +164,10 @@ class Relay:
         self.sock.close()
 
 
-def run(pipelining, users, refused=(), chunking=False):
+def run(pipelining, users, refused=(), chunking=False, tls=None):
     rport = free_port()
-    relay = Relay(rport, pipelining, chunking)
-    srv, spool = smtp_magicd(rport, list(users) + list(refused))
+    relay = Relay(rport, pipelining, chunking, tls)
+    srv, spool = smtp_magicd(rport, list(users) + list(refused), starttls="on" if tls else "off")
     try:
         with srv:
             ask_links(srv, list(refused) + list(users))
@@ -165,6 +185,7 @@ def run(pipelining, users, refused=(), chunking=False):
         relay.stop()
     with relay.lock:
         run.mails = list(relay.mails)
+        run.tls_used = relay.tls_used
         return list(relay.rcpts), list(relay.txns), failed
 
 
@@ -194,6 +215,21 @@ def main():
     check(sorted(got) == sorted(users), f"without PIPELINING the relay got {got}, want {users}")
     check(txns and not any(txns), f"pipelined to a relay that did not offer it: {txns}")
     print(f"ok: no PIPELINING offered: {len(txns)} envelopes, one command at a time")
+
+    tmp = tempfile.mkdtemp(prefix="magicd-relay-")
+    cert, key = os.path.join(tmp, "relay.crt"), os.path.join(tmp, "relay.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    got, txns, failed = run(True, users, chunking=True, tls=tls)
+    check(run.tls_used, "the mailer did not use STARTTLS")
+    check(sorted(got) == sorted(users), f"over TLS the relay got {got}, want {users}")
+    check(txns and not any(txns), f"pipelined over TLS on the clear-text EHLO's word: {txns}")
+    check(not run.mails, f"{len(run.mails)} BDATs over TLS on the clear-text EHLO's word")
+    print(f"ok: PIPELINING and CHUNKING offered only before STARTTLS: {len(txns)} envelopes over "
+          "TLS, one command at a time, by DATA")
 
 
 if __name__ == "__main__":
