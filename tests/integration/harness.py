@@ -8,6 +8,7 @@ the built binary (MAGICD_BIN), talked to over real sockets.
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -22,7 +23,39 @@ LOADTEST = os.path.abspath(os.path.join(ROOT, os.environ.get("LOADTEST_BIN", "bu
 DEMO = "demo@example.com"
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_port_rng = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port():
+    """A loopback port that is free now and that the kernel will not hand out.
+
+    A port from bind(0) comes from the ephemeral range, the same range the
+    kernel picks the local port of every outgoing connection from. Between
+    this call and the server's bind, a browser's or a client's connection
+    can take it, and the server fails with EADDRINUSE. So the port is drawn
+    from below the ephemeral range, at random (two test runs at once rarely
+    draw the same), and checked by binding it."""
+    lo, _ = _ephemeral_range()
+    if lo > 11024:
+        for _ in range(200):
+            p = _port_rng.randrange(10000, lo - 1)
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            return p
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     p = s.getsockname()[1]

@@ -16,12 +16,13 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from harness import free_port
 
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -40,14 +41,6 @@ class TimeoutError_(AssertionError):
     pass
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def available():
     """Why the browser cannot run here, or None when it can."""
     for path in (CHROMEDRIVER, CHROMIUM):
@@ -60,7 +53,7 @@ class Driver:
     """A chromedriver process listening on a free loopback port."""
 
     def __init__(self, path=CHROMEDRIVER, timeout=20):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="chromedriver-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([path, f"--port={self.port}", "--allowed-ips=127.0.0.1"],
