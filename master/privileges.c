@@ -84,6 +84,15 @@ void priv_chown_state(const conf_t *c)
         chown_if_exists(c->log.access_log, uid, gid);
     if (c->smtp.delivery == DELIVERY_OUTBOX)
         chown_if_exists(c->smtp.delivery_arg, uid, gid);
-    if (c->smtp.delivery == DELIVERY_SMTP)
+    if (c->smtp.delivery == DELIVERY_SMTP) {
+        /* The spool and its folders (core/spool.h), which the master made
+         * as root: the workers write into tmp/ and new/, the mailer reads
+         * new/ and moves files to sent/ and failed/, all as `user`. */
+        static const char *const sub[] = {"tmp", "new", "sent", "failed"};
         chown_if_exists(c->smtp.spool, uid, gid);
+        for (size_t i = 0; i < sizeof sub / sizeof *sub; i++) {
+            snprintf(p, sizeof p, "%s/%s", c->smtp.spool, sub[i]);
+            chown_if_exists(p, uid, gid);
+        }
+    }
 }
