@@ -11,10 +11,11 @@
  *   the ticket opens (authentic, ours)             else 400
  *   not past the link's expiry                     else 410 "expired"
  *   bound to this browser's CSRF token             else 403, no try counted
- *   fewer than SIGNIN_CODE_TRIES wrong tries        else 410 "too many"
- *   the code matches                               else a try is counted:
- *                                                   403 "not right, N left",
- *                                                   or the try that locks it:
+ *   the try is counted (one atomic increment of the
+ *   link id's row, whatever the code) and is one of
+ *   the first SIGNIN_CODE_TRIES                    else 410 "too many"
+ *   the code matches                               else 403 "not right, N
+ *                                                   left", or on the last try
  *                                                   the link id goes into the
  *                                                   used-link ledger, 410
  *   first use of the link id                       else 410 "already used"
@@ -23,6 +24,15 @@
  * (route_sign_in). The tries row and the ledger entry are keyed by the
  * link id, which is in the ticket and in the link alike: that is what
  * burns the other when one of them is used.
+ *
+ * The try is counted before its code is judged, and the count the
+ * increment returns is what decides: a read of the count followed by an
+ * increment for a wrong code let every guess that arrived while the others
+ * were in flight (other workers, other connections, a PostgreSQL store's
+ * round trips) read "fewer than 5" and be judged, so a burst of 40 guesses
+ * at once was 40 tries at one link. Now at most SIGNIN_CODE_TRIES codes
+ * are ever compared per link, however many arrive together. The right
+ * code takes a try too (its link is used up by it anyway).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +69,7 @@ static void code_unavailable(app_t *app, http_conn_t *c)
 
 /* A code waiting for the store: each stage is one call, its answer the
  * next stage's input. */
-enum { CODE_USED, CODE_TRIES, CODE_FAIL, CODE_LOCK, CODE_REDEEM };
+enum { CODE_USED, CODE_TRY, CODE_LOCK, CODE_REDEEM };
 
 typedef struct {
     park_t park;
@@ -83,10 +93,7 @@ static void code_call(code_wait_t *w)
     case CODE_USED:
         SA_CALL(sa, link_used, w->t.id, code_step, w);
         break;
-    case CODE_TRIES:
-        SA_CALL(sa, code_tries, w->t.id, code_step, w);
-        break;
-    case CODE_FAIL:
+    case CODE_TRY: /* counts the try and answers the count with it */
         SA_CALL(sa, code_fail, w->t.id, w->t.exp, w->now, code_step, w);
         break;
     default: /* CODE_LOCK, CODE_REDEEM: the id goes into the ledger */
@@ -95,8 +102,8 @@ static void code_call(code_wait_t *w)
     }
 }
 
-/* A wrong code for a live link, counted: lock code and link on the last
- * allowed try. 1 when the next stage runs. */
+/* A wrong code on try number `tries` (at most SIGNIN_CODE_TRIES): lock
+ * code and link on the last allowed try. 1 when the next stage runs. */
 static int code_wrong(code_wait_t *w, http_conn_t *c, int tries)
 {
     if (tries >= SIGNIN_CODE_TRIES) {
@@ -133,16 +140,17 @@ static int code_answer(code_wait_t *w, http_conn_t *c, int r)
                         "This sign-in code was requested from a different browser. Enter it in "
                         "the browser where you asked for it.");
         return 0;
-    case CODE_TRIES:
-        if (r >= SIGNIN_CODE_TRIES) {
+    case CODE_TRY:
+        if (r > SIGNIN_CODE_TRIES) {
             code_refuse(app, c, MX_CODE_LOCKED, 410,
                         "Too many wrong codes. This code and its sign-in link no longer work. "
                         "Ask for a new link.");
             return 0;
         }
-        w->stage = w->good ? CODE_REDEEM : CODE_FAIL;
-        return 1;
-    case CODE_FAIL:
+        if (w->good) {
+            w->stage = CODE_REDEEM;
+            return 1;
+        }
         return code_wrong(w, c, r);
     case CODE_LOCK: {
         char ip[64];
@@ -248,6 +256,6 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
         code_start(app, c, &t, CODE_USED, 0, now);
         return;
     }
-    code_start(app, c, &t, CODE_TRIES, t.known && signin_code_match(&app->keys, t.id, code, t.mac),
+    code_start(app, c, &t, CODE_TRY, t.known && signin_code_match(&app->keys, t.id, code, t.mac),
                now);
 }
