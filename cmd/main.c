@@ -37,6 +37,7 @@
 #include "cmd/cmd_user.h"
 #include "master/master.h"
 #include "master/pidfile.h"
+#include "master/privileges.h"
 #include "sampler/sampler.h"
 #include "core/version.h"
 
@@ -168,7 +169,8 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         return 1;
     }
     keyring_wipe(&kr);
-    if (test_state(c, err, sizeof err) < 0 || app_check_files(c, 0, err, sizeof err) < 0) {
+    if (test_state(c, err, sizeof err) < 0 || priv_check_state(c, err, sizeof err) < 0 ||
+        app_check_files(c, 0, err, sizeof err) < 0) {
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         fprintf(stderr, "magicd: configuration file %s test failed\n", file);
         free(c);

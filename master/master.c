@@ -160,7 +160,8 @@ static void reload(master_t *m)
     conf_defaults(nc);
     snprintf(nc->prefix, sizeof nc->prefix, "%s", m->conf->prefix);
     snprintf(nc->cmdline, sizeof nc->cmdline, "%s", m->conf->cmdline);
-    if (conf_load(nc, m->conf->file, err, sizeof err) < 0 || conf_check(nc, err, sizeof err) < 0)
+    if (conf_load(nc, m->conf->file, err, sizeof err) < 0 || conf_check(nc, err, sizeof err) < 0 ||
+        priv_check_state(nc, err, sizeof err) < 0)
         goto fail;
     if (preflight_run(nc, &nk, err, sizeof err) < 0)
         goto fail;
@@ -423,7 +424,7 @@ int master_run(conf_t *conf, int argc, char **argv)
         log_error(MG_LOG_EMERG, errno, "pipe() failed");
         return 1;
     }
-    if (conf_check(conf, err, sizeof err) < 0 ||
+    if (conf_check(conf, err, sizeof err) < 0 || priv_check_state(conf, err, sizeof err) < 0 ||
         preflight_run(conf, &m->keys, err, sizeof err) < 0) {
         log_emerg("%s", err);
         fprintf(stderr, "magicd: [emerg] %s\n", err);

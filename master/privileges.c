@@ -13,9 +13,12 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/path.h"
+#include "app/store_pg.h"
 
 int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz)
 {
@@ -95,4 +98,39 @@ void priv_chown_state(const conf_t *c)
             chown_if_exists(p, uid, gid);
         }
     }
+}
+
+int priv_check_state(const conf_t *c, char *err, size_t errsz)
+{
+    if (geteuid() != 0 || !c->proc.user[0] || store_pg_is_url(c->auth.users_db))
+        return 0;
+    char dir[CONF_PATH_MAX];
+    if (path_dir(c->auth.users_db, dir, sizeof dir) < 0)
+        return 0;
+    /* Asked as the user itself, in a child that drops to it: groups, ACLs
+     * and read-only mounts all count, as they will for the workers. */
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errsz, "fork() failed: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        if (priv_drop(c) < 0)
+            _exit(255);
+        _exit(access(dir, W_OK | X_OK) == 0 ? 0 : (errno & 0xff) ? errno & 0xff : 254);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    if (code == 0)
+        return 0;
+    snprintf(err, errsz,
+             "user store directory \"%s\" is not writable by user \"%s\" (%s): the workers "
+             "run as that user, and SQLite makes the store's -wal and -shm files beside it; "
+             "give the directory to it (chown %s%s%s %s)",
+             dir, c->proc.user,
+             code == 255 || code == 254 ? "cannot switch to that user" : strerror(code),
+             c->proc.user, c->proc.group[0] ? ":" : "", c->proc.group, dir);
+    return -1;
 }

@@ -14,6 +14,10 @@ int priv_lookup(const conf_t *c, uid_t *uid, gid_t *gid, char *err, size_t errsz
  * open or reopen themselves (user store and its WAL files, outbox, spool,
  * logs), so dropping privileges does not lock them out. */
 void priv_chown_state(const conf_t *c);
+/* As root with `user` set: whether that user may create files in the
+ * directory of a SQLite users_db (the workers, as that user, make its WAL
+ * files there). 0, or -1 with a message that says what to run. */
+int priv_check_state(const conf_t *c, char *err, size_t errsz);
 /* In a child: become the configured user when running as root. */
 int priv_drop(const conf_t *c);
 

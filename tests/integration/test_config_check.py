@@ -114,6 +114,16 @@ def main():
     if os.geteuid() == 0:
         test_conf(srv, html, 'user "magicd-no-such-user"', "user magicd-no-such-user;")
         test_conf(srv, html, 'group "magicd-no-such-group"', "user nobody magicd-no-such-group;")
+        # The user store in a directory root may write and `user` may not:
+        # -t (run as root) said ok, and each worker, as nobody, died on
+        # "attempt to write a readonly database" (SQLite makes its -wal
+        # and -shm files beside the store).
+        rootstate = os.path.join(srv.tmp, "rootstate")
+        os.makedirs(rootstate, mode=0o755)
+        os.chmod(srv.tmp, 0o755)
+        test_conf(srv, html, 'not writable by user "nobody"',
+                  f"user nobody;\nusers_db {rootstate}/users.db;")
+        os.chmod(srv.tmp, 0o700)
 
     srv.extra = f"html_root {html};"
     srv.write_conf()
