@@ -668,6 +668,7 @@ static const directive_t directives[] = {
     {"smtp_auth", 2, 2, FN(d_smtp_auth, dump_smtp_auth), NULL, 0},
     {"smtp_spool", 1, 1, STR(smtp.spool), "run/spool", D_PATH},
     {"smtp_starttls", 1, 1, FN(d_smtp_starttls, dump_smtp_starttls), "on", 0},
+    {"smtp_connections", 1, 1, INT(smtp.connections, 1, 16), "1", 0},
 
     /* rate */
     {"rate_limit_email", 2, 2, FN(d_rate, dump_rate), "5 15m", 0},

@@ -108,7 +108,8 @@ typedef struct {
     char auth_user[128];
     char auth_password[128];
     char spool[CONF_PATH_MAX];
-    int starttls; /* 1 when offered (default), 0 off, 2 required */
+    int starttls;    /* 1 when offered (default), 0 off, 2 required */
+    int connections; /* mailer processes, each with one SMTP session */
 } conf_smtp_t;
 
 typedef struct { /* N requests per window */

@@ -22,7 +22,12 @@
  *
  * A message is sent only under its file's lock (a batch file's, or the
  * message file's in new/, mailer_take), so two mailers on one spool (a
- * binary upgrade's overlap, a reload's) never both send it.
+ * binary upgrade's overlap, a reload's) never both send it. The same is
+ * what lets `smtp_connections N` run N of these processes at once, one
+ * SMTP session each: against a distant relay a session is a round trip
+ * per mail, and the way past that is sessions side by side. Each walks
+ * new/ and takes what nobody holds, so they split the work by files, with
+ * no state shared but the spool and the /metrics counters.
  *
  * Failures back off exponentially at two levels. When the relay cannot be
  * reached (connect, greeting, TLS, AUTH) every message waits on a relay

@@ -65,9 +65,14 @@ static int want_profiler(const master_t *m)
     return m->conf->prof.enabled && m->pfd >= 0;
 }
 
+/* One SMTP session each: against a relay a network away, a mail costs a
+ * round trip or more, and sessions side by side are what raise the rate.
+ * They share the spool as two mailers of an upgrade's overlap do: each
+ * batch file and message file is sent only under its lock. */
 static int want_mailer(const master_t *m)
 {
-    return m->conf->smtp.delivery == DELIVERY_SMTP;
+    int n = m->conf->smtp.connections;
+    return m->conf->smtp.delivery != DELIVERY_SMTP ? 0 : n < MAX_MAILERS ? n : MAX_MAILERS;
 }
 
 /*
@@ -90,6 +95,8 @@ static const child_kind_t kinds[] = {
 };
 
 #define NKINDS (sizeof kinds / sizeof kinds[0])
+_Static_assert(NKINDS == CHILD_KINDS, "a row for each kind of child");
+_Static_assert(MAX_WORKERS <= MAX_OF_KIND && MAX_MAILERS <= MAX_OF_KIND, "a back-off for each");
 
 const char *child_kind(const child_t *ch)
 {
@@ -128,7 +135,7 @@ static child_t *new_entry(master_t *m)
 
 static backoff_t *backoff_of(master_t *m, child_type_t type, int worker_no)
 {
-    return type == CHILD_WORKER ? &m->backoff[worker_no] : &m->backoff[MAX_WORKERS + type - 1];
+    return &m->backoff[type][worker_no];
 }
 
 /* In the child right after fork: a clean signal state. */
@@ -223,7 +230,7 @@ static int have_current(master_t *m, child_type_t type, int worker_no)
     for (int i = 0; i < MAX_CHILDREN; i++) {
         child_t *ch = &m->children[i];
         if (ch->pid > 0 && ch->type == type && !ch->quitting && ch->generation == m->generation &&
-            (type != CHILD_WORKER || ch->worker_no == worker_no))
+            ch->worker_no == worker_no)
             return 1;
     }
     return 0;
@@ -322,11 +329,12 @@ void children_exited(master_t *m, child_t *ch, int crashed)
 uint64_t children_next_respawn(master_t *m)
 {
     uint64_t next = 0;
-    for (int i = 0; i < MAX_WORKERS + 2; i++) {
-        uint64_t t = m->backoff[i].not_before_ms;
-        if (m->backoff[i].crashes && t && (!next || t < next))
-            next = t;
-    }
+    for (size_t k = 0; k < NKINDS; k++)
+        for (int i = 0; i < MAX_OF_KIND; i++) {
+            const backoff_t *b = &m->backoff[k][i];
+            if (b->crashes && b->not_before_ms && (!next || b->not_before_ms < next))
+                next = b->not_before_ms;
+        }
     return next;
 }
 

@@ -18,8 +18,10 @@
 
 #define MAX_CHILDREN (SHM_MAX_SLOTS + 8)
 #define MAX_WORKERS 16
+#define MAX_MAILERS 16 /* smtp_connections' upper bound */
+#define MAX_OF_KIND 16 /* the most children of one kind */
 
-typedef enum { CHILD_WORKER = 0, CHILD_PROFILER, CHILD_MAILER } child_type_t;
+typedef enum { CHILD_WORKER = 0, CHILD_PROFILER, CHILD_MAILER, CHILD_KINDS } child_type_t;
 
 typedef struct {
     pid_t pid; /* 0 = free entry */
@@ -46,7 +48,7 @@ typedef struct master {
     int ninherited;
     unsigned generation;
     child_t children[MAX_CHILDREN];
-    backoff_t backoff[MAX_WORKERS + 2]; /* workers, then profiler, mailer */
+    backoff_t backoff[CHILD_KINDS][MAX_OF_KIND]; /* [type][worker_no] */
     int quitting, terminating, winched;
     int exit_code; /* of the master: 1 after a child's configuration failure */
     uint64_t deadline_ms;

@@ -5,7 +5,7 @@
  * the configuration, the listening sockets, the shared-memory zone, the pid
  * file and the error log, and it keeps the right set of children alive:
  * worker_processes workers of the current generation, a profiler and, with
- * `delivery smtp`, a mailer.
+ * `delivery smtp`, smtp_connections mailers.
  *
  * It is a loop around sigtimedwait(): every signal the master cares about is
  * blocked and taken synchronously, so there are no async handlers and no

@@ -51,6 +51,16 @@
 # finish within TIMEOUT: N=500 DELAY=5 PLACES=tmpfs (the disk is nothing
 # next to such waits). No FIGURE line with any of the three.
 #
+# Several sessions: SESSIONS=K sets smtp_connections K (K mailer
+# processes, one session each; they share the spool by its locks, so what
+# they split is batch files: one file goes over one session). With the
+# workers' group commit under wrk's full load, N links land in a handful
+# of files; links that come in one at a time, as sign-ins do, get a file
+# each. GAP=MS has wrk's connections wait MS ms between requests (its
+# delay()), so with CONNS=1 and GAP above the commit's idle seal (5 ms)
+# the links are spread over about N files:
+#   N=400 DELAY=50 CONNS=1 GAP=10 PLACES=tmpfs SESSIONS=4 tools/bench-mailer.sh
+#
 # Rounds alternate (each binary, on disk then on tmpfs), ROUNDS times, the
 # binaries in reverse order every other round: a run on the disk can pay
 # for the one before it (writeback that sync does not cover, the disk's
@@ -84,6 +94,10 @@ PLACES=${PLACES:-disk tmpfs}
 DELAY=${DELAY:-0}
 NOPIPE=${NOPIPE:-0}
 NOCHUNK=${NOCHUNK:-0}
+SESSIONS=${SESSIONS:-1}
+GAP=${GAP:-0}
+case $SESSIONS in '' | *[!0-9]* | 0) echo "bench-mailer: SESSIONS: 1 to 16" >&2; exit 2 ;; esac
+case $GAP in '' | *[!0-9]*) echo "bench-mailer: GAP: whole milliseconds" >&2; exit 2 ;; esac
 case $DELAY in '' | *[!0-9]*) echo "bench-mailer: DELAY: whole milliseconds" >&2; exit 2 ;; esac
 case $NOPIPE in 0 | 1) ;; *) echo "bench-mailer: NOPIPE: 0 or 1" >&2; exit 2 ;; esac
 case $NOCHUNK in 0 | 1) ;; *) echo "bench-mailer: NOCHUNK: 0 or 1" >&2; exit 2 ;; esac
@@ -122,7 +136,8 @@ run_one() { # binary disk|tmpfs
     relay=$(bench_port)
     bench_magicd_conf "$d/magicd.conf" "$p" "smtp 127.0.0.1:$relay" "worker_connections 1024;
 smtp_spool $spool;
-smtp_starttls off;"
+smtp_starttls off;$([ "$SESSIONS" = 1 ] || echo "
+smtp_connections $SESSIONS;")"
     # Key and user store of this run's own: binaries of different versions
     # never share a store one of them may have migrated.
     sed -i "s|^key_file .*|key_file $d/magicd.key;|; s|^users_db .*|users_db $d/users.db;|" "$d/magicd.conf"
@@ -131,6 +146,7 @@ smtp_starttls off;"
     local pid=$MAGICD_PID
     bench_csrf "$p"
     bench_generate_lua "$d/gen.lua" "$CSRF_TOKEN" "$CSRF_COOKIE"
+    [ "$GAP" = 0 ] || echo "function delay() return $GAP end" >>"$d/gen.lua"
     # wrk runs for its -d even once its thread has stopped: the script
     # leaves a mark after N answers, and an INT then ends wrk.
     cat >>"$d/gen.lua" <<LUA
@@ -157,20 +173,26 @@ LUA
         return 1
     fi
     local mailer
-    mailer=$(pgrep -P "$pid" -f "mailer process" | head -1)
-    [ -n "$mailer" ] || { echo "bench-mailer: no mailer process" >&2; return 1; }
-    kill -STOP "$mailer"
+    mailer=$(pgrep -P "$pid" -f "mailer process")
+    [ "$(echo "$mailer" | grep -c .)" = "$SESSIONS" ] ||
+        { echo "bench-mailer: $(echo "$mailer" | grep -c .) mailer processes, want $SESSIONS" >&2; return 1; }
+    # shellcheck disable=SC2086 # one pid a word
+    kill -STOP $mailer
     "${PIN[@]}" "$T/smtp-sink" -p "$relay" -o "$d/ids" -n "$links" -q "$QUIET" -t "$TIMEOUT" "${SINK_OPTS[@]}" >"$d/sink.out" 2>&1 &
     local sink=$!
     bench_track "$sink"
     for _ in $(seq 500); do grep -q "^listening" "$d/sink.out" && break; sleep 0.01; done
-    kill -TERM "$mailer"
-    kill -CONT "$mailer"
+    # shellcheck disable=SC2086
+    kill -TERM $mailer
+    # shellcheck disable=SC2086
+    kill -CONT $mailer
     wait "$sink"
-    local rc=$? ticks
-    # The new mailer's CPU (user + system): all of it went to this delivery.
-    ticks=$(sed 's/.*) //' "/proc/$(pgrep -P "$pid" -f "mailer process" | head -1)/stat" 2>/dev/null |
-        awk '{print $12 + $13}')
+    local rc=$? ns
+    # The new mailers' CPU: all of it went to this delivery. Their time on
+    # a CPU in ns (schedstat), not stat's 10 ms ticks, which round a
+    # mailer that sent a few tens of mails to nothing.
+    ns=$(for m in $(pgrep -P "$pid" -f "mailer process"); do cat "/proc/$m/schedstat"; done 2>/dev/null |
+        awk '{t += $1} END {printf "%.0f", t}')
     bench_stop "$pid"
     BENCH_PIDS=() # both stopped: never signal their pids again
     local out
@@ -192,12 +214,12 @@ LUA
     # messages M connections C ready_to_first_ms A first_to_count_ms B first_to_last_ms L cpu_ms U
     read -r _ _ _ conns _ gap _ took _ last _ cpu <<<"$out"
     RESULT=$(awk -v n="$links" -v t="$took" -v c="$conns" -v g="$gap" -v l="$left" -v last="$last" \
-        -v cpu="$cpu" -v mt="${ticks:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        -v cpu="$cpu" -v mns="${ns:-0}" 'BEGIN {
             printf "%d %.0f %d %.1f %d %.0f %.0f", n, (t > 0 ? n * 1000 / t : 0), c, g, l,
-                mt * 1e6 / hz / n, (last > 0 ? cpu * 100 / last : 0) }')
+                mns / 1000 / n, (last > 0 ? cpu * 100 / last : 0) }')
 }
 
-echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds, sink replies after $DELAY ms, $([ "$NOPIPE" = 1 ] && echo "no PIPELINING" || echo "PIPELINING offered"), $([ "$NOCHUNK" = 1 ] && echo "no CHUNKING" || echo "CHUNKING offered")"
+echo "== bench-mailer: $N links from batch files to a local SMTP sink, spool on $PLACES, 1 worker, mailer and sink on CPU $CPU, $ROUNDS alternating rounds, sink replies after $DELAY ms, $SESSIONS SMTP session(s), wrk -c$CONNS$([ "$GAP" = 0 ] || echo " with $GAP ms between requests"), $([ "$NOPIPE" = 1 ] && echo "no PIPELINING" || echo "PIPELINING offered"), $([ "$NOCHUNK" = 1 ] && echo "no CHUNKING" || echo "CHUNKING offered")"
 : >"$T/results"
 for r in $(seq "$ROUNDS"); do
     order=$(seq 0 $((${#BINS[@]} - 1)))

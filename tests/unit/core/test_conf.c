@@ -54,6 +54,7 @@ int main(void)
     CHECK(load("") == 0, "empty: %s", err);
     CHECK(c.auth.link_ttl_ms == 15 * 60000 && c.auth.session_ttl_ms == 60 * 60000, "ttl defaults");
     CHECK(c.proc.worker_connections == 1024 && c.prof.hz == 100, "defaults");
+    CHECK(c.smtp.connections == 1, "one SMTP session by default: %d", c.smtp.connections);
     CHECK(c.prof.heap_sample_bytes == 512 * 1024, "heap default");
     CHECK(!strcmp(c.auth.users_db, "/srv/m/run/users.db"), "relative path resolved: %s",
           c.auth.users_db);
@@ -122,6 +123,9 @@ int main(void)
     CHECK(load("listen 1.2.3.4:8080") < 0 && strstr(err, "unexpected end of file"), "eof: %s", err);
     CHECK(load("delivery carrier-pigeon;") < 0 && strstr(err, "delivery"), "delivery: %s", err);
     CHECK(load("worker_connections 5;") < 0 && strstr(err, "16..1000000"), "range: %s", err);
+    CHECK(load("smtp_connections 0;") < 0 && strstr(err, "1..16"), "sessions: %s", err);
+    CHECK(load("smtp_connections 17;") < 0 && strstr(err, "1..16"), "sessions: %s", err);
+    CHECK(load("smtp_connections 4;") == 0 && c.smtp.connections == 4, "sessions: %s", err);
     CHECK(load("server {") < 0 && strstr(err, "unexpected \"{\""), "block: %s", err);
     CHECK(load("listen 8080;\nlisten 127.0.0.1:9;\nlisten *:8080;") < 0 &&
               strstr(err, "duplicate listen") && strstr(err, "t.conf:3"),
