@@ -176,6 +176,8 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         free(c);
         return 1;
     }
+    if (priv_root_warning(c, err, sizeof err))
+        fprintf(stderr, "magicd: [warn] %s\n", err);
     fprintf(stderr, "magicd: the configuration file %s syntax is ok\n", file);
     fprintf(stderr, "magicd: configuration file %s test is successful\n", file);
     if (dump)

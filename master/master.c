@@ -430,6 +430,8 @@ int master_run(conf_t *conf, int argc, char **argv)
         fprintf(stderr, "magicd: [emerg] %s\n", err);
         return 1;
     }
+    if (priv_root_warning(conf, err, sizeof err))
+        log_warn("%s", err);
     priv_chown_state(conf);
     pid_t other = pidfile_read(conf->proc.pid_file);
     if (other > 0 && other != getpid() && kill(other, 0) == 0 && m->ninherited == 0) {

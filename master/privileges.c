@@ -134,3 +134,16 @@ int priv_check_state(const conf_t *c, char *err, size_t errsz)
              c->proc.user, c->proc.group[0] ? ":" : "", c->proc.group, dir);
     return -1;
 }
+
+int priv_root_warning(const conf_t *c, char *msg, size_t msgsz)
+{
+    if (geteuid() != 0 || c->proc.user[0])
+        return 0;
+    snprintf(msg, msgsz,
+             "running as root without a `user` line in %s: the workers, which parse every "
+             "request, the mailer and the profiler keep root; add `user magicd;` (a system "
+             "user owning the state directories), or start magicd as that user (the systemd "
+             "unit's User=)",
+             c->file);
+    return 1;
+}

@@ -18,6 +18,9 @@ void priv_chown_state(const conf_t *c);
  * directory of a SQLite users_db (the workers, as that user, make its WAL
  * files there). 0, or -1 with a message that says what to run. */
 int priv_check_state(const conf_t *c, char *err, size_t errsz);
+/* 1 with a warning in msg when running as root with no `user` line (the
+ * children would keep root), else 0. */
+int priv_root_warning(const conf_t *c, char *msg, size_t msgsz);
 /* In a child: become the configured user when running as root. */
 int priv_drop(const conf_t *c);
 

@@ -37,3 +37,16 @@ with srv:
     st, _, _ = b.req("POST", link[link.index("/magic/verify/"):])
     check(st == 303, f"verify as nobody (writes the used-link ledger): {st}")
 print("privileges ok")
+
+# Started as root without a `user` line, every child keeps root: said by
+# -t and in the error log at start (nothing said it; nginx drops to nobody
+# by default). With the line, nothing is said.
+r = srv.run_cli("-t")
+check("without a `user` line" not in r.stderr, f"-t with user nobody: {r.stderr}")
+plain = Magicd(workers=1)
+r = plain.run_cli("-t")
+check("without a `user` line" in r.stderr and "test is successful" in r.stderr,
+      f"-t as root without user: {r.stderr}")
+with plain:
+    check("without a `user` line" in plain.log(), f"start as root without user:\n{plain.log()}")
+print("root without user: warned")
