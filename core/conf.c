@@ -865,7 +865,11 @@ static int parse_text(parse_t *p, const char *s)
         size_t n = 0;
         char *w = words[argc];
         if (ch == '"' || ch == '\'') {
+            /* A quote left open swallows the lines after it: past an
+             * argument's length with a line break inside, or at the end of
+             * the file, that is what to say, at the quote's own line. */
             char q = ch;
+            int qline = p->line, multiline = 0;
             s++;
             while (*s && *s != q) {
                 char c = *s;
@@ -873,15 +877,23 @@ static int parse_text(parse_t *p, const char *s)
                     s++;
                     c = *s;
                 }
-                if (c == '\n')
+                if (c == '\n') {
                     p->line++;
-                if (n + 1 >= CONF_PATH_MAX)
-                    return perr(p, "argument too long");
+                    multiline = 1;
+                }
+                if (n + 1 >= CONF_PATH_MAX) {
+                    if (!multiline)
+                        return perr(p, "argument too long");
+                    p->line = qline;
+                    return perr(p, "unterminated quoted string (%c opened here, never closed)", q);
+                }
                 w[n++] = c;
                 s++;
             }
-            if (!*s)
-                return perr(p, "unterminated quoted string");
+            if (!*s) {
+                p->line = qline;
+                return perr(p, "unterminated quoted string (%c opened here, never closed)", q);
+            }
             s++;
         } else {
             while (*s && !strchr(" \t\r\n;#", *s)) {

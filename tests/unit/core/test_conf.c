@@ -133,6 +133,19 @@ int main(void)
     /* found by the fuzzer: a statement with more words than argv holds */
     CHECK(load("a b c d e f g h i j k;") < 0 && strstr(err, "too many arguments"), "args: %s", err);
     CHECK(load("smtp_from \"unterminated;") < 0 && strstr(err, "unterminated"), "quote: %s", err);
+    /* A quote left open in a real file runs into the lines after it, longer
+     * than any argument: said as the open quote, at its line (it was
+     * "argument too long" at a line further down). */
+    {
+        static char text[8192];
+        size_t n = (size_t)snprintf(text, sizeof text,
+                                    "worker_processes 2;\nsmtp_from \"magicd <a@b.c>;\n");
+        while (n + 64 < sizeof text)
+            n += (size_t)snprintf(text + n, sizeof text - n, "%-60s\n", "keepalive_timeout 75s;");
+        CHECK(load(text) < 0 && strstr(err, "unterminated quoted string") &&
+                  strstr(err, "t.conf:2"),
+              "long open quote: %s", err);
+    }
 
     /* include: relative to the including file, globs, and errors in the
      * included file name that file */
