@@ -208,16 +208,28 @@ static int cmd_signal(const char *file, const char *prefix, const char *name)
         const char *name;
         int sig;
     } sigs[] = {{"reload", SIGHUP}, {"quit", SIGQUIT}, {"stop", SIGTERM}, {"reopen", SIGUSR1}};
+    static const char *const signame[] = {"HUP", "QUIT", "TERM", "USR1"};
     int sig = 0;
+    size_t si = 0;
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-        if (!strcmp(name, sigs[i].name))
+        if (!strcmp(name, sigs[i].name)) {
             sig = sigs[i].sig;
+            si = i;
+        }
     if (!sig) {
         fprintf(stderr, "magicd: invalid option: \"-s %s\" (reload, quit, stop, reopen)\n", name);
         return 2;
     }
     conf_t *c = malloc(sizeof *c);
     if (!c || load_conf(c, file, prefix) < 0) {
+        /* The pid file is named in the file that did not load: nothing
+         * was signalled, which the parse error alone did not say. */
+        if (c)
+            fprintf(stderr,
+                    "magicd: no signal sent: the pid file is named in %s, which does not load; "
+                    "fix it (magicd -c %s -t), or signal the master yourself: kill -%s "
+                    "<pid of \"magicd: master process\">\n",
+                    file, file, signame[si]);
         free(c);
         return 1;
     }

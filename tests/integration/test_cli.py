@@ -70,6 +70,17 @@ check(r.returncode != 0 and "make the directory" in r.stderr and os.path.join(sr
 srv.start()
 r = srv.run_cli("health", check_rc=False)
 check(r.returncode == 0, f"health ok: {r.stdout} {r.stderr}")
+# -s with a config that does not load signals nothing (the pid file's path
+# is in it), and says so: only the parse error was printed, and a
+# `-s reload` read as a reload the master had refused.
+srv.write_conf(srv.extra + "\nlink_tll 15m;")
+for name, sig in (("reload", "HUP"), ("quit", "QUIT")):
+    r = srv.run_cli("-s", name, check_rc=False)
+    check(r.returncode != 0 and 'unknown directive "link_tll"' in r.stderr
+          and "no signal sent" in r.stderr and f"kill -{sig}" in r.stderr,
+          f"-s {name} with a broken config: {r.stderr}")
+check(srv.proc.poll() is None, "the master still runs")
+srv.write_conf()
 srv.stop()
 r = srv.run_cli("health", check_rc=False)
 check(r.returncode == 1 and "refused" in r.stderr.lower(), f"health down: {r.stderr}")
