@@ -16,6 +16,9 @@
  *     offered, and a man in the middle simply does not offer it.
  *   - cookie_secure auto (the default) becomes on exactly when public_url
  *     is https://; an explicit off with an https public_url is warned of.
+ *   - real_ip_from covering every address (0.0.0.0/0, ::/0) is warned of:
+ *     any client could name its own address, and the per-address limits
+ *     would hold for nobody.
  *   - the profiler shows code, memory and request lines: a non-loopback
  *     profiler_listen needs either `public` written after the address (the
  *     operator says they mean it) or profiler_auth_token_file.
@@ -214,6 +217,19 @@ int conf_check(conf_t *c, char *err, size_t errsz)
                  "and their __Host- names, so a sibling subdomain or a plain-HTTP "
                  "man in the middle can plant them; remove the line (auto) unless you mean it",
                  c->file);
+    for (int i = 0; i < c->http.realip.nfrom; i++) {
+        const realip_cidr_t *r = &c->http.realip.from[i];
+        static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (r->bits == 0 || (r->bits <= 96 && !memcmp(r->net.a, v4, sizeof v4))) {
+            log_warn("real_ip_from %s in %s trusts every address: any client names its own "
+                     "address in %s, and the per-address limits (rate_limit_ip, the sign-in "
+                     "code's, max_connections_per_ip) stop holding; name the proxies "
+                     "(e.g. real_ip_from 127.0.0.1; for nginx on this host)",
+                     r->bits == 0 ? "::/0" : "0.0.0.0/0", c->file,
+                     c->http.realip.header == REALIP_HEADER_XFF ? "X-Forwarded-For" : "X-Real-IP");
+            break;
+        }
+    }
     if (c->smtp.auth_user[0] && c->smtp.starttls != 2) {
         snprintf(err, errsz,
                  "smtp_auth needs `smtp_starttls required;` in %s: the password is sent only "

@@ -15,6 +15,7 @@
 
 #include "core/conf.h"
 #include "core/conf_check.h"
+#include "core/log.h"
 #include "tests/unit/unit.h"
 
 static conf_t c;
@@ -170,6 +171,42 @@ static void test_cookie_secure(void)
     CHECK(load("cookie_secure maybe;") < 0 && strstr(err, "on, off or auto"), "%s", err);
 }
 
+/* real_ip_from that covers every address (0.0.0.0/0, ::/0) lets any
+ * client name its own address in the header: served, and warned of. */
+static void test_real_ip_everyone(const char *dir)
+{
+    char path[256], buf[4096];
+    snprintf(path, sizeof path, "%s/warn.log", dir);
+    static const struct {
+        const char *conf;
+        int warned;
+    } cases[] = {
+        {"real_ip_from 0.0.0.0/0;", 1},
+        {"real_ip_from ::/0;", 1},
+        {"real_ip_from 10.0.0.0/8;\nreal_ip_from 0.0.0.0/0;", 1},
+        {"real_ip_from 127.0.0.1;", 0},
+        {"real_ip_from 10.0.0.0/8;", 0},
+        {"real_ip_from ::1;\nreal_ip_from fd00::/8;", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unlink(path);
+        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
+        char text[256];
+        snprintf(text, sizeof text, "public_url http://127.0.0.1:8080;\n%s", cases[i].conf);
+        CHECK(check(text) == 0, "%s: %s", cases[i].conf, err);
+        log_open("stderr", MG_LOG_NOTICE);
+        buf[0] = 0;
+        FILE *f = fopen(path, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+            fclose(f);
+        }
+        int warned = strstr(buf, "every address") != NULL;
+        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].conf, warned, buf);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/magicd-confcheck-XXXXXX";
@@ -181,6 +218,7 @@ int main(void)
     test_directives();
     test_rules(dir);
     test_cookie_secure();
+    test_real_ip_everyone(dir);
     rmdir(dir);
     return unit_done("test_conf_check");
 }
