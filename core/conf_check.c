@@ -19,6 +19,8 @@
  *   - real_ip_from covering every address (0.0.0.0/0, ::/0) is warned of:
  *     any client could name its own address, and the per-address limits
  *     would hold for nobody.
+ *   - delivery smtp with an smtp_from no mailbox takes (the default's
+ *     login@localhost, a bare word) is warned of.
  *   - the profiler shows code, memory and request lines: a non-loopback
  *     profiler_listen needs either `public` written after the address (the
  *     operator says they mean it) or profiler_auth_token_file.
@@ -132,6 +134,20 @@ static int cc_token(conf_t *c, char *err, size_t errsz)
     return 0;
 }
 
+/* Whether smtp_from ("Name <a@b.c>" or "a@b.c") names an address whose
+ * domain has a dot: not @localhost, not a bare word. */
+static int cc_from_ok(const char *from)
+{
+    const char *a = strchr(from, '<'), *end;
+    a = a ? a + 1 : from;
+    end = strchr(a, '>');
+    if (!end)
+        end = a + strlen(a);
+    const char *at = memchr(a, '@', (size_t)(end - a));
+    return at && at > a && memchr(at + 1, '.', (size_t)(end - at - 1)) != NULL && end[-1] != '.' &&
+           at[1] != '.';
+}
+
 /* The `user` line names a user and group of this system (see the top). */
 static int cc_user(const conf_t *c, char *err, size_t errsz)
 {
@@ -230,6 +246,11 @@ int conf_check(conf_t *c, char *err, size_t errsz)
             break;
         }
     }
+    if (c->smtp.delivery == DELIVERY_SMTP && !cc_from_ok(c->smtp.from))
+        log_warn("smtp_from \"%s\" in %s has no address at a domain of yours (the default is "
+                 "login@localhost): relays and mailboxes refuse or file away mail from it; set "
+                 "`smtp_from \"Example <login@example.com>\";`",
+                 c->smtp.from, c->file);
     if (c->smtp.auth_user[0] && c->smtp.starttls != 2) {
         snprintf(err, errsz,
                  "smtp_auth needs `smtp_starttls required;` in %s: the password is sent only "

@@ -207,6 +207,43 @@ static void test_real_ip_everyone(const char *dir)
     unlink(path);
 }
 
+/* delivery smtp with a From no mailbox will take (the default's
+ * @localhost, no domain at all): served, and warned of. */
+static void test_smtp_from(const char *dir)
+{
+    char path[256], buf[4096];
+    snprintf(path, sizeof path, "%s/warn.log", dir);
+    static const struct {
+        const char *conf;
+        int warned;
+    } cases[] = {
+        {"delivery smtp 127.0.0.1:25;", 1},
+        {"delivery smtp 127.0.0.1:25;\nsmtp_from \"magicd <login@localhost>\";", 1},
+        {"delivery smtp 127.0.0.1:25;\nsmtp_from notanaddress;", 1},
+        {"delivery smtp 127.0.0.1:25;\nsmtp_from \"x <login@example>\";", 1},
+        {"delivery smtp 127.0.0.1:25;\nsmtp_from \"magicd <login@example.com>\";", 0},
+        {"delivery smtp 127.0.0.1:25;\nsmtp_from login@example.com;", 0},
+        {"delivery log;", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unlink(path);
+        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
+        char text[256];
+        snprintf(text, sizeof text, "public_url http://127.0.0.1:8080;\n%s", cases[i].conf);
+        CHECK(check(text) == 0, "%s: %s", cases[i].conf, err);
+        log_open("stderr", MG_LOG_NOTICE);
+        buf[0] = 0;
+        FILE *f = fopen(path, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+            fclose(f);
+        }
+        int warned = strstr(buf, "smtp_from") != NULL;
+        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].conf, warned, buf);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/magicd-confcheck-XXXXXX";
@@ -219,6 +256,7 @@ int main(void)
     test_rules(dir);
     test_cookie_secure();
     test_real_ip_everyone(dir);
+    test_smtp_from(dir);
     rmdir(dir);
     return unit_done("test_conf_check");
 }
