@@ -19,6 +19,9 @@
  *   - real_ip_from covering every address (0.0.0.0/0, ::/0) is warned of:
  *     any client could name its own address, and the per-address limits
  *     would hold for nobody.
+ *   - delivery log (the default) with an https public_url, a served site
+ *     rather than make run, is warned of: links go to the log, not to
+ *     anybody's mailbox.
  *   - delivery smtp with an smtp_from no mailbox takes (the default's
  *     login@localhost, a bare word) is warned of.
  *   - the profiler shows code, memory and request lines: a non-loopback
@@ -246,6 +249,11 @@ int conf_check(conf_t *c, char *err, size_t errsz)
             break;
         }
     }
+    if (c->smtp.delivery == DELIVERY_LOG && https)
+        log_warn("delivery log with an https public_url in %s: every magic link is written to "
+                 "the error log and mailed to nobody (the sign-in page still says a link was "
+                 "sent); set `delivery smtp HOST:PORT;` and smtp_from for real mail",
+                 c->file);
     if (c->smtp.delivery == DELIVERY_SMTP && !cc_from_ok(c->smtp.from))
         log_warn("smtp_from \"%s\" in %s has no address at a domain of yours (the default is "
                  "login@localhost): relays and mailboxes refuse or file away mail from it; set "

@@ -244,6 +244,41 @@ static void test_smtp_from(const char *dir)
     unlink(path);
 }
 
+/* delivery log behind an https public_url (a served site, not make run):
+ * the links go to the error log and nobody gets a mail. Served, warned. */
+static void test_delivery_log(const char *dir)
+{
+    char path[256], buf[4096];
+    snprintf(path, sizeof path, "%s/warn.log", dir);
+    static const struct {
+        const char *conf;
+        int warned;
+    } cases[] = {
+        {"public_url https://login.example.com;\ndelivery log;", 1},
+        {"public_url https://login.example.com;", 1},
+        {"public_url http://127.0.0.1:8080;\ndelivery log;", 0},
+        {"public_url https://login.example.com;\ndelivery smtp 127.0.0.1:25;\n"
+         "smtp_from login@example.com;",
+         0},
+        {"public_url https://login.example.com;\ndelivery outbox /tmp/o.jsonl;", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unlink(path);
+        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
+        CHECK(check(cases[i].conf) == 0, "%s: %s", cases[i].conf, err);
+        log_open("stderr", MG_LOG_NOTICE);
+        buf[0] = 0;
+        FILE *f = fopen(path, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+            fclose(f);
+        }
+        int warned = strstr(buf, "delivery log") != NULL;
+        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].conf, warned, buf);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/magicd-confcheck-XXXXXX";
@@ -257,6 +292,7 @@ int main(void)
     test_cookie_secure();
     test_real_ip_everyone(dir);
     test_smtp_from(dir);
+    test_delivery_log(dir);
     rmdir(dir);
     return unit_done("test_conf_check");
 }
