@@ -28,6 +28,11 @@
  * crash, or a relay that went away half-way) send only the rest. A link
  * sent whose line could not be written is not sent again by the passes
  * that follow while the disk fails (spool_unrecorded).
+ *
+ * A file that holds one link (a sign-in that came alone, most mail on a
+ * quiet server) needs no journal: once the relay took the link, the file
+ * itself goes to sent/ under the link's id and new/ is synced, one flush
+ * where a journal costs three (spool_sole_sent).
  */
 #include "core/spool_batch.h"
 
@@ -47,6 +52,7 @@
 #include "core/spool_journal.h"
 
 #define SPOOL_BATCH_FILE_MAX (64u << 20) /* refuse to read more than this */
+#define SPOOL_SOLE_MAX (64u << 10)       /* a file counted for one link (spool_sole_sent) */
 
 static uint64_t spool_fnv1a(const char *p, size_t n)
 {
@@ -255,6 +261,7 @@ typedef struct {
     void *arg;
     spool_journal_t j; /* what was sent from the file in hand */
     char name[96];     /* its name in new/ now (spool_mark_sending) */
+    int sole;          /* it holds one link and no journal line: spool_sole_sent */
     char *err;
     size_t errsz;
 } spool_unpack_t;
@@ -360,6 +367,62 @@ static int spool_mark_sending(spool_unpack_t *u)
     return 0;
 }
 
+/* The link of a batch file that holds only it, sent: the file itself is
+ * the record. It goes to sent/ under the link's id, where a message sent
+ * from new/ goes too and where spool_handled looks, and new/ is synced:
+ * one flush, where a journal costs three (its zeros and its name before
+ * the send, its line after). A sign-in that comes alone, the common case
+ * on a quiet server, gets a batch file of its own, so this is most mail.
+ * What stops a second send is the file's absence from new/, so new/ is
+ * what is synced; the rename moves the name out of new/ and into sent/ in
+ * one step. Failing that, the file is removed. 0, or -1 with errno. */
+static int spool_sole_sent(spool_unpack_t *u, const spool_msg_t *m)
+{
+    if ((u->sentfd < 0 || renameat(u->newfd, u->name, u->sentfd, m->id_hex) < 0) &&
+        unlinkat(u->newfd, u->name, 0) < 0 && errno != ENOENT)
+        return -1;
+    return fsync(u->newfd);
+}
+
+static int spool_count_msg(const spool_msg_t *m, const char *rec, size_t reclen, void *arg)
+{
+    (void)m, (void)rec, (void)reclen;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* spool_deliver_one for the link of a file that holds only it: no journal,
+ * no rename before the send (an older mailer taking the file would send
+ * the one link, which is what it is there for). */
+static int spool_deliver_sole(spool_unpack_t *u, const spool_msg_t *m, const char *rec,
+                              size_t reclen)
+{
+    char *unrecorded = spool_unrecorded_find(m->id_hex);
+    spool_sent_t rc = unrecorded ? SPOOL_SENT : u->send(m, u->arg);
+
+    switch (rc) {
+    case SPOOL_SENT:
+        if (spool_sole_sent(u, m) < 0) {
+            snprintf(u->err, u->errsz,
+                     "spool: recording %s (sent) by moving %s/new/%s to sent/: %s", m->id_hex,
+                     u->dir, u->name, strerror(errno));
+            if (!unrecorded)
+                spool_unrecorded_add(m->id_hex);
+            return -2;
+        }
+        if (unrecorded)
+            unrecorded[0] = '\0';
+        u->handled++;
+        return 0;
+    case SPOOL_DEFER:
+        return spool_put(u, u->newfd, m, rec, reclen);
+    case SPOOL_REFUSED:
+        return u->failedfd < 0 ? (errno = ENOENT, -2) : spool_put(u, u->failedfd, m, rec, reclen);
+    default:
+        return -3;
+    }
+}
+
 /* One message of a batch file: sent (and recorded), or into new/ to be
  * retried from there, or into failed/. -3: the sender stopped (the rest of
  * the file waits for the next pass); -4: the journal has no room (logged;
@@ -373,6 +436,8 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         return 0;
     if (!u->send)
         return spool_put(u, u->newfd, m, rec, reclen);
+    if (u->sole)
+        return spool_deliver_sole(u, m, rec, reclen);
     if (u->j.fd < 0 && spool_mark_sending(u) < 0) {
         log_error(MG_LOG_ERR, errno, "spool: rename %s/new/%s (nothing of it is sent now)", u->dir,
                   u->name);
@@ -553,6 +618,11 @@ static int spool_unpack_file(const char *name, void *arg)
     }
     u->queued = u->failed = 0;
     u->err[0] = '\0';
+    u->sole = 0;
+    if (u->send && u->j.nids == 0 && len <= SPOOL_SOLE_MAX) {
+        int n = 0;
+        u->sole = spool_batch_parse(text, len, spool_count_msg, &n, NULL) >= 0 && n == 1;
+    }
     rc = spool_batch_parse(text, len, spool_deliver_one, u, &torn);
     spool_journal_close(&u->j);
     free(text);

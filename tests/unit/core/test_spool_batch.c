@@ -422,6 +422,42 @@ static void test_deliver(const char *dir)
     close(sfd);
 }
 
+/* A batch file that holds one link (and decoys) needs no journal: sent,
+ * the file itself goes to sent/ under the link's id; back in new/ after a
+ * crash, it is not sent again; deferred, the link gets its file in new/. */
+static void test_deliver_sole(const char *dir)
+{
+    char err[256], buf[16384], p[700], q[800];
+    int left = -1;
+    size_t n = build_from(buf, sizeof buf, 0, 1, 2); /* id 1, two decoys */
+    script_t sc = {.answer = {SPOOL_SENT, SPOOL_DEFER}};
+    struct stat st;
+
+    CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/new/bs.00000000000000dd.1", dir);
+    write_file(p, buf, n);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    CHECK(sc.calls[0] == 1, "the link was asked for %d times", sc.calls[0]);
+    CHECK(count_dir(dir, "new", 1) == 0, "the batch file stayed in new/");
+    snprintf(q, sizeof q, "%s/sent/bs.00000000000000dd.1.sent", dir);
+    CHECK(stat(q, &st) < 0 && errno == ENOENT, "a journal for a file of one link");
+    snprintf(q, sizeof q, "%s/sent/00000000000000000000000000000001", dir);
+    CHECK(stat(q, &st) == 0 && (size_t)st.st_size == n, "the batch file is not sent/ID");
+
+    /* Back under its name after a crash: nothing is sent again. */
+    write_file(p, buf, n);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(sc.calls[0] == 1, "the link was sent again");
+    CHECK(count_dir(dir, "new", 1) == 0);
+
+    /* Deferred: into new/ as a message of its own, the batch file gone. */
+    n = build_from(buf, sizeof buf, 1, 1, 0); /* id 2 */
+    write_file(p, buf, n);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    CHECK(sc.calls[1] == 1 && count_dir(dir, "new", 1) == 0 && count_dir(dir, "new", 0) == 1,
+          "a deferred link of its own file is not in new/");
+}
+
 /* One batch file whose journal is unusable, one whose journal is fine:
  * the second is sent all the same, whichever of the two new/ lists first
  * (bad says which: the walk meets them in an order of the file system's
@@ -690,7 +726,7 @@ static void test_committer_vs_mailer(const char *dir)
 int main(void)
 {
     char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100], d4[100], d5[100];
-    char d6[100], d7[100], d8[100];
+    char d6[100], d7[100], d8[100], d9[100];
     char *root = mkdtemp(tmpl);
 
     CHECK(root != NULL);
@@ -704,11 +740,13 @@ int main(void)
     snprintf(d6, sizeof d6, "%s/f", root);
     snprintf(d7, sizeof d7, "%s/g", root);
     snprintf(d8, sizeof d8, "%s/h", root);
+    snprintf(d9, sizeof d9, "%s/i", root);
     test_format();
     test_segments();
     test_unpack(d1);
     test_pending(d5);
     test_deliver(d6);
+    test_deliver_sole(d9);
     test_deliver_bad_journal(d7, 0);
     test_deliver_bad_journal(d8, 1);
     test_committer(d2);
