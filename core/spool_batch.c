@@ -259,9 +259,10 @@ typedef struct {
     int queued, failed; /* files renamed into new/, failed/ from this batch file */
     spool_send_fn send; /* NULL: unpack every message */
     void *arg;
-    spool_journal_t j; /* what was sent from the file in hand */
-    char name[96];     /* its name in new/ now (spool_mark_sending) */
-    int sole;          /* it holds one link and no journal line: spool_sole_sent */
+    spool_unrecorded_t *unrecorded; /* the caller's: sent, not written down */
+    spool_journal_t j;              /* what was sent from the file in hand */
+    char name[96];                  /* its name in new/ now (spool_mark_sending) */
+    int sole;                       /* it holds one link and no journal line: spool_sole_sent */
     char *err;
     size_t errsz;
 } spool_unpack_t;
@@ -300,29 +301,28 @@ static int spool_put(spool_unpack_t *u, int dirfd, const spool_msg_t *m, const c
     return 0;
 }
 
-/* Links the relay accepted whose journal line could not be written (the
- * overwrite of the zeros failed: EIO, or ENOSPC where every write
- * allocates). The next pass would find no line and send the link again,
- * and so on every pass while the disk fails: each pass writes their lines
- * first instead, before it sends anything from that file, and sends
- * nothing more while one cannot be written (spool_deliver_one). In memory
- * only, a few, oldest dropped first: after a restart one is sent once
+/* Links the relay accepted whose record could not be written (the
+ * overwrite of the journal's zeros failed: EIO, or ENOSPC where every
+ * write allocates). The next pass would find no record and send the link
+ * again, and so on every pass while the disk fails: each pass writes
+ * their records first instead, before it sends anything from that file,
+ * and sends nothing more while one cannot be written (spool_deliver_one).
+ * The caller keeps them (spool_unrecorded_t, the mailer's for as long as
+ * it runs), a few, oldest dropped first: after a restart one is sent once
  * more, the window mailer.c describes. */
-#define SPOOL_UNRECORDED_MAX 16
-static char spool_unrecorded[SPOOL_UNRECORDED_MAX][33];
-static unsigned spool_nunrecorded; /* how many were ever added */
-
-static char *spool_unrecorded_find(const char *id_hex)
+static char *spool_unrecorded_find(spool_unrecorded_t *ur, const char *id_hex)
 {
-    for (unsigned i = 0; i < SPOOL_UNRECORDED_MAX && i < spool_nunrecorded; i++)
-        if (memcmp(spool_unrecorded[i], id_hex, 32) == 0)
-            return spool_unrecorded[i];
+    for (unsigned i = 0; ur && i < SPOOL_UNRECORDED_MAX && i < ur->n; i++)
+        if (memcmp(ur->ids[i], id_hex, 32) == 0)
+            return ur->ids[i];
     return NULL;
 }
 
-static void spool_unrecorded_add(const char *id_hex)
+static void spool_unrecorded_add(spool_unrecorded_t *ur, const char *id_hex)
 {
-    char *slot = spool_unrecorded[spool_nunrecorded++ % SPOOL_UNRECORDED_MAX];
+    if (!ur)
+        return;
+    char *slot = ur->ids[ur->n++ % SPOOL_UNRECORDED_MAX];
     memcpy(slot, id_hex, 32);
     slot[32] = '\0';
 }
@@ -397,7 +397,7 @@ static int spool_count_msg(const spool_msg_t *m, const char *rec, size_t reclen,
 static int spool_deliver_sole(spool_unpack_t *u, const spool_msg_t *m, const char *rec,
                               size_t reclen)
 {
-    char *unrecorded = spool_unrecorded_find(m->id_hex);
+    char *unrecorded = spool_unrecorded_find(u->unrecorded, m->id_hex);
     spool_sent_t rc = unrecorded ? SPOOL_SENT : u->send(m, u->arg);
 
     switch (rc) {
@@ -407,7 +407,7 @@ static int spool_deliver_sole(spool_unpack_t *u, const spool_msg_t *m, const cha
                      "spool: recording %s (sent) by moving %s/new/%s to sent/: %s", m->id_hex,
                      u->dir, u->name, strerror(errno));
             if (!unrecorded)
-                spool_unrecorded_add(m->id_hex);
+                spool_unrecorded_add(u->unrecorded, m->id_hex);
             return -2;
         }
         if (unrecorded)
@@ -451,7 +451,7 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
                   u->dir, u->j.name);
         return -4;
     }
-    char *unrecorded = spool_unrecorded_find(m->id_hex);
+    char *unrecorded = spool_unrecorded_find(u->unrecorded, m->id_hex);
     if (unrecorded) { /* sent by an earlier pass, its line still to write */
         if (spool_journal_add(&u->j, m->id_hex) < 0) {
             snprintf(u->err, u->errsz, "spool: recording %s (sent) in %s/sent/%s: %s", m->id_hex,
@@ -467,7 +467,7 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         if (spool_journal_add(&u->j, m->id_hex) < 0) {
             snprintf(u->err, u->errsz, "spool: recording %s in %s/sent/%s: %s", m->id_hex, u->dir,
                      u->j.name, strerror(errno));
-            spool_unrecorded_add(m->id_hex);
+            spool_unrecorded_add(u->unrecorded, m->id_hex);
             return -2;
         }
         u->handled++;
@@ -745,9 +745,14 @@ int spool_batch_pending(const char *spool_dir, int *links)
 }
 
 int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn send, void *arg,
-                  char *err, size_t errsz)
+                  spool_unrecorded_t *unrecorded, char *err, size_t errsz)
 {
-    spool_unpack_t u = {.dir = spool_dir, .send = send, .arg = arg, .err = err, .errsz = errsz};
+    spool_unpack_t u = {.dir = spool_dir,
+                        .send = send,
+                        .arg = arg,
+                        .unrecorded = unrecorded,
+                        .err = err,
+                        .errsz = errsz};
     int rc = -1;
 
     u.newfd = spool_opendir_at(spool_dir, "new");
@@ -774,5 +779,5 @@ int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn
 
 int spool_unpack(const char *spool_dir, int max_files, int *left, char *err, size_t errsz)
 {
-    return spool_deliver(spool_dir, max_files, left, NULL, NULL, err, errsz);
+    return spool_deliver(spool_dir, max_files, left, NULL, NULL, NULL, err, errsz);
 }

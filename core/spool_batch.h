@@ -118,6 +118,16 @@ typedef enum {
 
 typedef spool_sent_t (*spool_send_fn)(const spool_msg_t *m, void *arg);
 
+/* Links the relay accepted whose record could not be written (the disk
+ * failed just then): the caller keeps this, zeroed at first, across its
+ * spool_deliver calls, so the passes that follow write their records
+ * instead of sending them again. */
+#define SPOOL_UNRECORDED_MAX 16
+typedef struct {
+    char ids[SPOOL_UNRECORDED_MAX][33];
+    unsigned n; /* how many were ever added */
+} spool_unrecorded_t;
+
 /* Mailer side, with the relay up: the same walk as spool_unpack, but each
  * message not handled before (not in new/, sent/, failed/ or the batch
  * file's journal, core/spool_journal.h) is given to send, and only the
@@ -128,9 +138,9 @@ typedef spool_sent_t (*spool_send_fn)(const spool_msg_t *m, void *arg);
  * for one more line, is logged and left as it is, and the walk goes on to
  * the next. Returns the messages handled (sent, queued, failed), -1 with
  * err on an I/O error (send is not called after one). With send NULL it
- * is spool_unpack. */
+ * is spool_unpack. unrecorded: see spool_unrecorded_t (NULL: none kept). */
 int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn send, void *arg,
-                  char *err, size_t errsz);
+                  spool_unrecorded_t *unrecorded, char *err, size_t errsz);
 
 /* 1 when DIR/new holds a batch file spool_unpack would take (complete, or
  * made ahead and no longer locked by its writer), 0 otherwise. With links

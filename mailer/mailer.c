@@ -106,6 +106,7 @@ typedef struct {
     unsigned relay_failures;
     uint64_t relay_next_ms;
     mailer_retry_t retry[MAILER_MAX_TRACKED];
+    spool_unrecorded_t unrecorded; /* sent, record not written (core/spool_batch.h) */
     int nretry;
     cproc_t cp;        /* signals, QUIT and TERM both finish the message in hand */
     mail_set_t mail;   /* the templates under html/mail/ */
@@ -504,7 +505,8 @@ static void mailer_batches(mailer_t *m)
     /* A few files a pass: a file can hold thousands of links, and the
      * retries in new/ wait until the pass is over. */
     m->relay_lost = m->batch_stopped = 0;
-    n = spool_deliver(m->spool, MAILER_UNPACK_FILES, &left, mailer_batch_send, m, err, sizeof(err));
+    n = spool_deliver(m->spool, MAILER_UNPACK_FILES, &left, mailer_batch_send, m, &m->unrecorded,
+                      err, sizeof(err));
     /* Stopped half-way (the session broke): the next pass picks up the
      * rest at once, or after the relay's back-off. */
     m->batches_left = n >= 0 && (left > 0 || m->batch_stopped);

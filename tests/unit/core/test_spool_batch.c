@@ -355,7 +355,7 @@ static void test_deliver(const char *dir)
     CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
     snprintf(p, sizeof p, "%s/new/.bs.00000000000000aa.1", dir);
     write_file(p, buf, n);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 4, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 4, "%s", err);
     CHECK(sc.calls[4] == 1 && sc.calls[5] == 0, "the sender was asked past its stop");
     CHECK(count_dir(dir, "new", 1) == 1, "the stopped batch file left new/");
     /* Half sent, it is no longer under a name an older mailer takes (a
@@ -373,7 +373,7 @@ static void test_deliver(const char *dir)
     /* The next pass: only ids 5 and 6 are asked for; then the file goes,
      * its journal stays in sent/. */
     sc.answer[4] = SPOOL_SENT;
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 2, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 2, "%s", err);
     for (int i = 0; i < 6; i++)
         CHECK(sc.calls[i] == (i == 4 ? 2 : 1), "link %d asked %d times", i + 1, sc.calls[i]);
     CHECK(count_dir(dir, "new", 1) == 0, "the batch file was not removed");
@@ -387,7 +387,7 @@ static void test_deliver(const char *dir)
     snprintf(p, sizeof p, "%s/new/bs.00000000000000aa.1", dir);
     write_file(p, buf, n);
     memset(&sc.calls, 0, sizeof sc.calls);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 0, "%s", err);
     for (int i = 0; i < 6; i++)
         CHECK(sc.calls[i] == 0, "link %d sent again", i + 1);
     CHECK(count_dir(dir, "new", 1) == 0);
@@ -399,11 +399,11 @@ static void test_deliver(const char *dir)
     write_file(p, buf, n);
     int held = open(p, O_RDONLY);
     CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(sc.calls[20] == 0 && count_dir(dir, "new", 1) == 1, "a locked batch file was sent from");
     close(held);
     sc.answer[20] = sc.answer[21] = SPOOL_SENT;
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 2, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 2, "%s", err);
     CHECK(sc.calls[20] == 1 && sc.calls[21] == 1 && count_dir(dir, "new", 1) == 0);
 
     /* A journal that cannot be read or made (a directory in its place):
@@ -415,10 +415,10 @@ static void test_deliver(const char *dir)
     snprintf(jp, sizeof jp, "%s/b.00000000000000cc.1.sent", sd);
     CHECK(mkdir(jp, 0700) == 0);
     sc.answer[25] = SPOOL_SENT;
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(sc.calls[25] == 0 && count_dir(dir, "new", 1) == 1, "sent without a journal");
     CHECK(rmdir(jp) == 0);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
     close(sfd);
 }
 
@@ -436,7 +436,7 @@ static void test_deliver_sole(const char *dir)
     CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
     snprintf(p, sizeof p, "%s/new/bs.00000000000000dd.1", dir);
     write_file(p, buf, n);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
     CHECK(sc.calls[0] == 1, "the link was asked for %d times", sc.calls[0]);
     CHECK(count_dir(dir, "new", 1) == 0, "the batch file stayed in new/");
     snprintf(q, sizeof q, "%s/sent/bs.00000000000000dd.1.sent", dir);
@@ -446,14 +446,14 @@ static void test_deliver_sole(const char *dir)
 
     /* Back under its name after a crash: nothing is sent again. */
     write_file(p, buf, n);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(sc.calls[0] == 1, "the link was sent again");
     CHECK(count_dir(dir, "new", 1) == 0);
 
     /* Deferred: into new/ as a message of its own, the batch file gone. */
     n = build_from(buf, sizeof buf, 1, 1, 0); /* id 2 */
     write_file(p, buf, n);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
     CHECK(sc.calls[1] == 1 && count_dir(dir, "new", 1) == 0 && count_dir(dir, "new", 0) == 1,
           "a deferred link of its own file is not in new/");
 }
@@ -477,7 +477,7 @@ static void test_deliver_bad_journal(const char *dir, int bad)
     }
     snprintf(jp, sizeof jp, "%s/sent/b.00000000000000d%d.1.sent", dir, bad);
     CHECK(mkdir(jp, 0700) == 0);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 1, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
     CHECK(sc.calls[26 + !bad] == 1, "a batch file waits behind another's unusable journal");
     CHECK(sc.calls[26 + bad] == 0 && count_dir(dir, "new", 1) == 1, "sent without a journal");
 
@@ -486,7 +486,7 @@ static void test_deliver_bad_journal(const char *dir, int bad)
     snprintf(p, sizeof p, "%s/new/b.00000000000000e0.1", dir);
     CHECK(mkfifo(p, 0600) == 0);
     alarm(10);
-    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, err, sizeof err) == 0, "%s", err);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 0, "%s", err);
     CHECK(spool_batch_pending(dir, NULL) == 1); /* the bad journal's file */
     alarm(0);
 }
