@@ -68,8 +68,11 @@ int listen_open(const conf_addr_t *a, const char *directive, int backlog, char *
         snprintf(err, errsz, "bind() to %s (%s) failed: %s%s%s", name, directive, strerror(e),
                  e == EADDRINUSE ? "; another program, or another magicd, listens there: stop "
                                    "it or name another address in "
-                                 : "",
-                 e == EADDRINUSE ? directive : "");
+                 : e == EACCES
+                     ? "; a port below 1024 needs root or CAP_NET_BIND_SERVICE (the systemd "
+                       "unit grants it), or name a higher port in "
+                     : "",
+                 e == EADDRINUSE || e == EACCES ? directive : "");
         close(fd);
         return -1;
     }
