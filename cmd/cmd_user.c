@@ -414,8 +414,11 @@ static int cmd_import(const char *db, int argc, char **argv)
         store_rollback(s);
         fprintf(stderr, "magicd: nothing imported\n");
     } else {
-        printf("magicd: imported %d user%s (%d already present)\n", added, added == 1 ? "" : "s",
-               present);
+        printf("magicd: imported %d user%s (%d already present%s)\n", added, added == 1 ? "" : "s",
+               present,
+               present ? ", merged: the file's groups added, none removed, and \"disabled\": true "
+                         "applied"
+                       : "");
     }
 out:
     store_close(s);

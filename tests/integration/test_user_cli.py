@@ -91,7 +91,10 @@ def run(srv):
     with open(dump, "w") as f:
         json.dump(users + extra[:2], f)
     r = srv.run_cli("user", "import", dump)
-    check("imported 2 users (2 already present)" in r.stdout, r.stdout)
+    # Users already in the store are merged, not skipped, and the message
+    # says how (it read as if they were left as they were).
+    check("imported 2 users (2 already present, merged:" in r.stdout
+          and "none removed" in r.stdout, r.stdout)
 
     r = srv.run_cli("user", "remove", "new1@example.com")
     check("removed" in r.stdout, r.stdout)
