@@ -130,8 +130,10 @@ static int cmd_add(const char *db, int argc, char **argv)
     } else {
         printf(rc == 0 ? "magicd: added user %s" : "magicd: user %s already exists", email);
         for (int i = 0; i < ngroups; i++)
-            printf("%s%s", i ? ", " : " in group ", groups[i]);
-        printf(rc == 1 && !ngroups ? " (unchanged)\n" : "\n");
+            printf("%s%s", i ? ", " : rc == 0 ? " in group " : "; added to group ", groups[i]);
+        printf(rc == 1 && !ngroups ? " (unchanged)\n"
+               : rc == 1           ? " (a browser signed in already gets it at its next sign-in)\n"
+                                   : "\n");
     }
     store_close(s);
     return rc < 0 ? CMD_ERR : CMD_OK;

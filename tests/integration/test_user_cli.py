@@ -61,6 +61,14 @@ def run(srv):
     check(r.returncode == 2 and "not a group name" in r.stderr, (r.returncode, r.stderr))
     r = srv.run_cli("user", "add", DEMO)
     check("already exists" in r.stdout, r.stdout)
+    # Groups given for an existing user are added, said as such (it read
+    # "already exists in group ops", as if it had been in it), with when
+    # its sessions see them.
+    srv.run_cli("user", "add", "grp@example.com")
+    r = srv.run_cli("user", "add", "grp@example.com", "--group", "ops")
+    check("already exists; added to group ops" in r.stdout and "next sign-in" in r.stdout,
+          r.stdout)
+    srv.run_cli("user", "remove", "grp@example.com")
     r = srv.run_cli("user", "add", "not an email", check_rc=False)
     check(r.returncode == 1 and "not a valid email" in r.stderr, (r.returncode, r.stderr))
     r = srv.run_cli("user", "frob", check_rc=False)
