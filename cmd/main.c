@@ -176,8 +176,15 @@ static int cmd_test(const char *file, const char *prefix, int dump)
         free(c);
         return 1;
     }
+    /* -t cannot know who will start the server (the systemd unit starts
+     * it as User=), so it says what happens when that is root, as now. */
     if (priv_root_warning(c, err, sizeof err))
-        fprintf(stderr, "magicd: [warn] %s\n", err);
+        fprintf(stderr,
+                "magicd: [warn] no `user` line in %s: a server started as root, as this -t "
+                "was, keeps root in every child (workers, mailer, profiler); add `user "
+                "magicd;`, or start it as that user (the systemd unit's User=, for which this "
+                "does not apply)\n",
+                file);
     fprintf(stderr, "magicd: the configuration file %s syntax is ok\n", file);
     fprintf(stderr, "magicd: configuration file %s test is successful\n", file);
     if (dump)

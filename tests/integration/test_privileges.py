@@ -42,10 +42,10 @@ print("privileges ok")
 # -t and in the error log at start (nothing said it; nginx drops to nobody
 # by default). With the line, nothing is said.
 r = srv.run_cli("-t")
-check("without a `user` line" not in r.stderr, f"-t with user nobody: {r.stderr}")
+check("no `user` line" not in r.stderr, f"-t with user nobody: {r.stderr}")
 plain = Magicd(workers=1)
 r = plain.run_cli("-t")
-check("without a `user` line" in r.stderr and "test is successful" in r.stderr,
+check("no `user` line" in r.stderr and "test is successful" in r.stderr,
       f"-t as root without user: {r.stderr}")
 with plain:
     check("without a `user` line" in plain.log(), f"start as root without user:\n{plain.log()}")
