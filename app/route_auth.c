@@ -99,6 +99,29 @@ static int auth_group_ok(http_str_t q, const char *groups)
     return found || !asked;
 }
 
+/* The first max bytes of s for a quoted field of the error log, as the
+ * access log writes them: `"`, `\\` and every byte outside printable
+ * ASCII as \\xHH, so a client writes no terminal control, no byte that
+ * is not UTF-8 and no end of the field (out: 4 * max + 1 bytes). */
+static void auth_log_escape(http_str_t s, size_t max, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = s.n < max ? s.n : max;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s.p[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+            *out++ = '\\';
+            *out++ = 'x';
+            *out++ = hex[ch >> 4];
+            *out++ = hex[ch & 15];
+        } else {
+            *out++ = (char)ch;
+        }
+    }
+    *out = 0;
+}
+
 static char *auth_put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
@@ -134,10 +157,12 @@ static void auth_answer(app_t *app, http_conn_t *c, const http_request_t *req, s
         if (g <= 0) {
             static uint64_t last_log; /* once a second at most: every request has it */
             if (g < 0 && now - last_log >= 1000) {
+                char q[200 * 4 + 1];
                 last_log = now;
-                log_warn("/auth: the query \"%.*s\" holds a parameter other than group= "
+                auth_log_escape(req->query, 200, q);
+                log_warn("/auth: the query \"%s\" holds a parameter other than group= "
                          "(a typo in the proxy's config?): refused",
-                         (int)(req->query.n < 200 ? req->query.n : 200), req->query.p);
+                         q);
             }
             auth_reply(c, g < 0 ? 400 : 403);
             return;

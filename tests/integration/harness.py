@@ -161,7 +161,7 @@ shutdown_timeout 10s;
         out = ""
         for p in (self.error_log, getattr(self, "stdout_path", "")):
             try:
-                with open(p) as f:
+                with open(p, errors="replace") as f:  # a log may hold any byte
                     out += f.read()[-6000:]
             except OSError:
                 pass
