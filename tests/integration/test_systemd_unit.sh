@@ -34,7 +34,14 @@ need() {
 }
 need 'Type=notify'
 need 'ExecStartPre=/usr/local/sbin/magicd -t .*'
+need 'ExecReload=/usr/local/sbin/magicd -t .*'
 need 'ExecReload=/bin/kill -HUP \$MAINPID'
+# The config test runs before the HUP, so `systemctl reload` fails on a bad
+# file and says why (with the HUP alone it reported success, and only the
+# error log said the master had refused the file).
+t=$(grep -n '^ExecReload=/usr/local/sbin/magicd -t ' conf/magicd.service | cut -d: -f1)
+k=$(grep -n '^ExecReload=/bin/kill -HUP' conf/magicd.service | cut -d: -f1)
+[ -n "$t" ] && [ -n "$k" ] && [ "$t" -lt "$k" ] || { echo "ExecReload: -t must come before the HUP"; fail=1; }
 need 'KillSignal=SIGQUIT'
 need 'TimeoutStopSec=[0-9]+s?'
 need 'Restart=on-failure'
