@@ -22,6 +22,7 @@
  *   - delivery log (the default) with an https public_url, a served site
  *     rather than make run, is warned of: links go to the log, not to
  *     anybody's mailbox.
+ *   - smtp_auth in a config file every user may read is warned of.
  *   - delivery smtp with an smtp_from no mailbox takes (the default's
  *     login@localhost, a bare word) is warned of.
  *   - the profiler shows code, memory and request lines: a non-loopback
@@ -259,6 +260,12 @@ int conf_check(conf_t *c, char *err, size_t errsz)
                  "login@localhost): relays and mailboxes refuse or file away mail from it; set "
                  "`smtp_from \"Example <login@example.com>\";`",
                  c->smtp.from, c->file);
+    struct stat fst;
+    if (c->smtp.auth_user[0] && stat(c->file, &fst) == 0 && (fst.st_mode & S_IROTH))
+        log_warn("smtp_auth is set and %s is readable by every user of this machine (mode "
+                 "%04o): the relay's password is in it; chmod 640 it (owner root, group the "
+                 "service's, e.g. chown root:magicd)",
+                 c->file, (unsigned)(fst.st_mode & 07777));
     if (c->smtp.auth_user[0] && c->smtp.starttls != 2) {
         snprintf(err, errsz,
                  "smtp_auth needs `smtp_starttls required;` in %s: the password is sent only "

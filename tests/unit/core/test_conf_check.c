@@ -279,6 +279,45 @@ static void test_delivery_log(const char *dir)
     unlink(path);
 }
 
+/* smtp_auth's password in a config file others may read: served, and
+ * warned of (the installed file is 0644). */
+static void test_smtp_auth_file(const char *dir)
+{
+    char path[256], conf[256], buf[4096];
+    snprintf(path, sizeof path, "%s/warn.log", dir);
+    snprintf(conf, sizeof conf, "%s/auth.conf", dir);
+    static const struct {
+        mode_t mode;
+        int auth, warned;
+    } cases[] = {{0644, 1, 1}, {0604, 1, 1}, {0640, 1, 0}, {0600, 1, 0}, {0644, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "public_url http://127.0.0.1:8080;\ndelivery smtp 127.0.0.1:25;\n"
+                 "smtp_from login@example.com;\nsmtp_starttls required;\n%s",
+                 cases[i].auth ? "smtp_auth user pass;\n" : "");
+        write_file(conf, text, cases[i].mode);
+        unlink(path);
+        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
+        conf_defaults(&c);
+        err[0] = 0;
+        CHECK(conf_load(&c, conf, err, sizeof err) == 0 && conf_check(&c, err, sizeof err) == 0,
+              "%s", err);
+        log_open("stderr", MG_LOG_NOTICE);
+        buf[0] = 0;
+        FILE *f = fopen(path, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+            fclose(f);
+        }
+        int warned = strstr(buf, "smtp_auth") != NULL;
+        CHECK(warned == cases[i].warned, "mode %o auth %d: warned %d: %s", cases[i].mode,
+              cases[i].auth, warned, buf);
+    }
+    unlink(conf);
+    unlink(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/magicd-confcheck-XXXXXX";
@@ -293,6 +332,7 @@ int main(void)
     test_real_ip_everyone(dir);
     test_smtp_from(dir);
     test_delivery_log(dir);
+    test_smtp_auth_file(dir);
     rmdir(dir);
     return unit_done("test_conf_check");
 }
