@@ -609,7 +609,14 @@ static int spool_unpack_file(const char *name, void *arg)
      * no other: each file has its own, and one an operator must fix
      * (a directory or a file of someone else's in its place) would
      * otherwise hold up every batch file the walk meets after it. */
-    if (spool_journal_open(&u->j, u->sentfd, u->name) < 0) {
+    /* Without sent/ (removed, a file in its place) no journal can be read
+     * or written, but a file never sent from needs none when it holds one
+     * link (spool_sole_sent): that one goes, the others wait. */
+    int nojournal = u->sentfd < 0 && !spool_is_sending(u->name);
+    if (nojournal) {
+        memset(&u->j, 0, sizeof(u->j));
+        u->j.sentfd = u->j.fd = -1;
+    } else if (spool_journal_open(&u->j, u->sentfd, u->name) < 0) {
         log_error(MG_LOG_ERR, errno,
                   "spool: journal of %s/new/%s in %s/sent/ cannot be read; nothing of it is sent",
                   u->dir, u->name, u->dir);
@@ -622,6 +629,13 @@ static int spool_unpack_file(const char *name, void *arg)
     if (u->send && u->j.nids == 0 && len <= SPOOL_SOLE_MAX) {
         int n = 0;
         u->sole = spool_batch_parse(text, len, spool_count_msg, &n, NULL) >= 0 && n == 1;
+    }
+    if (nojournal && !u->sole) {
+        log_err("spool: %s/sent/ cannot be opened: no journal for %s/new/%s; nothing of it is "
+                "sent",
+                u->dir, u->dir, u->name);
+        free(text);
+        return 0;
     }
     rc = spool_batch_parse(text, len, spool_deliver_one, u, &torn);
     spool_journal_close(&u->j);

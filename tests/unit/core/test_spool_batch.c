@@ -458,6 +458,34 @@ static void test_deliver_sole(const char *dir)
           "a deferred link of its own file is not in new/");
 }
 
+/* Without sent/ (a file in its place): a file of one link needs no
+ * journal and is sent, and leaves new/; one of two links waits (its
+ * journal cannot be made) and nothing of it is sent. */
+static void test_deliver_no_sent(const char *dir)
+{
+    char err[256], buf[16384], p[700], sd[700];
+    int left = -1;
+    script_t sc = {.answer = {[28] = SPOOL_SENT, [29] = SPOOL_SENT, [30] = SPOOL_SENT}};
+
+    CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
+    snprintf(sd, sizeof sd, "%s/sent", dir);
+    CHECK(rmdir(sd) == 0);
+    write_file(sd, "x\n", 2);
+    snprintf(p, sizeof p, "%s/new/bs.00000000000000f1.1", dir);
+    size_t n = build_from(buf, sizeof buf, 28, 1, 1); /* id 29 and a decoy */
+    write_file(p, buf, n);
+    snprintf(p, sizeof p, "%s/new/bs.00000000000000f2.1", dir);
+    n = build_from(buf, sizeof buf, 29, 2, 0); /* ids 30, 31 */
+    write_file(p, buf, n);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
+    CHECK(sc.calls[28] == 1, "the link alone in its file was asked for %d times", sc.calls[28]);
+    CHECK(sc.calls[29] == 0 && sc.calls[30] == 0, "sent from a file with no journal");
+    CHECK(count_dir(dir, "new", 1) == 1, "%d batch files in new/, want the one of two links",
+          count_dir(dir, "new", 1));
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(sc.calls[28] == 1 && sc.calls[29] == 0, "sent again");
+}
+
 /* One batch file whose journal is unusable, one whose journal is fine:
  * the second is sent all the same, whichever of the two new/ lists first
  * (bad says which: the walk meets them in an order of the file system's
@@ -726,7 +754,7 @@ static void test_committer_vs_mailer(const char *dir)
 int main(void)
 {
     char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100], d4[100], d5[100];
-    char d6[100], d7[100], d8[100], d9[100];
+    char d6[100], d7[100], d8[100], d9[100], d10[100];
     char *root = mkdtemp(tmpl);
 
     CHECK(root != NULL);
@@ -741,12 +769,14 @@ int main(void)
     snprintf(d7, sizeof d7, "%s/g", root);
     snprintf(d8, sizeof d8, "%s/h", root);
     snprintf(d9, sizeof d9, "%s/i", root);
+    snprintf(d10, sizeof d10, "%s/j", root);
     test_format();
     test_segments();
     test_unpack(d1);
     test_pending(d5);
     test_deliver(d6);
     test_deliver_sole(d9);
+    test_deliver_no_sent(d10);
     test_deliver_bad_journal(d7, 0);
     test_deliver_bad_journal(d8, 1);
     test_committer(d2);
