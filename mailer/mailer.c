@@ -91,6 +91,7 @@ typedef struct {
     unsigned attempts;
     uint64_t next_ms; /* monotonic; 0 = due now */
     int seen;         /* still in new/ on the last scan */
+    int sent;         /* the relay took it; only its leaving new/ failed */
 } mailer_retry_t;
 
 typedef struct {
@@ -353,6 +354,28 @@ static int mailer_take(mailer_t *m, const char *name)
     return fd;
 }
 
+/* A message of new/ the relay took leaves new/: that is what stops a
+ * second send; sent/ only records it. When it cannot go to sent/ (the
+ * directory removed, a file in its place, no room for the entry) it is
+ * removed instead; when even that fails (new/ cannot be written) it is
+ * marked, so this mailer tries to move it again but never sends it again. */
+static void mailer_sent(mailer_t *m, const char *name, mailer_retry_t *r)
+{
+    if (spool_move(m->spool, name, "sent") == 0) {
+        m->left = 1;
+        return;
+    }
+    log_error(MG_LOG_ERR, errno, "mailer: moving %s (sent) to sent/; removing it from new/", name);
+    if (spool_move(m->spool, name, NULL) == 0) {
+        m->left = 1;
+        return;
+    }
+    log_error(MG_LOG_ERR, errno, "mailer: removing %s (sent) from new/; it is not sent again",
+              name);
+    if (r)
+        r->sent = 1;
+}
+
 /* Deliver one message of new/. Returns -1 when the relay is unusable (stop
  * the round), 0 otherwise; m->left says whether it left new/. */
 static int mailer_deliver(mailer_t *m, const char *name)
@@ -371,11 +394,15 @@ static int mailer_deliver(mailer_t *m, const char *name)
         close(lock);
         return 0;
     }
+    mailer_retry_t *r = mailer_retry_get(m, name);
+    if (r && r->sent) { /* sent before; only its leaving new/ failed */
+        mailer_sent(m, name, r);
+        close(lock);
+        return 0;
+    }
     switch (mailer_send(m, &msg, name)) {
     case MAILER_SENT:
-        if (spool_move(m->spool, name, "sent") < 0)
-            log_error(MG_LOG_ERR, errno, "mailer: moving %s to sent/", name);
-        m->left = 1;
+        mailer_sent(m, name, r);
         break;
     case MAILER_FAILED:
         spool_move(m->spool, name, "failed");
