@@ -146,6 +146,7 @@ static int test_state(const conf_t *c, char *err, size_t errsz)
 
 static int cmd_test(const char *file, const char *prefix, int dump)
 {
+    log_set_cli("magicd");
     conf_t *c = malloc(sizeof *c);
     if (!c)
         return 1;
@@ -227,6 +228,7 @@ static int cmd_signal(const char *file, const char *prefix, const char *name)
         fprintf(stderr, "magicd: invalid option: \"-s %s\" (reload, quit, stop, reopen)\n", name);
         return 2;
     }
+    log_set_cli("magicd");
     conf_t *c = malloc(sizeof *c);
     if (!c || load_conf(c, file, prefix) < 0) {
         /* The pid file is named in the file that did not load: nothing

@@ -24,6 +24,16 @@ static struct {
     int level;
 } lg = {"", 2, MG_LOG_NOTICE};
 
+/* A command's name, set by log_set_cli: lines to stderr then read
+ * "magicd: [warn] ...", like the command's own messages, without the
+ * server's time and pid. */
+static const char *cli_name;
+
+void log_set_cli(const char *name)
+{
+    cli_name = name;
+}
+
 static const char *level_names[] = {"emerg", "alert",  "crit", "error",
                                     "warn",  "notice", "info", "debug"};
 
@@ -94,13 +104,18 @@ void log_error(int level, int err, const char *fmt, ...)
     if (level > lg.level)
         return;
     char line[2048];
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    localtime_r(&tv.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "%Y/%m/%d %H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, " [%s] %d#0: ", level_names[level],
-                  (int)getpid());
+    int n;
+    if (cli_name && lg.fd == 2) {
+        n = snprintf(line, sizeof line, "%s: [%s] ", cli_name, level_names[level]);
+    } else {
+        struct timeval tv;
+        struct tm tm;
+        gettimeofday(&tv, NULL);
+        localtime_r(&tv.tv_sec, &tm);
+        n = (int)strftime(line, sizeof line, "%Y/%m/%d %H:%M:%S", &tm);
+        n += snprintf(line + n, sizeof line - (size_t)n, " [%s] %d#0: ", level_names[level],
+                      (int)getpid());
+    }
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

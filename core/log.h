@@ -35,6 +35,9 @@ int log_level(void);
 /* Parse "debug".."emerg"; -1 when unknown. */
 int log_level_parse(const char *name);
 int log_fd(void);
+/* For a command rather than the server: lines to stderr start with
+ * "NAME: [level] " instead of a time and a pid. NULL: the server's form. */
+void log_set_cli(const char *name);
 
 /* err: an errno value to append as ": strerror (err)", or 0. */
 void log_error(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

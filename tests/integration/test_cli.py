@@ -20,6 +20,13 @@ r = srv.run_cli("-T")
 check("link_ttl 900s;" in r.stdout and f"listen 127.0.0.1:{srv.port};" in r.stdout,
       f"-T prints the effective config: {r.stdout[:300]}")
 
+# A warning of -t reads like its other lines ("magicd: [warn] ..."), not
+# like an error-log line with a time and a pid.
+r = srv.run_cli("-g", "public_url https://login.example.com; cookie_secure off;", "-t")
+warn = [x for x in r.stderr.splitlines() if "cookie_secure off" in x]
+check(len(warn) == 1 and warn[0].startswith("magicd: [warn] cookie_secure off"),
+      f"-t warning: {r.stderr}")
+
 # -g directives apply after the file; errors in them name "command line"
 r = srv.run_cli("-g", "link_ttl 3m;", "-T")
 check("link_ttl 180s;" in r.stdout, f"-g overrides the file: {r.stdout[:200]}")
