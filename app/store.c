@@ -40,6 +40,7 @@
 #include "app/store_session.h"
 #include "app/store_pg.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/path.h"
 #include "core/prof_hooks.h"
 
 #define STORE_BUSY_MS 2000
@@ -212,6 +214,16 @@ store_t *store_open(const char *path, int readonly, char *err, size_t errsz)
     if (!readonly)
         store_precreate(path);
     if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        /* SQLite says only "unable to open database file": add why (the
+         * directory missing, the file or directory not ours to write). */
+        char why[300] = "";
+        if (readonly && access(path, R_OK) < 0)
+            snprintf(why, sizeof why, "%s", strerror(errno));
+        if ((readonly && why[0]) || (!readonly && path_writable(path, why, sizeof why) < 0)) {
+            snprintf(err, errsz, "cannot open user store %s: %s (%s)", path,
+                     s->db ? sqlite3_errmsg(s->db) : "out of memory", why);
+            goto fail;
+        }
         snprintf(err, errsz, "cannot open user store %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;

@@ -66,6 +66,8 @@ int main(void)
         char bad[400];
         snprintf(bad, sizeof(bad), "%s/no/such/dir/users.db", dir);
         CHECK(store_open(bad, 0, err, sizeof(err)) == NULL && strstr(err, bad));
+        /* and says why, not only SQLite's "unable to open database file" */
+        CHECK(strstr(err, "No such file or directory") != NULL, "%s", err);
     }
 
     s = store_open(path, 0, err, sizeof(err));
