@@ -230,8 +230,10 @@ static int d_worker_processes(parse_t *p, int argc, char **argv)
 {
     (void)argc; /* checked against the directive table */
     if (!strcmp(argv[1], "auto")) {
+        /* One per CPU, up to the 16 a number may ask for (the master runs
+         * no more): -T and the logs then say what runs. */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        p->c->proc.worker_processes = n > 0 ? (int)n : 1;
+        p->c->proc.worker_processes = n > 16 ? 16 : n > 0 ? (int)n : 1;
         p->c->proc.worker_processes_auto = 1;
         return 0;
     }
