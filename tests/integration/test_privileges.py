@@ -3,6 +3,8 @@ child runs as nobody, and the whole login flow still works (the key file is
 read by the master; the user store and logs are handed to the worker user)."""
 import os
 import pwd
+import signal
+import time
 from harness import Magicd, Browser, DEMO, check, skip
 
 if os.geteuid() != 0:
@@ -36,6 +38,18 @@ with srv:
     link = srv.outbox_links()[-1]["link"]
     st, _, _ = b.req("POST", link[link.index("/magic/verify/"):])
     check(st == 303, f"verify as nobody (writes the used-link ledger): {st}")
+    # USR1 after the error log was moved away (a rotation without
+    # logrotate's `create`): the master makes it again, as root, and gives
+    # it to the user, or the children, as nobody, could not reopen it and
+    # went on writing into the moved file.
+    os.rename(srv.error_log, srv.error_log + ".1")
+    srv.signal(signal.SIGUSR1)
+    deadline = time.time() + 5
+    while time.time() < deadline and not os.path.exists(srv.error_log):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    st = os.stat(srv.error_log)
+    check(st.st_uid == nobody.pw_uid, f"the error log made at USR1 belongs to nobody: {st.st_uid}")
 print("privileges ok")
 
 # Started as root without a `user` line, every child keeps root: said by
