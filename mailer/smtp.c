@@ -5,7 +5,9 @@
  * STARTTLS, and a small line buffer for replies. Every socket operation is
  * bounded by SO_RCVTIMEO/SO_SNDTIMEO, so a relay that stops answering costs
  * the mailer at most one timeout per command, and a signal (QUIT/TERM to
- * the mailer, installed without SA_RESTART) interrupts a wait at once.
+ * the mailer, installed without SA_RESTART) interrupts a wait at once,
+ * except the wait for a message's answer once its data went out: the relay
+ * may have it already (smtp_held).
  *
  * STARTTLS: SMTP_TLS_OPPORTUNISTIC upgrades when the relay offers it and, as
  * MTAs do for opportunistic TLS, does not insist on a verifiable
@@ -64,6 +66,7 @@ struct smtp_session {
     SSL *ssl;
     int dead;
     int tls;
+    int hold; /* a message's data went out: its reply is waited for through signals */
     /* EHLO capabilities */
     int cap_starttls, cap_auth_plain, cap_auth_login, cap_pipelining, cap_chunking;
     char rbuf[4096];
@@ -220,16 +223,35 @@ static void smtp_err(char *err, size_t errsz, const char *fmt, ...)
 
 static int smtp_unsolicited(const smtp_session_t *s);
 
+/* A signal (the mailer's QUIT or TERM) breaks a wait on the relay at
+ * once, except while a message's data is going out or its reply is
+ * awaited (s->hold): the relay may have taken the message at its final
+ * dot, and a mailer that hangs up before the answer leaves it unrecorded,
+ * to be sent again by the next (RFC 1047). That wait stays bounded: each
+ * read or write by the socket's timeout, the retries after a signal by
+ * SMTP_HOLD_EINTR, and the mailer by the master's shutdown_timeout. */
+#define SMTP_HOLD_EINTR 16
+static int smtp_held(smtp_session_t *s)
+{
+    if (errno != EINTR || s->hold <= 0 || s->hold > SMTP_HOLD_EINTR)
+        return 0;
+    s->hold++;
+    return 1;
+}
+
 static int smtp_write(smtp_session_t *s, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w;
+        errno = 0;
         if (s->ssl) {
             int r = SSL_write(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
             w = r > 0 ? r : -1;
         } else {
             w = send(s->fd, p, n, MSG_NOSIGNAL);
         }
+        if (w < 0 && smtp_held(s))
+            continue;
         if (w <= 0) {
             s->dead = 1;
             return -1;
@@ -242,11 +264,18 @@ static int smtp_write(smtp_session_t *s, const char *p, size_t n)
 
 static ssize_t smtp_read_some(smtp_session_t *s, char *p, size_t n)
 {
-    if (s->ssl) {
-        int r = SSL_read(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-        return r > 0 ? r : -1;
+    for (;;) {
+        ssize_t r;
+        errno = 0;
+        if (s->ssl) {
+            int k = SSL_read(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            r = k > 0 ? k : -1;
+        } else {
+            r = recv(s->fd, p, n, 0);
+        }
+        if (r >= 0 || !smtp_held(s))
+            return r;
     }
-    return recv(s->fd, p, n, 0);
 }
 
 /* One CRLF-terminated line into line (without CRLF). */
@@ -706,7 +735,9 @@ static int smtp_send_bdat(smtp_session_t *s, const char *from_addr, const char *
         return SMTP_TEMPFAIL;
     }
     snprintf(bdat, sizeof(bdat), "BDAT %ld LAST", dn);
+    s->hold = 1; /* the message goes out with its envelope: smtp_held */
     smtp_envelope(s, from_addr, to, bdat, data, (size_t)dn, code, why);
+    s->hold = 0;
     free(data);
     bad = smtp_env_refused(code, 250);
     if (bad >= 0)
@@ -772,13 +803,16 @@ int smtp_send(smtp_session_t *s, const char *from_addr, const char *to, const ch
         return SMTP_TEMPFAIL;
     }
     memcpy(data + dn, ".\r\n", 3);
+    s->hold = 1; /* the message and its reply: smtp_held */
     if (smtp_write(s, data, (size_t)dn + 3) < 0) {
+        s->hold = 0;
         free(data);
         smtp_err(err, errsz, "DATA: connection lost");
         return SMTP_TEMPFAIL;
     }
     free(data);
     code = smtp_reply(s, 0);
+    s->hold = 0;
     if (code != 250) {
         smtp_err(err, errsz, "end of DATA: %s", code < 0 ? "connection lost" : s->last);
         return smtp_classify(s, code);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,7 +22,14 @@ typedef struct {
     const char *until; /* wait until the client sent this (after the last one) */
     const char *send;  /* then answer this, in one write */
     int hangup;        /* and then close the connection */
+    int sig;           /* before answering: a signal to the client, a pause */
 } step_t;
+
+static pthread_t client; /* the thread in smtp_send */
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
 
 typedef struct {
     int lfd;
@@ -49,6 +57,11 @@ static void *relay_main(void *arg)
         }
         if (s->until)
             from = (size_t)(hit - r->got) + strlen(s->until);
+        if (s->sig) { /* the client waits in recv by then: EINTR there, no SA_RESTART */
+            usleep(50 * 1000);
+            pthread_kill(client, SIGUSR1);
+            usleep(100 * 1000);
+        }
         if (write(c, s->send, strlen(s->send)) < 0 || s->hangup)
             goto out;
     }
@@ -81,6 +94,7 @@ static int run_session(const step_t *steps, int *usable)
     CHECK(r.lfd >= 0 && bind(r.lfd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
           listen(r.lfd, 1) == 0 && getsockname(r.lfd, (struct sockaddr *)&a, &al) == 0);
     snprintf(port, sizeof(port), "%u", ntohs(a.sin_port));
+    client = pthread_self();
     pthread_create(&t, NULL, relay_main, &r);
     smtp_relay_t rl = {.host = "127.0.0.1", .port = port, .timeout_ms = 2000};
     smtp_session_t *s = smtp_open(&rl, err, sizeof(err));
@@ -106,15 +120,19 @@ static int run(const step_t *steps, const char *what)
 
 #define S(until, send)                                                                             \
     {                                                                                              \
-        until, send, 0                                                                             \
+        until, send, 0, 0                                                                          \
     }
 #define HANGUP(until, send)                                                                        \
     {                                                                                              \
-        until, send, 1                                                                             \
+        until, send, 1, 0                                                                          \
+    }
+#define SIGNAL(until, send)                                                                        \
+    {                                                                                              \
+        until, send, 0, 1                                                                          \
     }
 #define END                                                                                        \
     {                                                                                              \
-        NULL, NULL, 0                                                                              \
+        NULL, NULL, 0, 0                                                                           \
     }
 #define GREET S(NULL, "220 relay\r\n")
 #define EHLO(caps) S("EHLO", "250-relay\r\n" caps "250 8BITMIME\r\n")
@@ -197,5 +215,29 @@ int main(void)
                                        S("\r\n.\r\n", "250 queued\r\n250 stray\r\n"), END};
     CHECK(run_session(extra_end, &usable) == SMTP_OK && !usable,
           "a session out of step after the final dot was kept");
+
+    /* A signal (the mailer's QUIT at a reload) while the answer to the
+     * final dot is awaited: the relay has the message, so its answer is
+     * waited for (a mailer that hung up left the link unrecorded, and the
+     * next one sent it again). Before the message went out, a signal
+     * still ends the wait at once. */
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART, as the mailer's */
+    static const step_t sig_dot[] = {GREET, EHLO("250-PIPELINING\r\n"),
+                                     S("DATA\r\n", "250 ok\r\n250 ok\r\n354 go\r\n"),
+                                     SIGNAL("\r\n.\r\n", "250 queued\r\n"), END};
+    CHECK(run(sig_dot, "signal after the dot") == SMTP_OK,
+          "a signal after the final dot gave up on a message the relay had");
+    static const step_t sig_bdat[] = {GREET, EHLO("250-PIPELINING\r\n250-CHUNKING\r\n"),
+                                      SIGNAL("body\r\n", "250 ok\r\n250 ok\r\n250 queued\r\n"),
+                                      END};
+    CHECK(run(sig_bdat, "signal after BDAT LAST") == SMTP_OK,
+          "a signal after BDAT LAST gave up on a message the relay had");
+    static const step_t sig_354[] = {GREET, EHLO("250-PIPELINING\r\n"),
+                                     SIGNAL("DATA\r\n", "250 ok\r\n250 ok\r\n354 go\r\n"),
+                                     S("\r\n.\r\n", "250 queued\r\n"), END};
+    CHECK(run(sig_354, "signal before the message") == SMTP_TEMPFAIL,
+          "a signal before the message did not end the wait");
     return unit_done("test_smtp_session");
 }
