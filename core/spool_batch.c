@@ -263,6 +263,7 @@ typedef struct {
     spool_journal_t j;              /* what was sent from the file in hand */
     char name[96];                  /* its name in new/ now (spool_mark_sending) */
     int sole;                       /* it holds one link and no journal line: spool_sole_sent */
+    int stopped;                    /* the sender stopped in the file named name */
     char *err;
     size_t errsz;
 } spool_unpack_t;
@@ -647,8 +648,10 @@ static int spool_unpack_file(const char *name, void *arg)
                  strerror(errno));
         return -2;
     }
-    if (rc == -3)
+    if (rc == -3) {
+        u->stopped = 1;
         return 1;
+    }
     if (rc == -4)
         return 0;
     if (rc == -2) {
@@ -758,6 +761,20 @@ int spool_batch_pending(const char *spool_dir, int *links)
     return p.ready;
 }
 
+/* A batch file let go of with links still to send (the sender stopped:
+ * the mailer is stopping, or its session broke), its lock released: the
+ * other mailers on the spool (smtp_connections, a reload's or an upgrade's
+ * next generation) may have passed it by while it was held, and sleep
+ * until something in new/ changes. A close after a write open is such a
+ * change (inotify's IN_CLOSE_WRITE), and changes nothing in the file. */
+static void spool_wake(int newfd, const char *name)
+{
+    int fd = openat(newfd, name, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd >= 0)
+        close(fd);
+}
+
 int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn send, void *arg,
                   spool_unrecorded_t *unrecorded, char *err, size_t errsz)
 {
@@ -780,6 +797,8 @@ int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn
                  strerror(errno));
     else if ((rc = spool_batch_files(u.newfd, max_files, left, spool_unpack_file, &u)) == -1)
         snprintf(err, errsz, "spool: opendir %s/new: %s", spool_dir, strerror(errno));
+    if (u.stopped)
+        spool_wake(u.newfd, u.name);
     if (u.newfd >= 0)
         close(u.newfd);
     if (u.tmpfd >= 0)

@@ -42,9 +42,13 @@
  *
  * Signals (the child-process skeleton, core/child_proc.h): QUIT, TERM and
  * INT stop the loop. They are installed without SA_RESTART so a blocking
- * SMTP read returns EINTR at once; the message in
- * flight stays in new/ and is sent by the next mailer. USR1 reopens the
- * error log.
+ * SMTP read returns EINTR at once; the message in flight stays in new/
+ * and is sent by the next mailer. Once its data went out, though, its
+ * answer is waited for (mailer/smtp.c, smtp_held): the relay may have
+ * taken it, and the next mailer would send it again. A batch file left
+ * with links to send is touched as it is let go of (spool_deliver), so
+ * the mailers that passed it by while it was held look again. USR1
+ * reopens the error log.
  */
 #include "mailer/mailer.h"
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -458,6 +459,36 @@ static void test_deliver_sole(const char *dir)
           "a deferred link of its own file is not in new/");
 }
 
+/* A batch file let go of with links still to send (the sender stopped)
+ * is a change in new/ for inotify, once its lock is free: another mailer
+ * that passed it by while it was held sleeps until new/ changes. */
+static void test_deliver_wake(const char *dir)
+{
+    char err[256], buf[16384], p[700], nd[700], ev[4096];
+    int left = -1;
+    script_t sc = {.answer = {[10] = SPOOL_SENT, [11] = SPOOL_STOP}};
+
+    CHECK(spool_init(dir, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/new/bs.00000000000000f3.1", dir);
+    size_t n = build_from(buf, sizeof buf, 10, 3, 0); /* ids 11-13 */
+    write_file(p, buf, n);
+    snprintf(nd, sizeof nd, "%s/new", dir);
+    int ifd = inotify_init1(IN_NONBLOCK);
+    CHECK(ifd >= 0 && inotify_add_watch(ifd, nd, IN_CLOSE_WRITE) >= 0);
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
+    CHECK(read(ifd, ev, sizeof ev) > 0, "a batch file let go of unsent is no change in new/");
+    snprintf(p, sizeof p, "%s/new/jbs.00000000000000f3.1", dir);
+    int fd = open(p, O_RDONLY);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "the stopped file is still locked");
+    if (fd >= 0)
+        close(fd);
+    /* Sent to the end: nothing to wake anyone for. */
+    sc.answer[11] = sc.answer[12] = SPOOL_SENT;
+    CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 2, "%s", err);
+    CHECK(read(ifd, ev, sizeof ev) < 0, "a batch file sent to the end woke the mailers");
+    close(ifd);
+}
+
 /* Without sent/ (a file in its place): a file of one link needs no
  * journal and is sent, and leaves new/; one of two links waits (its
  * journal cannot be made) and nothing of it is sent. */
@@ -754,7 +785,7 @@ static void test_committer_vs_mailer(const char *dir)
 int main(void)
 {
     char tmpl[] = "/tmp/test_spool_batch.XXXXXX", d1[100], d2[100], d3[100], d4[100], d5[100];
-    char d6[100], d7[100], d8[100], d9[100], d10[100];
+    char d6[100], d7[100], d8[100], d9[100], d10[100], d11[100];
     char *root = mkdtemp(tmpl);
 
     CHECK(root != NULL);
@@ -770,6 +801,7 @@ int main(void)
     snprintf(d8, sizeof d8, "%s/h", root);
     snprintf(d9, sizeof d9, "%s/i", root);
     snprintf(d10, sizeof d10, "%s/j", root);
+    snprintf(d11, sizeof d11, "%s/k", root);
     test_format();
     test_segments();
     test_unpack(d1);
@@ -777,6 +809,7 @@ int main(void)
     test_deliver(d6);
     test_deliver_sole(d9);
     test_deliver_no_sent(d10);
+    test_deliver_wake(d11);
     test_deliver_bad_journal(d7, 0);
     test_deliver_bad_journal(d8, 1);
     test_committer(d2);
