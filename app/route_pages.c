@@ -15,6 +15,7 @@
 #include "app/return_to.h"
 #include "app/routes.h"
 #include "app/static.h"
+#include "core/log.h"
 
 void route_home(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg)
 {
@@ -37,8 +38,21 @@ void route_login(app_t *app, http_conn_t *c, http_request_t *req, http_str_t arg
         page_redirect(c, loc);
         return;
     }
-    if (http_form_value(req->query.p, req->query.n, "rd", raw, sizeof raw) == 1)
+    if (http_form_value(req->query.p, req->query.n, "rd", raw, sizeof raw) == 1) {
         return_to_allowed(&app->conf->auth, raw, strlen(raw), rd);
+        /* Return-to is off without allowed_return_urls: the browser is told
+         * nothing, the operator once per worker (behind nginx, a missing
+         * line sent every sign-in to default_return_url without a word). */
+        static int said;
+        if (!app->conf->auth.nallowed_return_urls && raw[0] && !said) {
+            said = 1;
+            log_notice("a return-to (/login?rd=) was dropped: allowed_return_urls is not set, "
+                       "so every sign-in lands on default_return_url %s; allow the "
+                       "application's URLs, e.g. allowed_return_urls https://app.example.com/*; "
+                       "(docs/nginx.md)",
+                       app->conf->auth.default_return_url);
+        }
+    }
     char token[CSRF_LEN + 1];
     page_csrf_for_page(app, c, req, token);
     tpl_var_t v[] = {{"csrf_token", token, 0}, {"rd", rd, 0}};
