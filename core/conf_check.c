@@ -23,6 +23,8 @@
  *     rather than make run, is warned of: links go to the log, not to
  *     anybody's mailbox.
  *   - smtp_auth in a config file every user may read is warned of.
+ *   - an allowed_return_urls pattern whose host anyone can have (*, *NAME,
+ *     *.TLD) is warned of: an open redirect of the operator's making.
  *   - delivery smtp with an smtp_from no mailbox takes (the default's
  *     login@localhost, a bare word) is warned of.
  *   - the profiler shows code, memory and request lines: a non-loopback
@@ -152,6 +154,26 @@ static int cc_from_ok(const char *from)
            at[1] != '.';
 }
 
+/* Why a return-to pattern's host lets anyone in, or NULL: "*" alone (any
+ * host), "*" glued to a name ("*example.com" matches evilexample.com), or
+ * "*." before a single label ("*.com"). */
+static const char *cc_pattern_open(const char *pat)
+{
+    const char *h = strstr(pat, "://");
+    if (!h)
+        return NULL;
+    h += 3;
+    size_t n = strcspn(h, "/:");
+    if (n == 1 && h[0] == '*')
+        return "matches any host";
+    if (h[0] == '*' && n > 1 && h[1] != '.')
+        return "has a * glued to a name, which matches any host ending in it (write *.NAME "
+               "for its subdomains)";
+    if (h[0] == '*' && n > 2 && !memchr(h + 2, '.', n - 2))
+        return "matches any host under a top-level domain";
+    return NULL;
+}
+
 /* The `user` line names a user and group of this system (see the top). */
 static int cc_user(const conf_t *c, char *err, size_t errsz)
 {
@@ -260,6 +282,14 @@ int conf_check(conf_t *c, char *err, size_t errsz)
                  "login@localhost): relays and mailboxes refuse or file away mail from it; set "
                  "`smtp_from \"Example <login@example.com>\";`",
                  c->smtp.from, c->file);
+    for (int i = 0; i < c->auth.nallowed_return_urls; i++) {
+        const char *why = cc_pattern_open(c->auth.allowed_return_urls[i]);
+        if (why)
+            log_warn("allowed_return_urls %s in %s %s: a link made to sign in there sends the "
+                     "browser, signed in, to a site anyone can run (an open redirect); name "
+                     "your hosts",
+                     c->auth.allowed_return_urls[i], c->file, why);
+    }
     struct stat fst;
     if (c->smtp.auth_user[0] && stat(c->file, &fst) == 0 && (fst.st_mode & S_IROTH))
         log_warn("smtp_auth is set and %s is readable by every user of this machine (mode "

@@ -318,6 +318,47 @@ static void test_smtp_auth_file(const char *dir)
     unlink(path);
 }
 
+/* allowed_return_urls whose host any attacker can have: "*" alone (any
+ * host), or "*" glued to a name ("*example.com" takes evilexample.com).
+ * Served, and warned of. */
+static void test_return_url_hosts(const char *dir)
+{
+    char path[256], buf[4096];
+    snprintf(path, sizeof path, "%s/warn.log", dir);
+    static const struct {
+        const char *pats;
+        int warned;
+    } cases[] = {
+        {"https://*/*", 1},
+        {"http://*", 1},
+        {"https://*:8443/app/*", 1},
+        {"https://*example.com/*", 1},
+        {"https://app.example.com/* https://*example.org", 1},
+        {"https://*.example.com/*", 0},
+        {"https://app.example.com", 0},
+        {"http://127.0.0.1:*/app/*", 0},
+        {"/app/*", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unlink(path);
+        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
+        char text[512];
+        snprintf(text, sizeof text, "public_url http://127.0.0.1:8080;\nallowed_return_urls %s;",
+                 cases[i].pats);
+        CHECK(check(text) == 0, "%s: %s", cases[i].pats, err);
+        log_open("stderr", MG_LOG_NOTICE);
+        buf[0] = 0;
+        FILE *f = fopen(path, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+            fclose(f);
+        }
+        int warned = strstr(buf, "allowed_return_urls") != NULL;
+        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].pats, warned, buf);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/magicd-confcheck-XXXXXX";
@@ -333,6 +374,7 @@ int main(void)
     test_smtp_from(dir);
     test_delivery_log(dir);
     test_smtp_auth_file(dir);
+    test_return_url_hosts(dir);
     rmdir(dir);
     return unit_done("test_conf_check");
 }
