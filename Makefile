@@ -170,8 +170,16 @@ install: all
 	  install -m 0644 $$d* $(DESTDIR)$(PREFIX)/share/magicd/$$d || exit 1; \
 	done
 	@# The installed config uses the FHS places the systemd unit creates.
-	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || \
-	  sed -e 's|^html_root [^ ;]*;|html_root $(PREFIX)/share/magicd/html;|' \
+	[ -f $(DESTDIR)/etc/magicd/magicd.conf ] || { \
+	  printf '%s\n' \
+	    '# magicd.conf - installed by `make install` from the shipped conf/magicd.conf.' \
+	    '# Every directive is shown with its default, except the paths, which are the' \
+	    "# service's (state in /var/lib/magicd, logs in /var/log/magicd, the pid file" \
+	    '# in /run/magicd: the directories the systemd unit creates), and public_url' \
+	    '# and the delivery, which are yours to set (docs/deployment.md).' \
+	    "# Syntax is nginx's: \`directive args;\`, \`#\` comments, \`include FILE;\`."; \
+	  sed -e '1,6d' \
+	      -e 's|^html_root [^ ;]*;|html_root $(PREFIX)/share/magicd/html;|' \
 	      -e 's| run/magicd.pid;| /run/magicd/magicd.pid;|' \
 	      -e 's| run/error.log | /var/log/magicd/error.log |' \
 	      -e 's| run/access.log | /var/log/magicd/access.log |' \
@@ -179,7 +187,7 @@ install: all
 	      -e 's| run/users.db;| /var/lib/magicd/users.db;|' \
 	      -e 's|^#smtp_spool run/spool;|smtp_spool /var/lib/magicd/spool;|' \
 	      -e 's|^public_url http://127.0.0.1:8080;|#public_url https://login.example.com;|' \
-	      conf/magicd.conf > $(DESTDIR)/etc/magicd/magicd.conf
+	      conf/magicd.conf; } > $(DESTDIR)/etc/magicd/magicd.conf
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|/usr/local/sbin/magicd|$(PREFIX)/sbin/magicd|g' conf/magicd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/magicd.service

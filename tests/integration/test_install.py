@@ -55,6 +55,11 @@ def main():
     # unit's StateDirectory.
     check(re.search(r"^smtp_spool /var/lib/magicd/spool;", conf, re.M),
           "the installed config's smtp_spool is not /var/lib/magicd/spool")
+    # Its head says what it is: the shipped file's said its state was in
+    # conf/run/ and every line a default, neither true of this copy.
+    head = conf.split("\n## ", 1)[0]
+    check("conf/run" not in head and "installed by `make install`" in head
+          and "/var/lib/magicd" in head, f"the installed config's head: {head}")
     state = os.path.join(srv.tmp, "state")
     os.makedirs(state)
     conf = re.sub(r"/(var/lib|var/log|run)/magicd/", state + "/", conf)
