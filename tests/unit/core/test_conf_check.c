@@ -48,6 +48,26 @@ static void write_file(const char *path, const char *text, mode_t mode)
     }
 }
 
+/* check(text) with the log in a file of dir: whether a line in it holds
+ * needle (a warning conf_check logged). -1 when the config was refused. */
+static int warns(const char *dir, const char *text, const char *needle)
+{
+    char path[256], buf[4096] = "";
+    snprintf(path, sizeof path, "%s/warn.log", dir);
+    unlink(path);
+    if (log_open(path, MG_LOG_NOTICE) < 0)
+        return -1;
+    int rc = check(text);
+    log_open("stderr", MG_LOG_NOTICE);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+        fclose(f);
+    }
+    unlink(path);
+    return rc < 0 ? -1 : strstr(buf, needle) != NULL;
+}
+
 static void test_directives(void)
 {
     CHECK(load("") == 0 && c.rate.ipv6_prefix == 64 && c.rate.email_fold_tags == 0 &&
@@ -175,8 +195,6 @@ static void test_cookie_secure(void)
  * client name its own address in the header: served, and warned of. */
 static void test_real_ip_everyone(const char *dir)
 {
-    char path[256], buf[4096];
-    snprintf(path, sizeof path, "%s/warn.log", dir);
     static const struct {
         const char *conf;
         int warned;
@@ -189,30 +207,17 @@ static void test_real_ip_everyone(const char *dir)
         {"real_ip_from ::1;\nreal_ip_from fd00::/8;", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        unlink(path);
-        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
         char text[256];
         snprintf(text, sizeof text, "public_url http://127.0.0.1:8080;\n%s", cases[i].conf);
-        CHECK(check(text) == 0, "%s: %s", cases[i].conf, err);
-        log_open("stderr", MG_LOG_NOTICE);
-        buf[0] = 0;
-        FILE *f = fopen(path, "r");
-        if (f) {
-            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
-            fclose(f);
-        }
-        int warned = strstr(buf, "every address") != NULL;
-        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].conf, warned, buf);
+        int warned = warns(dir, text, "every address");
+        CHECK(warned == cases[i].warned, "%s: warned %d", cases[i].conf, warned);
     }
-    unlink(path);
 }
 
 /* delivery smtp with a From no mailbox will take (the default's
  * @localhost, no domain at all): served, and warned of. */
 static void test_smtp_from(const char *dir)
 {
-    char path[256], buf[4096];
-    snprintf(path, sizeof path, "%s/warn.log", dir);
     static const struct {
         const char *conf;
         int warned;
@@ -226,30 +231,17 @@ static void test_smtp_from(const char *dir)
         {"delivery log;", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        unlink(path);
-        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
         char text[256];
         snprintf(text, sizeof text, "public_url http://127.0.0.1:8080;\n%s", cases[i].conf);
-        CHECK(check(text) == 0, "%s: %s", cases[i].conf, err);
-        log_open("stderr", MG_LOG_NOTICE);
-        buf[0] = 0;
-        FILE *f = fopen(path, "r");
-        if (f) {
-            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
-            fclose(f);
-        }
-        int warned = strstr(buf, "smtp_from") != NULL;
-        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].conf, warned, buf);
+        int warned = warns(dir, text, "smtp_from");
+        CHECK(warned == cases[i].warned, "%s: warned %d", cases[i].conf, warned);
     }
-    unlink(path);
 }
 
 /* delivery log behind an https public_url (a served site, not make run):
  * the links go to the error log and nobody gets a mail. Served, warned. */
 static void test_delivery_log(const char *dir)
 {
-    char path[256], buf[4096];
-    snprintf(path, sizeof path, "%s/warn.log", dir);
     static const struct {
         const char *conf;
         int warned;
@@ -263,20 +255,9 @@ static void test_delivery_log(const char *dir)
         {"public_url https://login.example.com;\ndelivery outbox /tmp/o.jsonl;", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        unlink(path);
-        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
-        CHECK(check(cases[i].conf) == 0, "%s: %s", cases[i].conf, err);
-        log_open("stderr", MG_LOG_NOTICE);
-        buf[0] = 0;
-        FILE *f = fopen(path, "r");
-        if (f) {
-            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
-            fclose(f);
-        }
-        int warned = strstr(buf, "delivery log") != NULL;
-        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].conf, warned, buf);
+        int warned = warns(dir, cases[i].conf, "delivery log");
+        CHECK(warned == cases[i].warned, "%s: warned %d", cases[i].conf, warned);
     }
-    unlink(path);
 }
 
 /* smtp_auth's password in a config file others may read: served, and
@@ -323,8 +304,6 @@ static void test_smtp_auth_file(const char *dir)
  * Served, and warned of. */
 static void test_return_url_hosts(const char *dir)
 {
-    char path[256], buf[4096];
-    snprintf(path, sizeof path, "%s/warn.log", dir);
     static const struct {
         const char *pats;
         int warned;
@@ -340,23 +319,12 @@ static void test_return_url_hosts(const char *dir)
         {"/app/*", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        unlink(path);
-        CHECK(log_open(path, MG_LOG_NOTICE) == 0, "log_open");
         char text[512];
         snprintf(text, sizeof text, "public_url http://127.0.0.1:8080;\nallowed_return_urls %s;",
                  cases[i].pats);
-        CHECK(check(text) == 0, "%s: %s", cases[i].pats, err);
-        log_open("stderr", MG_LOG_NOTICE);
-        buf[0] = 0;
-        FILE *f = fopen(path, "r");
-        if (f) {
-            buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
-            fclose(f);
-        }
-        int warned = strstr(buf, "allowed_return_urls") != NULL;
-        CHECK(warned == cases[i].warned, "%s: warned %d: %s", cases[i].pats, warned, buf);
+        int warned = warns(dir, text, "allowed_return_urls");
+        CHECK(warned == cases[i].warned, "%s: warned %d", cases[i].pats, warned);
     }
-    unlink(path);
 }
 
 int main(void)
