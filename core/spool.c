@@ -507,6 +507,49 @@ int spool_read(const char *spool_dir, const char *name, spool_msg_t *m, char *er
     return 0;
 }
 
+static int64_t spool_ts_ms(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000 + ts->tv_nsec / 1000000;
+}
+
+unsigned long spool_retry_next(const struct stat *st, unsigned long cap_ms)
+{
+    int64_t prev = spool_ts_ms(&st->st_mtim) - spool_ts_ms(&st->st_ctim);
+
+    if (prev <= 0 || (uint64_t)prev > cap_ms)
+        return SPOOL_RETRY_FIRST_MS < cap_ms ? SPOOL_RETRY_FIRST_MS : cap_ms;
+    /* The rename into new/ after the mtime was set moved ctime on by a
+     * little: the delay before this one was never shorter than the first. */
+    if ((uint64_t)prev < SPOOL_RETRY_FIRST_MS)
+        prev = SPOOL_RETRY_FIRST_MS;
+    return (uint64_t)prev * 2 < cap_ms ? (unsigned long)prev * 2 : cap_ms;
+}
+
+int spool_retry_set(int fd, unsigned long delay_ms)
+{
+    struct timespec now, ts[2];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_OMIT; /* atime: as it is */
+    ts[1].tv_sec = now.tv_sec + (time_t)(delay_ms / 1000);
+    ts[1].tv_nsec = now.tv_nsec + (long)(delay_ms % 1000) * 1000000L;
+    if (ts[1].tv_nsec >= 1000000000L) {
+        ts[1].tv_sec++;
+        ts[1].tv_nsec -= 1000000000L;
+    }
+    return futimens(fd, ts);
+}
+
+unsigned long spool_retry_wait_ms(const struct stat *st, unsigned long cap_ms)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t d = spool_ts_ms(&st->st_mtim) - spool_ts_ms(&now);
+    return d <= 0 || (uint64_t)d > cap_ms ? 0 : (unsigned long)d;
+}
+
 int spool_move(const char *spool_dir, const char *name, const char *subdir)
 {
     char src[1024], dst[1024], dir[1024];

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define SPOOL_ADDR_MAX 320
@@ -89,6 +90,25 @@ int spool_read(const char *spool_dir, const char *name, spool_msg_t *m, char *er
 /* Move DIR/new/NAME to DIR/SUBDIR/NAME ("sent" or "failed"), fsyncing the
  * directories, or unlink it when subdir is NULL. */
 int spool_move(const char *spool_dir, const char *name, const char *subdir);
+
+/* When a message of new/ the relay deferred is due again, kept on its
+ * file where every mailer on the spool sees it (smtp_connections N, an
+ * upgrade's overlap): its mtime is the time it is due, set when it was
+ * deferred, so its ctime is when that was (a rename into new/ moves
+ * ctime on, a little). Each mailer's own back-off alone let N mailers try
+ * a deferred link N times as often, each at once after another's 451.
+ * A fresh file's mtime is no later than its ctime: due now, and the first
+ * delay is SPOOL_RETRY_FIRST_MS; each one after doubles the one before
+ * (mtime - ctime), up to cap_ms. */
+#define SPOOL_RETRY_FIRST_MS 5000ul
+/* The delay after one more deferral of the file st is of. */
+unsigned long spool_retry_next(const struct stat *st, unsigned long cap_ms);
+/* Mark the open file fd due again delay_ms from now. 0, or -1 with errno. */
+int spool_retry_set(int fd, unsigned long delay_ms);
+/* How long until the file st is of is due: 0 when it is, or when its
+ * mtime is further ahead than cap_ms (the clock went back; or an mtime
+ * not of ours). */
+unsigned long spool_retry_wait_ms(const struct stat *st, unsigned long cap_ms);
 
 /* A usable spool file name: 32 hex digits, nothing else. */
 int spool_name_ok(const char *name);

@@ -271,7 +271,7 @@ typedef struct {
 /* A record into a file of its own in dirfd (new/ or failed/): tmp/ID.PID,
  * fsync, rename. The caller fsyncs dirfd before the batch file goes. */
 static int spool_put(spool_unpack_t *u, int dirfd, const spool_msg_t *m, const char *rec,
-                     size_t reclen)
+                     size_t reclen, int deferred)
 {
     char tmp[64];
     int fd;
@@ -287,6 +287,11 @@ static int spool_put(spool_unpack_t *u, int dirfd, const spool_msg_t *m, const c
         errno = e;
         return -2;
     }
+    /* Deferred: due again after the first delay, for every mailer on the
+     * spool (spool_retry_set; not synced: after a crash it is due at once,
+     * and failing, it is due now: a retry early, nothing lost). */
+    if (deferred)
+        spool_retry_set(fd, SPOOL_RETRY_FIRST_MS);
     close(fd);
     if (renameat(u->tmpfd, tmp, dirfd, m->id_hex) < 0) {
         int e = errno;
@@ -416,9 +421,10 @@ static int spool_deliver_sole(spool_unpack_t *u, const spool_msg_t *m, const cha
         u->handled++;
         return 0;
     case SPOOL_DEFER:
-        return spool_put(u, u->newfd, m, rec, reclen);
+        return spool_put(u, u->newfd, m, rec, reclen, 1);
     case SPOOL_REFUSED:
-        return u->failedfd < 0 ? (errno = ENOENT, -2) : spool_put(u, u->failedfd, m, rec, reclen);
+        return u->failedfd < 0 ? (errno = ENOENT, -2)
+                               : spool_put(u, u->failedfd, m, rec, reclen, 0);
     default:
         return -3;
     }
@@ -436,7 +442,7 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
     if (spool_handled(u, m))
         return 0;
     if (!u->send)
-        return spool_put(u, u->newfd, m, rec, reclen);
+        return spool_put(u, u->newfd, m, rec, reclen, 0);
     if (u->sole)
         return spool_deliver_sole(u, m, rec, reclen);
     if (u->j.fd < 0 && spool_mark_sending(u) < 0) {
@@ -474,9 +480,10 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         u->handled++;
         return 0;
     case SPOOL_DEFER:
-        return spool_put(u, u->newfd, m, rec, reclen);
+        return spool_put(u, u->newfd, m, rec, reclen, 1);
     case SPOOL_REFUSED:
-        return u->failedfd < 0 ? (errno = ENOENT, -2) : spool_put(u, u->failedfd, m, rec, reclen);
+        return u->failedfd < 0 ? (errno = ENOENT, -2)
+                               : spool_put(u, u->failedfd, m, rec, reclen, 0);
     default:
         return -3;
     }

@@ -37,8 +37,11 @@
  * permanent refusal (5xx to RCPT or DATA) moves it to failed/, as does a
  * link that expired while waiting: sending a dead link helps nobody.
  *
- * Retry state lives in memory; after a restart every message is tried once
- * at once, which is what an operator who just fixed the relay wants.
+ * Retry state lives in memory, and on a deferred message's file for the
+ * other mailers on the spool (its mtime says when it is due, core/spool.h
+ * spool_retry_next): N mailers try a deferred message once per delay, not
+ * N times. After a restart (or a reload) every message is tried once at
+ * once, which is what an operator who just fixed the relay wants.
  *
  * Signals (the child-process skeleton, core/child_proc.h): QUIT, TERM and
  * INT stop the loop. They are installed without SA_RESTART so a blocking
@@ -82,7 +85,7 @@
 #define MAILER_MAX_TRACKED 4096
 #define MAILER_RELAY_BASE_MS 1000ul
 #define MAILER_RELAY_CAP_MS 60000ul
-#define MAILER_MSG_BASE_MS 5000ul
+#define MAILER_MSG_BASE_MS SPOOL_RETRY_FIRST_MS
 #define MAILER_MSG_CAP_MS 600000ul
 #define MAILER_TIMEOUT_MS 30000
 #define MAILER_IDLE_MS 60000ul
@@ -113,15 +116,17 @@ typedef struct {
     mailer_retry_t retry[MAILER_MAX_TRACKED];
     spool_unrecorded_t unrecorded; /* sent, record not written (core/spool_batch.h) */
     int nretry;
-    cproc_t cp;        /* signals, QUIT and TERM both finish the message in hand */
-    mail_set_t mail;   /* the templates under html/mail/ */
-    mx_global_t *mx;   /* /metrics counters in shm (NULL: not counted) */
-    int left;          /* the message just handled left new/ */
-    int batch_links;   /* links waiting in batch files (not sent yet) */
-    int batches_left;  /* the last pass left batch files for the next one */
-    int relay_lost;    /* the session broke under the last message */
-    int busy;          /* the last scan left a file another mailer held */
-    int batch_stopped; /* the last spool_deliver stopped before its end */
+    cproc_t cp;             /* signals, QUIT and TERM both finish the message in hand */
+    mail_set_t mail;        /* the templates under html/mail/ */
+    mx_global_t *mx;        /* /metrics counters in shm (NULL: not counted) */
+    int left;               /* the message just handled left new/ */
+    int batch_links;        /* links waiting in batch files (not sent yet) */
+    int batches_left;       /* the last pass left batch files for the next one */
+    int relay_lost;         /* the session broke under the last message */
+    int busy;               /* the last scan left a file another mailer held */
+    int batch_stopped;      /* the last spool_deliver stopped before its end */
+    unsigned long defer_ms; /* the delay of the last message deferred */
+    int64_t started_ms;     /* wall clock, when this mailer started */
 } mailer_t;
 
 unsigned long mailer_backoff_ms(unsigned attempt, unsigned long base_ms, unsigned long cap_ms)
@@ -262,12 +267,15 @@ static void mailer_fail(mailer_t *m, const char *name)
 /* What became of one message (mailer_send). */
 typedef enum { MAILER_SENT, MAILER_DEFERRED, MAILER_FAILED, MAILER_DOWN } mailer_outcome_t;
 
-/* Send one message, from new/NAME or from a batch file (name: its id).
- * MAILER_DOWN: the relay is unusable (or we are stopping), nothing was
- * sent; MAILER_DEFERRED: a 4xx, its retry entry backed off, and
- * m->relay_lost set when the session did not survive it. Counted and
- * logged here; where the message goes is the caller's. */
-static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const char *name)
+/* Send one message, from new/NAME (st: its file's) or from a batch file
+ * (name: its id, st NULL). MAILER_DOWN: the relay is unusable (or we are
+ * stopping), nothing was sent; MAILER_DEFERRED: a 4xx, its retry entry
+ * backed off (by the delay its file says, spool_retry_next; the first
+ * from a batch file), m->defer_ms that delay, and m->relay_lost set when
+ * the session did not survive it. Counted and logged here; where the
+ * message goes is the caller's. */
+static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const char *name,
+                                    const struct stat *st)
 {
     char err[512], *text;
     int len, rc;
@@ -306,13 +314,13 @@ static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const c
     }
     MAILER_COUNT(m, mails_deferred);
     mailer_retry_t *r = mailer_retry_get(m, name);
+    unsigned long d = st ? spool_retry_next(st, MAILER_MSG_CAP_MS) : MAILER_MSG_BASE_MS;
+    m->defer_ms = d;
     if (r) {
-        unsigned long d = mailer_backoff_ms(r->attempts, MAILER_MSG_BASE_MS, MAILER_MSG_CAP_MS);
         r->attempts++;
         r->next_ms = clock_mono_ms() + d;
-        log_warn("mailer: %s for %s deferred: %s; retry %u in %lu ms", name, msg->to, err,
-                 r->attempts, d);
     }
+    log_warn("mailer: %s for %s deferred: %s; retry in %lu ms", name, msg->to, err, d);
     if (!smtp_session_ok(m->session)) {
         mailer_close_session(m);
         m->relay_lost = 1; /* the round stops after this message */
@@ -329,10 +337,10 @@ static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const c
  * takes the file's lock first and, holding it, makes sure the name still
  * leads to the file it locked: the other may have moved it to sent/ (or
  * failed/) between our readdir and our lock. */
-static int mailer_take(mailer_t *m, const char *name)
+static int mailer_take(mailer_t *m, const char *name, struct stat *st)
 {
     char p[CONF_PATH_MAX + 8 + 260];
-    struct stat a, b;
+    struct stat b, *a = st;
     int fd;
 
     snprintf(p, sizeof(p), "%s/new/%s", m->spool, name);
@@ -346,12 +354,12 @@ static int mailer_take(mailer_t *m, const char *name)
         close(fd);
         return -1;
     }
-    if (fstat(fd, &a) < 0 || stat(p, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+    if (fstat(fd, a) < 0 || stat(p, &b) < 0 || a->st_ino != b.st_ino || a->st_dev != b.st_dev) {
         m->left = 1;
         close(fd);
         return -1;
     }
-    if (!S_ISREG(a.st_mode)) { /* a FIFO would block its read, and the mailer, for ever */
+    if (!S_ISREG(a->st_mode)) { /* a FIFO would block its read, and the mailer, for ever */
         close(fd);
         return -1;
     }
@@ -387,24 +395,35 @@ static int mailer_deliver(mailer_t *m, const char *name)
     spool_msg_t msg;
     char err[512];
     int lock, rc = 0;
+    struct stat st;
+    unsigned long wait;
 
     m->left = 0;
     m->relay_lost = 0;
-    if ((lock = mailer_take(m, name)) < 0)
+    if ((lock = mailer_take(m, name, &st)) < 0)
         return 0;
+    mailer_retry_t *r = mailer_retry_get(m, name);
+    /* Deferred by another mailer on the spool since this one started: due
+     * when its file says (deferred before, it is tried once at once). */
+    int64_t deferred_ms = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+    if (deferred_ms >= m->started_ms && (wait = spool_retry_wait_ms(&st, MAILER_MSG_CAP_MS)) > 0) {
+        if (r)
+            r->next_ms = clock_mono_ms() + wait;
+        close(lock);
+        return 0;
+    }
     if (spool_read(m->spool, name, &msg, err, sizeof(err)) < 0) {
         log_err("mailer: %s; moved to failed/", err);
         mailer_fail(m, name);
         close(lock);
         return 0;
     }
-    mailer_retry_t *r = mailer_retry_get(m, name);
     if (r && r->sent) { /* sent before; only its leaving new/ failed */
         mailer_sent(m, name, r);
         close(lock);
         return 0;
     }
-    switch (mailer_send(m, &msg, name)) {
+    switch (mailer_send(m, &msg, name, &st)) {
     case MAILER_SENT:
         mailer_sent(m, name, r);
         break;
@@ -413,6 +432,10 @@ static int mailer_deliver(mailer_t *m, const char *name)
         m->left = 1;
         break;
     case MAILER_DEFERRED:
+        /* Due again then for every mailer (spool_retry_set): failing, for
+         * the others it is due now, a retry early. */
+        if (spool_retry_set(lock, m->defer_ms) < 0)
+            log_error(MG_LOG_WARN, errno, "mailer: marking %s due in %lu ms", name, m->defer_ms);
         rc = m->relay_lost ? -1 : 0;
         break;
     default:
@@ -481,7 +504,7 @@ static spool_sent_t mailer_batch_send(const spool_msg_t *msg, void *arg)
     spool_sent_t rc = SPOOL_STOP;
 
     if (!m->relay_lost) {
-        switch (mailer_send(m, msg, msg->id_hex)) {
+        switch (mailer_send(m, msg, msg->id_hex, NULL)) {
         case MAILER_SENT:
             rc = SPOOL_SENT;
             break;
@@ -681,6 +704,9 @@ int mailer_main(const conf_t *c, shm_t *shm)
     int ifd;
 
     memset(&m, 0, sizeof(m));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    m.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     m.mx = shm && shm->hdr ? &shm->hdr->metrics : NULL;
     cproc_ops_t ops = {.name = "mailer", .drain_ms = c->proc.shutdown_timeout_ms};
     if (cproc_init(&m.cp, &ops) < 0) {

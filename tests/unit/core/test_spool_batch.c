@@ -457,6 +457,10 @@ static void test_deliver_sole(const char *dir)
     CHECK(spool_deliver(dir, 64, &left, scripted, &sc, NULL, err, sizeof err) == 1, "%s", err);
     CHECK(sc.calls[1] == 1 && count_dir(dir, "new", 1) == 0 && count_dir(dir, "new", 0) == 1,
           "a deferred link of its own file is not in new/");
+    /* Due again after the first delay, for every mailer (spool_retry_set). */
+    snprintf(q, sizeof q, "%s/new/00000000000000000000000000000002", dir);
+    CHECK(stat(q, &st) == 0 && spool_retry_wait_ms(&st, 600000) > 4000,
+          "a deferred link is due again at once");
 }
 
 /* A batch file let go of with links still to send (the sender stopped)

@@ -74,8 +74,36 @@ static void test_url_ok(void)
     CHECK(spool_url_ok(longu));
 }
 
+/* A deferred message's due time on its file, for every mailer: its
+ * mtime, the delay before it mtime - ctime; each delay doubles the one
+ * before, up to the cap; an mtime far ahead (the clock went back) is
+ * taken for due. */
+static void test_retry(void)
+{
+    char path[] = "/tmp/test_spool_retry.XXXXXX";
+    int fd = mkstemp(path);
+    struct stat st;
+
+    CHECK(fd >= 0);
+    CHECK(fstat(fd, &st) == 0 && spool_retry_wait_ms(&st, 600000) == 0, "a fresh file not due");
+    CHECK(spool_retry_next(&st, 600000) == SPOOL_RETRY_FIRST_MS);
+    CHECK(spool_retry_set(fd, 5000) == 0 && fstat(fd, &st) == 0);
+    unsigned long w = spool_retry_wait_ms(&st, 600000);
+    CHECK(w > 4000 && w <= 5000, "due in %lu ms, want 5000", w);
+    unsigned long d = spool_retry_next(&st, 600000);
+    CHECK(d >= 9900 && d <= 10000, "next delay %lu ms, want 10000", d);
+    CHECK(spool_retry_set(fd, d) == 0 && fstat(fd, &st) == 0);
+    d = spool_retry_next(&st, 600000);
+    CHECK(d >= 19800 && d <= 20000, "next delay %lu ms, want 20000", d);
+    CHECK(spool_retry_next(&st, 15000) == 15000, "the cap");
+    CHECK(spool_retry_wait_ms(&st, 5000) == 0, "an mtime past the cap is due");
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
+    test_retry();
     char base[] = "/tmp/magicd-spool-XXXXXX", dir[600], sub[700], err[256];
     uint8_t id[16], id2[16];
     spool_msg_t m;
