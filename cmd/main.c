@@ -129,7 +129,7 @@ static void master_heap_start(const char *file, const char *prefix)
 }
 
 /* What the master opens at start before any child runs: its error log,
- * and the user store (master/preflight.c), each checked without touching
+ * its pid file, and the user store (master/preflight.c), each checked without touching
  * it (app_check_writable): -t run by root must not leave a file the
  * service's user cannot open, nor create or migrate a store. A PostgreSQL
  * store may be down at start (workers answer 503 until it is back), so it
@@ -138,6 +138,8 @@ static int test_state(const conf_t *c, char *err, size_t errsz)
 {
     const char *log = c->log.error_log;
     if (log[0] && strcmp(log, "stderr") && app_check_writable(log, "error log", err, errsz) < 0)
+        return -1;
+    if (c->proc.pid_file[0] && app_check_writable(c->proc.pid_file, "pid file", err, errsz) < 0)
         return -1;
     if (store_pg_is_url(c->auth.users_db))
         return 0;

@@ -88,6 +88,8 @@ def main():
     # exist: -t said ok, and only the start failed.
     test_conf(srv, html, "error log", f"error_log {nodir}/error.log;")
     test_conf(srv, html, "user store", f"users_db {nodir}/users.db;")
+    # The same for the pid file (/run/magicd before the unit made it).
+    test_conf(srv, html, "pid file", f"pid {nodir}/magicd.pid;")
     # The profiler on the public listener's port: -t said ok, and the start
     # failed with a bare "Address already in use".
     test_conf(srv, html, "profiler_listen",
