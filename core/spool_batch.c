@@ -264,6 +264,8 @@ typedef struct {
     char name[96];                  /* its name in new/ now (spool_mark_sending) */
     int sole;                       /* it holds one link and no journal line: spool_sole_sent */
     int stopped;                    /* the sender stopped in the file named name */
+    int lockfd;                     /* the file's lock (spool_batch_files) */
+    int unrecorded_here;            /* a link of it sent, its record not written */
     char *err;
     size_t errsz;
 } spool_unpack_t;
@@ -315,7 +317,9 @@ static int spool_put(spool_unpack_t *u, int dirfd, const spool_msg_t *m, const c
  * and sends nothing more while one cannot be written (spool_deliver_one).
  * The caller keeps them (spool_unrecorded_t, the mailer's for as long as
  * it runs), a few, oldest dropped first: after a restart one is sent once
- * more, the window mailer.c describes. */
+ * more, the window mailer.c describes. The batch file of the first stays
+ * locked by the caller meanwhile (spool_hold): the other mailers on the
+ * spool know nothing of the set, and each would send the link once more. */
 static char *spool_unrecorded_find(spool_unrecorded_t *ur, const char *id_hex)
 {
     for (unsigned i = 0; ur && i < SPOOL_UNRECORDED_MAX && i < ur->n; i++)
@@ -414,6 +418,7 @@ static int spool_deliver_sole(spool_unpack_t *u, const spool_msg_t *m, const cha
                      u->dir, u->name, strerror(errno));
             if (!unrecorded)
                 spool_unrecorded_add(u->unrecorded, m->id_hex);
+            u->unrecorded_here = 1;
             return -2;
         }
         if (unrecorded)
@@ -463,6 +468,7 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         if (spool_journal_add(&u->j, m->id_hex) < 0) {
             snprintf(u->err, u->errsz, "spool: recording %s (sent) in %s/sent/%s: %s", m->id_hex,
                      u->dir, u->j.name, strerror(errno));
+            u->unrecorded_here = 1;
             return -2;
         }
         unrecorded[0] = '\0';
@@ -475,6 +481,7 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
             snprintf(u->err, u->errsz, "spool: recording %s in %s/sent/%s: %s", m->id_hex, u->dir,
                      u->j.name, strerror(errno));
             spool_unrecorded_add(u->unrecorded, m->id_hex);
+            u->unrecorded_here = 1;
             return -2;
         }
         u->handled++;
@@ -548,7 +555,8 @@ typedef int (*spool_file_fn)(const char *name, void *arg);
  * leave real batches waiting. Past max, batch files are only counted into
  * *left. Returns how many files fn was called for; -1 when new/ cannot be
  * read (errno); what a negative fn returned (the walk stops there). */
-static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, void *arg)
+static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, void *arg,
+                             const spool_unrecorded_t *ur, int *lockp)
 {
     int fd = dup(newfd), taken = 0, nleft = 0, rc = 0;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -572,8 +580,13 @@ static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, vo
             nleft++;
             continue;
         }
-        if (!spool_take(newfd, de->d_name, &lockfd))
+        int held = ur && ur->held && strcmp(de->d_name, ur->held_name) == 0;
+        if (held)
+            lockfd = -1; /* ours already, under the caller's lock */
+        else if (!spool_take(newfd, de->d_name, &lockfd))
             continue;
+        if (lockp)
+            *lockp = held ? ur->held - 1 : lockfd;
         rc = fn(de->d_name, arg);
         if (lockfd >= 0)
             close(lockfd);
@@ -589,6 +602,33 @@ static int spool_batch_files(int newfd, int max, int *left, spool_file_fn fn, vo
     return rc < 0 ? rc : taken;
 }
 
+/* After a pass over the batch file `name` (its name when the walk met it):
+ * one that has a link sent and not written down is kept locked, past the
+ * walk, by a descriptor of the caller's (spool_unrecorded_t); another
+ * mailer on the spool would find no record and send that link again. It
+ * is let go of once a pass over it writes every record it owes. */
+static void spool_hold(spool_unpack_t *u, const char *name)
+{
+    spool_unrecorded_t *ur = u->unrecorded;
+    int ours = ur && ur->held && strcmp(ur->held_name, name) == 0;
+
+    if (!ur)
+        return;
+    if (ours && !u->unrecorded_here) {
+        close(ur->held - 1);
+        ur->held = 0;
+        ur->held_name[0] = '\0';
+    } else if (ours) {
+        snprintf(ur->held_name, sizeof(ur->held_name), "%s", u->name);
+    } else if (u->unrecorded_here && !ur->held && u->lockfd >= 0) {
+        int fd = fcntl(u->lockfd, F_DUPFD_CLOEXEC, 0); /* the same lock */
+        if (fd >= 0) {
+            ur->held = fd + 1;
+            snprintf(ur->held_name, sizeof(ur->held_name), "%s", u->name);
+        }
+    }
+}
+
 /* One batch file, ours (spool_batch_files): each message sent, or into a
  * file of its own, then the batch out of new/. 1 when the sender stopped
  * (the file stays, and so does the rest of the walk); -2 with u->err. */
@@ -600,8 +640,11 @@ static int spool_unpack_file(const char *name, void *arg)
     int rc, torn = 0;
 
     if (!text) {
-        if (errno == ENOENT)
-            return 0; /* another mailer took it */
+        if (errno == ENOENT) {
+            u->unrecorded_here = 0;
+            spool_hold(u, name); /* gone (an operator): not held any more */
+            return 0;            /* another mailer took it */
+        }
         snprintf(u->err, u->errsz, "spool: read %s/new/%s: %s", u->dir, name, strerror(errno));
         return -2;
     }
@@ -634,6 +677,7 @@ static int spool_unpack_file(const char *name, void *arg)
     u->queued = u->failed = 0;
     u->err[0] = '\0';
     u->sole = 0;
+    u->unrecorded_here = 0;
     if (u->send && u->j.nids == 0 && len <= SPOOL_SOLE_MAX) {
         int n = 0;
         u->sole = spool_batch_parse(text, len, spool_count_msg, &n, NULL) >= 0 && n == 1;
@@ -646,6 +690,7 @@ static int spool_unpack_file(const char *name, void *arg)
         return 0;
     }
     rc = spool_batch_parse(text, len, spool_deliver_one, u, &torn);
+    spool_hold(u, name);
     spool_journal_close(&u->j);
     free(text);
     /* What went to new/ and failed/ must be there for good before the
@@ -759,7 +804,7 @@ int spool_batch_pending(const char *spool_dir, int *links)
         p.u.sentfd = spool_opendir_at(spool_dir, "sent");
         p.u.failedfd = spool_opendir_at(spool_dir, "failed");
     }
-    spool_batch_files(p.u.newfd, INT_MAX, NULL, spool_pending_file, &p);
+    spool_batch_files(p.u.newfd, INT_MAX, NULL, spool_pending_file, &p, NULL, NULL);
     close(p.u.newfd);
     if (p.u.sentfd >= 0)
         close(p.u.sentfd);
@@ -802,7 +847,8 @@ int spool_deliver(const char *spool_dir, int max_files, int *left, spool_send_fn
     if (u.newfd < 0 || u.tmpfd < 0)
         snprintf(err, errsz, "spool: open %s/new, %s/tmp: %s", spool_dir, spool_dir,
                  strerror(errno));
-    else if ((rc = spool_batch_files(u.newfd, max_files, left, spool_unpack_file, &u)) == -1)
+    else if ((rc = spool_batch_files(u.newfd, max_files, left, spool_unpack_file, &u, unrecorded,
+                                     &u.lockfd)) == -1)
         snprintf(err, errsz, "spool: opendir %s/new: %s", spool_dir, strerror(errno));
     if (u.stopped)
         spool_wake(u.newfd, u.name);

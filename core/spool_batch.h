@@ -126,6 +126,11 @@ typedef spool_sent_t (*spool_send_fn)(const spool_msg_t *m, void *arg);
 typedef struct {
     char ids[SPOOL_UNRECORDED_MAX][33];
     unsigned n; /* how many were ever added */
+    /* The batch file of the first of them, kept locked (its descriptor
+     * + 1; 0: none) until their lines are written: another mailer on the
+     * spool would find no line and send them again. */
+    int held;
+    char held_name[96];
 } spool_unrecorded_t;
 
 /* Mailer side, with the relay up: the same walk as spool_unpack, but each

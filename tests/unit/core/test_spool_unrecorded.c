@@ -88,6 +88,16 @@ int main(void)
     CHECK(calls[0] == 1, "a link whose line could not be written was sent %d times", calls[0]);
     CHECK(calls[1] == 0, "sent while the journal could not be written");
 
+    /* A second mailer on the spool (smtp_connections, an upgrade's
+     * overlap), with its own set: the file is not its to take while the
+     * first holds a link of it sent and not written down. It took the
+     * file once the first let go of it, found no line and sent the link
+     * again, each of N mailers once. */
+    spool_unrecorded_t other = {0};
+    CHECK(spool_deliver(dir, 64, &left, sender, NULL, &other, err, sizeof err) == 0, "%s", err);
+    CHECK(calls[0] == 1, "another mailer sent the link the first had sent: %d times", calls[0]);
+    CHECK(calls[1] == 0, "another mailer sent from the file the first holds");
+
     /* The disk is back: its line is written without a second send, then
      * the rest goes. */
     lines_fail = 0;
@@ -97,6 +107,7 @@ int main(void)
     int sentfd = open(p, O_RDONLY | O_DIRECTORY);
     CHECK(spool_journal_count(sentfd, "b.00000000000000ab.1") == 2);
     close(sentfd);
+    CHECK(ur.held == 0, "the file is still held once its lines are written");
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
