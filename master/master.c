@@ -203,9 +203,10 @@ static void reopen_logs(master_t *m)
     log_notice("reopening logs (signal USR1)");
     if (log_reopen() < 0)
         log_error(MG_LOG_ALERT, errno, "reopening error log \"%s\"", m->conf->log.error_log);
-    /* A log the reopen made is root's: the children, as `user`, reopen
-     * it next, and could not (they went on writing into the moved file). */
-    priv_chown_state(m->conf);
+    /* A log the reopen made is root's, and one the children make again
+     * may be in a directory of root's: as `user` they could do neither
+     * (they went on writing into the moved file, or lost the lines). */
+    priv_reopen_files(m->conf);
     children_signal_all(m, SIGUSR1);
 }
 

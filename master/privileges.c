@@ -9,6 +9,7 @@
 #include "master/privileges.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -146,4 +147,25 @@ int priv_root_warning(const conf_t *c, char *msg, size_t msgsz)
              "unit's User=)",
              c->file);
     return 1;
+}
+
+static void make_if_missing(const char *path, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode);
+    if (fd >= 0)
+        close(fd);
+    else
+        log_error(MG_LOG_WARN, errno, "cannot make \"%s\" for the children to reopen", path);
+}
+
+void priv_reopen_files(const conf_t *c)
+{
+    if (geteuid() != 0 || !c->proc.user[0])
+        return;
+    if (c->log.access_log[0] && strcmp(c->log.access_log, "off") &&
+        strcmp(c->log.access_log, "stderr"))
+        make_if_missing(c->log.access_log, LOG_FILE_MODE);
+    if (c->smtp.delivery == DELIVERY_OUTBOX)
+        make_if_missing(c->smtp.delivery_arg, 0600);
+    priv_chown_state(c);
 }

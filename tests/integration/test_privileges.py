@@ -19,6 +19,13 @@ srv = Magicd(workers=2, extra="user nobody;")
 # to the worker user (SQLite creates its WAL files next to the database).
 os.chmod(srv.tmp, 0o755)
 os.chown(srv.tmp, nobody.pw_uid, nobody.pw_gid)
+# The access log in a directory of root's, as /var/log is: the master makes
+# the file and gives it to the user.
+logs = os.path.join(srv.tmp, "logs")
+os.makedirs(logs, mode=0o755)
+srv.access_log = os.path.join(logs, "access.log")
+srv.extra = f"user nobody;\naccess_log {srv.access_log} combined buffer=4k flush=200ms;"
+srv.write_conf()
 with srv:
     def uid(pid):
         for line in open(f"/proc/{pid}/status"):
@@ -50,6 +57,22 @@ with srv:
     time.sleep(0.3)
     st = os.stat(srv.error_log)
     check(st.st_uid == nobody.pw_uid, f"the error log made at USR1 belongs to nobody: {st.st_uid}")
+    # The same for the access log in root's directory: the workers, as
+    # nobody, could not make it again there, and every line after the USR1
+    # was lost.
+    os.rename(srv.access_log, srv.access_log + ".1")
+    srv.signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    st, _, _ = srv.request("GET", "/healthz?after-usr1")
+    deadline = time.time() + 5
+    text = ""
+    while time.time() < deadline and "after-usr1" not in text:
+        time.sleep(0.1)
+        try:
+            text = open(srv.access_log).read()
+        except OSError:
+            pass
+    check("after-usr1" in text, f"the access log is written again after USR1: {text!r}")
 print("privileges ok")
 
 # Started as root without a `user` line, every child keeps root: said by
