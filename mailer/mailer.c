@@ -121,6 +121,7 @@ typedef struct {
     mx_global_t *mx;        /* /metrics counters in shm (NULL: not counted) */
     int left;               /* the message just handled left new/ */
     int batch_links;        /* links waiting in batch files (not sent yet) */
+    uint64_t done_at_count; /* mailer_done when batch_links was counted */
     int batches_left;       /* the last pass left batch files for the next one */
     int relay_lost;         /* the session broke under the last message */
     int busy;               /* the last scan left a file another mailer held */
@@ -445,6 +446,27 @@ static int mailer_deliver(mailer_t *m, const char *name)
     return rc;
 }
 
+/* Links sent or given up by every mailer on this server (/metrics). */
+static uint64_t mailer_done(const mailer_t *m)
+{
+    return m->mx ? atomic_load(&m->mx->mails_sent) + atomic_load(&m->mx->mails_failed) : 0;
+}
+
+/* The links still in batch files, for the queue depth. Counted at the
+ * relay's outage, then brought down by what this mailer sent from them;
+ * with smtp_connections N the other mailers send from them too (one
+ * waiting out its relay's back-off while the others send: a relay that
+ * takes fewer sessions than N), so there it is what every mailer sent or
+ * gave up since the count that brings it down. (An old count written on
+ * every pass put the gauge back to it: 291 waiting, it said, with 84.) */
+static int mailer_batch_depth(const mailer_t *m)
+{
+    if (m->conf->smtp.connections <= 1)
+        return m->batch_links;
+    uint64_t since = mailer_done(m) - m->done_at_count;
+    return since >= (uint64_t)m->batch_links ? 0 : m->batch_links - (int)since;
+}
+
 /* One pass over new/. Returns the monotonic time of the next due message. */
 static uint64_t mailer_scan(mailer_t *m)
 {
@@ -491,7 +513,7 @@ static uint64_t mailer_scan(mailer_t *m)
     if (m->busy && now + MAILER_RELAY_BASE_MS < next)
         next = now + MAILER_RELAY_BASE_MS;
     if (m->mx && !cproc_stopping(&m->cp))
-        atomic_store(&m->mx->mail_queue, pending + m->batch_links);
+        atomic_store(&m->mx->mail_queue, pending + mailer_batch_depth(m));
     if (!cproc_stopping(&m->cp))
         mailer_retry_sweep(m);
     return next;
@@ -545,12 +567,15 @@ static void mailer_batches(mailer_t *m)
         m->batch_links = 0;
         return;
     }
-    if (down)
+    if (down) {
         m->batch_links = links;
+        m->done_at_count = mailer_done(m);
+    }
     if (mailer_ensure_session(m) < 0) {
         if (!down) { /* it was up when last asked */
             spool_batch_pending(m->spool, &links);
             m->batch_links = links;
+            m->done_at_count = mailer_done(m);
         }
         if (links > 0)
             MAILER_COUNT(m, mails_deferred);
@@ -570,8 +595,8 @@ static void mailer_batches(mailer_t *m)
         log_info("mailer: %d links from batch files sent or queued (%d batch files left)", n, left);
     if (left == 0 && !m->batch_stopped)
         m->batch_links = 0; /* every batch file was taken */
-    else if (n > 0)
-        m->batch_links = m->batch_links > n ? m->batch_links - n : 0;
+    else if (n > 0 && m->conf->smtp.connections <= 1)
+        m->batch_links = m->batch_links > n ? m->batch_links - n : 0; /* else mailer_batch_depth */
 }
 
 /* sent/ keeps a week of what was delivered: a file per message sent from
