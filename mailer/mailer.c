@@ -315,7 +315,13 @@ static mailer_outcome_t mailer_send(mailer_t *m, const spool_msg_t *msg, const c
     }
     MAILER_COUNT(m, mails_deferred);
     mailer_retry_t *r = mailer_retry_get(m, name);
-    unsigned long d = st ? spool_retry_next(st, MAILER_MSG_CAP_MS) : MAILER_MSG_BASE_MS;
+    /* Tried before its file said (this mailer just started: mailer_deliver),
+     * it starts over from the first delay, as a mailer with nothing in
+     * memory did; doubled from the file's, a mailer respawned a few times
+     * put a link 160 s off in 10 s of a flaky relay. */
+    unsigned long d = st && spool_retry_wait_ms(st, MAILER_MSG_CAP_MS) == 0
+                          ? spool_retry_next(st, MAILER_MSG_CAP_MS)
+                          : MAILER_MSG_BASE_MS;
     m->defer_ms = d;
     if (r) {
         r->attempts++;

@@ -10,7 +10,8 @@ due time now lives on the deferred link's file (its mtime). magicd
 answers 451 to every message. Checked:
   1. in the first 8 s each link is tried twice: at once, and after 5 s;
   2. after a reload every link is tried once at once (what an operator
-     who fixed the relay wants), once, not by every new mailer.
+     who fixed the relay wants), once, not by every new mailer, and again
+     after the first delay (a mailer with nothing in memory starts over).
 """
 import os
 import signal
@@ -75,6 +76,15 @@ def main():
             check(N <= after <= N + 2,
                   f"{after} tries of {N} deferred links in the 3 s after a reload, want {N}")
             print(f"ok: {after} tries in the 3 s after a reload")
+            # Tried early, each starts over from the first delay (5 s), not
+            # from twice the one its file had (20 s): a mailer respawned
+            # again and again would put the links off for minutes.
+            time.sleep(4.5)
+            again = sink.taken() - first - after
+            check(N <= again <= N + 2,
+                  f"{again} tries of {N} links 3-7.5 s after a reload, want {N} (5 s after the "
+                  "reload's try)")
+            print(f"ok: {again} tries 5 s after that")
     finally:
         sink.stop()
     print("ok")
