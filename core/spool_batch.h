@@ -128,7 +128,9 @@ typedef struct {
     unsigned n; /* how many were ever added */
     /* The batch file of the first of them, kept locked (its descriptor
      * + 1; 0: none) until their lines are written: another mailer on the
-     * spool would find no line and send them again. */
+     * spool would find no line and send them again. spool_batch_pending
+     * cannot take it: while it is held, the caller calls spool_deliver
+     * whatever that says. */
     int held;
     char held_name[96];
 } spool_unrecorded_t;

@@ -569,7 +569,10 @@ static void mailer_batches(mailer_t *m)
 
     if (m->relay_next_ms > clock_mono_ms())
         return;
-    if (!spool_batch_pending(m->spool, down ? &links : NULL)) {
+    /* A batch file this mailer holds (a link of it sent, its line not
+     * written: spool_unrecorded_t) is one the look at new/ cannot take, and
+     * only a pass of ours writes that line. */
+    if (!spool_batch_pending(m->spool, down ? &links : NULL) && !m->unrecorded.held) {
         m->batch_links = 0;
         return;
     }
