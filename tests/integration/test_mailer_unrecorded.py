@@ -7,10 +7,12 @@ The mailer keeps such a batch file locked until the line is written
 again; its own look at new/ for batch files cannot take a file it holds,
 so it must send from it all the same. An LD_PRELOAD shim fails every
 38-byte pwrite (a journal line) while FAIL_FILE exists. magicd (1 worker,
-`delivery smtp`) finds a batch file of two links; the first is sent, its
-line fails, the file is held. Then the disk is back and something else
-changes in new/ (a wake, no batch file). Checked: the second link
-arrives, the first arrives once, and the batch file leaves new/.
+`delivery smtp`, smtp_connections 2) finds a batch file of two links;
+the first is sent, its line fails, the file is held: the other mailer,
+woken, does not send that link again. Then the disk is back and
+something else changes in new/ (a wake, no batch file). Checked: the
+second link arrives, the first arrives once, and the batch file leaves
+new/.
 """
 import os
 import secrets
@@ -60,6 +62,8 @@ def main():
         skip(f"{BIN} not built")
     rport = free_port()
     srv, spool = smtp_magicd(rport, [])
+    with open(srv.conf, "a") as f:
+        f.write("smtp_connections 2;\n")
     src, so = os.path.join(srv.tmp, "fail_lines.c"), os.path.join(srv.tmp, "fail_lines.so")
     with open(src, "w") as f:
         f.write(SHIM_C)
@@ -82,8 +86,12 @@ def main():
                 f.write(batch_file(["u1@example.com", "u2@example.com"], srv.port))
             os.rename(tmp, os.path.join(spool, "new", name))
             sink.wait(1, timeout=10)
+            time.sleep(0.5)
+            with open(os.path.join(spool, "new", "wake1"), "w") as f:
+                f.write("not a spool file\n")  # the other mailer looks too
             time.sleep(1.0)
-            check(sink.count() == 1, f"{sink.count()} mails while the journal cannot be written")
+            check(sink.count() == 1, f"{sink.count()} mails while the journal cannot be written "
+                  "(the other mailer took the file and sent the link again)")
             os.unlink(flag)  # the disk is back
             with open(os.path.join(spool, "new", "wake"), "w") as f:
                 f.write("not a spool file\n")
