@@ -401,6 +401,19 @@ static int spool_count_msg(const spool_msg_t *m, const char *rec, size_t reclen,
     return 0;
 }
 
+/* A link the sender did not take: deferred into new/ (retried from
+ * there), refused into failed/; -3 when it stopped. */
+static int spool_not_sent(spool_unpack_t *u, spool_sent_t rc, const spool_msg_t *m, const char *rec,
+                          size_t reclen)
+{
+    if (rc == SPOOL_DEFER)
+        return spool_put(u, u->newfd, m, rec, reclen, 1);
+    if (rc == SPOOL_REFUSED)
+        return u->failedfd < 0 ? (errno = ENOENT, -2)
+                               : spool_put(u, u->failedfd, m, rec, reclen, 0);
+    return -3;
+}
+
 /* spool_deliver_one for the link of a file that holds only it: no journal,
  * no rename before the send (an older mailer taking the file would send
  * the one link, which is what it is there for). */
@@ -425,13 +438,8 @@ static int spool_deliver_sole(spool_unpack_t *u, const spool_msg_t *m, const cha
             unrecorded[0] = '\0';
         u->handled++;
         return 0;
-    case SPOOL_DEFER:
-        return spool_put(u, u->newfd, m, rec, reclen, 1);
-    case SPOOL_REFUSED:
-        return u->failedfd < 0 ? (errno = ENOENT, -2)
-                               : spool_put(u, u->failedfd, m, rec, reclen, 0);
     default:
-        return -3;
+        return spool_not_sent(u, rc, m, rec, reclen);
     }
 }
 
@@ -475,7 +483,8 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         u->handled++;
         return 0;
     }
-    switch (u->send(m, u->arg)) {
+    spool_sent_t rc = u->send(m, u->arg);
+    switch (rc) {
     case SPOOL_SENT:
         if (spool_journal_add(&u->j, m->id_hex) < 0) {
             snprintf(u->err, u->errsz, "spool: recording %s in %s/sent/%s: %s", m->id_hex, u->dir,
@@ -486,13 +495,8 @@ static int spool_deliver_one(const spool_msg_t *m, const char *rec, size_t recle
         }
         u->handled++;
         return 0;
-    case SPOOL_DEFER:
-        return spool_put(u, u->newfd, m, rec, reclen, 1);
-    case SPOOL_REFUSED:
-        return u->failedfd < 0 ? (errno = ENOENT, -2)
-                               : spool_put(u, u->failedfd, m, rec, reclen, 0);
     default:
-        return -3;
+        return spool_not_sent(u, rc, m, rec, reclen);
     }
 }
 
