@@ -12,11 +12,14 @@
   delivering by smtp to 127.0.0.1:rport with its spool in its temp dir,
   smtp_starttls as given (off unless said),
   rate limits out of the way, and accounts for users (imported in one go).
+- batch_file(addrs, port): the bytes of a batch file holding a link for
+  each address, for a test that plays the worker.
 - ask_links(srv, users): one browser asks the running server for a link
   for each address in turn; every answer must be 200.
 """
 import os
 import re
+import secrets
 import subprocess
 import threading
 import time
@@ -159,6 +162,19 @@ def parse_records(text):
         elif line.startswith("end"):
             cur = None
     return recs
+
+
+def batch_file(addrs, port):
+    """The bytes of a batch file (core/spool_batch.h) of one batch holding
+    a link for each address, as a worker writes it."""
+    now = int(time.time())
+    body = b"magicd-spool-batch 1\n"
+    for a in addrs:
+        body += (f"record\nid: {secrets.token_hex(16)}\nto: {a}\n"
+                 f"url: http://127.0.0.1:{port}/auth/verify?t={secrets.token_hex(8)}\n"
+                 f"expires: {now + 900}\ncreated: {now}\ncode: \nlang: \nip: 127.0.0.1\n"
+                 "ua: test\n").encode()
+    return body + f"end {len(addrs)} {fnv1a64(body):016x}\n".encode()
 
 
 def spool_records(spool):

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, check, free_port, skip  # noqa: E402
-from spool_util import Sink, fnv1a64, smtp_magicd  # noqa: E402
+from spool_util import Sink, batch_file, smtp_magicd  # noqa: E402
 
 SHIM_C = r"""
 #define _GNU_SOURCE
@@ -44,17 +44,6 @@ ssize_t pwrite(int fd, const void *p, size_t n, off_t off)
     return real(fd, p, n, off);
 }
 """
-
-
-def batch_file(addrs, port):
-    now = int(time.time())
-    body = b"magicd-spool-batch 1\n"
-    for a in addrs:
-        body += (f"record\nid: {secrets.token_hex(16)}\nto: {a}\n"
-                 f"url: http://127.0.0.1:{port}/auth/verify?t={secrets.token_hex(8)}\n"
-                 f"expires: {now + 900}\ncreated: {now}\ncode: \nlang: \nip: 127.0.0.1\n"
-                 "ua: test\n").encode()
-    return body + f"end {len(addrs)} {fnv1a64(body):016x}\n".encode()
 
 
 def main():
