@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port, skip
+from harness import DEMO, Magicd, free_port, skip
 
 PG_USER = "magicd"
 PG_DB = "magicd"
@@ -170,3 +170,18 @@ class Redis:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class PgMagicd(Magicd):
+    """magicd with users_db on the given PostgreSQL, schema migrated, and
+    DEMO's account in it."""
+
+    def __init__(self, pg, **kw):
+        self.pg_url = pg.url
+        super().__init__(users=(), **kw)
+        self.run_cli("store", "migrate")
+        self.run_cli("user", "add", DEMO)
+
+    def conf_text(self, extra=None):
+        return super().conf_text(extra).replace(
+            f"users_db {self.tmp}/users.db;", f"users_db {self.pg_url};")

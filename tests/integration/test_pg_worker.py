@@ -37,25 +37,11 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEMO, Browser, Magicd, check  # noqa: E402
-from services import Postgres  # noqa: E402
+from harness import DEMO, Browser, check  # noqa: E402
+from services import PgMagicd, Postgres  # noqa: E402
 from session_util import ask, conn_per_worker, link_path, sign_in, take_meta_token  # noqa: E402
 
 NEWBIE = "newbie@example.com"
-
-
-class PgMagicd(Magicd):
-    """magicd with users_db on the given PostgreSQL, schema migrated."""
-
-    def __init__(self, pg, **kw):
-        self.pg_url = pg.url
-        super().__init__(users=(), **kw)
-        self.run_cli("store", "migrate")
-        self.run_cli("user", "add", DEMO)
-
-    def conf_text(self, extra=None):
-        return super().conf_text(extra).replace(
-            f"users_db {self.tmp}/users.db;", f"users_db {self.pg_url};")
 
 
 def auth(srv, b):

@@ -27,21 +27,10 @@ import time
 import urllib.parse
 
 from harness import DEMO, Browser, Magicd, check
+from services import PgMagicd
 from code_util import ask
 
 BURST = 40
-
-
-class PgMagicd(Magicd):
-    def __init__(self, pg, **kw):
-        self.pg_url = pg.url
-        super().__init__(users=(), **kw)
-        self.run_cli("store", "migrate")
-        self.run_cli("user", "add", DEMO)
-
-    def conf_text(self, extra=None):
-        return super().conf_text(extra).replace(
-            f"users_db {self.tmp}/users.db;", f"users_db {self.pg_url};")
 
 
 def wrong(code, i):
